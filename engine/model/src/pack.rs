@@ -1,0 +1,372 @@
+//! Loading a pack: files in, typed documents and diagnostics out.
+//!
+//! Loading is all-or-nothing: [`load_pack`] returns every error it found, in
+//! one run, and no documents when there is any.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::diag::{suggest, Diagnostic, PackErrors, Pos};
+use crate::types::*;
+use crate::yaml::{parse_documents, PosIndex};
+
+/// The files of a pack: path inside the pack (with `/`) -> bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PackSource {
+    pub files: BTreeMap<String, Vec<u8>>,
+}
+
+/// Largest file a pack may hold (a policy or a plugin module).
+pub const MAX_FILE_BYTES: u64 = 32 * 1024 * 1024;
+
+impl PackSource {
+    /// Reads a directory. Hidden files and folders (`.git`) are skipped, and so
+    /// are symbolic links: a pack cannot reach outside its folder.
+    pub fn from_dir(dir: &Path) -> std::io::Result<PackSource> {
+        let mut files = BTreeMap::new();
+        read_dir_into(dir, "", &mut files)?;
+        Ok(PackSource { files })
+    }
+
+    pub fn from_texts<'a>(texts: impl IntoIterator<Item = (&'a str, &'a str)>) -> PackSource {
+        PackSource { files: texts.into_iter().map(|(p, t)| (p.to_string(), t.as_bytes().to_vec())).collect() }
+    }
+
+    /// `sha256:<first 12 hex>` over every file's path and bytes, in path order.
+    ///
+    /// Each file contributes `path`, a NUL byte, its length in decimal, a NUL
+    /// byte and its bytes, so no two different packs hash alike by shifting
+    /// bytes between a path and a body.
+    pub fn version(&self) -> String {
+        let mut h = Sha256::new();
+        for (path, bytes) in &self.files {
+            h.update(path.as_bytes());
+            h.update([0]);
+            h.update(bytes.len().to_string().as_bytes());
+            h.update([0]);
+            h.update(bytes);
+        }
+        let full = hex::encode(h.finalize());
+        format!("sha256:{}", &full[..12])
+    }
+}
+
+fn read_dir_into(dir: &Path, prefix: &str, out: &mut BTreeMap<String, Vec<u8>>) -> std::io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        let ty = entry.file_type()?;
+        let rel = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+        if ty.is_symlink() {
+            continue;
+        } else if ty.is_dir() {
+            read_dir_into(&entry.path(), &rel, out)?;
+        } else if ty.is_file() {
+            if entry.metadata()?.len() > MAX_FILE_BYTES {
+                return Err(std::io::Error::other(format!("{rel}: larger than {MAX_FILE_BYTES} bytes")));
+            }
+            out.insert(rel, std::fs::read(entry.path())?);
+        }
+    }
+    Ok(())
+}
+
+/// A kind's spec, typed.
+#[derive(Debug, Clone)]
+pub enum Spec {
+    DecisionTable(DecisionTableSpec),
+    ApprovalPolicy(ApprovalPolicySpec),
+    Funnel(FunnelSpec),
+    IncentivePlan(IncentivePlanSpec),
+    Targets(TargetsSpec),
+    Plugin(PluginSpec),
+}
+
+/// One parsed policy document, with where it came from.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub file: String,
+    pub kind: Kind,
+    pub metadata: Metadata,
+    pub spec: Spec,
+    /// The spec as written, for showing a policy's source.
+    pub raw: Value,
+    pub index: PosIndex,
+}
+
+impl Document {
+    /// `Kind/name`, as errors name the document.
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.kind, self.metadata.name)
+    }
+
+    /// A diagnostic at the value of `path` (`spec.rules[2].when`).
+    pub fn error_at(&self, path: &str, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::new(&self.file, self.index.value(path), message).in_document(Some(self.label()))
+    }
+
+    /// A diagnostic at a 1-based line and column inside the text at `path`
+    /// (an expression's own error position).
+    pub fn error_in(&self, path: &str, line: usize, col: usize, message: impl Into<String>) -> Diagnostic {
+        let base = self.index.content(path);
+        let pos = match line {
+            0 | 1 => Pos::new(base.line, base.col + col.saturating_sub(1)),
+            n => Pos::new(base.line + n - 1, col.max(1)),
+        };
+        Diagnostic::new(&self.file, pos, message).in_document(Some(self.label()))
+    }
+}
+
+/// A parsed `tests/*.yaml` file.
+#[derive(Debug, Clone)]
+pub struct TestDocument {
+    pub file: String,
+    pub tests: TestFile,
+    pub index: PosIndex,
+}
+
+/// A parsed pack: typed documents, tests, scripts and other files.
+#[derive(Debug, Clone)]
+pub struct Pack {
+    pub version: String,
+    pub documents: Vec<Document>,
+    pub tests: Vec<TestDocument>,
+    /// `scripts/x.rhai` -> source.
+    pub scripts: BTreeMap<String, String>,
+    pub source: PackSource,
+}
+
+impl Pack {
+    pub fn find(&self, kind: Kind, name: &str) -> Option<&Document> {
+        self.documents.iter().find(|d| d.kind == kind && d.metadata.name == name)
+    }
+}
+
+fn is_yaml(path: &str) -> bool {
+    path.ends_with(".yaml") || path.ends_with(".yml")
+}
+
+/// Parses every file of a pack. Errors of all files are gathered.
+pub fn load_pack(source: PackSource) -> Result<Pack, PackErrors> {
+    let mut diags = Vec::new();
+    let mut documents = Vec::new();
+    let mut tests = Vec::new();
+    let mut scripts = BTreeMap::new();
+    for (path, bytes) in &source.files {
+        let is_script = path.ends_with(".rhai");
+        if !is_yaml(path) && !is_script {
+            continue;
+        }
+        let text = match std::str::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                diags.push(Diagnostic::new(path, Pos::new(1, 1), format!("not UTF-8 text: {e}")));
+                continue;
+            }
+        };
+        if is_script {
+            scripts.insert(path.clone(), text.to_string());
+            continue;
+        }
+        let docs = match parse_documents(path, text) {
+            Ok(d) => d,
+            Err(d) => {
+                diags.push(d);
+                continue;
+            }
+        };
+        let in_tests = path.starts_with("tests/");
+        for doc in docs {
+            if doc.value.is_null() {
+                continue; // an empty document, such as a trailing `---`
+            }
+            if in_tests {
+                match deserialize_at::<TestFile>(path, &doc.index, "", doc.value, None) {
+                    Ok(t) => tests.push(TestDocument { file: path.clone(), tests: t, index: doc.index }),
+                    Err(d) => diags.push(d),
+                }
+            } else {
+                match parse_document(path, doc.value, doc.index) {
+                    Ok(d) => documents.push(d),
+                    Err(mut d) => diags.append(&mut d),
+                }
+            }
+        }
+    }
+    // Names are unique per kind.
+    let mut seen: HashMap<(Kind, &str), &Document> = HashMap::new();
+    for d in &documents {
+        if let Some(first) = seen.insert((d.kind, d.metadata.name.as_str()), d) {
+            diags.push(d.error_at("metadata.name", format!(
+                "duplicate {} name `{}` (first defined at {}:{})",
+                d.kind, d.metadata.name, first.file, first.index.value("metadata.name").line
+            )));
+        }
+    }
+    if diags.is_empty() {
+        let version = source.version();
+        Ok(Pack { version, documents, tests, scripts, source })
+    } else {
+        Err(PackErrors::sorted(diags))
+    }
+}
+
+const ENVELOPE_KEYS: [&str; 4] = ["apiVersion", "kind", "metadata", "spec"];
+
+fn parse_document(file: &str, value: Value, index: PosIndex) -> Result<Document, Vec<Diagnostic>> {
+    let err = |path: &str, msg: String| vec![Diagnostic::new(file, index.value(path), msg)];
+    let Value::Object(mut map) = value else {
+        return Err(err("", "a policy document must be a mapping with apiVersion, kind, metadata and spec".into()));
+    };
+    let mut diags = Vec::new();
+    for key in map.keys() {
+        if !ENVELOPE_KEYS.contains(&key.as_str()) {
+            diags.push(Diagnostic::new(file, index.key(key), format!(
+                "unknown key `{key}`: expected apiVersion, kind, metadata or spec{}",
+                suggest(key, ENVELOPE_KEYS)
+            )));
+        }
+    }
+    match map.get("apiVersion") {
+        Some(Value::String(v)) if v == "dealrules/v1" => {}
+        Some(other) => diags.push(Diagnostic::new(file, index.value("apiVersion"), format!(
+            "apiVersion must be `dealrules/v1`, found {other}"
+        ))),
+        None => diags.push(Diagnostic::new(file, index.value(""), "missing `apiVersion: dealrules/v1`")),
+    }
+    let kind = match map.get("kind") {
+        Some(Value::String(k)) => match Kind::parse(k) {
+            Some(k) => Some(k),
+            None => {
+                diags.push(Diagnostic::new(file, index.value("kind"), format!(
+                    "unknown kind `{k}`: expected one of DecisionTable, ApprovalPolicy, Funnel, IncentivePlan, Targets, Plugin{}",
+                    suggest(k, Kind::ALL.iter().map(|k| k.as_str()))
+                )));
+                None
+            }
+        },
+        _ => {
+            diags.push(Diagnostic::new(file, index.value(""), "missing `kind`"));
+            None
+        }
+    };
+    let metadata = match map.remove("metadata") {
+        Some(m) => match deserialize_at::<Metadata>(file, &index, "metadata", m, None) {
+            Ok(m) => {
+                if !valid_name(&m.name) {
+                    diags.push(Diagnostic::new(file, index.value("metadata.name"), format!(
+                        "name `{}` must be 1 to 63 of a-z, 0-9 and -", m.name
+                    )));
+                }
+                Some(m)
+            }
+            Err(d) => {
+                diags.push(d);
+                None
+            }
+        },
+        None => {
+            diags.push(Diagnostic::new(file, index.value(""), "missing `metadata` (with a `name`)"));
+            None
+        }
+    };
+    let Some(kind) = kind else { return Err(diags) };
+    let label = metadata.as_ref().map(|m| format!("{kind}/{}", m.name));
+    let raw = map.remove("spec").unwrap_or(Value::Null);
+    if raw.is_null() {
+        diags.push(Diagnostic::new(file, index.value(""), "missing `spec`").in_document(label.clone()));
+        return Err(diags);
+    }
+    let spec = match parse_spec(kind, file, &index, raw.clone(), label.clone()) {
+        Ok(s) => s,
+        Err(d) => {
+            diags.push(d);
+            return Err(diags);
+        }
+    };
+    match (metadata, diags.is_empty()) {
+        (Some(metadata), true) => Ok(Document { file: file.to_string(), kind, metadata, spec, raw, index }),
+        _ => Err(diags),
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 63 && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+fn parse_spec(kind: Kind, file: &str, index: &PosIndex, raw: Value, label: Option<String>) -> Result<Spec, Diagnostic> {
+    let at = "spec";
+    Ok(match kind {
+        Kind::DecisionTable => Spec::DecisionTable(deserialize_at(file, index, at, raw, label)?),
+        Kind::ApprovalPolicy => Spec::ApprovalPolicy(deserialize_at(file, index, at, raw, label)?),
+        Kind::Funnel => Spec::Funnel(deserialize_at(file, index, at, raw, label)?),
+        Kind::IncentivePlan => Spec::IncentivePlan(deserialize_at(file, index, at, raw, label)?),
+        Kind::Targets => Spec::Targets(deserialize_at(file, index, at, raw, label)?),
+        Kind::Plugin => Spec::Plugin(deserialize_at(file, index, at, raw, label)?),
+    })
+}
+
+/// Deserializes `value` (found at `prefix`) into `T`, turning serde's error
+/// into a positioned diagnostic with a "did you mean" for unknown keys and
+/// unknown variants.
+pub fn deserialize_at<T: DeserializeOwned>(
+    file: &str,
+    index: &PosIndex,
+    prefix: &str,
+    value: Value,
+    document: Option<String>,
+) -> Result<T, Diagnostic> {
+    serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
+        let inner = e.inner().to_string();
+        let rel = e.path().to_string();
+        let rel = if rel == "." { String::new() } else { rel };
+        let path = match (prefix.is_empty(), rel.is_empty()) {
+            (true, _) => rel.clone(),
+            (false, true) => prefix.to_string(),
+            (false, false) if rel.starts_with('[') => format!("{prefix}{rel}"),
+            (false, false) => format!("{prefix}.{rel}"),
+        };
+        let (message, key_pos) = humanize_serde(&inner);
+        let pos = if key_pos { index.key(&path) } else { index.value(&path) };
+        let at = if path.is_empty() { String::new() } else { format!("at `{path}`: ") };
+        Diagnostic::new(file, pos, format!("{at}{message}")).in_document(document)
+    })
+}
+
+/// Rewrites serde's wording for policy authors; says whether the error is
+/// about a key (so it should point at the key, not the value).
+fn humanize_serde(msg: &str) -> (String, bool) {
+    if let Some(rest) = msg.strip_prefix("unknown field `") {
+        if let Some((given, expected)) = rest.split_once('`') {
+            let known = backticked(expected);
+            let list = if known.is_empty() { "no keys here".to_string() } else { format!("expected one of: {}", known.join(", ")) };
+            return (format!("unknown key `{given}` ({list}){}", suggest(given, known.iter().copied())), true);
+        }
+    }
+    if let Some(rest) = msg.strip_prefix("unknown variant `") {
+        if let Some((given, expected)) = rest.split_once('`') {
+            let known = backticked(expected);
+            return (
+                format!("unknown value `{given}` (expected one of: {}){}", known.join(", "), suggest(given, known.iter().copied())),
+                false,
+            );
+        }
+    }
+    if let Some(rest) = msg.strip_prefix("missing field `") {
+        let field = rest.trim_end_matches('`');
+        return (format!("missing required key `{field}`"), false);
+    }
+    (msg.replace("invalid type: ", "wrong type: ").replace("map", "mapping").replace("sequence", "list"), false)
+}
+
+fn backticked(s: &str) -> Vec<&str> {
+    s.split('`').skip(1).step_by(2).collect()
+}
