@@ -1,0 +1,427 @@
+//! Ahead-of-time compilation of common expressions.
+//!
+//! Rhai parses every expression (so syntax and precedence are Rhai's); when
+//! the AST uses only field access, literals, comparisons, boolean logic,
+//! arithmetic, `in` and the policy helpers, it is lowered into this small
+//! tree, which runs without Rhai's scope, `Dynamic` boxing or function
+//! lookup. Anything else stays a Rhai AST. `tests/differential.rs` checks
+//! both paths agree.
+
+use std::sync::Arc;
+
+use rhai::{Expr, ASTFlags};
+use rust_decimal::Decimal;
+use smol_str::SmolStr;
+
+use crate::error::EvalError;
+use crate::funcs;
+use crate::rhai_env::from_dynamic;
+use crate::value::Value;
+
+/// What an expression reads and computes, resolved at compile time.
+#[derive(Debug, Clone)]
+pub enum Node {
+    Const(Value),
+    /// A name declared by the evaluation context (`vars`, `now`, table inputs).
+    Local(usize, SmolStr),
+    /// A top-level input fact (`deal`, `customer`, ...).
+    Fact(SmolStr),
+    /// `base.key`; `path` names it in errors (`deal.region`).
+    Get(Box<Node>, SmolStr, Arc<str>),
+    Index(Box<Node>, Box<Node>),
+    Not(Box<Node>),
+    Neg(Box<Node>),
+    And(Vec<Node>),
+    Or(Vec<Node>),
+    Coalesce(Vec<Node>),
+    Cmp(CmpOp, Box<Node>, Box<Node>),
+    Arith(ArithOp, Box<Node>, Box<Node>),
+    /// `item in container`
+    In(Box<Node>, Box<Node>),
+    Array(Vec<Node>),
+    Call(Builtin, Vec<Node>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl CmpOp {
+    /// The same comparison with its operands swapped (`1 < x` is `x > 1`).
+    pub fn flipped(self) -> CmpOp {
+        match self {
+            CmpOp::Lt => CmpOp::Gt,
+            CmpOp::Le => CmpOp::Ge,
+            CmpOp::Gt => CmpOp::Lt,
+            CmpOp::Ge => CmpOp::Le,
+            other => other,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArithOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Rem,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Builtin {
+    Has,
+    Get,
+    DaysBetween,
+    Date,
+    AddDays,
+}
+
+/// Lowers a Rhai expression; `None` when it needs Rhai itself.
+pub fn lower(e: &Expr, locals: &[SmolStr]) -> Option<Node> {
+    Some(match e {
+        Expr::DynamicConstant(d, _) => Node::Const(from_dynamic(d).ok()?),
+        Expr::BoolConstant(b, _) => Node::Const(Value::Bool(*b)),
+        Expr::IntegerConstant(i, _) => Node::Const(Value::Num(Decimal::from(*i))),
+        Expr::CharConstant(c, _) => Node::Const(Value::Str(SmolStr::new(c.to_string()))),
+        Expr::StringConstant(s, _) => Node::Const(Value::Str(SmolStr::new(s.as_str()))),
+        Expr::Unit(_) => Node::Const(Value::Null),
+        Expr::Array(items, _) => Node::Array(items.iter().map(|i| lower(i, locals)).collect::<Option<_>>()?),
+        Expr::Variable(v, _, _) => {
+            let name = v.1.as_str();
+            match locals.iter().position(|l| l == name) {
+                Some(i) => Node::Local(i, SmolStr::new(name)),
+                None => Node::Fact(SmolStr::new(name)),
+            }
+        }
+        Expr::Dot(bin, flags, _) => {
+            if flags.intersects(ASTFlags::NEGATED) {
+                return None;
+            }
+            let base = lower(&bin.lhs, locals)?;
+            lower_chain(base, &bin.rhs, locals)?
+        }
+        Expr::Index(bin, flags, _) => {
+            if flags.intersects(ASTFlags::NEGATED) {
+                return None;
+            }
+            Node::Index(Box::new(lower(&bin.lhs, locals)?), Box::new(lower(&bin.rhs, locals)?))
+        }
+        Expr::And(v, _) => Node::And(v.iter().map(|i| lower(i, locals)).collect::<Option<_>>()?),
+        Expr::Or(v, _) => Node::Or(v.iter().map(|i| lower(i, locals)).collect::<Option<_>>()?),
+        Expr::Coalesce(v, _) => Node::Coalesce(v.iter().map(|i| lower(i, locals)).collect::<Option<_>>()?),
+        Expr::FnCall(call, _) => lower_call(call, locals)?,
+        _ => return None,
+    })
+}
+
+
+/// Lowers an operator or helper call; `None` for anything else.
+pub fn lower_call(call: &rhai::FnCallExpr, locals: &[SmolStr]) -> Option<Node> {
+    let mut args: Vec<Node> = call.args.iter().map(|a| lower(a, locals)).collect::<Option<_>>()?;
+    let is_op = call.op_token.is_some();
+    let name = call.name.as_str();
+    let binary = |op: fn(Box<Node>, Box<Node>) -> Node, mut args: Vec<Node>| {
+        let b = Box::new(args.pop()?);
+        let a = Box::new(args.pop()?);
+        Some(op(a, b))
+    };
+    match (name, args.len(), is_op) {
+        ("==", 2, true) => binary(|a, b| Node::Cmp(CmpOp::Eq, a, b), args),
+        ("!=", 2, true) => binary(|a, b| Node::Cmp(CmpOp::Ne, a, b), args),
+        ("<", 2, true) => binary(|a, b| Node::Cmp(CmpOp::Lt, a, b), args),
+        ("<=", 2, true) => binary(|a, b| Node::Cmp(CmpOp::Le, a, b), args),
+        (">", 2, true) => binary(|a, b| Node::Cmp(CmpOp::Gt, a, b), args),
+        (">=", 2, true) => binary(|a, b| Node::Cmp(CmpOp::Ge, a, b), args),
+        ("+", 2, true) => binary(|a, b| Node::Arith(ArithOp::Add, a, b), args),
+        ("-", 2, true) => binary(|a, b| Node::Arith(ArithOp::Sub, a, b), args),
+        ("*", 2, true) => binary(|a, b| Node::Arith(ArithOp::Mul, a, b), args),
+        ("/", 2, true) => binary(|a, b| Node::Arith(ArithOp::Div, a, b), args),
+        ("%", 2, true) => binary(|a, b| Node::Arith(ArithOp::Rem, a, b), args),
+        // `item in container` is parsed as `contains(container, item)`
+        ("contains", 2, _) => binary(|container, item| Node::In(item, container), args),
+        ("-", 1, true) => Some(Node::Neg(Box::new(args.pop()?))),
+        ("!", 1, true) => Some(Node::Not(Box::new(args.pop()?))),
+        ("has", 2, false) => Some(Node::Call(Builtin::Has, args)),
+        ("get", 3, false) => Some(Node::Call(Builtin::Get, args)),
+        ("days_between", 2, false) => Some(Node::Call(Builtin::DaysBetween, args)),
+        ("date", 1, false) => Some(Node::Call(Builtin::Date, args)),
+        ("add_days", 2, false) => Some(Node::Call(Builtin::AddDays, args)),
+        _ => {
+            args.clear();
+            None
+        }
+    }
+}
+
+fn path_of(n: &Node) -> String {
+    match n {
+        Node::Fact(name) | Node::Local(_, name) => name.to_string(),
+        Node::Get(_, _, path) => path.to_string(),
+        _ => "value".into(),
+    }
+}
+
+fn lower_chain(base: Node, rhs: &Expr, locals: &[SmolStr]) -> Option<Node> {
+    match rhs {
+        Expr::Property(p, _) => {
+            let key = SmolStr::new(p.2.as_str());
+            let path: Arc<str> = format!("{}.{key}", path_of(&base)).into();
+            Some(Node::Get(Box::new(base), key, path))
+        }
+        Expr::Dot(bin, flags, _) if !flags.intersects(ASTFlags::NEGATED) => {
+            let mid = lower_chain(base, &bin.lhs, locals)?;
+            lower_chain(mid, &bin.rhs, locals)
+        }
+        Expr::Index(bin, flags, _) if !flags.intersects(ASTFlags::NEGATED) => {
+            let mid = lower_chain(base, &bin.lhs, locals)?;
+            Some(Node::Index(Box::new(mid), Box::new(lower(&bin.rhs, locals)?)))
+        }
+        _ => None,
+    }
+}
+
+/// What an evaluation reads: the input facts and the declared locals.
+#[derive(Clone, Copy)]
+pub struct Env<'a> {
+    pub facts: &'a crate::value::Map,
+    pub locals: &'a [Value],
+}
+
+fn type_err(msg: String) -> EvalError {
+    EvalError::Type(msg)
+}
+
+fn num(v: &Value, what: &str) -> Result<Decimal, EvalError> {
+    match v {
+        Value::Num(d) => Ok(*d),
+        other => Err(type_err(format!("{what} needs a number, got {}", other.type_name()))),
+    }
+}
+
+fn text<'v>(v: &'v Value, what: &str) -> Result<&'v str, EvalError> {
+    match v {
+        Value::Str(s) => Ok(s),
+        other => Err(type_err(format!("{what} needs text, got {}", other.type_name()))),
+    }
+}
+
+fn boolean(v: &Value, what: &str) -> Result<bool, EvalError> {
+    match v {
+        Value::Bool(b) => Ok(*b),
+        other => Err(type_err(format!("{what} needs true or false, got {}", other.type_name()))),
+    }
+}
+
+impl Node {
+    /// Reads a value without copying it, when it already exists in the env.
+    fn eval_ref<'e>(&'e self, env: &Env<'e>) -> Result<std::borrow::Cow<'e, Value>, EvalError> {
+        use std::borrow::Cow;
+        match self {
+            Node::Const(v) => Ok(Cow::Borrowed(v)),
+            Node::Local(i, _) => Ok(Cow::Borrowed(&env.locals[*i])),
+            Node::Fact(name) => env.facts.get(name).map(Cow::Borrowed).ok_or_else(|| EvalError::Missing { path: name.to_string() }),
+            Node::Get(base, key, path) => match base.eval_ref(env)? {
+                Cow::Borrowed(b) => get_field(b, key, path).map(Cow::Borrowed),
+                Cow::Owned(b) => get_field(&b, key, path).cloned().map(Cow::Owned),
+            },
+            other => other.eval(env).map(Cow::Owned),
+        }
+    }
+
+    pub fn eval(&self, env: &Env<'_>) -> Result<Value, EvalError> {
+        match self {
+            Node::Const(v) => Ok(v.clone()),
+            Node::Local(..) | Node::Fact(_) | Node::Get(..) => self.eval_ref(env).map(|c| c.into_owned()),
+            Node::Index(base, idx) => {
+                let b = base.eval_ref(env)?;
+                let i = idx.eval_ref(env)?;
+                index(&b, &i)
+            }
+            Node::Not(x) => Ok(Value::Bool(!boolean(&*x.eval_ref(env)?, "`!`")?)),
+            Node::Neg(x) => Ok(Value::Num(-num(&*x.eval_ref(env)?, "unary `-`")?)),
+            Node::And(items) => {
+                for i in items {
+                    if !boolean(&*i.eval_ref(env)?, "`&&`")? {
+                        return Ok(Value::Bool(false));
+                    }
+                }
+                Ok(Value::Bool(true))
+            }
+            Node::Or(items) => {
+                for i in items {
+                    if boolean(&*i.eval_ref(env)?, "`||`")? {
+                        return Ok(Value::Bool(true));
+                    }
+                }
+                Ok(Value::Bool(false))
+            }
+            Node::Coalesce(items) => {
+                for i in items {
+                    let v = i.eval_ref(env)?;
+                    if !matches!(*v, Value::Null) {
+                        return Ok(v.into_owned());
+                    }
+                }
+                Ok(Value::Null)
+            }
+            Node::Cmp(op, a, b) => compare(*op, &*a.eval_ref(env)?, &*b.eval_ref(env)?).map(Value::Bool),
+            Node::Arith(op, a, b) => arith(*op, &*a.eval_ref(env)?, &*b.eval_ref(env)?),
+            Node::In(item, container) => contains(&*container.eval_ref(env)?, &*item.eval_ref(env)?).map(Value::Bool),
+            Node::Array(items) => Ok(Value::list(items.iter().map(|i| i.eval(env)).collect::<Result<_, _>>()?)),
+            Node::Call(f, args) => call(*f, args, env),
+        }
+    }
+
+    /// Evaluates a condition: it must give true or false.
+    pub fn eval_bool(&self, env: &Env<'_>) -> Result<bool, EvalError> {
+        match self {
+            Node::Cmp(op, a, b) => compare(*op, &*a.eval_ref(env)?, &*b.eval_ref(env)?),
+            Node::And(items) => {
+                for i in items {
+                    if !i.eval_bool(env)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            Node::Or(items) => {
+                for i in items {
+                    if i.eval_bool(env)? {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
+            other => boolean(&*other.eval_ref(env)?, "a condition"),
+        }
+    }
+}
+
+fn get_field<'v>(base: &'v Value, key: &str, path: &str) -> Result<&'v Value, EvalError> {
+    match base {
+        Value::Map(m) => m.get(key).ok_or_else(|| EvalError::Missing { path: path.to_string() }),
+        other => {
+            let parent = path.rsplit_once('.').map(|(p, _)| p).unwrap_or(path);
+            Err(type_err(format!("cannot read `{key}` of {parent}: it is {}, not a mapping", other.type_name())))
+        }
+    }
+}
+
+fn index(base: &Value, idx: &Value) -> Result<Value, EvalError> {
+    match (base, idx) {
+        (Value::List(items), Value::Num(n)) => {
+            let len = items.len() as i64;
+            let i: i64 = n.trunc().try_into().map_err(|_| type_err(format!("index {n} is out of range")))?;
+            let at = if i < 0 { len + i } else { i };
+            if at < 0 || at >= len {
+                return Err(type_err(format!("index {i} is out of bounds for a list of {len}")));
+            }
+            Ok(items[at as usize].clone())
+        }
+        (Value::Map(m), Value::Str(k)) => m.get(k).cloned().ok_or_else(|| EvalError::Missing { path: format!("[\"{k}\"]") }),
+        (b, i) => Err(type_err(format!("cannot index {} with {}", b.type_name(), i.type_name()))),
+    }
+}
+
+/// `==` between different types is false; ordering them is an error.
+pub fn compare(op: CmpOp, a: &Value, b: &Value) -> Result<bool, EvalError> {
+    use std::cmp::Ordering;
+    let ord: Option<Ordering> = match (a, b) {
+        (Value::Num(x), Value::Num(y)) => Some(x.cmp(y)),
+        (Value::Str(x), Value::Str(y)) => Some(x.as_str().cmp(y.as_str())),
+        (Value::Bool(x), Value::Bool(y)) if matches!(op, CmpOp::Eq | CmpOp::Ne) => Some(x.cmp(y)),
+        _ => None,
+    };
+    match (op, ord) {
+        (CmpOp::Eq, Some(o)) => Ok(o == Ordering::Equal),
+        (CmpOp::Ne, Some(o)) => Ok(o != Ordering::Equal),
+        (CmpOp::Eq, None) => Ok(a == b),
+        (CmpOp::Ne, None) => Ok(a != b),
+        (CmpOp::Lt, Some(o)) => Ok(o == Ordering::Less),
+        (CmpOp::Le, Some(o)) => Ok(o != Ordering::Greater),
+        (CmpOp::Gt, Some(o)) => Ok(o == Ordering::Greater),
+        (CmpOp::Ge, Some(o)) => Ok(o != Ordering::Less),
+        (_, None) => Err(type_err(format!("cannot order {} against {}", a.type_name(), b.type_name()))),
+    }
+}
+
+fn arith(op: ArithOp, a: &Value, b: &Value) -> Result<Value, EvalError> {
+    if let (Value::Num(x), Value::Num(y)) = (a, b) {
+        let (x, y) = (*x, *y);
+        let r = match op {
+            ArithOp::Add => x.checked_add(y),
+            ArithOp::Sub => x.checked_sub(y),
+            ArithOp::Mul => x.checked_mul(y),
+            ArithOp::Div => return funcs::div(x, y).map(Value::Num),
+            ArithOp::Rem => {
+                if y.is_zero() {
+                    return Err(EvalError::Arithmetic("division by zero".into()));
+                }
+                x.checked_rem(y)
+            }
+        };
+        return r.map(Value::Num).ok_or_else(|| EvalError::Arithmetic(format!("{x} {op:?} {y} overflows")));
+    }
+    match (op, a, b) {
+        (ArithOp::Add, Value::Str(x), Value::Str(y)) => Ok(Value::Str(SmolStr::new(format!("{x}{y}")))),
+        (ArithOp::Add, Value::List(x), Value::List(y)) => Ok(Value::list(x.iter().chain(y.iter()).cloned().collect())),
+        _ => Err(type_err(format!("cannot apply {op:?} to {} and {}", a.type_name(), b.type_name()))),
+    }
+}
+
+fn contains(container: &Value, item: &Value) -> Result<bool, EvalError> {
+    match container {
+        Value::List(items) => Ok(items.iter().any(|i| compare(CmpOp::Eq, i, item).unwrap_or(false))),
+        Value::Str(s) => Ok(s.contains(text(item, "`in` on text")?)),
+        Value::Map(m) => Ok(m.contains_key(text(item, "`in` on a mapping")?)),
+        other => Err(type_err(format!("`in` needs a list, text or mapping, got {}", other.type_name()))),
+    }
+}
+
+fn call(f: Builtin, args: &[Node], env: &Env<'_>) -> Result<Value, EvalError> {
+    match f {
+        Builtin::Has => {
+            let m = args[0].eval_ref(env)?;
+            let k = args[1].eval_ref(env)?;
+            let key = text(&k, "has()")?;
+            match &*m {
+                Value::Map(m) => Ok(Value::Bool(m.contains_key(key))),
+                Value::Null => Ok(Value::Bool(false)),
+                other => Err(type_err(format!("has() needs a mapping, got {}", other.type_name()))),
+            }
+        }
+        Builtin::Get => {
+            let m = args[0].eval_ref(env)?;
+            let k = args[1].eval_ref(env)?;
+            let key = text(&k, "get()")?;
+            match &*m {
+                Value::Map(m) => match m.get(key) {
+                    Some(v) if !matches!(v, Value::Null) => Ok(v.clone()),
+                    _ => args[2].eval(env),
+                },
+                other => Err(type_err(format!("get() needs a mapping, got {}", other.type_name()))),
+            }
+        }
+        Builtin::DaysBetween => {
+            let a = args[0].eval_ref(env)?;
+            let b = args[1].eval_ref(env)?;
+            funcs::days_between(text(&a, "days_between()")?, text(&b, "days_between()")?).map(Value::Num)
+        }
+        Builtin::Date => {
+            let a = args[0].eval_ref(env)?;
+            funcs::date(text(&a, "date()")?).map(|s| Value::Str(SmolStr::new(s)))
+        }
+        Builtin::AddDays => {
+            let a = args[0].eval_ref(env)?;
+            let n = args[1].eval_ref(env)?;
+            funcs::add_days(text(&a, "add_days()")?, num(&n, "add_days()")?).map(|s| Value::Str(SmolStr::new(s)))
+        }
+    }
+}
