@@ -1,1 +1,10 @@
-fn main() {}
+//! `dealrules`: run a company's own sales policies. See `dealrules --help`.
+
+mod cli;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let args = cli::Cli::parse();
+    std::process::ExitCode::from(cli::run(args))
+}

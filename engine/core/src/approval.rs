@@ -1,0 +1,258 @@
+//! ApprovalPolicy: who must approve a deal (section 4 of the policy language).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use dealrules_expr::{Expr, Value};
+use dealrules_model::{suggest, ApprovalHit, ApprovalPolicySpec, ChainMode, Document};
+use serde::Serialize;
+
+use crate::context::{base_locals, env, facts_of, DocCompiler, BASE_LOCALS};
+use crate::error::DecideError;
+
+#[derive(Debug)]
+pub struct ApprovalPolicy {
+    pub name: Arc<str>,
+    levels: Vec<Arc<str>>,
+    hit: ApprovalHit,
+    rules: Vec<Rule>,
+    escalations: Vec<Escalation>,
+    chain: ChainMode,
+    /// Per level (index): who approves it.
+    approvers: Vec<Option<Approver>>,
+    vars: Value,
+}
+
+#[derive(Debug)]
+struct Rule {
+    id: Arc<str>,
+    when: Option<Expr>,
+    level: usize,
+}
+
+#[derive(Debug)]
+struct Escalation {
+    id: Arc<str>,
+    when: Expr,
+    by: usize,
+}
+
+#[derive(Debug)]
+enum Approver {
+    /// `role:NAME`, or a fixed user id.
+    Fixed(Arc<str>),
+    /// An expression over the facts, such as `rep.manager`.
+    From(Expr, Arc<str>),
+}
+
+/// The result of an approval decision, as the CLI and HTTP API return it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ApprovalDecision {
+    pub policy: Arc<str>,
+    pub kind: &'static str,
+    pub version: Arc<str>,
+    pub level: Arc<str>,
+    pub chain: Vec<Arc<str>>,
+    pub rule: Arc<str>,
+    pub escalations: Vec<Arc<str>>,
+    pub auto_approved: bool,
+    /// Who approves each level of the chain, in order.
+    pub approvers: Vec<ApproverRef>,
+    pub trace: Vec<TraceStep>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ApproverRef {
+    pub level: Arc<str>,
+    /// The approver's user id or `role:NAME`; null when the input lacks it.
+    pub approver: Option<Arc<str>>,
+    /// How the policy names the approver (`rep.manager`).
+    pub from: Arc<str>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TraceStep {
+    pub rule: Arc<str>,
+    pub matched: bool,
+}
+
+/// Compiles an ApprovalPolicy document; `None` when it has errors (recorded).
+pub fn compile(doc: &Document, spec: &ApprovalPolicySpec, cx: &mut DocCompiler) -> Option<ApprovalPolicy> {
+    let before = cx.diags.len();
+    if spec.levels.is_empty() {
+        cx.error("spec.levels", "at least one level is needed (the first one needs nobody)");
+    }
+    let mut seen = HashSet::new();
+    for (i, l) in spec.levels.iter().enumerate() {
+        if !seen.insert(l.as_str()) {
+            cx.error(&format!("spec.levels[{i}]"), format!("level `{l}` is listed twice"));
+        }
+    }
+    let level_index = |name: &str| spec.levels.iter().position(|l| l == name);
+    let known_levels = || spec.levels.iter().map(String::as_str);
+    let mut rules = Vec::new();
+    let mut ids = HashSet::new();
+    for (i, r) in spec.rules.iter().enumerate() {
+        let path = format!("spec.rules[{i}]");
+        if !ids.insert(r.id.as_str()) {
+            cx.error(&format!("{path}.id"), format!("rule id `{}` is used twice", r.id));
+        }
+        let level = level_index(&r.level);
+        if level.is_none() {
+            cx.error(&format!("{path}.level"), format!("unknown level `{}` (levels: {}){}", r.level, spec.levels.join(", "), suggest(&r.level, known_levels())));
+        }
+        let when = r.when.as_ref().and_then(|w| cx.expr(&format!("{path}.when"), w, &BASE_LOCALS));
+        if let Some(level) = level {
+            rules.push(Rule { id: r.id.as_str().into(), when, level });
+        }
+    }
+    if spec.rules.is_empty() {
+        cx.error("spec.rules", "at least one rule is needed");
+    }
+    for (i, r) in spec.rules.iter().enumerate() {
+        if r.when.is_none() && i + 1 < spec.rules.len() && spec.hit == ApprovalHit::First {
+            cx.error(&format!("spec.rules[{}]", i + 1), format!("rule `{}` can never be reached: rule `{}` before it has no `when`", spec.rules[i + 1].id, r.id));
+        }
+    }
+    let mut escalations = Vec::new();
+    for (i, e) in spec.escalate.iter().enumerate() {
+        let path = format!("spec.escalate[{i}]");
+        if !ids.insert(e.id.as_str()) {
+            cx.error(&format!("{path}.id"), format!("id `{}` is used twice", e.id));
+        }
+        if e.by == 0 {
+            cx.error(&format!("{path}.by"), "`by` must be 1 or more");
+        }
+        if let Some(when) = cx.expr(&format!("{path}.when"), &e.when, &BASE_LOCALS) {
+            escalations.push(Escalation { id: e.id.as_str().into(), when, by: e.by as usize });
+        }
+    }
+    let mut approvers: Vec<Option<Approver>> = spec.levels.iter().map(|_| None).collect();
+    for (level, who) in &spec.approvers {
+        let path = format!("spec.approvers.{level}");
+        match level_index(level) {
+            None => cx.error(&path, format!("unknown level `{level}`{}", suggest(level, known_levels()))),
+            Some(0) => cx.error(&path, format!("level `{level}` is the first level, which needs nobody")),
+            Some(i) => {
+                approvers[i] = if who.starts_with("role:") || !who.contains('.') {
+                    Some(Approver::Fixed(who.as_str().into()))
+                } else {
+                    cx.expr(&path, who, &BASE_LOCALS).map(|e| Approver::From(e, who.as_str().into()))
+                }
+            }
+        }
+    }
+    if !spec.approvers.is_empty() {
+        for l in spec.levels.iter().skip(1) {
+            if !spec.approvers.contains_key(l) {
+                cx.error("spec.approvers", format!("level `{l}` has no approver"));
+            }
+        }
+    }
+    if let Some(sla) = &spec.sla {
+        for (key, d) in [("remind_after", &sla.remind_after), ("escalate_after", &sla.escalate_after)] {
+            if let Some(d) = d {
+                if let Err(e) = dealrules_model::duration::parse_duration(&d.0) {
+                    cx.error(&format!("spec.sla.{key}"), e);
+                }
+            }
+        }
+    }
+    let vars = base_locals(&spec.vars).swap_remove(0);
+    (cx.diags.len() == before).then(|| ApprovalPolicy {
+        name: doc.metadata.name.as_str().into(),
+        levels: spec.levels.iter().map(|l| Arc::from(l.as_str())).collect(),
+        hit: spec.hit,
+        rules,
+        escalations,
+        chain: spec.chain,
+        approvers,
+        vars,
+    })
+}
+
+impl ApprovalPolicy {
+    pub fn rule_ids(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().map(|r| &*r.id).chain(self.escalations.iter().map(|e| &*e.id))
+    }
+
+    pub fn decide(&self, version: &Arc<str>, input: &Value, now: &str) -> Result<ApprovalDecision, DecideError> {
+        let mut locals = [self.vars.clone(), Value::Null];
+        let facts = facts_of(input, now, &mut locals)?;
+        let env = env(facts, &locals);
+        let fail = |at: &str, error| DecideError::Eval { policy: self.name.to_string(), at: at.to_string(), error };
+        let mut trace = Vec::with_capacity(self.rules.len() + self.escalations.len());
+        let mut decided: Option<&Rule> = None;
+        for rule in &self.rules {
+            let matched = match &rule.when {
+                None => true,
+                Some(w) => w.eval_bool(&env).map_err(|e| fail(&format!("rule `{}`", rule.id), e))?,
+            };
+            trace.push(TraceStep { rule: rule.id.clone(), matched });
+            if matched {
+                match self.hit {
+                    ApprovalHit::First => {
+                        decided = Some(rule);
+                        break;
+                    }
+                    ApprovalHit::Max => {
+                        if decided.is_none_or(|d| rule.level > d.level) {
+                            decided = Some(rule);
+                        }
+                    }
+                }
+            }
+        }
+        let rule = decided.ok_or_else(|| DecideError::Policy {
+            policy: self.name.to_string(),
+            message: "no rule matched this input; add a last rule without `when` as the default".into(),
+        })?;
+        let mut level = rule.level;
+        let mut escalations = Vec::new();
+        for e in &self.escalations {
+            let matched = e.when.eval_bool(&env).map_err(|err| fail(&format!("escalation `{}`", e.id), err))?;
+            trace.push(TraceStep { rule: e.id.clone(), matched });
+            if matched {
+                level += e.by;
+                escalations.push(e.id.clone());
+            }
+        }
+        let top = self.levels.len() - 1;
+        level = level.min(top);
+        let chain_levels: Vec<usize> = match (level, self.chain) {
+            (0, _) => vec![],
+            (l, ChainMode::Cumulative) => (1..=l).collect(),
+            (l, ChainMode::Single) => vec![l],
+        };
+        let approvers = chain_levels
+            .iter()
+            .filter_map(|&l| {
+                let who = self.approvers[l].as_ref()?;
+                Some(match who {
+                    Approver::Fixed(s) => ApproverRef { level: self.levels[l].clone(), approver: Some(s.clone()), from: s.clone() },
+                    Approver::From(e, source) => ApproverRef {
+                        level: self.levels[l].clone(),
+                        approver: e.eval(&env).ok().and_then(|v| match v {
+                            Value::Str(s) => Some(Arc::from(s.as_str())),
+                            Value::Num(n) => Some(Arc::from(n.to_string().as_str())),
+                            _ => None,
+                        }),
+                        from: source.clone(),
+                    },
+                })
+            })
+            .collect();
+        Ok(ApprovalDecision {
+            policy: self.name.clone(),
+            kind: "ApprovalPolicy",
+            version: version.clone(),
+            level: self.levels[level].clone(),
+            chain: chain_levels.iter().map(|&l| self.levels[l].clone()).collect(),
+            rule: rule.id.clone(),
+            escalations,
+            auto_approved: level == 0,
+            approvers,
+            trace,
+        })
+    }
+}

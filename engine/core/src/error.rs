@@ -1,0 +1,23 @@
+//! Errors of a decision.
+
+use dealrules_expr::EvalError;
+
+/// Why a decision could not be made. The HTTP layer maps `UnknownPolicy` to
+/// 404, `BadInput` to 400 and the rest to 422.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecideError {
+    #[error("no policy named `{name}`{hint}")]
+    UnknownPolicy { name: String, hint: String },
+    #[error("`{name}` names more than one policy ({kinds}); write `Kind/{name}`")]
+    AmbiguousPolicy { name: String, kinds: String },
+    #[error("bad input: {0}")]
+    BadInput(String),
+    /// An expression failed; `at` says which rule or input.
+    #[error("{policy}: {at}: {error}")]
+    Eval { policy: String, at: String, error: EvalError },
+    /// The policy itself gives no answer for this input.
+    #[error("{policy}: {message}")]
+    Policy { policy: String, message: String },
+    #[error("{kind} `{policy}` cannot be evaluated by this version of dealrules")]
+    Unsupported { kind: String, policy: String },
+}

@@ -1,0 +1,404 @@
+//! Funnel: move checks over a deal's stages (section 5).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use dealrules_expr::{Expr, Value};
+use dealrules_model::{suggest, Action, Document, FunnelSpec, Kind, Pack};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::context::{base_locals, env, facts_of, DocCompiler, BASE_LOCALS};
+use crate::error::DecideError;
+
+#[derive(Debug)]
+pub struct Funnel {
+    pub name: Arc<str>,
+    pub initial: Arc<str>,
+    pub stages: Vec<StageDef>,
+    transitions: Vec<TransitionDef>,
+    pub timers: Vec<TimerDef>,
+    vars: Value,
+}
+
+#[derive(Debug)]
+pub struct StageDef {
+    pub id: Arc<str>,
+    pub probability: Decimal,
+    pub requires: Vec<Arc<str>>,
+    pub on_enter: Vec<CompiledAction>,
+    pub terminal: bool,
+}
+
+#[derive(Debug)]
+struct TransitionDef {
+    id: Arc<str>,
+    /// `None` for `*`.
+    from: Option<usize>,
+    to: usize,
+    when: Option<Expr>,
+    requires_approval: bool,
+}
+
+#[derive(Debug)]
+pub struct TimerDef {
+    pub id: Arc<str>,
+    pub stages: Vec<usize>,
+    pub after: Option<std::time::Duration>,
+    pub every: Option<std::time::Duration>,
+    pub actions: Vec<CompiledAction>,
+}
+
+/// An action with its expressions compiled.
+#[derive(Debug)]
+pub enum CompiledAction {
+    Approval(Arc<str>),
+    Notify { template: Arc<str>, to: Expr },
+    Set(Vec<(Arc<str>, Expr)>),
+    Script(Arc<str>),
+    Plugin { name: Arc<str>, function: Option<Arc<str>> },
+}
+
+/// Why a move is refused.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Reason {
+    pub code: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<Arc<str>>,
+}
+
+/// What entering the target stage would run, evaluated where possible.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PlannedAction {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub detail: serde_json::Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct MoveDecision {
+    pub policy: Arc<str>,
+    pub kind: &'static str,
+    pub version: Arc<str>,
+    pub from: Arc<str>,
+    pub to: Arc<str>,
+    pub allowed: bool,
+    pub reasons: Vec<Reason>,
+    pub actions: Vec<PlannedAction>,
+    /// The transition used, `from->to`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transition: Option<Arc<str>>,
+    pub probability: Decimal,
+}
+
+fn compile_actions(actions: &[Action], path: &str, pack: &Pack, cx: &mut DocCompiler) -> Vec<CompiledAction> {
+    let mut out = Vec::new();
+    for (i, a) in actions.iter().enumerate() {
+        let at = format!("{path}[{i}]");
+        match a {
+            Action::Approval(name) => {
+                if pack.find(Kind::ApprovalPolicy, name).is_none() {
+                    let known = pack.documents.iter().filter(|d| d.kind == Kind::ApprovalPolicy).map(|d| d.metadata.name.as_str());
+                    cx.error(&format!("{at}.approval"), format!("no ApprovalPolicy named `{name}`{}", suggest(name, known)));
+                }
+                out.push(CompiledAction::Approval(name.as_str().into()));
+            }
+            Action::Notify(n) => {
+                if let Some(to) = cx.expr(&format!("{at}.notify.to"), &n.to, &BASE_LOCALS) {
+                    out.push(CompiledAction::Notify { template: n.template.as_str().into(), to });
+                }
+            }
+            Action::Set(fields) => {
+                let mut set = Vec::new();
+                for (field, src) in fields {
+                    if let Some(e) = cx.expr(&format!("{at}.set.{field}"), src, &BASE_LOCALS) {
+                        set.push((Arc::from(field.as_str()), e));
+                    }
+                }
+                out.push(CompiledAction::Set(set));
+            }
+            Action::Script(file) => {
+                if !pack.scripts.contains_key(file) {
+                    let known = pack.scripts.keys().map(String::as_str);
+                    cx.error(&format!("{at}.script"), format!("no script `{file}` in the pack{}", suggest(file, known)));
+                }
+                out.push(CompiledAction::Script(file.as_str().into()));
+            }
+            Action::Plugin(call) => {
+                match pack.find(Kind::Plugin, &call.name) {
+                    None => cx.error(&format!("{at}.plugin.name"), format!("no Plugin named `{}`", call.name)),
+                    Some(doc) => {
+                        if let (Some(f), dealrules_model::Spec::Plugin(p)) = (&call.function, &doc.spec) {
+                            if !p.exports.contains(f) {
+                                cx.error(&format!("{at}.plugin.function"), format!("plugin `{}` does not export `{f}` (exports: {})", call.name, p.exports.join(", ")));
+                            }
+                        }
+                    }
+                }
+                out.push(CompiledAction::Plugin { name: call.name.as_str().into(), function: call.function.as_deref().map(Arc::from) });
+            }
+        }
+    }
+    out
+}
+
+pub fn compile(doc: &Document, spec: &FunnelSpec, pack: &Pack, cx: &mut DocCompiler) -> Option<Funnel> {
+    let before = cx.diags.len();
+    let mut ids = HashSet::new();
+    for (i, s) in spec.stages.iter().enumerate() {
+        if !ids.insert(s.id.as_str()) {
+            cx.error(&format!("spec.stages[{i}].id"), format!("stage `{}` is defined twice", s.id));
+        }
+    }
+    let known = || spec.stages.iter().map(|s| s.id.as_str());
+    let stage_index = |name: &str| spec.stages.iter().position(|s| s.id == name);
+    let unknown_stage = |cx: &mut DocCompiler, path: &str, name: &str| {
+        cx.error(path, format!("unknown stage `{name}`{}", suggest(name, known())));
+    };
+    if stage_index(&spec.initial).is_none() {
+        unknown_stage(cx, "spec.initial", &spec.initial);
+    }
+    let mut stages = Vec::new();
+    for (i, s) in spec.stages.iter().enumerate() {
+        let path = format!("spec.stages[{i}]");
+        let probability = s.probability.unwrap_or(if s.terminal { Decimal::ZERO } else { Decimal::ZERO });
+        if probability < Decimal::ZERO || probability > Decimal::ONE {
+            cx.error(&format!("{path}.probability"), format!("probability must be between 0 and 1, found {probability}"));
+        }
+        let on_enter = compile_actions(&s.on_enter, &format!("{path}.on_enter"), pack, cx);
+        stages.push(StageDef {
+            id: s.id.as_str().into(),
+            probability,
+            requires: s.requires.iter().map(|r| Arc::from(r.as_str())).collect(),
+            on_enter,
+            terminal: s.terminal,
+        });
+    }
+    let mut transitions = Vec::new();
+    let mut pairs = HashSet::new();
+    for (i, t) in spec.transitions.iter().enumerate() {
+        let path = format!("spec.transitions[{i}]");
+        let from = if t.from == "*" {
+            Some(None)
+        } else {
+            match stage_index(&t.from) {
+                Some(f) => Some(Some(f)),
+                None => {
+                    unknown_stage(cx, &format!("{path}.from"), &t.from);
+                    None
+                }
+            }
+        };
+        let to = stage_index(&t.to);
+        if to.is_none() {
+            unknown_stage(cx, &format!("{path}.to"), &t.to);
+        }
+        if !pairs.insert((t.from.as_str(), t.to.as_str())) {
+            cx.error(&path, format!("transition from `{}` to `{}` is defined twice", t.from, t.to));
+        }
+        let when = t.when.as_ref().and_then(|w| cx.expr(&format!("{path}.when"), w, &BASE_LOCALS));
+        if let (Some(from), Some(to)) = (from, to) {
+            transitions.push(TransitionDef {
+                id: format!("{}->{}", t.from, t.to).into(),
+                from,
+                to,
+                when,
+                requires_approval: t.requires_approval,
+            });
+        }
+    }
+    let mut timers = Vec::new();
+    let mut timer_ids = HashSet::new();
+    for (i, t) in spec.timers.iter().enumerate() {
+        let path = format!("spec.timers[{i}]");
+        if !timer_ids.insert(t.id.as_str()) {
+            cx.error(&format!("{path}.id"), format!("timer `{}` is defined twice", t.id));
+        }
+        let mut in_stages = Vec::new();
+        for (j, s) in t.stages.iter().enumerate() {
+            match stage_index(s) {
+                Some(x) => in_stages.push(x),
+                None => unknown_stage(cx, &format!("{path}.in[{j}]"), s),
+            }
+        }
+        let mut parse = |key: &str, d: &Option<dealrules_model::DurationText>| {
+            d.as_ref().and_then(|d| match dealrules_model::duration::parse_duration(&d.0) {
+                Ok(x) => Some(x),
+                Err(e) => {
+                    cx.error(&format!("{path}.{key}"), e);
+                    None
+                }
+            })
+        };
+        let after = parse("after", &t.after);
+        let every = parse("every", &t.every);
+        if t.after.is_some() == t.every.is_some() {
+            cx.error(&path, format!("timer `{}` needs exactly one of `after` and `every`", t.id));
+        }
+        let actions = compile_actions(&t.actions, &format!("{path}.do"), pack, cx);
+        timers.push(TimerDef { id: t.id.as_str().into(), stages: in_stages, after, every, actions });
+    }
+    (cx.diags.len() == before).then(|| Funnel {
+        name: doc.metadata.name.as_str().into(),
+        initial: spec.initial.as_str().into(),
+        stages,
+        transitions,
+        timers,
+        vars: base_locals(&spec.vars).swap_remove(0),
+    })
+}
+
+impl Funnel {
+    pub fn stage(&self, id: &str) -> Option<usize> {
+        self.stages.iter().position(|s| &*s.id == id)
+    }
+
+    pub fn rule_ids(&self) -> impl Iterator<Item = &str> {
+        self.transitions.iter().map(|t| &*t.id)
+    }
+
+    /// Checks a move: `{"deal": {..., "stage": "qualified"}, "move": "proposal"}`.
+    /// Every reason for a refusal is given, not only the first.
+    pub fn check_move(
+        &self,
+        version: &Arc<str>,
+        input: &Value,
+        now: &str,
+        approvals: &dyn Fn(&str, &Value) -> Result<serde_json::Value, String>,
+    ) -> Result<MoveDecision, DecideError> {
+        let mut locals = [self.vars.clone(), Value::Null];
+        let facts = facts_of(input, now, &mut locals)?;
+        let bad = |m: String| DecideError::BadInput(m);
+        let deal = facts.get("deal").ok_or_else(|| bad("the input needs a `deal`".into()))?;
+        let deal_map = deal.as_map().ok_or_else(|| bad("`deal` must be an object".into()))?;
+        let target = facts.get("move").and_then(Value::as_str).ok_or_else(|| bad("the input needs `move`: the stage to move to".into()))?;
+        let current = match deal_map.get("stage") {
+            Some(Value::Str(s)) => s.as_str(),
+            None | Some(Value::Null) => &self.initial,
+            Some(other) => return Err(bad(format!("deal.stage must be text, got {}", other.type_name()))),
+        };
+        let known = || self.stages.iter().map(|s| &*s.id);
+        let from = self.stage(current).ok_or_else(|| bad(format!("the deal is in stage `{current}`, which funnel `{}` does not have{}", self.name, suggest(current, known()))))?;
+        let to = self.stage(target).ok_or_else(|| bad(format!("no stage `{target}` in funnel `{}`{}", self.name, suggest(target, known()))))?;
+        let env = env(facts, &locals);
+        let mut reasons = Vec::new();
+        let reason = |code, message: String| Reason { code, message, field: None };
+        if from == to {
+            reasons.push(reason("same_stage", format!("the deal is already in `{target}`")));
+        }
+        let explicit = self.transitions.iter().find(|t| t.from == Some(from) && t.to == to);
+        let transition = explicit.or_else(|| {
+            (!self.stages[from].terminal).then(|| self.transitions.iter().find(|t| t.from.is_none() && t.to == to)).flatten()
+        });
+        match transition {
+            None if from != to => {
+                if self.stages[from].terminal {
+                    reasons.push(reason("terminal_stage", format!("`{current}` is a terminal stage; no move to `{target}` is defined from it")));
+                } else {
+                    let allowed: Vec<&str> = self
+                        .transitions
+                        .iter()
+                        .filter(|t| t.from == Some(from) || (t.from.is_none() && !self.stages[from].terminal))
+                        .map(|t| &*self.stages[t.to].id)
+                        .collect();
+                    reasons.push(reason("no_transition", format!(
+                        "no transition from `{current}` to `{target}` (from `{current}` the deal may move to: {})",
+                        if allowed.is_empty() { "nowhere".to_string() } else { allowed.join(", ") }
+                    )));
+                }
+            }
+            None => {}
+            Some(t) => {
+                if let Some(w) = &t.when {
+                    match w.eval_bool(&env) {
+                        Ok(true) => {}
+                        Ok(false) => reasons.push(reason("condition", format!("condition not met: {}", w.source()))),
+                        Err(e) => reasons.push(reason("condition", format!("condition `{}` could not be checked: {e}", w.source()))),
+                    }
+                }
+                if t.requires_approval {
+                    let states: Vec<(String, String)> = match deal_map.get("approvals") {
+                        Some(Value::List(items)) => items
+                            .iter()
+                            .map(|a| {
+                                let state = a.get("state").and_then(Value::as_str).unwrap_or("pending").to_string();
+                                let id = a.get("id").or_else(|| a.get("policy")).map(|v| v.to_string()).unwrap_or_default();
+                                (id, state)
+                            })
+                            .collect(),
+                        _ => Vec::new(),
+                    };
+                    for (id, state) in states {
+                        let label = if id.is_empty() { String::new() } else { format!(" `{id}`") };
+                        match state.as_str() {
+                            "pending" => reasons.push(reason("approval_pending", format!("approval{label} is still pending"))),
+                            "rejected" => reasons.push(reason("approval_rejected", format!("approval{label} was rejected"))),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+        for field in &self.stages[to].requires {
+            if !deal_map.get(field).is_some_and(Value::is_filled) {
+                reasons.push(Reason {
+                    code: "missing_field",
+                    message: format!("`{field}` is required to enter `{target}`"),
+                    field: Some(field.clone()),
+                });
+            }
+        }
+        let actions = self.stages[to].on_enter.iter().map(|a| plan(a, &env, input, approvals)).collect();
+        Ok(MoveDecision {
+            policy: self.name.clone(),
+            kind: "Funnel",
+            version: version.clone(),
+            from: self.stages[from].id.clone(),
+            to: self.stages[to].id.clone(),
+            allowed: reasons.is_empty(),
+            reasons,
+            actions,
+            transition: transition.map(|t| t.id.clone()),
+            probability: self.stages[to].probability,
+        })
+    }
+}
+
+fn plan(
+    a: &CompiledAction,
+    env: &dealrules_expr::Env<'_>,
+    input: &Value,
+    approvals: &dyn Fn(&str, &Value) -> Result<serde_json::Value, String>,
+) -> PlannedAction {
+    use serde_json::json;
+    let done = |kind, detail| PlannedAction { kind, detail, error: None };
+    let failed = |kind, detail, e: String| PlannedAction { kind, detail, error: Some(e) };
+    match a {
+        CompiledAction::Approval(policy) => match approvals(policy, input) {
+            Ok(decision) => done("approval", json!({ "policy": &**policy, "decision": decision })),
+            Err(e) => failed("approval", json!({ "policy": &**policy }), e),
+        },
+        CompiledAction::Notify { template, to } => match to.eval(env) {
+            Ok(v) => done("notify", json!({ "template": &**template, "to": v.to_json() })),
+            Err(e) => failed("notify", json!({ "template": &**template, "to": to.source() }), e.to_string()),
+        },
+        CompiledAction::Set(fields) => {
+            let mut out = serde_json::Map::new();
+            let mut errors = Vec::new();
+            for (f, e) in fields {
+                match e.eval(env) {
+                    Ok(v) => {
+                        out.insert(f.to_string(), v.to_json());
+                    }
+                    Err(err) => errors.push(format!("{f}: {err}")),
+                }
+            }
+            PlannedAction { kind: "set", detail: serde_json::Value::Object(out), error: (!errors.is_empty()).then(|| errors.join("; ")) }
+        }
+        CompiledAction::Script(file) => done("script", json!({ "script": &**file })),
+        CompiledAction::Plugin { name, function } => done("plugin", json!({ "plugin": &**name, "function": function.as_deref() })),
+    }
+}

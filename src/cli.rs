@@ -1,0 +1,211 @@
+//! The command line: parse, load the pack, call the core, print, exit.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+use dealrules_core::Snapshot;
+use dealrules_expr::Value;
+use dealrules_model::{PackErrors, PackSource};
+
+#[derive(Debug, Parser)]
+#[command(name = "dealrules", version, about = "Run a company's own sales policies: funnel, approvals, incentives")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load and compile a pack; print every error as file:line:col: message.
+    /// Exit 0 valid, 1 invalid, 2 could not run.
+    Check {
+        /// The pack folder.
+        #[arg(env = "DEALRULES_RULES", default_value = "./rules")]
+        dir: PathBuf,
+    },
+    /// One decision: input JSON from --input or stdin, result JSON on stdout.
+    /// Exit 0 decided, 1 decision error, 2 usage or pack error.
+    Eval {
+        /// A policy name, or Kind/name when names repeat across kinds.
+        policy: String,
+        #[arg(long, env = "DEALRULES_RULES", default_value = "./rules")]
+        rules: PathBuf,
+        /// Input JSON file; stdin when absent or `-`.
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Evaluation time (ISO-8601); default now, unless the input pins `now`.
+        #[arg(long)]
+        now: Option<String>,
+        /// One line of JSON instead of pretty-printed.
+        #[arg(long)]
+        compact: bool,
+    },
+    /// Run the pack's policy tests; print failures and rule coverage.
+    /// Exit 0 all pass, 1 any fail (or the pack does not load).
+    Test {
+        #[arg(env = "DEALRULES_RULES", default_value = "./rules")]
+        dir: PathBuf,
+        /// Evaluation time for tests that do not pin `now`.
+        #[arg(long)]
+        now: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the JSON Schema of the pack format.
+    Schema,
+}
+
+fn now_or(now: Option<String>) -> String {
+    now.unwrap_or_else(|| chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}
+
+/// Prints a pack's errors with the folder as given, so editors can jump.
+fn print_errors(dir: &Path, errors: &PackErrors, to_stderr: bool) {
+    for d in &errors.0 {
+        let line = format!("{}/{d}", dir.display().to_string().trim_end_matches('/'));
+        if to_stderr { eprintln!("{line}") } else { println!("{line}") }
+    }
+}
+
+enum Loaded {
+    Ok(Snapshot),
+    Invalid(PackErrors),
+    Unreadable(String),
+}
+
+fn load(dir: &Path) -> Loaded {
+    match PackSource::from_dir(dir) {
+        Err(e) => Loaded::Unreadable(format!("cannot read pack {}: {e}", dir.display())),
+        Ok(src) => match Snapshot::load(src) {
+            Ok(s) => Loaded::Ok(s),
+            Err(e) => Loaded::Invalid(e),
+        },
+    }
+}
+
+pub fn run(cli: Cli) -> u8 {
+    match cli.command {
+        Command::Check { dir } => match load(&dir) {
+            Loaded::Ok(s) => {
+                let n = s.pack.documents.len();
+                let t: usize = s.pack.tests.iter().map(|t| t.tests.tests.len()).sum();
+                println!("{}: ok, {n} policies, {t} tests, version {}", dir.display(), s.version);
+                0
+            }
+            Loaded::Invalid(e) => {
+                print_errors(&dir, &e, false);
+                println!("{}: {} error{}", dir.display(), e.0.len(), if e.0.len() == 1 { "" } else { "s" });
+                1
+            }
+            Loaded::Unreadable(m) => {
+                eprintln!("{m}");
+                2
+            }
+        },
+        Command::Eval { policy, rules, input, now, compact } => {
+            let snapshot = match load(&rules) {
+                Loaded::Ok(s) => s,
+                Loaded::Invalid(e) => {
+                    print_errors(&rules, &e, true);
+                    return 2;
+                }
+                Loaded::Unreadable(m) => {
+                    eprintln!("{m}");
+                    return 2;
+                }
+            };
+            let text = match read_input(input.as_deref()) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return 2;
+                }
+            };
+            let input = match Value::from_json_str(&text) {
+                Ok(v) => v,
+                Err(e) => {
+                    eprintln!("input is not valid JSON: {e}");
+                    return 1;
+                }
+            };
+            match snapshot.decide(&policy, &input, &now_or(now)) {
+                Ok(d) => {
+                    let out = if compact { serde_json::to_string(&d) } else { serde_json::to_string_pretty(&d) };
+                    match out {
+                        Ok(s) => {
+                            println!("{s}");
+                            0
+                        }
+                        Err(e) => {
+                            eprintln!("cannot print the result: {e}");
+                            1
+                        }
+                    }
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    1
+                }
+            }
+        }
+        Command::Test { dir, now, json } => {
+            let snapshot = match load(&dir) {
+                Loaded::Ok(s) => s,
+                Loaded::Invalid(e) => {
+                    print_errors(&dir, &e, false);
+                    return 1;
+                }
+                Loaded::Unreadable(m) => {
+                    eprintln!("{m}");
+                    return 1;
+                }
+            };
+            let report = snapshot.run_tests(&now_or(now));
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+            } else {
+                print_report(&dir, &report);
+            }
+            if report.ok() { 0 } else { 1 }
+        }
+        Command::Schema => {
+            println!("{}", serde_json::to_string_pretty(&dealrules_model::pack_schema()).unwrap_or_default());
+            0
+        }
+    }
+}
+
+fn read_input(path: Option<&Path>) -> Result<String, String> {
+    match path {
+        Some(p) if p != Path::new("-") => std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display())),
+        _ => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s).map_err(|e| format!("cannot read stdin: {e}"))?;
+            Ok(s)
+        }
+    }
+}
+
+fn print_report(dir: &Path, r: &dealrules_core::TestReport) {
+    let base = dir.display().to_string();
+    let base = base.trim_end_matches('/');
+    for t in &r.tests {
+        match &t.failure {
+            None => println!("ok    {} ({})", t.name, t.policy),
+            Some(f) => println!("FAIL  {}/{}:{}: {} ({}): {f}", base, t.file, t.line, t.name, t.policy),
+        }
+    }
+    println!();
+    println!("rule coverage:");
+    for c in &r.coverage {
+        if c.unmatched.is_empty() {
+            println!("  {}/{}: {}/{} rules matched", c.kind, c.policy, c.matched, c.rules);
+        } else {
+            println!("  {}/{}: {}/{} rules matched; never matched: {}", c.kind, c.policy, c.matched, c.rules, c.unmatched.join(", "));
+        }
+    }
+    println!();
+    println!("policy tests: {} passed, {} failed", r.passed, r.failed);
+}
