@@ -330,11 +330,23 @@ fn index(base: &Value, idx: &Value) -> Result<Value, EvalError> {
     }
 }
 
+/// Text that reads as a number, next to a number, is that number: inputs
+/// may carry `"10.5"` where a policy compares with `10`.
+fn numeric_text(v: &Value) -> Option<Decimal> {
+    match v {
+        Value::Str(s) => crate::value::parse_decimal(s.trim()),
+        _ => None,
+    }
+}
+
 /// `==` between different types is false; ordering them is an error.
+/// A number and numeric text compare as numbers.
 pub fn compare(op: CmpOp, a: &Value, b: &Value) -> Result<bool, EvalError> {
     use std::cmp::Ordering;
     let ord: Option<Ordering> = match (a, b) {
         (Value::Num(x), Value::Num(y)) => Some(x.cmp(y)),
+        (Value::Num(x), s @ Value::Str(_)) => numeric_text(s).map(|y| x.cmp(&y)),
+        (s @ Value::Str(_), Value::Num(y)) => numeric_text(s).map(|x| x.cmp(y)),
         (Value::Str(x), Value::Str(y)) => Some(x.as_str().cmp(y.as_str())),
         (Value::Bool(x), Value::Bool(y)) if matches!(op, CmpOp::Eq | CmpOp::Ne) => Some(x.cmp(y)),
         _ => None,
@@ -348,13 +360,34 @@ pub fn compare(op: CmpOp, a: &Value, b: &Value) -> Result<bool, EvalError> {
         (CmpOp::Le, Some(o)) => Ok(o != Ordering::Greater),
         (CmpOp::Gt, Some(o)) => Ok(o == Ordering::Greater),
         (CmpOp::Ge, Some(o)) => Ok(o != Ordering::Less),
-        (_, None) => Err(type_err(format!("cannot order {} against {}", a.type_name(), b.type_name()))),
+        (_, None) => Err(type_err(match (a, b) {
+            (Value::Str(t), Value::Num(_)) | (Value::Num(_), Value::Str(t)) => format!("cannot order text `{t}` against a number"),
+            _ => format!("cannot order {} against {}", a.type_name(), b.type_name()),
+        })),
     }
 }
 
-fn arith(op: ArithOp, a: &Value, b: &Value) -> Result<Value, EvalError> {
-    if let (Value::Num(x), Value::Num(y)) = (a, b) {
-        let (x, y) = (*x, *y);
+/// Arithmetic on numbers; numeric text next to a number counts as a number.
+/// `+` joins text as Rhai does (`"total: " + 5` is `"total: 5"`) unless the
+/// text is itself a number (`"10" + 5` is 15).
+pub fn arith(op: ArithOp, a: &Value, b: &Value) -> Result<Value, EvalError> {
+    if op == ArithOp::Add {
+        match (a, b) {
+            (Value::Str(x), Value::Num(_)) if numeric_text(a).is_none() => return Ok(Value::Str(SmolStr::new(format!("{x}{b}")))),
+            (Value::Num(_), Value::Str(y)) if numeric_text(b).is_none() => return Ok(Value::Str(SmolStr::new(format!("{a}{y}")))),
+            _ => {}
+        }
+    }
+    let operands = match (a, b) {
+        (Value::Num(x), Value::Num(y)) => Some((*x, *y)),
+        (Value::Num(x), Value::Str(_)) => Some((*x, numeric_text(b).ok_or_else(|| not_a_number(b))?)),
+        (Value::Str(_), Value::Num(y)) => Some((numeric_text(a).ok_or_else(|| not_a_number(a))?, *y)),
+        (Value::Str(_), Value::Str(_)) if op != ArithOp::Add => {
+            Some((numeric_text(a).ok_or_else(|| not_a_number(a))?, numeric_text(b).ok_or_else(|| not_a_number(b))?))
+        }
+        _ => None,
+    };
+    if let Some((x, y)) = operands {
         let r = match op {
             ArithOp::Add => x.checked_add(y),
             ArithOp::Sub => x.checked_sub(y),
@@ -374,6 +407,10 @@ fn arith(op: ArithOp, a: &Value, b: &Value) -> Result<Value, EvalError> {
         (ArithOp::Add, Value::List(x), Value::List(y)) => Ok(Value::list(x.iter().chain(y.iter()).cloned().collect())),
         _ => Err(type_err(format!("cannot apply {op:?} to {} and {}", a.type_name(), b.type_name()))),
     }
+}
+
+fn not_a_number(v: &Value) -> EvalError {
+    type_err(format!("text `{v}` is not a number"))
 }
 
 fn contains(container: &Value, item: &Value) -> Result<bool, EvalError> {

@@ -157,25 +157,44 @@ pub fn map_rhai_error(err: &EvalAltResult) -> EvalError {
     }
 }
 
-/// Rhai answers `"APAC" > 3` with false; a policy author made a mistake
-/// there, so ordering values of different types is an error on both paths.
+/// Mixed operands follow the compiled path's rules exactly (the same
+/// functions decide): numeric text next to a number is a number, and
+/// ordering values of different types is an error (Rhai alone would answer
+/// `"APAC" > 3` with false, hiding a policy author's mistake).
 fn strict_ordering(engine: &mut Engine) {
-    fn refuse<A: rhai::Variant + Clone, B: rhai::Variant + Clone>(engine: &mut Engine, a: &'static str, b: &'static str) {
-        for op in ["<", "<=", ">", ">="] {
-            engine.register_fn(op, move |_: A, _: B| -> Result<bool, Box<EvalAltResult>> {
-                Err(format!("cannot order {a} against {b}").into())
+    use crate::ir::{arith, compare, ArithOp, CmpOp};
+    fn both<A: rhai::Variant + Clone, B: rhai::Variant + Clone>(engine: &mut Engine) {
+        let cmps = [("<", CmpOp::Lt), ("<=", CmpOp::Le), (">", CmpOp::Gt), (">=", CmpOp::Ge), ("==", CmpOp::Eq), ("!=", CmpOp::Ne)];
+        for (name, op) in cmps {
+            engine.register_fn(name, move |a: A, b: B| -> Result<bool, Box<EvalAltResult>> {
+                let (a, b) = (from_dynamic(&Dynamic::from(a)).map_err(|e| e.to_string())?, from_dynamic(&Dynamic::from(b)).map_err(|e| e.to_string())?);
+                compare(op, &a, &b).map_err(|e| e.to_string().into())
             });
         }
     }
-    refuse::<ImmutableString, INT>(engine, "text", "a number");
-    refuse::<ImmutableString, Decimal>(engine, "text", "a number");
-    refuse::<INT, ImmutableString>(engine, "a number", "text");
-    refuse::<Decimal, ImmutableString>(engine, "a number", "text");
-    refuse::<(), INT>(engine, "null", "a number");
-    refuse::<(), Decimal>(engine, "null", "a number");
-    refuse::<INT, ()>(engine, "a number", "null");
-    refuse::<Decimal, ()>(engine, "a number", "null");
-    refuse::<(), ImmutableString>(engine, "null", "text");
-    refuse::<ImmutableString, ()>(engine, "text", "null");
-    refuse::<bool, bool>(engine, "a boolean", "a boolean");
+    fn maths<A: rhai::Variant + Clone, B: rhai::Variant + Clone>(engine: &mut Engine, ops: &[(&'static str, ArithOp)]) {
+        for &(name, op) in ops {
+            engine.register_fn(name, move |a: A, b: B| -> Result<Dynamic, Box<EvalAltResult>> {
+                let (a, b) = (from_dynamic(&Dynamic::from(a)).map_err(|e| e.to_string())?, from_dynamic(&Dynamic::from(b)).map_err(|e| e.to_string())?);
+                arith(op, &a, &b).map(|v| to_dynamic(&v)).map_err(|e| e.to_string().into())
+            });
+        }
+    }
+    let all = [("+", ArithOp::Add), ("-", ArithOp::Sub), ("*", ArithOp::Mul), ("/", ArithOp::Div), ("%", ArithOp::Rem)];
+    both::<ImmutableString, INT>(engine);
+    both::<ImmutableString, Decimal>(engine);
+    both::<INT, ImmutableString>(engine);
+    both::<Decimal, ImmutableString>(engine);
+    both::<(), INT>(engine);
+    both::<(), Decimal>(engine);
+    both::<INT, ()>(engine);
+    both::<Decimal, ()>(engine);
+    both::<(), ImmutableString>(engine);
+    both::<ImmutableString, ()>(engine);
+    both::<bool, bool>(engine);
+    maths::<ImmutableString, INT>(engine, &all);
+    maths::<ImmutableString, Decimal>(engine, &all);
+    maths::<INT, ImmutableString>(engine, &all);
+    maths::<Decimal, ImmutableString>(engine, &all);
+    maths::<ImmutableString, ImmutableString>(engine, &all[1..]);
 }

@@ -6,7 +6,7 @@ use dealrules_expr::{Env, EvalError, ExprEngine, Value};
 const FACTS: &str = r#"{
   "deal": {"amount": 40000, "discount_pct": 10.5, "region": "APAC", "payment_terms_days": 30,
            "close_date": "2026-03-31", "tags": ["new", "upsell"], "owner": {"id": "r1", "team": "east"},
-           "note": null, "new_logo": true},
+           "note": null, "new_logo": true, "amount_text": "40000.0"},
   "customer": {"annual_revenue": 1200000, "late_payments_12m": 0},
   "rep": {"role": "ae", "quota": 100000}
 }"#;
@@ -56,7 +56,17 @@ fn cases() -> Vec<(&'static str, Result<&'static str, &'static str>)> {
         ("[1, 2] + [3]", Ok("[1,2,3]")),
         ("deal.amount > rep.quota / 4", Ok("true")),
         ("deal.amount > rep.quota / 2", Ok("false")),
+        // numeric text next to a number is a number
+        ("deal.amount_text > 10000", Ok("true")),
+        ("deal.amount_text == 40000", Ok("true")),
+        ("deal.amount_text * 2", Ok("80000")),
+        ("deal.amount_text + 1", Ok("40001")),
+        ("deal.amount_text + \"x\"", Ok("\"40000.0x\"")),
+        ("deal.region == 40000", Ok("false")),
         // errors
+        ("deal.region > 10000", Err("cannot order text `APAC` against a number")),
+        ("deal.region * 2", Err("not a number")),
+        ("\"total: \" + deal.amount", Ok("\"total: 40000\"")),
         ("deal.segment == \"SMB\"", Err("segment")),
         ("partner.id", Err("partner")),
         ("deal.amount / 0", Err("zero")),
