@@ -100,7 +100,7 @@ fn compile_actions(actions: &[Action], path: &str, pack: &Pack, cx: &mut DocComp
         let at = format!("{path}[{i}]");
         match a {
             Action::Approval(name) => {
-                if pack.find(Kind::ApprovalPolicy, name).is_none() {
+                if !pack.has(Kind::ApprovalPolicy, name) {
                     let known = pack.documents.iter().filter(|d| d.kind == Kind::ApprovalPolicy).map(|d| d.metadata.name.as_str());
                     cx.error(&format!("{at}.approval"), format!("no ApprovalPolicy named `{name}`{}", suggest(name, known)));
                 }
@@ -129,6 +129,7 @@ fn compile_actions(actions: &[Action], path: &str, pack: &Pack, cx: &mut DocComp
             }
             Action::Plugin(call) => {
                 match pack.find(Kind::Plugin, &call.name) {
+                    None if pack.has(Kind::Plugin, &call.name) => {}
                     None => cx.error(&format!("{at}.plugin.name"), format!("no Plugin named `{}`", call.name)),
                     Some(doc) => {
                         if let (Some(f), dealrules_model::Spec::Plugin(p)) = (&call.function, &doc.spec) {

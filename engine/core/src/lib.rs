@@ -45,7 +45,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use dealrules_expr::{ExprEngine, Limits, Script, Value};
-use dealrules_model::{load_pack, suggest, Diagnostic, Kind, Pack, PackErrors, PackSource, Spec};
+use dealrules_model::{load_pack_partial, suggest, Diagnostic, Kind, Pack, PackErrors, PackSource, Spec};
 use serde::Serialize;
 
 pub use approval::{ApprovalDecision, ApprovalPolicy};
@@ -100,13 +100,23 @@ pub struct PolicyInfo {
 impl Snapshot {
     /// Loads and compiles a pack with the default limits.
     pub fn load(source: PackSource) -> Result<Snapshot, PackErrors> {
-        Snapshot::compile(load_pack(source)?, Limits::default())
+        Snapshot::load_with(source, Limits::default())
+    }
+
+    /// Loads and compiles a pack. Every error of every file is reported in
+    /// one run: documents that parse are checked even when others do not.
+    pub fn load_with(source: PackSource, limits: Limits) -> Result<Snapshot, PackErrors> {
+        let (pack, diags) = load_pack_partial(source);
+        Snapshot::build(pack, limits, diags)
     }
 
     /// Compiles a parsed pack; every error of every document is reported.
     pub fn compile(pack: Pack, limits: Limits) -> Result<Snapshot, PackErrors> {
+        Snapshot::build(pack, limits, Vec::new())
+    }
+
+    fn build(pack: Pack, limits: Limits, mut diags: Vec<Diagnostic>) -> Result<Snapshot, PackErrors> {
         let engine = Arc::new(ExprEngine::new(limits));
-        let mut diags: Vec<Diagnostic> = Vec::new();
         let mut scripts = BTreeMap::new();
         for (path, text) in &pack.scripts {
             match engine.compile_script(text) {

@@ -44,7 +44,13 @@ pub fn incentive_plan(_doc: &Document, spec: &IncentivePlanSpec, pack: &Pack, cx
     }
     match &spec.quota {
         Some(Quota::From(f)) => {
-            let targets: Vec<&str> = pack.documents.iter().filter(|d| d.kind == Kind::Targets).map(|d| d.metadata.name.as_str()).collect();
+            let targets: Vec<&str> = pack
+                .documents
+                .iter()
+                .filter(|d| d.kind == Kind::Targets)
+                .map(|d| d.metadata.name.as_str())
+                .chain(pack.broken.iter().filter(|(k, _)| *k == Kind::Targets).map(|(_, n)| n.as_str()))
+                .collect();
             let ok = if f.from == "targets" { !targets.is_empty() } else { targets.contains(&f.from.as_str()) };
             if !ok {
                 cx.error("spec.quota.from", format!("no Targets document `{}` in the pack{}", f.from, suggest(&f.from, targets.iter().copied())));
@@ -113,6 +119,7 @@ pub fn incentive_plan(_doc: &Document, spec: &IncentivePlanSpec, pack: &Pack, cx
                 }
             }
             Component::Plugin(p) => match pack.find(Kind::Plugin, &p.plugin) {
+                None if pack.has(Kind::Plugin, &p.plugin) => {}
                 None => cx.error(&format!("{path}.plugin"), format!("no Plugin named `{}`", p.plugin)),
                 Some(Document { spec: dealrules_model::Spec::Plugin(ps), .. }) if !ps.exports.contains(&p.function) => {
                     cx.error(&format!("{path}.function"), format!("plugin `{}` does not export `{}` (exports: {})", p.plugin, p.function, ps.exports.join(", ")));

@@ -142,9 +142,17 @@ pub struct Pack {
     /// `scripts/x.rhai` -> source.
     pub scripts: BTreeMap<String, String>,
     pub source: PackSource,
+    /// Documents whose envelope named them but whose spec did not parse
+    /// (only in a partial load): references to them are not reported again.
+    pub broken: Vec<(Kind, String)>,
 }
 
 impl Pack {
+    /// Whether the pack defines `kind/name`, even if that document is broken.
+    pub fn has(&self, kind: Kind, name: &str) -> bool {
+        self.find(kind, name).is_some() || self.broken.iter().any(|(k, n)| *k == kind && n == name)
+    }
+
     pub fn find(&self, kind: Kind, name: &str) -> Option<&Document> {
         self.documents.iter().find(|d| d.kind == kind && d.metadata.name == name)
     }
@@ -156,7 +164,16 @@ fn is_yaml(path: &str) -> bool {
 
 /// Parses every file of a pack. Errors of all files are gathered.
 pub fn load_pack(source: PackSource) -> Result<Pack, PackErrors> {
+    let (pack, diags) = load_pack_partial(source);
+    if diags.is_empty() { Ok(pack) } else { Err(PackErrors::sorted(diags)) }
+}
+
+/// Parses what parses, and returns it with every error found, so that a
+/// later stage can check the sound documents too and report all errors of
+/// a pack in one run. A pack with any error must not be activated.
+pub fn load_pack_partial(source: PackSource) -> (Pack, Vec<Diagnostic>) {
     let mut diags = Vec::new();
+    let mut broken = Vec::new();
     let mut documents = Vec::new();
     let mut tests = Vec::new();
     let mut scripts = BTreeMap::new();
@@ -194,9 +211,13 @@ pub fn load_pack(source: PackSource) -> Result<Pack, PackErrors> {
                     Err(d) => diags.push(d),
                 }
             } else {
+                let named = envelope_name(&doc.value);
                 match parse_document(path, doc.value, doc.index) {
                     Ok(d) => documents.push(d),
-                    Err(mut d) => diags.append(&mut d),
+                    Err(mut d) => {
+                        broken.extend(named);
+                        diags.append(&mut d);
+                    }
                 }
             }
         }
@@ -211,12 +232,13 @@ pub fn load_pack(source: PackSource) -> Result<Pack, PackErrors> {
             )));
         }
     }
-    if diags.is_empty() {
-        let version = source.version();
-        Ok(Pack { version, documents, tests, scripts, source })
-    } else {
-        Err(PackErrors::sorted(diags))
-    }
+    let version = source.version();
+    (Pack { version, documents, tests, scripts, source, broken }, diags)
+}
+
+fn envelope_name(v: &Value) -> Option<(Kind, String)> {
+    let kind = Kind::parse(v.get("kind")?.as_str()?)?;
+    Some((kind, v.get("metadata")?.get("name")?.as_str()?.to_string()))
 }
 
 const ENVELOPE_KEYS: [&str; 4] = ["apiVersion", "kind", "metadata", "spec"];
