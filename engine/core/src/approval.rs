@@ -172,6 +172,20 @@ pub fn compile(doc: &Document, spec: &ApprovalPolicySpec, cx: &mut DocCompiler) 
 }
 
 impl ApprovalPolicy {
+    /// The input fields this policy can read.
+    pub fn interest(&self) -> dealrules_expr::Interest {
+        let mut acc = dealrules_expr::Interest::default();
+        acc.add_path(&["now"]);
+        self.rules.iter().filter_map(|r| r.when.as_ref()).for_each(|w| w.collect_interest(&mut acc));
+        self.escalations.iter().for_each(|e| e.when.collect_interest(&mut acc));
+        self.approvers.iter().flatten().for_each(|a| {
+            if let Approver::From(e, _) = a {
+                e.collect_interest(&mut acc)
+            }
+        });
+        acc
+    }
+
     pub fn rule_ids(&self) -> impl Iterator<Item = &str> {
         self.rules.iter().map(|r| &*r.id).chain(self.escalations.iter().map(|e| &*e.id))
     }

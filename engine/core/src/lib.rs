@@ -44,7 +44,7 @@ pub mod validate;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use dealrules_expr::{ExprEngine, Limits, Script, Value};
+use dealrules_expr::{ExprEngine, Interest, Limits, Script, Value};
 use dealrules_model::{load_pack_partial, suggest, Diagnostic, Kind, Pack, PackErrors, PackSource, Spec};
 use serde::Serialize;
 
@@ -67,6 +67,8 @@ pub struct Snapshot {
     funnels: HashMap<String, Funnel>,
     scripts: BTreeMap<String, Script>,
     kinds_by_name: HashMap<String, Vec<Kind>>,
+    /// Per decidable policy, `Kind/name` -> the input fields it reads.
+    interests: HashMap<(Kind, String), Interest>,
 }
 
 impl std::fmt::Debug for Snapshot {
@@ -106,17 +108,22 @@ impl Snapshot {
     /// Loads and compiles a pack. Every error of every file is reported in
     /// one run: documents that parse are checked even when others do not.
     pub fn load_with(source: PackSource, limits: Limits) -> Result<Snapshot, PackErrors> {
+        Snapshot::load_with_engine(source, ExprEngine::new(limits))
+    }
+
+    /// Loads and compiles a pack on a given expression engine.
+    pub fn load_with_engine(source: PackSource, engine: ExprEngine) -> Result<Snapshot, PackErrors> {
         let (pack, diags) = load_pack_partial(source);
-        Snapshot::build(pack, limits, diags)
+        Snapshot::build(pack, engine, diags)
     }
 
     /// Compiles a parsed pack; every error of every document is reported.
     pub fn compile(pack: Pack, limits: Limits) -> Result<Snapshot, PackErrors> {
-        Snapshot::build(pack, limits, Vec::new())
+        Snapshot::build(pack, ExprEngine::new(limits), Vec::new())
     }
 
-    fn build(pack: Pack, limits: Limits, mut diags: Vec<Diagnostic>) -> Result<Snapshot, PackErrors> {
-        let engine = Arc::new(ExprEngine::new(limits));
+    fn build(pack: Pack, engine: ExprEngine, mut diags: Vec<Diagnostic>) -> Result<Snapshot, PackErrors> {
+        let engine = Arc::new(engine);
         let mut scripts = BTreeMap::new();
         for (path, text) in &pack.scripts {
             match engine.compile_script(text) {
@@ -157,7 +164,15 @@ impl Snapshot {
         for d in &pack.documents {
             kinds_by_name.entry(d.metadata.name.clone()).or_default().push(d.kind);
         }
+        let mut interests = HashMap::new();
+        for (name, t) in &tables {
+            interests.insert((Kind::DecisionTable, name.clone()), t.interest());
+        }
+        for (name, a) in &approvals {
+            interests.insert((Kind::ApprovalPolicy, name.clone()), a.interest());
+        }
         let snapshot = Snapshot {
+            interests,
             version: pack.version.as_str().into(),
             pack,
             engine,
@@ -235,9 +250,14 @@ impl Snapshot {
         }
     }
 
-    /// Decides from JSON text; the input's numbers are read exactly.
+    /// Decides from JSON text; the input's numbers are read exactly, and
+    /// only the fields the policy can read are built (the rest is checked
+    /// as JSON and skipped). Same result as [`Snapshot::decide`].
     pub fn decide_json(&self, policy: &str, input: &str, now: &str) -> Result<Decision, DecideError> {
-        let input = Value::from_json_str(input).map_err(|e| DecideError::BadInput(format!("input is not valid JSON: {e}")))?;
+        let (kind, name) = self.resolve(policy)?;
+        let interest = self.interests.get(&(kind, name.to_string())).unwrap_or(&Interest::All);
+        let input = dealrules_expr::json::parse_projected(input, interest)
+            .map_err(|e| DecideError::BadInput(format!("input is not valid JSON: {e}")))?;
         self.decide(policy, &input, now)
     }
 
@@ -247,6 +267,15 @@ impl Snapshot {
 
     pub fn decision_table(&self, name: &str) -> Option<&DecisionTable> {
         self.tables.get(name)
+    }
+
+    /// Drops every table's row index so tables are scanned row by row.
+    /// For benchmarks and for tests that compare both ways.
+    #[doc(hidden)]
+    pub fn disable_table_indexes(&mut self) {
+        for t in self.tables.values_mut() {
+            t.disable_index();
+        }
     }
 
     pub fn funnel(&self, name: &str) -> Option<&Funnel> {

@@ -176,6 +176,19 @@ impl DecisionTable {
         self.rows.iter().map(|r| &*r.id)
     }
 
+    /// The input fields this table can read.
+    pub fn interest(&self) -> dealrules_expr::Interest {
+        let mut acc = dealrules_expr::Interest::default();
+        acc.add_path(&["now"]);
+        self.inputs.iter().for_each(|(_, e)| e.collect_interest(&mut acc));
+        self.rows.iter().filter_map(|r| r.when.as_ref()).for_each(|w| w.collect_interest(&mut acc));
+        acc
+    }
+
+    pub(crate) fn disable_index(&mut self) {
+        self.index = None;
+    }
+
     pub fn is_indexed(&self) -> bool {
         self.index.is_some()
     }

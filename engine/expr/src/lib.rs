@@ -22,7 +22,9 @@
 
 pub mod error;
 pub mod funcs;
+pub mod interest;
 pub mod ir;
+pub mod json;
 pub mod rhai_env;
 pub mod value;
 
@@ -32,6 +34,7 @@ use rhai::{Dynamic, Engine, Scope, AST};
 use smol_str::SmolStr;
 
 pub use error::{CompileError, EvalError};
+pub use interest::Interest;
 pub use ir::{CmpOp, Env, Node};
 pub use rhai_env::Limits;
 pub use rust_decimal::Decimal;
@@ -41,6 +44,7 @@ pub use value::{Map, Value};
 pub struct ExprEngine {
     rhai: Arc<Engine>,
     limits: Limits,
+    lowering: bool,
 }
 
 impl Default for ExprEngine {
@@ -61,7 +65,13 @@ fn compile_error(e: &rhai::ParseError) -> CompileError {
 
 impl ExprEngine {
     pub fn new(limits: Limits) -> Self {
-        ExprEngine { rhai: Arc::new(rhai_env::sandboxed_engine(limits)), limits }
+        ExprEngine { rhai: Arc::new(rhai_env::sandboxed_engine(limits)), limits, lowering: true }
+    }
+
+    /// An engine that never lowers expressions: everything runs on Rhai.
+    /// For measuring what the ahead-of-time path saves, and for tests.
+    pub fn rhai_only(limits: Limits) -> Self {
+        ExprEngine { lowering: false, ..ExprEngine::new(limits) }
     }
 
     pub fn limits(&self) -> Limits {
@@ -75,6 +85,7 @@ impl ExprEngine {
         let ast = self.rhai.compile_expression(source).map_err(|e| compile_error(&e))?;
         let locals: Arc<[SmolStr]> = locals.iter().map(|l| SmolStr::new(l)).collect();
         let lowered = match ast.statements() {
+            _ if !self.lowering => None,
             [rhai::Stmt::Expr(e)] => ir::lower(e, &locals),
             [rhai::Stmt::FnCall(call, _)] => ir::lower_call(call, &locals),
             [] => Some(Node::Const(Value::Null)),
@@ -184,6 +195,15 @@ impl Expr {
             scope.push_constant_dynamic(name.as_str(), rhai_env::to_dynamic(v));
         }
         scope
+    }
+
+    /// Adds the input fields this expression can read to `acc`; an
+    /// expression run by Rhai may read anything.
+    pub fn collect_interest(&self, acc: &mut Interest) {
+        match &self.body {
+            Body::Compiled(node) => interest::collect(node, acc),
+            Body::Rhai(..) => *acc = Interest::All,
+        }
     }
 
     /// When the expression is a conjunction of `local OP constant` tests

@@ -147,8 +147,8 @@ impl Value {
     }
 
     /// Parses JSON text; numbers are read exactly, never through binary floats.
-    pub fn from_json_str(text: &str) -> Result<Value, serde_json::Error> {
-        serde_json::from_str(text)
+    pub fn from_json_str(text: &str) -> Result<Value, crate::json::JsonError> {
+        crate::json::parse(text)
     }
 
     pub fn from_json(v: &serde_json::Value) -> Value {

@@ -1,0 +1,146 @@
+//! Decision speed, in process, one thread, JSON input parsing included.
+//!
+//! - `approval/compiled`: the spec's discount-approvals policy (4 rules, one
+//!   escalation) with expressions lowered ahead of time.
+//! - `approval/rhai`: the same policy with every expression run by Rhai.
+//! - `approval/native`: the same logic hand-written in Rust, reading the
+//!   same JSON into typed structs; the baseline for the overhead ratio.
+//! - `table-1000/indexed` and `table-1000/scan`: a 1,000-row first-hit table
+//!   (10 regions x 10 products x 10 amount bands), the matching row near the
+//!   end, with and without the row index.
+//!
+//! Run: `cargo bench -p dealrules-core --bench decide`; medians are in
+//! `target/criterion/*/*/new/estimates.json`.
+
+use std::hint::black_box;
+use std::str::FromStr;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use dealrules_core::Snapshot;
+use dealrules_expr::{ExprEngine, Limits, Value};
+use dealrules_model::PackSource;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+
+const APPROVALS: &str = r#"
+apiVersion: dealrules/v1
+kind: ApprovalPolicy
+metadata: { name: discount-approvals }
+spec:
+  levels: [auto, manager, director, vp]
+  rules:
+    - { id: small, when: "deal.discount_pct <= 10 && deal.amount <= 50000",  level: auto }
+    - { id: mid,   when: "deal.discount_pct <= 20 && deal.amount <= 250000", level: manager }
+    - { id: large, when: "deal.discount_pct <= 30 || (deal.region == \"APAC\" && deal.discount_pct <= 35)", level: director }
+    - { id: rest,  level: vp }
+  escalate:
+    - { id: long-terms, when: "deal.payment_terms_days > 60", by: 1 }
+"#;
+
+const INPUT: &str = r#"{"deal": {"id": "d-1001", "amount": 120000, "discount_pct": 22.5, "region": "APAC", "payment_terms_days": 90, "owner": "r1"}}"#;
+
+const NOW: &str = "2026-11-23T00:00:00Z";
+
+#[derive(Deserialize)]
+struct NativeInput {
+    deal: NativeDeal,
+}
+
+#[derive(Deserialize)]
+struct NativeDeal {
+    amount: Decimal,
+    discount_pct: Decimal,
+    region: String,
+    payment_terms_days: Decimal,
+}
+
+/// The same policy, written by hand: level index and the rule that set it.
+fn native_approval(input: &str) -> (usize, &'static str, bool) {
+    let i: NativeInput = serde_json::from_str(input).expect("valid input");
+    let d = &i.deal;
+    let (mut level, rule) = if d.discount_pct <= Decimal::from(10) && d.amount <= Decimal::from(50000) {
+        (0, "small")
+    } else if d.discount_pct <= Decimal::from(20) && d.amount <= Decimal::from(250000) {
+        (1, "mid")
+    } else if d.discount_pct <= Decimal::from(30) || (d.region == "APAC" && d.discount_pct <= Decimal::from(35)) {
+        (2, "large")
+    } else {
+        (3, "rest")
+    };
+    let escalated = d.payment_terms_days > Decimal::from(60);
+    if escalated {
+        level = (level + 1).min(3);
+    }
+    (level, rule, escalated)
+}
+
+fn table_pack() -> String {
+    let mut yaml = String::from(
+        "apiVersion: dealrules/v1\nkind: DecisionTable\nmetadata: { name: price-book }\nspec:\n  hit: first\n  inputs: { region: deal.region, product: deal.product, amount: deal.amount }\n  outputs: [list_price, max_discount]\n  rules:\n",
+    );
+    for r in 0..10 {
+        for p in 0..10 {
+            for band in 0..10 {
+                let lo = band * 10_000;
+                let hi = lo + 10_000;
+                yaml.push_str(&format!(
+                    "    - {{ id: r{r}-p{p}-b{band}, when: \"region == \\\"R{r}\\\" && product == \\\"P{p}\\\" && amount >= {lo} && amount < {hi}\", list_price: {}, max_discount: {} }}\n",
+                    100 + r * 10 + p,
+                    band
+                ));
+            }
+        }
+    }
+    yaml
+}
+
+fn bench(c: &mut Criterion) {
+    let src = || PackSource::from_texts([("approvals.yaml", APPROVALS)]);
+    let compiled = Snapshot::load(src()).unwrap();
+    let rhai = Snapshot::load_with_engine(src(), ExprEngine::rhai_only(Limits::default())).unwrap();
+    assert!(compiled.approval_policy("discount-approvals").is_some());
+
+    // All three give the same answer before anything is timed.
+    let want = native_approval(INPUT);
+    for s in [&compiled, &rhai] {
+        let d = serde_json::to_value(s.decide_json("discount-approvals", INPUT, NOW).unwrap()).unwrap();
+        assert_eq!(d["level"], ["auto", "manager", "director", "vp"][want.0]);
+        assert_eq!(d["rule"], want.1);
+    }
+
+    let mut g = c.benchmark_group("approval");
+    g.bench_function("compiled", |b| b.iter(|| compiled.decide_json("discount-approvals", black_box(INPUT), NOW).unwrap()));
+    g.bench_function("rhai", |b| b.iter(|| rhai.decide_json("discount-approvals", black_box(INPUT), NOW).unwrap()));
+    g.bench_function("native", |b| b.iter(|| native_approval(black_box(INPUT))));
+    let parsed = Value::from_json_str(INPUT).unwrap();
+    g.bench_function("compiled-decide-only", |b| b.iter(|| compiled.decide("discount-approvals", black_box(&parsed), NOW).unwrap()));
+    g.finish();
+
+    let yaml = table_pack();
+    let table_src = || PackSource::from_texts([("tables/price-book.yaml", yaml.as_str())]);
+    let indexed = Snapshot::load(table_src()).unwrap();
+    assert!(indexed.decision_table("price-book").unwrap().is_indexed());
+    let scan = {
+        let mut s = Snapshot::load(table_src()).unwrap();
+        s.disable_table_indexes();
+        s
+    };
+    // Row 979 of 1,000: region R9, product P7, band 9.
+    let input = r#"{"deal": {"region": "R9", "product": "P7", "amount": 95000.50}}"#;
+    for s in [&indexed, &scan] {
+        let d = serde_json::to_value(s.decide_json("price-book", input, NOW).unwrap()).unwrap();
+        assert_eq!(d["rule"], "r9-p7-b9");
+        assert_eq!(d["list_price"], 197);
+    }
+    let mut g = c.benchmark_group("table-1000");
+    g.bench_function("indexed", |b| b.iter(|| indexed.decide_json("price-book", black_box(input), NOW).unwrap()));
+    g.bench_function("scan", |b| b.iter(|| scan.decide_json("price-book", black_box(input), NOW).unwrap()));
+    g.finish();
+
+    // Parsing alone, for reading the figures above.
+    c.bench_function("parse-input-only", |b| b.iter(|| Value::from_json_str(black_box(INPUT)).unwrap()));
+    let _ = Decimal::from_str("0");
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

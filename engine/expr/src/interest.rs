@@ -1,0 +1,110 @@
+//! Which input fields a policy can read. A decision's JSON input is parsed
+//! only that far: fields no expression reads are skipped, not built. CRM
+//! payloads carry hundreds of fields; a policy reads a handful.
+
+use smol_str::SmolStr;
+
+use crate::ir::Node;
+
+/// The part of an input a policy reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Interest {
+    /// The whole value (and everything below it).
+    All,
+    /// Only these fields of an object; anything that is not an object is
+    /// kept whole so type errors still show.
+    Fields(Vec<(SmolStr, Interest)>),
+}
+
+impl Default for Interest {
+    fn default() -> Self {
+        Interest::Fields(Vec::new())
+    }
+}
+
+impl Interest {
+    /// Marks `path` (and everything below it) as read.
+    pub fn add_path(&mut self, path: &[&str]) {
+        let Some((first, rest)) = path.split_first() else {
+            *self = Interest::All;
+            return;
+        };
+        match self {
+            Interest::All => {}
+            Interest::Fields(fields) => {
+                let i = match fields.iter().position(|(k, _)| k == first) {
+                    Some(i) => i,
+                    None => {
+                        fields.push((SmolStr::new(first), Interest::default()));
+                        fields.len() - 1
+                    }
+                };
+                fields[i].1.add_path(rest);
+            }
+        }
+    }
+
+    /// The interest in field `key` of an object, or `None` to skip it.
+    pub fn field(&self, key: &str) -> Option<(&SmolStr, &Interest)> {
+        match self {
+            Interest::All => None,
+            Interest::Fields(fields) => fields.iter().find(|(k, _)| k == key).map(|(k, i)| (k, i)),
+        }
+    }
+}
+
+/// `deal.customer.tier` as `["deal", "customer", "tier"]` when `node` is a
+/// plain field path from an input fact.
+fn fact_path(node: &Node) -> Option<Vec<&str>> {
+    match node {
+        Node::Fact(name) => Some(vec![name.as_str()]),
+        Node::Get(base, key, _) => {
+            let mut p = fact_path(base)?;
+            p.push(key.as_str());
+            Some(p)
+        }
+        _ => None,
+    }
+}
+
+/// Adds what `node` reads to `acc`.
+pub fn collect(node: &Node, acc: &mut Interest) {
+    if let Some(path) = fact_path(node) {
+        acc.add_path(&path);
+        return;
+    }
+    match node {
+        Node::Const(_) | Node::Local(..) => {}
+        Node::Fact(_) => unreachable_fact(acc),
+        Node::Get(base, ..) | Node::Not(base) | Node::Neg(base) => collect(base, acc),
+        Node::Index(a, b) | Node::Cmp(_, a, b) | Node::Arith(_, a, b) | Node::In(a, b) => {
+            collect(a, acc);
+            collect(b, acc);
+        }
+        Node::And(items) | Node::Or(items) | Node::Coalesce(items) | Node::Array(items) | Node::Call(_, items) => {
+            items.iter().for_each(|i| collect(i, acc));
+        }
+    }
+}
+
+// A bare fact always has a path; kept total so the walk cannot miss one.
+fn unreachable_fact(acc: &mut Interest) {
+    *acc = Interest::All;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_merge_and_all_absorbs() {
+        let mut i = Interest::default();
+        i.add_path(&["deal", "amount"]);
+        i.add_path(&["deal", "region"]);
+        i.add_path(&["rep"]);
+        i.add_path(&["rep", "manager"]);
+        let (_, deal) = i.field("deal").unwrap();
+        assert!(deal.field("amount").is_some() && deal.field("stage").is_none());
+        assert_eq!(i.field("rep").unwrap().1, &Interest::All);
+    }
+}
