@@ -53,8 +53,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Print the JSON Schema of the pack format.
-    Schema,
+    /// Print the JSON Schema of the pack format (`--tests`: of test files).
+    Schema {
+        #[arg(long)]
+        tests: bool,
+    },
 }
 
 fn now_or(now: Option<String>) -> String {
@@ -170,8 +173,9 @@ pub fn run(cli: Cli) -> u8 {
             }
             if report.ok() { 0 } else { 1 }
         }
-        Command::Schema => {
-            println!("{}", serde_json::to_string_pretty(&dealrules_model::pack_schema()).unwrap_or_default());
+        Command::Schema { tests } => {
+            let schema = if tests { dealrules_model::tests_schema() } else { dealrules_model::pack_schema() };
+            println!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());
             0
         }
     }

@@ -80,3 +80,33 @@ fn a_deeply_nested_expression_is_refused_at_compile_time() {
     let deep = format!("{}1{}", "(".repeat(500), ")".repeat(500));
     assert!(engine.compile(&deep, &[]).is_err());
 }
+
+#[test]
+fn expressions_cannot_loop() {
+    let engine = ExprEngine::default();
+    for src in ["loop { }", "while true { }", "{ let x = 1; x }"] {
+        assert!(engine.compile(src, &[]).is_err(), "{src} compiled");
+    }
+}
+
+#[test]
+fn a_runaway_expression_is_stopped() {
+    // No loop statement, but a closure over a huge range: the operation
+    // limit still ends it.
+    let engine = ExprEngine::default();
+    let facts = input();
+    for src in [
+        "range(0, 1000000000).reduce(|sum, x| sum + x, 0)",
+        "range(0, 1000000000).map(|x| x * 2).len()",
+        "\"x\".pad(100000000, \"y\")",
+    ] {
+        let e = match engine.compile(src, &[]) {
+            Ok(e) => e,
+            Err(_) => continue, // refused outright is fine too
+        };
+        let started = Instant::now();
+        let out = e.eval(&dealrules_expr::Env { facts: facts.as_map().unwrap(), locals: &[] });
+        assert!(out.is_err(), "{src} gave {out:?}");
+        assert!(started.elapsed() < Duration::from_secs(1), "{src} took {:?}", started.elapsed());
+    }
+}

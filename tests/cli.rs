@@ -1,0 +1,133 @@
+//! The real `dealrules` binary: exit codes, output formats, stdin and files.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_dealrules"));
+    c.env_remove("DEALRULES_RULES");
+    c
+}
+
+fn rules() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("rules")
+}
+
+fn run(cmd: &mut Command, stdin: &str) -> Output {
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn check_accepts_the_default_pack() {
+    let out = run(bin().arg("check").arg(rules()), "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("ok, 7 policies"), "{}", text(&out.stdout));
+}
+
+#[test]
+fn check_reports_every_error_with_its_position_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.yaml"), "apiVersion: dealrules/v1\nkind: ApprovalPolicy\nmetadata: { name: a }\nspec:\n  levels: [auto]\n  rules:\n    - { id: x, when: \"deal.amount >\", level: auto }\n    - { id: y, level: nope }\n").unwrap();
+    std::fs::write(dir.path().join("b.yaml"), "apiVersion: dealrules/v1\nkind: Funnel\nmetadata: { name: f }\nspec: { initial: a, stages: [ { id: b } ] }\n").unwrap();
+    let out = run(bin().arg("check").arg(dir.path()), "");
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    let d = dir.path().display();
+    assert!(stdout.contains(&format!("{d}/a.yaml:7:")), "{stdout}");
+    assert!(stdout.contains(&format!("{d}/a.yaml:8:")), "{stdout}");
+    assert!(stdout.contains(&format!("{d}/b.yaml:4:")), "{stdout}");
+    assert!(stdout.contains("3 errors"), "{stdout}");
+}
+
+#[test]
+fn check_of_a_missing_folder_exits_2() {
+    let out = run(bin().args(["check", "/nonexistent/pack"]), "");
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn eval_reads_stdin_and_prints_the_decision() {
+    let out = run(
+        bin().args(["eval", "discount-approvals", "--rules"]).arg(rules()),
+        r#"{"deal": {"amount": 120000, "discount_pct": 15, "region": "NA", "payment_terms_days": 30}, "rep": {"manager": "u-17"}}"#,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["level"], "manager");
+    assert_eq!(v["kind"], "ApprovalPolicy");
+    assert!(v["version"].as_str().unwrap().starts_with("sha256:"));
+}
+
+#[test]
+fn eval_reads_a_file_and_matches_the_library() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = r#"{"customer": {"annual_revenue": 250000, "late_payments_12m": 1}}"#;
+    let file = dir.path().join("in.json");
+    std::fs::write(&file, input).unwrap();
+    let out = run(bin().args(["eval", "customer-tier", "--compact", "--rules"]).arg(rules()).arg("--input").arg(&file), "");
+    assert_eq!(out.status.code(), Some(0));
+    // The CLI and the library (and so the HTTP API) give the same JSON.
+    let snapshot = dealrules_core::Snapshot::load(dealrules_model::PackSource::from_dir(&rules()).unwrap()).unwrap();
+    let lib = snapshot.decide_json("customer-tier", input, "2026-11-23T00:00:00Z").unwrap();
+    assert_eq!(text(&out.stdout).trim(), serde_json::to_string(&lib).unwrap());
+}
+
+#[test]
+fn eval_decision_errors_exit_1_with_the_message_on_stderr() {
+    let out = run(bin().args(["eval", "discount-approvals", "--rules"]).arg(rules()), r#"{"deal": {"amount": 1}}"#);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("deal.discount_pct is missing"), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty());
+
+    let out = run(bin().args(["eval", "discount-aprovals", "--rules"]).arg(rules()), "{}");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("did you mean `discount-approvals`"), "{}", text(&out.stderr));
+
+    let out = run(bin().args(["eval", "customer-tier", "--rules"]).arg(rules()), "{not json");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("not valid JSON"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn eval_usage_errors_exit_2() {
+    let out = run(bin().arg("eval"), "");
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(bin().args(["eval", "x", "--rules", "/nonexistent"]), "{}");
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn eval_honours_the_rules_environment_variable() {
+    let out = run(bin().args(["eval", "customer-tier"]).env("DEALRULES_RULES", rules()), r#"{"customer": {"annual_revenue": 5, "late_payments_12m": 0}}"#);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
+fn test_runs_the_default_packs_tests_with_coverage() {
+    let out = run(bin().arg("test").arg(rules()), "");
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains(", 0 failed"), "{stdout}");
+    assert!(stdout.contains("ApprovalPolicy/discount-approvals: 5/5 rules matched"), "{stdout}");
+}
+
+#[test]
+fn test_reports_failures_and_unmatched_rules_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("tests")).unwrap();
+    std::fs::write(dir.path().join("a.yaml"), "apiVersion: dealrules/v1\nkind: ApprovalPolicy\nmetadata: { name: a }\nspec:\n  levels: [auto, boss]\n  rules:\n    - { id: small, when: \"deal.amount < 10\", level: auto }\n    - { id: big, level: boss }\n").unwrap();
+    std::fs::write(dir.path().join("tests/a.yaml"), "tests:\n  - name: small is auto\n    policy: a\n    input: { deal: { amount: 5 } }\n    expect: { level: boss }\n").unwrap();
+    let out = run(bin().arg("test").arg(dir.path()), "");
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("tests/a.yaml:2: small is auto (a): level: expected \"boss\", got \"auto\""), "{stdout}");
+    assert!(stdout.contains("ApprovalPolicy/a: 1/2 rules matched; never matched: big"), "{stdout}");
+    assert!(stdout.contains("0 passed, 1 failed"), "{stdout}");
+}
