@@ -6,6 +6,7 @@ use std::sync::Arc;
 use dealrules_expr::{Expr, Value};
 use dealrules_model::{suggest, ApprovalHit, ApprovalPolicySpec, ChainMode, Document};
 use serde::Serialize;
+use smallvec::SmallVec;
 
 use crate::context::{base_locals, env, facts_of, DocCompiler, BASE_LOCALS};
 use crate::error::DecideError;
@@ -52,13 +53,13 @@ pub struct ApprovalDecision {
     pub kind: &'static str,
     pub version: Arc<str>,
     pub level: Arc<str>,
-    pub chain: Vec<Arc<str>>,
+    pub chain: SmallVec<[Arc<str>; 4]>,
     pub rule: Arc<str>,
-    pub escalations: Vec<Arc<str>>,
+    pub escalations: SmallVec<[Arc<str>; 2]>,
     pub auto_approved: bool,
     /// Who approves each level of the chain, in order.
-    pub approvers: Vec<ApproverRef>,
-    pub trace: Vec<TraceStep>,
+    pub approvers: SmallVec<[ApproverRef; 4]>,
+    pub trace: SmallVec<[TraceStep; 8]>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -195,7 +196,7 @@ impl ApprovalPolicy {
         let facts = facts_of(input, now, &mut locals)?;
         let env = env(facts, &locals);
         let fail = |at: &str, error| DecideError::Eval { policy: self.name.to_string(), at: at.to_string(), error };
-        let mut trace = Vec::with_capacity(self.rules.len() + self.escalations.len());
+        let mut trace = SmallVec::new();
         let mut decided: Option<&Rule> = None;
         for rule in &self.rules {
             let matched = match &rule.when {
@@ -222,7 +223,7 @@ impl ApprovalPolicy {
             message: "no rule matched this input; add a last rule without `when` as the default".into(),
         })?;
         let mut level = rule.level;
-        let mut escalations = Vec::new();
+        let mut escalations = SmallVec::new();
         for e in &self.escalations {
             let matched = e.when.eval_bool(&env).map_err(|err| fail(&format!("escalation `{}`", e.id), err))?;
             trace.push(TraceStep { rule: e.id.clone(), matched });
@@ -233,10 +234,10 @@ impl ApprovalPolicy {
         }
         let top = self.levels.len() - 1;
         level = level.min(top);
-        let chain_levels: Vec<usize> = match (level, self.chain) {
-            (0, _) => vec![],
+        let chain_levels: SmallVec<[usize; 4]> = match (level, self.chain) {
+            (0, _) => SmallVec::new(),
             (l, ChainMode::Cumulative) => (1..=l).collect(),
-            (l, ChainMode::Single) => vec![l],
+            (l, ChainMode::Single) => smallvec::smallvec![l],
         };
         let approvers = chain_levels
             .iter()

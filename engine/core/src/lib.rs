@@ -41,12 +41,14 @@ pub mod table;
 pub mod testing;
 pub mod validate;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use dealrules_expr::{ExprEngine, Interest, Limits, Script, Value};
 use dealrules_model::{load_pack_partial, suggest, Diagnostic, Kind, Pack, PackErrors, PackSource, Spec};
+use rustc_hash::FxHashMap;
 use serde::Serialize;
+use smallvec::SmallVec;
 
 pub use approval::{ApprovalDecision, ApprovalPolicy};
 pub use error::DecideError;
@@ -62,13 +64,26 @@ pub struct Snapshot {
     pub version: Arc<str>,
     pub pack: Pack,
     engine: Arc<ExprEngine>,
-    tables: HashMap<String, DecisionTable>,
-    approvals: HashMap<String, ApprovalPolicy>,
-    funnels: HashMap<String, Funnel>,
+    /// Every policy document, compiled where this version evaluates it.
+    entries: Vec<Entry>,
+    /// Policy name -> its entries (one per kind that uses the name).
+    by_name: FxHashMap<String, SmallVec<[usize; 1]>>,
     scripts: BTreeMap<String, Script>,
-    kinds_by_name: HashMap<String, Vec<Kind>>,
-    /// Per decidable policy, `Kind/name` -> the input fields it reads.
-    interests: HashMap<(Kind, String), Interest>,
+}
+
+struct Entry {
+    kind: Kind,
+    compiled: Compiled,
+    /// The input fields the policy reads, for projected JSON parsing.
+    interest: Interest,
+}
+
+enum Compiled {
+    Table(DecisionTable),
+    Approval(ApprovalPolicy),
+    Funnel(Funnel),
+    /// Validated, evaluated elsewhere (IncentivePlan, Targets, Plugin).
+    NotDecidable,
 }
 
 impl std::fmt::Debug for Snapshot {
@@ -133,55 +148,37 @@ impl Snapshot {
                 Err(e) => diags.push(Diagnostic::new(path, dealrules_model::Pos::new(e.line, e.col), format!("bad script: {}", e.message))),
             }
         }
-        let mut tables = HashMap::new();
-        let mut approvals = HashMap::new();
-        let mut funnels = HashMap::new();
+        let mut entries = Vec::new();
+        let mut by_name: FxHashMap<String, SmallVec<[usize; 1]>> = FxHashMap::default();
         for doc in &pack.documents {
             let mut cx = DocCompiler { doc, engine: &engine, diags: &mut diags };
-            let name = doc.metadata.name.clone();
-            match &doc.spec {
-                Spec::DecisionTable(spec) => {
-                    if let Some(t) = table::compile(doc, spec, &mut cx) {
-                        tables.insert(name, t);
-                    }
+            let compiled = match &doc.spec {
+                Spec::DecisionTable(spec) => table::compile(doc, spec, &mut cx).map(Compiled::Table),
+                Spec::ApprovalPolicy(spec) => approval::compile(doc, spec, &mut cx).map(Compiled::Approval),
+                Spec::Funnel(spec) => funnel::compile(doc, spec, &pack, &mut cx).map(Compiled::Funnel),
+                Spec::IncentivePlan(spec) => {
+                    validate::incentive_plan(doc, spec, &pack, &mut cx);
+                    Some(Compiled::NotDecidable)
                 }
-                Spec::ApprovalPolicy(spec) => {
-                    if let Some(a) = approval::compile(doc, spec, &mut cx) {
-                        approvals.insert(name, a);
-                    }
+                Spec::Targets(spec) => {
+                    validate::targets(spec, &mut cx);
+                    Some(Compiled::NotDecidable)
                 }
-                Spec::Funnel(spec) => {
-                    if let Some(f) = funnel::compile(doc, spec, &pack, &mut cx) {
-                        funnels.insert(name, f);
-                    }
+                Spec::Plugin(spec) => {
+                    validate::plugin(doc, spec, &pack, &mut cx);
+                    Some(Compiled::NotDecidable)
                 }
-                Spec::IncentivePlan(spec) => validate::incentive_plan(doc, spec, &pack, &mut cx),
-                Spec::Targets(spec) => validate::targets(spec, &mut cx),
-                Spec::Plugin(spec) => validate::plugin(doc, spec, &pack, &mut cx),
-            }
+            };
+            let Some(compiled) = compiled else { continue };
+            let interest = match &compiled {
+                Compiled::Table(t) => t.interest(),
+                Compiled::Approval(a) => a.interest(),
+                Compiled::Funnel(_) | Compiled::NotDecidable => Interest::All,
+            };
+            by_name.entry(doc.metadata.name.clone()).or_default().push(entries.len());
+            entries.push(Entry { kind: doc.kind, compiled, interest });
         }
-        let mut kinds_by_name: HashMap<String, Vec<Kind>> = HashMap::new();
-        for d in &pack.documents {
-            kinds_by_name.entry(d.metadata.name.clone()).or_default().push(d.kind);
-        }
-        let mut interests = HashMap::new();
-        for (name, t) in &tables {
-            interests.insert((Kind::DecisionTable, name.clone()), t.interest());
-        }
-        for (name, a) in &approvals {
-            interests.insert((Kind::ApprovalPolicy, name.clone()), a.interest());
-        }
-        let snapshot = Snapshot {
-            interests,
-            version: pack.version.as_str().into(),
-            pack,
-            engine,
-            tables,
-            approvals,
-            funnels,
-            scripts,
-            kinds_by_name,
-        };
+        let snapshot = Snapshot { version: pack.version.as_str().into(), pack, engine, entries, by_name, scripts };
         diags.extend(testing::check_references(&snapshot));
         if diags.is_empty() { Ok(snapshot) } else { Err(PackErrors::sorted(diags)) }
     }
@@ -207,46 +204,53 @@ impl Snapshot {
 
     /// Finds a policy by `name` or `Kind/name`.
     pub fn resolve<'a>(&self, policy: &'a str) -> Result<(Kind, &'a str), DecideError> {
-        if let Some((kind, name)) = policy.split_once('/') {
-            let k = Kind::parse(kind).ok_or_else(|| DecideError::UnknownPolicy {
-                name: policy.to_string(),
-                hint: suggest(kind, Kind::ALL.iter().map(|k| k.as_str())),
-            })?;
-            return match self.pack.find(k, name) {
-                Some(_) => Ok((k, name)),
-                None => Err(self.unknown(name)),
-            };
-        }
-        match self.kinds_by_name.get(policy).map(Vec::as_slice) {
-            Some([k]) => Ok((*k, policy)),
-            Some(ks) if !ks.is_empty() => Err(DecideError::AmbiguousPolicy {
-                name: policy.to_string(),
-                kinds: ks.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", "),
-            }),
-            _ => Err(self.unknown(policy)),
-        }
+        let (entry, name) = self.entry(policy)?;
+        Ok((entry.kind, name))
     }
 
-    fn unknown(&self, name: &str) -> DecideError {
-        DecideError::UnknownPolicy { name: name.to_string(), hint: suggest(name, self.kinds_by_name.keys().map(String::as_str)) }
+    fn entry<'a>(&self, policy: &'a str) -> Result<(&Entry, &'a str), DecideError> {
+        let (kind, name) = match policy.split_once('/') {
+            Some((kind, name)) => {
+                let k = Kind::parse(kind).ok_or_else(|| DecideError::UnknownPolicy {
+                    name: policy.to_string(),
+                    hint: suggest(kind, Kind::ALL.iter().map(|k| k.as_str())),
+                })?;
+                (Some(k), name)
+            }
+            None => (None, policy),
+        };
+        let ids = self.by_name.get(name).map(|v| v.as_slice()).unwrap_or(&[]);
+        let mut found = ids.iter().map(|&i| &self.entries[i]).filter(|e| kind.is_none_or(|k| e.kind == k));
+        match (found.next(), found.next()) {
+            (Some(e), None) => Ok((e, name)),
+            (Some(_), Some(_)) => Err(DecideError::AmbiguousPolicy {
+                name: name.to_string(),
+                kinds: ids.iter().map(|&i| self.entries[i].kind.as_str()).collect::<Vec<_>>().join(", "),
+            }),
+            (None, _) => Err(DecideError::UnknownPolicy { name: name.to_string(), hint: suggest(name, self.by_name.keys().map(String::as_str)) }),
+        }
     }
 
     /// One decision. `now` is the evaluation time (ISO-8601) unless the
     /// input pins its own `now`.
     pub fn decide(&self, policy: &str, input: &Value, now: &str) -> Result<Decision, DecideError> {
-        let (kind, name) = self.resolve(policy)?;
-        match kind {
-            Kind::DecisionTable => Ok(Decision::Table(self.tables[name].decide(&self.version, input, now)?)),
-            Kind::ApprovalPolicy => Ok(Decision::Approval(self.approvals[name].decide(&self.version, input, now)?)),
-            Kind::Funnel => {
+        let (entry, name) = self.entry(policy)?;
+        self.decide_entry(entry, name, input, now)
+    }
+
+    fn decide_entry(&self, entry: &Entry, name: &str, input: &Value, now: &str) -> Result<Decision, DecideError> {
+        match &entry.compiled {
+            Compiled::Table(t) => Ok(Decision::Table(t.decide(&self.version, input, now)?)),
+            Compiled::Approval(a) => Ok(Decision::Approval(a.decide(&self.version, input, now)?)),
+            Compiled::Funnel(f) => {
                 let approvals = |policy: &str, input: &Value| -> Result<serde_json::Value, String> {
-                    let a = self.approvals.get(policy).ok_or_else(|| format!("no ApprovalPolicy `{policy}`"))?;
+                    let a = self.approval_policy(policy).ok_or_else(|| format!("no ApprovalPolicy `{policy}`"))?;
                     let d = a.decide(&self.version, input, now).map_err(|e| e.to_string())?;
                     Ok(serde_json::json!({ "level": d.level, "chain": d.chain, "rule": d.rule, "auto_approved": d.auto_approved, "approvers": d.approvers }))
                 };
-                Ok(Decision::Move(self.funnels[name].check_move(&self.version, input, now, &approvals)?))
+                Ok(Decision::Move(f.check_move(&self.version, input, now, &approvals)?))
             }
-            other => Err(DecideError::Unsupported { kind: other.to_string(), policy: name.to_string() }),
+            Compiled::NotDecidable => Err(DecideError::Unsupported { kind: entry.kind.to_string(), policy: name.to_string() }),
         }
     }
 
@@ -254,32 +258,47 @@ impl Snapshot {
     /// only the fields the policy can read are built (the rest is checked
     /// as JSON and skipped). Same result as [`Snapshot::decide`].
     pub fn decide_json(&self, policy: &str, input: &str, now: &str) -> Result<Decision, DecideError> {
-        let (kind, name) = self.resolve(policy)?;
-        let interest = self.interests.get(&(kind, name.to_string())).unwrap_or(&Interest::All);
-        let input = dealrules_expr::json::parse_projected(input, interest)
+        let (entry, name) = self.entry(policy)?;
+        let input = dealrules_expr::json::parse_projected(input, &entry.interest)
             .map_err(|e| DecideError::BadInput(format!("input is not valid JSON: {e}")))?;
-        self.decide(policy, &input, now)
+        self.decide_entry(entry, name, &input, now)
+    }
+
+    fn compiled(&self, kind: Kind, name: &str) -> Option<&Compiled> {
+        let ids = self.by_name.get(name)?;
+        ids.iter().map(|&i| &self.entries[i]).find(|e| e.kind == kind).map(|e| &e.compiled)
     }
 
     pub fn approval_policy(&self, name: &str) -> Option<&ApprovalPolicy> {
-        self.approvals.get(name)
+        match self.compiled(Kind::ApprovalPolicy, name)? {
+            Compiled::Approval(a) => Some(a),
+            _ => None,
+        }
     }
 
     pub fn decision_table(&self, name: &str) -> Option<&DecisionTable> {
-        self.tables.get(name)
+        match self.compiled(Kind::DecisionTable, name)? {
+            Compiled::Table(t) => Some(t),
+            _ => None,
+        }
     }
 
     /// Drops every table's row index so tables are scanned row by row.
     /// For benchmarks and for tests that compare both ways.
     #[doc(hidden)]
     pub fn disable_table_indexes(&mut self) {
-        for t in self.tables.values_mut() {
-            t.disable_index();
+        for e in &mut self.entries {
+            if let Compiled::Table(t) = &mut e.compiled {
+                t.disable_index();
+            }
         }
     }
 
     pub fn funnel(&self, name: &str) -> Option<&Funnel> {
-        self.funnels.get(name)
+        match self.compiled(Kind::Funnel, name)? {
+            Compiled::Funnel(f) => Some(f),
+            _ => None,
+        }
     }
 
     /// Runs a pack script's `evaluate(input)`.

@@ -101,11 +101,15 @@ impl Snapshot {
         for d in &self.pack.documents {
             let name = &d.metadata.name;
             let rules: Vec<String> = match d.kind {
-                Kind::DecisionTable => self.tables[name].rule_ids().map(String::from).collect(),
-                Kind::ApprovalPolicy => self.approvals[name].rule_ids().map(String::from).collect(),
-                Kind::Funnel => self.funnels[name].rule_ids().map(String::from).collect(),
-                _ => continue,
-            };
+                Kind::DecisionTable => self.decision_table(name).map(|t| t.rule_ids().map(String::from).collect()),
+                Kind::ApprovalPolicy => self.approval_policy(name).map(|a| a.rule_ids().map(String::from).collect()),
+                Kind::Funnel => self.funnel(name).map(|f| f.rule_ids().map(String::from).collect()),
+                _ => None,
+            }
+            .unwrap_or_default();
+            if rules.is_empty() {
+                continue;
+            }
             let seen = hit.get(&(d.kind, name.clone()));
             let unmatched: Vec<String> = rules.iter().filter(|r| seen.is_none_or(|s| !s.contains(*r))).cloned().collect();
             coverage.push(PolicyCoverage { kind: d.kind, policy: name.clone(), rules: rules.len(), matched: rules.len() - unmatched.len(), unmatched });
