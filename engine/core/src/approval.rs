@@ -8,7 +8,7 @@ use dealrules_model::{suggest, ApprovalHit, ApprovalPolicySpec, ChainMode, Docum
 use serde::Serialize;
 use smallvec::SmallVec;
 
-use crate::context::{base_locals, env, facts_of, DocCompiler, BASE_LOCALS};
+use crate::context::{base_locals, bind_all, DocCompiler, Facts, Input, BASE_LOCALS};
 use crate::error::DecideError;
 
 #[derive(Debug)]
@@ -22,6 +22,10 @@ pub struct ApprovalPolicy {
     /// Per level (index): who approves it.
     approvers: Vec<Option<Approver>>,
     vars: Value,
+    /// Set when every expression reads slots (see `dealrules_expr::slots`).
+    plan: Option<dealrules_expr::SlotPlan>,
+    /// The fields read, when the policy runs on parsed input instead.
+    interest: dealrules_expr::Interest,
 }
 
 #[derive(Debug)]
@@ -160,7 +164,10 @@ pub fn compile(doc: &Document, spec: &ApprovalPolicySpec, cx: &mut DocCompiler) 
         }
     }
     let vars = base_locals(&spec.vars).swap_remove(0);
-    (cx.diags.len() == before).then(|| ApprovalPolicy {
+    if cx.diags.len() != before {
+        return None;
+    }
+    let mut policy = ApprovalPolicy {
         name: doc.metadata.name.as_str().into(),
         levels: spec.levels.iter().map(|l| Arc::from(l.as_str())).collect(),
         hit: spec.hit,
@@ -169,10 +176,27 @@ pub fn compile(doc: &Document, spec: &ApprovalPolicySpec, cx: &mut DocCompiler) 
         chain: spec.chain,
         approvers,
         vars,
-    })
+        plan: None,
+        interest: dealrules_expr::Interest::All,
+    };
+    policy.interest = policy.interest();
+    let mut exprs: Vec<&mut Expr> = Vec::new();
+    exprs.extend(policy.rules.iter_mut().filter_map(|r| r.when.as_mut()));
+    exprs.extend(policy.escalations.iter_mut().map(|e| &mut e.when));
+    exprs.extend(policy.approvers.iter_mut().flatten().filter_map(|a| match a {
+        Approver::From(e, _) => Some(e),
+        Approver::Fixed(_) => None,
+    }));
+    policy.plan = bind_all(&mut exprs);
+    Some(policy)
 }
 
 impl ApprovalPolicy {
+    /// Whether decisions read the input through slots.
+    pub fn uses_slots(&self) -> bool {
+        self.plan.is_some()
+    }
+
     /// The input fields this policy can read.
     pub fn interest(&self) -> dealrules_expr::Interest {
         let mut acc = dealrules_expr::Interest::default();
@@ -191,10 +215,11 @@ impl ApprovalPolicy {
         self.rules.iter().map(|r| &*r.id).chain(self.escalations.iter().map(|e| &*e.id))
     }
 
-    pub fn decide(&self, version: &Arc<str>, input: &Value, now: &str) -> Result<ApprovalDecision, DecideError> {
+    pub fn decide(&self, version: &Arc<str>, input: Input, now: &str) -> Result<ApprovalDecision, DecideError> {
         let mut locals = [self.vars.clone(), Value::Null];
-        let facts = facts_of(input, now, &mut locals)?;
-        let env = env(facts, &locals);
+        let facts = Facts::load(self.plan.as_ref(), &self.interest, input)?;
+        facts.set_now(self.plan.as_ref(), now, &mut locals)?;
+        let env = facts.env(&locals);
         let fail = |at: &str, error| DecideError::Eval { policy: self.name.to_string(), at: at.to_string(), error };
         let mut trace = SmallVec::new();
         let mut decided: Option<&Rule> = None;

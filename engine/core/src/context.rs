@@ -1,7 +1,7 @@
 //! What every compiled policy shares: its vars, the names expressions see,
 //! and how a decision's input becomes an evaluation environment.
 
-use dealrules_expr::{CompileError, Env, Expr, ExprEngine, Map, Value};
+use dealrules_expr::{CompileError, Env, Expr, ExprEngine, Interest, Map, Slot, SlotPlan, Value};
 use dealrules_model::{Diagnostic, Document, Vars};
 
 use crate::error::DecideError;
@@ -52,5 +52,81 @@ pub fn facts_of<'v>(input: &'v Value, now: &str, locals: &mut [Value]) -> Result
 }
 
 pub fn env<'a>(facts: &'a Map, locals: &'a [Value]) -> Env<'a> {
-    Env { facts, locals }
+    Env::new(facts, locals)
+}
+
+/// A decision's input, parsed or as JSON text.
+#[derive(Debug, Clone, Copy)]
+pub enum Input<'a> {
+    Parsed(&'a Value),
+    Json(&'a str),
+}
+
+/// The facts of one decision: a parsed input, or the slots of a policy
+/// whose expressions were bound to a [`SlotPlan`].
+pub enum Facts {
+    Map(Value),
+    Slots(Vec<Slot>),
+}
+
+impl Facts {
+    /// Reads the input the way the policy wants it.
+    pub fn load(plan: Option<&SlotPlan>, interest: &Interest, input: Input) -> Result<Facts, DecideError> {
+        let bad_json = |e: dealrules_expr::json::JsonError| DecideError::BadInput(format!("input is not valid JSON: {e}"));
+        match (plan, input) {
+            (Some(plan), Input::Parsed(v)) => {
+                let mut slots = Vec::with_capacity(plan.len());
+                plan.fill_from_value(v, &mut slots).map_err(DecideError::BadInput)?;
+                Ok(Facts::Slots(slots))
+            }
+            (Some(plan), Input::Json(text)) => {
+                let mut slots = Vec::with_capacity(plan.len());
+                plan.fill_from_json(text, &mut slots).map_err(|e| match e {
+                    Ok(msg) => DecideError::BadInput(msg),
+                    Err(e) => bad_json(e),
+                })?;
+                Ok(Facts::Slots(slots))
+            }
+            (None, Input::Parsed(v)) => Ok(Facts::Map(v.clone())),
+            (None, Input::Json(text)) => dealrules_expr::json::parse_projected(text, interest).map(Facts::Map).map_err(bad_json),
+        }
+    }
+
+    /// Sets `locals[1]` (`now`) from the input's own `now`, or the caller's.
+    pub fn set_now(&self, plan: Option<&SlotPlan>, now: &str, locals: &mut [Value]) -> Result<(), DecideError> {
+        let own = match self {
+            Facts::Map(v) => {
+                let facts = v.as_map().ok_or_else(|| DecideError::BadInput(format!("the input must be a JSON object, got {}", v.type_name())))?;
+                facts.get("now").cloned()
+            }
+            Facts::Slots(slots) => match plan.and_then(|p| p.slot_of(&["now"])).map(|i| &slots[i]) {
+                Some(Slot::Present(v)) => Some(v.clone()),
+                _ => None,
+            },
+        };
+        locals[1] = match own {
+            Some(Value::Str(s)) => Value::Str(s),
+            Some(other) => return Err(DecideError::BadInput(format!("`now` must be an ISO-8601 text, got {}", other.type_name()))),
+            None => Value::str(now),
+        };
+        Ok(())
+    }
+
+    pub fn env<'a>(&'a self, locals: &'a [Value]) -> Env<'a> {
+        match self {
+            Facts::Map(Value::Map(m)) => Env::new(m, locals),
+            Facts::Map(_) => Env::with_slots(locals, &[]),
+            Facts::Slots(s) => Env::with_slots(locals, s),
+        }
+    }
+}
+
+/// Binds a policy's expressions to slots when all of them are compiled
+/// ahead of time; returns the plan used.
+pub fn bind_all(exprs: &mut [&mut Expr]) -> Option<SlotPlan> {
+    let plan = SlotPlan::build(&exprs.iter().map(|e| &**e).collect::<Vec<_>>(), &[&["now"]])?;
+    for e in exprs.iter_mut() {
+        **e = plan.bind(e);
+    }
+    Some(plan)
 }

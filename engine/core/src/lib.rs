@@ -44,7 +44,7 @@ pub mod validate;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use dealrules_expr::{ExprEngine, Interest, Limits, Script, Value};
+use dealrules_expr::{ExprEngine, Limits, Script, Value};
 use dealrules_model::{load_pack_partial, suggest, Diagnostic, Kind, Pack, PackErrors, PackSource, Spec};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
@@ -56,7 +56,7 @@ pub use funnel::{Funnel, MoveDecision};
 pub use table::{DecisionTable, TableDecision};
 pub use testing::{PolicyCoverage, TestOutcome, TestReport};
 
-use context::DocCompiler;
+use context::{DocCompiler, Input};
 
 /// A whole pack, validated and compiled, ready to decide. Immutable: a
 /// reload builds a new one and swaps it in.
@@ -74,8 +74,6 @@ pub struct Snapshot {
 struct Entry {
     kind: Kind,
     compiled: Compiled,
-    /// The input fields the policy reads, for projected JSON parsing.
-    interest: Interest,
 }
 
 enum Compiled {
@@ -96,9 +94,9 @@ impl std::fmt::Debug for Snapshot {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(untagged)]
 pub enum Decision {
-    Table(TableDecision),
-    Approval(ApprovalDecision),
-    Move(MoveDecision),
+    Table(Box<TableDecision>),
+    Approval(Box<ApprovalDecision>),
+    Move(Box<MoveDecision>),
 }
 
 /// A loaded policy, for listings.
@@ -170,13 +168,8 @@ impl Snapshot {
                 }
             };
             let Some(compiled) = compiled else { continue };
-            let interest = match &compiled {
-                Compiled::Table(t) => t.interest(),
-                Compiled::Approval(a) => a.interest(),
-                Compiled::Funnel(_) | Compiled::NotDecidable => Interest::All,
-            };
             by_name.entry(doc.metadata.name.clone()).or_default().push(entries.len());
-            entries.push(Entry { kind: doc.kind, compiled, interest });
+            entries.push(Entry { kind: doc.kind, compiled });
         }
         let snapshot = Snapshot { version: pack.version.as_str().into(), pack, engine, entries, by_name, scripts };
         diags.extend(testing::check_references(&snapshot));
@@ -235,20 +228,28 @@ impl Snapshot {
     /// input pins its own `now`.
     pub fn decide(&self, policy: &str, input: &Value, now: &str) -> Result<Decision, DecideError> {
         let (entry, name) = self.entry(policy)?;
-        self.decide_entry(entry, name, input, now)
+        self.decide_entry(entry, name, Input::Parsed(input), now)
     }
 
-    fn decide_entry(&self, entry: &Entry, name: &str, input: &Value, now: &str) -> Result<Decision, DecideError> {
+    fn decide_entry(&self, entry: &Entry, name: &str, input: Input, now: &str) -> Result<Decision, DecideError> {
         match &entry.compiled {
-            Compiled::Table(t) => Ok(Decision::Table(t.decide(&self.version, input, now)?)),
-            Compiled::Approval(a) => Ok(Decision::Approval(a.decide(&self.version, input, now)?)),
+            Compiled::Table(t) => Ok(Decision::Table(Box::new(t.decide(&self.version, input, now)?))),
+            Compiled::Approval(a) => Ok(Decision::Approval(Box::new(a.decide(&self.version, input, now)?))),
             Compiled::Funnel(f) => {
+                let parsed;
+                let input = match input {
+                    Input::Parsed(v) => v,
+                    Input::Json(text) => {
+                        parsed = Value::from_json_str(text).map_err(|e| DecideError::BadInput(format!("input is not valid JSON: {e}")))?;
+                        &parsed
+                    }
+                };
                 let approvals = |policy: &str, input: &Value| -> Result<serde_json::Value, String> {
                     let a = self.approval_policy(policy).ok_or_else(|| format!("no ApprovalPolicy `{policy}`"))?;
-                    let d = a.decide(&self.version, input, now).map_err(|e| e.to_string())?;
+                    let d = a.decide(&self.version, Input::Parsed(input), now).map_err(|e| e.to_string())?;
                     Ok(serde_json::json!({ "level": d.level, "chain": d.chain, "rule": d.rule, "auto_approved": d.auto_approved, "approvers": d.approvers }))
                 };
-                Ok(Decision::Move(f.check_move(&self.version, input, now, &approvals)?))
+                Ok(Decision::Move(Box::new(f.check_move(&self.version, input, now, &approvals)?)))
             }
             Compiled::NotDecidable => Err(DecideError::Unsupported { kind: entry.kind.to_string(), policy: name.to_string() }),
         }
@@ -259,9 +260,7 @@ impl Snapshot {
     /// as JSON and skipped). Same result as [`Snapshot::decide`].
     pub fn decide_json(&self, policy: &str, input: &str, now: &str) -> Result<Decision, DecideError> {
         let (entry, name) = self.entry(policy)?;
-        let input = dealrules_expr::json::parse_projected(input, &entry.interest)
-            .map_err(|e| DecideError::BadInput(format!("input is not valid JSON: {e}")))?;
-        self.decide_entry(entry, name, &input, now)
+        self.decide_entry(entry, name, Input::Json(input), now)
     }
 
     fn compiled(&self, kind: Kind, name: &str) -> Option<&Compiled> {

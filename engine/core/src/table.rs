@@ -17,7 +17,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use smol_str::SmolStr;
 
 use crate::approval::TraceStep;
-use crate::context::{base_locals, env, facts_of, DocCompiler, BASE_LOCALS};
+use crate::context::{base_locals, bind_all, DocCompiler, Facts, Input, BASE_LOCALS};
 use crate::error::DecideError;
 
 /// Result keys an output column may not shadow.
@@ -35,6 +35,8 @@ pub struct DecisionTable {
     rows: Vec<Row>,
     vars: Value,
     index: Option<TableIndex>,
+    plan: Option<dealrules_expr::SlotPlan>,
+    interest: dealrules_expr::Interest,
 }
 
 #[derive(Debug)]
@@ -160,7 +162,7 @@ pub fn compile(doc: &Document, spec: &DecisionTableSpec, cx: &mut DocCompiler) -
         return None;
     }
     let index = (rows.len() >= INDEX_MIN_ROWS).then(|| TableIndex::build(&rows, BASE_LOCALS.len(), inputs.len())).flatten();
-    Some(DecisionTable {
+    let mut table = DecisionTable {
         name: doc.metadata.name.as_str().into(),
         hit: spec.hit,
         inputs,
@@ -168,7 +170,14 @@ pub fn compile(doc: &Document, spec: &DecisionTableSpec, cx: &mut DocCompiler) -
         rows,
         vars: base_locals(&spec.vars).swap_remove(0),
         index,
-    })
+        plan: None,
+        interest: dealrules_expr::Interest::All,
+    };
+    table.interest = table.interest();
+    let mut exprs: Vec<&mut Expr> = table.inputs.iter_mut().map(|(_, e)| e).collect();
+    exprs.extend(table.rows.iter_mut().filter_map(|r| r.when.as_mut()));
+    table.plan = bind_all(&mut exprs);
+    Some(table)
 }
 
 impl DecisionTable {
@@ -193,20 +202,21 @@ impl DecisionTable {
         self.index.is_some()
     }
 
-    pub fn decide(&self, version: &Arc<str>, input: &Value, now: &str) -> Result<TableDecision, DecideError> {
+    pub fn decide(&self, version: &Arc<str>, input: Input, now: &str) -> Result<TableDecision, DecideError> {
         let mut locals = Vec::with_capacity(BASE_LOCALS.len() + self.inputs.len());
         locals.push(self.vars.clone());
         locals.push(Value::Null);
-        let facts = facts_of(input, now, &mut locals)?;
+        let facts = Facts::load(self.plan.as_ref(), &self.interest, input)?;
+        facts.set_now(self.plan.as_ref(), now, &mut locals)?;
         for (name, e) in &self.inputs {
-            let v = e.eval(&env(facts, &locals)).map_err(|error| DecideError::Eval {
+            let v = e.eval(&facts.env(&locals)).map_err(|error| DecideError::Eval {
                 policy: self.name.to_string(),
                 at: format!("input `{name}`"),
                 error,
             })?;
             locals.push(v);
         }
-        let env = env(facts, &locals);
+        let env = facts.env(&locals);
         let candidates = self.index.as_ref().and_then(|ix| ix.candidates(&locals));
         let mut trace = Vec::new();
         let mut matches: Vec<&Row> = Vec::new();

@@ -74,7 +74,7 @@ pub fn collect(node: &Node, acc: &mut Interest) {
         return;
     }
     match node {
-        Node::Const(_) | Node::Local(..) => {}
+        Node::Const(_) | Node::Local(..) | Node::Slot(..) => {}
         Node::Fact(_) => unreachable_fact(acc),
         Node::Get(base, ..) | Node::Not(base) | Node::Neg(base) => collect(base, acc),
         Node::Index(a, b) | Node::Cmp(_, a, b) | Node::Arith(_, a, b) | Node::In(a, b) => {

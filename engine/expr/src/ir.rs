@@ -26,6 +26,8 @@ pub enum Node {
     Local(usize, SmolStr),
     /// A top-level input fact (`deal`, `customer`, ...).
     Fact(SmolStr),
+    /// A numbered input path, filled before evaluation (see `slots`).
+    Slot(usize, Arc<str>),
     /// `base.key`; `path` names it in errors (`deal.region`).
     Get(Box<Node>, SmolStr, Arc<str>),
     Index(Box<Node>, Box<Node>),
@@ -163,6 +165,7 @@ pub fn lower_call(call: &rhai::FnCallExpr, locals: &[SmolStr]) -> Option<Node> {
 fn path_of(n: &Node) -> String {
     match n {
         Node::Fact(name) | Node::Local(_, name) => name.to_string(),
+        Node::Slot(_, path) => path.to_string(),
         Node::Get(_, _, path) => path.to_string(),
         _ => "value".into(),
     }
@@ -187,11 +190,58 @@ fn lower_chain(base: Node, rhs: &Expr, locals: &[SmolStr]) -> Option<Node> {
     }
 }
 
-/// What an evaluation reads: the input facts and the declared locals.
+/// What an evaluation reads: the input facts, the declared locals, and the
+/// slots of expressions bound to a [`crate::slots::SlotPlan`].
 #[derive(Clone, Copy)]
 pub struct Env<'a> {
     pub facts: &'a crate::value::Map,
     pub locals: &'a [Value],
+    pub slots: &'a [crate::slots::Slot],
+}
+
+static NO_FACTS: std::sync::LazyLock<crate::value::Map> = std::sync::LazyLock::new(crate::value::Map::new);
+
+impl<'a> Env<'a> {
+    pub fn new(facts: &'a crate::value::Map, locals: &'a [Value]) -> Self {
+        Env { facts, locals, slots: &[] }
+    }
+
+    /// For expressions bound to slots: the input is in `slots`.
+    pub fn with_slots(locals: &'a [Value], slots: &'a [crate::slots::Slot]) -> Self {
+        Env { facts: &NO_FACTS, locals, slots }
+    }
+}
+
+impl Node {
+    /// The direct sub-expressions.
+    pub fn children(&self) -> Box<dyn Iterator<Item = &Node> + '_> {
+        match self {
+            Node::Const(_) | Node::Local(..) | Node::Fact(_) | Node::Slot(..) => Box::new(std::iter::empty()),
+            Node::Get(b, ..) | Node::Not(b) | Node::Neg(b) => Box::new(std::iter::once(&**b)),
+            Node::Index(a, b) | Node::Cmp(_, a, b) | Node::Arith(_, a, b) | Node::In(a, b) => Box::new([&**a, &**b].into_iter()),
+            Node::And(v) | Node::Or(v) | Node::Coalesce(v) | Node::Array(v) | Node::Call(_, v) => Box::new(v.iter()),
+        }
+    }
+
+    /// A copy with every direct sub-expression rewritten by `f`.
+    pub fn map_children(&self, mut f: impl FnMut(&Node) -> Node) -> Node {
+        let mut b = |n: &Node| Box::new(f(n));
+        match self {
+            Node::Const(_) | Node::Local(..) | Node::Fact(_) | Node::Slot(..) => self.clone(),
+            Node::Get(x, k, p) => Node::Get(b(x), k.clone(), p.clone()),
+            Node::Not(x) => Node::Not(b(x)),
+            Node::Neg(x) => Node::Neg(b(x)),
+            Node::Index(x, y) => Node::Index(b(x), b(y)),
+            Node::Cmp(op, x, y) => Node::Cmp(*op, b(x), b(y)),
+            Node::Arith(op, x, y) => Node::Arith(*op, b(x), b(y)),
+            Node::In(x, y) => Node::In(b(x), b(y)),
+            Node::And(v) => Node::And(v.iter().map(|n| *b(n)).collect()),
+            Node::Or(v) => Node::Or(v.iter().map(|n| *b(n)).collect()),
+            Node::Coalesce(v) => Node::Coalesce(v.iter().map(|n| *b(n)).collect()),
+            Node::Array(v) => Node::Array(v.iter().map(|n| *b(n)).collect()),
+            Node::Call(c, v) => Node::Call(*c, v.iter().map(|n| *b(n)).collect()),
+        }
+    }
 }
 
 fn type_err(msg: String) -> EvalError {
@@ -227,6 +277,13 @@ impl Node {
             Node::Const(v) => Ok(Cow::Borrowed(v)),
             Node::Local(i, _) => Ok(Cow::Borrowed(&env.locals[*i])),
             Node::Fact(name) => env.facts.get(name).map(Cow::Borrowed).ok_or_else(|| EvalError::Missing { path: name.to_string() }),
+            Node::Slot(i, path) => match &env.slots[*i] {
+                crate::slots::Slot::Present(v) => Ok(Cow::Borrowed(v)),
+                crate::slots::Slot::Missing => Err(EvalError::Missing { path: path.to_string() }),
+                crate::slots::Slot::Blocked { key, parent, found } => {
+                    Err(type_err(format!("cannot read `{key}` of {parent}: it is {found}, not a mapping")))
+                }
+            },
             Node::Get(base, key, path) => match base.eval_ref(env)? {
                 Cow::Borrowed(b) => get_field(b, key, path).map(Cow::Borrowed),
                 Cow::Owned(b) => get_field(&b, key, path).cloned().map(Cow::Owned),
@@ -238,7 +295,7 @@ impl Node {
     pub fn eval(&self, env: &Env<'_>) -> Result<Value, EvalError> {
         match self {
             Node::Const(v) => Ok(v.clone()),
-            Node::Local(..) | Node::Fact(_) | Node::Get(..) => self.eval_ref(env).map(|c| c.into_owned()),
+            Node::Local(..) | Node::Fact(_) | Node::Slot(..) | Node::Get(..) => self.eval_ref(env).map(|c| c.into_owned()),
             Node::Index(base, idx) => {
                 let b = base.eval_ref(env)?;
                 let i = idx.eval_ref(env)?;

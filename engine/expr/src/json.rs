@@ -22,7 +22,7 @@ pub struct JsonError {
     pub col: usize,
 }
 
-enum Failure {
+pub(crate) enum Failure {
     Jiter(JiterError),
     Other(String, usize),
 }
@@ -58,7 +58,7 @@ pub fn parse_projected(text: &str, interest: &Interest) -> Result<Value, JsonErr
     })
 }
 
-fn read(j: &mut Jiter, peek: Peek, depth: usize, interest: &Interest) -> Result<Value, Failure> {
+pub(crate) fn read(j: &mut Jiter, peek: Peek, depth: usize, interest: &Interest) -> Result<Value, Failure> {
     if depth > MAX_DEPTH {
         return Err(Failure::Other(format!("nested deeper than {MAX_DEPTH} levels"), j.current_index()));
     }

@@ -7,7 +7,7 @@
 //! let cond = engine.compile("deal.discount_pct <= 10 && deal.amount <= 50000", &[]).unwrap();
 //! assert!(cond.is_compiled()); // lowered ahead of time, no Rhai at run time
 //! let facts = Value::from_json_str(r#"{"deal": {"discount_pct": 10, "amount": 40000}}"#).unwrap();
-//! let env = Env { facts: facts.as_map().unwrap(), locals: &[] };
+//! let env = Env::new(facts.as_map().unwrap(), &[]);
 //! assert_eq!(cond.eval_bool(&env), Ok(true));
 //! ```
 //!
@@ -26,6 +26,7 @@ pub mod interest;
 pub mod ir;
 pub mod json;
 pub mod rhai_env;
+pub mod slots;
 pub mod value;
 
 use std::sync::Arc;
@@ -37,6 +38,7 @@ pub use error::{CompileError, EvalError};
 pub use interest::Interest;
 pub use ir::{CmpOp, Env, Node};
 pub use rhai_env::Limits;
+pub use slots::{Slot, SlotPlan};
 pub use rust_decimal::Decimal;
 pub use value::{Map, Value};
 
@@ -153,6 +155,19 @@ pub enum AtomOp {
 impl Expr {
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// The compiled tree, when the expression does not run on Rhai.
+    pub fn node(&self) -> Option<&Node> {
+        match &self.body {
+            Body::Compiled(n) => Some(n),
+            Body::Rhai(..) => None,
+        }
+    }
+
+    /// The same expression with another compiled tree (see `slots`).
+    pub fn with_node(&self, node: Node) -> Expr {
+        Expr { source: self.source.clone(), body: Body::Compiled(node), locals: self.locals.clone() }
     }
 
     /// True when the expression runs on the ahead-of-time tree, not on Rhai.

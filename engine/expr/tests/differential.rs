@@ -81,7 +81,7 @@ fn cases() -> Vec<(&'static str, Result<&'static str, &'static str>)> {
 }
 
 fn eval(expr: &dealrules_expr::Expr, facts: &Value) -> Result<Value, EvalError> {
-    expr.eval(&Env { facts: facts.as_map().unwrap(), locals: &[] })
+    expr.eval(&Env::new(facts.as_map().unwrap(), &[]))
 }
 
 #[test]
@@ -136,7 +136,7 @@ fn locals_shadow_facts() {
     let facts = Value::from_json_str(FACTS).unwrap();
     let locals = [Value::Num(5.into())];
     for e in [engine.compile("revenue * 2", &["revenue"]).unwrap(), engine.compile_rhai_only("revenue * 2", &["revenue"]).unwrap()] {
-        let v = e.eval(&Env { facts: facts.as_map().unwrap(), locals: &locals }).unwrap();
+        let v = e.eval(&Env::new(facts.as_map().unwrap(), &locals)).unwrap();
         assert_eq!(v, Value::Num(10.into()));
     }
 }

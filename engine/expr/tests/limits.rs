@@ -105,7 +105,7 @@ fn a_runaway_expression_is_stopped() {
             Err(_) => continue, // refused outright is fine too
         };
         let started = Instant::now();
-        let out = e.eval(&dealrules_expr::Env { facts: facts.as_map().unwrap(), locals: &[] });
+        let out = e.eval(&dealrules_expr::Env::new(facts.as_map().unwrap(), &[]));
         assert!(out.is_err(), "{src} gave {out:?}");
         assert!(started.elapsed() < Duration::from_secs(1), "{src} took {:?}", started.elapsed());
     }
