@@ -16,6 +16,11 @@ fn run_case(snapshot: &Snapshot, case: &Json) -> Json {
     let policy = case["policy"].as_str().expect("case needs a policy");
     let now = case.get("now").and_then(Json::as_str).unwrap_or(DEFAULT_NOW);
     let input = Value::from_json(&case["input"]);
+    // Parsed input and JSON text take different roads to the facts (slots
+    // filled from a value, or straight from the text); both must agree.
+    let from_text = snapshot.decide_json(policy, &case["input"].to_string(), now).map(|d| serde_json::to_value(&d).unwrap()).map_err(|e| e.to_string());
+    let from_value = snapshot.decide(policy, &input, now).map(|d| serde_json::to_value(&d).unwrap()).map_err(|e| e.to_string());
+    assert_eq!(from_text, from_value, "decide_json and decide differ for {policy}");
     match snapshot.decide(policy, &input, now) {
         Ok(d) => {
             let mut v = serde_json::to_value(&d).unwrap();

@@ -52,32 +52,32 @@ enum Approver {
 
 /// The result of an approval decision, as the CLI and HTTP API return it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ApprovalDecision {
-    pub policy: Arc<str>,
+pub struct ApprovalDecision<'a> {
+    pub policy: &'a str,
     pub kind: &'static str,
-    pub version: Arc<str>,
-    pub level: Arc<str>,
-    pub chain: SmallVec<[Arc<str>; 4]>,
-    pub rule: Arc<str>,
-    pub escalations: SmallVec<[Arc<str>; 2]>,
+    pub version: &'a str,
+    pub level: &'a str,
+    pub chain: SmallVec<[&'a str; 4]>,
+    pub rule: &'a str,
+    pub escalations: SmallVec<[&'a str; 2]>,
     pub auto_approved: bool,
     /// Who approves each level of the chain, in order.
-    pub approvers: SmallVec<[ApproverRef; 4]>,
-    pub trace: SmallVec<[TraceStep; 8]>,
+    pub approvers: SmallVec<[ApproverRef<'a>; 4]>,
+    pub trace: SmallVec<[TraceStep<'a>; 8]>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ApproverRef {
-    pub level: Arc<str>,
+pub struct ApproverRef<'a> {
+    pub level: &'a str,
     /// The approver's user id or `role:NAME`; null when the input lacks it.
-    pub approver: Option<Arc<str>>,
+    pub approver: Option<std::borrow::Cow<'a, str>>,
     /// How the policy names the approver (`rep.manager`).
-    pub from: Arc<str>,
+    pub from: &'a str,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct TraceStep {
-    pub rule: Arc<str>,
+pub struct TraceStep<'a> {
+    pub rule: &'a str,
     pub matched: bool,
 }
 
@@ -215,7 +215,7 @@ impl ApprovalPolicy {
         self.rules.iter().map(|r| &*r.id).chain(self.escalations.iter().map(|e| &*e.id))
     }
 
-    pub fn decide(&self, version: &Arc<str>, input: Input, now: &str) -> Result<ApprovalDecision, DecideError> {
+    pub fn decide<'a>(&'a self, version: &'a str, input: Input, now: &str) -> Result<ApprovalDecision<'a>, DecideError> {
         let mut locals = [self.vars.clone(), Value::Null];
         let facts = Facts::load(self.plan.as_ref(), &self.interest, input)?;
         facts.set_now(self.plan.as_ref(), now, &mut locals)?;
@@ -228,7 +228,7 @@ impl ApprovalPolicy {
                 None => true,
                 Some(w) => w.eval_bool(&env).map_err(|e| fail(&format!("rule `{}`", rule.id), e))?,
             };
-            trace.push(TraceStep { rule: rule.id.clone(), matched });
+            trace.push(TraceStep { rule: &rule.id, matched });
             if matched {
                 match self.hit {
                     ApprovalHit::First => {
@@ -251,10 +251,10 @@ impl ApprovalPolicy {
         let mut escalations = SmallVec::new();
         for e in &self.escalations {
             let matched = e.when.eval_bool(&env).map_err(|err| fail(&format!("escalation `{}`", e.id), err))?;
-            trace.push(TraceStep { rule: e.id.clone(), matched });
+            trace.push(TraceStep { rule: &e.id, matched });
             if matched {
                 level += e.by;
-                escalations.push(e.id.clone());
+                escalations.push(&*e.id);
             }
         }
         let top = self.levels.len() - 1;
@@ -269,26 +269,26 @@ impl ApprovalPolicy {
             .filter_map(|&l| {
                 let who = self.approvers[l].as_ref()?;
                 Some(match who {
-                    Approver::Fixed(s) => ApproverRef { level: self.levels[l].clone(), approver: Some(s.clone()), from: s.clone() },
+                    Approver::Fixed(s) => ApproverRef { level: &self.levels[l], approver: Some(std::borrow::Cow::Borrowed(&**s)), from: s },
                     Approver::From(e, source) => ApproverRef {
-                        level: self.levels[l].clone(),
+                        level: &self.levels[l],
                         approver: e.eval(&env).ok().and_then(|v| match v {
-                            Value::Str(s) => Some(Arc::from(s.as_str())),
-                            Value::Num(n) => Some(Arc::from(n.to_string().as_str())),
+                            Value::Str(s) => Some(std::borrow::Cow::Owned(s.to_string())),
+                            Value::Num(n) => Some(std::borrow::Cow::Owned(n.to_string())),
                             _ => None,
                         }),
-                        from: source.clone(),
+                        from: source,
                     },
                 })
             })
             .collect();
         Ok(ApprovalDecision {
-            policy: self.name.clone(),
+            policy: &self.name,
             kind: "ApprovalPolicy",
-            version: version.clone(),
-            level: self.levels[level].clone(),
-            chain: chain_levels.iter().map(|&l| self.levels[l].clone()).collect(),
-            rule: rule.id.clone(),
+            version,
+            level: &self.levels[level],
+            chain: chain_levels.iter().map(|&l| &*self.levels[l]).collect(),
+            rule: &rule.id,
             escalations,
             auto_approved: level == 0,
             approvers,

@@ -1,7 +1,7 @@
 //! What every compiled policy shares: its vars, the names expressions see,
 //! and how a decision's input becomes an evaluation environment.
 
-use dealrules_expr::{CompileError, Env, Expr, ExprEngine, Interest, Map, Slot, SlotPlan, Value};
+use dealrules_expr::{CompileError, Env, Expr, ExprEngine, Interest, Map, Slot, SlotPlan, Slots, Value};
 use dealrules_model::{Diagnostic, Document, Vars};
 
 use crate::error::DecideError;
@@ -66,7 +66,7 @@ pub enum Input<'a> {
 /// whose expressions were bound to a [`SlotPlan`].
 pub enum Facts {
     Map(Value),
-    Slots(Vec<Slot>),
+    Slots(Slots),
 }
 
 impl Facts {
@@ -75,12 +75,12 @@ impl Facts {
         let bad_json = |e: dealrules_expr::json::JsonError| DecideError::BadInput(format!("input is not valid JSON: {e}"));
         match (plan, input) {
             (Some(plan), Input::Parsed(v)) => {
-                let mut slots = Vec::with_capacity(plan.len());
+                let mut slots = Slots::new();
                 plan.fill_from_value(v, &mut slots).map_err(DecideError::BadInput)?;
                 Ok(Facts::Slots(slots))
             }
             (Some(plan), Input::Json(text)) => {
-                let mut slots = Vec::with_capacity(plan.len());
+                let mut slots = Slots::new();
                 plan.fill_from_json(text, &mut slots).map_err(|e| match e {
                     Ok(msg) => DecideError::BadInput(msg),
                     Err(e) => bad_json(e),

@@ -93,9 +93,9 @@ impl std::fmt::Debug for Snapshot {
 /// One decision, as `dealrules eval` prints it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(untagged)]
-pub enum Decision {
-    Table(Box<TableDecision>),
-    Approval(Box<ApprovalDecision>),
+pub enum Decision<'a> {
+    Table(Box<TableDecision<'a>>),
+    Approval(Box<ApprovalDecision<'a>>),
     Move(Box<MoveDecision>),
 }
 
@@ -226,12 +226,12 @@ impl Snapshot {
 
     /// One decision. `now` is the evaluation time (ISO-8601) unless the
     /// input pins its own `now`.
-    pub fn decide(&self, policy: &str, input: &Value, now: &str) -> Result<Decision, DecideError> {
+    pub fn decide(&self, policy: &str, input: &Value, now: &str) -> Result<Decision<'_>, DecideError> {
         let (entry, name) = self.entry(policy)?;
         self.decide_entry(entry, name, Input::Parsed(input), now)
     }
 
-    fn decide_entry(&self, entry: &Entry, name: &str, input: Input, now: &str) -> Result<Decision, DecideError> {
+    fn decide_entry<'s>(&'s self, entry: &'s Entry, name: &str, input: Input, now: &str) -> Result<Decision<'s>, DecideError> {
         match &entry.compiled {
             Compiled::Table(t) => Ok(Decision::Table(Box::new(t.decide(&self.version, input, now)?))),
             Compiled::Approval(a) => Ok(Decision::Approval(Box::new(a.decide(&self.version, input, now)?))),
@@ -258,7 +258,7 @@ impl Snapshot {
     /// Decides from JSON text; the input's numbers are read exactly, and
     /// only the fields the policy can read are built (the rest is checked
     /// as JSON and skipped). Same result as [`Snapshot::decide`].
-    pub fn decide_json(&self, policy: &str, input: &str, now: &str) -> Result<Decision, DecideError> {
+    pub fn decide_json(&self, policy: &str, input: &str, now: &str) -> Result<Decision<'_>, DecideError> {
         let (entry, name) = self.entry(policy)?;
         self.decide_entry(entry, name, Input::Json(input), now)
     }

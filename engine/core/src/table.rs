@@ -49,58 +49,58 @@ struct Row {
 
 /// The outcome of a table decision.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TableDecision {
-    pub policy: Arc<str>,
-    pub version: Arc<str>,
+pub struct TableDecision<'a> {
+    pub policy: &'a str,
+    pub version: &'a str,
     pub matched: bool,
     /// The row that gave the outputs (not for `collect`).
-    pub rule: Option<Arc<str>>,
+    pub rule: Option<&'a str>,
     /// Output column -> value (not for `collect`).
-    pub outputs: Vec<(Arc<str>, Value)>,
+    pub outputs: Vec<(&'a str, Value)>,
     /// For `collect`: every matching row's id and outputs.
-    pub rows: Option<Vec<(Arc<str>, Vec<(Arc<str>, Value)>)>>,
-    pub inputs: Vec<(Arc<str>, Value)>,
+    pub rows: Option<Vec<(&'a str, Vec<(&'a str, Value)>)>>,
+    pub inputs: Vec<(&'a str, Value)>,
     /// Rows evaluated, in order, and whether each matched.
-    pub trace: Vec<TraceStep>,
+    pub trace: Vec<TraceStep<'a>>,
     /// Rows ruled out by the index without evaluation.
     pub skipped: usize,
 }
 
-struct Pairs<'a>(&'a [(Arc<str>, Value)]);
+struct Pairs<'a, 'b>(&'b [(&'a str, Value)]);
 
-impl Serialize for Pairs<'_> {
+impl Serialize for Pairs<'_, '_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(Some(self.0.len()))?;
         for (k, v) in self.0 {
-            m.serialize_entry(&**k, v)?;
+            m.serialize_entry(*k, v)?;
         }
         m.end()
     }
 }
 
-impl Serialize for TableDecision {
+impl Serialize for TableDecision<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(None)?;
-        m.serialize_entry("policy", &*self.policy)?;
+        m.serialize_entry("policy", self.policy)?;
         m.serialize_entry("kind", "DecisionTable")?;
-        m.serialize_entry("version", &*self.version)?;
+        m.serialize_entry("version", self.version)?;
         m.serialize_entry("matched", &self.matched)?;
         if let Some(rows) = &self.rows {
             let rows: Vec<_> = rows
                 .iter()
                 .map(|(id, outs)| {
-                    let mut all = vec![(Arc::from("rule"), Value::str(id))];
+                    let mut all = vec![("rule", Value::str(id))];
                     all.extend(outs.iter().cloned());
                     all
                 })
                 .collect();
             m.serialize_entry("rows", &rows.iter().map(|r| Pairs(r)).collect::<Vec<_>>())?;
         } else {
-            if let Some(rule) = &self.rule {
-                m.serialize_entry("rule", &**rule)?;
+            if let Some(rule) = self.rule {
+                m.serialize_entry("rule", rule)?;
             }
             for (k, v) in &self.outputs {
-                m.serialize_entry(&**k, v)?;
+                m.serialize_entry(*k, v)?;
             }
         }
         m.serialize_entry("inputs", &Pairs(&self.inputs))?;
@@ -202,7 +202,7 @@ impl DecisionTable {
         self.index.is_some()
     }
 
-    pub fn decide(&self, version: &Arc<str>, input: Input, now: &str) -> Result<TableDecision, DecideError> {
+    pub fn decide<'a>(&'a self, version: &'a str, input: Input, now: &str) -> Result<TableDecision<'a>, DecideError> {
         let mut locals = Vec::with_capacity(BASE_LOCALS.len() + self.inputs.len());
         locals.push(self.vars.clone());
         locals.push(Value::Null);
@@ -221,7 +221,7 @@ impl DecisionTable {
         let mut trace = Vec::new();
         let mut matches: Vec<&Row> = Vec::new();
         let mut evaluated = 0usize;
-        let mut check = |row: &Row| -> Result<bool, DecideError> {
+        let mut check = |row: &'a Row| -> Result<bool, DecideError> {
             evaluated += 1;
             let m = match &row.when {
                 None => true,
@@ -231,7 +231,7 @@ impl DecisionTable {
                     error,
                 })?,
             };
-            trace.push(TraceStep { rule: row.id.clone(), matched: m });
+            trace.push(TraceStep { rule: &row.id, matched: m });
             Ok(m)
         };
         let first_only = self.hit == HitPolicy::First;
@@ -292,15 +292,15 @@ impl DecisionTable {
             }
             HitPolicy::Collect => None,
         };
-        let outputs_of = |r: &Row| self.outputs.iter().cloned().zip(r.values.iter().cloned()).collect::<Vec<_>>();
-        let inputs = self.inputs.iter().map(|(n, _)| n.clone()).zip(locals[BASE_LOCALS.len()..].iter().cloned()).collect();
+        let outputs_of = |r: &Row| self.outputs.iter().map(|o| &**o).zip(r.values.iter().cloned()).collect::<Vec<_>>();
+        let inputs = self.inputs.iter().map(|(n, _)| &**n).zip(locals[BASE_LOCALS.len()..].iter().cloned()).collect();
         Ok(TableDecision {
-            policy: self.name.clone(),
-            version: version.clone(),
+            policy: &self.name,
+            version,
             matched: !matches.is_empty(),
-            rule: chosen.map(|r| r.id.clone()),
+            rule: chosen.map(|r| &*r.id),
             outputs: chosen.map(outputs_of).unwrap_or_default(),
-            rows: (self.hit == HitPolicy::Collect).then(|| matches.iter().map(|r| (r.id.clone(), outputs_of(r))).collect()),
+            rows: (self.hit == HitPolicy::Collect).then(|| matches.iter().map(|r| (&*r.id, outputs_of(r))).collect()),
             inputs,
             trace,
             skipped,

@@ -119,7 +119,7 @@ impl Snapshot {
     }
 }
 
-fn judge(result: &Result<Decision, DecideError>, expect: Option<&Json>, expect_error: Option<&str>) -> Option<String> {
+fn judge(result: &Result<Decision<'_>, DecideError>, expect: Option<&Json>, expect_error: Option<&str>) -> Option<String> {
     match (result, expect_error) {
         (Err(e), Some(fragment)) if e.to_string().contains(fragment) => None,
         (Err(e), Some(fragment)) => Some(format!("expected an error containing {fragment:?}, got: {e}")),

@@ -38,7 +38,7 @@ pub use error::{CompileError, EvalError};
 pub use interest::Interest;
 pub use ir::{CmpOp, Env, Node};
 pub use rhai_env::Limits;
-pub use slots::{Slot, SlotPlan};
+pub use slots::{Slot, SlotPlan, Slots};
 pub use rust_decimal::Decimal;
 pub use value::{Map, Value};
 

@@ -18,6 +18,9 @@ use crate::json::{self, JsonError};
 use crate::value::Value;
 use crate::Expr;
 
+/// A decision's slots; most policies read fewer than eight paths.
+pub type Slots = smallvec::SmallVec<[Slot; 8]>;
+
 /// What a decision found at one slot's path.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum Slot {
@@ -142,7 +145,7 @@ impl SlotPlan {
 
     /// Fills slots from a parsed input. Errors only when the input is not
     /// an object.
-    pub fn fill_from_value(&self, input: &Value, slots: &mut Vec<Slot>) -> Result<(), String> {
+    pub fn fill_from_value(&self, input: &Value, slots: &mut Slots) -> Result<(), String> {
         let root = input.as_map().ok_or_else(|| format!("the input must be a JSON object, got {}", input.type_name()))?;
         slots.clear();
         slots.resize(self.paths.len(), Slot::Missing);
@@ -171,7 +174,7 @@ impl SlotPlan {
     /// Fills slots straight from JSON text; everything else in the text is
     /// checked as JSON and skipped. `Err(Ok(msg))` when the input is not an
     /// object, `Err(Err(e))` when it is not JSON.
-    pub fn fill_from_json(&self, text: &str, slots: &mut Vec<Slot>) -> Result<(), Result<String, JsonError>> {
+    pub fn fill_from_json(&self, text: &str, slots: &mut Slots) -> Result<(), Result<String, JsonError>> {
         slots.clear();
         slots.resize(self.paths.len(), Slot::Missing);
         let mut j = Jiter::new(text.as_bytes());
@@ -208,12 +211,13 @@ fn peek_type(p: Peek) -> &'static str {
 /// raw bytes; a key with escapes is unescaped first, so `"am\u006funt"`
 /// still names `amount`.
 fn child_of(trie: &Trie, raw: &[u8]) -> Option<usize> {
-    if raw.contains(&b'\\') {
-        let quoted = format!("\"{}\"", String::from_utf8_lossy(raw));
-        let key: String = serde_json::from_str(&quoted).ok()?;
-        return trie.children.iter().position(|(c, _)| c.as_str() == key);
+    let direct = trie.children.iter().position(|(c, _)| c.len() == raw.len() && c.as_bytes() == raw);
+    if direct.is_some() || !raw.contains(&b'\\') {
+        return direct;
     }
-    trie.children.iter().position(|(c, _)| c.as_bytes() == raw)
+    let quoted = format!("\"{}\"", String::from_utf8_lossy(raw));
+    let key: String = serde_json::from_str(&quoted).ok()?;
+    trie.children.iter().position(|(c, _)| c.as_str() == key)
 }
 
 /// Reads an object (already peeked) into the slots under `trie`.
@@ -249,5 +253,62 @@ fn block(trie: &Trie, paths: &[Vec<SmolStr>], depth: usize, found: &'static str,
             }
             TrieNode::Inner(inner) => block(inner, paths, depth, found, slots),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Env, ExprEngine};
+
+    fn run(src: &str, json: &str) -> Result<Value, crate::EvalError> {
+        let engine = ExprEngine::default();
+        let e = engine.compile(src, &[]).unwrap();
+        let plan = SlotPlan::build(&[&e], &[&["now"]]).unwrap();
+        let bound = plan.bind(&e);
+        let mut from_text = Slots::new();
+        plan.fill_from_json(json, &mut from_text).unwrap();
+        let mut from_value = Slots::new();
+        plan.fill_from_value(&Value::from_json_str(json).unwrap(), &mut from_value).unwrap();
+        assert_eq!(from_text, from_value, "{json}");
+        let via_slots = bound.eval(&Env::with_slots(&[], &from_text));
+        let parsed = Value::from_json_str(json).unwrap();
+        let via_facts = e.eval(&Env::new(parsed.as_map().unwrap(), &[]));
+        assert_eq!(via_slots, via_facts, "{src} over {json}");
+        via_slots
+    }
+
+    #[test]
+    fn slots_and_facts_agree() {
+        assert_eq!(run("deal.amount * 2", r#"{"deal": {"amount": 21, "x": [1, {"y": 2}]}}"#).unwrap(), Value::Num(42.into()));
+        assert!(run("deal.amount", r#"{"deal": {}}"#).unwrap_err().to_string().contains("deal.amount is missing"));
+        assert!(run("deal.amount", r#"{"deal": "text"}"#).unwrap_err().to_string().contains("cannot read `amount` of deal"));
+        assert!(run("deal.customer.tier", r#"{"deal": {"customer": 5}}"#).unwrap_err().to_string().contains("cannot read `tier` of deal.customer"));
+        assert!(run("deal.customer.tier", r#"{"deal": 5}"#).unwrap_err().to_string().contains("cannot read `customer` of deal"));
+        assert_eq!(run("deal.a", r#"{"deal": {"a": 1, "a": 2}}"#).unwrap(), Value::Num(2.into()));
+        // a path read whole and one below it share one slot
+        assert_eq!(run("has(deal, \"a\") && deal.a.b == 1", r#"{"deal": {"a": {"b": 1}}}"#).unwrap(), Value::Bool(true));
+    }
+
+    #[test]
+    fn escaped_keys_match() {
+        assert_eq!(run("deal.amount", r#"{"deal": {"am\u006funt": 7}}"#).unwrap(), Value::Num(7.into()));
+    }
+
+    #[test]
+    fn the_input_must_be_an_object() {
+        let engine = ExprEngine::default();
+        let e = engine.compile("deal.amount", &[]).unwrap();
+        let plan = SlotPlan::build(&[&e], &[]).unwrap();
+        let mut s = Slots::new();
+        assert_eq!(plan.fill_from_json("[1]", &mut s), Err(Ok("the input must be a JSON object, got a list".into())));
+        assert!(matches!(plan.fill_from_json("{", &mut s), Err(Err(_))));
+    }
+
+    #[test]
+    fn rhai_expressions_have_no_plan() {
+        let engine = ExprEngine::default();
+        let e = engine.compile("deal.region.to_lower() == \"na\"", &[]).unwrap();
+        assert!(SlotPlan::build(&[&e], &[]).is_none());
     }
 }
