@@ -334,6 +334,8 @@ fn key_of(v: &Value) -> Option<Key> {
 #[derive(Debug)]
 struct EqIndex {
     local: usize,
+    /// Some key reads as a number, so a number input may equal it.
+    numeric_keys: bool,
     by_key: HashMap<Key, Vec<u64>>,
     /// Rows with no equality test on this input.
     wildcard: Vec<u64>,
@@ -439,7 +441,8 @@ impl TableIndex {
                         }
                     }
                 }
-                eq.push(EqIndex { local, by_key, wildcard });
+                let numeric_keys = by_key.keys().any(|k| matches!(k, Key::Text(t) if dealrules_expr::value::parse_decimal(t.trim()).is_some()));
+                eq.push(EqIndex { local, numeric_keys, by_key, wildcard });
             }
             if any_range {
                 let mut points: Vec<Decimal> = bounds
@@ -469,7 +472,11 @@ impl TableIndex {
     fn candidates(&self, locals: &[Value]) -> Option<Vec<u64>> {
         let mut bits = self.all.clone();
         for ix in &self.eq {
-            let set = key_of(&locals[ix.local]).and_then(|k| ix.by_key.get(&k)).unwrap_or(&ix.wildcard);
+            let key = key_of(&locals[ix.local]);
+            if key.is_none() && ix.numeric_keys {
+                return None; // a number may equal numeric text: scan
+            }
+            let set = key.and_then(|k| ix.by_key.get(&k)).unwrap_or(&ix.wildcard);
             bits.iter_mut().zip(set).for_each(|(b, s)| *b &= s);
         }
         for ix in &self.ranges {

@@ -180,9 +180,13 @@ impl Expr {
             Body::Compiled(node) => node.eval(env),
             Body::Rhai(ast, engine) => {
                 let mut scope = self.rhai_scope(env);
-                let out = engine
-                    .eval_ast_with_scope::<Dynamic>(&mut scope, ast)
-                    .map_err(|e| rhai_env::map_rhai_error(&e))?;
+                let out = engine.eval_ast_with_scope::<Dynamic>(&mut scope, ast).map_err(|e| {
+                    match (rhai_env::map_rhai_error(&e), dotted_path_at(&self.source, e.position())) {
+                        // Rhai names only the last key; the source has the whole path.
+                        (EvalError::Missing { .. }, Some(path)) => EvalError::Missing { path },
+                        (other, _) => other,
+                    }
+                })?;
                 rhai_env::from_dynamic(&out)
             }
         }
@@ -230,6 +234,19 @@ impl Expr {
         let mut out = Vec::new();
         collect_atoms(node, &mut out).then_some(out)
     }
+}
+
+/// The dotted path (`deal.amount`) that ends at `pos` in `source`.
+fn dotted_path_at(source: &str, pos: rhai::Position) -> Option<String> {
+    let line = source.lines().nth(pos.line()?.checked_sub(1)?)?;
+    let col = pos.position()?.checked_sub(1)?;
+    let is_path = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.';
+    let chars: Vec<char> = line.chars().collect();
+    let end = (col..chars.len()).find(|&i| !is_path(chars[i])).unwrap_or(chars.len());
+    let start = (0..col.min(chars.len())).rev().take_while(|&i| is_path(chars[i])).last().unwrap_or(col);
+    let path: String = chars.get(start..end)?.iter().collect();
+    let path = path.trim_matches('.');
+    (path.contains('.')).then(|| path.to_string())
 }
 
 fn collect_atoms(node: &Node, out: &mut Vec<Atom>) -> bool {

@@ -131,6 +131,15 @@ fn missing_fields_name_the_path() {
 }
 
 #[test]
+fn missing_fields_name_the_path_on_the_rhai_path_too() {
+    let engine = ExprEngine::default();
+    let facts = Value::from_json_str(FACTS).unwrap();
+    let e = engine.compile("deal.region.to_lower() == \"apac\" && deal.segment == \"SMB\"", &[]).unwrap();
+    assert!(!e.is_compiled());
+    assert_eq!(eval(&e, &facts).unwrap_err().to_string(), "deal.segment is missing");
+}
+
+#[test]
 fn locals_shadow_facts() {
     let engine = ExprEngine::default();
     let facts = Value::from_json_str(FACTS).unwrap();
