@@ -10,7 +10,6 @@
 
 use std::sync::Arc;
 
-use jiter::{Jiter, Peek};
 use smol_str::SmolStr;
 
 use crate::ir::Node;
@@ -177,70 +176,147 @@ impl SlotPlan {
     pub fn fill_from_json(&self, text: &str, slots: &mut Slots) -> Result<(), Result<String, JsonError>> {
         slots.clear();
         slots.resize(self.paths.len(), Slot::Missing);
-        let mut j = Jiter::new(text.as_bytes());
-        let result = (|| -> Result<Option<&'static str>, json::Failure> {
-            let peek = j.peek()?;
-            if peek != Peek::Object {
-                j.known_skip(peek)?;
-                j.finish()?;
-                return Ok(Some(peek_type(peek)));
-            }
-            fill(&mut j, &self.trie, &self.paths, 0, slots)?;
-            j.finish()?;
-            Ok(None)
-        })();
-        match result {
-            Ok(None) => Ok(()),
-            Ok(Some(found)) => Err(Ok(format!("the input must be a JSON object, got {found}"))),
-            Err(_) => Err(Err(json::parse(text).err().unwrap_or(JsonError { message: "invalid JSON".into(), line: 1, col: 1 }))),
+        let mut de = serde_json::Deserializer::from_str(text);
+        let mut root_kind = None;
+        let seed = TrieSeed { trie: &self.trie, paths: &self.paths, depth: 0, slots, root: Some(&mut root_kind) };
+        let result = serde::de::DeserializeSeed::deserialize(seed, &mut de).and_then(|_| de.end());
+        match (result, root_kind) {
+            (Ok(()), None) => Ok(()),
+            (Ok(()), Some(found)) => Err(Ok(format!("the input must be a JSON object, got {found}"))),
+            (Err(e), _) => Err(Err(JsonError { message: strip_position(&e.to_string()), line: e.line(), col: e.column() })),
         }
     }
 }
 
-fn peek_type(p: Peek) -> &'static str {
-    match p {
-        Peek::Array => "a list",
-        Peek::String => "text",
-        Peek::Null => "null",
-        Peek::True | Peek::False => "a boolean",
-        _ => "a number",
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
     }
 }
 
-/// The trie child a raw (still escaped) key names. Keys are compared as
-/// raw bytes; a key with escapes is unescaped first, so `"am\u006funt"`
-/// still names `amount`.
-fn child_of(trie: &Trie, raw: &[u8]) -> Option<usize> {
-    let direct = trie.children.iter().position(|(c, _)| c.len() == raw.len() && c.as_bytes() == raw);
-    if direct.is_some() || !raw.contains(&b'\\') {
-        return direct;
-    }
-    let quoted = format!("\"{}\"", String::from_utf8_lossy(raw));
-    let key: String = serde_json::from_str(&quoted).ok()?;
-    trie.children.iter().position(|(c, _)| c.as_str() == key)
+/// serde_json's key for exact numbers (feature `arbitrary_precision`).
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
+/// Walks one object of the input along the trie.
+struct TrieSeed<'p> {
+    trie: &'p Trie,
+    paths: &'p [Vec<SmolStr>],
+    depth: usize,
+    slots: &'p mut [Slot],
+    /// At the root: set to what the input was when it is not an object.
+    root: Option<&'p mut Option<&'static str>>,
 }
 
-/// Reads an object (already peeked) into the slots under `trie`.
-fn fill(j: &mut Jiter, trie: &Trie, paths: &[Vec<SmolStr>], depth: usize, slots: &mut [Slot]) -> Result<(), json::Failure> {
-    let mut key = j.next_object_bytes()?.map(|k| child_of(trie, k));
-    while let Some(found) = key {
-        let peek = j.peek()?;
-        match found.map(|pos| &trie.children[pos].1) {
-            None => j.known_skip(peek)?,
-            Some(TrieNode::Leaf(i)) => slots[*i] = Slot::Present(json::read(j, peek, depth + 1, &crate::Interest::All)?),
-            Some(TrieNode::Inner(inner)) => {
-                if peek == Peek::Object {
-                    fill(j, inner, paths, depth + 1, slots)?;
-                } else {
-                    // Something that is not a mapping where fields are read.
-                    let found = json::read(j, peek, depth + 1, &crate::Interest::All)?.type_name();
-                    block(inner, paths, depth + 1, found, slots);
+impl<'de> serde::de::DeserializeSeed<'de> for TrieSeed<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+/// A key: which trie child it names, if any (`Err` for serde_json's number token).
+struct KeySeed<'p>(&'p Trie);
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = Result<Option<usize>, ()>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for KeySeed<'_> {
+    type Value = Result<Option<usize>, ()>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_str<E>(self, k: &str) -> Result<Self::Value, E> {
+        if k == NUMBER_TOKEN {
+            return Ok(Err(()));
+        }
+        Ok(Ok(self.0.children.iter().position(|(c, _)| c.len() == k.len() && c == k)))
+    }
+}
+
+impl TrieSeed<'_> {
+    fn not_an_object<E>(self, found: &'static str) -> Result<(), E> {
+        match self.root {
+            Some(root) => *root = Some(found),
+            None => block(self.trie, self.paths, self.depth, found, self.slots),
+        }
+        Ok(())
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for TrieSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key_seed(KeySeed(self.trie))? {
+            match key {
+                Err(()) => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    return self.not_an_object("a number");
                 }
+                Ok(None) => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+                Ok(Some(pos)) => match &self.trie.children[pos].1 {
+                    TrieNode::Leaf(i) => {
+                        let raw: &serde_json::value::RawValue = map.next_value()?;
+                        self.slots[*i] = Slot::Present(raw_value(raw.get()).map_err(serde::de::Error::custom)?);
+                    }
+                    TrieNode::Inner(inner) => map.next_value_seed(TrieSeed {
+                        trie: inner,
+                        paths: self.paths,
+                        depth: self.depth + 1,
+                        slots: &mut *self.slots,
+                        root: None,
+                    })?,
+                },
             }
         }
-        key = j.next_key_bytes()?.map(|k| child_of(trie, k));
+        Ok(())
     }
-    Ok(())
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        self.not_an_object("a list")
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        self.not_an_object("text")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        self.not_an_object("a boolean")
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        self.not_an_object("null")
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        self.not_an_object("a number")
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        self.not_an_object("a number")
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        self.not_an_object("a number")
+    }
+}
+
+/// One JSON value's text to a [`Value`], numbers exact.
+fn raw_value(raw: &str) -> Result<Value, String> {
+    let bytes = raw.as_bytes();
+    match bytes.first() {
+        Some(b'"') if !raw.contains('\\') => Ok(Value::Str(SmolStr::new(&raw[1..raw.len() - 1]))),
+        Some(b't') => Ok(Value::Bool(true)),
+        Some(b'f') => Ok(Value::Bool(false)),
+        Some(b'n') => Ok(Value::Null),
+        Some(b'-' | b'0'..=b'9') => crate::value::parse_decimal(raw)
+            .map(Value::Num)
+            .ok_or_else(|| format!("number {raw} is out of range for an exact decimal")),
+        _ => json::parse(raw).map_err(|e| e.message),
+    }
 }
 
 /// Marks every slot below a non-mapping value as blocked by it.
