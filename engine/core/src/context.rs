@@ -93,21 +93,25 @@ impl Facts {
     }
 
     /// Sets `locals[1]` (`now`) from the input's own `now`, or the caller's.
+    /// An input's `now` must be text whether or not an expression reads it.
     pub fn set_now(&self, plan: Option<&SlotPlan>, now: &str, locals: &mut [Value]) -> Result<(), DecideError> {
-        let own = match self {
-            Facts::Map(v) => {
+        let (own, needed) = match (self, plan) {
+            (Facts::Map(v), _) => {
                 let facts = v.as_map().ok_or_else(|| DecideError::BadInput(format!("the input must be a JSON object, got {}", v.type_name())))?;
-                facts.get("now").cloned()
+                (facts.get("now"), true)
             }
-            Facts::Slots(slots) => match plan.and_then(|p| p.slot_of(&["now"])).map(|i| &slots[i]) {
-                Some(Slot::Present(v)) => Some(v.clone()),
-                _ => None,
+            (Facts::Slots(slots), Some(plan)) => match plan.now_slot().map(|i| &slots[i]) {
+                Some(Slot::Present(v)) => (Some(v), plan.reads_now()),
+                _ => (None, plan.reads_now()),
             },
+            (Facts::Slots(_), None) => (None, true),
         };
         locals[1] = match own {
-            Some(Value::Str(s)) => Value::Str(s),
+            Some(Value::Str(s)) if needed => Value::Str(s.clone()),
+            Some(Value::Str(_)) => Value::Null,
             Some(other) => return Err(DecideError::BadInput(format!("`now` must be an ISO-8601 text, got {}", other.type_name()))),
-            None => Value::str(now),
+            None if needed => Value::str(now),
+            None => Value::Null,
         };
         Ok(())
     }

@@ -55,6 +55,19 @@ pub enum CmpOp {
 }
 
 impl CmpOp {
+    /// Whether an ordering satisfies this comparison.
+    pub fn holds(self, o: std::cmp::Ordering) -> bool {
+        use std::cmp::Ordering::*;
+        match self {
+            CmpOp::Eq => o == Equal,
+            CmpOp::Ne => o != Equal,
+            CmpOp::Lt => o == Less,
+            CmpOp::Le => o != Greater,
+            CmpOp::Gt => o == Greater,
+            CmpOp::Ge => o != Less,
+        }
+    }
+
     /// The same comparison with its operands swapped (`1 < x` is `x > 1`).
     pub fn flipped(self) -> CmpOp {
         match self {
@@ -339,7 +352,16 @@ impl Node {
     /// Evaluates a condition: it must give true or false.
     pub fn eval_bool(&self, env: &Env<'_>) -> Result<bool, EvalError> {
         match self {
-            Node::Cmp(op, a, b) => compare(*op, &*a.eval_ref(env)?, &*b.eval_ref(env)?),
+            Node::Cmp(op, a, b) => {
+                // The common case, a field against a number, without the
+                // general machinery; anything else takes the general path.
+                if let (Node::Slot(i, _), Node::Const(Value::Num(c))) = (&**a, &**b) {
+                    if let Some(crate::slots::Slot::Present(Value::Num(x))) = env.slots.get(*i) {
+                        return Ok(op.holds(x.cmp(c)));
+                    }
+                }
+                compare(*op, &*a.eval_ref(env)?, &*b.eval_ref(env)?)
+            }
             Node::And(items) => {
                 for i in items {
                     if !i.eval_bool(env)? {
@@ -409,14 +431,9 @@ pub fn compare(op: CmpOp, a: &Value, b: &Value) -> Result<bool, EvalError> {
         _ => None,
     };
     match (op, ord) {
-        (CmpOp::Eq, Some(o)) => Ok(o == Ordering::Equal),
-        (CmpOp::Ne, Some(o)) => Ok(o != Ordering::Equal),
+        (_, Some(o)) => Ok(op.holds(o)),
         (CmpOp::Eq, None) => Ok(a == b),
         (CmpOp::Ne, None) => Ok(a != b),
-        (CmpOp::Lt, Some(o)) => Ok(o == Ordering::Less),
-        (CmpOp::Le, Some(o)) => Ok(o != Ordering::Greater),
-        (CmpOp::Gt, Some(o)) => Ok(o == Ordering::Greater),
-        (CmpOp::Ge, Some(o)) => Ok(o != Ordering::Less),
         (_, None) => Err(type_err(match (a, b) {
             (Value::Str(t), Value::Num(_)) | (Value::Num(_), Value::Str(t)) => format!("cannot order text `{t}` against a number"),
             _ => format!("cannot order {} against {}", a.type_name(), b.type_name()),

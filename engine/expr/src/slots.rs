@@ -46,6 +46,14 @@ enum TrieNode {
 pub struct SlotPlan {
     paths: Vec<Vec<SmolStr>>,
     trie: Trie,
+    /// Whether any expression reads the local `now` (local 1).
+    reads_now: bool,
+    /// The slot of the input's own `now`, when the plan has one.
+    now_slot: Option<usize>,
+}
+
+fn reads_local(node: &Node, local: usize) -> bool {
+    matches!(node, Node::Local(i, _) if *i == local) || node.children().any(|c| reads_local(c, local))
 }
 
 fn fact_path(node: &Node) -> Option<Vec<SmolStr>> {
@@ -73,8 +81,10 @@ impl SlotPlan {
     /// expression runs on Rhai (which may read anything).
     pub fn build(exprs: &[&Expr], extra: &[&[&str]]) -> Option<SlotPlan> {
         let mut all: Vec<Vec<SmolStr>> = extra.iter().map(|p| p.iter().map(|s| SmolStr::new(s)).collect()).collect();
+        let mut reads_now = false;
         for e in exprs {
             collect_paths(e.node()?, &mut all);
+            reads_now |= reads_local(e.node()?, 1);
         }
         all.sort();
         all.dedup();
@@ -99,11 +109,22 @@ impl SlotPlan {
                 }
             }
         }
-        Some(SlotPlan { paths, trie })
+        let now_slot = paths.iter().position(|p| p.len() == 1 && p[0] == "now");
+        Some(SlotPlan { paths, trie, reads_now, now_slot })
     }
 
     pub fn len(&self) -> usize {
         self.paths.len()
+    }
+
+    /// The slot holding the input's own `now`, if the plan reads it.
+    pub fn now_slot(&self) -> Option<usize> {
+        self.now_slot
+    }
+
+    /// Whether an expression of the plan reads `now` (the second local).
+    pub fn reads_now(&self) -> bool {
+        self.reads_now
     }
 
     pub fn is_empty(&self) -> bool {
