@@ -53,24 +53,10 @@ impl Interest {
     }
 }
 
-/// `deal.customer.tier` as `["deal", "customer", "tier"]` when `node` is a
-/// plain field path from an input fact.
-fn fact_path(node: &Node) -> Option<Vec<&str>> {
-    match node {
-        Node::Fact(name) => Some(vec![name.as_str()]),
-        Node::Get(base, key, _) => {
-            let mut p = fact_path(base)?;
-            p.push(key.as_str());
-            Some(p)
-        }
-        _ => None,
-    }
-}
-
 /// Adds what `node` reads to `acc`.
 pub fn collect(node: &Node, acc: &mut Interest) {
-    if let Some(path) = fact_path(node) {
-        acc.add_path(&path);
+    if let Some(path) = node.fact_path() {
+        acc.add_path(&path.iter().map(|k| k.as_str()).collect::<Vec<_>>());
         return;
     }
     match node {

@@ -226,6 +226,20 @@ impl<'a> Env<'a> {
 }
 
 impl Node {
+    /// `deal.customer.tier` as `[deal, customer, tier]` when this node is a
+    /// plain field path from an input fact.
+    pub fn fact_path(&self) -> Option<Vec<&SmolStr>> {
+        match self {
+            Node::Fact(name) => Some(vec![name]),
+            Node::Get(base, key, _) => {
+                let mut p = base.fact_path()?;
+                p.push(key);
+                Some(p)
+            }
+            _ => None,
+        }
+    }
+
     /// The direct sub-expressions.
     pub fn children(&self) -> Box<dyn Iterator<Item = &Node> + '_> {
         match self {

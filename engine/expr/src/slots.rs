@@ -57,15 +57,7 @@ fn reads_local(node: &Node, local: usize) -> bool {
 }
 
 fn fact_path(node: &Node) -> Option<Vec<SmolStr>> {
-    match node {
-        Node::Fact(name) => Some(vec![name.clone()]),
-        Node::Get(base, key, _) => {
-            let mut p = fact_path(base)?;
-            p.push(key.clone());
-            Some(p)
-        }
-        _ => None,
-    }
+    node.fact_path().map(|p| p.into_iter().cloned().collect())
 }
 
 fn collect_paths(node: &Node, out: &mut Vec<Vec<SmolStr>>) {
