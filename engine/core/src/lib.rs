@@ -37,7 +37,11 @@ pub mod approval;
 pub mod context;
 pub mod error;
 pub mod funnel;
+pub mod incentive;
+pub mod money;
+pub mod period;
 pub mod table;
+pub mod targets;
 pub mod testing;
 pub mod validate;
 
@@ -73,14 +77,17 @@ pub struct Snapshot {
 
 struct Entry {
     kind: Kind,
+    name: String,
     compiled: Compiled,
 }
 
-enum Compiled {
+pub(crate) enum Compiled {
     Table(DecisionTable),
     Approval(ApprovalPolicy),
     Funnel(Funnel),
-    /// Validated, evaluated elsewhere (IncentivePlan, Targets, Plugin).
+    Plan(incentive::IncentivePlan),
+    Targets(targets::Targets),
+    /// Validated, run by the plugin host (Plugin manifests).
     NotDecidable,
 }
 
@@ -97,6 +104,8 @@ pub enum Decision<'a> {
     Table(Box<TableDecision<'a>>),
     Approval(Box<ApprovalDecision<'a>>),
     Move(Box<MoveDecision>),
+    Plan(Box<incentive::PlanDecision<'a>>),
+    Targets(Box<targets::TargetsDecision<'a>>),
 }
 
 /// A loaded policy, for listings.
@@ -154,13 +163,11 @@ impl Snapshot {
                 Spec::DecisionTable(spec) => table::compile(doc, spec, &mut cx).map(Compiled::Table),
                 Spec::ApprovalPolicy(spec) => approval::compile(doc, spec, &mut cx).map(Compiled::Approval),
                 Spec::Funnel(spec) => funnel::compile(doc, spec, &pack, &mut cx).map(Compiled::Funnel),
-                Spec::IncentivePlan(spec) => {
-                    validate::incentive_plan(doc, spec, &pack, &mut cx);
-                    Some(Compiled::NotDecidable)
-                }
+                Spec::IncentivePlan(spec) => incentive::compile(doc, spec, &pack, &mut cx).map(Compiled::Plan),
                 Spec::Targets(spec) => {
+                    let before = cx.diags.len();
                     validate::targets(spec, &mut cx);
-                    Some(Compiled::NotDecidable)
+                    (cx.diags.len() == before).then(|| Compiled::Targets(targets::Targets::new(&doc.metadata.name, spec)))
                 }
                 Spec::Plugin(spec) => {
                     validate::plugin(doc, spec, &pack, &mut cx);
@@ -169,7 +176,7 @@ impl Snapshot {
             };
             let Some(compiled) = compiled else { continue };
             by_name.entry(doc.metadata.name.clone()).or_default().push(entries.len());
-            entries.push(Entry { kind: doc.kind, compiled });
+            entries.push(Entry { kind: doc.kind, name: doc.metadata.name.clone(), compiled });
         }
         let snapshot = Snapshot { version: pack.version.as_str().into(), pack, engine, entries, by_name, scripts };
         diags.extend(testing::check_references(&snapshot));
@@ -190,7 +197,7 @@ impl Snapshot {
                 version: self.version.clone(),
                 description: d.metadata.description.clone(),
                 file: d.file.clone(),
-                decidable: matches!(d.kind, Kind::DecisionTable | Kind::ApprovalPolicy | Kind::Funnel),
+                decidable: d.kind != Kind::Plugin,
             })
             .collect()
     }
@@ -251,6 +258,8 @@ impl Snapshot {
                 };
                 Ok(Decision::Move(Box::new(f.check_move(&self.version, input, now, &approvals)?)))
             }
+            Compiled::Plan(p) => Ok(Decision::Plan(Box::new(p.decide(&self.version, self, &*Self::parsed(input)?, now)?))),
+            Compiled::Targets(t) => Ok(Decision::Targets(Box::new(t.decide(&self.version, &*Self::parsed(input)?)?))),
             Compiled::NotDecidable => Err(DecideError::Unsupported { kind: entry.kind.to_string(), policy: name.to_string() }),
         }
     }
@@ -261,6 +270,19 @@ impl Snapshot {
     pub fn decide_json(&self, policy: &str, input: &str, now: &str) -> Result<Decision<'_>, DecideError> {
         let (entry, name) = self.entry(policy)?;
         self.decide_entry(entry, name, Input::Json(input), now)
+    }
+
+    fn parsed(input: Input<'_>) -> Result<std::borrow::Cow<'_, Value>, DecideError> {
+        match input {
+            Input::Parsed(v) => Ok(std::borrow::Cow::Borrowed(v)),
+            Input::Json(text) => Value::from_json_str(text)
+                .map(std::borrow::Cow::Owned)
+                .map_err(|e| DecideError::BadInput(format!("input is not valid JSON: {e}"))),
+        }
+    }
+
+    pub(crate) fn entries_of(&self, kind: Kind) -> impl Iterator<Item = (&str, &Compiled)> {
+        self.entries.iter().filter(move |e| e.kind == kind).map(|e| (e.name.as_str(), &e.compiled))
     }
 
     fn compiled(&self, kind: Kind, name: &str) -> Option<&Compiled> {

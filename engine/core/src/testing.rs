@@ -69,6 +69,7 @@ fn matched_rules(d: &Decision) -> Vec<String> {
         Decision::Table(t) => t.trace.iter().filter(|s| s.matched).map(|s| s.rule.to_string()).collect(),
         Decision::Approval(a) => a.trace.iter().filter(|s| s.matched).map(|s| s.rule.to_string()).collect(),
         Decision::Move(m) => m.transition.iter().map(|t| t.to_string()).collect(),
+        Decision::Plan(_) | Decision::Targets(_) => Vec::new(),
     }
 }
 
