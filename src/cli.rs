@@ -40,6 +40,12 @@ pub enum Command {
         /// One line of JSON instead of pretty-printed.
         #[arg(long)]
         compact: bool,
+        /// For IncentivePlan statements: render as html, md or csv.
+        #[arg(long, value_enum, default_value = "json")]
+        format: crate::render::Format,
+        /// Language of rendered statements.
+        #[arg(long, value_enum, default_value = "en")]
+        locale: crate::render::Locale,
     },
     /// Run the pack's policy tests; print failures and rule coverage.
     /// Exit 0 all pass, 1 any fail (or the pack does not load).
@@ -107,7 +113,7 @@ pub fn run(cli: Cli) -> u8 {
                 2
             }
         },
-        Command::Eval { policy, rules, input, now, compact } => {
+        Command::Eval { policy, rules, input, now, compact, format, locale } => {
             let snapshot = match load(&rules) {
                 Loaded::Ok(s) => s,
                 Loaded::Invalid(e) => {
@@ -134,6 +140,19 @@ pub fn run(cli: Cli) -> u8 {
                 }
             };
             match snapshot.decide(&policy, &input, &now_or(now)) {
+                Ok(d) if format != crate::render::Format::Json => {
+                    let json = serde_json::to_value(&d).unwrap_or_default();
+                    match crate::render::statements(&json, format, locale) {
+                        Ok(text) => {
+                            print!("{text}");
+                            0
+                        }
+                        Err(e) => {
+                            eprintln!("{e}");
+                            1
+                        }
+                    }
+                }
                 Ok(d) => {
                     let out = if compact { serde_json::to_string(&d) } else { serde_json::to_string_pretty(&d) };
                     match out {

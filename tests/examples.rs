@@ -1,0 +1,113 @@
+//! The `examples/` packs: their own tests pass, their statements for the
+//! sample data match `expected/` exactly, and the rendered statements
+//! (HTML, Markdown, CSV; English and Chinese) are pinned by snapshots.
+//! `UPDATE_GOLDEN=1` rewrites `expected/` after a reviewed change.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const NOW: &str = "2026-04-05T00:00:00Z";
+
+fn acme() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/acme")
+}
+
+fn eval(policy: &str, data: &str, extra: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_dealrules"))
+        .args(["eval", policy, "--now", NOW, "--rules"])
+        .arg(acme())
+        .arg("--input")
+        .arg(acme().join("data").join(data))
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{policy}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn the_example_pack_tests_pass() {
+    let out = Command::new(env!("CARGO_BIN_EXE_dealrules")).arg("test").arg(acme()).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("3 passed, 0 failed"), "{stdout}");
+}
+
+#[test]
+fn statements_match_the_expected_files() {
+    let update = std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1");
+    let mut failures = Vec::new();
+    for (policy, data) in [
+        ("ae-2026", "2026-q1.json"),
+        ("se-2026", "2026-q1.json"),
+        ("partner-rebates", "2026-q1.json"),
+        ("manager-kpi", "2026-q1.json"),
+        ("ae-2026-cn", "2026-q1-cn.json"),
+    ] {
+        let mut got: serde_json::Value = serde_json::from_str(&eval(policy, data, &[])).unwrap();
+        got["version"] = serde_json::json!("<version>");
+        let file = acme().join("expected").join(format!("{policy}-{}", data));
+        if update {
+            std::fs::write(&file, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();
+            continue;
+        }
+        let want: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap_or_default()).unwrap_or_default();
+        if want != got {
+            failures.push(format!("{}: got {}", file.display(), serde_json::to_string(&got).unwrap()));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn redact(s: String) -> String {
+    let re_start = s.find("sha256:");
+    match re_start {
+        Some(i) => format!("{}sha256:<version>{}", &s[..i], &s[i + 19..]),
+        None => s,
+    }
+}
+
+#[test]
+fn rendered_statements() {
+    insta::assert_snapshot!("acme-ae-md", redact(eval("ae-2026", "2026-q1.json", &["--format", "md"])));
+    insta::assert_snapshot!("acme-ae-csv", eval("ae-2026", "2026-q1.json", &["--format", "csv"]));
+    insta::assert_snapshot!("acme-ae-html", redact(eval("ae-2026", "2026-q1.json", &["--format", "html"])));
+    insta::assert_snapshot!("acme-cn-html", redact(eval("ae-2026-cn", "2026-q1-cn.json", &["--format", "html", "--locale", "zh-CN"])));
+    insta::assert_snapshot!("acme-cn-md", redact(eval("ae-2026-cn", "2026-q1-cn.json", &["--format", "md", "--locale", "zh-CN"])));
+}
+
+#[test]
+fn deal_fields_are_escaped_in_html_and_defused_in_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = r#"{"period": "2026-Q1", "reps": [{"id": "<script>alert(1)</script>", "role": "partner"}],
+      "deals": [{"id": "=HYPERLINK(\"http://x\")", "owner": "x", "partner": "<script>alert(1)</script>", "channel": "partner", "amount": 1000, "stage": "won", "closed_at": "2026-01-05"}]}"#;
+    let file = dir.path().join("in.json");
+    std::fs::write(&file, data).unwrap();
+    let run = |format: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_dealrules"))
+            .args(["eval", "partner-rebates", "--format", format, "--rules"])
+            .arg(acme())
+            .arg("--input")
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let html = run("html");
+    assert!(!html.contains("<script>"), "{html}");
+    assert!(html.contains("&lt;script&gt;"), "{html}");
+    let csv = run("csv");
+    assert!(csv.contains("\"'=HYPERLINK(\"\"http://x\"\")\""), "{csv}");
+}
+
+#[test]
+fn formats_other_than_json_are_for_statements() {
+    let out = Command::new(env!("CARGO_BIN_EXE_dealrules"))
+        .args(["eval", "fy2026", "--format", "html", "--rules"])
+        .arg(acme())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
