@@ -307,11 +307,28 @@ impl IncentivePlan {
             }
         }
 
+        // Targets are decomposed once for all reps.
+        let annual_targets = match &self.quota {
+            QuotaDef::Targets(name) => {
+                let t = snapshot.targets(name.as_deref()).ok_or_else(|| self.policy_error("no Targets document for `quota: {from: targets}`"))?;
+                Some((t, t.annual_all(reps)))
+            }
+            _ => None,
+        };
         let mut statements = Vec::new();
         for (rep_id, rep) in &eligible {
             let mine: &[Credited] = credited.get(rep_id).map(Vec::as_slice).unwrap_or(&[]);
             let credit: Decimal = mine.iter().map(|c| c.credit).sum();
-            let quota = self.quota_of(snapshot, reps, rep_id, rep, &period, &now_value)?;
+            let quota = match &annual_targets {
+                Some((t, annual)) => {
+                    if period.year != t.year() {
+                        return Err(self.policy_error(format!("targets `{}` are for {}, not {}", t.name, t.year(), period.label)));
+                    }
+                    let a = annual.get(rep_id).cloned().unwrap_or_else(|| Err(format!("targets give rep `{rep_id}` no share")));
+                    Some(a.map_err(|m| self.policy_error(m))? * t.phase(&period))
+                }
+                None => self.quota_of(rep_id, rep, &period, &now_value)?,
+            };
             let attainment = quota.filter(|q| !q.is_zero()).map(|q| credit / q);
             let new_logos = mine.iter().filter(|c| matches!(c.deal.get("new_logo"), Some(Value::Bool(true)))).count();
             let totals: Map = [
@@ -378,7 +395,7 @@ impl IncentivePlan {
         Ok(reps.into_iter().zip(allocate(amount, &shares, self.rounding)).collect())
     }
 
-    fn quota_of(&self, snapshot: &crate::Snapshot, reps: &[Value], rep_id: &str, rep: &Value, period: &Period, now: &Value) -> Result<Option<Decimal>, DecideError> {
+    fn quota_of(&self, rep_id: &str, rep: &Value, period: &Period, now: &Value) -> Result<Option<Decimal>, DecideError> {
         Ok(match &self.quota {
             QuotaDef::None => None,
             QuotaDef::Amount(a) => Some(*a),
@@ -391,10 +408,8 @@ impl IncentivePlan {
                     other => return Err(self.policy_error(format!("quota for rep `{rep_id}` gave {}, not a number", other.type_name()))),
                 }
             }
-            QuotaDef::Targets(name) => {
-                let t = snapshot.targets(name.as_deref()).ok_or_else(|| self.policy_error("no Targets document for `quota: {from: targets}`"))?;
-                Some(t.for_period(reps, rep_id, period).map_err(|m| self.policy_error(m))?)
-            }
+            // Targets quotas are decomposed for all reps at once in `decide`.
+            QuotaDef::Targets(_) => None,
         })
     }
 

@@ -49,28 +49,50 @@ impl Targets {
         Targets { name: name.into(), spec: spec.clone() }
     }
 
-    /// A rep's share of the yearly total: the product of its share at every
-    /// split level. `even` divides among the reps (or values) that share
-    /// every earlier level's value.
-    pub fn annual(&self, reps: &[Value], rep_id: &str) -> Result<Decimal, String> {
-        let rep = reps.iter().find(|r| field(r, "rep").as_deref() == Some(rep_id)).ok_or_else(|| format!("no rep `{rep_id}` in the input"))?;
-        let mut amount = self.spec.total;
-        for (level, split) in self.spec.split.iter().enumerate() {
-            let value = field(rep, &split.by).ok_or_else(|| format!("rep `{rep_id}` has no `{}` for targets `{}`", split.by, self.name))?;
-            let share = match &split.shares {
-                Shares::Explicit(m) => *m.get(&value).ok_or_else(|| format!("targets `{}` give no share to {} `{value}`", self.name, split.by))?,
-                Shares::Even(_) => {
-                    let earlier = &self.spec.split[..level];
-                    let same_group = |r: &&Value| earlier.iter().all(|e| field(r, &e.by) == field(rep, &e.by));
-                    let mut values: Vec<String> = reps.iter().filter(same_group).filter_map(|r| field(r, &split.by)).collect();
-                    values.sort();
-                    values.dedup();
-                    Decimal::ONE / Decimal::from(values.len().max(1))
-                }
-            };
-            amount *= share;
+    /// Every rep's yearly target: the total times the rep's share at every
+    /// split level. `even` divides among the distinct values (reps, or
+    /// regions...) that share every earlier level's value. One pass over
+    /// the reps per level, however many reps there are.
+    /// A rep the targets cannot place (no region, a region without a share)
+    /// gets the reason instead of an amount.
+    pub fn annual_all(&self, reps: &[Value]) -> std::collections::HashMap<String, Result<Decimal, String>> {
+        use std::collections::{HashMap, HashSet};
+        let levels = &self.spec.split;
+        // For `even` levels: the distinct values seen within each group of
+        // earlier levels' values.
+        let mut distinct: Vec<HashMap<Vec<Option<String>>, HashSet<Option<String>>>> = vec![HashMap::new(); levels.len()];
+        for r in reps {
+            let values: Vec<Option<String>> = levels.iter().map(|l| field(r, &l.by)).collect();
+            for (i, _) in levels.iter().enumerate() {
+                distinct[i].entry(values[..i].to_vec()).or_default().insert(values[i].clone());
+            }
         }
-        Ok(amount)
+        let mut out = HashMap::with_capacity(reps.len());
+        for r in reps {
+            let Some(id) = field(r, "rep") else { continue };
+            let values: Vec<Option<String>> = levels.iter().map(|l| field(r, &l.by)).collect();
+            let amount = (|| {
+                let mut amount = self.spec.total;
+                for (i, split) in levels.iter().enumerate() {
+                    let value = values[i].clone().ok_or_else(|| format!("rep `{id}` has no `{}` for targets `{}`", split.by, self.name))?;
+                    let share = match &split.shares {
+                        Shares::Explicit(m) => *m.get(&value).ok_or_else(|| format!("targets `{}` give no share to {} `{value}`", self.name, split.by))?,
+                        Shares::Even(_) => {
+                            let n = distinct[i].get(&values[..i]).map_or(1, |set| set.iter().filter(|v| v.is_some()).count());
+                            Decimal::ONE / Decimal::from(n.max(1))
+                        }
+                    };
+                    amount *= share;
+                }
+                Ok(amount)
+            })();
+            out.insert(id, amount);
+        }
+        out
+    }
+
+    pub fn year(&self) -> i32 {
+        self.spec.year
     }
 
     /// The share of the year a period carries: its quarter's phasing, a
@@ -85,20 +107,14 @@ impl Targets {
         }
     }
 
-    /// A rep's target for a period.
-    pub fn for_period(&self, reps: &[Value], rep_id: &str, period: &Period) -> Result<Decimal, String> {
-        if period.year != self.spec.year {
-            return Err(format!("targets `{}` are for {}, not {}", self.name, self.spec.year, period.label));
-        }
-        Ok(self.annual(reps, rep_id)? * self.phase(period))
-    }
-
     /// `{"reps": [...]}` -> one row per rep for the year and each quarter.
     pub fn decide<'a>(&'a self, version: &'a str, input: &Value) -> Result<TargetsDecision<'a>, DecideError> {
         let reps = match input.get("reps") {
             Some(Value::List(l)) => l.as_slice(),
             _ => return Err(DecideError::BadInput("the input needs `reps`: a list of {id, region, ...}".into())),
         };
+        let fail = |m: String| DecideError::Policy { policy: self.name.to_string(), message: m };
+        let all = self.annual_all(reps);
         let mut targets = Vec::new();
         let mut by_rep: BTreeMap<String, ()> = BTreeMap::new();
         for r in reps {
@@ -106,8 +122,7 @@ impl Targets {
             if by_rep.insert(id.clone(), ()).is_some() {
                 continue;
             }
-            let fail = |m: String| DecideError::Policy { policy: self.name.to_string(), message: m };
-            let annual = self.annual(reps, &id).map_err(fail)?;
+            let annual = all[&id].clone().map_err(fail)?;
             targets.push(TargetRow { rep: id.clone(), period: self.spec.year.to_string(), amount: round2(annual) });
             for q in 1..=4 {
                 let p = Period::parse(&format!("{}-Q{q}", self.spec.year), PeriodKind::Quarter).map_err(fail)?;
