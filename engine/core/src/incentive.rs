@@ -116,6 +116,21 @@ pub struct Statement {
     pub lines: Vec<Line>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub draw: Option<DrawLine>,
+    /// Attainment against the share of the period elapsed (targets with `pace_alert`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pace: Option<Pace>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Pace {
+    /// Share of the period elapsed at `now` (0 to 1).
+    pub elapsed: Decimal,
+    pub attainment: Decimal,
+    /// attainment / elapsed.
+    pub ratio: Decimal,
+    /// The ratio is under the targets' `pace_alert.below`.
+    pub alert: bool,
+    pub below: Decimal,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -348,6 +363,18 @@ impl IncentivePlan {
             lines.extend(self.clawbacks(rep_id, &cancelled, history)?);
             let earned: Decimal = lines.iter().map(|l| l.amount).sum();
             let (total, draw) = self.apply_draw(rep_id, earned, history);
+            let pace = match (&annual_targets, attainment) {
+                (Some((t, _)), Some(att)) => t.pace_alert().and_then(|below| {
+                    let today = parse_date(now_value.as_str()?).ok()?;
+                    let done = ((today - period.start).num_days() + 1).clamp(0, period.days());
+                    let elapsed = Decimal::from(done) / Decimal::from(period.days());
+                    (!elapsed.is_zero()).then(|| {
+                        let ratio = att / elapsed;
+                        Pace { elapsed: elapsed.round_dp(4).normalize(), attainment: att.round_dp(4).normalize(), ratio: ratio.round_dp(4).normalize(), alert: ratio < below, below }
+                    })
+                }),
+                _ => None,
+            };
             statements.push(Statement {
                 rep: rep_id.clone(),
                 period: period.label.clone(),
@@ -359,6 +386,7 @@ impl IncentivePlan {
                 total: self.rounding.round(total),
                 lines,
                 draw,
+                pace,
             });
         }
         Ok(PlanDecision { policy: &self.name, kind: "IncentivePlan", version, period: period.label, currency: &self.currency, statements })

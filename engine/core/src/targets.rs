@@ -91,6 +91,11 @@ impl Targets {
         out
     }
 
+    /// The pace ratio under which an alert is raised, when set.
+    pub fn pace_alert(&self) -> Option<Decimal> {
+        self.spec.pace_alert.as_ref().map(|p| p.below)
+    }
+
     pub fn year(&self) -> i32 {
         self.spec.year
     }

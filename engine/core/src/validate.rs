@@ -51,6 +51,9 @@ pub fn incentive_plan(_doc: &Document, spec: &IncentivePlanSpec, pack: &Pack, cx
                 .map(|d| d.metadata.name.as_str())
                 .chain(pack.broken.iter().filter(|(k, _)| *k == Kind::Targets).map(|(_, n)| n.as_str()))
                 .collect();
+            if f.from == "targets" && targets.len() > 1 {
+                cx.error("spec.quota.from", format!("the pack has several Targets documents ({}): name one", targets.join(", ")));
+            }
             let ok = if f.from == "targets" { !targets.is_empty() } else { targets.contains(&f.from.as_str()) };
             if !ok {
                 cx.error("spec.quota.from", format!("no Targets document `{}` in the pack{}", f.from, suggest(&f.from, targets.iter().copied())));
