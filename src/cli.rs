@@ -59,6 +59,21 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the current and a candidate pack over the same inputs and report
+    /// what changes. Input: a JSON array or JSON lines of {policy, input, id?}.
+    Backtest {
+        /// The candidate pack folder.
+        #[arg(long)]
+        candidate: PathBuf,
+        /// The current pack folder.
+        #[arg(long, env = "DEALRULES_RULES", default_value = "./rules")]
+        rules: PathBuf,
+        /// The inputs to replay.
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        now: Option<String>,
+    },
     /// Print the JSON Schema of the pack format (`--tests`: of test files).
     Schema {
         #[arg(long)]
@@ -191,6 +206,32 @@ pub fn run(cli: Cli) -> u8 {
                 print_report(&dir, &report);
             }
             if report.ok() { 0 } else { 1 }
+        }
+        Command::Backtest { candidate, rules, input, now } => {
+            let (current, next) = match (load(&rules), load(&candidate)) {
+                (Loaded::Ok(a), Loaded::Ok(b)) => (a, b),
+                (a, b) => {
+                    for (dir, l) in [(&rules, a), (&candidate, b)] {
+                        match l {
+                            Loaded::Invalid(e) => print_errors(dir, &e, true),
+                            Loaded::Unreadable(m) => eprintln!("{m}"),
+                            Loaded::Ok(_) => {}
+                        }
+                    }
+                    return 2;
+                }
+            };
+            let cases = match read_input(Some(&input)).and_then(|t| dealrules_core::backtest::parse_cases(&t)) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{}: {e}", input.display());
+                    return 2;
+                }
+            };
+            let report = dealrules_core::backtest::backtest(&current, &next, &cases, &now_or(now));
+            println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+            eprintln!("{} cases: {} changed, {} unchanged", report.cases, report.changed, report.unchanged);
+            0
         }
         Command::Schema { tests } => {
             let schema = if tests { dealrules_model::tests_schema() } else { dealrules_model::pack_schema() };

@@ -131,3 +131,43 @@ fn test_reports_failures_and_unmatched_rules_and_exits_1() {
     assert!(stdout.contains("ApprovalPolicy/a: 1/2 rules matched; never matched: big"), "{stdout}");
     assert!(stdout.contains("0 passed, 1 failed"), "{stdout}");
 }
+
+#[test]
+fn backtest_reports_what_a_candidate_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let candidate = dir.path().join("candidate");
+    std::fs::create_dir(&candidate).unwrap();
+    // Copy the default pack, then raise the auto-approval limit to 15%.
+    for entry in std::fs::read_dir(rules()).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_file() {
+            std::fs::copy(&p, candidate.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    for sub in ["tables", "scripts"] {
+        std::fs::create_dir(candidate.join(sub)).unwrap();
+        for entry in std::fs::read_dir(rules().join(sub)).unwrap() {
+            let p = entry.unwrap().path();
+            std::fs::copy(&p, candidate.join(sub).join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let approvals = std::fs::read_to_string(candidate.join("approvals.yaml")).unwrap();
+    std::fs::write(candidate.join("approvals.yaml"), approvals.replace("deal.discount_pct <= 10 && deal.amount <= 50000", "deal.discount_pct <= 15 && deal.amount <= 50000")).unwrap();
+    let cases = dir.path().join("cases.jsonl");
+    std::fs::write(&cases, concat!(
+        r#"{"id": "d-1", "policy": "discount-approvals", "input": {"deal": {"amount": 40000, "discount_pct": 12, "region": "NA", "payment_terms_days": 30}}}"#, "\n",
+        r#"{"id": "d-2", "policy": "discount-approvals", "input": {"deal": {"amount": 40000, "discount_pct": 5, "region": "NA", "payment_terms_days": 30}}}"#, "\n",
+        r#"{"id": "d-3", "policy": "customer-tier", "input": {"customer": {"annual_revenue": 10, "late_payments_12m": 0}}}"#, "\n",
+    )).unwrap();
+    let out = run(bin().arg("backtest").arg("--rules").arg(rules()).arg("--candidate").arg(&candidate).arg("--input").arg(&cases), "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["cases"], 3);
+    assert_eq!(report["changed"], 1);
+    let change = &report["changes"][0];
+    assert_eq!(change["id"], "\"d-1\"".trim_matches('"'));
+    assert_eq!(change["before"]["level"], "manager");
+    assert_eq!(change["after"]["level"], "auto");
+    assert!(change["fields"].as_array().unwrap().iter().any(|f| f == "level"));
+    assert_ne!(report["current"], report["candidate"]);
+}

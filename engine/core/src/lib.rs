@@ -34,6 +34,7 @@
 #![forbid(unsafe_code)]
 
 pub mod approval;
+pub mod backtest;
 pub mod context;
 pub mod error;
 pub mod funnel;
