@@ -165,7 +165,7 @@ fn backtest_reports_what_a_candidate_changes() {
     assert_eq!(report["cases"], 3);
     assert_eq!(report["changed"], 1);
     let change = &report["changes"][0];
-    assert_eq!(change["id"], "\"d-1\"".trim_matches('"'));
+    assert_eq!(change["id"], "d-1");
     assert_eq!(change["before"]["level"], "manager");
     assert_eq!(change["after"]["level"], "auto");
     assert!(change["fields"].as_array().unwrap().iter().any(|f| f == "level"));
