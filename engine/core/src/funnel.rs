@@ -165,7 +165,7 @@ pub fn compile(doc: &Document, spec: &FunnelSpec, pack: &Pack, cx: &mut DocCompi
     let mut stages = Vec::new();
     for (i, s) in spec.stages.iter().enumerate() {
         let path = format!("spec.stages[{i}]");
-        let probability = s.probability.unwrap_or(if s.terminal { Decimal::ZERO } else { Decimal::ZERO });
+        let probability = s.probability.unwrap_or(Decimal::ZERO);
         if probability < Decimal::ZERO || probability > Decimal::ONE {
             cx.error(&format!("{path}.probability"), format!("probability must be between 0 and 1, found {probability}"));
         }
