@@ -156,11 +156,10 @@ pub fn compile(doc: &Document, spec: &ApprovalPolicySpec, cx: &mut DocCompiler) 
     }
     if let Some(sla) = &spec.sla {
         for (key, d) in [("remind_after", &sla.remind_after), ("escalate_after", &sla.escalate_after)] {
-            if let Some(d) = d {
-                if let Err(e) = dealrules_model::duration::parse_duration(&d.0) {
+            if let Some(d) = d
+                && let Err(e) = dealrules_model::duration::parse_duration(&d.0) {
                     cx.error(&format!("spec.sla.{key}"), e);
                 }
-            }
         }
     }
     let vars = base_locals(&spec.vars).swap_remove(0);

@@ -132,11 +132,10 @@ fn compile_actions(actions: &[Action], path: &str, pack: &Pack, cx: &mut DocComp
                     None if pack.has(Kind::Plugin, &call.name) => {}
                     None => cx.error(&format!("{at}.plugin.name"), format!("no Plugin named `{}`", call.name)),
                     Some(doc) => {
-                        if let (Some(f), dealrules_model::Spec::Plugin(p)) = (&call.function, &doc.spec) {
-                            if !p.exports.contains(f) {
+                        if let (Some(f), dealrules_model::Spec::Plugin(p)) = (&call.function, &doc.spec)
+                            && !p.exports.contains(f) {
                                 cx.error(&format!("{at}.plugin.function"), format!("plugin `{}` does not export `{f}` (exports: {})", call.name, p.exports.join(", ")));
                             }
-                        }
                     }
                 }
                 out.push(CompiledAction::Plugin { name: call.name.as_str().into(), function: call.function.as_deref().map(Arc::from) });

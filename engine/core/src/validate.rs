@@ -32,11 +32,10 @@ pub fn incentive_plan(_doc: &Document, spec: &IncentivePlanSpec, pack: &Pack, cx
     if spec.currency.len() != 3 || !spec.currency.bytes().all(|b| b.is_ascii_uppercase()) {
         cx.error("spec.currency", format!("`{}` is not an ISO 4217 currency code such as USD", spec.currency));
     }
-    if let Some(r) = &spec.rounding {
-        if r.places > 10 {
+    if let Some(r) = &spec.rounding
+        && r.places > 10 {
             cx.error("spec.rounding.places", "at most 10 decimal places");
         }
-    }
     cx.expr("spec.credit.when", &spec.credit.when, &PLAN_LOCALS);
     cx.expr("spec.credit.amount", &spec.credit.amount, &PLAN_LOCALS);
     if let Some(s) = &spec.credit.splits {
@@ -190,16 +189,14 @@ pub fn plugin(doc: &Document, spec: &PluginSpec, pack: &Pack, cx: &mut DocCompil
         cx.error("spec.exports", "a plugin must export at least one function");
     }
     if let Some(l) = &spec.limits {
-        if let Some(m) = &l.memory {
-            if let Err(e) = dealrules_model::duration::parse_bytes(m) {
+        if let Some(m) = &l.memory
+            && let Err(e) = dealrules_model::duration::parse_bytes(m) {
                 cx.error("spec.limits.memory", e);
             }
-        }
-        if let Some(t) = &l.timeout {
-            if let Err(e) = dealrules_model::duration::parse_duration(&t.0) {
+        if let Some(t) = &l.timeout
+            && let Err(e) = dealrules_model::duration::parse_duration(&t.0) {
                 cx.error("spec.limits.timeout", e);
             }
-        }
     }
     for (i, c) in spec.capabilities.iter().enumerate() {
         const KNOWN: [&str; 3] = ["clock", "random", "log"];

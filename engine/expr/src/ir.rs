@@ -369,11 +369,10 @@ impl Node {
             Node::Cmp(op, a, b) => {
                 // The common case, a field against a number, without the
                 // general machinery; anything else takes the general path.
-                if let (Node::Slot(i, _), Node::Const(Value::Num(c))) = (&**a, &**b) {
-                    if let Some(crate::slots::Slot::Present(Value::Num(x))) = env.slots.get(*i) {
+                if let (Node::Slot(i, _), Node::Const(Value::Num(c))) = (&**a, &**b)
+                    && let Some(crate::slots::Slot::Present(Value::Num(x))) = env.slots.get(*i) {
                         return Ok(op.holds(x.cmp(c)));
                     }
-                }
                 compare(*op, &*a.eval_ref(env)?, &*b.eval_ref(env)?)
             }
             Node::And(items) => {

@@ -85,7 +85,7 @@ impl ExprEngine {
     /// name is a top-level input fact.
     pub fn compile(&self, source: &str, locals: &[&str]) -> Result<Expr, CompileError> {
         let ast = self.rhai.compile_expression(source).map_err(|e| compile_error(&e))?;
-        let locals: Arc<[SmolStr]> = locals.iter().map(|l| SmolStr::new(l)).collect();
+        let locals: Arc<[SmolStr]> = locals.iter().map(SmolStr::new).collect();
         let lowered = match ast.statements() {
             _ if !self.lowering => None,
             [rhai::Stmt::Expr(e)] => ir::lower(e, &locals),
@@ -104,7 +104,7 @@ impl ExprEngine {
     /// Rhai. For differential tests and benchmarks.
     pub fn compile_rhai_only(&self, source: &str, locals: &[&str]) -> Result<Expr, CompileError> {
         let ast = self.rhai.compile_expression(source).map_err(|e| compile_error(&e))?;
-        let locals: Arc<[SmolStr]> = locals.iter().map(|l| SmolStr::new(l)).collect();
+        let locals: Arc<[SmolStr]> = locals.iter().map(SmolStr::new).collect();
         Ok(Expr { source: source.into(), body: Body::Rhai(Arc::new(ast), self.rhai.clone()), locals })
     }
 

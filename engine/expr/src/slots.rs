@@ -72,7 +72,7 @@ impl SlotPlan {
     /// A plan for these expressions plus `extra` paths, or `None` when an
     /// expression runs on Rhai (which may read anything).
     pub fn build(exprs: &[&Expr], extra: &[&[&str]]) -> Option<SlotPlan> {
-        let mut all: Vec<Vec<SmolStr>> = extra.iter().map(|p| p.iter().map(|s| SmolStr::new(s)).collect()).collect();
+        let mut all: Vec<Vec<SmolStr>> = extra.iter().map(|p| p.iter().map(SmolStr::new).collect()).collect();
         let mut reads_now = false;
         for e in exprs {
             collect_paths(e.node()?, &mut all);

@@ -366,22 +366,20 @@ pub fn deserialize_at<T: DeserializeOwned>(
 /// Rewrites serde's wording for policy authors; says whether the error is
 /// about a key (so it should point at the key, not the value).
 fn humanize_serde(msg: &str) -> (String, bool) {
-    if let Some(rest) = msg.strip_prefix("unknown field `") {
-        if let Some((given, expected)) = rest.split_once('`') {
+    if let Some(rest) = msg.strip_prefix("unknown field `")
+        && let Some((given, expected)) = rest.split_once('`') {
             let known = backticked(expected);
             let list = if known.is_empty() { "no keys here".to_string() } else { format!("expected one of: {}", known.join(", ")) };
             return (format!("unknown key `{given}` ({list}){}", suggest(given, known.iter().copied())), true);
         }
-    }
-    if let Some(rest) = msg.strip_prefix("unknown variant `") {
-        if let Some((given, expected)) = rest.split_once('`') {
+    if let Some(rest) = msg.strip_prefix("unknown variant `")
+        && let Some((given, expected)) = rest.split_once('`') {
             let known = backticked(expected);
             return (
                 format!("unknown value `{given}` (expected one of: {}){}", known.join(", "), suggest(given, known.iter().copied())),
                 false,
             );
         }
-    }
     if let Some(rest) = msg.strip_prefix("missing field `") {
         let field = rest.trim_end_matches('`');
         return (format!("missing required key `{field}`"), false);

@@ -139,11 +139,10 @@ fn convert(file: &str, node: &MarkedYaml, path: String, index: &mut PosIndex) ->
             Ok(Value::Object(out))
         }
         YamlData::Tagged(tag, inner) => {
-            if tag.suffix == "str" {
-                if let YamlData::Representation(raw, ..) = &inner.data {
+            if tag.suffix == "str"
+                && let YamlData::Representation(raw, ..) = &inner.data {
                     return Ok(Value::String(raw.to_string()));
                 }
-            }
             Err(Diagnostic::new(file, at, format!("YAML tag `!{}` is not supported", tag.suffix)))
         }
         YamlData::Alias(_) | YamlData::BadValue => Err(Diagnostic::new(file, at, "unresolved YAML alias or bad value")),
@@ -167,16 +166,14 @@ fn resolve_plain(raw: &str) -> Result<Value, String> {
             return Ok(Value::Number(n));
         }
     }
-    if let Some(hex) = raw.strip_prefix("0x") {
-        if let Ok(i) = i64::from_str_radix(hex, 16) {
+    if let Some(hex) = raw.strip_prefix("0x")
+        && let Ok(i) = i64::from_str_radix(hex, 16) {
             return Ok(Value::Number(i.into()));
         }
-    }
-    if let Some(oct) = raw.strip_prefix("0o") {
-        if let Ok(i) = i64::from_str_radix(oct, 8) {
+    if let Some(oct) = raw.strip_prefix("0o")
+        && let Ok(i) = i64::from_str_radix(oct, 8) {
             return Ok(Value::Number(i.into()));
         }
-    }
     Ok(Value::String(raw.to_string()))
 }
 
