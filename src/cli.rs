@@ -109,6 +109,21 @@ fn load(dir: &Path) -> Loaded {
     }
 }
 
+/// Loads a pack, or prints why not and gives the exit code to use.
+fn load_or_report(dir: &Path, errors_to_stderr: bool, code: u8) -> Result<Snapshot, u8> {
+    match load(dir) {
+        Loaded::Ok(s) => Ok(s),
+        Loaded::Invalid(e) => {
+            print_errors(dir, &e, errors_to_stderr);
+            Err(code)
+        }
+        Loaded::Unreadable(m) => {
+            eprintln!("{m}");
+            Err(code)
+        }
+    }
+}
+
 pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Check { dir } => match load(&dir) {
@@ -129,16 +144,9 @@ pub fn run(cli: Cli) -> u8 {
             }
         },
         Command::Eval { policy, rules, input, now, compact, format, locale } => {
-            let snapshot = match load(&rules) {
-                Loaded::Ok(s) => s,
-                Loaded::Invalid(e) => {
-                    print_errors(&rules, &e, true);
-                    return 2;
-                }
-                Loaded::Unreadable(m) => {
-                    eprintln!("{m}");
-                    return 2;
-                }
+            let snapshot = match load_or_report(&rules, true, 2) {
+                Ok(s) => s,
+                Err(code) => return code,
             };
             let text = match read_input(input.as_deref()) {
                 Ok(t) => t,
@@ -188,16 +196,9 @@ pub fn run(cli: Cli) -> u8 {
             }
         }
         Command::Test { dir, now, json } => {
-            let snapshot = match load(&dir) {
-                Loaded::Ok(s) => s,
-                Loaded::Invalid(e) => {
-                    print_errors(&dir, &e, false);
-                    return 1;
-                }
-                Loaded::Unreadable(m) => {
-                    eprintln!("{m}");
-                    return 1;
-                }
+            let snapshot = match load_or_report(&dir, false, 1) {
+                Ok(s) => s,
+                Err(code) => return code,
             };
             let report = snapshot.run_tests(&now_or(now));
             if json {
@@ -208,18 +209,9 @@ pub fn run(cli: Cli) -> u8 {
             if report.ok() { 0 } else { 1 }
         }
         Command::Backtest { candidate, rules, input, now } => {
-            let (current, next) = match (load(&rules), load(&candidate)) {
-                (Loaded::Ok(a), Loaded::Ok(b)) => (a, b),
-                (a, b) => {
-                    for (dir, l) in [(&rules, a), (&candidate, b)] {
-                        match l {
-                            Loaded::Invalid(e) => print_errors(dir, &e, true),
-                            Loaded::Unreadable(m) => eprintln!("{m}"),
-                            Loaded::Ok(_) => {}
-                        }
-                    }
-                    return 2;
-                }
+            let (current, next) = match (load_or_report(&rules, true, 2), load_or_report(&candidate, true, 2)) {
+                (Ok(a), Ok(b)) => (a, b),
+                _ => return 2,
             };
             let cases = match read_input(Some(&input)).and_then(|t| dealrules_core::backtest::parse_cases(&t)) {
                 Ok(c) => c,
