@@ -17,6 +17,13 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Serve the HTTP API over a pack; the folder is watched and reloaded.
+    Serve {
+        #[arg(long, env = "DEALRULES_RULES", default_value = "./rules")]
+        rules: PathBuf,
+        #[arg(long, env = "DEALRULES_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+    },
     /// Load and compile a pack; print every error as file:line:col: message.
     /// Exit 0 valid, 1 invalid, 2 could not run.
     Check {
@@ -126,6 +133,23 @@ fn load_or_report(dir: &Path, errors_to_stderr: bool, code: u8) -> Result<Snapsh
 
 pub fn run(cli: Cli) -> u8 {
     match cli.command {
+        Command::Serve { rules, listen } => {
+            let config = dealrules_server::ServeConfig { rules, listen, admin_token: std::env::var("DEALRULES_ADMIN_TOKEN").ok() };
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("cannot start: {e}");
+                    return 2;
+                }
+            };
+            match runtime.block_on(dealrules_server::serve(config)) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("{e}");
+                    2
+                }
+            }
+        }
         Command::Check { dir } => match load(&dir) {
             Loaded::Ok(s) => {
                 let n = s.pack.documents.len();
