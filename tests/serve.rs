@@ -118,3 +118,70 @@ fn edits_go_live_and_broken_edits_do_not() {
     assert_eq!(third["version"], second["version"]);
     assert_eq!(third["level"], "auto");
 }
+
+#[test]
+fn reload_under_load_never_fails_a_request_or_mixes_versions() {
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("rules"), &rules);
+    // The pack's test that pins 10.5% -> manager would refuse a 12% limit;
+    // move it to 15.5% so both limits below pass the pack's tests.
+    let tests = rules.join("tests/approvals.yaml");
+    let t = std::fs::read_to_string(&tests).unwrap();
+    std::fs::write(&tests, t.replace("discount_pct: 10.5, region: NA, payment_terms_days: 30 }, rep: { manager: u-17 } }", "discount_pct: 15.5, region: NA, payment_terms_days: 30 }, rep: { manager: u-17 } }")).unwrap();
+    let server = start(&rules);
+    let addr = server.addr.clone();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+    let failures: Arc<Mutex<Vec<String>>> = Arc::default();
+    let mut clients = Vec::new();
+    let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for _ in 0..2 {
+        let (stop, seen, failures, addr, requests) = (stop.clone(), seen.clone(), failures.clone(), addr.clone(), requests.clone());
+        clients.push(std::thread::spawn(move || {
+            let started = Instant::now();
+            while !stop.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(60) {
+                let (code, body) = http(&addr, "POST", "/v1/decide/discount-approvals", DEAL);
+                requests.fetch_add(1, Ordering::Relaxed);
+                if code != 200 {
+                    failures.lock().unwrap().push(format!("{code}: {body}"));
+                    continue;
+                }
+                let v = json(&body);
+                let (version, level) = (v["version"].as_str().unwrap().to_string(), v["level"].as_str().unwrap().to_string());
+                // One pack version, one answer: a decision never mixes two packs.
+                let mut seen = seen.lock().unwrap();
+                if let Some(prev) = seen.insert(version.clone(), level.clone()) {
+                    if prev != level {
+                        failures.lock().unwrap().push(format!("{version} answered both {prev} and {level}"));
+                    }
+                }
+            }
+        }));
+    }
+    let file = rules.join("approvals.yaml");
+    let original = std::fs::read_to_string(&file).unwrap();
+    for i in 0..20 {
+        // Alternate the auto limit between 15% (12% is auto) and 10% (manager),
+        // with a comment that changes the version every time.
+        let limit = if i % 2 == 0 { "15" } else { "10" };
+        let text = original.replace("deal.discount_pct <= 10 && deal.amount <= 50000", &format!("deal.discount_pct <= {limit} && deal.amount <= 50000"));
+        std::fs::write(&file, format!("# edit {i}\n{text}")).unwrap();
+        let want = if limit == "15" { "auto" } else { "manager" };
+        wait_for("an edit to go live", || json(&http(&addr, "POST", "/v1/decide/discount-approvals", DEAL).1)["level"] == want);
+    }
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.join().unwrap();
+    }
+    let failures = failures.lock().unwrap();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let versions = seen.lock().unwrap().len();
+    eprintln!("{} requests, {versions} pack versions answered, no failure", requests.load(Ordering::Relaxed));
+    assert!(versions >= 10, "only {versions} versions seen");
+}
