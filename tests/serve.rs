@@ -185,3 +185,47 @@ fn reload_under_load_never_fails_a_request_or_mixes_versions() {
     eprintln!("{} requests, {versions} pack versions answered, no failure", requests.load(Ordering::Relaxed));
     assert!(versions >= 10, "only {versions} versions seen");
 }
+
+#[test]
+fn sigterm_stops_the_server_cleanly() {
+    let mut server = start(&Path::new(env!("CARGO_MANIFEST_DIR")).join("rules"));
+    assert_eq!(http(&server.addr, "GET", "/healthz", "").0, 200);
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = server.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "still running 10 s after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn without_a_token_serve_makes_one_and_stays_on_loopback() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dealrules"))
+        .args(["serve", "--listen", "0.0.0.0:0", "--rules"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("rules"))
+        .env_remove("DEALRULES_ADMIN_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut token = None;
+    let addr = loop {
+        let line = lines.next().expect("server exited").unwrap();
+        if line.trim_start().starts_with("drt_") {
+            token = Some(line.trim().to_string());
+        }
+        if let Some(url) = line.split("http://").nth(1) {
+            break url.trim().to_string();
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+    assert_eq!(token.map(|t| t.len()), Some(4 + 64));
+}
