@@ -1,6 +1,16 @@
 //! `dealrules serve`: the HTTP API over the evaluation core, with the rules
 //! folder watched and hot-reloaded.
 //!
+//! ```
+//! use dealrules_server::auth::{Principal, Role, TokenBook};
+//! let mut tokens = TokenBook::default();
+//! tokens.add("s3cret", Principal { subject: "crm".into(), role: Role::Service, groups: vec![] });
+//! let who = tokens.authenticate(Some("Bearer s3cret")).unwrap();
+//! assert_eq!(who.role, Role::Service);
+//! assert!(tokens.authenticate(Some("Bearer wrong")).is_err());
+//! assert!(dealrules_server::auth::require(&who, Role::Admin).is_err());
+//! ```
+//!
 //! Core concepts:
 //! - [`routes::app`]: `fn app(state) -> Router`, so tests drive it with `oneshot`.
 //! - [`state::AppState`]: the active [`dealrules_core::Snapshot`] in an
