@@ -253,3 +253,14 @@ spec:
         ("plugins/fx.wasm", "\0asm"),
     ]));
 }
+
+#[test]
+fn a_broken_policy_is_reported_once_not_again_by_its_tests() {
+    let broken = GOOD_APPROVALS.replace("level: manager }", "level: manger }");
+    let text = errors_of(&[
+        ("approvals.yaml", broken.as_str()),
+        ("tests/approvals.yaml", "tests:\n  - name: one\n    policy: discount-approvals\n    input: {}\n    expect: { level: auto }\n"),
+    ]);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains("did you mean `manager`"), "{text}");
+}

@@ -90,6 +90,9 @@ pub(crate) enum Compiled {
     Targets(targets::Targets),
     /// Validated, run by the plugin host (Plugin manifests).
     NotDecidable,
+    /// Has errors (reported); kept so references to it are not reported
+    /// again. A snapshot with one is never handed out.
+    Broken,
 }
 
 impl std::fmt::Debug for Snapshot {
@@ -175,9 +178,13 @@ impl Snapshot {
                     Some(Compiled::NotDecidable)
                 }
             };
-            let Some(compiled) = compiled else { continue };
+            let compiled = compiled.unwrap_or(Compiled::Broken);
             by_name.entry(doc.metadata.name.clone()).or_default().push(entries.len());
             entries.push(Entry { kind: doc.kind, name: doc.metadata.name.clone(), compiled });
+        }
+        for (kind, name) in &pack.broken {
+            by_name.entry(name.clone()).or_default().push(entries.len());
+            entries.push(Entry { kind: *kind, name: name.clone(), compiled: Compiled::Broken });
         }
         let snapshot = Snapshot { version: pack.version.as_str().into(), pack, engine, entries, by_name, scripts };
         diags.extend(testing::check_references(&snapshot));
@@ -261,7 +268,7 @@ impl Snapshot {
             }
             Compiled::Plan(p) => Ok(Decision::Plan(Box::new(p.decide(&self.version, self, &*Self::parsed(input)?, now)?))),
             Compiled::Targets(t) => Ok(Decision::Targets(Box::new(t.decide(&self.version, &*Self::parsed(input)?)?))),
-            Compiled::NotDecidable => Err(DecideError::Unsupported { kind: entry.kind.to_string(), policy: name.to_string() }),
+            Compiled::NotDecidable | Compiled::Broken => Err(DecideError::Unsupported { kind: entry.kind.to_string(), policy: name.to_string() }),
         }
     }
 
