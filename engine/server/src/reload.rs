@@ -11,7 +11,7 @@ use dealrules_core::Snapshot;
 use dealrules_model::PackSource;
 use notify::{RecursiveMode, Watcher};
 
-use crate::state::{now, AppState, Counters};
+use crate::state::{now, AppState};
 
 /// Loads, compiles and tests a pack; every reason it cannot serve.
 pub fn build(dir: &Path) -> Result<Snapshot, Vec<String>> {
@@ -44,14 +44,14 @@ pub async fn reload(state: &Arc<AppState>) -> bool {
             }
             status.last_reload_errors = None;
             status.reloads += 1;
-            Counters::bump(&state.counters.reloads);
+            state.metrics.reload(true);
             true
         }
         Err(errors) => {
             eprintln!("reload refused, keeping {}:\n  {}", status.version, errors.join("\n  "));
             status.last_reload_errors = Some(errors);
             status.failed_reloads += 1;
-            Counters::bump(&state.counters.failed_reloads);
+            state.metrics.reload(false);
             false
         }
     }

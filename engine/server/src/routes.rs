@@ -1,7 +1,6 @@
 //! The HTTP API (the part that needs no store yet): health, readiness,
 //! metrics, decide, policies, status.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -9,12 +8,13 @@ use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use dealrules_core::DecideError;
 use dealrules_model::Kind;
 use serde_json::{json, Value as Json_};
 
 use crate::auth::{require, Principal, Role};
 use crate::error::ApiError;
-use crate::state::{AppState, Counters};
+use crate::state::AppState;
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
@@ -49,15 +49,7 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Json<Json_> {
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    let c = &state.counters;
-    let body = format!(
-        "# HELP dealrules_decisions_total Decisions made.\n# TYPE dealrules_decisions_total counter\ndealrules_decisions_total{{outcome=\"ok\"}} {}\ndealrules_decisions_total{{outcome=\"error\"}} {}\n# HELP dealrules_reloads_total Pack reloads.\n# TYPE dealrules_reloads_total counter\ndealrules_reloads_total{{outcome=\"ok\"}} {}\ndealrules_reloads_total{{outcome=\"refused\"}} {}\n",
-        c.decisions.load(Ordering::Relaxed),
-        c.decision_errors.load(Ordering::Relaxed),
-        c.reloads.load(Ordering::Relaxed),
-        c.failed_reloads.load(Ordering::Relaxed),
-    );
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render()).into_response()
 }
 
 async fn decide(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(policy): Path<String>, body: String) -> Result<Response, ApiError> {
@@ -65,17 +57,19 @@ async fn decide(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(pol
     // The request finishes on the snapshot it started with, whatever a
     // reload swaps in meanwhile.
     let snapshot = state.snapshot.load_full();
+    let started = std::time::Instant::now();
     let now = crate::state::now();
-    match snapshot.decide_json(&policy, &body, &now) {
-        Ok(d) => {
-            Counters::bump(&state.counters.decisions);
-            let body = serde_json::to_vec(&d).map_err(|e| ApiError::Internal(e.to_string()))?;
-            Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
-        }
-        Err(e) => {
-            Counters::bump(&state.counters.decision_errors);
-            Err(e.into())
-        }
+    let result = snapshot.decide_json(&policy, &body, &now).map(|d| serde_json::to_vec(&d));
+    // Only known policies get a series of their own.
+    let label = match &result {
+        Err(DecideError::UnknownPolicy { .. }) => "(unknown)",
+        _ => policy.as_str(),
+    };
+    state.metrics.decision(label, matches!(result, Ok(Ok(_))), started.elapsed().as_secs_f64());
+    match result {
+        Ok(Ok(body)) => Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response()),
+        Ok(Err(e)) => Err(ApiError::Internal(e.to_string())),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -2,8 +2,13 @@
 //! the reload status, the tokens and the counters.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
 
 use arc_swap::ArcSwap;
 use dealrules_core::Snapshot;
@@ -26,17 +31,54 @@ pub struct ReloadStatus {
     pub failed_reloads: u64,
 }
 
-#[derive(Debug, Default)]
-pub struct Counters {
-    pub decisions: AtomicU64,
-    pub decision_errors: AtomicU64,
-    pub reloads: AtomicU64,
-    pub failed_reloads: AtomicU64,
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabels {
+    pub policy: String,
+    pub outcome: &'static str,
 }
 
-impl Counters {
-    pub fn bump(c: &AtomicU64) {
-        c.fetch_add(1, Ordering::Relaxed);
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    pub outcome: &'static str,
+}
+
+/// The Prometheus metrics of `/metrics`.
+pub struct Metrics {
+    pub registry: Registry,
+    pub decisions: Family<DecisionLabels, Counter>,
+    pub latency: Family<DecisionLabels, Histogram>,
+    pub reloads: Family<ReloadLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("dealrules");
+        let decisions = Family::<DecisionLabels, Counter>::default();
+        // 10 µs to about 160 ms.
+        let latency = Family::<DecisionLabels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.00001, 2.0, 15)));
+        let reloads = Family::<ReloadLabels, Counter>::default();
+        registry.register("decisions", "Decisions made, by policy and outcome (ok, rejected: the decision failed)", decisions.clone());
+        registry.register("decision_seconds", "Time to decide, request body to response body", latency.clone());
+        registry.register("reloads", "Pack reloads, by outcome (ok, refused)", reloads.clone());
+        Metrics { registry, decisions, latency, reloads }
+    }
+}
+
+impl Metrics {
+    pub fn decision(&self, policy: &str, ok: bool, seconds: f64) {
+        let labels = DecisionLabels { policy: policy.to_string(), outcome: if ok { "ok" } else { "rejected" } };
+        self.decisions.get_or_create(&labels).inc();
+        self.latency.get_or_create(&labels).observe(seconds);
+    }
+
+    pub fn reload(&self, ok: bool) {
+        self.reloads.get_or_create(&ReloadLabels { outcome: if ok { "ok" } else { "refused" } }).inc();
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
     }
 }
 
@@ -45,13 +87,13 @@ pub struct AppState {
     pub rules_dir: PathBuf,
     pub status: RwLock<ReloadStatus>,
     pub tokens: TokenBook,
-    pub counters: Counters,
+    pub metrics: Metrics,
 }
 
 impl AppState {
     pub fn new(snapshot: Snapshot, rules_dir: PathBuf, tokens: TokenBook) -> Arc<AppState> {
         let status = ReloadStatus { version: snapshot.version.to_string(), activated_at: now(), ..Default::default() };
-        Arc::new(AppState { snapshot: ArcSwap::from_pointee(snapshot), rules_dir, status: RwLock::new(status), tokens, counters: Counters::default() })
+        Arc::new(AppState { snapshot: ArcSwap::from_pointee(snapshot), rules_dir, status: RwLock::new(status), tokens, metrics: Metrics::default() })
     }
 }
 

@@ -122,3 +122,20 @@ async fn policies_and_status() {
     assert!(v["version"].as_str().unwrap().starts_with("sha256:"));
     assert!(v["last_reload_errors"].is_null());
 }
+
+#[tokio::test]
+async fn metrics_count_decisions_by_policy_and_outcome() {
+    let s = state();
+    call(&s, "POST", "/v1/decide/discount-approvals", Some("t-service"), DEAL).await;
+    call(&s, "POST", "/v1/decide/discount-approvals", Some("t-service"), r#"{"deal": {}}"#).await;
+    call(&s, "POST", "/v1/decide/made-up-1", Some("t-service"), "{}").await;
+    call(&s, "POST", "/v1/decide/made-up-2", Some("t-service"), "{}").await;
+    let (code, _, text) = call(&s, "GET", "/metrics", None, "").await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(text.contains(r#"dealrules_decisions_total{policy="discount-approvals",outcome="ok"} 1"#), "{text}");
+    assert!(text.contains(r#"dealrules_decisions_total{policy="discount-approvals",outcome="rejected"} 1"#), "{text}");
+    // unknown names share one series, so a client cannot grow the metrics
+    assert!(text.contains(r#"dealrules_decisions_total{policy="(unknown)",outcome="rejected"} 2"#), "{text}");
+    assert!(text.contains("dealrules_decision_seconds_bucket"), "{text}");
+    assert!(!text.contains("made-up"), "{text}");
+}
