@@ -191,6 +191,18 @@ pub fn compile(doc: &Document, spec: &ApprovalPolicySpec, cx: &mut DocCompiler) 
 }
 
 impl ApprovalPolicy {
+    /// What an admin sees of the compiled policy.
+    pub fn summary(&self) -> serde_json::Value {
+        serde_json::json!({
+            "levels": self.levels.iter().map(|l| &**l).collect::<Vec<_>>(),
+            "hit": format!("{:?}", self.hit).to_lowercase(),
+            "chain": format!("{:?}", self.chain).to_lowercase(),
+            "rules": self.rules.iter().map(|r| serde_json::json!({ "id": &*r.id, "level": &*self.levels[r.level], "compiled": r.when.as_ref().is_none_or(|w| w.is_compiled()) })).collect::<Vec<_>>(),
+            "escalations": self.escalations.iter().map(|e| serde_json::json!({ "id": &*e.id, "by": e.by, "compiled": e.when.is_compiled() })).collect::<Vec<_>>(),
+            "reads_input_through_slots": self.plan.is_some(),
+        })
+    }
+
     /// Whether decisions read the input through slots.
     pub fn uses_slots(&self) -> bool {
         self.plan.is_some()

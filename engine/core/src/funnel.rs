@@ -256,6 +256,16 @@ impl Funnel {
         self.stages.iter().position(|s| &*s.id == id)
     }
 
+    /// What an admin sees of the compiled funnel.
+    pub fn summary(&self) -> serde_json::Value {
+        serde_json::json!({
+            "initial": &*self.initial,
+            "stages": self.stages.iter().map(|s| serde_json::json!({ "id": &*s.id, "probability": s.probability, "terminal": s.terminal, "requires": s.requires.iter().map(|r| &**r).collect::<Vec<_>>(), "on_enter": s.on_enter.len() })).collect::<Vec<_>>(),
+            "transitions": self.transitions.iter().map(|t| &*t.id).collect::<Vec<_>>(),
+            "timers": self.timers.iter().map(|t| &*t.id).collect::<Vec<_>>(),
+        })
+    }
+
     pub fn rule_ids(&self) -> impl Iterator<Item = &str> {
         self.transitions.iter().map(|t| &*t.id)
     }

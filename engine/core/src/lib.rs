@@ -312,6 +312,16 @@ impl Snapshot {
         }
     }
 
+    /// A compiled policy's summary for admins (kind-specific), if it has one.
+    pub fn summary(&self, kind: Kind, name: &str) -> Option<serde_json::Value> {
+        match self.compiled(kind, name)? {
+            Compiled::Table(t) => Some(t.summary()),
+            Compiled::Approval(a) => Some(a.summary()),
+            Compiled::Funnel(f) => Some(f.summary()),
+            _ => None,
+        }
+    }
+
     /// Drops every table's row index so tables are scanned row by row.
     /// For benchmarks and for tests that compare both ways.
     #[doc(hidden)]

@@ -198,6 +198,20 @@ impl DecisionTable {
         self.index = None;
     }
 
+    /// What an admin sees of the compiled table.
+    pub fn summary(&self) -> serde_json::Value {
+        let compiled = self.rows.iter().filter(|r| r.when.as_ref().is_none_or(|w| w.is_compiled())).count();
+        serde_json::json!({
+            "hit": format!("{:?}", self.hit).to_lowercase(),
+            "inputs": self.inputs.iter().map(|(n, _)| &**n).collect::<Vec<_>>(),
+            "outputs": self.outputs.iter().map(|o| &**o).collect::<Vec<_>>(),
+            "rows": self.rows.len(),
+            "rows_compiled_ahead_of_time": compiled,
+            "indexed": self.index.is_some(),
+            "reads_input_through_slots": self.plan.is_some(),
+        })
+    }
+
     pub fn is_indexed(&self) -> bool {
         self.index.is_some()
     }

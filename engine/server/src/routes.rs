@@ -93,6 +93,7 @@ async fn policy(State(state): State<Arc<AppState>>, headers: HeaderMap, Path((ki
         "file": doc.file,
         "source": source,
         "spec": doc.raw,
+        "summary": s.summary(kind, &name),
     })))
 }
 

@@ -115,6 +115,11 @@ async fn policies_and_status() {
     assert_eq!(code, StatusCode::OK);
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert!(v["source"].as_str().unwrap().contains("kind: Funnel"));
+    assert_eq!(v["summary"]["initial"], "lead");
+    let (_, _, body) = call(&s, "GET", "/v1/policies/ApprovalPolicy/discount-approvals", Some("t-viewer"), "").await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["summary"]["reads_input_through_slots"], true);
+    assert_eq!(v["summary"]["rules"][0]["compiled"], true);
     let (code, _, _) = call(&s, "GET", "/v1/policies/Funnel/nope", Some("t-viewer"), "").await;
     assert_eq!(code, StatusCode::NOT_FOUND);
     let (_, _, body) = call(&s, "GET", "/v1/status", Some("t-viewer"), "").await;
