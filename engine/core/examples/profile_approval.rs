@@ -19,7 +19,6 @@ spec:
     - { id: long-terms, when: "deal.payment_terms_days > 60", by: 1 }
 "#)]);
     let s = Snapshot::load(pack).unwrap();
-    sizes();
     let input = r#"{"deal": {"id": "d-1001", "amount": 120000, "discount_pct": 22.5, "region": "APAC", "payment_terms_days": 90, "owner": "r1"}}"#;
     let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(200_000);
     let mut levels = 0usize;
@@ -32,7 +31,3 @@ spec:
     println!("{levels}");
 }
 
-#[allow(dead_code)]
-fn sizes() {
-    eprintln!("decision {} approval {} slot {}", std::mem::size_of::<dealrules_core::Decision>(), std::mem::size_of::<dealrules_core::ApprovalDecision>(), std::mem::size_of::<dealrules_expr::Slot>());
-}
