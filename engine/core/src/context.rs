@@ -40,19 +40,27 @@ pub fn base_locals(vars: &Vars) -> Vec<Value> {
     vec![vars, Value::Null]
 }
 
-/// The input's top-level facts, and `now` (the input's own, or the caller's).
-pub fn facts_of<'v>(input: &'v Value, now: &str, locals: &mut [Value]) -> Result<&'v Map, DecideError> {
-    let facts = input.as_map().ok_or_else(|| DecideError::BadInput(format!("the input must be a JSON object, got {}", input.type_name())))?;
-    locals[1] = match facts.get("now") {
-        Some(Value::Str(s)) => Value::Str(s.clone()),
-        Some(other) => return Err(DecideError::BadInput(format!("`now` must be an ISO-8601 text, got {}", other.type_name()))),
-        None => Value::str(now),
-    };
-    Ok(facts)
+fn as_object(input: &Value) -> Result<&Map, DecideError> {
+    input.as_map().ok_or_else(|| DecideError::BadInput(format!("the input must be a JSON object, got {}", input.type_name())))
 }
 
-pub fn env<'a>(facts: &'a Map, locals: &'a [Value]) -> Env<'a> {
-    Env::new(facts, locals)
+/// The `now` local: the input's own `now` (which must be text, read or
+/// not), or the caller's; null when no expression reads it.
+fn now_local(own: Option<&Value>, now: &str, needed: bool) -> Result<Value, DecideError> {
+    Ok(match own {
+        Some(Value::Str(s)) if needed => Value::Str(s.clone()),
+        Some(Value::Str(_)) => Value::Null,
+        Some(other) => return Err(DecideError::BadInput(format!("`now` must be an ISO-8601 text, got {}", other.type_name()))),
+        None if needed => Value::str(now),
+        None => Value::Null,
+    })
+}
+
+/// The input's top-level facts, and `now` (the input's own, or the caller's).
+pub fn facts_of<'v>(input: &'v Value, now: &str, locals: &mut [Value]) -> Result<&'v Map, DecideError> {
+    let facts = as_object(input)?;
+    locals[1] = now_local(facts.get("now"), now, true)?;
+    Ok(facts)
 }
 
 /// A decision's input, parsed or as JSON text.
@@ -96,23 +104,14 @@ impl Facts {
     /// An input's `now` must be text whether or not an expression reads it.
     pub fn set_now(&self, plan: Option<&SlotPlan>, now: &str, locals: &mut [Value]) -> Result<(), DecideError> {
         let (own, needed) = match (self, plan) {
-            (Facts::Map(v), _) => {
-                let facts = v.as_map().ok_or_else(|| DecideError::BadInput(format!("the input must be a JSON object, got {}", v.type_name())))?;
-                (facts.get("now"), true)
-            }
+            (Facts::Map(v), _) => (as_object(v)?.get("now"), true),
             (Facts::Slots(slots), Some(plan)) => match plan.now_slot().map(|i| &slots[i]) {
                 Some(Slot::Present(v)) => (Some(v), plan.reads_now()),
                 _ => (None, plan.reads_now()),
             },
             (Facts::Slots(_), None) => (None, true),
         };
-        locals[1] = match own {
-            Some(Value::Str(s)) if needed => Value::Str(s.clone()),
-            Some(Value::Str(_)) => Value::Null,
-            Some(other) => return Err(DecideError::BadInput(format!("`now` must be an ISO-8601 text, got {}", other.type_name()))),
-            None if needed => Value::str(now),
-            None => Value::Null,
-        };
+        locals[1] = now_local(own, now, needed)?;
         Ok(())
     }
 

@@ -8,7 +8,7 @@ use dealrules_model::{suggest, Action, Document, FunnelSpec, Kind, Pack};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::context::{base_locals, env, facts_of, DocCompiler, BASE_LOCALS};
+use crate::context::{base_locals, facts_of, DocCompiler, BASE_LOCALS};
 use crate::error::DecideError;
 
 #[derive(Debug)]
@@ -293,7 +293,7 @@ impl Funnel {
         let known = || self.stages.iter().map(|s| &*s.id);
         let from = self.stage(current).ok_or_else(|| bad(format!("the deal is in stage `{current}`, which funnel `{}` does not have{}", self.name, suggest(current, known()))))?;
         let to = self.stage(target).ok_or_else(|| bad(format!("no stage `{target}` in funnel `{}`{}", self.name, suggest(target, known()))))?;
-        let env = env(facts, &locals);
+        let env = dealrules_expr::Env::new(facts, &locals);
         let mut reasons = Vec::new();
         let reason = |code, message: String| Reason { code, message, field: None };
         if from == to {
