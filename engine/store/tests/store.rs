@@ -1,0 +1,167 @@
+//! The same store tests on SQLite (a real file) and on PostgreSQL when
+//! `DEALRULES_TEST_POSTGRES` names a server (`.ci/run` starts one).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use dealrules_model::PackSource;
+use dealrules_store::{scratch, DecisionQuery, DecisionRecord, Store, StoreError};
+
+/// Runs `test` on a fresh SQLite file, then on a fresh PostgreSQL database.
+async fn on_every_backend<F, Fut>(name: &str, test: F)
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    test(format!("sqlite://{}", dir.path().join("dealrules.db").display())).await;
+    match scratch::postgres_server() {
+        Some(server) => {
+            let url = scratch::create_postgres_database(&server, name).await.unwrap();
+            test(url.clone()).await;
+            scratch::drop_postgres_database(&url).await.unwrap();
+        }
+        None => eprintln!("{name}: PostgreSQL skipped ({} is not set)", scratch::POSTGRES_ENV),
+    }
+}
+
+#[tokio::test]
+async fn the_sqlite_file_is_created_and_reopening_keeps_everything() {
+    on_every_backend("reopen", |url| async move {
+        let store = Store::open(&url).await.unwrap();
+        store.add_token("ab".repeat(32).as_str(), "admin", "admin", &[], "test").await.unwrap();
+        store.close().await;
+        // Opening again applies no migration twice and loses nothing.
+        let store = Store::open(&url).await.unwrap();
+        assert_eq!(store.tokens().await.unwrap().len(), 1);
+        store.ping().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_database_that_is_not_there_is_a_clear_error() {
+    let err = Store::open("mysql://localhost/x").await.err().unwrap();
+    assert!(err.to_string().contains("must start with sqlite: or postgres://"), "{err}");
+    let err = Store::open("sqlite:///nonexistent-dir/sub/dealrules.db").await.err().unwrap();
+    assert!(matches!(err, StoreError::Open { .. }), "{err}");
+    let err = Store::open("postgres://u:secret@127.0.0.1:1/x").await.err().unwrap();
+    assert!(!err.to_string().contains("secret"), "the password leaked: {err}");
+}
+
+#[tokio::test]
+async fn tokens_are_listed_until_revoked() {
+    on_every_backend("tokens", |url| async move {
+        let store = Store::open(&url).await.unwrap();
+        let groups = vec!["role:sales-director".to_string()];
+        let a = store.add_token(&"11".repeat(32), "approver", "u-42", &groups, "admin").await.unwrap();
+        let b = store.add_token(&"22".repeat(32), "viewer", "u-7", &[], "admin").await.unwrap();
+        let live = store.tokens().await.unwrap();
+        assert_eq!(live.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), [a.id.as_str(), b.id.as_str()]);
+        assert_eq!(live[0].groups, groups);
+        assert_eq!(live[0].token_hash, "11".repeat(32));
+        assert!(store.revoke_token(&a.id).await.unwrap());
+        assert!(!store.revoke_token(&a.id).await.unwrap(), "revoking twice");
+        assert_eq!(store.tokens().await.unwrap(), vec![b]);
+        // The same hash cannot be stored twice.
+        assert!(store.add_token(&"22".repeat(32), "admin", "x", &[], "admin").await.is_err());
+    })
+    .await;
+}
+
+fn pack(text: &str) -> PackSource {
+    let mut p = PackSource::from_texts([("policies/a.yaml", text), ("tests/a.yaml", "tests: []\n")]);
+    p.files.insert("plugins/fx.wasm".into(), vec![0, 0x61, 0x73, 0x6d, 0xff, 0x00]);
+    p
+}
+
+#[tokio::test]
+async fn packs_are_stored_whole_and_activations_remember_who_and_when() {
+    on_every_backend("packs", |url| async move {
+        let store = Store::open(&url).await.unwrap();
+        let v1 = pack("one: 1\n");
+        let v2 = pack("two: 2\n");
+        let a1 = store.activate(&v1, "directory", "directory", None).await.unwrap();
+        let a2 = store.activate(&v2, "u-1", "upload", Some("raise the floor")).await.unwrap();
+        let a3 = store.activate(&v1, "u-1", "rollback", None).await.unwrap();
+        assert_eq!(a1.version, v1.version());
+        assert_eq!(store.pack(&v1.version()).await.unwrap().unwrap(), v1, "binary files survive");
+        assert_eq!(store.pack(&v2.version()).await.unwrap().unwrap(), v2);
+        assert!(store.pack("sha256:000000000000").await.unwrap().is_none());
+        // Two versions stored, three activations, newest first.
+        assert_eq!(store.packs().await.unwrap().len(), 2);
+        let acts = store.activations(10).await.unwrap();
+        assert_eq!(acts.iter().map(|a| a.id.clone()).collect::<Vec<_>>(), [a3.id.clone(), a2.id.clone(), a1.id.clone()]);
+        assert_eq!(acts[1].comment.as_deref(), Some("raise the floor"));
+        assert_eq!(acts[1].activated_by, "u-1");
+        assert_eq!(store.latest_activation(None).await.unwrap().unwrap(), a3);
+        assert_eq!(store.latest_activation(Some("directory")).await.unwrap().unwrap(), a1);
+        // Versions by prefix.
+        let v = v2.version();
+        assert_eq!(store.resolve_version(&v).await.unwrap(), Some(v.clone()));
+        assert_eq!(store.resolve_version(&v["sha256:".len()..14]).await.unwrap(), Some(v.clone()));
+        assert!(store.resolve_version("abc").await.is_err(), "too short");
+        assert!(store.resolve_version("sha256:zzzzzz").await.is_err(), "not hex");
+        assert_eq!(store.resolve_version("ffffff").await.unwrap().filter(|x| x != &v && x != &v1.version()), None);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn two_nodes_on_one_database_see_each_others_activations() {
+    on_every_backend("two_nodes", |url| async move {
+        let a = Store::open(&url).await.unwrap();
+        let b = Store::open(&url).await.unwrap();
+        let act = a.activate(&pack("x: 1\n"), "u-1", "upload", None).await.unwrap();
+        assert_eq!(b.latest_activation(None).await.unwrap().unwrap(), act);
+        assert_eq!(b.pack(&act.version).await.unwrap().unwrap(), pack("x: 1\n"));
+    })
+    .await;
+}
+
+fn record(store: &Store, at: &str, policy: &str, n: usize) -> DecisionRecord {
+    DecisionRecord::new(store, at, policy, "sha256:0123456789ab", if n % 10 == 0 { "error" } else { "ok" }, "crm", &format!("{{\"n\":{n}}}"), &format!("{{\"outcome\":\"approved\",\"n\":{n}}}"))
+}
+
+#[tokio::test]
+async fn the_decision_log_is_written_in_batches_and_read_by_policy_and_time() {
+    on_every_backend("decision_log", |url| async move {
+        let store = Arc::new(Store::open(&url).await.unwrap());
+        let mut batch = Vec::new();
+        for n in 0..1_000 {
+            let day = 1 + n % 30;
+            let policy = if n % 2 == 0 { "discount-approvals" } else { "payment-terms" };
+            batch.push(record(&store, &format!("2026-11-{day:02}T09:00:00.{:03}Z", n % 1000), policy, n));
+        }
+        store.log_decisions(&batch).await.unwrap();
+        assert_eq!(store.count_decisions().await.unwrap(), 1_000);
+
+        // By policy and a time window.
+        let q = DecisionQuery { policy: Some("discount-approvals".into()), since: Some("2026-11-10".into()), until: Some("2026-11-20".into()), limit: 1000, ..Default::default() };
+        let found = store.decisions(&q).await.unwrap();
+        let expected = batch.iter().filter(|r| r.policy == "discount-approvals" && r.decided_at.as_str() >= "2026-11-10" && r.decided_at.as_str() < "2026-11-20").count();
+        assert_eq!(found.len(), expected);
+        assert!(found.iter().all(|r| r.policy == "discount-approvals"));
+
+        // Pages follow one another with `after`, in id order, without gaps.
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store.decisions(&DecisionQuery { after: after.clone(), limit: 300, ..Default::default() }).await.unwrap();
+            if page.is_empty() {
+                break;
+            }
+            after = page.last().map(|r| r.id.clone());
+            seen.extend(page);
+        }
+        assert_eq!(seen, batch, "every record, in the order written, byte for byte");
+        assert_eq!(store.decision(&batch[7].id).await.unwrap().unwrap(), batch[7]);
+
+        // Retention.
+        let pruned = store.prune_decisions("2026-11-16T00:00:00Z").await.unwrap();
+        assert_eq!(pruned as usize, batch.iter().filter(|r| r.decided_at.as_str() < "2026-11-16").count());
+        assert_eq!(store.count_decisions().await.unwrap() as u64, 1_000 - pruned);
+        assert!(store.decisions(&DecisionQuery { since: Some("last week".into()), ..Default::default() }).await.is_err());
+    })
+    .await;
+}
