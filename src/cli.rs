@@ -23,6 +23,20 @@ pub enum Command {
         rules: PathBuf,
         #[arg(long, env = "DEALRULES_LISTEN", default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
+        /// The store: sqlite://FILE (created if absent) or postgres://...
+        #[arg(long, env = "DEALRULES_DB", default_value = "sqlite://dealrules.db")]
+        db: String,
+        /// Write every decision to the decision log: on or off.
+        #[arg(long, env = "DEALRULES_DECISION_LOG", default_value = "on", value_parser = ["on", "off"])]
+        decision_log: String,
+        /// Keep decision log records this long (e.g. 90d, 12h); `forever` keeps all.
+        #[arg(long, env = "DEALRULES_DECISION_LOG_RETENTION", default_value = "400d")]
+        decision_log_retention: String,
+    },
+    /// Manage API tokens in the store (shown once when created).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
     },
     /// Load and compile a pack; print every error as file:line:col: message.
     /// Exit 0 valid, 1 invalid, 2 could not run.
@@ -131,16 +145,113 @@ fn load_or_report(dir: &Path, errors_to_stderr: bool, code: u8) -> Result<Snapsh
     }
 }
 
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; prints the token alone on stdout, once.
+    Create {
+        /// viewer, service, approver or admin.
+        #[arg(long, value_parser = ["viewer", "service", "approver", "admin"])]
+        role: String,
+        /// The user id the token acts as.
+        #[arg(long, default_value = "cli")]
+        subject: String,
+        /// A group, e.g. role:sales-director (repeatable).
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        #[arg(long, env = "DEALRULES_DB", default_value = "sqlite://dealrules.db")]
+        db: String,
+    },
+    /// List live tokens (never the tokens themselves).
+    List {
+        #[arg(long, env = "DEALRULES_DB", default_value = "sqlite://dealrules.db")]
+        db: String,
+    },
+    /// Revoke a token by its id.
+    Revoke {
+        id: String,
+        #[arg(long, env = "DEALRULES_DB", default_value = "sqlite://dealrules.db")]
+        db: String,
+    },
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, u8> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| {
+        eprintln!("cannot start: {e}");
+        2
+    })
+}
+
+fn token(command: TokenCommand) -> u8 {
+    let rt = match runtime() {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let result: Result<(), String> = rt.block_on(async {
+        let db = match &command {
+            TokenCommand::Create { db, .. } | TokenCommand::List { db } | TokenCommand::Revoke { db, .. } => db.clone(),
+        };
+        let store = dealrules_store::Store::open(&db).await.map_err(|e| format!("cannot open the store: {e}"))?;
+        match command {
+            TokenCommand::Create { role, subject, groups, .. } => {
+                let token = dealrules_server::auth::generate_token()?;
+                let hash = hex_hash(&token);
+                let record = store.add_token(&hash, &role, &subject, &groups, "cli").await.map_err(|e| e.to_string())?;
+                eprintln!("created {} ({role}, subject {subject}); the token is shown once:", record.id);
+                println!("{token}");
+            }
+            TokenCommand::List { .. } => {
+                for t in store.tokens().await.map_err(|e| e.to_string())? {
+                    println!("{}\t{}\t{}\t{}\tcreated {} by {}", t.id, t.role, t.subject, t.groups.join(","), t.created_at, t.created_by);
+                }
+            }
+            TokenCommand::Revoke { id, .. } => {
+                if !store.revoke_token(&id).await.map_err(|e| e.to_string())? {
+                    return Err(format!("no live token `{id}`"));
+                }
+                eprintln!("revoked {id}");
+            }
+        }
+        store.close().await;
+        Ok(())
+    });
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("{e}");
+            1
+        }
+    }
+}
+
+fn hex_hash(token: &str) -> String {
+    dealrules_server::auth::hash_token(token).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 pub fn run(cli: Cli) -> u8 {
     match cli.command {
-        Command::Serve { rules, listen } => {
-            let config = dealrules_server::ServeConfig { rules, listen, admin_token: std::env::var("DEALRULES_ADMIN_TOKEN").ok() };
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Command::Token { command } => token(command),
+        Command::Serve { rules, listen, db, decision_log, decision_log_retention } => {
+            let retention = match decision_log_retention.as_str() {
+                "forever" => None,
+                text => match dealrules_model::duration::parse_duration(text) {
+                    Ok(d) => Some(d),
+                    Err(e) => {
+                        eprintln!("--decision-log-retention: {e}");
+                        return 2;
+                    }
+                },
+            };
+            let config = dealrules_server::ServeConfig {
+                rules,
+                listen,
+                db,
+                admin_token: std::env::var("DEALRULES_ADMIN_TOKEN").ok(),
+                decision_log: decision_log == "on",
+                retention,
+            };
+            let runtime = match runtime() {
                 Ok(r) => r,
-                Err(e) => {
-                    eprintln!("cannot start: {e}");
-                    return 2;
-                }
+                Err(code) => return code,
             };
             match runtime.block_on(dealrules_server::serve(config)) {
                 Ok(()) => 0,

@@ -12,6 +12,7 @@ const TOKEN: &str = "test-admin-token";
 struct Server {
     child: Child,
     addr: String,
+    _db: tempfile::TempDir,
 }
 
 impl Drop for Server {
@@ -31,9 +32,12 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 fn start(rules: &Path) -> Server {
+    let db = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_dealrules"))
         .args(["serve", "--listen", "127.0.0.1:0", "--rules"])
         .arg(rules)
+        .arg("--db")
+        .arg(format!("sqlite://{}", db.path().join("dealrules.db").display()))
         .env("DEALRULES_ADMIN_TOKEN", TOKEN)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -43,11 +47,11 @@ fn start(rules: &Path) -> Server {
     let addr = loop {
         let line = lines.next().expect("server exited").unwrap();
         if let Some(url) = line.split("http://").nth(1) {
-            break url.trim().to_string();
+            break url.split_whitespace().next().unwrap().to_string();
         }
     };
     std::thread::spawn(move || for _ in lines {});
-    Server { child, addr }
+    Server { child, addr, _db: db }
 }
 
 /// A minimal HTTP/1.1 client: method, path, body -> (status, body).
@@ -205,9 +209,12 @@ fn sigterm_stops_the_server_cleanly() {
 
 #[test]
 fn without_a_token_serve_makes_one_and_stays_on_loopback() {
+    let db = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_dealrules"))
         .args(["serve", "--listen", "0.0.0.0:0", "--rules"])
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("rules"))
+        .arg("--db")
+        .arg(format!("sqlite://{}", db.path().join("dealrules.db").display()))
         .env_remove("DEALRULES_ADMIN_TOKEN")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -221,7 +228,7 @@ fn without_a_token_serve_makes_one_and_stays_on_loopback() {
             token = Some(line.trim().to_string());
         }
         if let Some(url) = line.split("http://").nth(1) {
-            break url.trim().to_string();
+            break url.split_whitespace().next().unwrap().to_string();
         }
     };
     let _ = child.kill();

@@ -32,5 +32,5 @@ pub mod types;
 pub mod yaml;
 
 pub use diag::{did_you_mean, suggest, Diagnostic, PackErrors, Pos};
-pub use pack::{deserialize_at, load_pack, load_pack_partial, Document, Pack, PackSource, Spec, TestDocument};
+pub use pack::{deserialize_at, load_pack, load_pack_partial, Document, Pack, PackSource, Spec, TestDocument, MAX_FILE_BYTES};
 pub use types::*;

@@ -4,15 +4,21 @@
 //! process on 127.0.0.1 with the default `rules/` pack and runs client
 //! threads, each on one kept-alive connection, for a fixed time. Under
 //! `cargo test` (no `--bench`) it runs for a moment as a smoke test.
-//! `LOAD_CLIENTS` and `LOAD_SECONDS` change the shape.
+//! `LOAD_CLIENTS` and `LOAD_SECONDS` change the shape. It runs with the
+//! decision log off, on with SQLite, and on with PostgreSQL when
+//! `DEALRULES_TEST_POSTGRES` names a server: the difference is what the log
+//! costs.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use dealrules_server::auth::{Principal, Role, TokenBook};
-use dealrules_server::state::AppState;
+use std::sync::Arc;
+
+use dealrules_server::auth::{hash_token, TokenBook};
+use dealrules_server::state::{AppState, Setup};
+use dealrules_store::Store;
 
 const BODY: &str = r#"{"deal": {"id": "d-1001", "amount": 120000, "discount_pct": 22.5, "region": "APAC", "payment_terms_days": 90, "owner": "r1"}}"#;
 
@@ -53,22 +59,28 @@ fn client(addr: String, until: Instant) -> Vec<Duration> {
     latencies
 }
 
-fn main() {
-    let full = std::env::args().any(|a| a == "--bench");
-    let env = |k: &str, d: u64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
-    let clients = env("LOAD_CLIENTS", 4) as usize;
-    let seconds = env("LOAD_SECONDS", if full { 10 } else { 1 });
-    let rules = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../rules");
+struct Run {
+    decisions: usize,
+    per_second: f64,
+    p50: Duration,
+    p99: Duration,
+    max: Duration,
+}
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let addr = runtime.block_on(async {
-        let mut tokens = TokenBook::default();
-        tokens.add("bench", Principal { subject: "bench".into(), role: Role::Service, groups: vec![] });
-        let state = AppState::new(dealrules_server::reload::build(&rules).unwrap(), rules.clone(), tokens);
+/// One server, `clients` keep-alive clients for `seconds`.
+fn run(runtime: &tokio::runtime::Runtime, db: &str, log: bool, clients: usize, seconds: u64) -> (Run, Option<(i64, Duration)>) {
+    let rules = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../rules");
+    let (addr, state) = runtime.block_on(async {
+        let store = Arc::new(Store::open(db).await.unwrap());
+        // The same database may serve several runs: the token may be there.
+        let _ = store.add_token(&hex::encode(hash_token("bench")), "service", "bench", &[], "bench").await;
+        let (snapshot, activation, _) = dealrules_server::reload::startup(&store, &rules).await.unwrap();
+        let state = AppState::start(Setup { snapshot, activation, rules_dir: rules.clone(), store, fixed_tokens: TokenBook::default(), decision_log: log }).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
-        tokio::spawn(async move { axum::serve(listener, dealrules_server::routes::app(state)).await });
-        addr
+        let app = dealrules_server::routes::app(state.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (addr, state)
     });
 
     // Warm up, then measure.
@@ -83,15 +95,42 @@ fn main() {
         .collect();
     let mut all: Vec<Duration> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
     let elapsed = started.elapsed();
+    // What the log still had to write when the load stopped.
+    let flushed = log.then(|| {
+        let t = Instant::now();
+        runtime.block_on(state.log.flush());
+        let rows = runtime.block_on(state.store.count_decisions()).unwrap();
+        (rows, t.elapsed())
+    });
     all.sort();
     let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
-    println!(
-        "http_load: {clients} keep-alive clients, {:.1} s: {} decisions, {:.0} decisions/s, p50 {:?}, p99 {:?}, max {:?}",
-        elapsed.as_secs_f64(),
-        all.len(),
-        all.len() as f64 / elapsed.as_secs_f64(),
-        pct(0.50),
-        pct(0.99),
-        all[all.len() - 1]
-    );
+    (Run { decisions: all.len(), per_second: all.len() as f64 / elapsed.as_secs_f64(), p50: pct(0.50), p99: pct(0.99), max: all[all.len() - 1] }, flushed)
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let env = |k: &str, d: u64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let clients = env("LOAD_CLIENTS", 4) as usize;
+    let seconds = env("LOAD_SECONDS", if full { 10 } else { 1 });
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let pg = dealrules_store::scratch::postgres_server().map(|server| runtime.block_on(dealrules_store::scratch::create_postgres_database(&server, "http_load")).unwrap());
+    let mut runs = vec![("decision log off", sqlite.clone(), false), ("decision log on, SQLite", sqlite.clone(), true)];
+    if let Some(url) = &pg {
+        runs.push(("decision log on, PostgreSQL", url.clone(), true));
+    }
+    for (label, db, log) in runs {
+        let (r, flushed) = run(&runtime, &db, log, clients, seconds);
+        println!(
+            "http_load [{label}]: {clients} keep-alive clients, {seconds} s: {} decisions, {:.0} decisions/s, p50 {:?}, p99 {:?}, max {:?}",
+            r.decisions, r.per_second, r.p50, r.p99, r.max
+        );
+        if let Some((rows, took)) = flushed {
+            println!("    log: {rows} rows stored in all (backlog written {took:?} after the load stopped)");
+        }
+    }
+    if let Some(url) = pg {
+        runtime.block_on(dealrules_store::scratch::drop_postgres_database(&url)).unwrap();
+    }
 }

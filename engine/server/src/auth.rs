@@ -17,6 +17,15 @@ pub enum Role {
 }
 
 impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Service => "service",
+            Role::Approver => "approver",
+            Role::Admin => "admin",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Role> {
         match s {
             "viewer" => Some(Role::Viewer),
@@ -57,6 +66,22 @@ impl TokenBook {
         self.entries.push((hash_token(token), principal));
     }
 
+    /// Adds a stored token by its hash (hex); a damaged hash or role is
+    /// skipped, not trusted.
+    pub fn add_stored(&mut self, record: &dealrules_store::TokenRecord) {
+        let mut hash = [0u8; 32];
+        if hex::decode_to_slice(&record.token_hash, &mut hash).is_err() {
+            return;
+        }
+        if let Some(role) = Role::parse(&record.role) {
+            self.entries.push((hash, Principal { subject: record.subject.clone(), role, groups: record.groups.clone() }));
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -73,6 +98,56 @@ impl TokenBook {
             }
         }
         found.ok_or(ApiError::Unauthorized)
+    }
+}
+
+/// The tokens a server accepts: those in the store (refreshed when an
+/// unknown token is presented, at most once a second, and every 10 s, so a
+/// token made or revoked on another node or by the CLI takes effect) plus
+/// the one from `DEALRULES_ADMIN_TOKEN`.
+pub struct Tokens {
+    book: arc_swap::ArcSwap<TokenBook>,
+    fixed: TokenBook,
+    last_refresh: std::sync::Mutex<std::time::Instant>,
+}
+
+impl Tokens {
+    pub fn new(fixed: TokenBook) -> Tokens {
+        Tokens { book: arc_swap::ArcSwap::from_pointee(fixed.clone()), fixed, last_refresh: std::sync::Mutex::new(std::time::Instant::now()) }
+    }
+
+    /// Reloads the stored tokens.
+    pub async fn refresh(&self, store: &dealrules_store::Store) -> Result<(), dealrules_store::StoreError> {
+        let stored = store.tokens().await?;
+        let mut book = self.fixed.clone();
+        for record in &stored {
+            book.add_stored(record);
+        }
+        self.book.store(std::sync::Arc::new(book));
+        *self.last_refresh.lock().unwrap_or_else(|p| p.into_inner()) = std::time::Instant::now();
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.book.load().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub async fn authenticate(&self, store: &dealrules_store::Store, authorization: Option<&str>) -> Result<Principal, ApiError> {
+        match self.book.load().authenticate(authorization) {
+            Ok(p) => Ok(p),
+            Err(e) => {
+                let stale = self.last_refresh.lock().unwrap_or_else(|p| p.into_inner()).elapsed() > std::time::Duration::from_secs(1);
+                if stale && authorization.is_some() && self.refresh(store).await.is_ok() {
+                    self.book.load().authenticate(authorization)
+                } else {
+                    Err(e)
+                }
+            }
+        }
     }
 }
 

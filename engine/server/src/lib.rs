@@ -22,49 +22,110 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod decision_log;
 pub mod error;
 pub mod reload;
 pub mod routes;
 pub mod state;
+pub mod upload;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use auth::{Principal, Role, TokenBook};
+use dealrules_store::Store;
 
 /// How `serve` was asked to run.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub rules: PathBuf,
     pub listen: SocketAddr,
+    /// `sqlite://...` or `postgres://...`.
+    pub db: String,
     /// `DEALRULES_ADMIN_TOKEN`, when set.
     pub admin_token: Option<String>,
+    /// Write every decision to the decision log.
+    pub decision_log: bool,
+    /// Keep decision log records this long; `None` keeps them forever.
+    pub retention: Option<Duration>,
 }
 
-/// Runs until SIGTERM or Ctrl-C, then lets in-flight requests finish.
+/// Creates an admin token in the store when the store has none and no
+/// `DEALRULES_ADMIN_TOKEN` is set; the token, to be shown once.
+pub async fn first_admin_token(store: &Store) -> Result<Option<String>, String> {
+    if !store.tokens().await.map_err(|e| e.to_string())?.is_empty() {
+        return Ok(None);
+    }
+    let t = auth::generate_token()?;
+    store.add_token(&hex::encode(auth::hash_token(&t)), Role::Admin.as_str(), "admin", &[], "first start").await.map_err(|e| e.to_string())?;
+    Ok(Some(t))
+}
+
+/// Runs until SIGTERM or Ctrl-C, then lets in-flight requests finish and
+/// flushes the decision log.
 pub async fn serve(config: ServeConfig) -> Result<(), String> {
-    let snapshot = reload::build(&config.rules).map_err(|e| format!("the pack in {} cannot serve:\n{}", config.rules.display(), e.join("\n")))?;
-    let mut tokens = TokenBook::default();
+    let store = Arc::new(Store::open(&config.db).await.map_err(|e| format!("cannot open the store: {e}"))?);
+    let (snapshot, activation, startup_errors) = reload::startup(&store, &config.rules).await?;
+    let mut fixed = TokenBook::default();
     let mut listen = config.listen;
     match &config.admin_token {
-        Some(t) if !t.trim().is_empty() => tokens.add(t.trim(), Principal { subject: "admin".into(), role: Role::Admin, groups: vec![] }),
+        Some(t) if !t.trim().is_empty() => fixed.add(t.trim(), Principal { subject: "admin".into(), role: Role::Admin, groups: vec![] }),
         _ => {
-            // No token at all: make one, show it once, and stay on loopback.
-            let t = auth::generate_token()?;
-            tokens.add(&t, Principal { subject: "admin".into(), role: Role::Admin, groups: vec![] });
-            println!("No DEALRULES_ADMIN_TOKEN was set. An admin token for this run (shown once):\n  {t}");
-            if !listen.ip().is_loopback() {
-                println!("Listening on loopback only until a token is configured.");
-                listen.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            if let Some(t) = first_admin_token(&store).await? {
+                // No token at all: make one, show it once, and stay on loopback.
+                println!("No token was configured. An admin token was created and is shown once:\n  {t}");
+                if !listen.ip().is_loopback() {
+                    println!("Listening on loopback only until a token is configured.");
+                    listen.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+                }
             }
         }
     }
-    let state = state::AppState::new(snapshot, config.rules.clone(), tokens);
+    let state = state::AppState::start(state::Setup {
+        snapshot,
+        activation,
+        rules_dir: config.rules.clone(),
+        store: store.clone(),
+        fixed_tokens: fixed,
+        decision_log: config.decision_log,
+    })
+    .await?;
+    if let Some(errors) = startup_errors {
+        state.status.write().unwrap_or_else(|p| p.into_inner()).last_reload_errors = Some(errors);
+    }
+    if let (true, Some(keep)) = (config.decision_log, config.retention) {
+        decision_log::prune_every_hour(store.clone(), keep);
+    }
+    tokens_refresh_every(state.clone(), Duration::from_secs(10));
     let _watcher = reload::watch(state.clone(), Duration::from_millis(150)).map_err(|e| format!("cannot watch {}: {e}", config.rules.display()))?;
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    println!("dealrules serving pack {} from {} on http://{}", state.snapshot.load().version, config.rules.display(), listener.local_addr().map_err(|e| e.to_string())?);
-    axum::serve(listener, routes::app(state)).with_graceful_shutdown(shutdown()).await.map_err(|e| e.to_string())
+    println!(
+        "dealrules serving pack {} from {} on http://{} (store {})",
+        state.snapshot.load().version,
+        config.rules.display(),
+        listener.local_addr().map_err(|e| e.to_string())?,
+        store.url()
+    );
+    axum::serve(listener, routes::app(state.clone())).with_graceful_shutdown(shutdown()).await.map_err(|e| e.to_string())?;
+    // In-flight requests are done; write what they logged.
+    state.log.flush().await;
+    store.close().await;
+    Ok(())
+}
+
+/// Tokens made or revoked elsewhere (the CLI, another node) take effect.
+fn tokens_refresh_every(state: Arc<state::AppState>, every: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            if let Err(e) = state.tokens.refresh(&state.store).await {
+                eprintln!("refreshing tokens: {e}");
+            }
+        }
+    });
 }
 
 async fn shutdown() {

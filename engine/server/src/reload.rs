@@ -1,7 +1,9 @@
-//! Hot reload: a change in the rules folder builds a whole new snapshot off
-//! the request path, validates it and runs the pack's policy tests; only
-//! then is it swapped in. A failing change keeps the last good pack and
-//! says why in the status.
+//! Activation: a pack, from the watched rules folder, an upload or a
+//! rollback, becomes active only through one gate. A whole new snapshot is
+//! built off the request path, validated, and the pack's policy tests run;
+//! then the pack is stored with who activated it and when; only then is it
+//! swapped in. A failing pack keeps the last good one and says why in the
+//! status.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -9,52 +11,147 @@ use std::time::Duration;
 
 use dealrules_core::Snapshot;
 use dealrules_model::PackSource;
+use dealrules_store::Activation;
 use notify::{RecursiveMode, Watcher};
+use serde::Serialize;
 
 use crate::state::{now, AppState};
 
-/// Loads, compiles and tests a pack; every reason it cannot serve.
-pub fn build(dir: &Path) -> Result<Snapshot, Vec<String>> {
-    let source = PackSource::from_dir(dir).map_err(|e| vec![format!("{}: cannot read the pack: {e}", dir.display())])?;
-    let snapshot = Snapshot::load(source).map_err(|e| e.0.iter().map(|d| d.to_string()).collect::<Vec<_>>())?;
-    let report = snapshot.run_tests(&now());
-    if !report.ok() {
-        return Err(report
-            .tests
-            .iter()
-            .filter_map(|t| t.failure.as_ref().map(|f| format!("{}:{}: policy test `{}` failed: {f}", t.file, t.line, t.name)))
-            .collect());
-    }
-    Ok(snapshot)
+/// What validating a pack found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Validation {
+    pub valid: bool,
+    pub version: String,
+    /// `file:line:col: message`, one per problem.
+    pub errors: Vec<String>,
+    pub tests_passed: usize,
+    pub tests_failed: usize,
+    /// `Kind/name` of each policy.
+    pub policies: Vec<String>,
 }
 
-/// Rebuilds from the rules folder and swaps the snapshot in when it is good.
+/// Loads, compiles and tests a pack: the snapshot, or every reason it
+/// cannot serve.
+pub fn validate(source: PackSource) -> (Option<Snapshot>, Validation) {
+    let version = source.version();
+    let mut v = Validation { valid: false, version, errors: vec![], tests_passed: 0, tests_failed: 0, policies: vec![] };
+    let snapshot = match Snapshot::load(source) {
+        Ok(s) => s,
+        Err(e) => {
+            v.errors = e.0.iter().map(|d| d.to_string()).collect();
+            return (None, v);
+        }
+    };
+    v.policies = snapshot.pack.documents.iter().map(|d| d.label()).collect();
+    let report = snapshot.run_tests(&now());
+    for t in &report.tests {
+        match &t.failure {
+            None => v.tests_passed += 1,
+            Some(f) => {
+                v.tests_failed += 1;
+                v.errors.push(format!("{}:{}: policy test `{}` failed: {f}", t.file, t.line, t.name));
+            }
+        }
+    }
+    v.valid = v.errors.is_empty();
+    (v.valid.then_some(snapshot), v)
+}
+
+pub fn build_source(source: PackSource) -> Result<Snapshot, Vec<String>> {
+    match validate(source) {
+        (Some(s), _) => Ok(s),
+        (None, v) => Err(v.errors),
+    }
+}
+
+/// Reads a rules folder and builds it.
+pub fn build(dir: &Path) -> Result<Snapshot, Vec<String>> {
+    build_source(read_dir(dir)?)
+}
+
+pub fn read_dir(dir: &Path) -> Result<PackSource, Vec<String>> {
+    PackSource::from_dir(dir).map_err(|e| vec![format!("{}: cannot read the pack: {e}", dir.display())])
+}
+
+/// How an activation ended.
+#[derive(Debug)]
+pub enum Outcome {
+    Activated(Activation),
+    /// The pack is the one already active; nothing was recorded.
+    Unchanged(String),
+    /// Why the pack was not activated.
+    Refused(Validation),
+}
+
+/// The one gate: validate and test off the request path, store, swap.
+pub async fn activate(state: &Arc<AppState>, source: PackSource, by: &str, from: &str, comment: Option<&str>) -> Outcome {
+    let _one_at_a_time = state.activating.lock().await;
+    let version = source.version();
+    if *state.snapshot.load().version == *version {
+        let mut status = state.status.write().unwrap_or_else(|p| p.into_inner());
+        status.last_reload_at = Some(now());
+        status.last_reload_errors = None;
+        return Outcome::Unchanged(version);
+    }
+    let stored = source.clone();
+    let built = tokio::task::spawn_blocking(move || validate(source)).await;
+    let (snapshot, validation) = match built {
+        Ok(pair) => pair,
+        Err(e) => (None, Validation { valid: false, version: version.clone(), errors: vec![format!("the build task failed: {e}")], tests_passed: 0, tests_failed: 0, policies: vec![] }),
+    };
+    let refuse = |validation: Validation| {
+        let mut status = state.status.write().unwrap_or_else(|p| p.into_inner());
+        eprintln!("activation of {} ({from}) refused, keeping {}:\n  {}", validation.version, status.version, validation.errors.join("\n  "));
+        status.last_reload_at = Some(now());
+        status.last_reload_errors = Some(validation.errors.clone());
+        status.failed_reloads += 1;
+        state.metrics.reload(false);
+        Outcome::Refused(validation)
+    };
+    let Some(snapshot) = snapshot else { return refuse(validation) };
+    // Stored before it answers anything, so every decision it makes can be
+    // replayed on exactly these files.
+    let activation = match state.store.activate(&stored, by, from, comment).await {
+        Ok(a) => a,
+        Err(e) => {
+            let mut v = validation;
+            v.valid = false;
+            v.errors.push(format!("the pack is valid but could not be stored, so it was not activated: {e}"));
+            return refuse(v);
+        }
+    };
+    state.snapshot.store(Arc::new(snapshot));
+    let mut status = state.status.write().unwrap_or_else(|p| p.into_inner());
+    status.version = activation.version.clone();
+    status.activated_at = activation.activated_at.clone();
+    status.activated_by = activation.activated_by.clone();
+    status.source = activation.source.clone();
+    status.last_reload_at = Some(now());
+    status.last_reload_errors = None;
+    status.reloads += 1;
+    state.metrics.reload(true);
+    Outcome::Activated(activation)
+}
+
+/// Rebuilds from the rules folder and activates it when it is good.
 pub async fn reload(state: &Arc<AppState>) -> bool {
     let dir = state.rules_dir.clone();
-    let built = tokio::task::spawn_blocking(move || build(&dir)).await.unwrap_or_else(|e| Err(vec![format!("reload task failed: {e}")]));
-    let mut status = state.status.write().unwrap_or_else(|p| p.into_inner());
-    status.last_reload_at = Some(now());
-    match built {
-        Ok(snapshot) => {
-            let changed = snapshot.version.as_ref() != status.version;
-            if changed {
-                status.version = snapshot.version.to_string();
-                status.activated_at = now();
-                state.snapshot.store(Arc::new(snapshot));
-            }
-            status.last_reload_errors = None;
-            status.reloads += 1;
-            state.metrics.reload(true);
-            true
-        }
-        Err(errors) => {
-            eprintln!("reload refused, keeping {}:\n  {}", status.version, errors.join("\n  "));
+    let source = match tokio::task::spawn_blocking(move || read_dir(&dir)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(errors)) => {
+            let mut status = state.status.write().unwrap_or_else(|p| p.into_inner());
+            status.last_reload_at = Some(now());
             status.last_reload_errors = Some(errors);
             status.failed_reloads += 1;
             state.metrics.reload(false);
-            false
+            return false;
         }
-    }
+        Err(e) => {
+            eprintln!("reading the rules folder failed: {e}");
+            return false;
+        }
+    };
+    !matches!(activate(state, source, "directory", "directory", None).await, Outcome::Refused(_))
 }
 
 /// Watches the rules folder; changes within `debounce` of each other make
@@ -76,4 +173,60 @@ pub fn watch(state: Arc<AppState>, debounce: Duration) -> notify::Result<notify:
         }
     });
     Ok(watcher)
+}
+
+/// Which pack a starting server serves, and how it came to be active.
+///
+/// The latest intent wins: when the rules folder holds what was last
+/// activated from it and an admin has since uploaded or rolled back, the
+/// stored activation is served; when the folder changed since (a deploy),
+/// the folder is activated. A folder that does not build falls back to the
+/// last stored activation, with the errors shown in the status.
+pub async fn startup(store: &dealrules_store::Store, dir: &Path) -> Result<(Snapshot, Option<Activation>, Option<Vec<String>>), String> {
+    let dir_source = read_dir(dir);
+    let latest = store.latest_activation(None).await.map_err(|e| e.to_string())?;
+    let last_from_dir = store.latest_activation(Some("directory")).await.map_err(|e| e.to_string())?;
+    let dir_version = dir_source.as_ref().ok().map(PackSource::version);
+    if let Some(latest) = &latest {
+        let dir_unchanged = dir_version.is_some() && last_from_dir.as_ref().map(|a| &a.version) == dir_version.as_ref();
+        if latest.source != "directory" && dir_unchanged {
+            if let Some(snapshot) = stored_snapshot(store, &latest.version).await {
+                return Ok((snapshot, Some(latest.clone()), None));
+            }
+        }
+    }
+    let built = match dir_source {
+        Ok(source) => {
+            let kept = source.clone();
+            tokio::task::spawn_blocking(move || build_source(source)).await.map_err(|e| e.to_string())?.map(|s| (s, kept))
+        }
+        Err(e) => Err(e),
+    };
+    match built {
+        Ok((snapshot, source)) => {
+            let activation = match &latest {
+                Some(a) if a.version == *snapshot.version => a.clone(),
+                _ => store.activate(&source, "directory", "directory", None).await.map_err(|e| e.to_string())?,
+            };
+            Ok((snapshot, Some(activation), None))
+        }
+        Err(errors) => {
+            let fallback = match &latest {
+                Some(a) => stored_snapshot(store, &a.version).await.map(|s| (s, a.clone())),
+                None => None,
+            };
+            match fallback {
+                Some((snapshot, a)) => {
+                    eprintln!("the pack in {} cannot serve; serving the last activated version {}:\n  {}", dir.display(), a.version, errors.join("\n  "));
+                    Ok((snapshot, Some(a), Some(errors)))
+                }
+                None => Err(format!("the pack in {} cannot serve:\n{}", dir.display(), errors.join("\n"))),
+            }
+        }
+    }
+}
+
+async fn stored_snapshot(store: &dealrules_store::Store, version: &str) -> Option<Snapshot> {
+    let source = store.pack(version).await.ok().flatten()?;
+    tokio::task::spawn_blocking(move || build_source(source).ok()).await.ok().flatten()
 }

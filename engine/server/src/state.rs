@@ -14,7 +14,9 @@ use arc_swap::ArcSwap;
 use dealrules_core::Snapshot;
 use serde::Serialize;
 
-use crate::auth::TokenBook;
+use crate::auth::{TokenBook, Tokens};
+use crate::decision_log::{DecisionLog, LogCounters};
+use dealrules_store::Store;
 
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct ReloadStatus {
@@ -22,6 +24,11 @@ pub struct ReloadStatus {
     pub version: String,
     /// When the active pack was activated (RFC 3339).
     pub activated_at: String,
+    /// Who activated it: a token's subject, or `directory`.
+    pub activated_by: String,
+    /// Where it came from: `directory` (the watched rules folder),
+    /// `upload` or `rollback`.
+    pub source: String,
     /// The last reload attempt, good or bad.
     pub last_reload_at: Option<String>,
     /// Why the last reload was refused (`file:line:col: message` lines);
@@ -29,6 +36,11 @@ pub struct ReloadStatus {
     pub last_reload_errors: Option<Vec<String>>,
     pub reloads: u64,
     pub failed_reloads: u64,
+    /// The rules folder being watched.
+    pub rules_dir: String,
+    /// The database, without its password.
+    pub store: String,
+    pub decision_log: bool,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -48,6 +60,7 @@ pub struct Metrics {
     pub decisions: Family<DecisionLabels, Counter>,
     pub latency: Family<DecisionLabels, Histogram>,
     pub reloads: Family<ReloadLabels, Counter>,
+    pub log: LogCounters,
 }
 
 impl Default for Metrics {
@@ -59,8 +72,12 @@ impl Default for Metrics {
         let reloads = Family::<ReloadLabels, Counter>::default();
         registry.register("decisions", "Decisions made, by policy and outcome (ok, rejected: the decision failed)", decisions.clone());
         registry.register("decision_seconds", "Time to decide, request body to response body", latency.clone());
-        registry.register("reloads", "Pack reloads, by outcome (ok, refused)", reloads.clone());
-        Metrics { registry, decisions, latency, reloads }
+        registry.register("reloads", "Pack reloads and activations, by outcome (ok, refused)", reloads.clone());
+        let log = LogCounters::default();
+        registry.register("decision_log_written", "Decisions written to the decision log", log.written.clone());
+        registry.register("decision_log_failed", "Decisions the log could not write after retrying", log.failed.clone());
+        registry.register("decision_log_batches", "Transactions the decision log writer committed", log.batches.clone());
+        Metrics { registry, decisions, latency, reloads, log }
     }
 }
 
@@ -86,14 +103,57 @@ pub struct AppState {
     pub snapshot: ArcSwap<Snapshot>,
     pub rules_dir: PathBuf,
     pub status: RwLock<ReloadStatus>,
-    pub tokens: TokenBook,
+    pub tokens: Tokens,
     pub metrics: Metrics,
+    pub store: Arc<Store>,
+    pub log: DecisionLog,
+    /// One activation at a time (a folder reload, an upload, a rollback).
+    pub activating: tokio::sync::Mutex<()>,
+}
+
+/// How a server state is put together.
+pub struct Setup {
+    pub snapshot: Snapshot,
+    /// How the snapshot came to be active.
+    pub activation: Option<dealrules_store::Activation>,
+    pub rules_dir: PathBuf,
+    pub store: Arc<Store>,
+    /// Tokens that are not in the store (`DEALRULES_ADMIN_TOKEN`).
+    pub fixed_tokens: TokenBook,
+    pub decision_log: bool,
 }
 
 impl AppState {
-    pub fn new(snapshot: Snapshot, rules_dir: PathBuf, tokens: TokenBook) -> Arc<AppState> {
-        let status = ReloadStatus { version: snapshot.version.to_string(), activated_at: now(), ..Default::default() };
-        Arc::new(AppState { snapshot: ArcSwap::from_pointee(snapshot), rules_dir, status: RwLock::new(status), tokens, metrics: Metrics::default() })
+    /// Loads the stored tokens and starts the decision log writer.
+    pub async fn start(setup: Setup) -> Result<Arc<AppState>, String> {
+        let metrics = Metrics::default();
+        let log = if setup.decision_log { DecisionLog::start(setup.store.clone(), metrics.log.clone()) } else { DecisionLog::off() };
+        let tokens = Tokens::new(setup.fixed_tokens);
+        tokens.refresh(&setup.store).await.map_err(|e| e.to_string())?;
+        let (activated_at, activated_by, source) = match &setup.activation {
+            Some(a) => (a.activated_at.clone(), a.activated_by.clone(), a.source.clone()),
+            None => (now(), "directory".into(), "directory".into()),
+        };
+        let status = ReloadStatus {
+            version: setup.snapshot.version.to_string(),
+            activated_at,
+            activated_by,
+            source,
+            rules_dir: setup.rules_dir.display().to_string(),
+            store: setup.store.url().to_string(),
+            decision_log: log.is_on(),
+            ..Default::default()
+        };
+        Ok(Arc::new(AppState {
+            snapshot: ArcSwap::from_pointee(setup.snapshot),
+            rules_dir: setup.rules_dir,
+            status: RwLock::new(status),
+            tokens,
+            metrics,
+            store: setup.store,
+            log,
+            activating: tokio::sync::Mutex::new(()),
+        }))
     }
 }
 

@@ -1,0 +1,137 @@
+//! The decision log, written off the request path: a request hands its
+//! record to a bounded queue and goes on; one writer task takes whatever
+//! has queued up (up to a batch) and writes it in one transaction. Under
+//! load the batches grow, so logging does not bound throughput; when the
+//! queue is full a request waits for room rather than lose a record.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dealrules_store::{DecisionRecord, Store};
+use tokio::sync::{mpsc, oneshot};
+
+/// Records waiting to be written, at most.
+pub const QUEUE: usize = 65_536;
+/// Records written in one transaction, at most.
+pub const BATCH: usize = 2_000;
+
+enum Msg {
+    Record(DecisionRecord),
+    Flush(oneshot::Sender<()>),
+}
+
+#[derive(Clone)]
+pub struct DecisionLog {
+    tx: Option<mpsc::Sender<Msg>>,
+}
+
+/// What the writer counts, for `/metrics`.
+#[derive(Clone, Default)]
+pub struct LogCounters {
+    pub written: prometheus_client::metrics::counter::Counter,
+    pub failed: prometheus_client::metrics::counter::Counter,
+    pub batches: prometheus_client::metrics::counter::Counter,
+}
+
+impl DecisionLog {
+    /// No log: records are dropped where they are made.
+    pub fn off() -> DecisionLog {
+        DecisionLog { tx: None }
+    }
+
+    pub fn is_on(&self) -> bool {
+        self.tx.is_some()
+    }
+
+    /// Starts the writer task.
+    pub fn start(store: Arc<Store>, counters: LogCounters) -> DecisionLog {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(writer(store, rx, counters));
+        DecisionLog { tx: Some(tx) }
+    }
+
+    /// Queues a record; waits only when the queue is full.
+    pub async fn record(&self, record: DecisionRecord) {
+        if let Some(tx) = &self.tx {
+            if let Err(mpsc::error::TrySendError::Full(msg)) = tx.try_send(Msg::Record(record)) {
+                let _ = tx.send(msg).await;
+            }
+        }
+    }
+
+    /// Returns once every record queued before the call is written (or
+    /// failed for good).
+    pub async fn flush(&self) {
+        if let Some(tx) = &self.tx {
+            let (done, wait) = oneshot::channel();
+            if tx.send(Msg::Flush(done)).await.is_ok() {
+                let _ = wait.await;
+            }
+        }
+    }
+}
+
+async fn writer(store: Arc<Store>, mut rx: mpsc::Receiver<Msg>, counters: LogCounters) {
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut flushes = Vec::new();
+    while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        while let Some(msg) = next.take() {
+            match msg {
+                Msg::Record(r) => batch.push(r),
+                Msg::Flush(done) => flushes.push(done),
+            }
+            if batch.len() < BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if !batch.is_empty() {
+            write(&store, &batch, &counters).await;
+            batch.clear();
+        }
+        for done in flushes.drain(..) {
+            let _ = done.send(());
+        }
+    }
+}
+
+/// Writes a batch, trying again with backoff when the database is busy or
+/// away; a batch that still fails is counted and reported, not retried
+/// forever (the requests it logs were answered long ago).
+async fn write(store: &Store, batch: &[DecisionRecord], counters: &LogCounters) {
+    let mut delay = Duration::from_millis(50);
+    for attempt in 1..=5 {
+        match store.log_decisions(batch).await {
+            Ok(()) => {
+                counters.written.inc_by(batch.len() as u64);
+                counters.batches.inc();
+                return;
+            }
+            Err(e) if attempt == 5 => {
+                eprintln!("decision log: {} records could not be written: {e}", batch.len());
+                counters.failed.inc_by(batch.len() as u64);
+            }
+            Err(_) => {
+                tokio::time::sleep(delay).await;
+                delay *= 3;
+            }
+        }
+    }
+}
+
+/// Deletes what is older than `keep`, now and every hour.
+pub fn prune_every_hour(store: Arc<Store>, keep: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            let keep = chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
+            let Some(cut) = chrono::Utc::now().checked_sub_signed(keep) else { continue };
+            match store.prune_decisions(&dealrules_store::timestamp(cut)).await {
+                Ok(0) => {}
+                Ok(n) => println!("decision log: {n} records older than {} removed", dealrules_store::timestamp(cut)),
+                Err(e) => eprintln!("decision log: pruning failed: {e}"),
+            }
+        }
+    });
+}
