@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::state::{now, AppState};
 
 /// What validating a pack found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Validation {
     pub valid: bool,
     pub version: String,

@@ -8,16 +8,20 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
+use axum::routing::get;
 use axum::{Json, Router};
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use dealrules_core::DecideError;
 use dealrules_model::Kind;
 use dealrules_store::{DecisionQuery, DecisionRecord};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json_};
 
 use crate::auth::{generate_token, hash_token, require, Principal, Role};
 use crate::error::ApiError;
+use crate::openapi;
 use crate::reload::{self, Outcome};
 use crate::state::AppState;
 use crate::upload;
@@ -26,28 +30,37 @@ use crate::upload;
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 
 pub fn app(state: Arc<AppState>) -> Router {
-    let pack_body = DefaultBodyLimit::max(upload::MAX_UPLOAD_BYTES);
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/v1/decide/{policy}", post(decide))
-        .route("/v1/policies", get(policies))
-        .route("/v1/policies/{kind}/{name}", get(policy))
-        .route("/v1/status", get(status))
-        .route("/v1/packs", get(packs))
-        .route("/v1/packs/validate", post(validate_pack).layer(pack_body))
-        .route("/v1/packs/active", put(activate_pack).layer(pack_body))
-        .route("/v1/packs/rollback", post(rollback))
-        .route("/v1/packs/{version}", get(pack_files))
-        .route("/v1/decisions", get(decisions))
-        .route("/v1/decisions/{id}", get(decision))
-        .route("/v1/decisions/{id}/replay", post(replay))
-        .route("/v1/tokens", get(tokens).post(create_token))
-        .route("/v1/tokens/{id}", delete(revoke_token))
+    let (router, doc) = api();
+    let doc = Arc::new(openapi::finish(doc).to_string());
+    router
+        .route("/openapi.json", get(move || async move { ([(header::CONTENT_TYPE, "application/json")], (*doc).clone()) }))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+/// The routes and their OpenAPI document, from one list.
+pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
+    // Pack uploads may be larger than other bodies.
+    let uploads = OpenApiRouter::new().routes(routes!(validate_pack)).routes(routes!(activate_pack)).layer(DefaultBodyLimit::max(upload::MAX_UPLOAD_BYTES));
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+        .routes(routes!(decide))
+        .routes(routes!(policies))
+        .routes(routes!(policy))
+        .routes(routes!(status))
+        .routes(routes!(packs))
+        .routes(routes!(rollback))
+        .routes(routes!(pack_files))
+        .routes(routes!(decisions))
+        .routes(routes!(decision))
+        .routes(routes!(replay))
+        .routes(routes!(tokens, create_token))
+        .routes(routes!(revoke_token))
+        .merge(uploads)
+        .split_for_parts()
 }
 
 pub(crate) async fn who(state: &AppState, headers: &HeaderMap, needed: Role) -> Result<Principal, ApiError> {
@@ -57,20 +70,45 @@ pub(crate) async fn who(state: &AppState, headers: &HeaderMap, needed: Role) -> 
     Ok(p)
 }
 
-async fn healthz() -> Json<Json_> {
-    Json(json!({ "status": "ok" }))
+/// Liveness.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "The process is up", body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok".into(), version: None })
 }
 
-/// Ready when a pack is loaded (always, once started) and the store answers.
-async fn readyz(State(state): State<Arc<AppState>>) -> Result<Json<Json_>, ApiError> {
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+    /// The active pack version (readiness only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+/// Readiness: a pack is loaded (always, once started) and the store answers.
+#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, description = "Ready", body = Health), (status = 503, description = "The store is not answering")))]
+async fn readyz(State(state): State<Arc<AppState>>) -> Result<Json<Health>, ApiError> {
     state.store.ping().await.map_err(|e| ApiError::Unavailable(format!("the store is not answering: {e}")))?;
-    Ok(Json(json!({ "status": "ready", "version": &*state.snapshot.load().version })))
+    Ok(Json(Health { status: "ready".into(), version: Some(state.snapshot.load().version.to_string()) }))
 }
 
+/// Prometheus metrics: decisions by policy and outcome, decision latency, reloads, the decision log.
+#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text", body = String)))]
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render()).into_response()
 }
 
+/// One decision, as `dealrules eval`: the same JSON for the same pack and input.
+#[utoipa::path(post, path = "/v1/decide/{policy}", tag = "decide",
+    params(("policy" = String, Path, description = "A policy name, or Kind/name when names repeat across kinds")),
+    request_body(content = Object, content_type = "application/json", description = "The facts: {\"deal\": {...}, \"rep\": {...}, ...}"),
+    responses(
+        (status = 200, description = "The decision, with the pack version and the trace", body = Object),
+        (status = 400, description = "The body is not a JSON object"),
+        (status = 404, description = "No such policy"),
+        (status = 413, description = "The body is larger than 1 MiB"),
+        (status = 422, description = "Well-formed but cannot be decided (a missing field, a plugin that failed)"),
+    ),
+    extensions(("x-required-role" = json!("service"))))]
 async fn decide(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(policy): Path<String>, body: String) -> Result<Response, ApiError> {
     let who = who(&state, &headers, Role::Service).await?;
     // The request finishes on the snapshot it started with, whatever a
@@ -100,12 +138,28 @@ async fn decide(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(pol
     answer.map(|text| ([(header::CONTENT_TYPE, "application/json")], text).into_response())
 }
 
-async fn policies(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<Json_>, ApiError> {
+/// The active pack's policies with kind, name and version.
+#[utoipa::path(get, path = "/v1/policies", tag = "policies", responses((status = 200, description = "The policies", body = PolicyList)), extensions(("x-required-role" = json!("viewer"))))]
+async fn policies(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<PolicyList>, ApiError> {
     who(&state, &headers, Role::Viewer).await?;
     let s = state.snapshot.load();
-    Ok(Json(json!({ "version": &*s.version, "policies": s.policies() })))
+    let policies = s.policies().iter().map(serde_json::to_value).collect::<Result<_, _>>().map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Json(PolicyList { version: s.version.to_string(), policies }))
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct PolicyList {
+    pub version: String,
+    /// `{kind, name, version, description, file, decidable}` for each.
+    #[schema(value_type = Vec<Object>)]
+    pub policies: Vec<Json_>,
+}
+
+/// One policy: its source, its parsed spec and the compiled summary.
+#[utoipa::path(get, path = "/v1/policies/{kind}/{name}", tag = "policies",
+    params(("kind" = String, Path, description = "Funnel, ApprovalPolicy, DecisionTable, IncentivePlan, Targets, ..."), ("name" = String, Path)),
+    responses((status = 200, description = "The policy", body = Object), (status = 404, description = "No such kind or policy")),
+    extensions(("x-required-role" = json!("viewer"))))]
 async fn policy(State(state): State<Arc<AppState>>, headers: HeaderMap, Path((kind, name)): Path<(String, String)>) -> Result<Json<Json_>, ApiError> {
     who(&state, &headers, Role::Viewer).await?;
     let kind = Kind::parse(&kind).ok_or_else(|| ApiError::NotFound(format!("no kind `{kind}`")))?;
@@ -124,14 +178,22 @@ async fn policy(State(state): State<Arc<AppState>>, headers: HeaderMap, Path((ki
     })))
 }
 
-async fn status(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<Json_>, ApiError> {
+/// The active pack version, who activated it and when, the last reload and its errors.
+#[utoipa::path(get, path = "/v1/status", tag = "policies", responses((status = 200, description = "The status", body = crate::state::ReloadStatus)), extensions(("x-required-role" = json!("viewer"))))]
+async fn status(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<crate::state::ReloadStatus>, ApiError> {
     who(&state, &headers, Role::Viewer).await?;
-    let status = state.status.read().unwrap_or_else(|p| p.into_inner()).clone();
-    Ok(Json(serde_json::to_value(status).map_err(|e| ApiError::Internal(e.to_string()))?))
+    Ok(Json(state.status.read().unwrap_or_else(|p| p.into_inner()).clone()))
 }
 
 // ---- packs ----
 
+/// Validates a pack and runs its tests without activating it.
+#[utoipa::path(post, path = "/v1/packs/validate", tag = "packs", request_body(description = "A pack: a tar.gz archive of the rules folder, or a JSON map of path -> text", content(
+        (Object = "application/json", example = json!({"approvals.yaml": "apiVersion: dealrules/v1\nkind: ApprovalPolicy\n..."})),
+        (Vec<u8> = "application/gzip"),
+    )),
+    responses((status = 200, description = "What validation found; `valid` says whether it could be activated", body = reload::Validation), (status = 400, description = "Not a pack (a path outside the pack, a link, not tar.gz nor JSON)"), (status = 413, description = "Larger than 16 MiB")),
+    extensions(("x-required-role" = json!("admin"))))]
 async fn validate_pack(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Json<reload::Validation>, ApiError> {
     who(&state, &headers, Role::Admin).await?;
     let source = upload::read_pack(&body).map_err(ApiError::BadRequest)?;
@@ -144,19 +206,41 @@ struct ActivateQuery {
     comment: Option<String>,
 }
 
-async fn activate_pack(State(state): State<Arc<AppState>>, headers: HeaderMap, Query(q): Query<ActivateQuery>, body: Bytes) -> Result<Json<Json_>, ApiError> {
+/// Uploads and activates a pack: validated and tested first, stored, then swapped in.
+#[utoipa::path(put, path = "/v1/packs/active", tag = "packs", request_body(description = "A pack: a tar.gz archive of the rules folder, or a JSON map of path -> text", content(
+        (Object = "application/json", example = json!({"approvals.yaml": "apiVersion: dealrules/v1\nkind: ApprovalPolicy\n..."})),
+        (Vec<u8> = "application/gzip"),
+    )),
+    params(("comment" = Option<String>, Query, description = "Why, kept with the activation")),
+    responses(
+        (status = 200, description = "Activated, or already active", body = ActivationAnswer),
+        (status = 400, description = "Not a pack"),
+        (status = 413, description = "Larger than 16 MiB"),
+        (status = 422, description = "The pack has errors or failing tests; `errors` lists them; the active pack keeps serving"),
+    ),
+    extensions(("x-required-role" = json!("admin"))))]
+async fn activate_pack(State(state): State<Arc<AppState>>, headers: HeaderMap, Query(q): Query<ActivateQuery>, body: Bytes) -> Result<Json<ActivationAnswer>, ApiError> {
     let who = who(&state, &headers, Role::Admin).await?;
     let source = upload::read_pack(&body).map_err(ApiError::BadRequest)?;
     activation_answer(reload::activate(&state, source, &who.subject, "upload", q.comment.as_deref()).await)
 }
 
-#[derive(Deserialize)]
-struct RollbackRequest {
+#[derive(Deserialize, ToSchema)]
+pub struct RollbackRequest {
     version: String,
     comment: Option<String>,
 }
 
-async fn rollback(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Json<Json_>, ApiError> {
+/// Activates an earlier stored version by its hash (or a prefix of 6+ hex digits).
+#[utoipa::path(post, path = "/v1/packs/rollback", tag = "packs", request_body = RollbackRequest,
+    responses(
+        (status = 200, description = "Activated, or already active", body = ActivationAnswer),
+        (status = 400, description = "Not a version"),
+        (status = 404, description = "No such stored version"),
+        (status = 422, description = "That version no longer passes (its tests fail today)"),
+    ),
+    extensions(("x-required-role" = json!("admin"))))]
+async fn rollback(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Json<ActivationAnswer>, ApiError> {
     let who = who(&state, &headers, Role::Admin).await?;
     let req: RollbackRequest = serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("expected {{\"version\": \"sha256:...\"}}: {e}")))?;
     let version = state.store.resolve_version(&req.version).await?.ok_or_else(|| ApiError::NotFound(format!("no stored pack version `{}`", req.version)))?;
@@ -164,10 +248,19 @@ async fn rollback(State(state): State<Arc<AppState>>, headers: HeaderMap, body: 
     activation_answer(reload::activate(&state, source, &who.subject, "rollback", req.comment.as_deref()).await)
 }
 
-fn activation_answer(outcome: Outcome) -> Result<Json<Json_>, ApiError> {
+#[derive(Serialize, ToSchema)]
+pub struct ActivationAnswer {
+    /// False when the version was already active.
+    pub activated: bool,
+    pub version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activation: Option<dealrules_store::Activation>,
+}
+
+fn activation_answer(outcome: Outcome) -> Result<Json<ActivationAnswer>, ApiError> {
     match outcome {
-        Outcome::Activated(a) => Ok(Json(json!({ "activated": true, "activation": a }))),
-        Outcome::Unchanged(version) => Ok(Json(json!({ "activated": false, "version": version, "detail": "this version is already active" }))),
+        Outcome::Activated(a) => Ok(Json(ActivationAnswer { activated: true, version: a.version.clone(), activation: Some(a) })),
+        Outcome::Unchanged(version) => Ok(Json(ActivationAnswer { activated: false, version, activation: None })),
         Outcome::Refused(v) => {
             let mut extra = serde_json::Map::new();
             extra.insert("errors".into(), json!(v.errors));
@@ -177,34 +270,67 @@ fn activation_answer(outcome: Outcome) -> Result<Json<Json_>, ApiError> {
     }
 }
 
-async fn packs(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<Json_>, ApiError> {
+/// The active pack, every activation (who, when, from where) and every stored version.
+#[utoipa::path(get, path = "/v1/packs", tag = "packs", responses((status = 200, description = "Versions and activations, newest first", body = PackList)), extensions(("x-required-role" = json!("viewer"))))]
+async fn packs(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<PackList>, ApiError> {
     who(&state, &headers, Role::Viewer).await?;
     let activations = state.store.activations(200).await?;
     let versions = state.store.packs().await?;
-    let status = state.status.read().unwrap_or_else(|p| p.into_inner()).clone();
-    Ok(Json(json!({
-        "active": { "version": status.version, "activated_at": status.activated_at, "activated_by": status.activated_by, "source": status.source },
-        "activations": activations,
-        "versions": versions,
-    })))
+    let s = state.status.read().unwrap_or_else(|p| p.into_inner()).clone();
+    let active = ActivePack { version: s.version, activated_at: s.activated_at, activated_by: s.activated_by, source: s.source };
+    Ok(Json(PackList { active, activations, versions }))
 }
 
-async fn pack_files(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(version): Path<String>) -> Result<Json<Json_>, ApiError> {
+#[derive(Serialize, ToSchema)]
+pub struct ActivePack {
+    pub version: String,
+    pub activated_at: String,
+    pub activated_by: String,
+    pub source: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PackList {
+    pub active: ActivePack,
+    /// The latest 200.
+    pub activations: Vec<dealrules_store::Activation>,
+    pub versions: Vec<dealrules_store::PackInfo>,
+}
+
+/// A stored version's files: text files as text, others as base64.
+#[utoipa::path(get, path = "/v1/packs/{version}", tag = "packs", params(("version" = String, Path, description = "sha256:<hex> or a prefix of 6+ hex digits")),
+    responses((status = 200, description = "The files", body = PackFiles), (status = 400, description = "Not a version"), (status = 404, description = "No such stored version")),
+    extensions(("x-required-role" = json!("viewer"))))]
+async fn pack_files(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(version): Path<String>) -> Result<Json<PackFiles>, ApiError> {
     who(&state, &headers, Role::Viewer).await?;
     let version = state.store.resolve_version(&version).await?.ok_or_else(|| ApiError::NotFound(format!("no stored pack version `{version}`")))?;
     let source = state.store.pack(&version).await?.ok_or_else(|| ApiError::NotFound(format!("no stored pack version `{version}`")))?;
     let files: serde_json::Value = serde_json::from_str(&dealrules_store::pack_to_json(&source)).map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(Json(json!({ "version": version, "files": files["files"] })))
+    Ok(Json(PackFiles { version, files: files["files"].clone() }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PackFiles {
+    pub version: String,
+    /// path -> `{"text": ...}` or `{"base64": ...}`.
+    #[schema(value_type = Object)]
+    pub files: Json_,
 }
 
 // ---- the decision log ----
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct DecisionsQuery {
+    /// Only this policy.
     policy: Option<String>,
+    /// From this time, inclusive (RFC 3339 or YYYY-MM-DD).
     since: Option<String>,
+    /// Before this time (RFC 3339 or YYYY-MM-DD).
     until: Option<String>,
+    /// The `next_after` of the previous page.
     after: Option<String>,
+    /// At most this many (default 100, at most 1000).
     limit: Option<u32>,
 }
 
@@ -213,30 +339,78 @@ fn as_json(text: &str) -> Json_ {
     serde_json::from_str(text).unwrap_or_else(|_| Json_::String(text.to_string()))
 }
 
-fn record_json(r: &DecisionRecord) -> Json_ {
-    json!({
-        "id": r.id, "decided_at": r.decided_at, "policy": r.policy, "version": r.version,
-        "outcome": r.outcome, "subject": r.subject, "input": as_json(&r.input), "result": as_json(&r.result),
-    })
+/// One logged decision.
+#[derive(Serialize, ToSchema)]
+pub struct LoggedDecision {
+    pub id: String,
+    /// The `now` it was decided with.
+    pub decided_at: String,
+    pub policy: String,
+    /// The pack version that decided.
+    pub version: String,
+    /// `ok` or `error`.
+    pub outcome: String,
+    /// Who asked.
+    pub subject: String,
+    /// The request body as sent.
+    #[schema(value_type = Value)]
+    pub input: Json_,
+    /// The answer: the decision, or `{"error": ...}`.
+    #[schema(value_type = Value)]
+    pub result: Json_,
 }
 
-async fn decisions(State(state): State<Arc<AppState>>, headers: HeaderMap, Query(q): Query<DecisionsQuery>) -> Result<Json<Json_>, ApiError> {
+fn record_json(r: &DecisionRecord) -> LoggedDecision {
+    LoggedDecision {
+        id: r.id.clone(),
+        decided_at: r.decided_at.clone(),
+        policy: r.policy.clone(),
+        version: r.version.clone(),
+        outcome: r.outcome.clone(),
+        subject: r.subject.clone(),
+        input: as_json(&r.input),
+        result: as_json(&r.result),
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DecisionPage {
+    /// Oldest first.
+    pub decisions: Vec<LoggedDecision>,
+    /// Pass as `after` for the next page; null on the last page.
+    pub next_after: Option<String>,
+}
+
+/// The decision log, oldest first, filtered by policy and time.
+#[utoipa::path(get, path = "/v1/decisions", tag = "decision-log", params(DecisionsQuery),
+    responses((status = 200, description = "A page of the log", body = DecisionPage), (status = 400, description = "A time that is not a time")),
+    extensions(("x-required-role" = json!("viewer"))))]
+async fn decisions(State(state): State<Arc<AppState>>, headers: HeaderMap, Query(q): Query<DecisionsQuery>) -> Result<Json<DecisionPage>, ApiError> {
     who(&state, &headers, Role::Viewer).await?;
     let limit = q.limit.unwrap_or(100).clamp(1, dealrules_store::MAX_PAGE);
     let found = state.store.decisions(&DecisionQuery { policy: q.policy, since: q.since, until: q.until, after: q.after, limit }).await?;
     let next = (found.len() == limit as usize).then(|| found.last().map(|r| r.id.clone())).flatten();
-    Ok(Json(json!({ "decisions": found.iter().map(record_json).collect::<Vec<_>>(), "next_after": next })))
+    Ok(Json(DecisionPage { decisions: found.iter().map(record_json).collect(), next_after: next }))
 }
 
-async fn decision(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<Json_>, ApiError> {
+/// One logged decision.
+#[utoipa::path(get, path = "/v1/decisions/{id}", tag = "decision-log", params(("id" = String, Path)),
+    responses((status = 200, description = "The decision", body = LoggedDecision), (status = 404, description = "Not in the log")),
+    extensions(("x-required-role" = json!("viewer"))))]
+async fn decision(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<LoggedDecision>, ApiError> {
     who(&state, &headers, Role::Viewer).await?;
     let r = state.store.decision(&id).await?.ok_or_else(|| ApiError::NotFound(format!("no decision `{id}` in the log")))?;
     Ok(Json(record_json(&r)))
 }
 
+/// Replays a logged decision on the pack version that made it.
+///
 /// Decides a logged decision again on the pack version that made it, with
 /// the same input and the same `now`; says whether the answer is the same.
-async fn replay(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<Json_>, ApiError> {
+#[utoipa::path(post, path = "/v1/decisions/{id}/replay", tag = "decision-log", params(("id" = String, Path)),
+    responses((status = 200, description = "The original and the replayed answer", body = Replay), (status = 404, description = "Not in the log"), (status = 422, description = "Its pack version is not stored or no longer builds")),
+    extensions(("x-required-role" = json!("viewer"))))]
+async fn replay(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<Replay>, ApiError> {
     who(&state, &headers, Role::Viewer).await?;
     let r = state.store.decision(&id).await?.ok_or_else(|| ApiError::NotFound(format!("no decision `{id}` in the log")))?;
     let active = state.snapshot.load_full();
@@ -256,28 +430,59 @@ async fn replay(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id)
     .map_err(|e| ApiError::Internal(e.to_string()))?
     .map_err(ApiError::Internal)?;
     let (original, again) = (as_json(&r.result), as_json(&replayed));
-    Ok(Json(json!({
-        "id": r.id, "policy": r.policy, "version": r.version, "decided_at": r.decided_at,
-        "same": original == again, "original": original, "replayed": again,
-    })))
+    Ok(Json(Replay { id: r.id, policy: r.policy, version: r.version, decided_at: r.decided_at, same: original == again, original, replayed: again }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Replay {
+    pub id: String,
+    pub policy: String,
+    pub version: String,
+    pub decided_at: String,
+    /// Whether the replayed answer equals the logged one.
+    pub same: bool,
+    #[schema(value_type = Value)]
+    pub original: Json_,
+    #[schema(value_type = Value)]
+    pub replayed: Json_,
 }
 
 // ---- tokens ----
 
-#[derive(Deserialize)]
-struct NewToken {
+#[derive(Deserialize, ToSchema)]
+pub struct NewToken {
+    /// viewer, service, approver or admin.
     role: String,
     subject: String,
     #[serde(default)]
     groups: Vec<String>,
 }
 
-async fn tokens(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<Json_>, ApiError> {
+/// Live tokens (never the tokens nor their hashes).
+#[utoipa::path(get, path = "/v1/tokens", tag = "tokens", responses((status = 200, description = "The tokens", body = TokenList)), extensions(("x-required-role" = json!("admin"))))]
+async fn tokens(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<TokenList>, ApiError> {
     who(&state, &headers, Role::Admin).await?;
-    Ok(Json(json!({ "tokens": state.store.tokens().await? })))
+    Ok(Json(TokenList { tokens: state.store.tokens().await? }))
 }
 
-async fn create_token(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<(StatusCode, Json<Json_>), ApiError> {
+#[derive(Serialize, ToSchema)]
+pub struct TokenList {
+    pub tokens: Vec<dealrules_store::TokenRecord>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedToken {
+    #[serde(flatten)]
+    pub record: dealrules_store::TokenRecord,
+    /// The token itself, shown this once.
+    pub token: String,
+}
+
+/// Creates a token; the answer is the only time the token is shown.
+#[utoipa::path(post, path = "/v1/tokens", tag = "tokens", request_body = NewToken,
+    responses((status = 201, description = "The token", body = CreatedToken), (status = 400, description = "Not a role, or no subject")),
+    extensions(("x-required-role" = json!("admin"))))]
+async fn create_token(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
     let who = who(&state, &headers, Role::Admin).await?;
     let req: NewToken = serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("expected {{\"role\", \"subject\", \"groups\"}}: {e}")))?;
     let role = Role::parse(&req.role).ok_or_else(|| ApiError::BadRequest(format!("`{}` is not a role: viewer, service, approver or admin", req.role)))?;
@@ -287,11 +492,13 @@ async fn create_token(State(state): State<Arc<AppState>>, headers: HeaderMap, bo
     let token = generate_token().map_err(ApiError::Internal)?;
     let record = state.store.add_token(&hex::encode(hash_token(&token)), role.as_str(), req.subject.trim(), &req.groups, &who.subject).await?;
     state.tokens.refresh(&state.store).await?;
-    let mut body = serde_json::to_value(&record).map_err(|e| ApiError::Internal(e.to_string()))?;
-    body["token"] = json!(token);
-    Ok((StatusCode::CREATED, Json(body)))
+    Ok((StatusCode::CREATED, Json(CreatedToken { record, token })))
 }
 
+/// Revokes a token.
+#[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path)),
+    responses((status = 204, description = "Revoked"), (status = 404, description = "No such live token")),
+    extensions(("x-required-role" = json!("admin"))))]
 async fn revoke_token(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     who(&state, &headers, Role::Admin).await?;
     if !state.store.revoke_token(&id).await? {

@@ -18,7 +18,7 @@ use crate::auth::{TokenBook, Tokens};
 use crate::decision_log::{DecisionLog, LogCounters};
 use dealrules_store::Store;
 
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Default, utoipa::ToSchema)]
 pub struct ReloadStatus {
     /// The active pack version.
     pub version: String,

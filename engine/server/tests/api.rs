@@ -1,58 +1,17 @@
 //! The API through `app(state)` with `oneshot`: roles per route, problem+json
 //! errors, and decide giving what the core gives.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+mod common;
+
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use dealrules_server::auth::{hash_token, Role, TokenBook};
-use dealrules_server::state::{AppState, Setup};
-use dealrules_store::Store;
+use common::{call, json, rules, rules_as_json, state};
+use dealrules_server::auth::{hash_token, Role};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
-fn rules() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../rules")
-}
-
-/// A server state on a real SQLite file, with one token per role.
-async fn state() -> Arc<AppState> {
-    let dir = tempfile::tempdir().unwrap().keep();
-    let store = Arc::new(Store::open(&format!("sqlite://{}", dir.join("dealrules.db").display())).await.unwrap());
-    for (t, role) in [("t-viewer", Role::Viewer), ("t-service", Role::Service), ("t-approver", Role::Approver), ("t-admin", Role::Admin)] {
-        store.add_token(&hex::encode(hash_token(t)), role.as_str(), t, &[], "test").await.unwrap();
-    }
-    let (snapshot, activation, errors) = dealrules_server::reload::startup(&store, &rules()).await.unwrap();
-    assert!(errors.is_none());
-    AppState::start(Setup { snapshot, activation, rules_dir: rules(), store, fixed_tokens: TokenBook::default(), decision_log: true }).await.unwrap()
-}
-
-async fn call(state: &Arc<AppState>, method: &str, uri: &str, token: Option<&str>, body: &str) -> (StatusCode, String, String) {
-    let mut req = Request::builder().method(method).uri(uri);
-    if let Some(t) = token {
-        req = req.header("authorization", format!("Bearer {t}"));
-    }
-    let res = dealrules_server::routes::app(state.clone()).oneshot(req.body(Body::from(body.to_string())).unwrap()).await.unwrap();
-    let status = res.status();
-    let ctype = res.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    (status, ctype, String::from_utf8_lossy(&bytes).into_owned())
-}
-
 const DEAL: &str = r#"{"deal": {"amount": 120000, "discount_pct": 15, "region": "NA", "payment_terms_days": 30}}"#;
-
-/// The rules folder as a JSON upload (path -> text).
-fn rules_as_json(edit: impl Fn(&str, String) -> String) -> String {
-    let source = dealrules_model::PackSource::from_dir(&rules()).unwrap();
-    let map: serde_json::Map<String, serde_json::Value> =
-        source.files.iter().map(|(p, b)| (p.clone(), serde_json::Value::String(edit(p, String::from_utf8(b.clone()).unwrap())))).collect();
-    serde_json::Value::Object(map).to_string()
-}
-
-fn json(text: &str) -> serde_json::Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
-}
 
 /// Every route, for every role: allowed (the route's own answer) or
 /// 401 without a token / 403 below the route's role.
@@ -101,7 +60,7 @@ async fn role_table() {
             }
         }
     }
-    for path in ["/healthz", "/readyz", "/metrics"] {
+    for path in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
         assert_eq!(call(&s, "GET", path, None, "").await.0, StatusCode::OK, "{path}");
     }
 }

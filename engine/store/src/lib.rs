@@ -75,7 +75,7 @@ pub struct Store {
 }
 
 /// A token as stored: its hash, never the token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct TokenRecord {
     pub id: String,
     #[serde(skip)]
@@ -88,7 +88,7 @@ pub struct TokenRecord {
     pub revoked_at: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Activation {
     pub id: String,
     pub version: String,
@@ -99,7 +99,7 @@ pub struct Activation {
     pub comment: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PackInfo {
     pub version: String,
     pub files: i64,

@@ -1,0 +1,83 @@
+//! The OpenAPI document of `/openapi.json`, generated from the handlers
+//! themselves (utoipa): the router and the document are built from the same
+//! list, so a route cannot be served undocumented. Each operation carries
+//! `x-required-role`; the role and problem responses common to all are
+//! added here, once. The tests check the role of every operation against
+//! real requests and every answer against its documented schema.
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+
+/// An error, as RFC 9457 problem details.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// For a pack that was not activated: every problem, as `file:line:col: message`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<String>>,
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "dealrules",
+        description = "Sales policies as rules: decisions, policies, packs and their activations, the decision log, tokens. Errors are application/problem+json.",
+        license(name = "Apache-2.0")
+    ),
+    components(schemas(Problem)),
+    tags(
+        (name = "health", description = "Liveness, readiness, metrics"),
+        (name = "decide", description = "Decisions"),
+        (name = "policies", description = "The active pack's policies and the reload status"),
+        (name = "packs", description = "Validate, activate, list and roll back pack versions"),
+        (name = "decision-log", description = "Every decision with its input, result, pack version and time"),
+        (name = "tokens", description = "API tokens"),
+    )
+)]
+pub struct ApiDoc;
+
+/// Adds what every operation shares: the bearer scheme, 401/403 where a
+/// role is needed, and the problem body of every error response.
+pub fn finish(doc: utoipa::openapi::OpenApi) -> Value {
+    let mut doc = serde_json::to_value(doc).unwrap_or_else(|_| json!({}));
+    doc["components"]["securitySchemes"]["bearer"] = json!({ "type": "http", "scheme": "bearer", "description": "A token from `dealrules token create`, POST /v1/tokens or DEALRULES_ADMIN_TOKEN" });
+    let problem = json!({ "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } });
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for item in paths.values_mut() {
+            let Some(item) = item.as_object_mut() else { continue };
+            for op in item.values_mut() {
+                let Some(op) = op.as_object_mut() else { continue };
+                let role = op.get("x-required-role").and_then(Value::as_str).map(str::to_string);
+                let responses = op.entry("responses").or_insert_with(|| json!({}));
+                if let Some(role) = &role {
+                    responses["401"] = json!({ "description": "No token, or a token that is not known" });
+                    responses["403"] = json!({ "description": format!("The token's role is below {role}") });
+                }
+                if let Some(map) = responses.as_object_mut() {
+                    for (code, response) in map.iter_mut() {
+                        if code.as_str() >= "400" && response.get("content").is_none() {
+                            response["content"] = problem.clone();
+                        }
+                    }
+                }
+                if role.is_some() {
+                    op.insert("security".into(), json!([{ "bearer": [] }]));
+                }
+                // Archives are bytes, not arrays of numbers.
+                if let Some(content) = op.get_mut("requestBody").and_then(|b| b.get_mut("content")).and_then(Value::as_object_mut) {
+                    for (media, body) in content.iter_mut() {
+                        if !media.ends_with("json") {
+                            body["schema"] = json!({ "type": "string", "contentMediaType": media });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    doc
+}
