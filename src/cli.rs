@@ -32,6 +32,15 @@ pub enum Command {
         /// Keep decision log records this long (e.g. 90d, 12h); `forever` keeps all.
         #[arg(long, env = "DEALRULES_DECISION_LOG_RETENTION", default_value = "400d")]
         decision_log_retention: String,
+        /// POST notifications from the outbox to this http:// URL (retried with backoff).
+        #[arg(long, env = "DEALRULES_WEBHOOK_URL")]
+        webhook_url: Option<String>,
+        /// Move the workflow clock forward (e.g. 15d) for drills and tests of timers.
+        #[arg(long, env = "DEALRULES_CLOCK_OFFSET", hide = true)]
+        clock_offset: Option<String>,
+        /// How often due timers are looked for (e.g. 1s, 100ms).
+        #[arg(long, env = "DEALRULES_TIMER_TICK", default_value = "1s", hide = true)]
+        timer_tick: String,
     },
     /// Manage API tokens in the store (shown once when created).
     Token {
@@ -230,7 +239,16 @@ fn hex_hash(token: &str) -> String {
 pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Token { command } => token(command),
-        Command::Serve { rules, listen, db, decision_log, decision_log_retention } => {
+        Command::Serve { rules, listen, db, decision_log, decision_log_retention, webhook_url, clock_offset, timer_tick } => {
+            let duration = |flag: &str, text: &str| dealrules_model::duration::parse_duration(text).map_err(|e| eprintln!("--{flag}: {e}"));
+            let Ok(clock_offset) = clock_offset.as_deref().map(|t| duration("clock-offset", t)).transpose() else { return 2 };
+            let Ok(timer_tick) = duration("timer-tick", &timer_tick) else { return 2 };
+            if let Some(url) = &webhook_url
+                && !url.starts_with("http://")
+            {
+                eprintln!("--webhook-url: only http:// URLs are delivered to (put a TLS-terminating relay in front): {url}");
+                return 2;
+            }
             let retention = match decision_log_retention.as_str() {
                 "forever" => None,
                 text => match dealrules_model::duration::parse_duration(text) {
@@ -248,6 +266,9 @@ pub fn run(cli: Cli) -> u8 {
                 admin_token: std::env::var("DEALRULES_ADMIN_TOKEN").ok(),
                 decision_log: decision_log == "on",
                 retention,
+                clock_offset: clock_offset.and_then(|d| chrono::Duration::from_std(d).ok()).unwrap_or_default(),
+                webhook_url,
+                timer_tick,
             };
             let runtime = match runtime() {
                 Ok(r) => r,

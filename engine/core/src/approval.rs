@@ -212,6 +212,10 @@ impl ApprovalPolicy {
     pub fn interest(&self) -> dealrules_expr::Interest {
         let mut acc = dealrules_expr::Interest::default();
         acc.add_path(&["now"]);
+        // Expressions bound to slots no longer name their paths: the plan does.
+        for path in self.plan.iter().flat_map(|p| p.paths()) {
+            acc.add_path(&path.iter().map(|k| k.as_str()).collect::<Vec<_>>());
+        }
         self.rules.iter().filter_map(|r| r.when.as_ref()).for_each(|w| w.collect_interest(&mut acc));
         self.escalations.iter().for_each(|e| e.when.collect_interest(&mut acc));
         self.approvers.iter().flatten().for_each(|a| {

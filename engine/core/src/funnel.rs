@@ -377,6 +377,24 @@ impl Funnel {
     }
 }
 
+impl Funnel {
+    /// What a timer's actions would do for the deal in `input`
+    /// (`{"deal": {...}, ...}`), evaluated as a move's `on_enter` is.
+    pub fn plan_timer(
+        &self,
+        timer: &str,
+        input: &Value,
+        now: &str,
+        approvals: &dyn Fn(&str, &Value) -> Result<serde_json::Value, String>,
+    ) -> Result<Vec<PlannedAction>, DecideError> {
+        let t = self.timers.iter().find(|t| &*t.id == timer).ok_or_else(|| DecideError::BadInput(format!("funnel `{}` has no timer `{timer}`", self.name)))?;
+        let mut locals = [self.vars.clone(), Value::Null];
+        let facts = facts_of(input, now, &mut locals)?;
+        let env = dealrules_expr::Env::new(facts, &locals);
+        Ok(t.actions.iter().map(|a| plan(a, &env, input, approvals)).collect())
+    }
+}
+
 fn plan(
     a: &CompiledAction,
     env: &dealrules_expr::Env<'_>,

@@ -57,7 +57,7 @@ use smallvec::SmallVec;
 
 pub use approval::{ApprovalDecision, ApprovalPolicy};
 pub use error::DecideError;
-pub use funnel::{Funnel, MoveDecision};
+pub use funnel::{Funnel, MoveDecision, PlannedAction, Reason};
 pub use table::{DecisionTable, TableDecision};
 pub use testing::{PolicyCoverage, TestOutcome, TestReport};
 
@@ -338,6 +338,18 @@ impl Snapshot {
             Compiled::Funnel(f) => Some(f),
             _ => None,
         }
+    }
+
+    /// What a funnel timer's actions would do for a deal (see
+    /// [`Funnel::plan_timer`]); approval actions are decided here.
+    pub fn plan_timer(&self, funnel: &str, timer: &str, input: &Value, now: &str) -> Result<Vec<funnel::PlannedAction>, DecideError> {
+        let f = self.funnel(funnel).ok_or_else(|| DecideError::UnknownPolicy { name: funnel.to_string(), hint: String::new() })?;
+        let approvals = |policy: &str, input: &Value| -> Result<serde_json::Value, String> {
+            let a = self.approval_policy(policy).ok_or_else(|| format!("no ApprovalPolicy `{policy}`"))?;
+            let d = a.decide(&self.version, Input::Parsed(input), now).map_err(|e| e.to_string())?;
+            Ok(serde_json::json!({ "level": d.level, "chain": d.chain, "rule": d.rule, "auto_approved": d.auto_approved, "approvers": d.approvers }))
+        };
+        f.plan_timer(timer, input, now, &approvals)
     }
 
     /// Runs a pack script's `evaluate(input)`.

@@ -105,6 +105,11 @@ impl SlotPlan {
         Some(SlotPlan { paths, trie, reads_now, now_slot })
     }
 
+    /// The input paths, in slot order.
+    pub fn paths(&self) -> &[Vec<SmolStr>] {
+        &self.paths
+    }
+
     pub fn len(&self) -> usize {
         self.paths.len()
     }

@@ -75,7 +75,7 @@ fn run(runtime: &tokio::runtime::Runtime, db: &str, log: bool, clients: usize, s
         // The same database may serve several runs: the token may be there.
         let _ = store.add_token(&hex::encode(hash_token("bench")), "service", "bench", &[], "bench").await;
         let (snapshot, activation, _) = dealrules_server::reload::startup(&store, &rules).await.unwrap();
-        let state = AppState::start(Setup { snapshot, activation, rules_dir: rules.clone(), store, fixed_tokens: TokenBook::default(), decision_log: log }).await.unwrap();
+        let state = AppState::start(Setup { snapshot, activation, rules_dir: rules.clone(), store, fixed_tokens: TokenBook::default(), decision_log: log, clock: Default::default() }).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let app = dealrules_server::routes::app(state.clone());

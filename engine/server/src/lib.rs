@@ -29,6 +29,9 @@ pub mod reload;
 pub mod routes;
 pub mod state;
 pub mod upload;
+pub mod workflow;
+pub mod workflow_routes;
+pub mod workers;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -51,6 +54,12 @@ pub struct ServeConfig {
     pub decision_log: bool,
     /// Keep decision log records this long; `None` keeps them forever.
     pub retention: Option<Duration>,
+    /// Moves the workflow clock (timers, deal history) by this much.
+    pub clock_offset: chrono::Duration,
+    /// Where notifications are POSTed; none keeps them in the outbox.
+    pub webhook_url: Option<String>,
+    /// How often due timers are looked for.
+    pub timer_tick: Duration,
 }
 
 /// Creates an admin token in the store when the store has none and no
@@ -91,6 +100,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
         store: store.clone(),
         fixed_tokens: fixed,
         decision_log: config.decision_log,
+        clock: workflow::Clock::with_offset(config.clock_offset),
     })
     .await?;
     if let Some(errors) = startup_errors {
@@ -100,6 +110,11 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
         decision_log::prune_every_hour(store.clone(), keep);
     }
     tokens_refresh_every(state.clone(), Duration::from_secs(10));
+    workers::timers(state.clone(), config.timer_tick);
+    workers::follow_activations(state.clone());
+    if let Some(url) = &config.webhook_url {
+        workers::webhook(state.clone(), url.clone());
+    }
     let _watcher = reload::watch(state.clone(), Duration::from_millis(150)).map_err(|e| format!("cannot watch {}: {e}", config.rules.display()))?;
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     println!(

@@ -37,6 +37,8 @@ pub struct Problem {
         (name = "packs", description = "Validate, activate, list and roll back pack versions"),
         (name = "decision-log", description = "Every decision with its input, result, pack version and time"),
         (name = "tokens", description = "API tokens"),
+        (name = "deals", description = "Deals moving through the funnel, the pipeline, notifications"),
+        (name = "approvals", description = "Approval requests, decisions, recalls, delegations"),
     )
 )]
 pub struct ApiDoc;

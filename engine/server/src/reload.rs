@@ -121,16 +121,66 @@ pub async fn activate(state: &Arc<AppState>, source: PackSource, by: &str, from:
         }
     };
     state.snapshot.store(Arc::new(snapshot));
-    let mut status = state.status.write().unwrap_or_else(|p| p.into_inner());
-    status.version = activation.version.clone();
-    status.activated_at = activation.activated_at.clone();
-    status.activated_by = activation.activated_by.clone();
-    status.source = activation.source.clone();
-    status.last_reload_at = Some(now());
-    status.last_reload_errors = None;
-    status.reloads += 1;
+    {
+        let mut status = state.status.write().unwrap_or_else(|p| p.into_inner());
+        status.version = activation.version.clone();
+        status.activated_at = activation.activated_at.clone();
+        status.activated_by = activation.activated_by.clone();
+        status.source = activation.source.clone();
+        status.last_reload_at = Some(now());
+        status.last_reload_errors = None;
+        status.reloads += 1;
+    }
     state.metrics.reload(true);
+    after_activation(state, &activation.version).await;
     Outcome::Activated(activation)
+}
+
+/// Tells other nodes, and cancels timers the new pack no longer has.
+async fn after_activation(state: &Arc<AppState>, version: &str) {
+    if let Err(e) = state.store.notify_activation(version).await {
+        eprintln!("{e}");
+    }
+    let state = state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = crate::workflow::reconcile_timers(&state).await {
+            eprintln!("reconciling timers: {e:?}");
+        }
+    });
+}
+
+/// Serves the latest stored activation when another node (or this one's
+/// older self) made it: several nodes on one database agree on the pack.
+pub async fn follow(state: &Arc<AppState>) -> Result<(), String> {
+    let Some(latest) = state.store.latest_activation(None).await.map_err(|e| e.to_string())? else { return Ok(()) };
+    if *state.snapshot.load().version == *latest.version {
+        return Ok(());
+    }
+    let _one_at_a_time = state.activating.lock().await;
+    if *state.snapshot.load().version == *latest.version {
+        return Ok(());
+    }
+    let Some(snapshot) = stored_snapshot(&state.store, &latest.version).await else {
+        return Err(format!("activation {} names pack {}, which does not build here", latest.id, latest.version));
+    };
+    state.snapshot.store(Arc::new(snapshot));
+    {
+        let mut status = state.status.write().unwrap_or_else(|p| p.into_inner());
+        status.version = latest.version.clone();
+        status.activated_at = latest.activated_at.clone();
+        status.activated_by = latest.activated_by.clone();
+        status.source = latest.source.clone();
+        status.last_reload_at = Some(now());
+        status.reloads += 1;
+    }
+    state.metrics.reload(true);
+    let state = state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = crate::workflow::reconcile_timers(&state).await {
+            eprintln!("reconciling timers: {e:?}");
+        }
+    });
+    Ok(())
 }
 
 /// Rebuilds from the rules folder and activates it when it is good.

@@ -109,6 +109,12 @@ pub struct AppState {
     pub log: DecisionLog,
     /// One activation at a time (a folder reload, an upload, a rollback).
     pub activating: tokio::sync::Mutex<()>,
+    /// The workflow runtime's clock.
+    pub clock: crate::workflow::Clock,
+    /// This process, as timers record who fired them.
+    pub node: String,
+    /// Notification templates.
+    pub templates: tera::Tera,
 }
 
 /// How a server state is put together.
@@ -121,6 +127,7 @@ pub struct Setup {
     /// Tokens that are not in the store (`DEALRULES_ADMIN_TOKEN`).
     pub fixed_tokens: TokenBook,
     pub decision_log: bool,
+    pub clock: crate::workflow::Clock,
 }
 
 impl AppState {
@@ -153,10 +160,17 @@ impl AppState {
             store: setup.store,
             log,
             activating: tokio::sync::Mutex::new(()),
+            clock: setup.clock,
+            node: format!("{}-{}", hostname(), std::process::id()),
+            templates: crate::workflow::notification_templates()?,
         }))
     }
 }
 
 pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "node".into())
 }

@@ -91,6 +91,41 @@ async fn every_documented_operation_answers_as_documented_for_every_role() {
         ("/v1/tokens", "POST", "/v1/tokens".into(), r#"{"role": "emperor", "subject": "u-1"}"#.into()),
         ("/v1/tokens/{id}", "DELETE", "/v1/tokens/tok_nope".into(), String::new()),
     ];
+    // The workflow: a deal in proposal with the manager's step pending
+    // (approver t-approver), and another to recall.
+    let deal = |id: &str| format!(r#"{{"id": "{id}", "funnel": "b2b", "owner": "r1", "fields": {{"amount": 120000, "close_date": "2026-12-15", "contact_email": "a@b.example", "discount_pct": 15, "payment_terms_days": 30}}, "context": {{"rep": {{"manager": "t-approver"}}}}}}"#);
+    let mut pending = Vec::new();
+    for id in ["d-1", "d-2"] {
+        call(&s, "POST", "/v1/deals", Some("t-service"), &deal(id)).await;
+        for to in ["qualified", "proposal"] {
+            let (code, _, text) = call(&s, "POST", &format!("/v1/deals/{id}/events"), Some("t-service"), &format!(r#"{{"type": "move", "to": "{to}"}}"#)).await;
+            assert_eq!(code, StatusCode::OK, "{text}");
+        }
+        let a = json(&call(&s, "GET", &format!("/v1/approvals?deal={id}"), Some("t-viewer"), "").await.2)["approvals"][0]["id"].as_str().unwrap().to_string();
+        pending.push(a);
+    }
+    samples.extend([
+        ("/v1/deals", "POST", "/v1/deals".to_string(), deal("d-3")),
+        ("/v1/deals", "POST", "/v1/deals".into(), deal("d-1")),
+        ("/v1/deals", "POST", "/v1/deals".into(), r#"{"id": "d-9", "funnel": "nope", "owner": "r1"}"#.into()),
+        ("/v1/deals/{id}", "GET", "/v1/deals/d-1".into(), String::new()),
+        ("/v1/deals/{id}", "GET", "/v1/deals/nope".into(), String::new()),
+        ("/v1/deals/{id}/events", "POST", "/v1/deals/d-1/events".into(), r#"{"type": "update", "fields": {"next_step": "call"}}"#.into()),
+        ("/v1/deals/{id}/events", "POST", "/v1/deals/d-1/events".into(), r#"{"type": "move", "to": "negotiation"}"#.into()),
+        ("/v1/deals/{id}/events", "POST", "/v1/deals/d-1/events".into(), r#"{"type": "dance"}"#.into()),
+        ("/v1/approvals", "GET", "/v1/approvals?state=pending".into(), String::new()),
+        ("/v1/approvals", "GET", "/v1/approvals?state=maybe".into(), String::new()),
+        ("/v1/approvals/{id}/decision", "POST", format!("/v1/approvals/{}/decision", pending[0]), r#"{"decision": "approve", "comment": "ok"}"#.into()),
+        ("/v1/approvals/{id}/decision", "POST", format!("/v1/approvals/{}/decision", pending[0]), r#"{"decision": "approve"}"#.into()),
+        ("/v1/approvals/{id}/recall", "POST", format!("/v1/approvals/{}/recall", pending[1]), String::new()),
+        ("/v1/approvals/{id}/recall", "POST", "/v1/approvals/apr_nope/recall".into(), String::new()),
+        ("/v1/delegations", "POST", "/v1/delegations".into(), r#"{"to": "u-2", "starts": "2026-12-01", "ends": "2026-12-24"}"#.into()),
+        ("/v1/delegations", "POST", "/v1/delegations".into(), r#"{"to": "u-2", "starts": "2026-12-24", "ends": "2026-12-01"}"#.into()),
+        ("/v1/pipeline", "GET", "/v1/pipeline?by=owner".into(), String::new()),
+        ("/v1/pipeline", "GET", "/v1/pipeline?by=mood".into(), String::new()),
+        ("/v1/outbox", "GET", "/v1/outbox?deal=d-1".into(), String::new()),
+    ]);
+
     // A real revocation last, so the 204 is seen too.
     let victim = json(&call(&s, "POST", "/v1/tokens", Some("t-admin"), r#"{"role": "viewer", "subject": "u-2"}"#).await.2)["id"].as_str().unwrap().to_string();
     samples.push(("/v1/tokens/{id}", "DELETE", format!("/v1/tokens/{victim}"), String::new()));

@@ -23,6 +23,9 @@
 
 mod packs;
 pub mod scratch;
+mod workflow;
+
+pub use workflow::{Approval, ApprovalStep, Deal, Delegation, HistoryEntry, OutboxRow, TimerRow};
 
 use std::borrow::Cow;
 use std::sync::Mutex;
@@ -35,7 +38,10 @@ use sqlx::{AnyPool, AssertSqlSafe, Row};
 pub use packs::{pack_from_json, pack_to_json};
 
 /// The schema, embedded in the binary: applied in order on open.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "store", include_str!("../migrations/0001_store.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "store", include_str!("../migrations/0001_store.sql")),
+    (2, "workflow", include_str!("../migrations/0002_workflow.sql")),
+];
 
 /// Largest page `decisions` returns.
 pub const MAX_PAGE: u32 = 1000;
@@ -61,16 +67,18 @@ pub enum StoreError {
     BadArgument(String),
 }
 
-type Result<T> = std::result::Result<T, StoreError>;
+pub(crate) type Result<T> = std::result::Result<T, StoreError>;
 
-fn query_err(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+pub(crate) fn query_err(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| StoreError::Query { what, source }
 }
 
 pub struct Store {
-    pool: AnyPool,
-    backend: Backend,
+    pub(crate) pool: AnyPool,
+    pub(crate) backend: Backend,
     url: String,
+    /// The URL as given (with its password), for extra connections.
+    pub(crate) connect_url: String,
     ids: Mutex<ulid::Generator>,
 }
 
@@ -212,12 +220,22 @@ impl Store {
             .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
             // A database that is not there should say so quickly.
             .acquire_timeout(std::time::Duration::from_secs(5));
+        if backend == Backend::Sqlite {
+            // WAL with synchronous=NORMAL: a crash of the process loses no
+            // committed transaction; only a power cut may lose the last few.
+            options = options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::Executor::execute(&mut *conn, "PRAGMA synchronous = NORMAL").await?;
+                    Ok(())
+                })
+            });
+        }
         if url.contains(":memory:") {
             // Each SQLite connection to :memory: is its own database: keep one.
             options = options.max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None);
         }
         let pool = options.connect(&connect).await.map_err(|e| StoreError::Open { url: shown.clone(), message: e.to_string() })?;
-        let store = Store { pool, backend, url: shown, ids: Mutex::new(ulid::Generator::new()) };
+        let store = Store { pool, backend, url: shown, connect_url: url.to_string(), ids: Mutex::new(ulid::Generator::new()) };
         store.migrate().await?;
         Ok(store)
     }

@@ -26,7 +26,7 @@ pub async fn state() -> Arc<AppState> {
     }
     let (snapshot, activation, errors) = dealrules_server::reload::startup(&store, &rules()).await.unwrap();
     assert!(errors.is_none());
-    AppState::start(Setup { snapshot, activation, rules_dir: rules(), store, fixed_tokens: TokenBook::default(), decision_log: true }).await.unwrap()
+    AppState::start(Setup { snapshot, activation, rules_dir: rules(), store, fixed_tokens: TokenBook::default(), decision_log: true, clock: Default::default() }).await.unwrap()
 }
 
 pub async fn call(state: &Arc<AppState>, method: &str, uri: &str, token: Option<&str>, body: &str) -> (StatusCode, String, String) {
@@ -53,3 +53,40 @@ pub fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
 
+
+/// As [`call`], with extra headers.
+pub async fn call_with(state: &Arc<AppState>, method: &str, uri: &str, token: &str, headers: &[(&str, &str)], body: &str) -> (StatusCode, String) {
+    let mut req = Request::builder().method(method).uri(uri).header("authorization", format!("Bearer {token}"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let res = dealrules_server::routes::app(state.clone()).oneshot(req.body(Body::from(body.to_string())).unwrap()).await.unwrap();
+    let status = res.status();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Approver tokens for the default pack's people: `t-u17` is rep managers'
+/// u-17, `t-director` is in role:sales-director, `t-u18` is u-18.
+pub async fn add_people(s: &Arc<AppState>) {
+    for (t, subject, groups) in [("t-u17", "u-17", vec![]), ("t-director", "u-99", vec!["role:sales-director".to_string()]), ("t-u18", "u-18", vec![])] {
+        s.store.add_token(&hex::encode(hash_token(t)), "approver", subject, &groups, "test").await.unwrap();
+    }
+    s.tokens.refresh(&s.store).await.unwrap();
+}
+
+/// Waits (up to 5 s) for an async condition.
+pub async fn wait_until<F, Fut>(mut ok: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(5) {
+        if ok().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("not seen within 5 s");
+}

@@ -1,0 +1,632 @@
+//! Rows of the workflow runtime: deals, their history, approval requests,
+//! delegations, timers, the outbox and idempotency keys.
+//!
+//! Everything that changes a deal happens in one write transaction
+//! ([`Store::begin_write`]): the functions here that take a connection are
+//! meant to run inside it, so an event, a timer firing or an approval
+//! decision is stored whole or not at all.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::any::AnyRow;
+use sqlx::{Any, AnyConnection, Row, Transaction};
+
+use crate::{query_err, timestamp_now, Backend, Result, Store, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Deal {
+    pub id: String,
+    pub funnel: String,
+    pub owner: String,
+    pub stage: String,
+    /// The deal's fields (amount, close_date, ...).
+    #[schema(value_type = Object)]
+    pub fields: Value,
+    /// Facts beside the deal that policies read: `rep`, `customer`, ...
+    #[schema(value_type = Object)]
+    pub context: Value,
+    pub stage_entered_at: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub revision: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct HistoryEntry {
+    pub id: String,
+    pub at: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[schema(value_type = Object)]
+    pub detail: Value,
+    /// The pack version in force.
+    pub version: String,
+    /// A token's subject, or `timer`.
+    pub actor: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ApprovalStep {
+    pub level: String,
+    /// A user id, or `role:NAME`.
+    pub approver: String,
+    /// waiting | pending | approved | rejected | skipped
+    pub state: String,
+    pub decided_by: Option<String>,
+    pub comment: Option<String>,
+    pub decided_at: Option<String>,
+    /// Decided by an admin who was not the approver.
+    #[serde(default)]
+    pub overridden: bool,
+    /// Decided by a delegate of the approver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delegate_of: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Approval {
+    pub id: String,
+    pub deal: String,
+    pub policy: String,
+    pub level: String,
+    /// pending | approved | rejected | recalled
+    pub state: String,
+    pub submitter: String,
+    /// The decision and the values its rules tested (for smart re-approval).
+    #[schema(value_type = Object)]
+    pub basis: Value,
+    pub steps: Vec<ApprovalStep>,
+    pub version: String,
+    pub created_at: String,
+    pub decided_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Delegation {
+    pub id: String,
+    pub from_user: String,
+    pub to_user: String,
+    pub starts_on: String,
+    pub ends_on: String,
+    pub created_by: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimerRow {
+    pub id: String,
+    pub deal_id: String,
+    /// funnel | remind | escalate
+    pub kind: String,
+    pub name: String,
+    pub stage: Option<String>,
+    pub approval_id: Option<String>,
+    pub due_at: String,
+    pub every_ms: Option<i64>,
+    pub state: String,
+    pub fired_at: Option<String>,
+    pub fired_by: Option<String>,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutboxRow {
+    pub id: String,
+    pub deal_id: Option<String>,
+    pub template: String,
+    pub recipient: String,
+    pub body: String,
+    pub state: String,
+    pub attempts: i64,
+    pub next_attempt_at: String,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub sent_at: Option<String>,
+}
+
+fn json_text(v: &impl Serialize) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::BadArgument(e.to_string()))
+}
+
+fn parse_json<T: for<'de> Deserialize<'de>>(text: &str, what: &'static str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Query { what, source: sqlx::Error::Decode(Box::new(e)) })
+}
+
+const DEAL_COLUMNS: &str = "id, funnel, owner, stage, fields, context, stage_entered_at, created_at, updated_at, revision";
+
+fn deal_row(r: &AnyRow) -> Result<Deal> {
+    let s = |i: usize| r.try_get::<String, _>(i).map_err(query_err("reading a deal"));
+    Ok(Deal {
+        id: s(0)?,
+        funnel: s(1)?,
+        owner: s(2)?,
+        stage: s(3)?,
+        fields: parse_json(&s(4)?, "reading a deal")?,
+        context: parse_json(&s(5)?, "reading a deal")?,
+        stage_entered_at: s(6)?,
+        created_at: s(7)?,
+        updated_at: s(8)?,
+        revision: r.try_get(9).map_err(query_err("reading a deal"))?,
+    })
+}
+
+const APPROVAL_COLUMNS: &str = "id, deal_id, policy, level, state, submitter, basis, steps, version, created_at, decided_at";
+
+fn approval_row(r: &AnyRow) -> Result<Approval> {
+    let s = |i: usize| r.try_get::<String, _>(i).map_err(query_err("reading an approval"));
+    Ok(Approval {
+        id: s(0)?,
+        deal: s(1)?,
+        policy: s(2)?,
+        level: s(3)?,
+        state: s(4)?,
+        submitter: s(5)?,
+        basis: parse_json(&s(6)?, "reading an approval")?,
+        steps: parse_json(&s(7)?, "reading an approval")?,
+        version: s(8)?,
+        created_at: s(9)?,
+        decided_at: r.try_get(10).map_err(query_err("reading an approval"))?,
+    })
+}
+
+const TIMER_COLUMNS: &str = "id, deal_id, kind, name, stage, approval_id, due_at, every_ms, state, fired_at, fired_by, version";
+
+fn timer_row(r: &AnyRow) -> Result<TimerRow> {
+    let e = || query_err("reading a timer");
+    Ok(TimerRow {
+        id: r.try_get(0).map_err(e())?,
+        deal_id: r.try_get(1).map_err(e())?,
+        kind: r.try_get(2).map_err(e())?,
+        name: r.try_get(3).map_err(e())?,
+        stage: r.try_get(4).map_err(e())?,
+        approval_id: r.try_get(5).map_err(e())?,
+        due_at: r.try_get(6).map_err(e())?,
+        every_ms: r.try_get(7).map_err(e())?,
+        state: r.try_get(8).map_err(e())?,
+        fired_at: r.try_get(9).map_err(e())?,
+        fired_by: r.try_get(10).map_err(e())?,
+        version: r.try_get(11).map_err(e())?,
+    })
+}
+
+impl Store {
+    /// A transaction for changes: on SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so two writers queue instead of failing on
+    /// upgrade; on PostgreSQL rows are locked as they are read.
+    pub async fn begin_write(&self) -> Result<Transaction<'static, Any>> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+        .map_err(query_err("starting a transaction"))
+    }
+
+    // ---- deals ----
+
+    /// Reads a deal for change: locked until the transaction ends.
+    pub async fn lock_deal(&self, conn: &mut AnyConnection, id: &str) -> Result<Option<Deal>> {
+        let sql = match self.backend {
+            Backend::Sqlite => "SELECT id, funnel, owner, stage, fields, context, stage_entered_at, created_at, updated_at, revision FROM deals WHERE id = $1",
+            Backend::Postgres => "SELECT id, funnel, owner, stage, fields, context, stage_entered_at, created_at, updated_at, revision FROM deals WHERE id = $1 FOR UPDATE",
+        };
+        let row = sqlx::query(sql).bind(id).fetch_optional(&mut *conn).await.map_err(query_err("reading a deal"))?;
+        row.as_ref().map(deal_row).transpose()
+    }
+
+    pub async fn deal(&self, id: &str) -> Result<Option<Deal>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {DEAL_COLUMNS} FROM deals WHERE id = $1"))).bind(id).fetch_optional(&self.pool).await.map_err(query_err("reading a deal"))?;
+        row.as_ref().map(deal_row).transpose()
+    }
+
+    /// Every deal (for the pipeline and for reconciling after a pack change).
+    pub async fn deals(&self) -> Result<Vec<Deal>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {DEAL_COLUMNS} FROM deals ORDER BY id"))).fetch_all(&self.pool).await.map_err(query_err("reading deals"))?;
+        rows.iter().map(deal_row).collect()
+    }
+
+    /// Inserts a deal; false when the id is taken.
+    pub async fn insert_deal(&self, conn: &mut AnyConnection, d: &Deal) -> Result<bool> {
+        let sql = match self.backend {
+            Backend::Sqlite => "INSERT OR IGNORE INTO deals (id, funnel, owner, stage, fields, context, stage_entered_at, created_at, updated_at, revision) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            Backend::Postgres => "INSERT INTO deals (id, funnel, owner, stage, fields, context, stage_entered_at, created_at, updated_at, revision) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING",
+        };
+        let done = sqlx::query(sql)
+            .bind(&d.id)
+            .bind(&d.funnel)
+            .bind(&d.owner)
+            .bind(&d.stage)
+            .bind(json_text(&d.fields)?)
+            .bind(json_text(&d.context)?)
+            .bind(&d.stage_entered_at)
+            .bind(&d.created_at)
+            .bind(&d.updated_at)
+            .bind(d.revision)
+            .execute(&mut *conn)
+            .await
+            .map_err(query_err("storing a deal"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn update_deal(&self, conn: &mut AnyConnection, d: &Deal) -> Result<()> {
+        sqlx::query("UPDATE deals SET owner = $2, stage = $3, fields = $4, context = $5, stage_entered_at = $6, updated_at = $7, revision = $8 WHERE id = $1")
+            .bind(&d.id)
+            .bind(&d.owner)
+            .bind(&d.stage)
+            .bind(json_text(&d.fields)?)
+            .bind(json_text(&d.context)?)
+            .bind(&d.stage_entered_at)
+            .bind(&d.updated_at)
+            .bind(d.revision)
+            .execute(&mut *conn)
+            .await
+            .map_err(query_err("storing a deal"))?;
+        Ok(())
+    }
+
+    pub async fn add_history(&self, conn: &mut AnyConnection, deal_id: &str, kind: &str, detail: &Value, version: &str, actor: &str) -> Result<HistoryEntry> {
+        let e = HistoryEntry { id: self.new_id(), at: timestamp_now(), kind: kind.into(), detail: detail.clone(), version: version.into(), actor: actor.into() };
+        self.insert_history_at(conn, deal_id, &e).await?;
+        Ok(e)
+    }
+
+    /// A history entry with its time given (the runtime's clock).
+    pub async fn insert_history_at(&self, conn: &mut AnyConnection, deal_id: &str, e: &HistoryEntry) -> Result<()> {
+        sqlx::query("INSERT INTO deal_history (id, deal_id, at, type, detail, version, actor) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(&e.id)
+            .bind(deal_id)
+            .bind(&e.at)
+            .bind(&e.kind)
+            .bind(json_text(&e.detail)?)
+            .bind(&e.version)
+            .bind(&e.actor)
+            .execute(&mut *conn)
+            .await
+            .map_err(query_err("storing history"))?;
+        Ok(())
+    }
+
+    pub async fn history(&self, deal_id: &str) -> Result<Vec<HistoryEntry>> {
+        let rows = sqlx::query("SELECT id, at, type, detail, version, actor FROM deal_history WHERE deal_id = $1 ORDER BY id")
+            .bind(deal_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_err("reading history"))?;
+        rows.iter()
+            .map(|r| {
+                let s = |i: usize| r.try_get::<String, _>(i).map_err(query_err("reading history"));
+                Ok(HistoryEntry { id: s(0)?, at: s(1)?, kind: s(2)?, detail: parse_json(&s(3)?, "reading history")?, version: s(4)?, actor: s(5)? })
+            })
+            .collect()
+    }
+
+    // ---- idempotency ----
+
+    /// The stored answer to an earlier request with this key:
+    /// (request hash, status, response).
+    pub async fn idempotent(&self, conn: &mut AnyConnection, deal_id: &str, key: &str) -> Result<Option<(String, i64, String)>> {
+        let row = sqlx::query("SELECT request_hash, status, response FROM idempotency_keys WHERE deal_id = $1 AND key = $2")
+            .bind(deal_id)
+            .bind(key)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(query_err("reading an idempotency key"))?;
+        row.map(|r| Ok((r.try_get(0).map_err(query_err("reading an idempotency key"))?, r.try_get(1).map_err(query_err("reading an idempotency key"))?, r.try_get(2).map_err(query_err("reading an idempotency key"))?)))
+            .transpose()
+    }
+
+    pub async fn remember(&self, conn: &mut AnyConnection, deal_id: &str, key: &str, request_hash: &str, status: i64, response: &str) -> Result<()> {
+        sqlx::query("INSERT INTO idempotency_keys (deal_id, key, request_hash, status, response, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(deal_id)
+            .bind(key)
+            .bind(request_hash)
+            .bind(status)
+            .bind(response)
+            .bind(timestamp_now())
+            .execute(&mut *conn)
+            .await
+            .map_err(query_err("storing an idempotency key"))?;
+        Ok(())
+    }
+
+    // ---- approvals ----
+
+    pub async fn insert_approval(&self, conn: &mut AnyConnection, a: &Approval) -> Result<()> {
+        sqlx::query("INSERT INTO approvals (id, deal_id, policy, level, state, submitter, basis, steps, version, created_at, decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+            .bind(&a.id)
+            .bind(&a.deal)
+            .bind(&a.policy)
+            .bind(&a.level)
+            .bind(&a.state)
+            .bind(&a.submitter)
+            .bind(json_text(&a.basis)?)
+            .bind(json_text(&a.steps)?)
+            .bind(&a.version)
+            .bind(&a.created_at)
+            .bind(a.decided_at.clone())
+            .execute(&mut *conn)
+            .await
+            .map_err(query_err("storing an approval"))?;
+        Ok(())
+    }
+
+    pub async fn update_approval(&self, conn: &mut AnyConnection, a: &Approval) -> Result<()> {
+        sqlx::query("UPDATE approvals SET state = $2, steps = $3, decided_at = $4 WHERE id = $1")
+            .bind(&a.id)
+            .bind(&a.state)
+            .bind(json_text(&a.steps)?)
+            .bind(a.decided_at.clone())
+            .execute(&mut *conn)
+            .await
+            .map_err(query_err("storing an approval"))?;
+        Ok(())
+    }
+
+    /// The approvals of a deal, oldest first (inside a transaction).
+    pub async fn deal_approvals(&self, conn: &mut AnyConnection, deal_id: &str) -> Result<Vec<Approval>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE deal_id = $1 ORDER BY id")))
+            .bind(deal_id)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(query_err("reading approvals"))?;
+        rows.iter().map(approval_row).collect()
+    }
+
+    pub async fn approval(&self, conn: &mut AnyConnection, id: &str) -> Result<Option<Approval>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = $1"))).bind(id).fetch_optional(&mut *conn).await.map_err(query_err("reading an approval"))?;
+        row.as_ref().map(approval_row).transpose()
+    }
+
+    /// Approvals by state and deal, oldest first.
+    pub async fn approvals(&self, state: Option<&str>, deal: Option<&str>) -> Result<Vec<Approval>> {
+        let mut sql = format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE 1 = 1");
+        let mut binds = Vec::new();
+        if let Some(s) = state {
+            binds.push(s.to_string());
+            sql.push_str(&format!(" AND state = ${}", binds.len()));
+        }
+        if let Some(d) = deal {
+            binds.push(d.to_string());
+            sql.push_str(&format!(" AND deal_id = ${}", binds.len()));
+        }
+        sql.push_str(" ORDER BY id LIMIT 1000");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for b in binds {
+            q = q.bind(b);
+        }
+        let rows = q.fetch_all(&self.pool).await.map_err(query_err("reading approvals"))?;
+        rows.iter().map(approval_row).collect()
+    }
+
+    // ---- delegations ----
+
+    pub async fn add_delegation(&self, from_user: &str, to_user: &str, starts_on: &str, ends_on: &str, created_by: &str) -> Result<Delegation> {
+        let d = Delegation {
+            id: format!("dlg_{}", self.new_id().to_lowercase()),
+            from_user: from_user.into(),
+            to_user: to_user.into(),
+            starts_on: starts_on.into(),
+            ends_on: ends_on.into(),
+            created_by: created_by.into(),
+            created_at: timestamp_now(),
+        };
+        sqlx::query("INSERT INTO delegations (id, from_user, to_user, starts_on, ends_on, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(&d.id)
+            .bind(&d.from_user)
+            .bind(&d.to_user)
+            .bind(&d.starts_on)
+            .bind(&d.ends_on)
+            .bind(&d.created_by)
+            .bind(&d.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("storing a delegation"))?;
+        Ok(d)
+    }
+
+    /// Delegations in force on `day` (YYYY-MM-DD).
+    pub async fn delegations_on(&self, conn: &mut AnyConnection, day: &str) -> Result<Vec<Delegation>> {
+        let rows = sqlx::query("SELECT id, from_user, to_user, starts_on, ends_on, created_by, created_at FROM delegations WHERE starts_on <= $1 AND ends_on >= $1 ORDER BY id")
+            .bind(day)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(query_err("reading delegations"))?;
+        rows.iter()
+            .map(|r| {
+                let s = |i: usize| r.try_get::<String, _>(i).map_err(query_err("reading delegations"));
+                Ok(Delegation { id: s(0)?, from_user: s(1)?, to_user: s(2)?, starts_on: s(3)?, ends_on: s(4)?, created_by: s(5)?, created_at: s(6)? })
+            })
+            .collect()
+    }
+
+    // ---- timers ----
+
+    pub async fn insert_timer(&self, conn: &mut AnyConnection, t: &TimerRow) -> Result<()> {
+        sqlx::query("INSERT INTO timers (id, deal_id, kind, name, stage, approval_id, due_at, every_ms, state, fired_at, fired_by, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
+            .bind(&t.id)
+            .bind(&t.deal_id)
+            .bind(&t.kind)
+            .bind(&t.name)
+            .bind(t.stage.clone())
+            .bind(t.approval_id.clone())
+            .bind(&t.due_at)
+            .bind(t.every_ms)
+            .bind(&t.state)
+            .bind(t.fired_at.clone())
+            .bind(t.fired_by.clone())
+            .bind(&t.version)
+            .execute(&mut *conn)
+            .await
+            .map_err(query_err("storing a timer"))?;
+        Ok(())
+    }
+
+    /// The scheduled timers of a deal.
+    pub async fn deal_timers(&self, conn: &mut AnyConnection, deal_id: &str) -> Result<Vec<TimerRow>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {TIMER_COLUMNS} FROM timers WHERE deal_id = $1 AND state = 'scheduled' ORDER BY id")))
+            .bind(deal_id)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(query_err("reading timers"))?;
+        rows.iter().map(timer_row).collect()
+    }
+
+    /// Every scheduled timer (to reconcile with a new pack).
+    pub async fn scheduled_timers(&self) -> Result<Vec<TimerRow>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {TIMER_COLUMNS} FROM timers WHERE state = 'scheduled' ORDER BY id")))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_err("reading timers"))?;
+        rows.iter().map(timer_row).collect()
+    }
+
+    pub async fn set_timer_state(&self, conn: &mut AnyConnection, id: &str, state: &str, at: &str, by: Option<&str>) -> Result<bool> {
+        let done = sqlx::query("UPDATE timers SET state = $2, fired_at = $3, fired_by = $4 WHERE id = $1 AND state = 'scheduled'")
+            .bind(id)
+            .bind(state)
+            .bind(at)
+            .bind(by.map(str::to_string))
+            .execute(&mut *conn)
+            .await
+            .map_err(query_err("updating a timer"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Claims up to `limit` timers due at `now` for this transaction. On
+    /// PostgreSQL the rows are locked and rows other nodes hold are
+    /// skipped, so each timer goes to one node; the claim ends with the
+    /// transaction (a node that dies mid-way releases its rows).
+    pub async fn claim_due_timers(&self, conn: &mut AnyConnection, now: &str, limit: i64) -> Result<Vec<TimerRow>> {
+        let sql = match self.backend {
+            Backend::Sqlite => format!("SELECT {TIMER_COLUMNS} FROM timers WHERE state = 'scheduled' AND due_at <= $1 ORDER BY due_at, id LIMIT $2"),
+            Backend::Postgres => format!("SELECT {TIMER_COLUMNS} FROM timers WHERE state = 'scheduled' AND due_at <= $1 ORDER BY due_at, id LIMIT $2 FOR UPDATE SKIP LOCKED"),
+        };
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(limit).fetch_all(&mut *conn).await.map_err(query_err("claiming timers"))?;
+        rows.iter().map(timer_row).collect()
+    }
+
+    /// How many timers are in each state (for tests and status).
+    pub async fn timer_counts(&self) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query("SELECT state, COUNT(*) FROM timers GROUP BY state ORDER BY state").fetch_all(&self.pool).await.map_err(query_err("counting timers"))?;
+        rows.iter().map(|r| Ok((r.try_get(0).map_err(query_err("counting timers"))?, r.try_get(1).map_err(query_err("counting timers"))?))).collect()
+    }
+
+    pub async fn timers_of(&self, deal_id: &str) -> Result<Vec<TimerRow>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {TIMER_COLUMNS} FROM timers WHERE deal_id = $1 ORDER BY id")))
+            .bind(deal_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_err("reading timers"))?;
+        rows.iter().map(timer_row).collect()
+    }
+
+    // ---- outbox ----
+
+    pub async fn insert_outbox(&self, conn: &mut AnyConnection, o: &OutboxRow) -> Result<()> {
+        sqlx::query("INSERT INTO outbox (id, deal_id, template, recipient, body, state, attempts, next_attempt_at, last_error, created_at, sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+            .bind(&o.id)
+            .bind(o.deal_id.clone())
+            .bind(&o.template)
+            .bind(&o.recipient)
+            .bind(&o.body)
+            .bind(&o.state)
+            .bind(o.attempts)
+            .bind(&o.next_attempt_at)
+            .bind(o.last_error.clone())
+            .bind(&o.created_at)
+            .bind(o.sent_at.clone())
+            .execute(&mut *conn)
+            .await
+            .map_err(query_err("storing a notification"))?;
+        Ok(())
+    }
+
+    /// Notifications due for delivery.
+    pub async fn due_outbox(&self, now: &str, limit: i64) -> Result<Vec<OutboxRow>> {
+        let rows = sqlx::query("SELECT id, deal_id, template, recipient, body, state, attempts, next_attempt_at, last_error, created_at, sent_at FROM outbox WHERE state = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2")
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_err("reading the outbox"))?;
+        rows.iter().map(outbox_row).collect()
+    }
+
+    pub async fn outbox(&self, deal_id: Option<&str>) -> Result<Vec<OutboxRow>> {
+        let rows = match deal_id {
+            Some(d) => sqlx::query("SELECT id, deal_id, template, recipient, body, state, attempts, next_attempt_at, last_error, created_at, sent_at FROM outbox WHERE deal_id = $1 ORDER BY id").bind(d).fetch_all(&self.pool).await,
+            None => sqlx::query("SELECT id, deal_id, template, recipient, body, state, attempts, next_attempt_at, last_error, created_at, sent_at FROM outbox ORDER BY id LIMIT 1000").fetch_all(&self.pool).await,
+        }
+        .map_err(query_err("reading the outbox"))?;
+        rows.iter().map(outbox_row).collect()
+    }
+
+    /// Takes a notification for delivery until `until`, unless another
+    /// node took it first (its `next_attempt_at` moved).
+    pub async fn claim_outbox(&self, id: &str, seen_next: &str, until: &str) -> Result<bool> {
+        let done = sqlx::query("UPDATE outbox SET next_attempt_at = $3 WHERE id = $1 AND next_attempt_at = $2 AND state = 'pending'")
+            .bind(id)
+            .bind(seen_next)
+            .bind(until)
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("claiming a notification"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Tells the other nodes sharing a PostgreSQL database that a pack was
+    /// activated (they also poll, so this only makes it faster).
+    pub async fn notify_activation(&self, version: &str) -> Result<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_notify('dealrules_activations', $1)").bind(version).execute(&self.pool).await.map_err(query_err("notifying other nodes"))?;
+        }
+        Ok(())
+    }
+
+    /// On PostgreSQL, a listener for other nodes' activations.
+    pub async fn listen_activations(&self) -> Result<Option<sqlx::postgres::PgListener>> {
+        if self.backend != Backend::Postgres {
+            return Ok(None);
+        }
+        let mut l = sqlx::postgres::PgListener::connect(&self.connect_url).await.map_err(query_err("listening for activations"))?;
+        l.listen("dealrules_activations").await.map_err(query_err("listening for activations"))?;
+        Ok(Some(l))
+    }
+
+    /// Records a delivery attempt: sent, or tried again at `next` (or
+    /// failed for good when `next` is `None`).
+    pub async fn outbox_attempt(&self, id: &str, ok: bool, error: Option<&str>, next: Option<&str>) -> Result<()> {
+        let now = timestamp_now();
+        let (state, next_at) = match (ok, next) {
+            (true, _) => ("sent", now.clone()),
+            (false, Some(n)) => ("pending", n.to_string()),
+            (false, None) => ("failed", now.clone()),
+        };
+        sqlx::query("UPDATE outbox SET state = $2, attempts = attempts + 1, next_attempt_at = $3, last_error = $4, sent_at = $5 WHERE id = $1")
+            .bind(id)
+            .bind(state)
+            .bind(next_at)
+            .bind(error.map(str::to_string))
+            .bind(ok.then_some(now))
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("updating the outbox"))?;
+        Ok(())
+    }
+}
+
+fn outbox_row(r: &AnyRow) -> Result<OutboxRow> {
+    let e = || query_err("reading the outbox");
+    Ok(OutboxRow {
+        id: r.try_get(0).map_err(e())?,
+        deal_id: r.try_get(1).map_err(e())?,
+        template: r.try_get(2).map_err(e())?,
+        recipient: r.try_get(3).map_err(e())?,
+        body: r.try_get(4).map_err(e())?,
+        state: r.try_get(5).map_err(e())?,
+        attempts: r.try_get(6).map_err(e())?,
+        next_attempt_at: r.try_get(7).map_err(e())?,
+        last_error: r.try_get(8).map_err(e())?,
+        created_at: r.try_get(9).map_err(e())?,
+        sent_at: r.try_get(10).map_err(e())?,
+    })
+}
