@@ -41,12 +41,18 @@ pub fn start(rules: &Path) -> Server {
 
 /// `dealrules serve` on the database `url`; `keep` lives as long as the server.
 pub fn start_on(rules: &Path, url: &str, keep: tempfile::TempDir) -> Server {
+    start_with(rules, url, keep, &[])
+}
+
+/// As [`start_on`], with more `serve` flags.
+pub fn start_with(rules: &Path, url: &str, keep: tempfile::TempDir, flags: &[&str]) -> Server {
     let db = keep;
     let mut child = Command::new(env!("CARGO_BIN_EXE_dealrules"))
         .args(["serve", "--listen", "127.0.0.1:0", "--rules"])
         .arg(rules)
         .arg("--db")
         .arg(url)
+        .args(flags)
         .env("DEALRULES_ADMIN_TOKEN", TOKEN)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -69,14 +75,23 @@ pub fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
 }
 
 pub fn http_as(addr: &str, token: &str, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(s, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+    http_full(addr, token, method, path, &[], body).unwrap()
+}
+
+/// The whole request; an error when the server is not there (killed).
+pub fn http_full(addr: &str, token: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())?;
     let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
+    s.read_to_string(&mut out)?;
     let status = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    (status, body)
+    if status == 0 {
+        return Err(std::io::Error::other("no HTTP answer"));
+    }
+    Ok((status, body))
 }
 
 pub fn json(body: &str) -> serde_json::Value {
