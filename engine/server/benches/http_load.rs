@@ -9,8 +9,6 @@
 //! `DEALRULES_TEST_POSTGRES` names a server: the difference is what the log
 //! costs.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -20,44 +18,10 @@ use dealrules_server::auth::{hash_token, TokenBook};
 use dealrules_server::state::{AppState, Setup};
 use dealrules_store::Store;
 
-const BODY: &str = r#"{"deal": {"id": "d-1001", "amount": 120000, "discount_pct": 22.5, "region": "APAC", "payment_terms_days": 90, "owner": "r1"}}"#;
+#[path = "support/load_client.rs"]
+mod load_client;
 
-fn client(addr: String, until: Instant) -> Vec<Duration> {
-    let stream = TcpStream::connect(&addr).unwrap();
-    stream.set_nodelay(true).unwrap();
-    let mut writer = stream.try_clone().unwrap();
-    let mut reader = BufReader::new(stream);
-    let request = format!(
-        "POST /v1/decide/discount-approvals HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer bench\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{BODY}",
-        BODY.len()
-    );
-    let mut latencies = Vec::with_capacity(1 << 16);
-    let mut line = String::new();
-    while Instant::now() < until {
-        let t = Instant::now();
-        writer.write_all(request.as_bytes()).unwrap();
-        let mut length = 0usize;
-        let mut status_ok = false;
-        loop {
-            line.clear();
-            reader.read_line(&mut line).unwrap();
-            if line.starts_with("HTTP/1.1 ") {
-                status_ok = line.starts_with("HTTP/1.1 200");
-            }
-            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                length = v.trim().parse().unwrap();
-            }
-            if line == "\r\n" {
-                break;
-            }
-        }
-        let mut body = vec![0u8; length];
-        reader.read_exact(&mut body).unwrap();
-        assert!(status_ok, "{}", String::from_utf8_lossy(&body));
-        latencies.push(t.elapsed());
-    }
-    latencies
-}
+const BODY: &str = r#"{"deal": {"id": "d-1001", "amount": 120000, "discount_pct": 22.5, "region": "APAC", "payment_terms_days": 90, "owner": "r1"}}"#;
 
 struct Run {
     decisions: usize,
@@ -84,13 +48,14 @@ fn run(runtime: &tokio::runtime::Runtime, db: &str, log: bool, clients: usize, s
     });
 
     // Warm up, then measure.
-    let _ = client(addr.clone(), Instant::now() + Duration::from_millis(300));
+    let request = load_client::post(&addr, "/v1/decide/discount-approvals", "bench", "", BODY);
+    let _ = load_client::client(&addr, Instant::now() + Duration::from_millis(300), |_| request.clone());
     let started = Instant::now();
     let until = started + Duration::from_secs(seconds);
     let threads: Vec<_> = (0..clients)
         .map(|_| {
-            let a = addr.clone();
-            std::thread::spawn(move || client(a, until))
+            let (a, r) = (addr.clone(), request.clone());
+            std::thread::spawn(move || load_client::client(&a, until, |_| r.clone()))
         })
         .collect();
     let mut all: Vec<Duration> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
