@@ -127,13 +127,18 @@ enum Loaded {
     Ok(Snapshot),
     Invalid(PackErrors),
     Unreadable(String),
+    /// The pack is valid but a plugin does not load: `file:line:col: ...` lines.
+    Plugins(Vec<String>),
 }
 
 fn load(dir: &Path) -> Loaded {
     match PackSource::from_dir(dir) {
         Err(e) => Loaded::Unreadable(format!("cannot read pack {}: {e}", dir.display())),
         Ok(src) => match Snapshot::load(src) {
-            Ok(s) => Loaded::Ok(s),
+            Ok(mut s) => match dealrules_plugin_host::attach(&mut s, dealrules_plugin_host::default_cache_dir().as_deref()) {
+                Ok(()) => Loaded::Ok(s),
+                Err(errors) => Loaded::Plugins(errors),
+            },
             Err(e) => Loaded::Invalid(e),
         },
     }
@@ -149,6 +154,12 @@ fn load_or_report(dir: &Path, errors_to_stderr: bool, code: u8) -> Result<Snapsh
         }
         Loaded::Unreadable(m) => {
             eprintln!("{m}");
+            Err(code)
+        }
+        Loaded::Plugins(errors) => {
+            for e in &errors {
+                if errors_to_stderr { eprintln!("{e}") } else { println!("{e}") }
+            }
             Err(code)
         }
     }
@@ -297,6 +308,13 @@ pub fn run(cli: Cli) -> u8 {
             Loaded::Unreadable(m) => {
                 eprintln!("{m}");
                 2
+            }
+            Loaded::Plugins(errors) => {
+                for e in &errors {
+                    println!("{e}");
+                }
+                println!("{}: {} error{}", dir.display(), errors.len(), if errors.len() == 1 { "" } else { "s" });
+                1
             }
         },
         Command::Eval { policy, rules, input, now, compact, format, locale } => {

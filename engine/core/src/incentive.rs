@@ -59,7 +59,7 @@ enum ComponentDef {
     Spiff { id: Arc<str>, when: Expr, amount: Decimal },
     Scorecard { id: Arc<str>, target_bonus: Decimal, metrics: Vec<MetricDef>, threshold: Option<Decimal> },
     Script { id: Arc<str>, script: String },
-    Plugin { id: Arc<str>, plugin: String },
+    Plugin { id: Arc<str>, plugin: String, function: String },
 }
 
 #[derive(Debug)]
@@ -87,6 +87,9 @@ pub struct Line {
     /// The line's amount by deal, for clawbacks in later periods.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub by_deal: BTreeMap<String, Decimal>,
+    /// The plugin call behind a plugin line: its fuel and time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -191,7 +194,7 @@ pub fn compile(doc: &Document, spec: &IncentivePlanSpec, pack: &Pack, cx: &mut D
                     .collect::<Option<_>>()?,
             },
             Component::Script(s) => ComponentDef::Script { id: s.id.as_str().into(), script: s.script.clone() },
-            Component::Plugin(p) => ComponentDef::Plugin { id: p.id.as_str().into(), plugin: p.plugin.clone() },
+            Component::Plugin(p) => ComponentDef::Plugin { id: p.id.as_str().into(), plugin: p.plugin.clone(), function: p.function.clone() },
         });
     }
     Some(IncentivePlan {
@@ -504,8 +507,8 @@ impl IncentivePlan {
                     }),
                     rate: Some(rate),
                     explain: if explain.is_empty() { "no credit".into() } else { explain },
-                    by_deal,
-                }
+                    by_deal, plugin: None,
+}
             }
             ComponentDef::Spiff { id, when, amount } => {
                 let mut hits = Vec::new();
@@ -527,8 +530,8 @@ impl IncentivePlan {
                     basis: None,
                     rate: Some(format!("{} per deal", money(each))),
                     explain: format!("{} deal{} x {}", hits.len(), if hits.len() == 1 { "" } else { "s" }, money(each)),
-                    by_deal: hits.iter().map(|c| (c.id.clone(), each)).collect(),
-                }
+                    by_deal: hits.iter().map(|c| (c.id.clone(), each)).collect(), plugin: None,
+}
             }
             ComponentDef::Scorecard { id, target_bonus, metrics, threshold } => {
                 let facts: Map = [("rep".into(), rep.clone())].into_iter().collect();
@@ -563,7 +566,38 @@ impl IncentivePlan {
                     basis: Some(score.round_dp(4).normalize()),
                     rate: None,
                     explain,
+                    by_deal: BTreeMap::new(), plugin: None,
+}
+            }
+            ComponentDef::Plugin { id, plugin, function } => {
+                let deals = Value::list(mine.iter().map(|c| c.deal.clone()).collect());
+                let input: Map = [
+                    ("rep".into(), rep.clone()),
+                    ("deals".into(), deals),
+                    ("totals".into(), locals[L_TOTALS].clone()),
+                    ("quota".into(), locals[L_QUOTA].clone()),
+                    ("period".into(), locals[L_PERIOD].clone()),
+                ]
+                .into_iter()
+                .collect();
+                let call = snapshot.call_plugin(plugin, function, &Value::map(input).to_json()).map_err(|e| self.policy_error(format!("component `{id}`: {e}")))?;
+                let number = |v: &serde_json::Value| number(&Value::from_json(v));
+                let (amount, explain) = match &call.value {
+                    serde_json::Value::Object(m) => (
+                        m.get("amount").and_then(number).ok_or_else(|| self.policy_error(format!("plugin `{plugin}` ({function}) answered an object without a numeric `amount`")))?,
+                        m.get("explain").and_then(|e| e.as_str()).map(str::to_string).unwrap_or_else(|| format!("plugin {plugin}.{function}")),
+                    ),
+                    v => (number(v).ok_or_else(|| self.policy_error(format!("plugin `{plugin}` ({function}) answered {v}, not a number")))?, format!("plugin {plugin}.{function}")),
+                };
+                Line {
+                    component: id.to_string(),
+                    amount: r.round(amount),
+                    deals: ids(&mine.iter().collect::<Vec<_>>()),
+                    basis: None,
+                    rate: None,
+                    explain,
                     by_deal: BTreeMap::new(),
+                    plugin: Some(serde_json::json!({ "plugin": plugin, "function": function, "fuel_used": call.fuel_used, "micros": call.micros })),
                 }
             }
             ComponentDef::Script { id, script } => {
@@ -587,10 +621,7 @@ impl IncentivePlan {
                     ),
                     other => return Err(self.policy_error(format!("script `{script}` returned {}, not a number", other.type_name()))),
                 };
-                Line { component: id.to_string(), amount: r.round(amount), deals: ids(&mine.iter().collect::<Vec<_>>()), basis: None, rate: None, explain, by_deal: BTreeMap::new() }
-            }
-            ComponentDef::Plugin { id, plugin } => {
-                return Err(DecideError::Unsupported { kind: format!("component `{id}` (plugin `{plugin}`) of IncentivePlan"), policy: self.name.to_string() });
+                Line { component: id.to_string(), amount: r.round(amount), deals: ids(&mine.iter().collect::<Vec<_>>()), basis: None, rate: None, explain, by_deal: BTreeMap::new(), plugin: None }
             }
         }))
     }
@@ -625,8 +656,8 @@ impl IncentivePlan {
                 basis: Some(paid),
                 rate: Some(rate_text(share)),
                 explain: format!("deal {id} cancelled {days} days after close (window {within_days} days): {} paid x {} taken back", self.rounding.round(paid), rate_text(share)),
-                by_deal: BTreeMap::from([(id.clone(), -back)]),
-            });
+                by_deal: BTreeMap::from([(id.clone(), -back)]), plugin: None,
+});
         }
         Ok(lines)
     }

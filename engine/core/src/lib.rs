@@ -63,6 +63,24 @@ pub use testing::{PolicyCoverage, TestOutcome, TestReport};
 
 use context::{DocCompiler, Input};
 
+/// Runs a pack's plugins (the plugin host implements it; the core stays
+/// free of WebAssembly).
+pub trait PluginRuntime: Send + Sync {
+    /// Calls `plugin.function` with the facts; the plugin sees only what
+    /// its manifest's `inputs:` name.
+    fn call(&self, plugin: &str, function: &str, facts: &serde_json::Value) -> Result<PluginCall, String>;
+}
+
+/// A plugin call's answer and cost, for the decision trace.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PluginCall {
+    pub value: serde_json::Value,
+    pub fuel_used: u64,
+    pub micros: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub log: Vec<String>,
+}
+
 /// A whole pack, validated and compiled, ready to decide. Immutable: a
 /// reload builds a new one and swaps it in.
 pub struct Snapshot {
@@ -74,6 +92,8 @@ pub struct Snapshot {
     /// Policy name -> its entries (one per kind that uses the name).
     by_name: FxHashMap<String, SmallVec<[usize; 1]>>,
     scripts: BTreeMap<String, Script>,
+    /// The pack's plugins, once a host has loaded them.
+    plugins: Option<Arc<dyn PluginRuntime>>,
 }
 
 struct Entry {
@@ -186,7 +206,7 @@ impl Snapshot {
             by_name.entry(name.clone()).or_default().push(entries.len());
             entries.push(Entry { kind: *kind, name: name.clone(), compiled: Compiled::Broken });
         }
-        let snapshot = Snapshot { version: pack.version.as_str().into(), pack, engine, entries, by_name, scripts };
+        let snapshot = Snapshot { version: pack.version.as_str().into(), pack, engine, entries, by_name, scripts, plugins: None };
         diags.extend(testing::check_references(&snapshot));
         if diags.is_empty() { Ok(snapshot) } else { Err(PackErrors::sorted(diags)) }
     }
@@ -350,6 +370,24 @@ impl Snapshot {
             Ok(serde_json::json!({ "level": d.level, "chain": d.chain, "rule": d.rule, "auto_approved": d.auto_approved, "approvers": d.approvers }))
         };
         f.plan_timer(timer, input, now, &approvals)
+    }
+
+    /// Gives the snapshot its loaded plugins.
+    pub fn attach_plugins(&mut self, runtime: Arc<dyn PluginRuntime>) {
+        self.plugins = Some(runtime);
+    }
+
+    /// Whether the pack has Plugin manifests (which a host must load).
+    pub fn has_plugins(&self) -> bool {
+        self.pack.documents.iter().any(|d| d.kind == Kind::Plugin)
+    }
+
+    /// Calls a plugin; an error names the plugin.
+    pub fn call_plugin(&self, plugin: &str, function: &str, facts: &serde_json::Value) -> Result<PluginCall, String> {
+        match &self.plugins {
+            Some(p) => p.call(plugin, function, facts),
+            None => Err(format!("plugin `{plugin}` cannot run: no plugin host is attached to this pack")),
+        }
     }
 
     /// Runs a pack script's `evaluate(input)`.

@@ -197,6 +197,10 @@ pub fn plugin(doc: &Document, spec: &PluginSpec, pack: &Pack, cx: &mut DocCompil
             && let Err(e) = dealrules_model::duration::parse_duration(&t.0) {
                 cx.error("spec.limits.timeout", e);
             }
+        if let Some(o) = &l.output
+            && let Err(e) = dealrules_model::duration::parse_bytes(o) {
+                cx.error("spec.limits.output", e);
+            }
     }
     for (i, c) in spec.capabilities.iter().enumerate() {
         const KNOWN: [&str; 3] = ["clock", "random", "log"];

@@ -556,7 +556,7 @@ pub struct TargetsSpec {
 
 // ---------------------------------------------------------------------- Plugin
 
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PluginLimits {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -566,6 +566,9 @@ pub struct PluginLimits {
     pub memory: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<DurationText>,
+    /// Largest answer accepted (`1MiB`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
 }
 
 /// A partner's WebAssembly plugin. Nothing is allowed unless granted here.

@@ -35,13 +35,19 @@ pub struct Validation {
 pub fn validate(source: PackSource) -> (Option<Snapshot>, Validation) {
     let version = source.version();
     let mut v = Validation { valid: false, version, errors: vec![], tests_passed: 0, tests_failed: 0, policies: vec![] };
-    let snapshot = match Snapshot::load(source) {
+    let mut snapshot = match Snapshot::load(source) {
         Ok(s) => s,
         Err(e) => {
             v.errors = e.0.iter().map(|d| d.to_string()).collect();
             return (None, v);
         }
     };
+    // Plugins are compiled (or read from the cache) before the tests run,
+    // so the pack's tests exercise them.
+    if let Err(errors) = dealrules_plugin_host::attach(&mut snapshot, dealrules_plugin_host::default_cache_dir().as_deref()) {
+        v.errors = errors;
+        return (None, v);
+    }
     v.policies = snapshot.pack.documents.iter().map(|d| d.label()).collect();
     let report = snapshot.run_tests(&now());
     for t in &report.tests {

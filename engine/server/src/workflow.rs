@@ -400,7 +400,18 @@ async fn run_action(cx: &Cx<'_>, conn: &mut AnyConnection, deal: &mut Deal, a: &
                 Err(e) => cx.history(conn, &deal.id, "action_failed", json!({ "action": "script", "script": path, "error": e.to_string() })).await,
             }
         }
-        "plugin" => cx.history(conn, &deal.id, "action_failed", json!({ "action": "plugin", "detail": a.detail, "error": "this server has no plugin host yet; the plugin was not called" })).await,
+        "plugin" => {
+            let name = a.detail["plugin"].as_str().unwrap_or_default();
+            let function = a.detail["function"].as_str().unwrap_or("run");
+            let approvals = cx.state.store.deal_approvals(conn, &deal.id).await?;
+            let facts = facts(deal, &approvals);
+            // The call is bounded by the plugin's deadline (50 ms unless its manifest says otherwise).
+            let called = cx.snapshot.call_plugin(name, function, &facts);
+            match called {
+                Ok(out) => cx.history(conn, &deal.id, "action", json!({ "action": "plugin", "plugin": name, "function": function, "result": out.value, "fuel_used": out.fuel_used, "micros": out.micros })).await,
+                Err(e) => cx.history(conn, &deal.id, "action_failed", json!({ "action": "plugin", "plugin": name, "function": function, "error": e })).await,
+            }
+        }
         other => cx.history(conn, &deal.id, "action_failed", json!({ "action": other, "error": "unknown action" })).await,
     }
 }

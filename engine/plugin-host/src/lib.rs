@@ -1,0 +1,470 @@
+//! The plugin host: partners' WebAssembly run by wasmtime inside the engine,
+//! without trusting them (ABI: `plugins/abi/ABI.md`).
+//!
+//! - One wasmtime [`Engine`] per process, with fuel, epoch interruption (a
+//!   1 ms ticker) and the pooling allocator.
+//! - A module is checked against the manifest's `sha256` before anything is
+//!   compiled; compiled code is cached on disk, keyed by the module's hash
+//!   and the engine's compatibility hash, so a restart does not recompile.
+//! - Every call gets a fresh instance ([`InstancePre`] keeps that cheap)
+//!   with the manifest's fuel, deadline, memory and output limits, and only
+//!   the input fields the manifest's `inputs:` name.
+//! - No capability unless the manifest grants it: the host's own small
+//!   import set (`dealrules.log`, `now_ms`, `random`) and the few WASI
+//!   imports C's libc links against, each checked at call time.
+//!
+//! A plugin that loops, traps, exhausts its memory or answers too much
+//! fails that call with a [`PluginError`] naming the plugin; the engine and
+//! every other call go on.
+#![deny(unsafe_code)]
+
+pub mod build;
+mod cache;
+mod imports;
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use dealrules_model::PluginSpec;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, PoolingAllocationConfig, ResourceLimiter, Store, Trap};
+
+pub use cache::CacheStats;
+
+/// Defaults when the manifest says nothing.
+pub const DEFAULT_FUEL: u64 = 10_000_000;
+pub const DEFAULT_MEMORY: u64 = 16 << 20;
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(50);
+pub const DEFAULT_OUTPUT: u64 = 1 << 20;
+/// The most any manifest may ask for.
+pub const MAX_MEMORY: u64 = 256 << 20;
+/// Wasm stack per call.
+pub const WASM_STACK: usize = 256 << 10;
+/// Instances alive at once, across plugins.
+pub const POOL_INSTANCES: u32 = 64;
+
+/// What went wrong, in a word, for metrics and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The module is not what the manifest pins, or does not compile, or
+    /// does not follow the ABI.
+    Load,
+    OutOfFuel,
+    Timeout,
+    MemoryLimit,
+    StackOverflow,
+    Trap,
+    OutputTooLarge,
+    CapabilityDenied,
+    /// The plugin answered `{"error": ...}` or an answer that is not the ABI's.
+    Plugin,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("plugin `{plugin}`{}: {detail}", function.as_ref().map(|f| format!(" ({f})")).unwrap_or_default())]
+pub struct PluginError {
+    pub plugin: String,
+    pub function: Option<String>,
+    pub kind: ErrorKind,
+    pub detail: String,
+}
+
+/// A call's answer and what it cost.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CallOutcome {
+    pub value: Value,
+    pub fuel_used: u64,
+    pub micros: u64,
+    /// Lines the plugin logged (with the `log` capability).
+    pub log: Vec<String>,
+}
+
+/// The process's wasmtime engine.
+pub fn engine() -> Result<&'static Engine, String> {
+    static ENGINE: OnceLock<Result<Engine, String>> = OnceLock::new();
+    ENGINE
+        .get_or_init(|| {
+            let mut pool = PoolingAllocationConfig::default();
+            pool.total_core_instances(POOL_INSTANCES)
+                .total_memories(POOL_INSTANCES)
+                .total_tables(POOL_INSTANCES)
+                .max_memories_per_module(1)
+                .max_tables_per_module(1)
+                .max_memory_size(MAX_MEMORY as usize)
+                .table_elements(20_000);
+            let mut config = Config::new();
+            config.consume_fuel(true).epoch_interruption(true).max_wasm_stack(WASM_STACK).allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+            let engine = Engine::new(&config).map_err(|e| format!("cannot start the WebAssembly engine: {e:#}"))?;
+            let weak = engine.weak();
+            std::thread::Builder::new()
+                .name("wasm-epoch".into())
+                .spawn(move || loop {
+                    std::thread::sleep(Duration::from_millis(1));
+                    match weak.upgrade() {
+                        Some(e) => e.increment_epoch(),
+                        None => break,
+                    }
+                })
+                .map_err(|e| format!("cannot start the plugin deadline clock: {e}"))?;
+            Ok(engine)
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// Where compiled plugins are kept: `DEALRULES_PLUGIN_CACHE`, else
+/// `$XDG_CACHE_HOME/dealrules/plugins` or `~/.cache/dealrules/plugins`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("DEALRULES_PLUGIN_CACHE") {
+        return (!d.is_empty()).then(|| PathBuf::from(d));
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("dealrules").join("plugins"))
+}
+
+/// The limits of one plugin, from its manifest.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub fuel: u64,
+    pub memory: u64,
+    pub timeout: Duration,
+    pub output: u64,
+}
+
+/// Capabilities a manifest granted.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Caps {
+    pub clock: bool,
+    pub random: bool,
+    pub log: bool,
+}
+
+/// A plugin ready to call: compiled, linked, checked against the ABI.
+pub struct Plugin {
+    pub name: String,
+    pub sha256: String,
+    pub exports: Vec<String>,
+    pub limits: Limits,
+    pub caps: Caps,
+    inputs: Vec<Vec<String>>,
+    config: Value,
+    pre: InstancePre<Host>,
+    /// Whether the compiled code came from the disk cache.
+    pub from_cache: bool,
+    /// Time to compile (or read from the cache) and link.
+    pub load_micros: u64,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin").field("name", &self.name).field("sha256", &self.sha256).field("exports", &self.exports).finish()
+    }
+}
+
+/// The state of one call's store.
+pub(crate) struct Host {
+    limiter: Limiter,
+    pub(crate) caps: Caps,
+    pub(crate) log: Vec<String>,
+}
+
+struct Limiter {
+    max: usize,
+}
+
+#[derive(Debug)]
+pub(crate) struct MemoryLimit {
+    limit: usize,
+    desired: usize,
+}
+
+impl std::fmt::Display for MemoryLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "memory limit of {} bytes reached (it asked for {})", self.limit, self.desired)
+    }
+}
+
+impl std::error::Error for MemoryLimit {}
+
+#[derive(Debug)]
+pub(crate) struct CapabilityDenied {
+    pub(crate) capability: &'static str,
+    pub(crate) import: String,
+}
+
+impl std::fmt::Display for CapabilityDenied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.capability == "files" || self.capability == "network" || self.capability == "environment" {
+            write!(f, "capability denied: plugins get no {} ({})", self.capability, self.import)
+        } else {
+            write!(f, "capability denied: `{}` is not granted in the manifest ({})", self.capability, self.import)
+        }
+    }
+}
+
+impl std::error::Error for CapabilityDenied {}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.max {
+            return Err(wasmtime::Error::new(MemoryLimit { limit: self.max, desired }));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 20_000)
+    }
+}
+
+fn limits_of(spec: &PluginSpec) -> Result<Limits, String> {
+    let l = spec.limits.clone().unwrap_or_default();
+    let memory = match &l.memory {
+        Some(m) => dealrules_model::duration::parse_bytes(m)?,
+        None => DEFAULT_MEMORY,
+    };
+    if memory > MAX_MEMORY {
+        return Err(format!("limits.memory {memory} is above the engine's {MAX_MEMORY} bytes"));
+    }
+    let timeout = match &l.timeout {
+        Some(t) => dealrules_model::duration::parse_duration(&t.0)?,
+        None => DEFAULT_TIMEOUT,
+    };
+    let output = match &l.output {
+        Some(o) => dealrules_model::duration::parse_bytes(o)?,
+        None => DEFAULT_OUTPUT,
+    };
+    Ok(Limits { fuel: l.fuel.unwrap_or(DEFAULT_FUEL), memory, timeout, output })
+}
+
+impl Plugin {
+    /// Checks the module against the manifest, compiles it (or reads the
+    /// compiled code from `cache`), links the imports its capabilities
+    /// allow and checks the ABI's exports.
+    pub fn load(name: &str, spec: &PluginSpec, wasm: &[u8], cache: Option<&std::path::Path>) -> Result<Plugin, PluginError> {
+        let err = |detail: String| PluginError { plugin: name.to_string(), function: None, kind: ErrorKind::Load, detail };
+        let started = Instant::now();
+        // The hash first: nothing unpinned is ever compiled.
+        let sha = hex::encode(Sha256::digest(wasm));
+        if !sha.eq_ignore_ascii_case(&spec.sha256) {
+            return Err(err(format!("the module has sha256 {sha}, not the pinned {}", spec.sha256)));
+        }
+        let limits = limits_of(spec).map_err(err)?;
+        let mut caps = Caps::default();
+        for c in &spec.capabilities {
+            match c.as_str() {
+                "clock" => caps.clock = true,
+                "random" => caps.random = true,
+                "log" => caps.log = true,
+                other => return Err(err(format!("unknown capability `{other}`"))),
+            }
+        }
+        let engine = engine().map_err(err)?;
+        let (module, from_cache) = cache::load(engine, wasm, &sha, cache).map_err(|e| err(format!("does not compile: {e}")))?;
+        for required in ["memory", "dr_alloc", "dealrules_abi_v1"] {
+            if module.get_export(required).is_none() {
+                return Err(err(format!("does not export `{required}`: not built for the dealrules plugin ABI v1")));
+            }
+        }
+        for f in &spec.exports {
+            match module.get_export(f) {
+                Some(wasmtime::ExternType::Func(t)) if t.params().len() == 2 && t.results().len() == 1 => {}
+                Some(_) => return Err(err(format!("export `{f}` is not a function (i32, i32) -> i64"))),
+                None => return Err(err(format!("the manifest lists `{f}`, which the module does not export"))),
+            }
+        }
+        let mut linker: Linker<Host> = Linker::new(engine);
+        imports::link(&mut linker, &module).map_err(err)?;
+        let pre = linker.instantiate_pre(&module).map_err(|e| err(format!("cannot link: {e:#}")))?;
+        let inputs = spec.inputs.iter().map(|p| p.split('.').map(str::to_string).collect()).collect();
+        Ok(Plugin {
+            name: name.to_string(),
+            sha256: sha,
+            exports: spec.exports.clone(),
+            limits,
+            caps,
+            inputs,
+            config: serde_json::to_value(&spec.config).unwrap_or(Value::Null),
+            pre,
+            from_cache,
+            load_micros: started.elapsed().as_micros() as u64,
+        })
+    }
+
+    /// Only the fields of `facts` the manifest's `inputs:` name.
+    pub fn project(&self, facts: &Value) -> Value {
+        let mut out = json!({});
+        for path in &self.inputs {
+            let mut v = facts;
+            let mut found = true;
+            for k in path {
+                match v.get(k) {
+                    Some(x) => v = x,
+                    None => {
+                        found = false;
+                        break;
+                    }
+                }
+            }
+            if found {
+                insert_at(&mut out, path, v.clone());
+            }
+        }
+        out
+    }
+
+    /// Calls `function` with the facts (projected to the manifest's inputs)
+    /// in a fresh instance.
+    pub fn call(&self, function: &str, facts: &Value) -> Result<CallOutcome, PluginError> {
+        let err = |kind: ErrorKind, detail: String| PluginError { plugin: self.name.clone(), function: Some(function.to_string()), kind, detail };
+        if !self.exports.iter().any(|e| e == function) {
+            return Err(err(ErrorKind::Load, format!("does not export `{function}` (exports: {})", self.exports.join(", "))));
+        }
+        let request = serde_json::to_vec(&json!({ "function": function, "input": self.project(facts), "config": self.config })).map_err(|e| err(ErrorKind::Plugin, e.to_string()))?;
+        let started = Instant::now();
+        let engine = self.pre.module().engine();
+        let mut store = Store::new(engine, Host { limiter: Limiter { max: self.limits.memory as usize }, caps: self.caps, log: Vec::new() });
+        store.limiter(|h| &mut h.limiter);
+        store.set_fuel(self.limits.fuel).map_err(|e| err(ErrorKind::Load, format!("{e:#}")))?;
+        // Epoch ticks are 1 ms; at least one tick past the deadline.
+        store.set_epoch_deadline((self.limits.timeout.as_millis() as u64).max(1) + 1);
+        let run = |store: &mut Store<Host>| -> wasmtime::Result<Vec<u8>> {
+            let instance = self.pre.instantiate(&mut *store)?;
+            if let Ok(init) = instance.get_typed_func::<(), ()>(&mut *store, "_initialize") {
+                init.call(&mut *store, ())?;
+            }
+            let memory = instance.get_memory(&mut *store, "memory").ok_or_else(|| wasmtime::format_err!("no memory export"))?;
+            let alloc = instance.get_typed_func::<u32, u32>(&mut *store, "dr_alloc")?;
+            let f = instance.get_typed_func::<(u32, u32), u64>(&mut *store, function)?;
+            let ptr = alloc.call(&mut *store, request.len() as u32)?;
+            if ptr == 0 {
+                return Err(wasmtime::format_err!("dr_alloc could not give {} bytes", request.len()));
+            }
+            memory.write(&mut *store, ptr as usize, &request)?;
+            let packed = f.call(&mut *store, (ptr, request.len() as u32))?;
+            let (at, len) = ((packed >> 32) as usize, (packed & 0xffff_ffff) as usize);
+            if len as u64 > self.limits.output {
+                return Err(wasmtime::Error::new(OutputTooLarge { limit: self.limits.output, len }));
+            }
+            memory.data(&*store).get(at..at + len).map(<[u8]>::to_vec).ok_or_else(|| wasmtime::format_err!("the answer at {at}..{} lies outside the plugin's memory", at + len))
+        };
+        let result = run(&mut store);
+        let fuel_used = self.limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+        let micros = started.elapsed().as_micros() as u64;
+        let log = std::mem::take(&mut store.data_mut().log);
+        let bytes = result.map_err(|e| classify(&e, &self.limits, |k, d| err(k, d)))?;
+        let answer: Value = serde_json::from_slice(&bytes).map_err(|e| err(ErrorKind::Plugin, format!("the answer is not JSON: {e}")))?;
+        match (answer.get("ok"), answer.get("error")) {
+            (Some(v), None) => Ok(CallOutcome { value: v.clone(), fuel_used, micros, log }),
+            (None, Some(e)) => Err(err(ErrorKind::Plugin, e.as_str().map(str::to_string).unwrap_or_else(|| e.to_string()))),
+            _ => Err(err(ErrorKind::Plugin, "the answer must be {\"ok\": ...} or {\"error\": \"...\"}".into())),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct OutputTooLarge {
+    limit: u64,
+    len: usize,
+}
+
+impl std::fmt::Display for OutputTooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the answer has {} bytes, more than the output limit of {}", self.len, self.limit)
+    }
+}
+
+impl std::error::Error for OutputTooLarge {}
+
+fn classify(e: &wasmtime::Error, limits: &Limits, err: impl Fn(ErrorKind, String) -> PluginError) -> PluginError {
+    if let Some(m) = e.downcast_ref::<MemoryLimit>() {
+        return err(ErrorKind::MemoryLimit, m.to_string());
+    }
+    if let Some(c) = e.downcast_ref::<CapabilityDenied>() {
+        return err(ErrorKind::CapabilityDenied, c.to_string());
+    }
+    if let Some(o) = e.downcast_ref::<OutputTooLarge>() {
+        return err(ErrorKind::OutputTooLarge, o.to_string());
+    }
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => err(ErrorKind::OutOfFuel, format!("ran out of fuel ({} units)", limits.fuel)),
+        Some(Trap::Interrupt) => err(ErrorKind::Timeout, format!("did not finish within {:?}", limits.timeout)),
+        Some(Trap::StackOverflow) => err(ErrorKind::StackOverflow, "stack overflow (wasm stack exhausted)".into()),
+        Some(Trap::MemoryOutOfBounds) => err(ErrorKind::Trap, "trapped: out-of-bounds memory access (a C stack overflow lands here too)".into()),
+        Some(t) => err(ErrorKind::Trap, format!("trapped: {t}")),
+        None => err(ErrorKind::Trap, format!("{e:#}")),
+    }
+}
+
+/// Sets `value` at `path` in `out`, making the objects on the way.
+fn insert_at(out: &mut Value, path: &[String], value: Value) {
+    let Some((first, rest)) = path.split_first() else { return };
+    let Some(map) = out.as_object_mut() else { return };
+    if rest.is_empty() {
+        map.insert(first.clone(), value);
+    } else {
+        insert_at(map.entry(first.clone()).or_insert_with(|| json!({})), rest, value);
+    }
+}
+
+/// The plugins of a pack, by name.
+#[derive(Debug, Default)]
+pub struct Plugins {
+    pub by_name: std::collections::HashMap<String, Arc<Plugin>>,
+}
+
+impl Plugins {
+    /// Loads every Plugin document of a pack; every failure, each naming
+    /// its plugin.
+    pub fn load_pack(pack: &dealrules_model::Pack, cache: Option<&std::path::Path>) -> Result<Plugins, Vec<PluginError>> {
+        let mut by_name = std::collections::HashMap::new();
+        let mut errors = Vec::new();
+        for doc in pack.documents.iter().filter(|d| d.kind == dealrules_model::Kind::Plugin) {
+            let dealrules_model::Spec::Plugin(spec) = &doc.spec else { continue };
+            let dir = doc.file.rsplit_once('/').map(|(d, _)| format!("{d}/")).unwrap_or_default();
+            let Some(wasm) = pack.source.files.get(&format!("{dir}{}", spec.wasm)) else {
+                errors.push(PluginError { plugin: doc.metadata.name.clone(), function: None, kind: ErrorKind::Load, detail: format!("no module `{dir}{}` in the pack", spec.wasm) });
+                continue;
+            };
+            match Plugin::load(&doc.metadata.name, spec, wasm, cache) {
+                Ok(p) => {
+                    by_name.insert(doc.metadata.name.clone(), Arc::new(p));
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        if errors.is_empty() { Ok(Plugins { by_name }) } else { Err(errors) }
+    }
+}
+
+impl dealrules_core::PluginRuntime for Plugins {
+    fn call(&self, plugin: &str, function: &str, facts: &Value) -> Result<dealrules_core::PluginCall, String> {
+        let p = self.by_name.get(plugin).ok_or_else(|| format!("plugin `{plugin}` is not loaded"))?;
+        let out = p.call(function, facts).map_err(|e| e.to_string())?;
+        Ok(dealrules_core::PluginCall { value: out.value, fuel_used: out.fuel_used, micros: out.micros, log: out.log })
+    }
+}
+
+/// Loads a snapshot's plugins and attaches them, so its decisions can call
+/// them; every failure as `file:line:col: Plugin/name: message`.
+pub fn attach(snapshot: &mut dealrules_core::Snapshot, cache: Option<&std::path::Path>) -> Result<(), Vec<String>> {
+    if !snapshot.has_plugins() {
+        return Ok(());
+    }
+    match Plugins::load_pack(&snapshot.pack, cache) {
+        Ok(plugins) => {
+            snapshot.attach_plugins(Arc::new(plugins));
+            Ok(())
+        }
+        Err(errors) => Err(errors
+            .iter()
+            .map(|e| match snapshot.pack.find(dealrules_model::Kind::Plugin, &e.plugin) {
+                Some(doc) => doc.error_at("spec.wasm", e.detail.clone()).to_string(),
+                None => e.to_string(),
+            })
+            .collect()),
+    }
+}

@@ -1,0 +1,152 @@
+//! Plugins built from source here (C with Debian's clang and wasi-libc),
+//! friendly and hostile. Every hostile one is contained with an error that
+//! names it, and the host goes on serving the friendly one.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use dealrules_model::{PluginLimits, PluginSpec};
+use dealrules_plugin_host::{ErrorKind, Plugin};
+use serde_json::{json, Value};
+use sha2::Digest;
+
+fn plugins_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins")
+}
+
+/// Builds `plugins/<rel>.c` once per test run.
+fn wasm(rel: &str) -> Vec<u8> {
+    static OUT: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let out = OUT.get_or_init(|| tempfile::tempdir().unwrap());
+    let dest = out.path().join(format!("{}.wasm", rel.replace('/', "-")));
+    if let Ok(b) = std::fs::read(&dest) {
+        return b;
+    }
+    dealrules_plugin_host::build::build_c(&plugins_dir().join(format!("{rel}.c")), &dest).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn spec(bytes: &[u8], exports: &[&str], limits: PluginLimits, caps: &[&str], inputs: &[&str], config: Value) -> PluginSpec {
+    PluginSpec {
+        wasm: "x.wasm".into(),
+        sha256: hex::encode(sha2::Sha256::digest(bytes)),
+        exports: exports.iter().map(|s| s.to_string()).collect(),
+        limits: Some(limits),
+        capabilities: caps.iter().map(|s| s.to_string()).collect(),
+        inputs: inputs.iter().map(|s| s.to_string()).collect(),
+        config: serde_json::from_value(config).unwrap(),
+    }
+}
+
+fn load(name: &str, rel: &str, limits: PluginLimits, caps: &[&str]) -> Plugin {
+    let bytes = wasm(rel);
+    Plugin::load(name, &spec(&bytes, &["run"], limits, caps, &["deal"], json!({})), &bytes, None).unwrap()
+}
+
+fn fx() -> Plugin {
+    let bytes = wasm("examples/fx-c/fx");
+    let s = spec(&bytes, &["convert", "payout"], PluginLimits::default(), &[], &["amount", "currency", "totals.credit", "rep.currency"], json!({"EUR": "1.08", "GBP": "0.79", "bonus_rate": "0.01"}));
+    Plugin::load("fx-convert", &s, &bytes, None).unwrap()
+}
+
+fn fx_still_works(fx: &Plugin) {
+    let out = fx.call("convert", &json!({"amount": "1000.00", "currency": "EUR"})).unwrap();
+    assert_eq!(out.value, json!("1080.00"));
+}
+
+#[test]
+fn the_c_fx_plugin_converts_exactly() {
+    let fx = fx();
+    for (amount, currency, want) in [("1000.00", "EUR", "1080.00"), ("0.05", "EUR", "0.05"), ("123456789.99", "GBP", "97530864.09"), ("-10.00", "EUR", "-10.80")] {
+        let out = fx.call("convert", &json!({"amount": amount, "currency": currency})).unwrap();
+        assert_eq!(out.value, json!(want), "{amount} {currency}");
+        assert!(out.fuel_used > 0 && out.micros > 0);
+    }
+    let out = fx.call("payout", &json!({"totals": {"credit": "130000.00"}, "rep": {"currency": "EUR", "ssn": "123"}})).unwrap();
+    assert_eq!(out.value["amount"], "1404.00");
+    // Errors are values, named after the plugin.
+    let e = fx.call("convert", &json!({"amount": "12", "currency": "XXX"})).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Plugin);
+    assert!(e.to_string().starts_with("plugin `fx-convert` (convert): no rate"), "{e}");
+    assert!(fx.call("nope", &json!({})).is_err());
+}
+
+#[test]
+fn a_plugin_sees_only_the_inputs_its_manifest_declares() {
+    let bytes = wasm("hostile/spy");
+    let s = spec(&bytes, &["run"], PluginLimits::default(), &[], &["deal.amount", "rep.id"], json!({"k": 1}));
+    let spy = Plugin::load("spy", &s, &bytes, None).unwrap();
+    let facts = json!({"deal": {"amount": 5, "ssn": "secret", "notes": "x"}, "rep": {"id": "r1", "salary": 1}, "customer": {"name": "c"}});
+    let seen = spy.call("run", &facts).unwrap().value;
+    assert_eq!(seen, json!({"function": "run", "input": {"deal": {"amount": 5}, "rep": {"id": "r1"}}, "config": {"k": 1}}));
+}
+
+fn limits(fuel: u64, timeout: &str, memory: &str) -> PluginLimits {
+    serde_json::from_value(json!({"fuel": fuel, "timeout": timeout, "memory": memory})).unwrap()
+}
+
+#[test]
+fn hostile_plugins_are_contained_and_named() {
+    let fx = fx();
+    let cases: Vec<(&str, PluginLimits, &[&str], ErrorKind, &str)> = vec![
+        ("hostile/loop", limits(1_000_000, "5s", "16MiB"), &[], ErrorKind::OutOfFuel, "ran out of fuel"),
+        ("hostile/loop", limits(u64::MAX / 2, "20ms", "16MiB"), &[], ErrorKind::Timeout, "did not finish within"),
+        ("hostile/bomb", limits(u64::MAX / 2, "5s", "8MiB"), &[], ErrorKind::MemoryLimit, "memory limit of 8388608 bytes"),
+        ("hostile/recurse", limits(u64::MAX / 2, "5s", "16MiB"), &[], ErrorKind::StackOverflow, "stack overflow"),
+        ("hostile/trap", PluginLimits::default(), &[], ErrorKind::Trap, "trapped"),
+        ("hostile/huge", limits(u64::MAX / 2, "5s", "16MiB"), &[], ErrorKind::OutputTooLarge, "more than the output limit"),
+        ("hostile/clock", PluginLimits::default(), &[], ErrorKind::CapabilityDenied, "`clock` is not granted"),
+    ];
+    for (rel, l, caps, kind, text) in cases {
+        let p = load(rel, rel, l, caps);
+        let started = std::time::Instant::now();
+        let e = p.call("run", &json!({"deal": {"amount": 1}})).unwrap_err();
+        assert_eq!(e.kind, kind, "{rel}: {e}");
+        assert!(e.to_string().starts_with(&format!("plugin `{rel}` (run): ")) && e.to_string().contains(text), "{rel}: {e}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "{rel} took {:?}", started.elapsed());
+        fx_still_works(&fx);
+    }
+}
+
+#[test]
+fn files_are_never_there_and_the_clock_needs_its_capability() {
+    // No preopened directory exists: fopen fails inside the plugin, which says so.
+    let p = load("file", "hostile/file", PluginLimits::default(), &["clock", "random", "log"]);
+    let e = p.call("run", &json!({})).unwrap_err();
+    assert!(e.to_string().contains("no file"), "{e}");
+    // With the capability the clock reads.
+    let p = load("clock", "hostile/clock", PluginLimits::default(), &["clock"]);
+    let now = p.call("run", &json!({})).unwrap().value.as_u64().unwrap();
+    let sys = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    assert!(now.abs_diff(sys) < 5, "{now} vs {sys}");
+}
+
+#[test]
+fn a_module_that_is_not_the_pinned_one_is_not_compiled() {
+    let bytes = wasm("examples/fx-c/fx");
+    let mut s = spec(&bytes, &["convert"], PluginLimits::default(), &[], &[], json!({}));
+    s.sha256 = "0".repeat(64);
+    let e = Plugin::load("fx-convert", &s, &bytes, None).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Load);
+    assert!(e.to_string().contains("not the pinned"), "{e}");
+    // A module without the ABI's exports, or a missing export, is refused too.
+    let s = spec(&bytes, &["convert", "refund"], PluginLimits::default(), &[], &[], json!({}));
+    assert!(Plugin::load("fx-convert", &s, &bytes, None).unwrap_err().to_string().contains("`refund`"));
+}
+
+#[test]
+fn compiled_code_is_cached_on_disk() {
+    let cache = tempfile::tempdir().unwrap();
+    let bytes = wasm("examples/fx-c/fx");
+    let s = spec(&bytes, &["convert"], PluginLimits::default(), &[], &["amount", "currency"], json!({"EUR": "1.08"}));
+    let first = Plugin::load("fx-convert", &s, &bytes, Some(cache.path())).unwrap();
+    let second = Plugin::load("fx-convert", &s, &bytes, Some(cache.path())).unwrap();
+    assert!(!first.from_cache && second.from_cache);
+    assert_eq!(second.call("convert", &json!({"amount": "10", "currency": "EUR"})).unwrap().value, json!("10.80"));
+    // A damaged cache file is thrown away and the module compiled again.
+    for f in std::fs::read_dir(cache.path()).unwrap() {
+        std::fs::write(f.unwrap().path(), b"garbage").unwrap();
+    }
+    let third = Plugin::load("fx-convert", &s, &bytes, Some(cache.path())).unwrap();
+    assert!(!third.from_cache);
+}
+
