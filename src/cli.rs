@@ -42,6 +42,11 @@ pub enum Command {
         #[arg(long, env = "DEALRULES_TIMER_TICK", default_value = "1s", hide = true)]
         timer_tick: String,
     },
+    /// Make, build, test and inspect WebAssembly plugins.
+    Plugin {
+        #[command(subcommand)]
+        command: crate::plugin_cli::PluginCommand,
+    },
     /// Manage API tokens in the store (shown once when created).
     Token {
         #[command(subcommand)]
@@ -250,6 +255,7 @@ fn hex_hash(token: &str) -> String {
 pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Token { command } => token(command),
+        Command::Plugin { command } => crate::plugin_cli::run(command),
         Command::Serve { rules, listen, db, decision_log, decision_log_retention, webhook_url, clock_offset, timer_tick } => {
             let duration = |flag: &str, text: &str| dealrules_model::duration::parse_duration(text).map_err(|e| eprintln!("--{flag}: {e}"));
             let Ok(clock_offset) = clock_offset.as_deref().map(|t| duration("clock-offset", t)).transpose() else { return 2 };

@@ -1,6 +1,7 @@
 //! `dealrules`: run a company's own sales policies. See `dealrules --help`.
 
 mod cli;
+mod plugin_cli;
 mod render;
 
 use clap::Parser;

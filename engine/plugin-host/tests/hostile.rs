@@ -150,3 +150,15 @@ fn compiled_code_is_cached_on_disk() {
     assert!(!third.from_cache);
 }
 
+
+#[test]
+fn the_rust_credit_plugin_built_with_the_sdk_scores_exactly() {
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/plugins");
+    let bytes = dealrules_plugin_host::build::build_rust(&plugins_dir().join("examples/credit-rust"), &target).unwrap_or_else(|e| panic!("{e}"));
+    let s = spec(&bytes, &["score"], PluginLimits::default(), &[], &["customer"], json!({"limit_share": "0.10"}));
+    let p = Plugin::load("credit-check", &s, &bytes, None).unwrap();
+    let out = p.call("score", &json!({"customer": {"annual_revenue": "1200000.005", "late_payments_12m": 1, "open_ar": "20000"}, "deal": {"secret": 1}})).unwrap();
+    assert_eq!(out.value, json!({"score": 702, "band": "B", "credit_limit": "100000.00"}));
+    let e = p.call("score", &json!({"customer": {}})).unwrap_err();
+    assert_eq!((e.kind, e.detail.as_str()), (ErrorKind::Plugin, "customer.annual_revenue must be a decimal"));
+}

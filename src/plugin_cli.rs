@@ -1,0 +1,294 @@
+//! `dealrules plugin new|build|test|inspect`: what a partner needs to make,
+//! check and ship a plugin without a server.
+
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
+use dealrules_model::{Kind, PackSource, Spec};
+use dealrules_plugin_host::Plugin;
+use sha2::Digest;
+
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Start a plugin: a C file or a Rust crate with one export.
+    New {
+        name: String,
+        #[arg(long, value_parser = ["c", "rust"], default_value = "c")]
+        lang: String,
+        /// Where to create it (default: ./NAME).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Build a plugin's source (a `.c` file, or a folder with a Cargo.toml)
+    /// into OUT.wasm; with --manifest, write the module's sha256 into it.
+    Build {
+        source: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+    },
+    /// Run a plugin on a folder of cases (`*.json`: {"function", "input",
+    /// "expect"} or {"function", "input", "expect_error"}), without a server.
+    Test {
+        /// The plugin's manifest (the module next to it, as in a pack).
+        manifest: PathBuf,
+        #[arg(long)]
+        cases: PathBuf,
+    },
+    /// Print a module's hash, exports and imports.
+    Inspect { wasm: PathBuf },
+}
+
+pub fn run(command: PluginCommand) -> u8 {
+    match command {
+        PluginCommand::Inspect { wasm } => inspect(&wasm),
+        PluginCommand::Build { source, out, manifest } => build(&source, &out, manifest.as_deref()),
+        PluginCommand::Test { manifest, cases } => test(&manifest, &cases),
+        PluginCommand::New { name, lang, dir } => new(&name, &lang, &dir.unwrap_or_else(|| PathBuf::from(&name))),
+    }
+}
+
+fn inspect(path: &Path) -> u8 {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("{}: {e}", path.display());
+            return 2;
+        }
+    };
+    let engine = match dealrules_plugin_host::engine() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("{e}");
+            return 2;
+        }
+    };
+    let module = match wasmtime::Module::from_binary(engine, &bytes) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("{}: not a WebAssembly module: {e:#}", path.display());
+            return 1;
+        }
+    };
+    println!("file:    {}", path.display());
+    println!("size:    {} bytes", bytes.len());
+    println!("sha256:  {}", hex::encode(sha2::Sha256::digest(&bytes)));
+    let abi = module.get_export("dealrules_abi_v1").is_some() && module.get_export("dr_alloc").is_some() && module.get_export("memory").is_some();
+    println!("abi:     {}", if abi { "dealrules v1" } else { "not the dealrules ABI (needs memory, dr_alloc, dealrules_abi_v1)" });
+    println!("exports:");
+    for e in module.exports() {
+        println!("  {} {}", e.name(), describe(&e.ty()));
+    }
+    println!("imports:");
+    let mut any = false;
+    for i in module.imports() {
+        any = true;
+        let needs = match (i.module(), i.name()) {
+            ("dealrules", "log") | ("wasi_snapshot_preview1", "fd_write") => "capability log (fd_write: dropped without it)",
+            ("dealrules", "now_ms") | ("wasi_snapshot_preview1", "clock_time_get" | "clock_res_get") => "capability clock",
+            ("dealrules", "random") | ("wasi_snapshot_preview1", "random_get") => "capability random",
+            ("wasi_snapshot_preview1", "fd_close" | "fd_seek" | "fd_fdstat_get" | "fd_fdstat_set_flags" | "fd_prestat_get") => "answered EBADF (no files)",
+            ("wasi_snapshot_preview1", "proc_exit") => "stops the call",
+            ("wasi_snapshot_preview1", _) => "denied when called (never granted)",
+            _ => "NOT ALLOWED: the pack will not load",
+        };
+        println!("  {}.{} {}  ({needs})", i.module(), i.name(), describe(&i.ty()));
+    }
+    if !any {
+        println!("  (none)");
+    }
+    0
+}
+
+fn describe(t: &wasmtime::ExternType) -> String {
+    match t {
+        wasmtime::ExternType::Func(f) => {
+            let list = |it: &mut dyn Iterator<Item = wasmtime::ValType>| it.map(|v| v.to_string()).collect::<Vec<_>>().join(", ");
+            format!("func({}) -> ({})", list(&mut f.params()), list(&mut f.results()))
+        }
+        wasmtime::ExternType::Memory(_) => "memory".into(),
+        wasmtime::ExternType::Table(_) => "table".into(),
+        wasmtime::ExternType::Global(_) => "global".into(),
+        _ => "other".into(),
+    }
+}
+
+fn build(source: &Path, out: &Path, manifest: Option<&Path>) -> u8 {
+    let built = if source.is_dir() && source.join("Cargo.toml").is_file() {
+        let target = std::env::temp_dir().join("dealrules-plugin-build");
+        dealrules_plugin_host::build::build_rust(source, &target)
+    } else if source.extension().is_some_and(|e| e == "c") {
+        dealrules_plugin_host::build::build_c(source, out)
+    } else {
+        Err(format!("{}: give a .c file or a folder with a Cargo.toml", source.display()))
+    };
+    let bytes = match built {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    if let Err(e) = std::fs::write(out, &bytes) {
+        eprintln!("{}: {e}", out.display());
+        return 2;
+    }
+    let sha = hex::encode(sha2::Sha256::digest(&bytes));
+    println!("{}: {} bytes, sha256 {sha}", out.display(), bytes.len());
+    if let Some(m) = manifest {
+        let text = match std::fs::read_to_string(m) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("{}: {e}", m.display());
+                return 2;
+            }
+        };
+        let mut replaced = false;
+        let updated: Vec<String> = text
+            .lines()
+            .map(|l| {
+                let indent = &l[..l.len() - l.trim_start().len()];
+                if l.trim_start().starts_with("sha256:") {
+                    replaced = true;
+                    format!("{indent}sha256: {sha}")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect();
+        if !replaced {
+            eprintln!("{}: no `sha256:` line to update", m.display());
+            return 1;
+        }
+        if let Err(e) = std::fs::write(m, updated.join("\n") + "\n") {
+            eprintln!("{}: {e}", m.display());
+            return 2;
+        }
+        println!("{}: sha256 updated", m.display());
+    }
+    0
+}
+
+fn test(manifest: &Path, cases: &Path) -> u8 {
+    let Ok(text) = std::fs::read_to_string(manifest) else {
+        eprintln!("{}: cannot read", manifest.display());
+        return 2;
+    };
+    let name = manifest.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = manifest.parent().unwrap_or(Path::new("."));
+    // The manifest and the files beside it, as a one-plugin pack.
+    let mut source = PackSource::from_texts([(format!("plugins/{name}").as_str(), text.as_str())]);
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "wasm")
+                && let Ok(b) = std::fs::read(&p)
+            {
+                source.files.insert(format!("plugins/{}", p.file_name().unwrap_or_default().to_string_lossy()), b);
+            }
+        }
+    }
+    let pack = match dealrules_model::load_pack(source) {
+        Ok(p) => p,
+        Err(e) => {
+            for d in &e.0 {
+                eprintln!("{d}");
+            }
+            return 1;
+        }
+    };
+    let Some(doc) = pack.documents.iter().find(|d| d.kind == Kind::Plugin) else {
+        eprintln!("{}: not a Plugin manifest", manifest.display());
+        return 1;
+    };
+    let Spec::Plugin(spec) = &doc.spec else { return 1 };
+    let wasm = pack.source.files.get(&format!("plugins/{}", spec.wasm)).cloned().unwrap_or_default();
+    let plugin = match Plugin::load(&doc.metadata.name, spec, &wasm, None) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(cases).map(|r| r.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "json")).collect()).unwrap_or_default();
+    files.sort();
+    let (mut passed, mut failed) = (0, 0);
+    for f in &files {
+        let case: serde_json::Value = match std::fs::read_to_string(f).map_err(|e| e.to_string()).and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string())) {
+            Ok(c) => c,
+            Err(e) => {
+                println!("FAIL {}: {e}", f.display());
+                failed += 1;
+                continue;
+            }
+        };
+        let function = case["function"].as_str().unwrap_or_else(|| plugin.exports.first().map(String::as_str).unwrap_or("run"));
+        let got = plugin.call(function, &case["input"]);
+        let ok = match (&got, case.get("expect"), case.get("expect_error").and_then(|e| e.as_str())) {
+            (Ok(out), Some(want), _) => out.value == *want,
+            (Err(e), _, Some(want)) => e.to_string().contains(want),
+            _ => false,
+        };
+        let shown = match &got {
+            Ok(out) => format!("{} (fuel {}, {} µs)", out.value, out.fuel_used, out.micros),
+            Err(e) => e.to_string(),
+        };
+        if ok {
+            passed += 1;
+            println!("ok   {}: {shown}", f.display());
+        } else {
+            failed += 1;
+            println!("FAIL {}: got {shown}; wanted {}", f.display(), case.get("expect").map(|v| v.to_string()).or_else(|| case.get("expect_error").map(|v| format!("error containing {v}"))).unwrap_or_else(|| "an `expect` or `expect_error`".into()));
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    u8::from(failed > 0 || files.is_empty())
+}
+
+fn new(name: &str, lang: &str, dir: &Path) -> u8 {
+    if dir.exists() {
+        eprintln!("{} exists", dir.display());
+        return 2;
+    }
+    let abi = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins");
+    let files: Vec<(PathBuf, String)> = match lang {
+        "c" => vec![
+            (dir.join(format!("{name}.c")), format!(
+                "/* {name}: a dealrules plugin (ABI v1: plugins/abi/ABI.md). */\n#include \"{}\"\n\nDR_PLUGIN_BOILERPLATE\n\nstatic char out[256];\n\n/* {{\"input\": {{\"deal\": {{\"amount\": ...}}}}}} -> {{\"ok\": \"<amount>\"}} */\nDR_EXPORT(run) uint64_t run(const char *req, uint32_t len) {{\n    int64_t cents;\n    if (dr_decimal(dr_find(req, len, \"amount\"), 2, &cents)) return dr_answer(\"{{\\\"error\\\":\\\"deal.amount is missing\\\"}}\", 31);\n    int n = 0;\n    const char *pre = \"{{\\\"ok\\\":\\\"\";\n    while (*pre) out[n++] = *pre++;\n    n += dr_format(out + n, cents, 2);\n    out[n++] = '\"';\n    out[n++] = '}}';\n    return dr_answer(out, (uint32_t)n);\n}}\n",
+                abi.join("abi/dealrules_plugin.h").display()
+            )),
+        ],
+        _ => vec![
+            (dir.join("Cargo.toml"), format!(
+                "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[lib]\ncrate-type = [\"cdylib\"]\n\n[dependencies]\ndealrules-plugin-sdk = {{ path = \"{}\" }}\n\n[profile.release]\nopt-level = \"s\"\nlto = true\npanic = \"abort\"\nstrip = true\n\n[workspace]\n",
+                abi.join("sdk-rust").display()
+            )),
+            (dir.join("src/lib.rs"), "use dealrules_plugin_sdk::{json, plugin, Request, Value};\n\n/// {\"input\": {\"deal\": {\"amount\": ...}}} -> {\"ok\": <amount>}\nfn run(req: &Request) -> Result<Value, String> {\n    let amount = req.input[\"deal\"][\"amount\"].clone();\n    if amount.is_null() {\n        return Err(\"deal.amount is missing\".into());\n    }\n    Ok(json!(amount))\n}\n\nplugin! { run => run }\n".into()),
+        ],
+    };
+    let manifest = format!(
+        "apiVersion: dealrules/v1\nkind: Plugin\nmetadata: {{ name: {name} }}\nspec:\n  wasm: {name}.wasm\n  sha256: {}   # `dealrules plugin build` writes it\n  exports: [run]\n  inputs: [deal.amount]\n  limits: {{ fuel: 10000000, memory: 16MiB, timeout: 50ms }}\n  capabilities: []\n",
+        "0".repeat(64)
+    );
+    let case = "{\"function\": \"run\", \"input\": {\"deal\": {\"amount\": \"12.50\"}}, \"expect\": \"12.50\"}\n";
+    let mut all = files;
+    all.push((dir.join(format!("{name}.yaml")), manifest));
+    all.push((dir.join("cases/amount.json"), case.into()));
+    for (path, text) in all {
+        if let Some(parent) = path.parent()
+            && let Err(e) = std::fs::create_dir_all(parent)
+        {
+            eprintln!("{}: {e}", parent.display());
+            return 2;
+        }
+        if let Err(e) = std::fs::write(&path, text) {
+            eprintln!("{}: {e}", path.display());
+            return 2;
+        }
+        println!("created {}", path.display());
+    }
+    let src = if lang == "c" { format!("{}/{name}.c", dir.display()) } else { dir.display().to_string() };
+    println!("next: dealrules plugin build {src} --out {0}/{name}.wasm --manifest {0}/{name}.yaml && dealrules plugin test {0}/{name}.yaml --cases {0}/cases", dir.display());
+    0
+}
