@@ -64,6 +64,9 @@ pub struct ApprovalDecision<'a> {
     /// Who approves each level of the chain, in order.
     pub approvers: SmallVec<[ApproverRef<'a>; 4]>,
     pub trace: SmallVec<[TraceStep<'a>; 8]>,
+    /// The plugin calls the policy made first: answer, fuel, time.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub plugins: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -298,6 +301,7 @@ impl ApprovalPolicy {
             })
             .collect();
         Ok(ApprovalDecision {
+            plugins: Vec::new(),
             policy: &self.name,
             kind: "ApprovalPolicy",
             version,

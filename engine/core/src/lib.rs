@@ -49,7 +49,7 @@ pub mod validate;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use dealrules_expr::{ExprEngine, Limits, Script, Value};
+use dealrules_expr::{ExprEngine, Limits, Map, Script, Value};
 use dealrules_model::{load_pack_partial, suggest, Diagnostic, Kind, Pack, PackErrors, PackSource, Spec};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
@@ -100,6 +100,8 @@ struct Entry {
     kind: Kind,
     name: String,
     compiled: Compiled,
+    /// Plugins called before the policy's expressions: (as, plugin, function).
+    plugin_facts: Vec<(String, String, String)>,
 }
 
 pub(crate) enum Compiled {
@@ -198,13 +200,21 @@ impl Snapshot {
                     Some(Compiled::NotDecidable)
                 }
             };
+            let facts = match &doc.spec {
+                Spec::DecisionTable(spec) => spec.plugins.as_slice(),
+                Spec::ApprovalPolicy(spec) => spec.plugins.as_slice(),
+                _ => &[],
+            };
+            let mut cx = DocCompiler { doc, engine: &engine, diags: &mut diags };
+            validate::plugin_facts(facts, &pack, &mut cx);
+            let plugin_facts = facts.iter().map(|f| (f.name.clone(), f.plugin.clone(), f.function.clone())).collect();
             let compiled = compiled.unwrap_or(Compiled::Broken);
             by_name.entry(doc.metadata.name.clone()).or_default().push(entries.len());
-            entries.push(Entry { kind: doc.kind, name: doc.metadata.name.clone(), compiled });
+            entries.push(Entry { kind: doc.kind, name: doc.metadata.name.clone(), compiled, plugin_facts });
         }
         for (kind, name) in &pack.broken {
             by_name.entry(name.clone()).or_default().push(entries.len());
-            entries.push(Entry { kind: *kind, name: name.clone(), compiled: Compiled::Broken });
+            entries.push(Entry { kind: *kind, name: name.clone(), compiled: Compiled::Broken, plugin_facts: Vec::new() });
         }
         let snapshot = Snapshot { version: pack.version.as_str().into(), pack, engine, entries, by_name, scripts, plugins: None };
         diags.extend(testing::check_references(&snapshot));
@@ -267,6 +277,41 @@ impl Snapshot {
     }
 
     fn decide_entry<'s>(&'s self, entry: &'s Entry, name: &str, input: Input, now: &str) -> Result<Decision<'s>, DecideError> {
+        if !entry.plugin_facts.is_empty() {
+            return self.decide_with_plugins(entry, name, input, now);
+        }
+        self.decide_compiled(entry, name, input, now)
+    }
+
+    /// Calls the policy's plugins with the facts, puts their answers under
+    /// `plugins.<as>`, decides, and records each call (fuel, time) in the
+    /// decision.
+    fn decide_with_plugins<'s>(&'s self, entry: &'s Entry, name: &str, input: Input, now: &str) -> Result<Decision<'s>, DecideError> {
+        let base = Self::parsed(input)?.into_owned();
+        let facts = base.to_json();
+        let mut answers = Map::default();
+        let mut calls = Vec::new();
+        for (as_name, plugin, function) in &entry.plugin_facts {
+            let call = self.call_plugin(plugin, function, &facts).map_err(|message| DecideError::Policy { policy: name.to_string(), message: format!("plugins.{as_name}: {message}") })?;
+            answers.insert(as_name.as_str(), Value::from_json(&call.value));
+            calls.push(serde_json::json!({ "as": as_name, "plugin": plugin, "function": function, "answer": call.value, "fuel_used": call.fuel_used, "micros": call.micros }));
+        }
+        let mut with = match base {
+            Value::Map(m) => (*m).clone(),
+            _ => return Err(DecideError::BadInput("the input must be an object".into())),
+        };
+        with.insert("plugins", Value::map(answers));
+        let input = Value::map(with);
+        let mut decision = self.decide_compiled(entry, name, Input::Parsed(&input), now)?;
+        match &mut decision {
+            Decision::Table(t) => t.plugins = calls,
+            Decision::Approval(a) => a.plugins = calls,
+            _ => {}
+        }
+        Ok(decision)
+    }
+
+    fn decide_compiled<'s>(&'s self, entry: &'s Entry, name: &str, input: Input, now: &str) -> Result<Decision<'s>, DecideError> {
         match &entry.compiled {
             Compiled::Table(t) => Ok(Decision::Table(Box::new(t.decide(&self.version, input, now)?))),
             Compiled::Approval(a) => Ok(Decision::Approval(Box::new(a.decide(&self.version, input, now)?))),

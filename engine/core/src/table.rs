@@ -64,6 +64,8 @@ pub struct TableDecision<'a> {
     pub trace: Vec<TraceStep<'a>>,
     /// Rows ruled out by the index without evaluation.
     pub skipped: usize,
+    /// The plugin calls the policy made first: answer, fuel, time.
+    pub plugins: Vec<serde_json::Value>,
 }
 
 struct Pairs<'a, 'b>(&'b [(&'a str, Value)]);
@@ -107,6 +109,9 @@ impl Serialize for TableDecision<'_> {
         m.serialize_entry("trace", &self.trace)?;
         if self.skipped > 0 {
             m.serialize_entry("skipped", &self.skipped)?;
+        }
+        if !self.plugins.is_empty() {
+            m.serialize_entry("plugins", &self.plugins)?;
         }
         m.end()
     }
@@ -309,6 +314,7 @@ impl DecisionTable {
         let outputs_of = |r: &Row| self.outputs.iter().map(|o| &**o).zip(r.values.iter().cloned()).collect::<Vec<_>>();
         let inputs = self.inputs.iter().map(|(n, _)| &**n).zip(locals[BASE_LOCALS.len()..].iter().cloned()).collect();
         Ok(TableDecision {
+            plugins: Vec::new(),
             policy: &self.name,
             version,
             matched: !matches.is_empty(),

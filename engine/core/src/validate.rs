@@ -209,3 +209,28 @@ pub fn plugin(doc: &Document, spec: &PluginSpec, pack: &Pack, cx: &mut DocCompil
         }
     }
 }
+
+/// A policy's `plugins:` list: each names a Plugin and one of its exports,
+/// under a name not used twice.
+pub fn plugin_facts(facts: &[dealrules_model::PluginFact], pack: &Pack, cx: &mut DocCompiler) {
+    let mut seen = std::collections::HashSet::new();
+    for (i, f) in facts.iter().enumerate() {
+        if !seen.insert(f.name.as_str()) {
+            cx.error(&format!("spec.plugins[{i}].as"), format!("`plugins.{}` is given twice", f.name));
+        }
+        match pack.find(dealrules_model::Kind::Plugin, &f.plugin) {
+            None if pack.has(dealrules_model::Kind::Plugin, &f.plugin) => {}
+            None => {
+                let known = pack.documents.iter().filter(|d| d.kind == dealrules_model::Kind::Plugin).map(|d| d.metadata.name.as_str());
+                cx.error(&format!("spec.plugins[{i}].plugin"), format!("no Plugin named `{}`{}", f.plugin, suggest(&f.plugin, known)));
+            }
+            Some(doc) => {
+                if let dealrules_model::Spec::Plugin(p) = &doc.spec
+                    && !p.exports.contains(&f.function)
+                {
+                    cx.error(&format!("spec.plugins[{i}].function"), format!("plugin `{}` does not export `{}` (exports: {})", f.plugin, f.function, p.exports.join(", ")));
+                }
+            }
+        }
+    }
+}

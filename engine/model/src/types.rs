@@ -96,6 +96,20 @@ pub struct DecisionTableSpec {
     pub rules: Vec<TableRow>,
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub vars: Vars,
+    /// Plugin answers the expressions read as `plugins.<as>`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plugins: Vec<PluginFact>,
+}
+
+/// A plugin called before a policy's expressions run; its answer is the
+/// fact `plugins.<as>`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PluginFact {
+    #[serde(rename = "as")]
+    pub name: String,
+    pub plugin: String,
+    pub function: String,
 }
 
 /// One row: `when` (absent: always matches), optional `id` and `priority`,
@@ -159,6 +173,9 @@ pub struct ApprovalPolicySpec {
     pub sla: Option<ApprovalSla>,
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub vars: Vars,
+    /// Plugin answers the rules read as `plugins.<as>`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plugins: Vec<PluginFact>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

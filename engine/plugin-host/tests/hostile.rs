@@ -158,7 +158,8 @@ fn the_rust_credit_plugin_built_with_the_sdk_scores_exactly() {
     let s = spec(&bytes, &["score"], PluginLimits::default(), &[], &["customer"], json!({"limit_share": "0.10"}));
     let p = Plugin::load("credit-check", &s, &bytes, None).unwrap();
     let out = p.call("score", &json!({"customer": {"annual_revenue": "1200000.005", "late_payments_12m": 1, "open_ar": "20000"}, "deal": {"secret": 1}})).unwrap();
-    assert_eq!(out.value, json!({"score": 702, "band": "B", "credit_limit": "100000.00"}));
+    assert_eq!((out.value["score"].as_u64(), out.value["band"].as_str()), (Some(702), Some("B")));
+    assert_eq!(out.value["credit_limit"].to_string(), "100000.00", "an exact number");
     let e = p.call("score", &json!({"customer": {}})).unwrap_err();
     assert_eq!((e.kind, e.detail.as_str()), (ErrorKind::Plugin, "customer.annual_revenue must be a decimal"));
 }

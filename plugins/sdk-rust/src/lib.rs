@@ -64,6 +64,11 @@ pub fn format_decimal(v: i128, places: u32) -> String {
     if places == 0 { format!("{sign}{whole}") } else { format!("{sign}{whole}.{frac}") }
 }
 
+/// An integer scaled by 10^`places` as an exact JSON number (`100000.00`).
+pub fn decimal_value(v: i128, places: u32) -> Value {
+    serde_json::from_str(&format_decimal(v, places)).unwrap_or(Value::Null)
+}
+
 /// The host's capability imports; each needs the capability in the manifest.
 pub mod caps {
     #[link(wasm_import_module = "dealrules")]

@@ -2,9 +2,9 @@
 //!
 //! input:  {"customer": {"annual_revenue": "1200000", "late_payments_12m": 1, "open_ar": "20000"}}
 //! config: {"limit_share": "0.10"}   (the limit is this share of annual revenue, less open AR)
-//! answer: {"score": 690, "band": "B", "credit_limit": "100000.00"}
+//! answer: {"score": 702, "band": "B", "credit_limit": 100000.00}   (an exact number)
 
-use dealrules_plugin_sdk::{decimal, format_decimal, json, plugin, Request, Value};
+use dealrules_plugin_sdk::{decimal, decimal_value, json, plugin, Request, Value};
 
 fn score(req: &Request) -> Result<Value, String> {
     let c = &req.input["customer"];
@@ -23,7 +23,7 @@ fn score(req: &Request) -> Result<Value, String> {
     };
     // revenue (cents) x share (1/10,000), rounded half away from zero, less open AR.
     let limit = ((revenue * share + 5_000) / 10_000 - open_ar).max(0);
-    Ok(json!({ "score": points, "band": band, "credit_limit": format_decimal(limit, 2) }))
+    Ok(json!({ "score": points, "band": band, "credit_limit": decimal_value(limit, 2) }))
 }
 
 plugin! { score => score }
