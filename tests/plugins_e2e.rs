@@ -123,3 +123,19 @@ fn a_funnel_action_calls_a_plugin_and_a_hostile_plugin_fails_only_its_decision()
     let (code, body) = http(&server.addr, "POST", "/v1/decide/emea-ae-2026", &input.replace("\"role\": \"ae\"", "\"role\": \"ae\", \"currency\": \"EUR\""));
     assert_eq!(code, 200, "{body}");
 }
+
+#[test]
+fn plugin_new_makes_a_plugin_that_builds_and_passes_its_case() {
+    for lang in ["c", "rust"] {
+        let dir = tempfile::tempdir().unwrap();
+        let at = dir.path().join("tax");
+        let at_s = at.display().to_string();
+        let o = dealrules(&["plugin", "new", "tax", "--lang", lang, "--dir", &at_s]);
+        assert!(o.status.success(), "{}", text(&o));
+        let source = if lang == "c" { format!("{at_s}/tax.c") } else { at_s.clone() };
+        let o = dealrules(&["plugin", "build", &source, "--out", &format!("{at_s}/tax.wasm"), "--manifest", &format!("{at_s}/tax.yaml")]);
+        assert!(o.status.success(), "{lang}: {}", text(&o));
+        let o = dealrules(&["plugin", "test", &format!("{at_s}/tax.yaml"), "--cases", &format!("{at_s}/cases")]);
+        assert!(o.status.success() && text(&o).contains("1 passed, 0 failed"), "{lang}: {}", text(&o));
+    }
+}

@@ -131,6 +131,16 @@ pub async fn view(store: &Store, id: &str) -> Result<DealView, ApiError> {
     Ok(DealView { deal, approvals, history, timers })
 }
 
+/// The deal as the API shows it, read inside a transaction (after its
+/// changes, before its commit).
+async fn view_in(store: &Store, conn: &mut AnyConnection, id: &str) -> Result<DealView, ApiError> {
+    let deal = store.lock_deal(conn, id).await?.ok_or_else(|| ApiError::NotFound(format!("no deal `{id}`")))?;
+    let approvals = store.deal_approvals(conn, id).await?;
+    let history = store.history_in(conn, id).await?;
+    let timers = store.deal_timers(conn, id).await?.iter().map(TimerView::from).collect();
+    Ok(DealView { deal, approvals, history, timers })
+}
+
 /// What a change to a deal needs around it.
 struct Cx<'a> {
     state: &'a AppState,
@@ -274,25 +284,14 @@ pub async fn apply_event(state: &Arc<AppState>, who: &Principal, deal_id: &str, 
         }
         None => (200u16, String::new()),
     };
-    if status == 409 {
-        if let Some(k) = key {
-            state.store.remember(&mut tx, deal_id, k, &request_hash, 409, &response).await?;
-        }
-        tx.commit().await.map_err(internal)?;
-        return Ok((409, response));
-    }
-    // The answer is the deal as it now is, read inside the transaction's
-    // effects: commit first, then read, then remember under the key.
-    tx.commit().await.map_err(internal)?;
-    let body = serde_json::to_string(&view(&state.store, deal_id).await?).map_err(internal)?;
+    // The answer is the deal as it now is, read in the same transaction,
+    // and remembered under the key before the commit: one commit per event.
+    let response = if status == 409 { response } else { serde_json::to_string(&view_in(&state.store, &mut tx, deal_id).await?).map_err(internal)? };
     if let Some(k) = key {
-        let mut tx = state.store.begin_write().await?;
-        if state.store.idempotent(&mut tx, deal_id, k).await?.is_none() {
-            state.store.remember(&mut tx, deal_id, k, &request_hash, 200, &body).await?;
-        }
-        tx.commit().await.map_err(internal)?;
+        state.store.remember(&mut tx, deal_id, k, &request_hash, status as i64, &response).await?;
     }
-    Ok((200, body))
+    tx.commit().await.map_err(internal)?;
+    Ok((status, response))
 }
 
 /// Checks and applies a move; the refusal reasons when it is refused.

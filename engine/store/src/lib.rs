@@ -25,7 +25,7 @@ mod packs;
 pub mod scratch;
 mod workflow;
 
-pub use workflow::{Approval, ApprovalStep, Deal, Delegation, HistoryEntry, OutboxRow, TimerRow};
+pub use workflow::{Approval, ApprovalStep, Deal, Delegation, HistoryEntry, OutboxRow, TimerRow, WriteTx};
 
 use std::borrow::Cow;
 use std::sync::Mutex;
@@ -79,6 +79,8 @@ pub struct Store {
     url: String,
     /// The URL as given (with its password), for extra connections.
     pub(crate) connect_url: String,
+    /// SQLite: this process's writers take turns (see `begin_write`).
+    pub(crate) write_lock: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
     ids: Mutex<ulid::Generator>,
 }
 
@@ -235,7 +237,7 @@ impl Store {
             options = options.max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None);
         }
         let pool = options.connect(&connect).await.map_err(|e| StoreError::Open { url: shown.clone(), message: e.to_string() })?;
-        let store = Store { pool, backend, url: shown, connect_url: url.to_string(), ids: Mutex::new(ulid::Generator::new()) };
+        let store = Store { pool, backend, url: shown, connect_url: url.to_string(), write_lock: (backend == Backend::Sqlite).then(Default::default), ids: Mutex::new(ulid::Generator::new()) };
         store.migrate().await?;
         Ok(store)
     }
@@ -450,7 +452,7 @@ impl Store {
         if batch.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await.map_err(query_err("writing the decision log"))?;
+        let mut tx = self.begin_write().await?;
         // 8 columns x 400 rows stays under both databases' parameter limits.
         for chunk in batch.chunks(400) {
             let mut sql = String::from("INSERT INTO decision_log (id, decided_at, policy, version, outcome, subject, input, result) VALUES ");

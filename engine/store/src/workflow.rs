@@ -189,16 +189,48 @@ fn timer_row(r: &AnyRow) -> Result<TimerRow> {
     })
 }
 
+/// A write transaction (and, on SQLite, this process's writer turn).
+pub struct WriteTx {
+    tx: Transaction<'static, Any>,
+    _guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    pub async fn commit(self) -> std::result::Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
+}
+
 impl Store {
-    /// A transaction for changes: on SQLite it takes the write lock at once
-    /// (`BEGIN IMMEDIATE`), so two writers queue instead of failing on
-    /// upgrade; on PostgreSQL rows are locked as they are read.
-    pub async fn begin_write(&self) -> Result<Transaction<'static, Any>> {
-        match self.backend {
+    /// A transaction for changes. On SQLite the process's writers queue on
+    /// an in-process lock first (SQLite allows one writer; its own busy
+    /// handler would make them sleep and retry) and then take the write lock
+    /// at once (`BEGIN IMMEDIATE`); on PostgreSQL rows are locked as they
+    /// are read.
+    pub async fn begin_write(&self) -> Result<WriteTx> {
+        let guard = match &self.write_lock {
+            Some(lock) => Some(lock.clone().lock_owned().await),
+            None => None,
+        };
+        let tx = match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => self.pool.begin().await,
         }
-        .map_err(query_err("starting a transaction"))
+        .map_err(query_err("starting a transaction"))?;
+        Ok(WriteTx { tx, _guard: guard })
     }
 
     // ---- deals ----
@@ -286,9 +318,15 @@ impl Store {
     }
 
     pub async fn history(&self, deal_id: &str) -> Result<Vec<HistoryEntry>> {
+        let mut conn = self.pool.acquire().await.map_err(query_err("reading history"))?;
+        self.history_in(&mut conn, deal_id).await
+    }
+
+    /// A deal's history, inside a transaction.
+    pub async fn history_in(&self, conn: &mut AnyConnection, deal_id: &str) -> Result<Vec<HistoryEntry>> {
         let rows = sqlx::query("SELECT id, at, type, detail, version, actor FROM deal_history WHERE deal_id = $1 ORDER BY id")
             .bind(deal_id)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *conn)
             .await
             .map_err(query_err("reading history"))?;
         rows.iter()
