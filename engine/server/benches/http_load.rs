@@ -67,9 +67,8 @@ fn run(runtime: &tokio::runtime::Runtime, db: &str, log: bool, clients: usize, s
         let rows = runtime.block_on(state.store.count_decisions()).unwrap();
         (rows, t.elapsed())
     });
-    all.sort();
-    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
-    (Run { decisions: all.len(), per_second: all.len() as f64 / elapsed.as_secs_f64(), p50: pct(0.50), p99: pct(0.99), max: all[all.len() - 1] }, flushed)
+    let (p50, p99) = load_client::percentiles(&mut all);
+    (Run { decisions: all.len(), per_second: all.len() as f64 / elapsed.as_secs_f64(), p50, p99, max: all[all.len() - 1] }, flushed)
 }
 
 fn main() {

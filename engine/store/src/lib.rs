@@ -222,16 +222,6 @@ impl Store {
             .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
             // A database that is not there should say so quickly.
             .acquire_timeout(std::time::Duration::from_secs(5));
-        if backend == Backend::Sqlite {
-            // WAL with synchronous=NORMAL: a crash of the process loses no
-            // committed transaction; only a power cut may lose the last few.
-            options = options.after_connect(|conn, _| {
-                Box::pin(async move {
-                    sqlx::Executor::execute(&mut *conn, "PRAGMA synchronous = NORMAL").await?;
-                    Ok(())
-                })
-            });
-        }
         if url.contains(":memory:") {
             // Each SQLite connection to :memory: is its own database: keep one.
             options = options.max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None);
