@@ -222,6 +222,16 @@ impl Store {
             .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
             // A database that is not there should say so quickly.
             .acquire_timeout(std::time::Duration::from_secs(5));
+        if backend == Backend::Sqlite {
+            // WAL (readers do not block the writer) with sqlx's default
+            // synchronous=FULL: an acknowledged commit survives a crash.
+            options = options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::Executor::execute(&mut *conn, "PRAGMA journal_mode = WAL").await?;
+                    Ok(())
+                })
+            });
+        }
         if url.contains(":memory:") {
             // Each SQLite connection to :memory: is its own database: keep one.
             options = options.max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None);

@@ -165,3 +165,13 @@ async fn the_decision_log_is_written_in_batches_and_read_by_policy_and_time() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn sqlite_runs_in_wal_mode_with_full_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&format!("sqlite://{}", dir.path().join("d.db").display())).await.unwrap();
+    use sqlx::Row;
+    let mode: String = sqlx::query("PRAGMA journal_mode").fetch_one(store.pool()).await.unwrap().try_get(0).unwrap();
+    let sync: i64 = sqlx::query("PRAGMA synchronous").fetch_one(store.pool()).await.unwrap().try_get(0).unwrap();
+    assert_eq!((mode.as_str(), sync), ("wal", 2), "WAL and FULL (2)");
+}
