@@ -191,6 +191,8 @@ fn notifications_are_posted_to_the_webhook_with_retries() {
     let bodies: Vec<Value> = received.lock().unwrap().iter().map(|b| json(b)).collect();
     let templates: Vec<&str> = bodies.iter().map(|b| b["template"].as_str().unwrap()).collect();
     assert!(templates.contains(&"approval-requested") && templates.contains(&"proposal-sent"), "{templates:?}");
+    // The worker records the delivery after the webhook has answered.
+    wait_for("the outbox to say sent", || json(&http(&server.addr, "GET", "/v1/outbox?deal=d-1001", "").1)["notifications"].as_array().unwrap().iter().all(|n| n["state"] == "sent"));
     let outbox = json(&http(&server.addr, "GET", "/v1/outbox?deal=d-1001", "").1);
     let attempts: i64 = outbox["notifications"].as_array().unwrap().iter().map(|n| n["attempts"].as_i64().unwrap()).sum();
     assert_eq!(attempts, 3, "one failed attempt, then both delivered: {outbox}");
