@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{copy_dir, http, http_as, json, start_on, wait_for, DEAL};
+use common::{copy_dir, http, http_as, json, pack_files, start_on, stop, wait_for, DEAL};
 use dealrules_store::{scratch, Store};
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -20,7 +20,7 @@ fn runtime() -> tokio::runtime::Runtime {
 /// The rules folder as a JSON upload, with the auto-approval limit raised
 /// to 15% (and the pack's own test kept true).
 fn raised_pack(rules: &Path) -> String {
-    let source = dealrules_model_files(rules);
+    let source = pack_files(rules);
     let map: serde_json::Map<String, serde_json::Value> = source
         .into_iter()
         .map(|(p, t)| {
@@ -35,33 +35,7 @@ fn raised_pack(rules: &Path) -> String {
     serde_json::Value::Object(map).to_string()
 }
 
-fn dealrules_model_files(dir: &Path) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    fn walk(dir: &Path, prefix: &str, out: &mut Vec<(String, String)>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            let rel = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
-            if p.is_dir() { walk(&p, &rel, out) } else { out.push((rel, std::fs::read_to_string(&p).unwrap())) }
-        }
-    }
-    walk(dir, "", &mut out);
-    out
-}
 
-fn sigterm(server: &mut common::Server) {
-    let pid = server.child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let started = Instant::now();
-    loop {
-        if let Some(s) = server.child.try_wait().unwrap() {
-            assert!(s.success(), "{s:?}");
-            return;
-        }
-        assert!(started.elapsed() < Duration::from_secs(10), "still running 10 s after SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 fn uploads_restarts_and_the_log(url: &str) {
     let dir = tempfile::tempdir().unwrap();
@@ -78,7 +52,7 @@ fn uploads_restarts_and_the_log(url: &str) {
     assert_eq!(code, 200, "{body}");
     let uploaded = json(&body)["version"].as_str().unwrap().to_string();
     assert_eq!(json(&http(&server.addr, "POST", "/v1/decide/discount-approvals", DEAL).1)["level"], "auto");
-    sigterm(&mut server);
+    stop(&mut server, "-TERM");
 
     // Every decision is in the log, each with the version that made it.
     let rt = runtime();

@@ -7,12 +7,11 @@ mod common;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{copy_dir, http, http_as, http_full, json, start_with, wait_for, Server, TOKEN};
+use common::{copy_dir, http, http_as, http_full, json, pack_files, start_with, stop, wait_for, Server, TOKEN};
 use dealrules_store::{scratch, Store};
 use serde_json::Value;
 
@@ -41,15 +40,6 @@ fn event(server: &Server, deal: &str, body: &str) -> (u16, Value) {
     (code, json(&text))
 }
 
-fn kill(server: &mut Server, signal: &str) {
-    let pid = server.child.id().to_string();
-    assert!(Command::new("kill").args([signal, &pid]).status().unwrap().success());
-    let started = Instant::now();
-    while server.child.try_wait().unwrap().is_none() {
-        assert!(started.elapsed() < Duration::from_secs(10), "still running 10 s after {signal}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 const DEAL: &str = r#"{"id": "d-1001", "funnel": "b2b", "owner": "r1",
   "fields": {"name": "Acme", "amount": 120000, "close_date": "2026-12-15", "contact_email": "cfo@acme.example", "discount_pct": 25, "payment_terms_days": 30},
@@ -106,7 +96,7 @@ fn lifecycle(url: &str) {
     assert_eq!(http_as(&server.addr, &manager, "POST", &format!("/v1/approvals/{a}/recall"), "").0, 403);
     assert_eq!(http(&server.addr, "POST", &format!("/v1/approvals/{a}/recall"), "").0, 200);
     assert_eq!(json(&http(&server.addr, "GET", "/v1/deals/d-1002", "").1)["approvals"][0]["state"], "recalled");
-    kill(&mut server, "-TERM");
+    stop(&mut server, "-TERM");
 }
 
 #[test]
@@ -136,7 +126,7 @@ fn a_timer_fires_after_a_restart_once() {
     let mut server = start_with(&rules, &url, tempfile::tempdir().unwrap(), &[]);
     assert_eq!(http(&server.addr, "POST", "/v1/deals", DEAL).0, 201);
     assert_eq!(event(&server, "d-1001", r#"{"type": "move", "to": "qualified"}"#).0, 200);
-    kill(&mut server, "-TERM");
+    stop(&mut server, "-TERM");
     // Fifteen days later (the clock moved, not the test).
     let server = start_with(&rules, &url, tempfile::tempdir().unwrap(), &["--clock-offset", "15d", "--timer-tick", "100ms"]);
     wait_for("the stale timer", || json(&http(&server.addr, "GET", "/v1/deals/d-1001", "").1)["history"].as_array().unwrap().iter().any(|h| h["type"] == "timer"));
@@ -218,7 +208,7 @@ fn three_nodes_share_one_postgres() {
 
     // An activation on node 0 is seen by all within a second.
     let pack = {
-        let source = dealrules_model_files(&rules);
+        let source = pack_files(&rules);
         let map: serde_json::Map<String, Value> = source.into_iter().map(|(p, t)| (p.clone(), Value::String(if p == "funnel.yaml" { format!("{t}\n# v2\n") } else { t }))).collect();
         Value::Object(map).to_string()
     };
@@ -240,13 +230,13 @@ fn three_nodes_share_one_postgres() {
     }
     // Events to node 2 while the timers fire, until it is killed.
     let acked = Arc::new(Mutex::new(Vec::<String>::new()));
-    let stop = Arc::new(AtomicBool::new(false));
+    let halt = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicUsize::new(0));
     let sender = {
-        let (addr, acked, stop, sent) = (nodes[2].addr.clone(), acked.clone(), stop.clone(), sent.clone());
+        let (addr, acked, halt, sent) = (nodes[2].addr.clone(), acked.clone(), halt.clone(), sent.clone());
         std::thread::spawn(move || {
             let mut i = 0;
-            while !stop.load(Ordering::Relaxed) {
+            while !halt.load(Ordering::Relaxed) {
                 let deal = format!("d-{:04}", i % 1000);
                 let note = format!("note-{i}");
                 sent.fetch_add(1, Ordering::Relaxed);
@@ -264,8 +254,8 @@ fn three_nodes_share_one_postgres() {
         assert!(begun.elapsed() < Duration::from_secs(30), "timers did not start firing");
         std::thread::sleep(Duration::from_millis(10));
     }
-    kill(&mut nodes[2], "-KILL");
-    stop.store(true, Ordering::Relaxed);
+    stop(&mut nodes[2], "-KILL");
+    halt.store(true, Ordering::Relaxed);
     sender.join().unwrap();
     while fired(&rt) < 1000 {
         assert!(begun.elapsed() < Duration::from_secs(60), "only {} of 1,000 timers fired", fired(&rt));
@@ -303,16 +293,3 @@ fn three_nodes_share_one_postgres() {
     rt.block_on(scratch::drop_postgres_database(&url)).unwrap();
 }
 
-fn dealrules_model_files(dir: &Path) -> Vec<(String, String)> {
-    fn walk(dir: &Path, prefix: &str, out: &mut Vec<(String, String)>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            let rel = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
-            if p.is_dir() { walk(&p, &rel, out) } else { out.push((rel, std::fs::read_to_string(&p).unwrap())) }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, "", &mut out);
-    out
-}

@@ -111,3 +111,35 @@ pub fn wait_for(what: &str, mut ok: impl FnMut() -> bool) -> Duration {
     panic!("{what}: not seen within 10 s");
 }
 
+
+/// Sends `signal` (`-TERM`, `-KILL`) and waits (up to 10 s) for the exit.
+pub fn stop(server: &mut Server, signal: &str) {
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args([signal, &pid]).status().unwrap().success());
+    let started = Instant::now();
+    loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            if signal == "-TERM" {
+                assert!(status.success(), "{status:?}");
+            }
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "still running 10 s after {signal}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A folder's text files as (path inside it, text).
+pub fn pack_files(dir: &Path) -> Vec<(String, String)> {
+    fn walk(dir: &Path, prefix: &str, out: &mut Vec<(String, String)>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            let rel = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+            if p.is_dir() { walk(&p, &rel, out) } else { out.push((rel, std::fs::read_to_string(&p).unwrap())) }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, "", &mut out);
+    out
+}
