@@ -344,23 +344,30 @@ async fn enter_stage(cx: &Cx<'_>, conn: &mut AnyConnection, deal: &mut Deal, pla
         }
         let Some(wait) = timer.after.or(timer.every) else { continue };
         let due = cx.state.clock.now() + chrono::Duration::from_std(wait).map_err(internal)?;
-        let row = TimerRow {
-            id: cx.state.store.new_id(),
-            deal_id: deal.id.clone(),
-            kind: "funnel".into(),
-            name: timer.id.to_string(),
-            stage: Some(deal.stage.clone()),
-            approval_id: None,
-            due_at: dealrules_store::timestamp(due),
-            every_ms: timer.every.map(|e| e.as_millis() as i64),
-            state: "scheduled".into(),
-            fired_at: None,
-            fired_by: None,
-            version: cx.version().into(),
-        };
+        let mut row = scheduled(cx, &deal.id, "funnel", &timer.id, due);
+        row.stage = Some(deal.stage.clone());
+        row.every_ms = timer.every.map(|e| e.as_millis() as i64);
         cx.state.store.insert_timer(conn, &row).await?;
     }
     Ok(())
+}
+
+/// A timer due at `due`, scheduled under the pack version in force.
+fn scheduled(cx: &Cx<'_>, deal: &str, kind: &str, name: &str, due: chrono::DateTime<chrono::Utc>) -> TimerRow {
+    TimerRow {
+        id: cx.state.store.new_id(),
+        deal_id: deal.to_string(),
+        kind: kind.into(),
+        name: name.into(),
+        stage: None,
+        approval_id: None,
+        due_at: dealrules_store::timestamp(due),
+        every_ms: None,
+        state: "scheduled".into(),
+        fired_at: None,
+        fired_by: None,
+        version: cx.version().into(),
+    }
 }
 
 /// One action; a failure is written on the deal's history and does not
@@ -551,20 +558,8 @@ async fn step_opened(cx: &Cx<'_>, conn: &mut AnyConnection, deal: &Deal, a: &App
     for (kind, after) in [("remind", sla.remind_after), ("escalate", sla.escalate_after)] {
         let Some(after) = after else { continue };
         let wait = dealrules_model::duration::parse_duration(&after.0).map_err(internal)?;
-        let row = TimerRow {
-            id: cx.state.store.new_id(),
-            deal_id: deal.id.clone(),
-            kind: kind.into(),
-            name: a.policy.clone(),
-            stage: None,
-            approval_id: Some(a.id.clone()),
-            due_at: dealrules_store::timestamp(cx.state.clock.now() + chrono::Duration::from_std(wait).map_err(internal)?),
-            every_ms: None,
-            state: "scheduled".into(),
-            fired_at: None,
-            fired_by: None,
-            version: cx.version().into(),
-        };
+        let mut row = scheduled(cx, &deal.id, kind, &a.policy, cx.state.clock.now() + chrono::Duration::from_std(wait).map_err(internal)?);
+        row.approval_id = Some(a.id.clone());
         cx.state.store.insert_timer(conn, &row).await?;
     }
     Ok(())
