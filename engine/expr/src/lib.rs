@@ -22,6 +22,7 @@
 
 pub mod error;
 pub mod funcs;
+pub mod input_shape;
 pub mod interest;
 pub mod ir;
 pub mod json;

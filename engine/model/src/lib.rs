@@ -25,6 +25,7 @@
 //! - [`types`]: one struct per document kind, refusing unknown keys.
 #![forbid(unsafe_code)]
 
+pub mod archive;
 pub mod diag;
 pub mod duration;
 pub mod pack;

@@ -65,8 +65,14 @@ fn pos_of(node: &MarkedYaml) -> Pos {
     Pos::new(m.line(), m.col() + 1)
 }
 
+/// Deepest nesting of sequences and mappings a pack file may have. Policies
+/// need a handful of levels; the bound keeps every later walk of the tree
+/// (conversion, typed decoding, dropping it) far from any thread's stack limit.
+pub const MAX_DEPTH: usize = 64;
+
 /// Parses every document of a file. A syntax error is one diagnostic.
 pub fn parse_documents(file: &str, text: &str) -> Result<Vec<YamlDoc>, Diagnostic> {
+    check_depth(file, text)?;
     let mut parser = saphyr_parser::Parser::new_from_str(text);
     let mut loader: YamlLoader<MarkedYaml> = YamlLoader::default();
     loader.early_parse(false);
@@ -83,6 +89,29 @@ pub fn parse_documents(file: &str, text: &str) -> Result<Vec<YamlDoc>, Diagnosti
         docs.push(YamlDoc { value, index });
     }
     Ok(docs)
+}
+
+/// Refuses a file nested deeper than [`MAX_DEPTH`] before any tree is built.
+/// The parser emits events without recursing, so this pass is safe on any
+/// input; syntax errors are left to the real parse, which reports them.
+fn check_depth(file: &str, text: &str) -> Result<(), Diagnostic> {
+    use saphyr_parser::Event;
+    let mut depth = 0usize;
+    for event in saphyr_parser::Parser::new_from_str(text) {
+        match event {
+            Ok((Event::SequenceStart(..) | Event::MappingStart(..), span)) => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    let m = span.start;
+                    return Err(Diagnostic::new(file, Pos::new(m.line(), m.col() + 1), format!("nested deeper than {MAX_DEPTH} levels")));
+                }
+            }
+            Ok((Event::SequenceEnd | Event::MappingEnd, _)) => depth = depth.saturating_sub(1),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    Ok(())
 }
 
 fn join_key(path: &str, key: &str) -> String {
@@ -251,6 +280,29 @@ mod tests {
         assert_eq!(err.file, "f.yaml");
         assert!(err.pos.line >= 1, "{err}");
         assert!(err.message.starts_with("invalid YAML"), "{err}");
+    }
+
+    /// Regression: a block sequence nested ~4,000 levels deep aborted the
+    /// server with a stack overflow on its worker threads.
+    #[test]
+    fn deeply_nested_yaml_is_refused_not_a_stack_overflow() {
+        let block = format!("{}1\n", "- ".repeat(10_000));
+        let flow = format!("a: {}1{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        let map = format!("a: {}1{}\n", "{k: ".repeat(10_000), "}".repeat(10_000));
+        for text in [block, flow, map] {
+            // A small stack, like a server worker's, must be enough.
+            let err = std::thread::Builder::new()
+                .stack_size(256 * 1024)
+                .spawn(move || parse_documents("deep.yaml", &text).unwrap_err())
+                .unwrap()
+                .join()
+                .unwrap();
+            // Flow collections hit the scanner's own limit first.
+            assert!(err.message.contains("nested deeper than 64 levels") || err.message.contains("recursion limit exceeded"), "{err}");
+            assert_eq!(err.file, "deep.yaml");
+        }
+        let ok = format!("{}1\n", "- ".repeat(MAX_DEPTH));
+        assert!(parse_documents("ok.yaml", &ok).is_ok());
     }
 
     #[test]
