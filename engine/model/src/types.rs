@@ -176,6 +176,11 @@ pub struct ApprovalPolicySpec {
     /// Plugin answers the rules read as `plugins.<as>`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub plugins: Vec<PluginFact>,
+    /// Segregation of duties: by default the deal's owner and the user who
+    /// submitted a request never decide its steps, not even as an admin.
+    /// `true` lets them, for teams that want it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_self_approval: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

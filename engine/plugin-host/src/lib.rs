@@ -40,6 +40,36 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(50);
 pub const DEFAULT_OUTPUT: u64 = 1 << 20;
 /// The most any manifest may ask for.
 pub const MAX_MEMORY: u64 = 256 << 20;
+/// The longest deadline a manifest may ask for, unless the operator sets
+/// `DEALRULES_PLUGIN_MAX_TIMEOUT` (a duration such as `2s`).
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most fuel a manifest may ask for, unless the operator sets
+/// `DEALRULES_PLUGIN_MAX_FUEL`.
+pub const MAX_FUEL: u64 = 10_000_000_000;
+
+/// The engine-wide ceilings on what a manifest may ask for: the defaults
+/// above, or the operator's environment settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ceilings {
+    pub fuel: u64,
+    pub timeout: Duration,
+    pub memory: u64,
+}
+
+impl Ceilings {
+    /// From `DEALRULES_PLUGIN_MAX_TIMEOUT` and `DEALRULES_PLUGIN_MAX_FUEL`;
+    /// an unreadable setting is an error naming it, never ignored.
+    pub fn from_env() -> Result<Ceilings, String> {
+        let mut c = Ceilings { fuel: MAX_FUEL, timeout: MAX_TIMEOUT, memory: MAX_MEMORY };
+        if let Ok(t) = std::env::var("DEALRULES_PLUGIN_MAX_TIMEOUT") {
+            c.timeout = dealrules_model::duration::parse_duration(&t).map_err(|e| format!("DEALRULES_PLUGIN_MAX_TIMEOUT: {e}"))?;
+        }
+        if let Ok(f) = std::env::var("DEALRULES_PLUGIN_MAX_FUEL") {
+            c.fuel = f.trim().replace('_', "").parse().map_err(|e| format!("DEALRULES_PLUGIN_MAX_FUEL `{f}`: {e}"))?;
+        }
+        Ok(c)
+    }
+}
 /// Wasm stack per call.
 pub const WASM_STACK: usize = 256 << 10;
 /// Instances alive at once, across plugins.
@@ -169,6 +199,9 @@ pub(crate) struct Host {
     limiter: Limiter,
     pub(crate) caps: Caps,
     pub(crate) log: Vec<String>,
+    /// When the call must be done: host functions doing work for the
+    /// guest stop here too.
+    pub(crate) deadline: Instant,
 }
 
 struct Limiter {
@@ -221,23 +254,31 @@ impl ResourceLimiter for Limiter {
 }
 
 fn limits_of(spec: &PluginSpec) -> Result<Limits, String> {
+    let ceilings = Ceilings::from_env()?;
     let l = spec.limits.clone().unwrap_or_default();
     let memory = match &l.memory {
         Some(m) => dealrules_model::duration::parse_bytes(m)?,
         None => DEFAULT_MEMORY,
     };
-    if memory > MAX_MEMORY {
-        return Err(format!("limits.memory {memory} is above the engine's {MAX_MEMORY} bytes"));
+    if memory > ceilings.memory {
+        return Err(format!("limits.memory {memory} is above the engine's {} bytes", ceilings.memory));
     }
     let timeout = match &l.timeout {
         Some(t) => dealrules_model::duration::parse_duration(&t.0)?,
         None => DEFAULT_TIMEOUT,
     };
+    if timeout > ceilings.timeout {
+        return Err(format!("limits.timeout {timeout:?} is above the engine's maximum of {:?} (DEALRULES_PLUGIN_MAX_TIMEOUT)", ceilings.timeout));
+    }
+    let fuel = l.fuel.unwrap_or(DEFAULT_FUEL);
+    if fuel > ceilings.fuel {
+        return Err(format!("limits.fuel {fuel} is above the engine's maximum of {} (DEALRULES_PLUGIN_MAX_FUEL)", ceilings.fuel));
+    }
     let output = match &l.output {
         Some(o) => dealrules_model::duration::parse_bytes(o)?,
         None => DEFAULT_OUTPUT,
     };
-    Ok(Limits { fuel: l.fuel.unwrap_or(DEFAULT_FUEL), memory, timeout, output })
+    Ok(Limits { fuel, memory, timeout, output })
 }
 
 impl Plugin {
@@ -267,6 +308,18 @@ impl Plugin {
         for required in ["memory", "dr_alloc", "dealrules_abi_v1"] {
             if module.get_export(required).is_none() {
                 return Err(err(format!("does not export `{required}`: not built for the dealrules plugin ABI v1")));
+            }
+        }
+        // A module whose starting memory is over the limit would fail every
+        // call; say so at load, with both figures.
+        if let Some(wasmtime::ExternType::Memory(m)) = module.get_export("memory") {
+            let initial = m.minimum().saturating_mul(m.page_size());
+            if initial > limits.memory {
+                return Err(err(format!(
+                    "the module starts with {initial} bytes of memory ({} pages), more than limits.memory of {} bytes: raise limits.memory or build with a smaller stack and heap",
+                    m.minimum(),
+                    limits.memory
+                )));
             }
         }
         for f in &spec.exports {
@@ -326,16 +379,24 @@ impl Plugin {
         let request = serde_json::to_vec(&json!({ "function": function, "input": self.project(facts), "config": self.config })).map_err(|e| err(ErrorKind::Plugin, e.to_string()))?;
         let started = Instant::now();
         let engine = self.pre.module().engine();
-        let mut store = Store::new(engine, Host { limiter: Limiter { max: self.limits.memory as usize }, caps: self.caps, log: Vec::new() });
+        let deadline = started + self.limits.timeout;
+        let mut store = Store::new(engine, Host { limiter: Limiter { max: self.limits.memory as usize }, caps: self.caps, log: Vec::new(), deadline });
         store.limiter(|h| &mut h.limiter);
         store.set_fuel(self.limits.fuel).map_err(|e| err(ErrorKind::Load, format!("{e:#}")))?;
         // Epoch ticks are 1 ms; at least one tick past the deadline.
         store.set_epoch_deadline((self.limits.timeout.as_millis() as u64).max(1) + 1);
         let run = |store: &mut Store<Host>| -> wasmtime::Result<Vec<u8>> {
-            let instance = self.pre.instantiate(&mut *store)?;
-            if let Ok(init) = instance.get_typed_func::<(), ()>(&mut *store, "_initialize") {
-                init.call(&mut *store, ())?;
-            }
+            // Starting the module (its data segments, tables, start and
+            // `_initialize` code) is told apart from the call, so a limit
+            // hit there says so.
+            let start = |store: &mut Store<Host>| -> wasmtime::Result<wasmtime::Instance> {
+                let instance = self.pre.instantiate(&mut *store)?;
+                if let Ok(init) = instance.get_typed_func::<(), ()>(&mut *store, "_initialize") {
+                    init.call(&mut *store, ())?;
+                }
+                Ok(instance)
+            };
+            let instance = start(store).map_err(|e| e.context(Starting))?;
             let memory = instance.get_memory(&mut *store, "memory").ok_or_else(|| wasmtime::format_err!("no memory export"))?;
             let alloc = instance.get_typed_func::<u32, u32>(&mut *store, "dr_alloc")?;
             let f = instance.get_typed_func::<(u32, u32), u64>(&mut *store, function)?;
@@ -379,7 +440,27 @@ impl std::fmt::Display for OutputTooLarge {
 
 impl std::error::Error for OutputTooLarge {}
 
+/// Marks an error met while the module was being started, not called.
+#[derive(Debug)]
+struct Starting;
+
+impl std::fmt::Display for Starting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("while starting the module (data segments, tables, start code)")
+    }
+}
+
+impl std::error::Error for Starting {}
+
 fn classify(e: &wasmtime::Error, limits: &Limits, err: impl Fn(ErrorKind, String) -> PluginError) -> PluginError {
+    let plain = classify_call(e, limits, &err);
+    if e.is::<Starting>() {
+        return err(plain.kind, format!("{} while starting the module (its data segments, tables and start code count against the limits too)", plain.detail));
+    }
+    plain
+}
+
+fn classify_call(e: &wasmtime::Error, limits: &Limits, err: impl Fn(ErrorKind, String) -> PluginError) -> PluginError {
     if let Some(m) = e.downcast_ref::<MemoryLimit>() {
         return err(ErrorKind::MemoryLimit, m.to_string());
     }

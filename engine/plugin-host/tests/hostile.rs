@@ -89,11 +89,11 @@ fn hostile_plugins_are_contained_and_named() {
     let fx = fx();
     let cases: Vec<(&str, PluginLimits, &[&str], ErrorKind, &str)> = vec![
         ("hostile/loop", limits(1_000_000, "5s", "16MiB"), &[], ErrorKind::OutOfFuel, "ran out of fuel"),
-        ("hostile/loop", limits(u64::MAX / 2, "20ms", "16MiB"), &[], ErrorKind::Timeout, "did not finish within"),
-        ("hostile/bomb", limits(u64::MAX / 2, "5s", "8MiB"), &[], ErrorKind::MemoryLimit, "memory limit of 8388608 bytes"),
-        ("hostile/recurse", limits(u64::MAX / 2, "5s", "16MiB"), &[], ErrorKind::StackOverflow, "stack overflow"),
+        ("hostile/loop", limits(10_000_000_000, "20ms", "16MiB"), &[], ErrorKind::Timeout, "did not finish within"),
+        ("hostile/bomb", limits(10_000_000_000, "5s", "8MiB"), &[], ErrorKind::MemoryLimit, "memory limit of 8388608 bytes"),
+        ("hostile/recurse", limits(10_000_000_000, "5s", "16MiB"), &[], ErrorKind::StackOverflow, "stack overflow"),
         ("hostile/trap", PluginLimits::default(), &[], ErrorKind::Trap, "trapped"),
-        ("hostile/huge", limits(u64::MAX / 2, "5s", "16MiB"), &[], ErrorKind::OutputTooLarge, "more than the output limit"),
+        ("hostile/huge", limits(10_000_000_000, "5s", "16MiB"), &[], ErrorKind::OutputTooLarge, "more than the output limit"),
         ("hostile/clock", PluginLimits::default(), &[], ErrorKind::CapabilityDenied, "`clock` is not granted"),
     ];
     for (rel, l, caps, kind, text) in cases {
@@ -162,4 +162,40 @@ fn the_rust_credit_plugin_built_with_the_sdk_scores_exactly() {
     assert_eq!(out.value["credit_limit"].to_string(), "100000.00", "an exact number");
     let e = p.call("score", &json!({"customer": {}})).unwrap_err();
     assert_eq!((e.kind, e.detail.as_str()), (ErrorKind::Plugin, "customer.annual_revenue must be a decimal"));
+}
+
+/// Regression: a plugin granted `random` made the host allocate and fill
+/// whatever length it asked for (4 GiB, 20+ s) before any bounds check.
+#[test]
+fn a_plugin_asking_the_host_for_more_than_its_memory_is_stopped_at_once() {
+    let p = load("random", "hostile/random", limits(10_000_000, "50ms", "16MiB"), &["random"]);
+    let started = std::time::Instant::now();
+    let e = p.call("run", &json!({})).unwrap_err();
+    assert!(e.to_string().contains("outside its") && e.to_string().contains("bytes of memory"), "{e}");
+    assert!(started.elapsed() < std::time::Duration::from_millis(500), "{:?}", started.elapsed());
+    fx_still_works(&fx());
+}
+
+/// Regression: `limits.timeout: 1000h` passed `check`.
+#[test]
+fn limits_above_the_engines_ceilings_are_refused_at_load_naming_the_limit() {
+    let bytes = wasm("examples/fx-c/fx");
+    for (l, named) in [(limits(1_000_000, "1000h", "16MiB"), "limits.timeout"), (limits(u64::MAX, "50ms", "16MiB"), "limits.fuel"), (limits(1_000_000, "50ms", "1GiB"), "limits.memory")] {
+        let s = spec(&bytes, &["convert"], l, &[], &[], json!({}));
+        let e = Plugin::load("fx-convert", &s, &bytes, None).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Load);
+        assert!(e.detail.starts_with(named) && e.detail.contains("above the engine's"), "{e}");
+    }
+}
+
+/// A module whose starting memory is over its limit fails at load, not at
+/// every call, and says which limit.
+#[test]
+fn a_module_starting_with_more_memory_than_its_limit_is_refused_at_load() {
+    let bytes = wasm("hostile/bigstart");
+    let s = spec(&bytes, &["run"], limits(10_000_000, "50ms", "16MiB"), &[], &[], json!({}));
+    let e = Plugin::load("bigstart", &s, &bytes, None).unwrap_err();
+    assert!(e.detail.contains("bytes of memory") && e.detail.contains("more than limits.memory of 16777216 bytes"), "{e}");
+    let s = spec(&bytes, &["run"], limits(10_000_000, "50ms", "64MiB"), &[], &[], json!({}));
+    assert_eq!(Plugin::load("bigstart", &s, &bytes, None).unwrap().call("run", &json!({})).unwrap().value, json!(0));
 }

@@ -25,6 +25,9 @@ pub enum ApiError {
     /// 503: a part the request needs (the store) is not answering.
     #[error("{0}")]
     Unavailable(String),
+    /// 503: the server is saturated with long work (plugin calls); retry.
+    #[error("{0}")]
+    Busy(String),
     /// Logged, never shown: the client gets a plain 500.
     #[error("internal error")]
     Internal(String),
@@ -39,7 +42,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unprocessable(_) | ApiError::UnprocessableWith { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -59,9 +62,81 @@ impl From<dealrules_store::StoreError> for ApiError {
     fn from(e: dealrules_store::StoreError) -> Self {
         match e {
             dealrules_store::StoreError::BadArgument(m) => ApiError::BadRequest(m),
+            other if other.is_unavailable() => ApiError::store_unavailable(&other),
             other => ApiError::Internal(other.to_string()),
         }
     }
+}
+
+/// A JSON request body, refused when it is not UTF-8, is nested too
+/// deep, is too wide or repeats a key (see `dealrules_expr::input_shape`),
+/// then decoded. The text says what is wrong; callers add what was expected.
+pub fn read_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    let text = std::str::from_utf8(body).map_err(|e| format!("the body is not UTF-8: {e}"))?;
+    dealrules_expr::input_shape::check(text).map_err(|e| e.to_string())?;
+    serde_json::from_str(text).map_err(|e| e.to_string())
+}
+
+impl ApiError {
+    /// A sqlx error met in the server (a transaction's commit).
+    pub fn from_sqlx(e: sqlx::Error) -> ApiError {
+        if dealrules_store::unavailable(&e) { ApiError::store_unavailable(&e) } else { ApiError::Internal(e.to_string()) }
+    }
+
+    /// 503 with Retry-After: the store is down or out of connections.
+    pub fn store_unavailable(e: &dyn std::fmt::Display) -> ApiError {
+        eprintln!("the store is not answering: {e}");
+        ApiError::Unavailable("the store is not answering; try again shortly".into())
+    }
+
+    /// Any answer of the framework's own (a body over the limit, a bad
+    /// query string or path segment, a method not allowed) in the same
+    /// problem+json shape as every other error.
+    pub fn from_status(status: StatusCode, detail: &str) -> Response {
+        let detail = detail.trim();
+        let detail = if detail.is_empty() { status.canonical_reason().unwrap_or("error").to_string() } else { detail.chars().take(500).collect() };
+        problem(status, serde_json::json!({
+            "type": "about:blank",
+            "title": status.canonical_reason().unwrap_or("error"),
+            "status": status.as_u16(),
+            "detail": detail,
+        }))
+    }
+}
+
+fn problem(status: StatusCode, body: serde_json::Value) -> Response {
+    let mut res = (status, body.to_string()).into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/problem+json"));
+    match status {
+        StatusCode::UNAUTHORIZED => {
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        }
+        StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS => {
+            res.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("2"));
+        }
+        _ => {}
+    }
+    res
+}
+
+/// Rewrites every error answer that is not problem+json yet (the
+/// framework's rejections) into problem+json, keeping its status and
+/// headers such as `Allow`.
+pub async fn problem_json_everywhere(res: Response) -> Response {
+    let status = res.status();
+    let is_problem = res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024).await.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+    let mut out = ApiError::from_status(status, &text);
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH && !out.headers().contains_key(name) {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    out
 }
 
 impl IntoResponse for ApiError {
@@ -81,11 +156,6 @@ impl IntoResponse for ApiError {
                 obj.insert(k.clone(), v.clone());
             }
         }
-        let mut res = (status, body.to_string()).into_response();
-        res.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/problem+json"));
-        if status == StatusCode::UNAUTHORIZED {
-            res.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
-        }
-        res
+        problem(status, body)
     }
 }

@@ -24,6 +24,7 @@
 pub mod auth;
 pub mod decision_log;
 pub mod error;
+pub mod long_work;
 pub mod openapi;
 pub mod reload;
 pub mod routes;

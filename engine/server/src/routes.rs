@@ -36,6 +36,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/openapi.json", get(move || async move { ([(header::CONTENT_TYPE, "application/json")], (*doc).clone()) }))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Last on the way out: the framework's own rejections (413, a
+        // non-UTF-8 body, a bad query or path, 405) become problem+json too.
+        .layer(axum::middleware::map_response(crate::error::problem_json_everywhere))
         .with_state(state)
 }
 
@@ -120,12 +123,21 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     extensions(("x-required-role" = json!("service"))))]
 async fn decide(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(policy): Path<String>, body: String) -> Result<Response, ApiError> {
     let who = who(&state, &headers, Role::Service).await?;
+    // Depth, size and duplicate keys over the whole body, before anything
+    // (the decision log included) keeps it.
+    dealrules_expr::input_shape::check(&body).map_err(|e| ApiError::BadRequest(format!("input is not valid JSON: {e}")))?;
     // The request finishes on the snapshot it started with, whatever a
     // reload swaps in meanwhile.
     let snapshot = state.snapshot.load_full();
     let started = std::time::Instant::now();
     let now = crate::state::now();
-    let result = snapshot.decide_json(&policy, &body, &now).map(|d| serde_json::to_string(&d));
+    let result = if snapshot.may_run_long(&policy) {
+        // Plugins and plans run off the async workers (see `long_work`).
+        let (snapshot, policy, body, now) = (snapshot.clone(), policy.clone(), body.clone(), now.clone());
+        state.long_work.run(move || snapshot.decide_json(&policy, &body, &now).map(|d| serde_json::to_string(&d))).await?
+    } else {
+        snapshot.decide_json(&policy, &body, &now).map(|d| serde_json::to_string(&d))
+    };
     // Only known policies get a series of their own.
     let label = match &result {
         Err(DecideError::UnknownPolicy { .. }) => "(unknown)",
@@ -251,7 +263,7 @@ pub struct RollbackRequest {
     extensions(("x-required-role" = json!("admin"))))]
 async fn rollback(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Json<ActivationAnswer>, ApiError> {
     let who = who(&state, &headers, Role::Admin).await?;
-    let req: RollbackRequest = serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("expected {{\"version\": \"sha256:...\"}}: {e}")))?;
+    let req: RollbackRequest = crate::error::read_json(&body).map_err(|e| ApiError::BadRequest(format!("expected {{\"version\": \"sha256:...\"}}: {e}")))?;
     let version = state.store.resolve_version(&req.version).await?.ok_or_else(|| ApiError::NotFound(format!("no stored pack version `{}`", req.version)))?;
     let source = state.store.pack(&version).await?.ok_or_else(|| ApiError::NotFound(format!("no stored pack version `{version}`")))?;
     activation_answer(reload::activate(&state, source, &who.subject, "rollback", req.comment.as_deref()).await)
@@ -493,7 +505,7 @@ pub struct CreatedToken {
     extensions(("x-required-role" = json!("admin"))))]
 async fn create_token(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
     let who = who(&state, &headers, Role::Admin).await?;
-    let req: NewToken = serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("expected {{\"role\", \"subject\", \"groups\"}}: {e}")))?;
+    let req: NewToken = crate::error::read_json(&body).map_err(|e| ApiError::BadRequest(format!("expected {{\"role\", \"subject\", \"groups\"}}: {e}")))?;
     let role = Role::parse(&req.role).ok_or_else(|| ApiError::BadRequest(format!("`{}` is not a role: viewer, service, approver or admin", req.role)))?;
     if req.subject.trim().is_empty() {
         return Err(ApiError::BadRequest("a token needs a subject (a user id)".into()));

@@ -115,6 +115,8 @@ pub struct AppState {
     pub node: String,
     /// Notification templates.
     pub templates: tera::Tera,
+    /// Where decisions that can take long run (see [`crate::long_work`]).
+    pub long_work: crate::long_work::LongWork,
 }
 
 /// How a server state is put together.
@@ -163,6 +165,7 @@ impl AppState {
             clock: setup.clock,
             node: format!("{}-{}", hostname(), std::process::id()),
             templates: crate::workflow::notification_templates()?,
+            long_work: crate::long_work::LongWork::default(),
         }))
     }
 }

@@ -144,7 +144,7 @@ async fn view_in(store: &Store, conn: &mut AnyConnection, id: &str) -> Result<De
 /// What a change to a deal needs around it.
 struct Cx<'a> {
     state: &'a AppState,
-    snapshot: &'a Snapshot,
+    snapshot: &'a Arc<Snapshot>,
     now: String,
     actor: String,
 }
@@ -224,14 +224,14 @@ pub async fn create_deal(state: &Arc<AppState>, who: &Principal, req: NewDeal) -
     cx.history(&mut tx, &deal.id, "created", json!({ "funnel": deal.funnel, "stage": deal.stage, "owner": deal.owner })).await?;
     let mut deal = deal;
     enter_stage(&cx, &mut tx, &mut deal, None).await?;
-    tx.commit().await.map_err(internal)?;
+    tx.commit().await.map_err(ApiError::from_sqlx)?;
     view(&state.store, &req.id).await
 }
 
 /// Applies an event; with an idempotency key, a retry returns the first
 /// answer and changes nothing. `Ok((status, body))`.
 pub async fn apply_event(state: &Arc<AppState>, who: &Principal, deal_id: &str, key: Option<&str>, body: &[u8]) -> Result<(u16, String), ApiError> {
-    let event: Event = serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("expected {{\"type\": \"update\", \"fields\": {{...}}}} or {{\"type\": \"move\", \"to\": \"stage\"}}: {e}")))?;
+    let event: Event = crate::error::read_json(body).map_err(|e| ApiError::BadRequest(format!("expected {{\"type\": \"update\", \"fields\": {{...}}}} or {{\"type\": \"move\", \"to\": \"stage\"}}: {e}")))?;
     if let Some(k) = key
         && (k.is_empty() || k.len() > 200)
     {
@@ -290,7 +290,7 @@ pub async fn apply_event(state: &Arc<AppState>, who: &Principal, deal_id: &str, 
     if let Some(k) = key {
         state.store.remember(&mut tx, deal_id, k, &request_hash, status as i64, &response).await?;
     }
-    tx.commit().await.map_err(internal)?;
+    tx.commit().await.map_err(ApiError::from_sqlx)?;
     Ok((status, response))
 }
 
@@ -411,8 +411,10 @@ async fn run_action(cx: &Cx<'_>, conn: &mut AnyConnection, deal: &mut Deal, a: &
             let function = a.detail["function"].as_str().unwrap_or("run");
             let approvals = cx.state.store.deal_approvals(conn, &deal.id).await?;
             let facts = facts(deal, &approvals);
-            // The call is bounded by the plugin's deadline (50 ms unless its manifest says otherwise).
-            let called = cx.snapshot.call_plugin(name, function, &facts);
+            // Bounded by the plugin's deadline, and run on the long-work
+            // pool so a spinning plugin never holds an async worker.
+            let (snapshot, plugin, f) = (cx.snapshot.clone(), name.to_string(), function.to_string());
+            let called = cx.state.long_work.run(move || snapshot.call_plugin(&plugin, &f, &facts)).await?;
             match called {
                 Ok(out) => cx.history(conn, &deal.id, "action", json!({ "action": "plugin", "plugin": name, "function": function, "result": out.value, "fuel_used": out.fuel_used, "micros": out.micros })).await,
                 Err(e) => cx.history(conn, &deal.id, "action_failed", json!({ "action": "plugin", "plugin": name, "function": function, "error": e })).await,
@@ -594,6 +596,28 @@ fn may_decide(who: &Principal, step: &ApprovalStep, delegations: &[dealrules_sto
     (who.role == Role::Admin).then_some((true, None))
 }
 
+/// Why `who` is a party to the request (its deal's owner, its submitter),
+/// if they are.
+fn own_request(who: &Principal, deal: &Deal, a: &Approval) -> Option<&'static str> {
+    if who.subject == deal.owner {
+        Some("owns the deal")
+    } else if who.subject == a.submitter {
+        Some("submitted the request")
+    } else {
+        None
+    }
+}
+
+/// Whether the approval policy lets parties decide their own requests
+/// (`allow_self_approval: true`); no by default, and no when the active
+/// pack no longer has the policy.
+fn allows_self_approval(snapshot: &dealrules_core::Snapshot, policy: &str) -> bool {
+    snapshot.pack.documents.iter().any(|d| match &d.spec {
+        dealrules_model::Spec::ApprovalPolicy(spec) => d.metadata.name == policy && spec.allow_self_approval,
+        _ => false,
+    })
+}
+
 pub async fn decide_approval(state: &Arc<AppState>, who: &Principal, id: &str, req: ApprovalDecisionRequest) -> Result<Approval, ApiError> {
     let approve = match req.decision.as_str() {
         "approve" => true,
@@ -615,6 +639,14 @@ pub async fn decide_approval(state: &Arc<AppState>, who: &Principal, id: &str, r
     let delegations = state.store.delegations_on(&mut tx, day).await?;
     let (overridden, delegate_of) = may_decide(who, &a.steps[step], &delegations)
         .ok_or_else(|| ApiError::Forbidden(format!("step `{}` of approval `{id}` is for {}, not {}", a.steps[step].level, a.steps[step].approver, who.subject)))?;
+    if let Some(why) = own_request(who, &deal, &a) {
+        if !allows_self_approval(&snapshot, &a.policy) {
+            return Err(ApiError::Forbidden(format!(
+                "segregation of duties: {} {why}, so cannot decide step `{}` of approval `{id}`; another approver for {} or an admin must",
+                who.subject, a.steps[step].level, a.steps[step].approver
+            )));
+        }
+    }
     {
         let s = &mut a.steps[step];
         s.state = if approve { "approved" } else { "rejected" }.into();
@@ -652,7 +684,7 @@ pub async fn decide_approval(state: &Arc<AppState>, who: &Principal, id: &str, r
     if let (true, Some(n)) = (approve, next) {
         step_opened(&cx, &mut tx, &deal, &a, n).await?;
     }
-    tx.commit().await.map_err(internal)?;
+    tx.commit().await.map_err(ApiError::from_sqlx)?;
     Ok(a)
 }
 
@@ -678,7 +710,7 @@ pub async fn recall_approval(state: &Arc<AppState>, who: &Principal, id: &str) -
     state.store.update_approval(&mut tx, &a).await?;
     cancel_sla_timers(&cx, &mut tx, &a.deal, &a.id).await?;
     cx.history(&mut tx, &a.deal, "approval", json!({ "approval": a.id, "policy": a.policy, "event": "recalled", "by": who.subject })).await?;
-    tx.commit().await.map_err(internal)?;
+    tx.commit().await.map_err(ApiError::from_sqlx)?;
     Ok(a)
 }
 
@@ -708,7 +740,7 @@ pub async fn fire_due_timers(state: &Arc<AppState>, limit: i64) -> Result<usize,
             other => cx.history(&mut tx, &deal.id, "action_failed", json!({ "timer": t.name, "error": format!("unknown timer kind `{other}`") })).await?,
         }
     }
-    tx.commit().await.map_err(internal)?;
+    tx.commit().await.map_err(ApiError::from_sqlx)?;
     Ok(fired)
 }
 
@@ -787,7 +819,7 @@ pub async fn reconcile_timers(state: &Arc<AppState>) -> Result<usize, ApiError> 
                 cx.history(&mut tx, &deal.id, "cancelled", json!({ "timer": t.name, "reason": reason })).await?;
                 cancelled += 1;
             }
-            tx.commit().await.map_err(internal)?;
+            tx.commit().await.map_err(ApiError::from_sqlx)?;
         }
     }
     Ok(cancelled)

@@ -23,7 +23,7 @@ use crate::workflow::{self, ApprovalDecisionRequest, DealView, NewDeal, Pipeline
     extensions(("x-required-role" = json!("service"))))]
 pub async fn create_deal(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<(StatusCode, Json<DealView>), ApiError> {
     let who = who(&state, &headers, Role::Service).await?;
-    let req: NewDeal = serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("expected {{\"id\", \"funnel\", \"owner\", \"fields\", \"context\"}}: {e}")))?;
+    let req: NewDeal = crate::error::read_json(&body).map_err(|e| ApiError::BadRequest(format!("expected {{\"id\", \"funnel\", \"owner\", \"fields\", \"context\"}}: {e}")))?;
     Ok((StatusCode::CREATED, Json(workflow::create_deal(&state, &who, req).await?)))
 }
 
@@ -97,7 +97,7 @@ pub async fn approvals(State(state): State<Arc<AppState>>, headers: HeaderMap, Q
     extensions(("x-required-role" = json!("approver"))))]
 pub async fn decide_approval(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Json<dealrules_store::Approval>, ApiError> {
     let who = who(&state, &headers, Role::Approver).await?;
-    let req: ApprovalDecisionRequest = serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("expected {{\"decision\": \"approve\" | \"reject\", \"comment\"}}: {e}")))?;
+    let req: ApprovalDecisionRequest = crate::error::read_json(&body).map_err(|e| ApiError::BadRequest(format!("expected {{\"decision\": \"approve\" | \"reject\", \"comment\"}}: {e}")))?;
     Ok(Json(workflow::decide_approval(&state, &who, &id, req).await?))
 }
 
@@ -127,7 +127,7 @@ pub struct NewDelegation {
     extensions(("x-required-role" = json!("approver"))))]
 pub async fn delegate(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<(StatusCode, Json<dealrules_store::Delegation>), ApiError> {
     let who = who(&state, &headers, Role::Approver).await?;
-    let req: NewDelegation = serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("expected {{\"to\", \"starts\", \"ends\"}}: {e}")))?;
+    let req: NewDelegation = crate::error::read_json(&body).map_err(|e| ApiError::BadRequest(format!("expected {{\"to\", \"starts\", \"ends\"}}: {e}")))?;
     let from = req.from.clone().unwrap_or_else(|| who.subject.clone());
     if from != who.subject && who.role != Role::Admin {
         return Err(ApiError::Forbidden(format!("only {from} or an admin may delegate {from}'s approvals")));

@@ -67,6 +67,24 @@ pub enum StoreError {
     BadArgument(String),
 }
 
+impl StoreError {
+    /// The database is not answering (down, unreachable, out of
+    /// connections): the request may succeed later, so callers answer 503
+    /// with Retry-After rather than 500.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Query { source, .. } => unavailable(source),
+            _ => false,
+        }
+    }
+}
+
+/// Whether a sqlx error means the database is not answering, not that the
+/// query was wrong.
+pub fn unavailable(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed)
+}
+
 pub(crate) type Result<T> = std::result::Result<T, StoreError>;
 
 pub(crate) fn query_err(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
@@ -220,8 +238,9 @@ impl Store {
         }
         let mut options = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
-            // A database that is not there should say so quickly.
-            .acquire_timeout(std::time::Duration::from_secs(5));
+            // A database that is not there should say so quickly: requests
+            // answer 503 with Retry-After instead of hanging.
+            .acquire_timeout(std::time::Duration::from_millis(1500));
         if backend == Backend::Sqlite {
             // WAL (readers do not block the writer) with sqlx's default
             // synchronous=FULL: an acknowledged commit survives a crash.
