@@ -335,7 +335,7 @@ pub fn run(cli: Cli) -> u8 {
                     return 2;
                 }
             };
-            let input = match Value::from_json_str(&text) {
+            let input = match dealrules_expr::input_shape::check(&text).and_then(|()| Value::from_json_str(&text)) {
                 Ok(v) => v,
                 Err(e) => {
                     eprintln!("input is not valid JSON: {e}");

@@ -342,6 +342,9 @@ impl Snapshot {
     /// as JSON and skipped). Same result as [`Snapshot::decide`].
     pub fn decide_json(&self, policy: &str, input: &str, now: &str) -> Result<Decision<'_>, DecideError> {
         let (entry, name) = self.entry(policy)?;
+        // The whole body, fields no policy reads included: depth, size and
+        // duplicate keys, before any path below walks it.
+        dealrules_expr::input_shape::check(input).map_err(|e| DecideError::BadInput(format!("input is not valid JSON: {e}")))?;
         self.decide_entry(entry, name, Input::Json(input), now)
     }
 
@@ -425,6 +428,17 @@ impl Snapshot {
     /// Whether the pack has Plugin manifests (which a host must load).
     pub fn has_plugins(&self) -> bool {
         self.pack.documents.iter().any(|d| d.kind == Kind::Plugin)
+    }
+
+    /// Whether deciding `policy` can take long: it calls plugins (each up to
+    /// its deadline) or is an IncentivePlan (a whole period of deals). A
+    /// server runs such decisions on a bounded pool, off the threads that
+    /// answer everything else. Unknown policies answer false (they fail fast).
+    pub fn may_run_long(&self, policy: &str) -> bool {
+        match self.entry(policy) {
+            Ok((e, _)) => !e.plugin_facts.is_empty() || e.kind == Kind::IncentivePlan,
+            Err(_) => false,
+        }
     }
 
     /// Calls a plugin; an error names the plugin.
