@@ -275,11 +275,18 @@ fn type_err(msg: String) -> EvalError {
     EvalError::Type(msg)
 }
 
-fn num(v: &Value, what: &str) -> Result<Decimal, EvalError> {
+/// A number, or text that reads as one (inputs carry money as text).
+pub(crate) fn num(v: &Value, what: &str) -> Result<Decimal, EvalError> {
     match v {
         Value::Num(d) => Ok(*d),
+        s @ Value::Str(_) => numeric_text(s)?.ok_or_else(|| type_err(format!("{what} needs a number, got text `{s}`"))),
         other => Err(type_err(format!("{what} needs a number, got {}", other.type_name()))),
     }
+}
+
+/// `-x`, for numbers and numeric text alike.
+pub fn negate(v: &Value) -> Result<Value, EvalError> {
+    Ok(Value::Num(-num(v, "unary `-`")?))
 }
 
 fn text<'v>(v: &'v Value, what: &str) -> Result<&'v str, EvalError> {
@@ -329,7 +336,7 @@ impl Node {
                 index(&b, &i)
             }
             Node::Not(x) => Ok(Value::Bool(!boolean(&*x.eval_ref(env)?, "`!`")?)),
-            Node::Neg(x) => Ok(Value::Num(-num(&*x.eval_ref(env)?, "unary `-`")?)),
+            Node::Neg(x) => negate(&*x.eval_ref(env)?),
             Node::And(items) => {
                 for i in items {
                     if !boolean(&*i.eval_ref(env)?, "`&&`")? {
@@ -423,11 +430,17 @@ fn index(base: &Value, idx: &Value) -> Result<Value, EvalError> {
 }
 
 /// Text that reads as a number, next to a number, is that number: inputs
-/// may carry `"10.5"` where a policy compares with `10`.
-fn numeric_text(v: &Value) -> Option<Decimal> {
+/// may carry `"10.5"` where a policy compares with `10`. Text written as a
+/// number that no exact decimal holds is an error, never a rounded copy
+/// and never plain text.
+fn numeric_text(v: &Value) -> Result<Option<Decimal>, EvalError> {
     match v {
-        Value::Str(s) => crate::value::parse_decimal(s.trim()),
-        _ => None,
+        Value::Str(s) => match crate::value::read_decimal(s.trim()) {
+            Ok(d) => Ok(Some(d)),
+            Err(e) if e.is_number_shaped() => Err(EvalError::Arithmetic(e.to_string())),
+            Err(_) => Ok(None),
+        },
+        _ => Ok(None),
     }
 }
 
@@ -437,8 +450,8 @@ pub fn compare(op: CmpOp, a: &Value, b: &Value) -> Result<bool, EvalError> {
     use std::cmp::Ordering;
     let ord: Option<Ordering> = match (a, b) {
         (Value::Num(x), Value::Num(y)) => Some(x.cmp(y)),
-        (Value::Num(x), s @ Value::Str(_)) => numeric_text(s).map(|y| x.cmp(&y)),
-        (s @ Value::Str(_), Value::Num(y)) => numeric_text(s).map(|x| x.cmp(y)),
+        (Value::Num(x), s @ Value::Str(_)) => numeric_text(s)?.map(|y| x.cmp(&y)),
+        (s @ Value::Str(_), Value::Num(y)) => numeric_text(s)?.map(|x| x.cmp(y)),
         (Value::Str(x), Value::Str(y)) => Some(x.as_str().cmp(y.as_str())),
         (Value::Bool(x), Value::Bool(y)) if matches!(op, CmpOp::Eq | CmpOp::Ne) => Some(x.cmp(y)),
         _ => None,
@@ -460,17 +473,17 @@ pub fn compare(op: CmpOp, a: &Value, b: &Value) -> Result<bool, EvalError> {
 pub fn arith(op: ArithOp, a: &Value, b: &Value) -> Result<Value, EvalError> {
     if op == ArithOp::Add {
         match (a, b) {
-            (Value::Str(x), Value::Num(_)) if numeric_text(a).is_none() => return Ok(Value::Str(SmolStr::new(format!("{x}{b}")))),
-            (Value::Num(_), Value::Str(y)) if numeric_text(b).is_none() => return Ok(Value::Str(SmolStr::new(format!("{a}{y}")))),
+            (Value::Str(x), Value::Num(_)) if numeric_text(a)?.is_none() => return Ok(Value::Str(SmolStr::new(format!("{x}{b}")))),
+            (Value::Num(_), Value::Str(y)) if numeric_text(b)?.is_none() => return Ok(Value::Str(SmolStr::new(format!("{a}{y}")))),
             _ => {}
         }
     }
     let operands = match (a, b) {
         (Value::Num(x), Value::Num(y)) => Some((*x, *y)),
-        (Value::Num(x), Value::Str(_)) => Some((*x, numeric_text(b).ok_or_else(|| not_a_number(b))?)),
-        (Value::Str(_), Value::Num(y)) => Some((numeric_text(a).ok_or_else(|| not_a_number(a))?, *y)),
+        (Value::Num(x), Value::Str(_)) => Some((*x, numeric_text(b)?.ok_or_else(|| not_a_number(b))?)),
+        (Value::Str(_), Value::Num(y)) => Some((numeric_text(a)?.ok_or_else(|| not_a_number(a))?, *y)),
         (Value::Str(_), Value::Str(_)) if op != ArithOp::Add => {
-            Some((numeric_text(a).ok_or_else(|| not_a_number(a))?, numeric_text(b).ok_or_else(|| not_a_number(b))?))
+            Some((numeric_text(a)?.ok_or_else(|| not_a_number(a))?, numeric_text(b)?.ok_or_else(|| not_a_number(b))?))
         }
         _ => None,
     };

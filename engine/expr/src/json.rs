@@ -8,7 +8,7 @@ use jiter::{Jiter, JiterError, Peek};
 use smol_str::SmolStr;
 
 use crate::interest::Interest;
-use crate::value::{parse_decimal, Map, Value};
+use crate::value::{read_decimal, Map, Value};
 
 /// Deepest nesting an input may have; deeper input is refused, not recursed into.
 pub const MAX_DEPTH: usize = 128;
@@ -111,9 +111,9 @@ pub(crate) fn read(j: &mut Jiter, peek: Peek, depth: usize, interest: &Interest)
             let at = j.current_index();
             let bytes = j.known_number_bytes(p)?;
             let text = std::str::from_utf8(bytes).unwrap_or_default();
-            match parse_decimal(text) {
-                Some(d) => Value::Num(d),
-                None => return Err(Failure::Other(format!("number {text} is out of range for an exact decimal"), at)),
+            match read_decimal(text) {
+                Ok(d) => Value::Num(d),
+                Err(e) => return Err(Failure::Other(e.to_string(), at)),
             }
         }
         _ => {
@@ -175,5 +175,17 @@ mod tests {
     fn huge_numbers_are_refused() {
         assert!(parse("1e400").is_err());
         assert!(parse("123456789012345678901234567890123").is_err());
+    }
+
+    /// Regression: rust_decimal rounded the digits past its 28th, and the
+    /// plan rounded again to cents: 1.00499...9 paid 1.01, not 1.00.
+    #[test]
+    fn numbers_with_more_digits_than_a_decimal_holds_are_refused_not_rounded() {
+        let e = parse(r#"{"amount": 1.00499999999999999999999999999999}"#).unwrap_err();
+        assert_eq!(e.message, "number 1.00499999999999999999999999999999 has more digits than an exact decimal holds (28 significant digits); it is refused rather than rounded");
+        assert_eq!((e.line, e.col), (1, 12));
+        // 28 digits are held as written.
+        let v = parse(r#"{"amount": 1.004999999999999999999999999}"#).unwrap();
+        assert_eq!(v.get("amount").unwrap().as_decimal().unwrap().to_string(), "1.004999999999999999999999999");
     }
 }

@@ -79,6 +79,14 @@ pub fn sandboxed_engine(limits: Limits) -> Engine {
     engine.register_fn("add_days", |s: ImmutableString, n: Decimal| -> Result<ImmutableString, Box<EvalAltResult>> {
         funcs::add_days(&s, n).map(|d| d.into()).map_err(|e| e.to_string().into())
     });
+    // Numeric text counts as a number here too, as on the compiled path.
+    engine.register_fn("add_days", |s: ImmutableString, n: ImmutableString| -> Result<ImmutableString, Box<EvalAltResult>> {
+        let n = crate::ir::num(&Value::str(&n), "add_days()").map_err(|e| e.to_string())?;
+        funcs::add_days(&s, n).map(|d| d.into()).map_err(|e| e.to_string().into())
+    });
+    engine.register_fn("-", |a: ImmutableString| -> Result<Dynamic, Box<EvalAltResult>> {
+        crate::ir::negate(&Value::str(&a)).map(|v| to_dynamic(&v)).map_err(|e| e.to_string().into())
+    });
     engine
 }
 

@@ -330,9 +330,7 @@ fn raw_value(raw: &str) -> Result<Value, String> {
         Some(b't') => Ok(Value::Bool(true)),
         Some(b'f') => Ok(Value::Bool(false)),
         Some(b'n') => Ok(Value::Null),
-        Some(b'-' | b'0'..=b'9') => crate::value::parse_decimal(raw)
-            .map(Value::Num)
-            .ok_or_else(|| format!("number {raw} is out of range for an exact decimal")),
+        Some(b'-' | b'0'..=b'9') => crate::value::read_decimal(raw).map(Value::Num).map_err(|e| e.to_string()),
         _ => json::parse(raw).map_err(|e| e.message),
     }
 }
@@ -382,6 +380,16 @@ mod tests {
         assert_eq!(run("deal.a", r#"{"deal": {"a": 1, "a": 2}}"#).unwrap(), Value::Num(2.into()));
         // a path read whole and one below it share one slot
         assert_eq!(run("has(deal, \"a\") && deal.a.b == 1", r#"{"deal": {"a": {"b": 1}}}"#).unwrap(), Value::Bool(true));
+    }
+
+    #[test]
+    fn numbers_with_more_digits_than_a_decimal_holds_are_refused_on_the_slot_path_too() {
+        let engine = ExprEngine::default();
+        let e = engine.compile("deal.amount", &[]).unwrap();
+        let plan = SlotPlan::build(&[&e], &[]).unwrap();
+        let mut s = Slots::new();
+        let Err(Err(e)) = plan.fill_from_json(r#"{"deal": {"amount": 1.00499999999999999999999999999999}}"#, &mut s) else { panic!("accepted") };
+        assert!(e.message.contains("has more digits than an exact decimal holds"), "{e:?}");
     }
 
     #[test]

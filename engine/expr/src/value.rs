@@ -151,21 +151,36 @@ impl Value {
         crate::json::parse(text)
     }
 
+    /// A JSON value as facts. A number no exact decimal holds is kept as
+    /// its text, so that using it as a number fails with its digits named
+    /// instead of computing with a rounded copy; [`Value::try_from_json`]
+    /// refuses it outright.
     pub fn from_json(v: &serde_json::Value) -> Value {
-        match v {
+        Value::convert_json(v, &mut |text| Ok::<_, NumberError>(read_decimal(text).map(Value::Num).unwrap_or_else(|_| Value::str(text))))
+            .unwrap_or_default()
+    }
+
+    /// A JSON value as facts, refusing any number an exact decimal cannot
+    /// hold (too many digits, or too large) rather than rounding it.
+    pub fn try_from_json(v: &serde_json::Value) -> Result<Value, NumberError> {
+        Value::convert_json(v, &mut |text| read_decimal(text).map(Value::Num))
+    }
+
+    fn convert_json<E>(v: &serde_json::Value, number: &mut impl FnMut(&str) -> Result<Value, E>) -> Result<Value, E> {
+        Ok(match v {
             serde_json::Value::Null => Value::Null,
             serde_json::Value::Bool(b) => Value::Bool(*b),
-            serde_json::Value::Number(n) => parse_decimal(n.as_str()).map(Value::Num).unwrap_or(Value::Null),
+            serde_json::Value::Number(n) => number(n.as_str())?,
             serde_json::Value::String(s) => Value::Str(SmolStr::new(s)),
-            serde_json::Value::Array(a) => Value::list(a.iter().map(Value::from_json).collect()),
+            serde_json::Value::Array(a) => Value::list(a.iter().map(|x| Value::convert_json(x, number)).collect::<Result<_, E>>()?),
             serde_json::Value::Object(o) => {
                 let mut m = Map::with_capacity(o.len());
                 for (k, v) in o {
-                    m.push(SmolStr::new(k), Value::from_json(v));
+                    m.push(SmolStr::new(k), Value::convert_json(v, number)?);
                 }
                 Value::map(m)
             }
-        }
+        })
     }
 
     pub fn to_json(&self) -> serde_json::Value {
@@ -186,10 +201,99 @@ pub fn decimal_to_json(d: Decimal) -> serde_json::Value {
     text.parse::<serde_json::Number>().map(serde_json::Value::Number).unwrap_or(serde_json::Value::String(text))
 }
 
+/// Why text is not an exact decimal.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NumberError {
+    #[error("`{0}` is not a number")]
+    NotANumber(String),
+    #[error("number {0} is out of range for an exact decimal")]
+    OutOfRange(String),
+    /// More significant digits than the decimal type keeps (28 or 29):
+    /// reading it would round it once here and again wherever money is
+    /// rounded, so it is refused instead.
+    #[error("number {0} has more digits than an exact decimal holds (28 significant digits); it is refused rather than rounded")]
+    TooPrecise(String),
+}
+
+impl NumberError {
+    /// Whether the text was written as a number (and only its size is wrong).
+    pub fn is_number_shaped(&self) -> bool {
+        !matches!(self, NumberError::NotANumber(_))
+    }
+}
+
 /// Reads a number as written: `40000`, `0.1`, `1e3`.
 pub fn parse_decimal(text: &str) -> Option<Decimal> {
+    read_decimal(text).ok()
+}
+
+/// Reads a number as written (`40000`, `0.1`, `1e3`), exactly or not at
+/// all: `rust_decimal` alone rounds digits beyond its 28th silently, so
+/// `1.00499999999999999999999999999999` would become `1.005` and then
+/// round to cents as 1.01, where the number itself rounds to 1.00.
+pub fn read_decimal(text: &str) -> Result<Decimal, NumberError> {
     use std::str::FromStr;
-    Decimal::from_str(text).ok().or_else(|| Decimal::from_scientific(text).ok())
+    let parsed = Decimal::from_str(text).or_else(|_| Decimal::from_scientific(text));
+    // Up to 28 characters without an exponent cannot hold more than 28
+    // digits or a scale above 28: whatever parses is exact.
+    if text.len() <= 28 && !text.contains(['e', 'E'])
+        && let Ok(d) = parsed {
+            return Ok(d);
+        }
+    let Some(written) = Digits::of(text) else { return Err(NumberError::NotANumber(text.to_string())) };
+    match parsed {
+        Ok(d) if written == Digits::of_decimal(d) => Ok(d),
+        Ok(_) => Err(NumberError::TooPrecise(text.to_string())),
+        Err(_) => Err(NumberError::OutOfRange(text.to_string())),
+    }
+}
+
+/// A number's value as its significant digits and a power of ten, without
+/// leading or trailing zeros: `12.50` and `1.25e1` are both ("125", -1).
+#[derive(Debug, PartialEq, Eq)]
+struct Digits {
+    digits: String,
+    /// `None` when the written exponent does not fit an `i64`.
+    exponent: Option<i64>,
+}
+
+impl Digits {
+    /// `None` when `text` is not written as a number.
+    fn of(text: &str) -> Option<Digits> {
+        let body = text.strip_prefix(['-', '+']).unwrap_or(text);
+        let (mantissa, exponent) = match body.split_once(['e', 'E']) {
+            Some((m, e)) => {
+                let digits = e.strip_prefix(['-', '+']).unwrap_or(e);
+                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                (m, e.parse::<i64>().ok())
+            }
+            None => (body, Some(0)),
+        };
+        let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let is_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit() || b == b'_');
+        if !is_digits(int) || !is_digits(frac) || !(int.bytes().any(|b| b.is_ascii_digit()) || frac.bytes().any(|b| b.is_ascii_digit())) {
+            return None;
+        }
+        let frac_len = frac.bytes().filter(|b| b.is_ascii_digit()).count() as i64;
+        let all: String = int.chars().chain(frac.chars()).filter(char::is_ascii_digit).collect();
+        Some(Digits::normal(&all, exponent.and_then(|e| e.checked_sub(frac_len))))
+    }
+
+    fn of_decimal(d: Decimal) -> Digits {
+        Digits::normal(&d.mantissa().unsigned_abs().to_string(), Some(-i64::from(d.scale())))
+    }
+
+    fn normal(digits: &str, exponent: Option<i64>) -> Digits {
+        let digits = digits.trim_start_matches('0');
+        let significant = digits.trim_end_matches('0');
+        if significant.is_empty() {
+            return Digits { digits: String::new(), exponent: Some(0) };
+        }
+        let zeros = (digits.len() - significant.len()) as i64;
+        Digits { digits: significant.to_string(), exponent: exponent.and_then(|e| e.checked_add(zeros)) }
+    }
 }
 
 impl fmt::Debug for Value {
@@ -293,9 +397,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
         while let Some(key) = access.next_key::<KeyText>()? {
             if map.is_empty() && key.0 == NUMBER_TOKEN {
                 let text: KeyText = access.next_value()?;
-                return parse_decimal(&text.0)
-                    .map(Value::Num)
-                    .ok_or_else(|| de::Error::custom(format!("number {} is out of range", text.0)));
+                return read_decimal(&text.0).map(Value::Num).map_err(de::Error::custom);
             }
             let value: Value = access.next_value()?;
             map.push(key.0, value);
@@ -336,6 +438,45 @@ mod tests {
         assert_eq!(a + b, Decimal::from_str("0.3").unwrap());
         assert_eq!(v.get("c").unwrap().as_decimal().unwrap().to_string(), "12345678901234567890.123");
         assert_eq!(v.get("d").unwrap().as_decimal().unwrap(), Decimal::from(1000));
+    }
+
+    #[test]
+    fn numbers_are_read_exactly_or_refused() {
+        let exact = [
+            ("0", "0"),
+            ("-0", "0"),
+            ("1.005", "1.005"),
+            ("1e3", "1000"),
+            ("1.5E-7", "0.00000015"),
+            ("12.50e1", "125"),
+            ("0.0000000000000000000000000001", "0.0000000000000000000000000001"),
+            ("79228162514264337593543950335", "79228162514264337593543950335"),
+            ("1.004999999999999999999999999", "1.004999999999999999999999999"),
+            // trailing zeros past the 28th digit change nothing
+            ("1.000000000000000000000000000000000", "1"),
+        ];
+        for (text, value) in exact {
+            assert_eq!(read_decimal(text).map(|d| d.normalize().to_string()), Ok(value.to_string()), "{text}");
+        }
+        for text in ["1.00499999999999999999999999999999", "0.00000000000000000000000000001", "1.00499999999999999999999999999999e0", "7922816251426433759354395033.51"] {
+            assert_eq!(read_decimal(text), Err(NumberError::TooPrecise(text.into())), "{text}");
+        }
+        for text in ["79228162514264337593543950336", "1e400", "-1e29"] {
+            assert_eq!(read_decimal(text), Err(NumberError::OutOfRange(text.into())), "{text}");
+        }
+        for text in ["", "abc", "1.005 USD", "1e", "--1", "2026-03-31", "1.2.3", "."] {
+            assert_eq!(read_decimal(text), Err(NumberError::NotANumber(text.into())), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_number_no_decimal_holds_is_kept_as_text_or_refused_never_rounded() {
+        let json: serde_json::Value = serde_json::from_str(r#"{"amount": 1.00499999999999999999999999999999}"#).unwrap();
+        assert_eq!(Value::from_json(&json).get("amount"), Some(&Value::str("1.00499999999999999999999999999999")));
+        let err = Value::try_from_json(&json).unwrap_err();
+        assert!(err.to_string().contains("has more digits than an exact decimal holds"), "{err}");
+        let err = serde_json::from_str::<Value>(r#"{"amount": 1.00499999999999999999999999999999}"#).unwrap_err();
+        assert!(err.to_string().contains("has more digits than an exact decimal holds"), "{err}");
     }
 
     #[test]

@@ -6,7 +6,8 @@ use dealrules_expr::{Env, EvalError, ExprEngine, Value};
 const FACTS: &str = r#"{
   "deal": {"amount": 40000, "discount_pct": 10.5, "region": "APAC", "payment_terms_days": 30,
            "close_date": "2026-03-31", "tags": ["new", "upsell"], "owner": {"id": "r1", "team": "east"},
-           "note": null, "new_logo": true, "amount_text": "40000.0"},
+           "note": null, "new_logo": true, "amount_text": "40000.0", "days_text": "90",
+           "precise_text": "1.00499999999999999999999999999999"},
   "customer": {"annual_revenue": 1200000, "late_payments_12m": 0},
   "rep": {"role": "ae", "quota": 100000}
 }"#;
@@ -63,6 +64,13 @@ fn cases() -> Vec<(&'static str, Result<&'static str, &'static str>)> {
         ("deal.amount_text + 1", Ok("40001")),
         ("deal.amount_text + \"x\"", Ok("\"40000.0x\"")),
         ("deal.region == 40000", Ok("false")),
+        ("-deal.amount_text", Ok("-40000")),
+        ("add_days(deal.close_date, deal.days_text)", Ok("\"2026-06-29\"")),
+        // numeric text no exact decimal holds is refused, never rounded
+        ("deal.precise_text * 2", Err("has more digits than an exact decimal holds")),
+        ("deal.precise_text == 1", Err("has more digits than an exact decimal holds")),
+        ("deal.precise_text > 1", Err("has more digits than an exact decimal holds")),
+        ("-deal.region", Err("needs a number, got text `APAC`")),
         // errors
         ("deal.region > 10000", Err("cannot order text `APAC` against a number")),
         ("deal.region * 2", Err("not a number")),
