@@ -77,6 +77,15 @@ pub fn read_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Strin
     serde_json::from_str(text).map_err(|e| e.to_string())
 }
 
+/// A user id (a token's subject, a delegate): 1 to 200 characters, not
+/// only spaces; the OpenAPI document says the same.
+pub fn user_id<'a>(field: &str, value: &'a str) -> Result<&'a str, ApiError> {
+    if value.trim().is_empty() || value.chars().count() > 200 {
+        return Err(ApiError::BadRequest(format!("`{field}` must be a user id of 1 to 200 characters")));
+    }
+    Ok(value)
+}
+
 impl ApiError {
     /// A sqlx error met in the server (a transaction's commit).
     pub fn from_sqlx(e: sqlx::Error) -> ApiError {

@@ -81,5 +81,72 @@ pub fn finish(doc: utoipa::openapi::OpenApi) -> Value {
             }
         }
     }
+    exact(&mut doc);
     doc
+}
+
+/// What the server checks, said in the document: enums, formats, lengths
+/// and patterns the handlers enforce beyond the Rust types, so generated
+/// clients and validators (and Schemathesis, in CI) agree with the server.
+/// Each entry is checked by `scripts/schemathesis` against the real server.
+fn exact(doc: &mut Value) {
+    let id = json!({ "type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S" });
+    let when = json!({ "anyOf": [{ "type": "string", "format": "date-time" }, { "type": "string", "format": "date" }] });
+    let version = json!({ "type": "string", "pattern": "^\\s*(sha256:)?[0-9a-fA-F]{6,}\\s*$" });
+    let params: &[(&str, &str, &str, Value)] = &[
+        ("/v1/approvals", "get", "state", json!({ "type": "string", "enum": ["pending", "approved", "rejected", "recalled"] })),
+        ("/v1/pipeline", "get", "by", json!({ "type": "string", "enum": ["stage", "owner", "period"] })),
+        ("/v1/decisions", "get", "since", when.clone()),
+        ("/v1/decisions", "get", "until", when),
+        ("/v1/decisions", "get", "limit", json!({ "type": "integer", "minimum": 0, "maximum": 4294967295u64, "description": "At most this many (default 100); 0 and more than 1000 are taken as 1 and 1000" })),
+        ("/v1/packs/{version}", "get", "version", version.clone()),
+        ("/v1/deals/{id}/events", "post", "Idempotency-Key", json!({ "type": "string", "minLength": 1, "maxLength": 200 })),
+    ];
+    for (path, method, name, schema) in params {
+        if let Some(list) = doc["paths"][*path][*method]["parameters"].as_array_mut() {
+            for p in list.iter_mut().filter(|p| p["name"] == *name) {
+                p["schema"] = schema.clone();
+            }
+        }
+    }
+    let fields: &[(&str, &str, Value)] = &[
+        ("NewDeal", "id", id.clone()),
+        ("NewDeal", "funnel", json!({ "type": "string", "minLength": 1 })),
+        ("NewDeal", "owner", json!({ "type": "string" })),
+        ("ApprovalDecisionRequest", "decision", json!({ "type": "string", "enum": ["approve", "reject"] })),
+        ("NewDelegation", "to", id.clone()),
+        ("NewDelegation", "from", json!({ "type": ["string", "null"], "minLength": 1, "maxLength": 200, "pattern": "\\S" })),
+        ("NewDelegation", "starts", json!({ "type": "string", "format": "date", "description": "First day, YYYY-MM-DD." })),
+        ("NewDelegation", "ends", json!({ "type": "string", "format": "date", "description": "Last day, YYYY-MM-DD, on or after `starts`." })),
+        ("RollbackRequest", "version", version),
+        ("NewToken", "role", json!({ "type": "string", "enum": ["viewer", "service", "approver", "admin"] })),
+        ("NewToken", "subject", id),
+    ];
+    for (schema, field, value) in fields {
+        let props = &mut doc["components"]["schemas"][*schema]["properties"];
+        if props.get(*field).is_some() {
+            let description = props[*field].get("description").cloned();
+            props[*field] = value.clone();
+            if let (Some(d), None) = (description, value.get("description")) {
+                props[*field]["description"] = d;
+            }
+        }
+    }
+    // A pack as JSON: path -> the file's text, at least one file; paths are
+    // relative (no leading `/`, no `\\`, `:` or NUL), 512 bytes at most.
+    let pack = json!({
+        "type": "object",
+        "minProperties": 1,
+        "maxProperties": 10000,
+        "propertyNames": { "pattern": "^[^/\\\\:\\u0000.][^\\\\:\\u0000]{0,511}$" },
+        "additionalProperties": { "type": "string" },
+        "example": { "approvals.yaml": "apiVersion: dealrules/v1\nkind: ApprovalPolicy\n..." }
+    });
+    for (path, method) in [("/v1/packs/active", "put"), ("/v1/packs/validate", "post")] {
+        let body = doc.pointer_mut(&format!("/paths/{}/{method}/requestBody/content/application~1json", path.replace('/', "~1")));
+        if let Some(body) = body.and_then(Value::as_object_mut) {
+            body.insert("schema".into(), pack.clone());
+            body.remove("example");
+        }
+    }
 }

@@ -507,9 +507,7 @@ async fn create_token(State(state): State<Arc<AppState>>, headers: HeaderMap, bo
     let who = who(&state, &headers, Role::Admin).await?;
     let req: NewToken = crate::error::read_json(&body).map_err(|e| ApiError::BadRequest(format!("expected {{\"role\", \"subject\", \"groups\"}}: {e}")))?;
     let role = Role::parse(&req.role).ok_or_else(|| ApiError::BadRequest(format!("`{}` is not a role: viewer, service, approver or admin", req.role)))?;
-    if req.subject.trim().is_empty() {
-        return Err(ApiError::BadRequest("a token needs a subject (a user id)".into()));
-    }
+    crate::error::user_id("subject", &req.subject)?;
     let token = generate_token().map_err(ApiError::Internal)?;
     let record = state.store.add_token(&hex::encode(hash_token(&token)), role.as_str(), req.subject.trim(), &req.groups, &who.subject).await?;
     state.tokens.refresh(&state.store).await?;

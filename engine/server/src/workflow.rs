@@ -196,7 +196,7 @@ fn latest_approvals(approvals: &[Approval]) -> Vec<&Approval> {
 // ---- creating deals and applying events ----
 
 pub async fn create_deal(state: &Arc<AppState>, who: &Principal, req: NewDeal) -> Result<DealView, ApiError> {
-    if req.id.trim().is_empty() || req.id.len() > 200 {
+    if req.id.trim().is_empty() || req.id.chars().count() > 200 {
         return Err(ApiError::BadRequest("a deal needs an id of 1 to 200 characters".into()));
     }
     if !req.fields.is_object() || !req.context.is_object() {
@@ -233,7 +233,7 @@ pub async fn create_deal(state: &Arc<AppState>, who: &Principal, req: NewDeal) -
 pub async fn apply_event(state: &Arc<AppState>, who: &Principal, deal_id: &str, key: Option<&str>, body: &[u8]) -> Result<(u16, String), ApiError> {
     let event: Event = crate::error::read_json(body).map_err(|e| ApiError::BadRequest(format!("expected {{\"type\": \"update\", \"fields\": {{...}}}} or {{\"type\": \"move\", \"to\": \"stage\"}}: {e}")))?;
     if let Some(k) = key
-        && (k.is_empty() || k.len() > 200)
+        && (k.is_empty() || k.chars().count() > 200)
     {
         return Err(ApiError::BadRequest("Idempotency-Key must have 1 to 200 characters".into()));
     }

@@ -123,11 +123,16 @@ pub struct NewDelegation {
 
 /// Delegates an approver's requests to another user for a date range.
 #[utoipa::path(post, path = "/v1/delegations", tag = "approvals", request_body = NewDelegation,
-    responses((status = 201, description = "The delegation", body = dealrules_store::Delegation), (status = 400, description = "Not a date range")),
+    responses((status = 201, description = "The delegation", body = dealrules_store::Delegation), (status = 400, description = "Not a date"), (status = 422, description = "Ends before it starts, or delegates to oneself")),
     extensions(("x-required-role" = json!("approver"))))]
 pub async fn delegate(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<(StatusCode, Json<dealrules_store::Delegation>), ApiError> {
     let who = who(&state, &headers, Role::Approver).await?;
     let req: NewDelegation = crate::error::read_json(&body).map_err(|e| ApiError::BadRequest(format!("expected {{\"to\", \"starts\", \"ends\"}}: {e}")))?;
+    for (field, value) in [("from", req.from.as_deref()), ("to", Some(req.to.as_str()))] {
+        if let Some(v) = value {
+            crate::error::user_id(field, v)?;
+        }
+    }
     let from = req.from.clone().unwrap_or_else(|| who.subject.clone());
     if from != who.subject && who.role != Role::Admin {
         return Err(ApiError::Forbidden(format!("only {from} or an admin may delegate {from}'s approvals")));
@@ -135,7 +140,8 @@ pub async fn delegate(State(state): State<Arc<AppState>>, headers: HeaderMap, bo
     let day = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| ApiError::BadRequest(format!("`{s}` is not a date (YYYY-MM-DD)")));
     let (starts, ends) = (day(&req.starts)?, day(&req.ends)?);
     if ends < starts || req.to.trim().is_empty() || req.to == from {
-        return Err(ApiError::BadRequest("a delegation needs another user and a range that ends on or after it starts".into()));
+        // Well-formed but contradictory: what no schema can say is a 422.
+        return Err(ApiError::Unprocessable("a delegation needs another user and a range that ends on or after it starts".into()));
     }
     let d = state.store.add_delegation(&from, &req.to, &starts.to_string(), &ends.to_string(), &who.subject).await?;
     Ok((StatusCode::CREATED, Json(d)))
