@@ -18,6 +18,10 @@ pub enum DecideError {
     /// The policy itself gives no answer for this input.
     #[error("{policy}: {message}")]
     Policy { policy: String, message: String },
+    /// Money or a quantity went beyond what an exact decimal holds; `at`
+    /// names the line, component or total.
+    #[error("{policy}: {at}: amount out of range (beyond about 7.9e28, the largest exact decimal)")]
+    Overflow { policy: String, at: String },
     #[error("{kind} `{policy}` cannot be evaluated by this version of dealrules")]
     Unsupported { kind: String, policy: String },
 }

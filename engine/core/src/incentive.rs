@@ -4,12 +4,15 @@
 //! statement per rep: credit, quota, attainment, and every line with the
 //! deals behind it, its basis, its rate and the arithmetic (`explain`).
 //! Each line is rounded once, by the plan's rule; amounts divided among
-//! reps or deals are split by largest remainder, so no cent is lost.
+//! reps or deals are split by largest remainder, so no cent is lost. A
+//! deal split among reps who pay it at one rate is paid as one deal and
+//! then divided, so the split never invents or loses a cent either.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
+use dealrules_expr::value::{read_decimal, NumberError};
 use dealrules_expr::{funcs::parse_date, Env, Expr, Map, Value};
 use dealrules_model::{Accumulate, Component, Document, IncentivePlanSpec, Kind, Pack, Quota, TierBasis, TierMode};
 use rust_decimal::Decimal;
@@ -17,7 +20,7 @@ use serde::Serialize;
 
 use crate::context::{base_locals, DocCompiler};
 use crate::error::DecideError;
-use crate::money::{allocate, Rounding};
+use crate::money::{allocate, checked_sum, Overflow, Rounding};
 use crate::period::Period;
 use crate::validate::PLAN_LOCALS;
 
@@ -55,11 +58,21 @@ enum QuotaDef {
 
 #[derive(Debug)]
 enum ComponentDef {
-    Tiered { id: Arc<str>, basis: TierBasis, mode: TierMode, accumulate: Accumulate, tiers: Vec<(Option<Decimal>, Decimal)>, cap: Option<Decimal> },
+    Tiered(TieredDef),
     Spiff { id: Arc<str>, when: Expr, amount: Decimal },
     Scorecard { id: Arc<str>, target_bonus: Decimal, metrics: Vec<MetricDef>, threshold: Option<Decimal> },
     Script { id: Arc<str>, script: String },
     Plugin { id: Arc<str>, plugin: String, function: String },
+}
+
+#[derive(Debug)]
+struct TieredDef {
+    id: Arc<str>,
+    basis: TierBasis,
+    mode: TierMode,
+    accumulate: Accumulate,
+    tiers: Vec<(Option<Decimal>, Decimal)>,
+    cap: Option<Decimal>,
 }
 
 #[derive(Debug)]
@@ -147,7 +160,11 @@ pub struct PlanDecision<'a> {
 }
 
 fn rate_text(r: Decimal) -> String {
-    format!("{}%", (r * Decimal::from(100)).normalize())
+    match r.checked_mul(Decimal::ONE_HUNDRED) {
+        Some(pct) => format!("{}%", pct.normalize()),
+        // A rate too large to show in percent is shown as it is written.
+        None => format!("{} (as a fraction)", r.normalize()),
+    }
 }
 
 pub fn compile(doc: &Document, spec: &IncentivePlanSpec, pack: &Pack, cx: &mut DocCompiler) -> Option<IncentivePlan> {
@@ -168,14 +185,14 @@ pub fn compile(doc: &Document, spec: &IncentivePlanSpec, pack: &Pack, cx: &mut D
     let mut components = Vec::new();
     for c in &spec.components {
         components.push(match c {
-            Component::Tiered(t) => ComponentDef::Tiered {
+            Component::Tiered(t) => ComponentDef::Tiered(TieredDef {
                 id: t.id.as_str().into(),
                 basis: t.basis,
                 mode: t.mode,
                 accumulate: t.accumulate,
                 tiers: t.tiers.iter().map(|x| (x.upto, x.rate)).collect(),
                 cap: t.cap,
-            },
+            }),
             Component::Spiff(s) => ComponentDef::Spiff { id: s.id.as_str().into(), when: compile(&s.when)?, amount: s.amount },
             Component::Scorecard(s) => ComponentDef::Scorecard {
                 id: s.id.as_str().into(),
@@ -218,11 +235,51 @@ pub fn compile(doc: &Document, spec: &IncentivePlanSpec, pack: &Pack, cx: &mut D
     })
 }
 
+/// Tier bands in credit units: `(upto, rate)`, the last `upto` may be open.
+type Bands = Vec<(Option<Decimal>, Decimal)>;
+
+/// Amounts or shares by rep, in the order the splits name the reps.
+type ByRep = Vec<(String, Decimal)>;
+
 /// A deal credited to one rep.
 struct Credited {
     id: String,
     credit: Decimal,
     deal: Value,
+    /// The deal's place in the input: ids are the input's and may repeat.
+    index: usize,
+}
+
+/// A deal whose credit is split among two or more reps: what it credits
+/// as a whole, and each rep's share (a rep named twice has the sum).
+struct SplitDeal {
+    id: String,
+    index: usize,
+    credit: Decimal,
+    shares: ByRep,
+}
+
+/// One rep's part of a split deal that a tiered line pays as one deal:
+/// the whole credit at the reps' common rate, rounded once, divided by
+/// largest remainder.
+#[derive(Debug, Clone)]
+struct PaidAsOne {
+    rate: Decimal,
+    deal_credit: Decimal,
+    deal_pays: Decimal,
+    share: Decimal,
+    part: Decimal,
+}
+
+/// A rep's statement before split deals are settled across reps.
+struct Draft<'c> {
+    rep_id: String,
+    mine: &'c [Credited],
+    credit: Decimal,
+    quota: Option<Decimal>,
+    attainment: Option<Decimal>,
+    /// One per component, in the plan's order (`None`: no line).
+    lines: Vec<Option<Line>>,
 }
 
 fn text(v: Option<&Value>) -> Option<String> {
@@ -233,13 +290,37 @@ fn text(v: Option<&Value>) -> Option<String> {
     }
 }
 
-/// A number, or text that reads as one (statements carry money as text).
-fn number(v: &Value) -> Option<Decimal> {
+/// A number, or text that reads as one: statements carry money as text,
+/// and so do most ERPs. `Ok(None)` for anything else; an error for text
+/// written as a number that no exact decimal holds (never a rounded copy).
+fn number(v: &Value) -> Result<Option<Decimal>, NumberError> {
     match v {
-        Value::Num(n) => Some(*n),
-        Value::Str(s) => dealrules_expr::value::parse_decimal(s.trim()),
-        _ => None,
+        Value::Num(n) => Ok(Some(*n)),
+        Value::Str(s) => match read_decimal(s.trim()) {
+            Ok(d) => Ok(Some(d)),
+            Err(e) if e.is_number_shaped() => Err(e),
+            Err(_) => Ok(None),
+        },
+        _ => Ok(None),
     }
+}
+
+/// What a value is, for "gave ..., not a number" errors.
+fn described(v: &Value) -> String {
+    match v {
+        Value::Str(s) => format!("text `{s}`"),
+        other => other.type_name().to_string(),
+    }
+}
+
+/// Amounts by deal id; a deal id the input repeats adds up, never overwrites.
+fn by_deal(pairs: impl IntoIterator<Item = (String, Decimal)>) -> Result<BTreeMap<String, Decimal>, Overflow> {
+    let mut out: BTreeMap<String, Decimal> = BTreeMap::new();
+    for (id, amount) in pairs {
+        let slot = out.entry(id).or_default();
+        *slot = slot.checked_add(amount).ok_or(Overflow)?;
+    }
+    Ok(out)
 }
 
 fn list<'v>(input: &'v Value, key: &str) -> Result<&'v [Value], DecideError> {
@@ -257,6 +338,21 @@ impl IncentivePlan {
 
     fn policy_error(&self, message: impl Into<String>) -> DecideError {
         DecideError::Policy { policy: self.name.to_string(), message: message.into() }
+    }
+
+    /// Money or a quantity out of range, at `at` (a line, a total, a deal).
+    fn overflow(&self, at: impl Into<String>) -> DecideError {
+        DecideError::Overflow { policy: self.name.to_string(), at: at.into() }
+    }
+
+    /// A number read from input or computed from it: numbers and numeric
+    /// text alike; anything else is an error about `what`.
+    fn expect_number(&self, v: &Value, what: impl std::fmt::Display) -> Result<Decimal, DecideError> {
+        match number(v) {
+            Ok(Some(n)) => Ok(n),
+            Ok(None) => Err(self.policy_error(format!("{what} gave {}, not a number", described(v)))),
+            Err(e) => Err(self.policy_error(format!("{what}: {e}"))),
+        }
     }
 
     fn locals(&self, now: &Value, totals: Value, quota: Option<Decimal>, period: &Period) -> Vec<Value> {
@@ -294,8 +390,9 @@ impl IncentivePlan {
 
         // Credit: which deals count, how much, and to whom.
         let mut credited: BTreeMap<String, Vec<Credited>> = BTreeMap::new();
+        let mut split_deals: Vec<SplitDeal> = Vec::new();
         let mut cancelled: Vec<(&Value, String, NaiveDate, NaiveDate)> = Vec::new();
-        for deal in deals {
+        for (index, deal) in deals.iter().enumerate() {
             let id = text(deal.get("id")).ok_or_else(|| bad("every deal needs an `id`".into()))?;
             let closed = match deal.get("closed_at").and_then(Value::as_str) {
                 Some(s) => parse_date(s).map_err(|e| bad(format!("deal `{id}`: closed_at: {e}")))?,
@@ -316,12 +413,14 @@ impl IncentivePlan {
             if !self.credit_when.eval_bool(&env).map_err(|e| self.fail(format!("credit.when for deal `{id}`"), e))? {
                 continue;
             }
-            let amount = match self.credit_amount.eval(&env).map_err(|e| self.fail(format!("credit.amount for deal `{id}`"), e))? {
-                Value::Num(n) => self.rounding.round(n),
-                other => return Err(self.policy_error(format!("credit.amount for deal `{id}` gave {}, not a number", other.type_name()))),
-            };
-            for (rep, credit) in self.recipients(deal, &id, amount, &env)? {
-                credited.entry(rep).or_default().push(Credited { id: id.clone(), credit, deal: deal.clone() });
+            let value = self.credit_amount.eval(&env).map_err(|e| self.fail(format!("credit.amount for deal `{id}`"), e))?;
+            let amount = self.rounding.round(self.expect_number(&value, format_args!("credit.amount for deal `{id}`"))?);
+            let (recipients, shares) = self.recipients(deal, &id, amount, &env)?;
+            if recipients.len() > 1 {
+                split_deals.push(SplitDeal { id: id.clone(), index, credit: amount, shares });
+            }
+            for (rep, credit) in recipients {
+                credited.entry(rep).or_default().push(Credited { id: id.clone(), credit, deal: deal.clone(), index });
             }
         }
 
@@ -333,21 +432,25 @@ impl IncentivePlan {
             }
             _ => None,
         };
-        let mut statements = Vec::new();
+        let mut drafts = Vec::with_capacity(eligible.len());
         for (rep_id, rep) in &eligible {
             let mine: &[Credited] = credited.get(rep_id).map(Vec::as_slice).unwrap_or(&[]);
-            let credit: Decimal = mine.iter().map(|c| c.credit).sum();
+            let credit = checked_sum(mine.iter().map(|c| c.credit)).map_err(|_| self.overflow(format!("credit of rep `{rep_id}`")))?;
             let quota = match &annual_targets {
                 Some((t, annual)) => {
                     if period.year != t.year() {
                         return Err(self.policy_error(format!("targets `{}` are for {}, not {}", t.name, t.year(), period.label)));
                     }
                     let a = annual.get(rep_id).cloned().unwrap_or_else(|| Err(format!("targets give rep `{rep_id}` no share")));
-                    Some(a.map_err(|m| self.policy_error(m))? * t.phase(&period))
+                    let annual = a.map_err(|m| self.policy_error(m))?;
+                    Some(annual.checked_mul(t.phase(&period)).ok_or_else(|| self.overflow(format!("quota of rep `{rep_id}`")))?)
                 }
                 None => self.quota_of(rep_id, rep, &period, &now_value)?,
             };
-            let attainment = quota.filter(|q| !q.is_zero()).map(|q| credit / q);
+            let attainment = match quota.filter(|q| !q.is_zero()) {
+                Some(q) => Some(credit.checked_div(q).ok_or_else(|| self.overflow(format!("attainment of rep `{rep_id}`")))?),
+                None => None,
+            };
             let new_logos = mine.iter().filter(|c| matches!(c.deal.get("new_logo"), Some(Value::Bool(true)))).count();
             let totals: Map = [
                 ("credit".into(), Value::Num(credit)),
@@ -357,29 +460,36 @@ impl IncentivePlan {
             .into_iter()
             .collect();
             let locals = self.locals(&now_value, Value::map(totals), quota, &period);
-            let mut lines = Vec::new();
+            let mut lines = Vec::with_capacity(self.components.len());
             for c in &self.components {
-                if let Some(line) = self.component_line(c, snapshot, rep, rep_id, mine, credit, quota, &locals)? {
-                    lines.push(line);
+                lines.push(self.component_line(c, snapshot, rep, rep_id, mine, credit, quota, &locals)?);
+            }
+            drafts.push(Draft { rep_id: rep_id.clone(), mine, credit, quota, attainment, lines });
+        }
+        if !split_deals.is_empty() {
+            for (k, c) in self.components.iter().enumerate() {
+                if let ComponentDef::Tiered(t) = c {
+                    self.pay_split_deals_as_one(t, k, &split_deals, &mut drafts)?;
                 }
             }
-            lines.extend(self.clawbacks(rep_id, &cancelled, history)?);
-            let earned: Decimal = lines.iter().map(|l| l.amount).sum();
-            let (total, draw) = self.apply_draw(rep_id, earned, history);
+        }
+
+        let mut statements = Vec::with_capacity(drafts.len());
+        for d in drafts {
+            let Draft { rep_id, credit, quota, attainment, lines, .. } = d;
+            let mut lines: Vec<Line> = lines.into_iter().flatten().collect();
+            lines.extend(self.clawbacks(&rep_id, &cancelled, history)?);
+            let earned = checked_sum(lines.iter().map(|l| l.amount)).map_err(|_| self.overflow(format!("earned of rep `{rep_id}`")))?;
+            let (total, draw) = self.apply_draw(&rep_id, earned, history)?;
             let pace = match (&annual_targets, attainment) {
-                (Some((t, _)), Some(att)) => t.pace_alert().and_then(|below| {
-                    let today = parse_date(now_value.as_str()?).ok()?;
-                    let done = ((today - period.start).num_days() + 1).clamp(0, period.days());
-                    let elapsed = Decimal::from(done) / Decimal::from(period.days());
-                    (!elapsed.is_zero()).then(|| {
-                        let ratio = att / elapsed;
-                        Pace { elapsed: elapsed.round_dp(4).normalize(), attainment: att.round_dp(4).normalize(), ratio: ratio.round_dp(4).normalize(), alert: ratio < below, below }
-                    })
-                }),
+                (Some((t, _)), Some(att)) => match t.pace_alert() {
+                    Some(below) => self.pace(&rep_id, att, below, &now_value, &period)?,
+                    None => None,
+                },
                 _ => None,
             };
             statements.push(Statement {
-                rep: rep_id.clone(),
+                rep: rep_id,
                 period: period.label.clone(),
                 currency: self.currency.to_string(),
                 credit: self.rounding.round(credit),
@@ -396,7 +506,9 @@ impl IncentivePlan {
     }
 
     /// Who a deal credits: its `splits` (shares summing to 1), or its owner.
-    fn recipients(&self, deal: &Value, id: &str, amount: Decimal, env: &Env<'_>) -> Result<Vec<(String, Decimal)>, DecideError> {
+    /// Gives each rep's credit and each rep's share; a rep named in two
+    /// splits of one deal gets one credit with the shares added up.
+    fn recipients(&self, deal: &Value, id: &str, amount: Decimal, env: &Env<'_>) -> Result<(ByRep, ByRep), DecideError> {
         let splits = match &self.splits {
             None => Value::Null,
             Some(e) => match e.eval(env) {
@@ -407,23 +519,30 @@ impl IncentivePlan {
         };
         let Value::List(parts) = splits else {
             let owner = text(deal.get("owner")).ok_or_else(|| DecideError::BadInput(format!("deal `{id}` has no `owner` and no splits")))?;
-            return Ok(vec![(owner, amount)]);
+            return Ok((vec![(owner.clone(), amount)], vec![(owner, Decimal::ONE)]));
         };
-        let mut reps = Vec::new();
-        let mut shares = Vec::new();
+        let mut shares: ByRep = Vec::new();
         for p in parts.iter() {
             let rep = text(p.get("rep")).ok_or_else(|| self.policy_error(format!("a split of deal `{id}` has no `rep`")))?;
-            let share = p.get("share").and_then(Value::as_decimal).ok_or_else(|| self.policy_error(format!("a split of deal `{id}` has no numeric `share`")))?;
-            reps.push(rep);
-            shares.push(share);
+            let share = match p.get("share").map(number) {
+                Some(Ok(Some(share))) => share,
+                Some(Err(e)) => return Err(self.policy_error(format!("a split of deal `{id}`: share: {e}"))),
+                _ => return Err(self.policy_error(format!("a split of deal `{id}` has no numeric `share`"))),
+            };
+            match shares.iter_mut().find(|(r, _)| *r == rep) {
+                Some((_, s)) => *s = s.checked_add(share).ok_or_else(|| self.overflow(format!("the splits of deal `{id}`")))?,
+                None => shares.push((rep, share)),
+            }
         }
         // Thirds cannot be written exactly: a sum within a millionth of 1
         // passes, and the shares are used as weights.
-        let total: Decimal = shares.iter().copied().sum();
-        if (total - Decimal::ONE).abs() > Decimal::new(1, 6) {
+        let total = checked_sum(shares.iter().map(|(_, s)| *s)).map_err(|_| self.overflow(format!("the splits of deal `{id}`")))?;
+        if total.checked_sub(Decimal::ONE).is_none_or(|off| off.abs() > Decimal::new(1, 6)) {
             return Err(self.policy_error(format!("the splits of deal `{id}` sum to {}, not 1", total.normalize())));
         }
-        Ok(reps.into_iter().zip(allocate(amount, &shares, self.rounding)).collect())
+        let weights: Vec<Decimal> = shares.iter().map(|(_, s)| *s).collect();
+        let credits = allocate(amount, &weights, self.rounding).map_err(|_| self.overflow(format!("the credit of deal `{id}` split among its reps")))?;
+        Ok((shares.iter().map(|(r, _)| r.clone()).zip(credits).collect(), shares))
     }
 
     fn quota_of(&self, rep_id: &str, rep: &Value, period: &Period, now: &Value) -> Result<Option<Decimal>, DecideError> {
@@ -434,9 +553,8 @@ impl IncentivePlan {
                 let facts: Map = [("rep".into(), rep.clone())].into_iter().collect();
                 let locals = self.locals(now, Value::Null, None, period);
                 match e.eval(&Env::new(&facts, &locals)).map_err(|err| self.fail(format!("quota for rep `{rep_id}`"), err))? {
-                    Value::Num(n) => Some(n),
                     Value::Null => None,
-                    other => return Err(self.policy_error(format!("quota for rep `{rep_id}` gave {}, not a number", other.type_name()))),
+                    other => Some(self.expect_number(&other, format_args!("quota for rep `{rep_id}`"))?),
                 }
             }
             // Targets quotas are decomposed for all reps at once in `decide`.
@@ -460,56 +578,7 @@ impl IncentivePlan {
         let money = |d: Decimal| r.round(d).to_string();
         let ids = |cs: &[&Credited]| cs.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
         Ok(Some(match c {
-            ComponentDef::Tiered { id, basis, mode, accumulate, tiers, cap } => {
-                let scale = match basis {
-                    TierBasis::Amount => Decimal::ONE,
-                    TierBasis::Attainment => quota.filter(|q| !q.is_zero()).ok_or_else(|| self.policy_error(format!("component `{id}` is tiered on attainment, but rep `{rep_id}` has no quota")))?,
-                };
-                let bounds: Vec<(Option<Decimal>, Decimal)> = tiers.iter().map(|(u, rate)| (u.map(|u| u * scale), *rate)).collect();
-                let (amount, explain, by_deal) = match accumulate {
-                    Accumulate::Period => {
-                        let (raw, explain) = tier_payout(credit, &bounds, *mode, &money);
-                        let (amount, explain) = apply_cap(r.round(raw), explain, *cap, &money);
-                        let amount = r.round(amount);
-                        let weights: Vec<Decimal> = mine.iter().map(|c| c.credit).collect();
-                        let shares = allocate(amount, &weights, r);
-                        (amount, explain, mine.iter().map(|c| c.id.clone()).zip(shares).collect())
-                    }
-                    Accumulate::Deal => {
-                        let mut parts = Vec::new();
-                        let mut by_deal = BTreeMap::new();
-                        let mut sum = Decimal::ZERO;
-                        for c in mine {
-                            let (raw, e) = tier_payout(c.credit, &bounds, *mode, &money);
-                            let paid = r.round(raw);
-                            parts.push(format!("{}: {e} = {}", c.id, money(paid)));
-                            by_deal.insert(c.id.clone(), paid);
-                            sum += paid;
-                        }
-                        let (amount, explain) = apply_cap(sum, parts.join("; "), *cap, &money);
-                        let amount = r.round(amount);
-                        if amount != sum {
-                            let weights: Vec<Decimal> = by_deal.values().copied().collect();
-                            let keys: Vec<String> = by_deal.keys().cloned().collect();
-                            by_deal = keys.into_iter().zip(allocate(amount, &weights, r)).collect();
-                        }
-                        (amount, explain, by_deal)
-                    }
-                };
-                let rate = tiers.iter().map(|(_, rate)| rate_text(*rate)).collect::<Vec<_>>().join(" / ");
-                Line {
-                    component: id.to_string(),
-                    amount,
-                    deals: ids(&mine.iter().collect::<Vec<_>>()),
-                    basis: Some(match basis {
-                        TierBasis::Amount => r.round(credit),
-                        TierBasis::Attainment => (credit / scale).round_dp(4).normalize(),
-                    }),
-                    rate: Some(rate),
-                    explain: if explain.is_empty() { "no credit".into() } else { explain },
-                    by_deal, plugin: None,
-}
-            }
+            ComponentDef::Tiered(t) => self.tiered_line(t, rep_id, mine, credit, quota, &BTreeMap::new())?.0,
             ComponentDef::Spiff { id, when, amount } => {
                 let mut hits = Vec::new();
                 for c in mine {
@@ -522,7 +591,7 @@ impl IncentivePlan {
                     return Ok(None);
                 }
                 let each = r.round(*amount);
-                let total = each * Decimal::from(hits.len());
+                let total = each.checked_mul(Decimal::from(hits.len())).ok_or_else(|| self.overflow(format!("spiff `{id}` for rep `{rep_id}`")))?;
                 Line {
                     component: id.to_string(),
                     amount: r.round(total),
@@ -530,31 +599,37 @@ impl IncentivePlan {
                     basis: None,
                     rate: Some(format!("{} per deal", money(each))),
                     explain: format!("{} deal{} x {}", hits.len(), if hits.len() == 1 { "" } else { "s" }, money(each)),
-                    by_deal: hits.iter().map(|c| (c.id.clone(), each)).collect(), plugin: None,
-}
+                    by_deal: by_deal(hits.iter().map(|c| (c.id.clone(), each))).map_err(|_| self.overflow(format!("spiff `{id}` for rep `{rep_id}`")))?,
+                    plugin: None,
+                }
             }
             ComponentDef::Scorecard { id, target_bonus, metrics, threshold } => {
                 let facts: Map = [("rep".into(), rep.clone())].into_iter().collect();
                 let env = Env::new(&facts, locals);
+                let overflow = || self.overflow(format!("scorecard `{id}` for rep `{rep_id}`"));
                 let mut score = Decimal::ZERO;
                 let mut parts = Vec::new();
                 for m in metrics {
-                    let num = |v: Value, what: &str| v.as_decimal().ok_or_else(|| self.policy_error(format!("scorecard `{id}` metric `{}`: {what} is {}, not a number", m.id, v.type_name())));
-                    let actual = num(m.actual.eval(&env).map_err(|e| self.fail(format!("scorecard `{id}` metric `{}`", m.id), e))?, "actual")?;
+                    let what = |part: &str| format!("scorecard `{id}` metric `{}` {part} for rep `{rep_id}`", m.id);
+                    let actual = m.actual.eval(&env).map_err(|e| self.fail(format!("scorecard `{id}` metric `{}`", m.id), e))?;
+                    let actual = self.expect_number(&actual, what("actual"))?;
                     let target = match &m.target {
                         Ok(t) => *t,
-                        Err(e) => num(e.eval(&env).map_err(|err| self.fail(format!("scorecard `{id}` metric `{}` target", m.id), err))?, "target")?,
+                        Err(e) => {
+                            let v = e.eval(&env).map_err(|err| self.fail(format!("scorecard `{id}` metric `{}` target", m.id), err))?;
+                            self.expect_number(&v, what("target"))?
+                        }
                     };
                     if target.is_zero() {
                         return Err(self.policy_error(format!("scorecard `{id}` metric `{}` has a target of 0", m.id)));
                     }
-                    let att = actual / target;
+                    let att = actual.checked_div(target).ok_or_else(overflow)?;
                     let counted = m.cap.map_or(att, |c| att.min(c));
-                    score += m.weight * counted;
+                    score = m.weight.checked_mul(counted).and_then(|x| score.checked_add(x)).ok_or_else(overflow)?;
                     parts.push(format!("{} x {}", m.weight.normalize(), counted.round_dp(4).normalize()));
                 }
                 let below = threshold.is_some_and(|t| score < t);
-                let amount = r.round(if below { Decimal::ZERO } else { *target_bonus * score });
+                let amount = r.round(if below { Decimal::ZERO } else { target_bonus.checked_mul(score).ok_or_else(overflow)? });
                 let mut explain = format!("{} x ({}) = {} x {}", money(*target_bonus), parts.join(" + "), money(*target_bonus), score.round_dp(4).normalize());
                 if below {
                     explain.push_str(&format!("; score below the threshold {}, pays nothing", threshold.unwrap_or_default().normalize()));
@@ -566,8 +641,9 @@ impl IncentivePlan {
                     basis: Some(score.round_dp(4).normalize()),
                     rate: None,
                     explain,
-                    by_deal: BTreeMap::new(), plugin: None,
-}
+                    by_deal: BTreeMap::new(),
+                    plugin: None,
+                }
             }
             ComponentDef::Plugin { id, plugin, function } => {
                 let deals = Value::list(mine.iter().map(|c| c.deal.clone()).collect());
@@ -581,13 +657,23 @@ impl IncentivePlan {
                 .into_iter()
                 .collect();
                 let call = snapshot.call_plugin(plugin, function, &Value::map(input).to_json()).map_err(|e| self.policy_error(format!("component `{id}`: {e}")))?;
-                let number = |v: &serde_json::Value| number(&Value::from_json(v));
+                // The answer's digits are read once, exactly: a number with
+                // more digits than a decimal holds is refused, not rounded
+                // here and then again to cents.
+                let answered = |v: &serde_json::Value| -> Result<Option<Decimal>, DecideError> {
+                    let refused = |e: NumberError| self.policy_error(format!("plugin `{plugin}` ({function}) answered {v}: {e}"));
+                    number(&Value::try_from_json(v).map_err(refused)?).map_err(refused)
+                };
                 let (amount, explain) = match &call.value {
                     serde_json::Value::Object(m) => (
-                        m.get("amount").and_then(number).ok_or_else(|| self.policy_error(format!("plugin `{plugin}` ({function}) answered an object without a numeric `amount`")))?,
+                        m.get("amount")
+                            .map(answered)
+                            .transpose()?
+                            .flatten()
+                            .ok_or_else(|| self.policy_error(format!("plugin `{plugin}` ({function}) answered an object without a numeric `amount`")))?,
                         m.get("explain").and_then(|e| e.as_str()).map(str::to_string).unwrap_or_else(|| format!("plugin {plugin}.{function}")),
                     ),
-                    v => (number(v).ok_or_else(|| self.policy_error(format!("plugin `{plugin}` ({function}) answered {v}, not a number")))?, format!("plugin {plugin}.{function}")),
+                    v => (answered(v)?.ok_or_else(|| self.policy_error(format!("plugin `{plugin}` ({function}) answered {v}, not a number")))?, format!("plugin {plugin}.{function}")),
                 };
                 Line {
                     component: id.to_string(),
@@ -614,15 +700,224 @@ impl IncentivePlan {
                 .collect();
                 let out = snapshot.run_script(script, &Value::map(input))?;
                 let (amount, explain) = match &out {
-                    Value::Num(n) => (*n, format!("script {script}")),
                     Value::Map(m) => (
-                        m.get("amount").and_then(Value::as_decimal).ok_or_else(|| self.policy_error(format!("script `{script}` returned a mapping without a numeric `amount`")))?,
+                        match m.get("amount") {
+                            Some(a) => self.expect_number(a, format_args!("script `{script}` `amount`"))?,
+                            None => return Err(self.policy_error(format!("script `{script}` returned a mapping without a numeric `amount`"))),
+                        },
                         m.get("explain").map(|e| e.to_string()).unwrap_or_else(|| format!("script {script}")),
                     ),
-                    other => return Err(self.policy_error(format!("script `{script}` returned {}, not a number", other.type_name()))),
+                    other => (self.expect_number(other, format_args!("script `{script}`"))?, format!("script {script}")),
                 };
                 Line { component: id.to_string(), amount: r.round(amount), deals: ids(&mine.iter().collect::<Vec<_>>()), basis: None, rate: None, explain, by_deal: BTreeMap::new(), plugin: None }
             }
+        }))
+    }
+
+    /// A tiered component's bounds in credit units for one rep: attainment
+    /// bounds are multiplied by the rep's quota.
+    fn tier_bounds(&self, t: &TieredDef, rep_id: &str, quota: Option<Decimal>) -> Result<(Decimal, Bands), DecideError> {
+        let id = &t.id;
+        let scale = match t.basis {
+            TierBasis::Amount => Decimal::ONE,
+            TierBasis::Attainment => quota.filter(|q| !q.is_zero()).ok_or_else(|| self.policy_error(format!("component `{id}` is tiered on attainment, but rep `{rep_id}` has no quota")))?,
+        };
+        let bounds = t
+            .tiers
+            .iter()
+            .map(|(u, rate)| Ok((u.map(|u| u.checked_mul(scale).ok_or(Overflow)).transpose()?, *rate)))
+            .collect::<Result<Bands, Overflow>>()
+            .map_err(|_| self.overflow(format!("component `{id}` tier bounds for rep `{rep_id}`")))?;
+        Ok((scale, bounds))
+    }
+
+    /// One rep's tiered line, and whether its cap bound it. `as_one` holds,
+    /// by deal index, the rep's parts of split deals paid as one deal (see
+    /// `pay_split_deals_as_one`); the rest of the credit is tiered as usual
+    /// and rounded once.
+    fn tiered_line(&self, t: &TieredDef, rep_id: &str, mine: &[Credited], credit: Decimal, quota: Option<Decimal>, as_one: &BTreeMap<usize, PaidAsOne>) -> Result<(Line, bool), DecideError> {
+        let r = self.rounding;
+        let money = |d: Decimal| r.round(d).to_string();
+        let TieredDef { id, basis, mode, accumulate, tiers, cap } = t;
+        let overflow = || self.overflow(format!("component `{id}` for rep `{rep_id}`"));
+        let (scale, bounds) = self.tier_bounds(t, rep_id, quota)?;
+        let as_one_text = |c: &Credited, p: &PaidAsOne| {
+            format!(
+                "{}: split deal paid as one, {} x {} = {}, {} of it by largest remainder = {}",
+                c.id,
+                money(p.deal_credit),
+                rate_text(p.rate),
+                money(p.deal_pays),
+                rate_text(p.share),
+                money(p.part)
+            )
+        };
+        let (amount, explain, by_deal, capped) = match accumulate {
+            Accumulate::Period if as_one.is_empty() => {
+                let (raw, explain) = tier_payout(credit, &bounds, *mode, &money).map_err(|_| overflow())?;
+                let rounded = r.round(raw);
+                let (amount, explain) = apply_cap(rounded, explain, *cap, &money);
+                let amount = r.round(amount);
+                let weights: Vec<Decimal> = mine.iter().map(|c| c.credit).collect();
+                let shares = allocate(amount, &weights, r).map_err(|_| overflow())?;
+                let by_deal = by_deal(mine.iter().map(|c| c.id.clone()).zip(shares)).map_err(|_| overflow())?;
+                (amount, explain, by_deal, amount != rounded)
+            }
+            Accumulate::Period => {
+                // The rep's credit is all paid at one rate (the caller
+                // checked): the split deals' parts are fixed, and the rest
+                // is rounded once and divided over its deals.
+                let rate = as_one.values().next().map(|p| p.rate).unwrap_or_default();
+                let (pool, fixed): (Vec<&Credited>, Vec<&Credited>) = mine.iter().partition(|c| !as_one.contains_key(&c.index));
+                let pool_credit = checked_sum(pool.iter().map(|c| c.credit)).map_err(|_| overflow())?;
+                let pool_pays = r.round(pool_credit.checked_mul(rate).ok_or_else(overflow)?);
+                let weights: Vec<Decimal> = pool.iter().map(|c| c.credit).collect();
+                let shares = allocate(pool_pays, &weights, r).map_err(|_| overflow())?;
+                let mut parts = Vec::new();
+                if !pool.is_empty() {
+                    parts.push(format!("{} x {} = {}", money(pool_credit), rate_text(rate), money(pool_pays)));
+                }
+                parts.extend(fixed.iter().map(|c| as_one_text(c, &as_one[&c.index])));
+                let pairs = pool.iter().map(|c| c.id.clone()).zip(shares).chain(fixed.iter().map(|c| (c.id.clone(), as_one[&c.index].part)));
+                let by_deal = by_deal(pairs).map_err(|_| overflow())?;
+                let amount = checked_sum(by_deal.values().copied()).map_err(|_| overflow())?;
+                (amount, parts.join("; "), by_deal, cap.is_some_and(|c| amount > c))
+            }
+            Accumulate::Deal => {
+                let mut parts = Vec::new();
+                let mut paid_by_deal = Vec::with_capacity(mine.len());
+                for c in mine {
+                    let paid = match as_one.get(&c.index) {
+                        Some(p) => {
+                            parts.push(as_one_text(c, p));
+                            p.part
+                        }
+                        None => {
+                            let (raw, e) = tier_payout(c.credit, &bounds, *mode, &money).map_err(|_| overflow())?;
+                            let paid = r.round(raw);
+                            parts.push(format!("{}: {e} = {}", c.id, money(paid)));
+                            paid
+                        }
+                    };
+                    paid_by_deal.push((c.id.clone(), paid));
+                }
+                let mut by_deal = by_deal(paid_by_deal).map_err(|_| overflow())?;
+                let sum = checked_sum(by_deal.values().copied()).map_err(|_| overflow())?;
+                let (amount, explain) = apply_cap(sum, parts.join("; "), *cap, &money);
+                let amount = r.round(amount);
+                if amount != sum {
+                    let weights: Vec<Decimal> = by_deal.values().copied().collect();
+                    let keys: Vec<String> = by_deal.keys().cloned().collect();
+                    by_deal = keys.into_iter().zip(allocate(amount, &weights, r).map_err(|_| overflow())?).collect();
+                }
+                (amount, explain, by_deal, amount != sum)
+            }
+        };
+        let rate = tiers.iter().map(|(_, rate)| rate_text(*rate)).collect::<Vec<_>>().join(" / ");
+        let line = Line {
+            component: id.to_string(),
+            amount,
+            deals: mine.iter().map(|c| c.id.clone()).collect(),
+            basis: Some(match basis {
+                TierBasis::Amount => r.round(credit),
+                TierBasis::Attainment => credit.checked_div(scale).ok_or_else(overflow)?.round_dp(4).normalize(),
+            }),
+            rate: Some(rate),
+            explain: if explain.is_empty() { "no credit".into() } else { explain },
+            by_deal,
+            plugin: None,
+        };
+        Ok((line, capped))
+    }
+
+    /// The rate a rep pays on its part of a split deal under `t`, when that
+    /// part is paid at one rate: with `accumulate: period`, the rep's whole
+    /// credit must sit at one rate; with `accumulate: deal`, the part must.
+    fn part_rate(t: &TieredDef, bounds: &[(Option<Decimal>, Decimal)], rep_credit: Decimal, part_credit: Decimal) -> Option<Decimal> {
+        match t.accumulate {
+            Accumulate::Period => flat_rate(rep_credit, bounds, t.mode),
+            Accumulate::Deal => flat_rate(part_credit, bounds, t.mode),
+        }
+    }
+
+    /// Settles split deals across reps for one tiered component. A split
+    /// deal whose reps all pay it at one rate is paid as one deal: its
+    /// whole credit at that rate, rounded once, divided among the reps by
+    /// their shares (largest remainder). So the reps' parts add up to what
+    /// the deal pays unsplit at that rate, to the cent, where rounding
+    /// each rep's part on its own could invent or lose one per rep. A rep
+    /// whose cap then binds pays by its own tiers instead, and the deals
+    /// it shares are settled again without it.
+    fn pay_split_deals_as_one(&self, t: &TieredDef, k: usize, split_deals: &[SplitDeal], drafts: &mut [Draft<'_>]) -> Result<(), DecideError> {
+        let r = self.rounding;
+        let by_rep: BTreeMap<&str, usize> = drafts.iter().enumerate().map(|(i, d)| (d.rep_id.as_str(), i)).collect();
+        let bounds = drafts.iter().map(|d| self.tier_bounds(t, &d.rep_id, d.quota).map(|(_, b)| b)).collect::<Result<Vec<_>, _>>()?;
+        // Each rep's credit from each split deal, by the deal's index.
+        let parts: Vec<BTreeMap<usize, Decimal>> = drafts.iter().map(|d| d.mine.iter().map(|c| (c.index, c.credit)).collect()).collect();
+        let mut left_out = vec![false; drafts.len()];
+        loop {
+            let mut as_one: Vec<BTreeMap<usize, PaidAsOne>> = vec![BTreeMap::new(); drafts.len()];
+            for s in split_deals.iter().filter(|s| s.credit > Decimal::ZERO) {
+                let mut rate: Option<Decimal> = None;
+                let mut takers = Vec::with_capacity(s.shares.len());
+                for (rep, _) in &s.shares {
+                    let Some(&i) = by_rep.get(rep.as_str()).filter(|&&i| !left_out[i]) else { break };
+                    let Some(&part) = parts[i].get(&s.index) else { break };
+                    match (rate, Self::part_rate(t, &bounds[i], drafts[i].credit, part)) {
+                        (None, Some(x)) => rate = Some(x),
+                        (Some(a), Some(b)) if a == b => {}
+                        _ => break,
+                    }
+                    takers.push(i);
+                }
+                let Some(rate) = rate.filter(|_| takers.len() == s.shares.len()) else { continue };
+                let overflow = || self.overflow(format!("component `{}`: split deal `{}` paid as one", t.id, s.id));
+                let deal_pays = r.round(s.credit.checked_mul(rate).ok_or_else(overflow)?);
+                let weights: Vec<Decimal> = s.shares.iter().map(|(_, share)| *share).collect();
+                let divided = allocate(deal_pays, &weights, r).map_err(|_| overflow())?;
+                for ((i, (_, share)), part) in takers.into_iter().zip(&s.shares).zip(divided) {
+                    as_one[i].insert(s.index, PaidAsOne { rate, deal_credit: s.credit, deal_pays, share: *share, part });
+                }
+            }
+            let mut settled = Vec::new();
+            for (i, paid) in as_one.iter().enumerate().filter(|(_, p)| !p.is_empty()) {
+                let d = &drafts[i];
+                let (line, capped) = self.tiered_line(t, &d.rep_id, d.mine, d.credit, d.quota, paid)?;
+                if capped {
+                    left_out[i] = true;
+                }
+                settled.push((i, line));
+            }
+            if settled.iter().any(|(i, _)| left_out[*i]) {
+                continue;
+            }
+            for (i, line) in settled {
+                // Where paying as one changes nothing, the line keeps the
+                // plain arithmetic, which is then just as true.
+                let plain = &mut drafts[i].lines[k];
+                if plain.as_ref().is_none_or(|p| p.amount != line.amount || p.by_deal != line.by_deal) {
+                    *plain = Some(line);
+                }
+            }
+            return Ok(());
+        }
+    }
+
+    /// Attainment against the share of the period elapsed at `now`.
+    fn pace(&self, rep_id: &str, attainment: Decimal, below: Decimal, now: &Value, period: &Period) -> Result<Option<Pace>, DecideError> {
+        let Some(today) = now.as_str().and_then(|n| parse_date(n).ok()) else { return Ok(None) };
+        let done = ((today - period.start).num_days() + 1).clamp(0, period.days());
+        let elapsed = Decimal::from(done) / Decimal::from(period.days());
+        if elapsed.is_zero() {
+            return Ok(None);
+        }
+        let ratio = attainment.checked_div(elapsed).ok_or_else(|| self.overflow(format!("pace of rep `{rep_id}`")))?;
+        Ok(Some(Pace {
+            elapsed: elapsed.round_dp(4).normalize(),
+            attainment: attainment.round_dp(4).normalize(),
+            ratio: ratio.round_dp(4).normalize(),
+            alert: ratio < below,
+            below,
         }))
     }
 
@@ -636,19 +931,25 @@ impl IncentivePlan {
             if days > within_days {
                 continue;
             }
+            let overflow = || self.overflow(format!("clawback of deal `{id}` for rep `{rep_id}`"));
             let mut paid = Decimal::ZERO;
             for st in history.iter().filter(|s| text(s.get("rep")).as_deref() == Some(rep_id)) {
                 let Some(Value::List(ls)) = st.get("lines") else { continue };
                 for l in ls.iter() {
                     if let Some(v) = l.get("by_deal").and_then(|b| b.get(id)) {
-                        paid += number(v).unwrap_or_default();
+                        let amount = match number(v) {
+                            Ok(Some(n)) => n,
+                            Ok(None) => return Err(DecideError::BadInput(format!("history of rep `{rep_id}`: `by_deal.{id}` is {}, not a number", described(v)))),
+                            Err(e) => return Err(DecideError::BadInput(format!("history of rep `{rep_id}`: `by_deal.{id}`: {e}"))),
+                        };
+                        paid = paid.checked_add(amount).ok_or_else(overflow)?;
                     }
                 }
             }
             if paid.is_zero() {
                 continue;
             }
-            let back = self.rounding.round(paid * share);
+            let back = self.rounding.round(paid.checked_mul(share).ok_or_else(overflow)?);
             lines.push(Line {
                 component: "clawback".into(),
                 amount: -back,
@@ -656,66 +957,103 @@ impl IncentivePlan {
                 basis: Some(paid),
                 rate: Some(rate_text(share)),
                 explain: format!("deal {id} cancelled {days} days after close (window {within_days} days): {} paid x {} taken back", self.rounding.round(paid), rate_text(share)),
-                by_deal: BTreeMap::from([(id.clone(), -back)]), plugin: None,
-});
+                by_deal: BTreeMap::from([(id.clone(), -back)]),
+                plugin: None,
+            });
         }
         Ok(lines)
     }
 
     /// A draw: recoverable pays at least the draw and carries what it
     /// advanced; non-recoverable pays the larger of earned and draw.
-    fn apply_draw(&self, rep_id: &str, earned: Decimal, history: &[Value]) -> (Decimal, Option<DrawLine>) {
-        let Some((amount, recoverable)) = self.draw else { return (earned, None) };
-        let owed_before = if recoverable {
-            history
-                .iter()
-                .rev()
-                .find(|s| text(s.get("rep")).as_deref() == Some(rep_id))
-                .and_then(|s| number(s.get("draw")?.get("owed_after")?))
-                .unwrap_or_default()
-        } else {
-            Decimal::ZERO
+    fn apply_draw(&self, rep_id: &str, earned: Decimal, history: &[Value]) -> Result<(Decimal, Option<DrawLine>), DecideError> {
+        let Some((amount, recoverable)) = self.draw else { return Ok((earned, None)) };
+        let owed_before = match history.iter().rev().find(|s| text(s.get("rep")).as_deref() == Some(rep_id)).and_then(|s| s.get("draw")?.get("owed_after")) {
+            Some(v) if recoverable => match number(v) {
+                Ok(Some(n)) => n,
+                Ok(None) => return Err(DecideError::BadInput(format!("history of rep `{rep_id}`: `draw.owed_after` is {}, not a number", described(v)))),
+                Err(e) => return Err(DecideError::BadInput(format!("history of rep `{rep_id}`: `draw.owed_after`: {e}"))),
+            },
+            _ => Decimal::ZERO,
         };
-        let net = earned - owed_before;
+        let overflow = || self.overflow(format!("draw of rep `{rep_id}`"));
+        let net = earned.checked_sub(owed_before).ok_or_else(overflow)?;
         let (paid, owed_after) = match (recoverable, net >= amount) {
             (true, true) => (net, Decimal::ZERO),
-            (true, false) => (amount, amount - net),
+            (true, false) => (amount, amount.checked_sub(net).ok_or_else(overflow)?),
             (false, _) => (earned.max(amount), Decimal::ZERO),
         };
         let r = self.rounding;
-        (paid, Some(DrawLine { amount: r.round(amount), recoverable, earned: r.round(earned), owed_before: r.round(owed_before), paid: r.round(paid), owed_after: r.round(owed_after) }))
+        Ok((paid, Some(DrawLine { amount: r.round(amount), recoverable, earned: r.round(earned), owed_before: r.round(owed_before), paid: r.round(paid), owed_after: r.round(owed_after) })))
     }
 }
 
 /// Tiered payout on `x` over bands `(upto, rate)` (upper bounds inclusive,
 /// the last may be open). Marginal pays each band's slice at its rate;
 /// retroactive pays all of `x` at the rate of the band `x` falls in.
-fn tier_payout(x: Decimal, tiers: &[(Option<Decimal>, Decimal)], mode: TierMode, money: &dyn Fn(Decimal) -> String) -> (Decimal, String) {
+fn tier_payout(x: Decimal, tiers: &[(Option<Decimal>, Decimal)], mode: TierMode, money: &dyn Fn(Decimal) -> String) -> Result<(Decimal, String), Overflow> {
     if x <= Decimal::ZERO {
-        return (Decimal::ZERO, String::new());
+        return Ok((Decimal::ZERO, String::new()));
     }
     match mode {
         TierMode::Retroactive => {
-            let (_, rate) = tiers.iter().find(|(upto, _)| upto.is_none_or(|u| x <= u)).or(tiers.last()).copied().unwrap_or((None, Decimal::ZERO));
-            (x * rate, format!("{} x {}", money(x), rate_text(rate)))
+            let rate = retroactive_rate(x, tiers);
+            Ok((x.checked_mul(rate).ok_or(Overflow)?, format!("{} x {}", money(x), rate_text(rate))))
         }
         TierMode::Marginal => {
-            let mut lower = Decimal::ZERO;
             let mut total = Decimal::ZERO;
             let mut parts = Vec::new();
-            for (upto, rate) in tiers {
-                let upper = upto.unwrap_or(Decimal::MAX);
-                if x <= lower {
-                    break;
-                }
-                let slice = x.min(upper) - lower;
-                if slice > Decimal::ZERO {
-                    total += slice * rate;
-                    parts.push(format!("{} x {}", money(slice), rate_text(*rate)));
-                }
-                lower = upper;
+            for (slice, rate) in marginal_slices(x, tiers) {
+                total = slice.checked_mul(rate).and_then(|p| total.checked_add(p)).ok_or(Overflow)?;
+                parts.push(format!("{} x {}", money(slice), rate_text(rate)));
             }
-            (total, parts.join(" + "))
+            Ok((total, parts.join(" + ")))
+        }
+    }
+}
+
+/// The rate of the band `x` falls in (the last band past every bound).
+fn retroactive_rate(x: Decimal, tiers: &[(Option<Decimal>, Decimal)]) -> Decimal {
+    tiers.iter().find(|(upto, _)| upto.is_none_or(|u| x <= u)).or(tiers.last()).map_or(Decimal::ZERO, |(_, rate)| *rate)
+}
+
+/// The non-empty slices of `x > 0` in each band, with the band's rate.
+fn marginal_slices(x: Decimal, tiers: &[(Option<Decimal>, Decimal)]) -> Vec<(Decimal, Decimal)> {
+    let mut lower = Decimal::ZERO;
+    let mut slices = Vec::new();
+    for (upto, rate) in tiers {
+        let upper = upto.unwrap_or(Decimal::MAX);
+        if x <= lower {
+            break;
+        }
+        // `lower < x <= MAX` and `lower <= upper`: the difference fits.
+        let slice = x.min(upper) - lower;
+        if slice > Decimal::ZERO {
+            slices.push((slice, *rate));
+        }
+        lower = upper;
+    }
+    slices
+}
+
+/// The one rate a payout on `x` is paid at, when it is `x` times that rate
+/// exactly: retroactive tiers always; marginal tiers when every slice of
+/// `x` is in a band of the same rate. No credit is paid at the rate the
+/// first cent would be (a rep with a zero share of a split deal joins its
+/// other reps); a negative credit pays nothing, at no rate.
+fn flat_rate(x: Decimal, tiers: &[(Option<Decimal>, Decimal)], mode: TierMode) -> Option<Decimal> {
+    if x < Decimal::ZERO {
+        return None;
+    }
+    if x.is_zero() {
+        return tiers.iter().find(|(upto, _)| upto.is_none_or(|u| u > Decimal::ZERO)).map(|(_, rate)| *rate);
+    }
+    match mode {
+        TierMode::Retroactive => Some(retroactive_rate(x, tiers)),
+        TierMode::Marginal => {
+            let slices = marginal_slices(x, tiers);
+            let first = slices.first()?.1;
+            slices.iter().all(|(_, rate)| *rate == first).then_some(first)
         }
     }
 }

@@ -40,19 +40,32 @@ impl Rounding {
     }
 }
 
+/// An amount beyond what the decimal type holds (about 7.9e28). Money
+/// arithmetic refuses it rather than panicking or wrapping around.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("amount out of range (beyond about 7.9e28, the largest exact decimal)")]
+pub struct Overflow;
+
+/// Adds amounts up, refusing a total out of range.
+pub fn checked_sum(items: impl IntoIterator<Item = Decimal>) -> Result<Decimal, Overflow> {
+    items.into_iter().try_fold(Decimal::ZERO, |a, b| a.checked_add(b).ok_or(Overflow))
+}
+
 /// Splits `total` (already rounded) by `weights` into parts at `places`
 /// that add up to exactly `total`: each part is rounded toward zero, and
 /// the cents left over go one by one to the largest remainders (earlier
 /// parties first on ties). 8.00 in three equal parts is 2.67, 2.67, 2.66.
-pub fn allocate(total: Decimal, weights: &[Decimal], rounding: Rounding) -> Vec<Decimal> {
-    let sum: Decimal = weights.iter().copied().sum();
-    if weights.is_empty() {
-        return Vec::new();
+/// Each part is within one minor unit of its exact share. An amount too
+/// large to divide exactly is an error, never a part off by a unit.
+pub fn allocate(total: Decimal, weights: &[Decimal], rounding: Rounding) -> Result<Vec<Decimal>, Overflow> {
+    if weights.len() <= 1 {
+        return Ok(weights.iter().map(|_| total).collect());
     }
+    let sum = checked_sum(weights.iter().copied())?;
     if sum.is_zero() {
         let mut out = vec![Decimal::ZERO; weights.len()];
         out[0] = total;
-        return out;
+        return Ok(out);
     }
     let negative = total.is_sign_negative();
     let whole = total.abs();
@@ -60,26 +73,46 @@ pub fn allocate(total: Decimal, weights: &[Decimal], rounding: Rounding) -> Vec<
     let mut parts = Vec::with_capacity(weights.len());
     let mut remainders = Vec::with_capacity(weights.len());
     for (i, w) in weights.iter().enumerate() {
-        let exact = whole * *w / sum;
+        // `whole * w` may not fit where the share itself does (credits as
+        // weights): then the weight's fraction of the sum comes first.
+        let exact = whole
+            .checked_mul(*w)
+            .and_then(|x| x.checked_div(sum))
+            .or_else(|| w.checked_div(sum)?.checked_mul(whole))
+            .ok_or(Overflow)?;
         let mut floor = exact.round_dp_with_strategy(rounding.places, RoundingStrategy::ToZero);
         floor.rescale(rounding.places);
         remainders.push((exact - floor, i));
         parts.push(floor);
     }
-    let given: Decimal = parts.iter().copied().sum();
-    let mut left = ((whole - given) / unit).round().mantissa().max(0) as usize;
+    let given = checked_sum(parts.iter().copied())?;
+    let left = whole.checked_sub(given).and_then(|x| x.checked_div(unit)).ok_or(Overflow)?.round();
+    let mut left = i64::try_from(left).map_err(|_| Overflow)?;
+    // Units left over go to the largest remainders. With weights of both
+    // signs (a refund among the deals) the truncated parts can also add up
+    // to more than the whole: then units come off the smallest remainders.
     remainders.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    for (_, i) in remainders.iter().cycle() {
+    let step = if left < 0 { -unit } else { unit };
+    let mut order: Vec<usize> = remainders.iter().map(|(_, i)| *i).collect();
+    if left < 0 {
+        order.reverse();
+    }
+    for i in order.iter().cycle() {
         if left == 0 {
             break;
         }
-        parts[*i] += unit;
-        left -= 1;
+        parts[*i] = parts[*i].checked_add(step).ok_or(Overflow)?;
+        left -= left.signum();
+    }
+    // Near the decimal's limits a product is rounded to 28 digits and a
+    // floor can land above the exact share; refuse rather than invent.
+    if checked_sum(parts.iter().copied())? != whole {
+        return Err(Overflow);
     }
     if negative {
         parts.iter_mut().for_each(|p| *p = -*p);
     }
-    parts
+    Ok(parts)
 }
 
 #[cfg(test)]
@@ -94,7 +127,7 @@ mod tests {
     #[test]
     fn eight_in_three() {
         let r = Rounding::for_currency("USD");
-        let parts = allocate(d("8.00"), &[Decimal::ONE, Decimal::ONE, Decimal::ONE], r);
+        let parts = allocate(d("8.00"), &[Decimal::ONE, Decimal::ONE, Decimal::ONE], r).unwrap();
         assert_eq!(parts, vec![d("2.67"), d("2.67"), d("2.66")]);
     }
 
@@ -113,8 +146,29 @@ mod tests {
     }
 
     #[test]
+    fn weights_of_both_signs_still_add_up() {
+        // Refunds among a rep's deals: exact shares 0.052, -0.006, -0.006
+        // truncate to 0.05, 0.00, 0.00, more than the whole 0.04, so a
+        // unit comes off the smallest remainder.
+        let r = Rounding::for_currency("USD");
+        let parts = allocate(d("0.04"), &[d("52"), d("-6"), d("-6")], r).unwrap();
+        assert_eq!(parts, vec![d("0.05"), d("0.00"), d("-0.01")]);
+    }
+
+    #[test]
+    fn amounts_beyond_the_decimal_range_are_refused_not_invented() {
+        let r = Rounding::for_currency("USD");
+        // Halves of the largest decimal cannot both be held exactly.
+        assert_eq!(allocate(Decimal::MAX, &[Decimal::ONE, Decimal::ONE], r), Err(Overflow));
+        // Credits as weights may be large where their shares are not.
+        let big = d("30000000000000000000000000000");
+        assert_eq!(allocate(d("20"), &[big, big], r).unwrap(), vec![d("10.00"), d("10.00")]);
+        assert_eq!(checked_sum([Decimal::MAX, Decimal::ONE]), Err(Overflow));
+    }
+
+    #[test]
     fn negative_totals_split_the_same_way() {
         let r = Rounding::for_currency("USD");
-        assert_eq!(allocate(d("-8.00"), &[Decimal::ONE; 3], r), vec![d("-2.67"), d("-2.67"), d("-2.66")]);
+        assert_eq!(allocate(d("-8.00"), &[Decimal::ONE; 3], r).unwrap(), vec![d("-2.67"), d("-2.67"), d("-2.66")]);
     }
 }

@@ -82,7 +82,7 @@ impl Targets {
                             Decimal::ONE / Decimal::from(n.max(1))
                         }
                     };
-                    amount *= share;
+                    amount = amount.checked_mul(share).ok_or_else(|| format!("targets `{}`: the target of rep `{id}` is out of range", self.name))?;
                 }
                 Ok(amount)
             })();
@@ -131,7 +131,8 @@ impl Targets {
             targets.push(TargetRow { rep: id.clone(), period: self.spec.year.to_string(), amount: round2(annual) });
             for q in 1..=4 {
                 let p = Period::parse(&format!("{}-Q{q}", self.spec.year), PeriodKind::Quarter).map_err(fail)?;
-                targets.push(TargetRow { rep: id.clone(), period: p.label.clone(), amount: round2(annual * self.phase(&p)) });
+                let amount = annual.checked_mul(self.phase(&p)).ok_or_else(|| DecideError::Overflow { policy: self.name.to_string(), at: format!("target of rep `{id}` for {}", p.label) })?;
+                targets.push(TargetRow { rep: id.clone(), period: p.label.clone(), amount: round2(amount) });
             }
         }
         Ok(TargetsDecision { policy: &self.name, kind: "Targets", version, measure: &self.spec.measure, year: self.spec.year, targets })

@@ -104,8 +104,7 @@ pub fn incentive_plan(_doc: &Document, spec: &IncentivePlanSpec, pack: &Pack, cx
                 cx.expr(&format!("{path}.when"), &s.when, &PLAN_LOCALS);
             }
             Component::Scorecard(s) => {
-                let total: Decimal = s.metrics.iter().map(|m| m.weight).sum();
-                if total != Decimal::ONE {
+                if let Some(total) = not_one(s.metrics.iter().map(|m| m.weight)) {
                     cx.error(&format!("{path}.metrics"), format!("metric weights must sum to 1, they sum to {total}"));
                 }
                 for (j, m) in s.metrics.iter().enumerate() {
@@ -140,6 +139,16 @@ pub fn incentive_plan(_doc: &Document, spec: &IncentivePlanSpec, pack: &Pack, cx
     }
 }
 
+/// What shares or weights that must sum to 1 sum to instead, if they do
+/// not; a sum past the decimal's range is said so rather than panicking.
+fn not_one(values: impl IntoIterator<Item = Decimal>) -> Option<String> {
+    match crate::money::checked_sum(values) {
+        Ok(total) if total == Decimal::ONE => None,
+        Ok(total) => Some(total.to_string()),
+        Err(_) => Some("more than the largest decimal".into()),
+    }
+}
+
 pub fn targets(spec: &TargetsSpec, cx: &mut DocCompiler) {
     for (i, level) in spec.split.iter().enumerate() {
         let path = format!("spec.split[{i}].shares");
@@ -147,16 +156,14 @@ pub fn targets(spec: &TargetsSpec, cx: &mut DocCompiler) {
             Shares::Even(s) if s == "even" => {}
             Shares::Even(s) => cx.error(&path, format!("shares must be `even` or a mapping of shares, found `{s}`")),
             Shares::Explicit(m) => {
-                let total: Decimal = m.values().sum();
-                if total != Decimal::ONE {
+                if let Some(total) = not_one(m.values().copied()) {
                     cx.error(&path, format!("shares must sum to 1, they sum to {total}"));
                 }
             }
         }
     }
     if !spec.phasing.is_empty() {
-        let total: Decimal = spec.phasing.values().sum();
-        if total != Decimal::ONE {
+        if let Some(total) = not_one(spec.phasing.values().copied()) {
             cx.error("spec.phasing", format!("phasing must sum to 1, it sums to {total}"));
         }
         let quarters = ["Q1", "Q2", "Q3", "Q4"];
