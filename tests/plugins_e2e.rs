@@ -95,6 +95,12 @@ fn a_funnel_action_calls_a_plugin_and_a_hostile_plugin_fails_only_its_decision()
         "apiVersion: dealrules/v1\nkind: IncentivePlan\nmetadata: { name: spinner-plan }\nspec:\n  period: quarter\n  currency: USD\n  credit: { when: 'deal.stage == \"won\"', amount: deal.amount }\n  quota: 1\n  components:\n    - { id: spin, type: plugin, plugin: spinner, function: run }\n",
     )
     .unwrap();
+    // A plain table: no plugin, decided on the async workers.
+    std::fs::write(
+        pack.join("plain-size.yaml"),
+        "apiVersion: dealrules/v1\nkind: DecisionTable\nmetadata: { name: plain-size }\nspec:\n  outputs: [band]\n  rules:\n    - { id: large, when: 'deal.amount >= 100000', band: large }\n    - { id: small, band: small }\n",
+    )
+    .unwrap();
     let db = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", db.path().join("dealrules.db").display());
     let server = start_with(&pack, &url, tempfile::tempdir().unwrap(), &[]);
@@ -122,6 +128,35 @@ fn a_funnel_action_calls_a_plugin_and_a_hostile_plugin_fails_only_its_decision()
     // ...and every other decision goes on.
     let (code, body) = http(&server.addr, "POST", "/v1/decide/emea-ae-2026", &input.replace("\"role\": \"ae\"", "\"role\": \"ae\", \"currency\": \"EUR\""));
     assert_eq!(code, 200, "{body}");
+
+    // Regression: 200 concurrent decisions of a plugin that spins to its
+    // deadline stalled the whole server (~20 s, health checks included):
+    // they now run on the bounded long-work pool, whose full queue answers
+    // 503 at once, while health checks and plain decisions keep answering.
+    let finished = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let storm: Vec<_> = (0..200)
+        .map(|_| {
+            let (addr, input, finished) = (server.addr.clone(), input.to_string(), finished.clone());
+            std::thread::spawn(move || {
+                let code = http(&addr, "POST", "/v1/decide/spinner-plan", &input).0;
+                finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                code
+            })
+        })
+        .collect();
+    let mut answered_during_storm = 0;
+    while finished.load(std::sync::atomic::Ordering::SeqCst) < 200 {
+        let health = http(&server.addr, "GET", "/healthz", "").0;
+        let plain = http(&server.addr, "POST", "/v1/decide/plain-size", r#"{"deal": {"amount": 5}}"#).0;
+        assert_eq!((health, plain), (200, 200));
+        if finished.load(std::sync::atomic::Ordering::SeqCst) < 200 {
+            answered_during_storm += 1;
+        }
+    }
+    let codes: Vec<u16> = storm.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(codes.iter().all(|c| *c == 422 || *c == 503), "{codes:?}");
+    assert!(codes.contains(&422) && codes.contains(&503), "some ran to their deadline, the rest were told to retry: {codes:?}");
+    assert!(answered_during_storm > 0, "health checks and plain decisions answered while the spinners ran");
 }
 
 #[test]

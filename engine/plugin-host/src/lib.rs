@@ -45,7 +45,7 @@ pub const MAX_MEMORY: u64 = 256 << 20;
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most fuel a manifest may ask for, unless the operator sets
 /// `DEALRULES_PLUGIN_MAX_FUEL`.
-pub const MAX_FUEL: u64 = 10_000_000_000;
+pub const MAX_FUEL: u64 = 100_000_000_000;
 
 /// The engine-wide ceilings on what a manifest may ask for: the defaults
 /// above, or the operator's environment settings.
