@@ -128,6 +128,8 @@ fn print_errors(dir: &Path, errors: &PackErrors, to_stderr: bool) {
     }
 }
 
+// Made once per command: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Loaded {
     Ok(Snapshot),
     Invalid(PackErrors),

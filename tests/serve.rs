@@ -87,10 +87,10 @@ fn reload_under_load_never_fails_a_request_or_mixes_versions() {
                 let (version, level) = (v["version"].as_str().unwrap().to_string(), v["level"].as_str().unwrap().to_string());
                 // One pack version, one answer: a decision never mixes two packs.
                 let mut seen = seen.lock().unwrap();
-                if let Some(prev) = seen.insert(version.clone(), level.clone()) {
-                    if prev != level {
-                        failures.lock().unwrap().push(format!("{version} answered both {prev} and {level}"));
-                    }
+                if let Some(prev) = seen.insert(version.clone(), level.clone())
+                    && prev != level
+                {
+                    failures.lock().unwrap().push(format!("{version} answered both {prev} and {level}"));
                 }
             }
         }));

@@ -60,7 +60,9 @@ impl Targets {
         let levels = &self.spec.split;
         // For `even` levels: the distinct values seen within each group of
         // earlier levels' values.
-        let mut distinct: Vec<HashMap<Vec<Option<String>>, HashSet<Option<String>>>> = vec![HashMap::new(); levels.len()];
+        // Earlier levels' values -> the values seen at this level.
+        type Seen = HashMap<Vec<Option<String>>, HashSet<Option<String>>>;
+        let mut distinct: Vec<Seen> = vec![HashMap::new(); levels.len()];
         for r in reps {
             let values: Vec<Option<String>> = levels.iter().map(|l| field(r, &l.by)).collect();
             for (i, _) in levels.iter().enumerate() {

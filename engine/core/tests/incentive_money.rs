@@ -301,7 +301,7 @@ fn pack_numbers_that_add_up_past_the_decimal_maximum_are_load_errors_not_a_panic
     let yaml = format!(
         "apiVersion: dealrules/v1\nkind: IncentivePlan\nmetadata: {{ name: p }}\nspec:\n  period: quarter\n  currency: USD\n  credit: {{ when: 'true', amount: deal.amount }}\n  components:\n    - id: card\n      type: scorecard\n      target_bonus: 1000\n      metrics:\n        - {{ id: a, weight: '{MAX}', actual: '1', target: 1 }}\n        - {{ id: b, weight: '{MAX}', actual: '1', target: 1 }}\n"
     );
-    let err = Snapshot::load(PackSource::from_texts([("p.yaml", yaml.as_str())])).err().expect("the pack is refused").to_string();
+    let err = Snapshot::load(PackSource::from_texts([("p.yaml", yaml.as_str())])).expect_err("the pack is refused").to_string();
     assert!(err.contains("metric weights must sum to 1, they sum to more than the largest decimal"), "{err}");
 }
 

@@ -416,7 +416,7 @@ impl Plugin {
         let fuel_used = self.limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
         let micros = started.elapsed().as_micros() as u64;
         let log = std::mem::take(&mut store.data_mut().log);
-        let bytes = result.map_err(|e| classify(&e, &self.limits, |k, d| err(k, d)))?;
+        let bytes = result.map_err(|e| classify(&e, &self.limits, err))?;
         let answer: Value = serde_json::from_slice(&bytes).map_err(|e| err(ErrorKind::Plugin, format!("the answer is not JSON: {e}")))?;
         match (answer.get("ok"), answer.get("error")) {
             (Some(v), None) => Ok(CallOutcome { value: v.clone(), fuel_used, micros, log }),

@@ -52,10 +52,10 @@ impl DecisionLog {
 
     /// Queues a record; waits only when the queue is full.
     pub async fn record(&self, record: DecisionRecord) {
-        if let Some(tx) = &self.tx {
-            if let Err(mpsc::error::TrySendError::Full(msg)) = tx.try_send(Msg::Record(record)) {
-                let _ = tx.send(msg).await;
-            }
+        if let Some(tx) = &self.tx
+            && let Err(mpsc::error::TrySendError::Full(msg)) = tx.try_send(Msg::Record(record))
+        {
+            let _ = tx.send(msg).await;
         }
     }
 

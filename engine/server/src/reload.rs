@@ -245,10 +245,11 @@ pub async fn startup(store: &dealrules_store::Store, dir: &Path) -> Result<(Snap
     let dir_version = dir_source.as_ref().ok().map(PackSource::version);
     if let Some(latest) = &latest {
         let dir_unchanged = dir_version.is_some() && last_from_dir.as_ref().map(|a| &a.version) == dir_version.as_ref();
-        if latest.source != "directory" && dir_unchanged {
-            if let Some(snapshot) = stored_snapshot(store, &latest.version).await {
-                return Ok((snapshot, Some(latest.clone()), None));
-            }
+        if latest.source != "directory"
+            && dir_unchanged
+            && let Some(snapshot) = stored_snapshot(store, &latest.version).await
+        {
+            return Ok((snapshot, Some(latest.clone()), None));
         }
     }
     let built = match dir_source {

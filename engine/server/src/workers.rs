@@ -19,7 +19,7 @@ pub fn timers(state: Arc<AppState>, tick: Duration) {
             every.tick().await;
             loop {
                 match crate::workflow::fire_due_timers(&state, 100).await {
-                    Ok(n) if n == 100 => continue,
+                    Ok(100) => continue,
                     Ok(_) => break,
                     Err(e) => {
                         eprintln!("timers: {e:?}");

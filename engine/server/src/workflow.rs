@@ -587,7 +587,7 @@ pub struct ApprovalDecisionRequest {
 /// May `who` decide `step` today: as the approver, a member of its role, a
 /// delegate of the approver, or an admin (an override).
 fn may_decide(who: &Principal, step: &ApprovalStep, delegations: &[dealrules_store::Delegation]) -> Option<(bool, Option<String>)> {
-    if who.subject == step.approver || who.groups.iter().any(|g| *g == step.approver) {
+    if who.subject == step.approver || who.groups.contains(&step.approver) {
         return Some((false, None));
     }
     if let Some(d) = delegations.iter().find(|d| d.to_user == who.subject && (d.from_user == step.approver)) {
@@ -639,13 +639,13 @@ pub async fn decide_approval(state: &Arc<AppState>, who: &Principal, id: &str, r
     let delegations = state.store.delegations_on(&mut tx, day).await?;
     let (overridden, delegate_of) = may_decide(who, &a.steps[step], &delegations)
         .ok_or_else(|| ApiError::Forbidden(format!("step `{}` of approval `{id}` is for {}, not {}", a.steps[step].level, a.steps[step].approver, who.subject)))?;
-    if let Some(why) = own_request(who, &deal, &a) {
-        if !allows_self_approval(&snapshot, &a.policy) {
-            return Err(ApiError::Forbidden(format!(
-                "segregation of duties: {} {why}, so cannot decide step `{}` of approval `{id}`; another approver for {} or an admin must",
-                who.subject, a.steps[step].level, a.steps[step].approver
-            )));
-        }
+    if let Some(why) = own_request(who, &deal, &a)
+        && !allows_self_approval(&snapshot, &a.policy)
+    {
+        return Err(ApiError::Forbidden(format!(
+            "segregation of duties: {} {why}, so cannot decide step `{}` of approval `{id}`; another approver for {} or an admin must",
+            who.subject, a.steps[step].level, a.steps[step].approver
+        )));
     }
     {
         let s = &mut a.steps[step];

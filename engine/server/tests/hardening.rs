@@ -165,7 +165,7 @@ async fn nobody_approves_their_own_deal_or_their_own_request() {
     let (code, p) = decide(&s, "t-u17", &own).await;
     assert_eq!(code, StatusCode::FORBIDDEN, "{p}");
     assert!(p["detail"].as_str().unwrap().contains("segregation of duties: u-17 owns the deal"), "{p}");
-    let a = json(&call(&s, "GET", &format!("/v1/approvals?deal=d-own"), Some("t-viewer"), "").await.2);
+    let a = json(&call(&s, "GET", "/v1/approvals?deal=d-own", Some("t-viewer"), "").await.2);
     assert_eq!(a["approvals"][0]["steps"][0]["state"], "pending", "the step stays pending: {a}");
     // An admin who is not a party decides it instead (an override).
     let (code, p) = decide(&s, "t-admin", &own).await;

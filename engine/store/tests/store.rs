@@ -120,7 +120,7 @@ async fn two_nodes_on_one_database_see_each_others_activations() {
 }
 
 fn record(store: &Store, at: &str, policy: &str, n: usize) -> DecisionRecord {
-    DecisionRecord::new(store, at, policy, "sha256:0123456789ab", if n % 10 == 0 { "error" } else { "ok" }, "crm", &format!("{{\"n\":{n}}}"), &format!("{{\"outcome\":\"approved\",\"n\":{n}}}"))
+    DecisionRecord::new(store, at, policy, "sha256:0123456789ab", if n.is_multiple_of(10) { "error" } else { "ok" }, "crm", &format!("{{\"n\":{n}}}"), &format!("{{\"outcome\":\"approved\",\"n\":{n}}}"))
 }
 
 #[tokio::test]
