@@ -199,3 +199,17 @@ fn a_module_starting_with_more_memory_than_its_limit_is_refused_at_load() {
     let s = spec(&bytes, &["run"], limits(10_000_000, "50ms", "64MiB"), &[], &[], json!({}));
     assert_eq!(Plugin::load("bigstart", &s, &bytes, None).unwrap().call("run", &json!({})).unwrap().value, json!(0));
 }
+
+/// Regression: "ran out of fuel" was all a plugin's author was told when
+/// the module's start-up (data segments, tables, constructors) was what
+/// used the limit up.
+#[test]
+fn a_limit_hit_while_the_module_starts_says_so() {
+    let p = load("slowstart", "hostile/slowstart", limits(1_000_000, "5s", "16MiB"), &[]);
+    let e = p.call("run", &json!({})).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::OutOfFuel, "{e}");
+    assert!(e.detail.contains("ran out of fuel") && e.detail.contains("while starting the module"), "{e}");
+    // A call that runs out during the call itself does not say so.
+    let e = load("loop", "hostile/loop", limits(1_000_000, "5s", "16MiB"), &[]).call("run", &json!({})).unwrap_err();
+    assert!(!e.detail.contains("while starting"), "{e}");
+}
