@@ -18,6 +18,8 @@
 //!   only the common forms, otherwise a Rhai AST. Same semantics either way.
 //! - [`Script`]: a pack script defining `fn evaluate(input)`.
 //! - [`Env`]: what an evaluation reads: the input facts and declared locals.
+//! - [`WhyNot`]: for a condition that did not hold, the parts that failed,
+//!   the values they read and the nearest values that would pass.
 #![forbid(unsafe_code)]
 
 pub mod error;
@@ -29,6 +31,7 @@ pub mod json;
 pub mod rhai_env;
 pub mod slots;
 pub mod value;
+pub mod whynot;
 
 use std::sync::Arc;
 
@@ -42,6 +45,7 @@ pub use rhai_env::Limits;
 pub use slots::{Slot, SlotPlan, Slots};
 pub use rust_decimal::Decimal;
 pub use value::{Map, Value};
+pub use whynot::WhyNot;
 
 /// One sandboxed Rhai engine and its limits, shared by every expression of a pack.
 pub struct ExprEngine {
@@ -201,6 +205,21 @@ impl Expr {
                 Value::Bool(b) => Ok(b),
                 other => Err(EvalError::Type(format!("a condition needs true or false, got {}", other.type_name()))),
             },
+        }
+    }
+
+    /// Why this condition does not give `want` (it gave the other answer
+    /// over `env`): the parts that failed, the values they read and the
+    /// nearest values that would pass. Only for explaining a decision
+    /// already made; see [`whynot`].
+    pub fn why_not(&self, env: &Env<'_>, want: bool) -> Vec<WhyNot> {
+        match &self.body {
+            Body::Compiled(node) => whynot::explain(node, env, want),
+            Body::Rhai(..) => vec![WhyNot::cannot(
+                self.source.to_string(),
+                Vec::new(),
+                "this condition runs on Rhai (it uses more than fields, comparisons and the policy helpers); dealrules cannot say which values would make it pass",
+            )],
         }
     }
 
