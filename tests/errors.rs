@@ -264,3 +264,77 @@ fn a_broken_policy_is_reported_once_not_again_by_its_tests() {
     assert_eq!(text.lines().count(), 1, "{text}");
     assert!(text.contains("did you mean `manager`"), "{text}");
 }
+
+/// Issue 10: an expression error named the policy but not the rule it is in
+/// (`approvals.yaml:9:48: ApprovalPolicy/bad-expr: bad expression: ...`).
+/// Every error about something inside a rule, level, stage, transition,
+/// timer, table row or input, or incentive component names it.
+#[test]
+fn regression_issue_10_errors_inside_a_rule_name_the_rule() {
+    let approvals = r#"apiVersion: dealrules/v1
+kind: ApprovalPolicy
+metadata: { name: bad-expr }
+spec:
+  levels: [auto, manager]
+  rules:
+    - { id: fine, when: "deal.amount < 10", level: auto }
+    - { id: broken-rule, when: "deal.discount_pct <= && deal.amount < 10", level: auto }
+    - { id: rest, level: manager }
+  escalate:
+    - { id: long-terms, when: "deal.terms >", by: 1 }
+  approvers: { manager: "rep.manager(" }
+"#;
+    let table = r#"apiVersion: dealrules/v1
+kind: DecisionTable
+metadata: { name: tiers }
+spec:
+  inputs: { revenue: "customer.revenue *" }
+  outputs: [tier]
+  rules:
+    - { when: "revenue >= 10", tier: A }
+    - { id: b, when: "revenue >", tier: B }
+"#;
+    let funnel = r#"apiVersion: dealrules/v1
+kind: Funnel
+metadata: { name: b2b }
+spec:
+  initial: lead
+  stages:
+    - { id: lead }
+    - { id: proposal, on_enter: [ { notify: { template: t, to: "deal.owner +" } } ] }
+  transitions:
+    - { from: lead, to: proposal, when: "deal.amount >" }
+  timers:
+    - { id: stale, in: [lead], after: 2 weeks, do: [] }
+"#;
+    let plan = r#"apiVersion: dealrules/v1
+kind: IncentivePlan
+metadata: { name: ae }
+spec:
+  period: quarter
+  currency: USD
+  credit: { when: "deal.stage == \"won\"", amount: deal.amount }
+  quota: 100
+  components:
+    - { id: new-logo, type: spiff, when: "deal.new_logo &&", amount: 500 }
+"#;
+    let text = errors_of(&[("approvals.yaml", approvals), ("table.yaml", table), ("funnel.yaml", funnel), ("plan.yaml", plan)]);
+    for want in [
+        "approvals.yaml:8:54: ApprovalPolicy/bad-expr rule broken-rule: bad expression: Unexpected '&&'",
+        "ApprovalPolicy/bad-expr escalation long-terms: bad expression:",
+        "ApprovalPolicy/bad-expr level manager: bad expression:",
+        "DecisionTable/tiers input revenue: bad expression:",
+        "DecisionTable/tiers rule b: bad expression:",
+        "Funnel/b2b stage proposal: bad expression:",
+        "Funnel/b2b transition lead->proposal: bad expression:",
+        "Funnel/b2b timer stale: bad duration `2 weeks`",
+        "IncentivePlan/ae component new-logo: bad expression:",
+    ] {
+        assert!(text.contains(want), "missing `{want}` in:\n{text}");
+    }
+    // Errors about the policy as a whole name no rule.
+    assert!(!text.contains("rule fine"), "{text}");
+    // A table row without an id is named as traces name it.
+    let unnamed = errors_of(&[("table.yaml", &table.replace("revenue >= 10", "revenue >= +"))]);
+    assert!(unnamed.contains("DecisionTable/tiers rule #1: bad expression:"), "{unnamed}");
+}

@@ -25,12 +25,23 @@ pub struct Diagnostic {
     /// `Kind/name` of the document, when the error is inside one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub document: Option<String>,
+    /// What inside the document the error is about, when it is inside a
+    /// rule, level, stage, component...: `rule small`, `stage proposal`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
     pub message: String,
 }
 
 impl Diagnostic {
     pub fn new(file: impl Into<String>, pos: Pos, message: impl Into<String>) -> Self {
-        Diagnostic { file: file.into(), pos, document: None, message: message.into() }
+        Diagnostic { file: file.into(), pos, document: None, item: None, message: message.into() }
+    }
+
+    pub fn in_item(mut self, item: Option<String>) -> Self {
+        if self.item.is_none() {
+            self.item = item;
+        }
+        self
     }
 
     pub fn in_document(mut self, document: Option<String>) -> Self {
@@ -44,8 +55,10 @@ impl Diagnostic {
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}:{}: ", self.file, self.pos.line, self.pos.col)?;
-        if let Some(doc) = &self.document {
-            write!(f, "{doc}: ")?;
+        match (&self.document, &self.item) {
+            (Some(doc), Some(item)) => write!(f, "{doc} {item}: ")?,
+            (Some(doc), None) => write!(f, "{doc}: ")?,
+            (None, _) => {}
         }
         f.write_str(&self.message)
     }

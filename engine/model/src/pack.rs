@@ -108,9 +108,15 @@ impl Document {
         format!("{}/{}", self.kind, self.metadata.name)
     }
 
-    /// A diagnostic at the value of `path` (`spec.rules[2].when`).
+    /// A diagnostic at the value of `path` (`spec.rules[2].when`), naming
+    /// the rule, level, stage or component the path is in.
     pub fn error_at(&self, path: &str, message: impl Into<String>) -> Diagnostic {
-        Diagnostic::new(&self.file, self.index.value(path), message).in_document(Some(self.label()))
+        Diagnostic::new(&self.file, self.index.value(path), message).in_document(Some(self.label())).in_item(self.item_at(path))
+    }
+
+    /// What `path` is inside: `rule small` for `spec.rules[0].when`.
+    pub fn item_at(&self, path: &str) -> Option<String> {
+        item_at(self.kind, &self.raw, path)
     }
 
     /// A diagnostic at a 1-based line and column inside the text at `path`
@@ -121,7 +127,40 @@ impl Document {
             0 | 1 => Pos::new(base.line, base.col + col.saturating_sub(1)),
             n => Pos::new(base.line + n - 1, col.max(1)),
         };
-        Diagnostic::new(&self.file, pos, message).in_document(Some(self.label()))
+        Diagnostic::new(&self.file, pos, message).in_document(Some(self.label())).in_item(self.item_at(path))
+    }
+}
+
+/// What a path inside a document's spec is about, as errors name it: the
+/// rule, escalation or level of an ApprovalPolicy, the row or input of a
+/// DecisionTable, the stage, transition or timer of a Funnel, the component
+/// of an IncentivePlan. Named by id (a table row without one as `#N`, a
+/// transition as `from->to`, as traces name them). `spec` is the spec as
+/// written; `None` for a path about the document as a whole.
+pub fn item_at(kind: Kind, spec: &Value, path: &str) -> Option<String> {
+    let rest = path.strip_prefix("spec.")?;
+    let end = rest.find(['.', '[']).unwrap_or(rest.len());
+    let (key, tail) = rest.split_at(end);
+    let index = || -> Option<usize> { tail.strip_prefix('[')?.split(']').next()?.parse().ok() };
+    let entry = || -> Option<&str> { Some(tail.strip_prefix('.')?.split(['.', '[']).next().unwrap_or_default()).filter(|k| !k.is_empty()) };
+    let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    let listed = |word: &str, id: &dyn Fn(usize, &Value) -> Option<String>| {
+        let i = index()?;
+        let item = spec.get(key)?.get(i)?;
+        Some(format!("{word} {}", id(i, item)?))
+    };
+    match (kind, key) {
+        (Kind::DecisionTable, "rules") => listed("rule", &|i, r| Some(text(r, "id").unwrap_or_else(|| format!("#{}", i + 1)))),
+        (Kind::DecisionTable, "inputs") => entry().map(|k| format!("input {k}")),
+        (Kind::ApprovalPolicy, "rules") => listed("rule", &|_, r| text(r, "id")),
+        (Kind::ApprovalPolicy, "escalate") => listed("escalation", &|_, e| text(e, "id")),
+        (Kind::ApprovalPolicy, "levels") => listed("level", &|_, l| l.as_str().map(str::to_string)),
+        (Kind::ApprovalPolicy, "approvers") => entry().map(|k| format!("level {k}")),
+        (Kind::Funnel, "stages") => listed("stage", &|_, s| text(s, "id")),
+        (Kind::Funnel, "transitions") => listed("transition", &|_, t| Some(format!("{}->{}", text(t, "from")?, text(t, "to")?))),
+        (Kind::Funnel, "timers") => listed("timer", &|_, t| text(t, "id")),
+        (Kind::IncentivePlan, "components") => listed("component", &|_, c| text(c, "id")),
+        _ => None,
     }
 }
 
@@ -307,7 +346,7 @@ fn parse_document(file: &str, value: Value, index: PosIndex) -> Result<Document,
         diags.push(Diagnostic::new(file, index.value(""), "missing `spec`").in_document(label.clone()));
         return Err(diags);
     }
-    let spec = match parse_spec(kind, file, &index, raw.clone(), label.clone()) {
+    let spec = match parse_spec(kind, file, &index, &raw, label.clone()) {
         Ok(s) => s,
         Err(d) => {
             diags.push(d);
@@ -324,15 +363,18 @@ fn valid_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= 63 && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
-fn parse_spec(kind: Kind, file: &str, index: &PosIndex, raw: Value, label: Option<String>) -> Result<Spec, Diagnostic> {
+/// The typed spec; an error inside a rule, stage... names it.
+fn parse_spec(kind: Kind, file: &str, index: &PosIndex, raw: &Value, label: Option<String>) -> Result<Spec, Diagnostic> {
     let at = "spec";
+    let item = |path: &str| item_at(kind, raw, path);
+    let raw = raw.clone();
     Ok(match kind {
-        Kind::DecisionTable => Spec::DecisionTable(deserialize_at(file, index, at, raw, label)?),
-        Kind::ApprovalPolicy => Spec::ApprovalPolicy(deserialize_at(file, index, at, raw, label)?),
-        Kind::Funnel => Spec::Funnel(deserialize_at(file, index, at, raw, label)?),
-        Kind::IncentivePlan => Spec::IncentivePlan(deserialize_at(file, index, at, raw, label)?),
-        Kind::Targets => Spec::Targets(deserialize_at(file, index, at, raw, label)?),
-        Kind::Plugin => Spec::Plugin(deserialize_at(file, index, at, raw, label)?),
+        Kind::DecisionTable => Spec::DecisionTable(deserialize_at_with(file, index, at, raw, label, &item)?),
+        Kind::ApprovalPolicy => Spec::ApprovalPolicy(deserialize_at_with(file, index, at, raw, label, &item)?),
+        Kind::Funnel => Spec::Funnel(deserialize_at_with(file, index, at, raw, label, &item)?),
+        Kind::IncentivePlan => Spec::IncentivePlan(deserialize_at_with(file, index, at, raw, label, &item)?),
+        Kind::Targets => Spec::Targets(deserialize_at_with(file, index, at, raw, label, &item)?),
+        Kind::Plugin => Spec::Plugin(deserialize_at_with(file, index, at, raw, label, &item)?),
     })
 }
 
@@ -345,6 +387,19 @@ pub fn deserialize_at<T: DeserializeOwned>(
     prefix: &str,
     value: Value,
     document: Option<String>,
+) -> Result<T, Diagnostic> {
+    deserialize_at_with(file, index, prefix, value, document, &|_| None)
+}
+
+/// [`deserialize_at`]; `item` names what inside the document an error's
+/// path is in (see [`item_at`]).
+fn deserialize_at_with<T: DeserializeOwned>(
+    file: &str,
+    index: &PosIndex,
+    prefix: &str,
+    value: Value,
+    document: Option<String>,
+    item: &dyn Fn(&str) -> Option<String>,
 ) -> Result<T, Diagnostic> {
     serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
         let inner = e.inner().to_string();
@@ -359,7 +414,7 @@ pub fn deserialize_at<T: DeserializeOwned>(
         let (message, key_pos) = humanize_serde(&inner);
         let pos = if key_pos { index.key(&path) } else { index.value(&path) };
         let at = if path.is_empty() { String::new() } else { format!("at `{path}`: ") };
-        Diagnostic::new(file, pos, format!("{at}{message}")).in_document(document)
+        Diagnostic::new(file, pos, format!("{at}{message}")).in_document(document).in_item(item(&path))
     })
 }
 
