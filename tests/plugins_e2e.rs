@@ -64,6 +64,17 @@ fn plugins_in_a_pack_from_build_to_statement() {
     assert_eq!((d["level"].as_str(), d["rule"].as_str()), (Some("finance"), Some("good-credit")), "{d}");
     assert_eq!((d["plugins"][0]["plugin"].as_str(), d["plugins"][0]["answer"]["band"].as_str()), (Some("credit-check"), Some("B")), "{d}");
     assert!(d["plugins"][0]["fuel_used"].as_u64().unwrap() > 0);
+    // Asked why not: the rule that compares with the plugin's answer cannot
+    // say which amount would pass (the answer may change with the input).
+    std::fs::write(&input, r#"{"deal": {"amount": 150000}, "customer": {"annual_revenue": "1200000", "late_payments_12m": 1, "open_ar": "20000"}, "why_not": true}"#).unwrap();
+    let o = dealrules(&["eval", "credit-terms", "--rules", &p(""), "--input", &input.display().to_string()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let d = json(&String::from_utf8_lossy(&o.stdout));
+    let within = &d["trace"][0];
+    assert_eq!((within["rule"].as_str(), within["matched"].as_bool()), (Some("within-limit"), Some(false)), "{d}");
+    assert_eq!(within["why_not"][0]["cannot_say"], true, "{d}");
+    assert!(within["why_not"][0]["reason"].as_str().unwrap().contains("`plugins.credit.credit_limit` is a plugin's answer"), "{d}");
+    assert_eq!(d["to_reach"][0]["level"], "auto", "{d}");
 
     // A module that is not the pinned one: the pack does not load.
     let wasm = pack.join("plugins/fx-convert.wasm");

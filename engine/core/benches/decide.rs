@@ -8,6 +8,9 @@
 //! - `table-1000/indexed` and `table-1000/scan`: a 1,000-row first-hit table
 //!   (10 regions x 10 products x 10 amount bands), the matching row near the
 //!   end, with and without the row index.
+//! - `.../why-not`: the same decisions asking `"why_not": true`, so every
+//!   unmatched rule says why (and the approval gives `to_reach`); what the
+//!   opt-in costs.
 //!
 //! Run: `cargo bench -p dealrules-core --bench decide`; medians are in
 //! `target/criterion/*/*/new/estimates.json`.
@@ -38,6 +41,8 @@ spec:
 "#;
 
 const INPUT: &str = r#"{"deal": {"id": "d-1001", "amount": 120000, "discount_pct": 22.5, "region": "APAC", "payment_terms_days": 90, "owner": "r1"}}"#;
+
+const INPUT_WHY_NOT: &str = r#"{"deal": {"id": "d-1001", "amount": 120000, "discount_pct": 22.5, "region": "APAC", "payment_terms_days": 90, "owner": "r1"}, "why_not": true}"#;
 
 const NOW: &str = "2026-11-23T00:00:00Z";
 
@@ -106,12 +111,16 @@ fn bench(c: &mut Criterion) {
         let d = serde_json::to_value(s.decide_json("discount-approvals", INPUT, NOW).unwrap()).unwrap();
         assert_eq!(d["level"], ["auto", "manager", "director", "vp"][want.0]);
         assert_eq!(d["rule"], want.1);
+        let w = serde_json::to_value(s.decide_json("discount-approvals", INPUT_WHY_NOT, NOW).unwrap()).unwrap();
+        assert_eq!((&w["level"], &w["rule"]), (&d["level"], &d["rule"]));
+        assert!(w["trace"][0]["why_not"].is_array() && w["to_reach"].is_array(), "{w}");
     }
 
     let mut g = c.benchmark_group("approval");
     g.bench_function("compiled", |b| b.iter(|| compiled.decide_json("discount-approvals", black_box(INPUT), NOW).unwrap()));
     g.bench_function("rhai", |b| b.iter(|| rhai.decide_json("discount-approvals", black_box(INPUT), NOW).unwrap()));
     g.bench_function("native", |b| b.iter(|| native_approval(black_box(INPUT))));
+    g.bench_function("compiled-why-not", |b| b.iter(|| compiled.decide_json("discount-approvals", black_box(INPUT_WHY_NOT), NOW).unwrap()));
     let parsed = Value::from_json_str(INPUT).unwrap();
     g.bench_function("compiled-decide-only", |b| b.iter(|| compiled.decide("discount-approvals", black_box(&parsed), NOW).unwrap()));
     g.finish();
@@ -127,14 +136,21 @@ fn bench(c: &mut Criterion) {
     };
     // Row 979 of 1,000: region R9, product P7, band 9.
     let input = r#"{"deal": {"region": "R9", "product": "P7", "amount": 95000.50}}"#;
+    let input_why_not = r#"{"deal": {"region": "R9", "product": "P7", "amount": 95000.50}, "why_not": true}"#;
     for s in [&indexed, &scan] {
         let d = serde_json::to_value(s.decide_json("price-book", input, NOW).unwrap()).unwrap();
         assert_eq!(d["rule"], "r9-p7-b9");
         assert_eq!(d["list_price"], 197);
+        let w = serde_json::to_value(s.decide_json("price-book", input_why_not, NOW).unwrap()).unwrap();
+        assert_eq!(w["rule"], "r9-p7-b9");
+        let trace = w["trace"].as_array().unwrap();
+        assert!(trace.iter().all(|t| t["matched"] == true || t["why_not"].is_array()), "{w}");
     }
     let mut g = c.benchmark_group("table-1000");
     g.bench_function("indexed", |b| b.iter(|| indexed.decide_json("price-book", black_box(input), NOW).unwrap()));
     g.bench_function("scan", |b| b.iter(|| scan.decide_json("price-book", black_box(input), NOW).unwrap()));
+    g.bench_function("indexed-why-not", |b| b.iter(|| indexed.decide_json("price-book", black_box(input_why_not), NOW).unwrap()));
+    g.bench_function("scan-why-not", |b| b.iter(|| scan.decide_json("price-book", black_box(input_why_not), NOW).unwrap()));
     g.finish();
 
     // Parsing alone, for reading the figures above.

@@ -9,6 +9,11 @@ use crate::error::DecideError;
 /// Locals every expression sees, in this order: `vars`, `now`.
 pub const BASE_LOCALS: [&str; 2] = ["vars", "now"];
 
+/// The input key that asks a table or approval decision to say why each
+/// unmatched rule did not match (`"why_not": true`). Off by default: see
+/// "Why not" in `docs/decisions.md`.
+pub const WHY_NOT: &str = "why_not";
+
 /// Compiles expressions of one document, gathering diagnostics.
 pub struct DocCompiler<'a> {
     pub doc: &'a Document,
@@ -115,6 +120,54 @@ impl Facts {
         Ok(())
     }
 
+    /// Whether the input asks for why-not explanations (`"why_not": true`);
+    /// anything but true or false there is an input error. `slot` is where
+    /// the policy's plan reads `why_not` (`SlotPlan::slot_of`).
+    #[inline]
+    pub fn why_not(&self, slot: Option<usize>) -> Result<bool, DecideError> {
+        let given = match (self, slot) {
+            (Facts::Map(v), _) => as_object(v)?.get(WHY_NOT),
+            (Facts::Slots(slots), Some(i)) => match &slots[i] {
+                Slot::Present(v) => Some(v),
+                _ => None,
+            },
+            (Facts::Slots(_), None) => None,
+        };
+        match given {
+            None | Some(Value::Null) => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(other) => Err(DecideError::BadInput(format!("`{WHY_NOT}` must be true or false, got {}", other.type_name()))),
+        }
+    }
+
+    /// The same facts with `change` applied (path -> new value), for asking
+    /// what a changed input would decide; `None` when a path cannot be set
+    /// (it runs through something that is not a mapping).
+    pub fn changed(&self, plan: Option<&SlotPlan>, change: &[(std::sync::Arc<str>, Value)]) -> Option<Facts> {
+        let mut out = match self {
+            Facts::Map(v) => Facts::Map(v.clone()),
+            Facts::Slots(s) => Facts::Slots(s.clone()),
+        };
+        for (path, v) in change {
+            let keys: Vec<&str> = path.split('.').collect();
+            match &mut out {
+                Facts::Map(root) => *root = with_path(root, &keys, v.clone())?,
+                Facts::Slots(slots) => {
+                    let plan = plan?;
+                    let cut = (1..=keys.len()).rev().find(|&n| plan.slot_of(&keys[..n]).is_some())?;
+                    let slot = &mut slots[plan.slot_of(&keys[..cut])?];
+                    let base = match slot {
+                        Slot::Present(v) => v.clone(),
+                        Slot::Missing => Value::Null,
+                        Slot::Blocked { .. } => return None,
+                    };
+                    *slot = Slot::Present(with_path(&base, &keys[cut..], v.clone())?);
+                }
+            }
+        }
+        Some(out)
+    }
+
     pub fn env<'a>(&'a self, locals: &'a [Value]) -> Env<'a> {
         match self {
             Facts::Map(Value::Map(m)) => Env::new(m, locals),
@@ -124,10 +177,25 @@ impl Facts {
     }
 }
 
+/// `value` with the field at `keys` set to `new`; missing mappings on the
+/// way are made. `None` when a value on the way is not a mapping.
+fn with_path(value: &Value, keys: &[&str], new: Value) -> Option<Value> {
+    let Some((first, rest)) = keys.split_first() else { return Some(new) };
+    let mut map = match value {
+        Value::Map(m) => (**m).clone(),
+        Value::Null => Map::new(),
+        _ => return None,
+    };
+    let child = map.get(first).cloned().unwrap_or(Value::Null);
+    map.insert(*first, with_path(&child, rest, new)?);
+    Some(Value::map(map))
+}
+
 /// Binds a policy's expressions to slots when all of them are compiled
-/// ahead of time; returns the plan used.
+/// ahead of time; returns the plan used. The plan also reads the input's
+/// own `now` and `why_not`.
 pub fn bind_all(exprs: &mut [&mut Expr]) -> Option<SlotPlan> {
-    let plan = SlotPlan::build(&exprs.iter().map(|e| &**e).collect::<Vec<_>>(), &[&["now"]])?;
+    let plan = SlotPlan::build(&exprs.iter().map(|e| &**e).collect::<Vec<_>>(), &[&["now"], &[WHY_NOT]])?;
     for e in exprs.iter_mut() {
         **e = plan.bind(e);
     }

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use dealrules_expr::{Expr, Value};
+use dealrules_expr::{Expr, Value, WhyNot};
 use dealrules_model::{suggest, Action, Document, FunnelSpec, Kind, Pack};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -66,6 +66,10 @@ pub struct Reason {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<Arc<str>>,
+    /// For a guard that did not hold: the parts of its `when` that failed,
+    /// the values they read and what would pass.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why_not: Option<Vec<WhyNot>>,
 }
 
 /// What entering the target stage would run, evaluated where possible.
@@ -87,6 +91,7 @@ pub struct MoveDecision {
     pub to: Arc<str>,
     pub allowed: bool,
     pub reasons: Vec<Reason>,
+    /// What entering the target runs; empty when the move is refused.
     pub actions: Vec<PlannedAction>,
     /// The transition used, `from->to`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -295,7 +300,7 @@ impl Funnel {
         let to = self.stage(target).ok_or_else(|| bad(format!("no stage `{target}` in funnel `{}`{}", self.name, suggest(target, known()))))?;
         let env = dealrules_expr::Env::new(facts, &locals);
         let mut reasons = Vec::new();
-        let reason = |code, message: String| Reason { code, message, field: None };
+        let reason = |code, message: String| Reason { code, message, field: None, why_not: None };
         if from == to {
             reasons.push(reason("same_stage", format!("the deal is already in `{target}`")));
         }
@@ -325,7 +330,10 @@ impl Funnel {
                 if let Some(w) = &t.when {
                     match w.eval_bool(&env) {
                         Ok(true) => {}
-                        Ok(false) => reasons.push(reason("condition", format!("condition not met: {}", w.source()))),
+                        Ok(false) => reasons.push(Reason {
+                            why_not: Some(w.why_not(&env, true)),
+                            ..reason("condition", format!("condition not met: {}", w.source()))
+                        }),
                         Err(e) => reasons.push(reason("condition", format!("condition `{}` could not be checked: {e}", w.source()))),
                     }
                 }
@@ -358,10 +366,15 @@ impl Funnel {
                     code: "missing_field",
                     message: format!("`{field}` is required to enter `{target}`"),
                     field: Some(field.clone()),
+                    why_not: None,
                 });
             }
         }
-        let actions = self.stages[to].on_enter.iter().map(|a| plan(a, &env, input, approvals)).collect();
+        // A refused move enters nothing, so it runs nothing.
+        let actions = match reasons.is_empty() {
+            true => self.stages[to].on_enter.iter().map(|a| plan(a, &env, input, approvals)).collect(),
+            false => Vec::new(),
+        };
         Ok(MoveDecision {
             policy: self.name.clone(),
             kind: "Funnel",

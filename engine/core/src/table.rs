@@ -16,8 +16,8 @@ use rust_decimal::Decimal;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use smol_str::SmolStr;
 
-use crate::approval::TraceStep;
-use crate::context::{base_locals, bind_all, DocCompiler, Facts, Input, BASE_LOCALS};
+use crate::approval::{Explained, TraceOut, TraceStep};
+use crate::context::{base_locals, bind_all, DocCompiler, Facts, Input, BASE_LOCALS, WHY_NOT};
 use crate::error::DecideError;
 
 /// Result keys an output column may not shadow.
@@ -37,6 +37,8 @@ pub struct DecisionTable {
     index: Option<TableIndex>,
     plan: Option<dealrules_expr::SlotPlan>,
     interest: dealrules_expr::Interest,
+    /// The slot of the input's `why_not`, when the table reads slots.
+    why_not_slot: Option<usize>,
 }
 
 #[derive(Debug)]
@@ -64,6 +66,8 @@ pub struct TableDecision<'a> {
     pub trace: Vec<TraceStep<'a>>,
     /// Rows ruled out by the index without evaluation.
     pub skipped: usize,
+    /// With `"why_not": true`: why each unmatched row did not match.
+    pub explained: Option<Box<Explained<'a>>>,
     /// The plugin calls the policy made first: answer, fuel, time.
     pub plugins: Vec<serde_json::Value>,
 }
@@ -106,7 +110,7 @@ impl Serialize for TableDecision<'_> {
             }
         }
         m.serialize_entry("inputs", &Pairs(&self.inputs))?;
-        m.serialize_entry("trace", &self.trace)?;
+        m.serialize_entry("trace", &TraceOut(&self.trace, self.explained.as_deref()))?;
         if self.skipped > 0 {
             m.serialize_entry("skipped", &self.skipped)?;
         }
@@ -177,11 +181,13 @@ pub fn compile(doc: &Document, spec: &DecisionTableSpec, cx: &mut DocCompiler) -
         index,
         plan: None,
         interest: dealrules_expr::Interest::All,
+        why_not_slot: None,
     };
     table.interest = table.interest();
     let mut exprs: Vec<&mut Expr> = table.inputs.iter_mut().map(|(_, e)| e).collect();
     exprs.extend(table.rows.iter_mut().filter_map(|r| r.when.as_mut()));
     table.plan = bind_all(&mut exprs);
+    table.why_not_slot = table.plan.as_ref().and_then(|p| p.slot_of(&[WHY_NOT]));
     Some(table)
 }
 
@@ -194,6 +200,7 @@ impl DecisionTable {
     pub fn interest(&self) -> dealrules_expr::Interest {
         let mut acc = dealrules_expr::Interest::default();
         acc.add_path(&["now"]);
+        acc.add_path(&[WHY_NOT]);
         self.inputs.iter().for_each(|(_, e)| e.collect_interest(&mut acc));
         self.rows.iter().filter_map(|r| r.when.as_ref()).for_each(|w| w.collect_interest(&mut acc));
         acc
@@ -311,6 +318,22 @@ impl DecisionTable {
             }
             HitPolicy::Collect => None,
         };
+        // Why-not work is asked for, and done once the decision is made.
+        let explained = match facts.why_not(self.why_not_slot)? {
+            false => None,
+            true => {
+                // The trace lists evaluated rows in table order, scanned or not.
+                let mut rows = self.rows.iter();
+                let why_not = trace
+                    .iter()
+                    .map(|step| {
+                        let row = rows.find(|r| &*r.id == step.rule)?;
+                        if step.matched { None } else { row.when.as_ref().map(|w| w.why_not(&env, true)) }
+                    })
+                    .collect();
+                Some(Box::new(Explained { why_not, to_reach: Vec::new() }))
+            }
+        };
         let outputs_of = |r: &Row| self.outputs.iter().map(|o| &**o).zip(r.values.iter().cloned()).collect::<Vec<_>>();
         let inputs = self.inputs.iter().map(|(n, _)| &**n).zip(locals[BASE_LOCALS.len()..].iter().cloned()).collect();
         Ok(TableDecision {
@@ -324,6 +347,7 @@ impl DecisionTable {
             inputs,
             trace,
             skipped,
+            explained,
         })
     }
 }
