@@ -41,6 +41,10 @@ pub enum Command {
         /// How often due timers are looked for (e.g. 1s, 100ms).
         #[arg(long, env = "DEALRULES_TIMER_TICK", default_value = "1s", hide = true)]
         timer_tick: String,
+        /// Logs on stderr as readable text, or as one JSON object per line
+        /// for collectors. `RUST_LOG` picks the level (default `info`).
+        #[arg(long, env = "DEALRULES_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+        log_format: String,
     },
     /// Make, build, test and inspect WebAssembly plugins.
     Plugin {
@@ -254,11 +258,19 @@ fn hex_hash(token: &str) -> String {
     dealrules_server::auth::hash_token(token).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Server logs through `tracing`, on stderr: text, or JSON lines.
+fn init_logs(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false);
+    let _ = if format == "json" { builder.json().try_init() } else { builder.try_init() };
+}
+
 pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Token { command } => token(command),
         Command::Plugin { command } => crate::plugin_cli::run(command),
-        Command::Serve { rules, listen, db, decision_log, decision_log_retention, webhook_url, clock_offset, timer_tick } => {
+        Command::Serve { rules, listen, db, decision_log, decision_log_retention, webhook_url, clock_offset, timer_tick, log_format } => {
+            init_logs(&log_format);
             let duration = |flag: &str, text: &str| dealrules_model::duration::parse_duration(text).map_err(|e| eprintln!("--{flag}: {e}"));
             let Ok(clock_offset) = clock_offset.as_deref().map(|t| duration("clock-offset", t)).transpose() else { return 2 };
             let Ok(timer_tick) = duration("timer-tick", &timer_tick) else { return 2 };

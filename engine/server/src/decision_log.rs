@@ -108,7 +108,7 @@ async fn write(store: &Store, batch: &[DecisionRecord], counters: &LogCounters) 
                 return;
             }
             Err(e) if attempt == 5 => {
-                eprintln!("decision log: {} records could not be written: {e}", batch.len());
+                tracing::error!(records = batch.len(), error = %e, "decision log: records could not be written");
                 counters.failed.inc_by(batch.len() as u64);
             }
             Err(_) => {
@@ -129,8 +129,8 @@ pub fn prune_every_hour(store: Arc<Store>, keep: Duration) {
             let Some(cut) = chrono::Utc::now().checked_sub_signed(keep) else { continue };
             match store.prune_decisions(&dealrules_store::timestamp(cut)).await {
                 Ok(0) => {}
-                Ok(n) => println!("decision log: {n} records older than {} removed", dealrules_store::timestamp(cut)),
-                Err(e) => eprintln!("decision log: pruning failed: {e}"),
+                Ok(n) => tracing::info!(records = n, before = %dealrules_store::timestamp(cut), "decision log: old records removed"),
+                Err(e) => tracing::error!(error = %e, "decision log: pruning failed"),
             }
         }
     });

@@ -94,7 +94,7 @@ impl ApiError {
 
     /// 503 with Retry-After: the store is down or out of connections.
     pub fn store_unavailable(e: &dyn std::fmt::Display) -> ApiError {
-        eprintln!("the store is not answering: {e}");
+        tracing::warn!(error = %e, "the store is not answering");
         ApiError::Unavailable("the store is not answering; try again shortly".into())
     }
 
@@ -152,7 +152,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         if let ApiError::Internal(detail) = &self {
-            eprintln!("internal error: {detail}");
+            tracing::error!(%detail, "internal error");
         }
         let mut body = serde_json::json!({
             "type": "about:blank",

@@ -118,6 +118,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
     }
     let _watcher = reload::watch(state.clone(), Duration::from_millis(150)).map_err(|e| format!("cannot watch {}: {e}", config.rules.display()))?;
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    tracing::info!(version = %state.snapshot.load().version, rules = %config.rules.display(), listen = %listen, store = %store.url(), "serving");
     println!(
         "dealrules serving pack {} from {} on http://{} (store {})",
         state.snapshot.load().version,
@@ -139,7 +140,7 @@ fn tokens_refresh_every(state: Arc<state::AppState>, every: Duration) {
         loop {
             tick.tick().await;
             if let Err(e) = state.tokens.refresh(&state.store).await {
-                eprintln!("refreshing tokens: {e}");
+                tracing::warn!(error = %e, "refreshing tokens failed");
             }
         }
     });

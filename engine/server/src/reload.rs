@@ -107,7 +107,7 @@ pub async fn activate(state: &Arc<AppState>, source: PackSource, by: &str, from:
     };
     let refuse = |validation: Validation| {
         let mut status = state.status.write().unwrap_or_else(|p| p.into_inner());
-        eprintln!("activation of {} ({from}) refused, keeping {}:\n  {}", validation.version, status.version, validation.errors.join("\n  "));
+        tracing::warn!(version = %validation.version, source = from, keeping = %status.version, errors = ?validation.errors, "activation refused; the active pack keeps serving");
         status.last_reload_at = Some(now());
         status.last_reload_errors = Some(validation.errors.clone());
         status.failed_reloads += 1;
@@ -145,12 +145,12 @@ pub async fn activate(state: &Arc<AppState>, source: PackSource, by: &str, from:
 /// Tells other nodes, and cancels timers the new pack no longer has.
 async fn after_activation(state: &Arc<AppState>, version: &str) {
     if let Err(e) = state.store.notify_activation(version).await {
-        eprintln!("{e}");
+        tracing::warn!(error = %e, "telling other nodes of the activation failed");
     }
     let state = state.clone();
     tokio::spawn(async move {
         if let Err(e) = crate::workflow::reconcile_timers(&state).await {
-            eprintln!("reconciling timers: {e:?}");
+            tracing::error!(error = ?e, "reconciling timers with the new pack failed");
         }
     });
 }
@@ -183,7 +183,7 @@ pub async fn follow(state: &Arc<AppState>) -> Result<(), String> {
     let state = state.clone();
     tokio::spawn(async move {
         if let Err(e) = crate::workflow::reconcile_timers(&state).await {
-            eprintln!("reconciling timers: {e:?}");
+            tracing::error!(error = ?e, "reconciling timers with the new pack failed");
         }
     });
     Ok(())
@@ -203,7 +203,7 @@ pub async fn reload(state: &Arc<AppState>) -> bool {
             return false;
         }
         Err(e) => {
-            eprintln!("reading the rules folder failed: {e}");
+            tracing::error!(error = %e, "reading the rules folder failed");
             return false;
         }
     };
@@ -274,7 +274,7 @@ pub async fn startup(store: &dealrules_store::Store, dir: &Path) -> Result<(Snap
             };
             match fallback {
                 Some((snapshot, a)) => {
-                    eprintln!("the pack in {} cannot serve; serving the last activated version {}:\n  {}", dir.display(), a.version, errors.join("\n  "));
+                    tracing::warn!(folder = %dir.display(), serving = %a.version, errors = ?errors, "the rules folder cannot serve; serving the last activated version");
                     Ok((snapshot, Some(a), Some(errors)))
                 }
                 None => Err(format!("the pack in {} cannot serve:\n{}", dir.display(), errors.join("\n"))),

@@ -39,7 +39,32 @@ pub fn app(state: Arc<AppState>) -> Router {
         // Last on the way out: the framework's own rejections (413, a
         // non-UTF-8 body, a bad query or path, 405) become problem+json too.
         .layer(axum::middleware::map_response(crate::error::problem_json_everywhere))
+        .layer(axum::middleware::from_fn(request_span))
         .with_state(state)
+}
+
+/// One span per request: an id (also answered as `x-request-id`), the
+/// method and path, and once known the subject, policy and pack version.
+/// Never a token: those travel in a header that is not recorded.
+async fn request_span(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use tracing::Instrument;
+    let id = ulid::Ulid::new().to_string();
+    let span = tracing::info_span!(
+        "request",
+        id = %id,
+        method = %req.method(),
+        path = %req.uri().path(),
+        subject = tracing::field::Empty,
+        policy = tracing::field::Empty,
+        version = tracing::field::Empty,
+    );
+    let started = std::time::Instant::now();
+    let mut res = next.run(req).instrument(span.clone()).await;
+    span.in_scope(|| tracing::debug!(status = res.status().as_u16(), micros = started.elapsed().as_micros() as u64, "answered"));
+    if let Ok(v) = header::HeaderValue::from_str(&id) {
+        res.headers_mut().insert("x-request-id", v);
+    }
+    res
 }
 
 /// The routes and their OpenAPI document, from one list.
@@ -78,6 +103,7 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
 pub(crate) async fn who(state: &AppState, headers: &HeaderMap, needed: Role) -> Result<Principal, ApiError> {
     let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let p = state.tokens.authenticate(&state.store, auth).await?;
+    tracing::Span::current().record("subject", p.subject.as_str());
     require(&p, needed)?;
     Ok(p)
 }
@@ -129,6 +155,7 @@ async fn decide(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(pol
     // The request finishes on the snapshot it started with, whatever a
     // reload swaps in meanwhile.
     let snapshot = state.snapshot.load_full();
+    tracing::Span::current().record("policy", policy.as_str()).record("version", &*snapshot.version);
     let started = std::time::Instant::now();
     let now = crate::state::now();
     let result = if snapshot.may_run_long(&policy) {

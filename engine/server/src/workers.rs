@@ -22,7 +22,7 @@ pub fn timers(state: Arc<AppState>, tick: Duration) {
                     Ok(100) => continue,
                     Ok(_) => break,
                     Err(e) => {
-                        eprintln!("timers: {e:?}");
+                        tracing::error!(error = ?e, "firing due timers failed");
                         break;
                     }
                 }
@@ -74,7 +74,7 @@ pub fn webhook(state: Arc<AppState>, url: String) {
                     }
                 };
                 if let Err(e) = outcome {
-                    eprintln!("outbox: {e}");
+                    tracing::error!(error = %e, "delivering the outbox failed");
                 }
             }
         }
@@ -100,7 +100,7 @@ pub fn follow_activations(state: Arc<AppState>) {
                 _ = woken.recv() => {},
             }
             if let Err(e) = crate::reload::follow(&state).await {
-                eprintln!("following activations: {e}");
+                tracing::warn!(error = %e, "following another node's activation failed");
             }
         }
     });
