@@ -9,7 +9,11 @@ use dealrules_expr::Value;
 use dealrules_model::{PackErrors, PackSource};
 
 #[derive(Debug, Parser)]
-#[command(name = "dealrules", version, about = "Run a company's own sales policies: funnel, approvals, incentives")]
+#[command(
+    name = "dealrules",
+    version,
+    about = "Run a company's own sales policies: funnel, approvals, incentives"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -128,7 +132,11 @@ fn now_or(now: Option<String>) -> String {
 fn print_errors(dir: &Path, errors: &PackErrors, to_stderr: bool) {
     for d in &errors.0 {
         let line = format!("{}/{d}", dir.display().to_string().trim_end_matches('/'));
-        if to_stderr { eprintln!("{line}") } else { println!("{line}") }
+        if to_stderr {
+            eprintln!("{line}")
+        } else {
+            println!("{line}")
+        }
     }
 }
 
@@ -146,10 +154,12 @@ fn load(dir: &Path) -> Loaded {
     match PackSource::from_dir(dir) {
         Err(e) => Loaded::Unreadable(format!("cannot read pack {}: {e}", dir.display())),
         Ok(src) => match Snapshot::load(src) {
-            Ok(mut s) => match dealrules_plugin_host::attach(&mut s, dealrules_plugin_host::default_cache_dir().as_deref()) {
-                Ok(()) => Loaded::Ok(s),
-                Err(errors) => Loaded::Plugins(errors),
-            },
+            Ok(mut s) => {
+                match dealrules_plugin_host::attach(&mut s, dealrules_plugin_host::default_cache_dir().as_deref()) {
+                    Ok(()) => Loaded::Ok(s),
+                    Err(errors) => Loaded::Plugins(errors),
+                }
+            }
             Err(e) => Loaded::Invalid(e),
         },
     }
@@ -169,7 +179,11 @@ fn load_or_report(dir: &Path, errors_to_stderr: bool, code: u8) -> Result<Snapsh
         }
         Loaded::Plugins(errors) => {
             for e in &errors {
-                if errors_to_stderr { eprintln!("{e}") } else { println!("{e}") }
+                if errors_to_stderr {
+                    eprintln!("{e}")
+                } else {
+                    println!("{e}")
+                }
             }
             Err(code)
         }
@@ -206,10 +220,13 @@ pub enum TokenCommand {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, u8> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| {
-        eprintln!("cannot start: {e}");
-        2
-    })
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("cannot start: {e}");
+            2
+        })
 }
 
 fn token(command: TokenCommand) -> u8 {
@@ -221,18 +238,36 @@ fn token(command: TokenCommand) -> u8 {
         let db = match &command {
             TokenCommand::Create { db, .. } | TokenCommand::List { db } | TokenCommand::Revoke { db, .. } => db.clone(),
         };
-        let store = dealrules_store::Store::open(&db).await.map_err(|e| format!("cannot open the store: {e}"))?;
+        let store = dealrules_store::Store::open(&db)
+            .await
+            .map_err(|e| format!("cannot open the store: {e}"))?;
         match command {
-            TokenCommand::Create { role, subject, groups, .. } => {
+            TokenCommand::Create {
+                role, subject, groups, ..
+            } => {
                 let token = dealrules_server::auth::generate_token()?;
                 let hash = hex_hash(&token);
-                let record = store.add_token(&hash, &role, &subject, &groups, "cli").await.map_err(|e| e.to_string())?;
-                eprintln!("created {} ({role}, subject {subject}); the token is shown once:", record.id);
+                let record = store
+                    .add_token(&hash, &role, &subject, &groups, "cli")
+                    .await
+                    .map_err(|e| e.to_string())?;
+                eprintln!(
+                    "created {} ({role}, subject {subject}); the token is shown once:",
+                    record.id
+                );
                 println!("{token}");
             }
             TokenCommand::List { .. } => {
                 for t in store.tokens().await.map_err(|e| e.to_string())? {
-                    println!("{}\t{}\t{}\t{}\tcreated {} by {}", t.id, t.role, t.subject, t.groups.join(","), t.created_at, t.created_by);
+                    println!(
+                        "{}\t{}\t{}\t{}\tcreated {} by {}",
+                        t.id,
+                        t.role,
+                        t.subject,
+                        t.groups.join(","),
+                        t.created_at,
+                        t.created_by
+                    );
                 }
             }
             TokenCommand::Revoke { id, .. } => {
@@ -255,29 +290,58 @@ fn token(command: TokenCommand) -> u8 {
 }
 
 fn hex_hash(token: &str) -> String {
-    dealrules_server::auth::hash_token(token).iter().map(|b| format!("{b:02x}")).collect()
+    dealrules_server::auth::hash_token(token)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Server logs through `tracing`, on stderr: text, or JSON lines.
 fn init_logs(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false);
-    let _ = if format == "json" { builder.json().try_init() } else { builder.try_init() };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false);
+    let _ = if format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Token { command } => token(command),
         Command::Plugin { command } => crate::plugin_cli::run(command),
-        Command::Serve { rules, listen, db, decision_log, decision_log_retention, webhook_url, clock_offset, timer_tick, log_format } => {
+        Command::Serve {
+            rules,
+            listen,
+            db,
+            decision_log,
+            decision_log_retention,
+            webhook_url,
+            clock_offset,
+            timer_tick,
+            log_format,
+        } => {
             init_logs(&log_format);
-            let duration = |flag: &str, text: &str| dealrules_model::duration::parse_duration(text).map_err(|e| eprintln!("--{flag}: {e}"));
-            let Ok(clock_offset) = clock_offset.as_deref().map(|t| duration("clock-offset", t)).transpose() else { return 2 };
-            let Ok(timer_tick) = duration("timer-tick", &timer_tick) else { return 2 };
+            let duration = |flag: &str, text: &str| {
+                dealrules_model::duration::parse_duration(text).map_err(|e| eprintln!("--{flag}: {e}"))
+            };
+            let Ok(clock_offset) = clock_offset.as_deref().map(|t| duration("clock-offset", t)).transpose() else {
+                return 2;
+            };
+            let Ok(timer_tick) = duration("timer-tick", &timer_tick) else {
+                return 2;
+            };
             if let Some(url) = &webhook_url
                 && !url.starts_with("http://")
             {
-                eprintln!("--webhook-url: only http:// URLs are delivered to (put a TLS-terminating relay in front): {url}");
+                eprintln!(
+                    "--webhook-url: only http:// URLs are delivered to (put a TLS-terminating relay in front): {url}"
+                );
                 return 2;
             }
             let retention = match decision_log_retention.as_str() {
@@ -297,7 +361,9 @@ pub fn run(cli: Cli) -> u8 {
                 admin_token: std::env::var("DEALRULES_ADMIN_TOKEN").ok(),
                 decision_log: decision_log == "on",
                 retention,
-                clock_offset: clock_offset.and_then(|d| chrono::Duration::from_std(d).ok()).unwrap_or_default(),
+                clock_offset: clock_offset
+                    .and_then(|d| chrono::Duration::from_std(d).ok())
+                    .unwrap_or_default(),
                 webhook_url,
                 timer_tick,
             };
@@ -322,7 +388,12 @@ pub fn run(cli: Cli) -> u8 {
             }
             Loaded::Invalid(e) => {
                 print_errors(&dir, &e, false);
-                println!("{}: {} error{}", dir.display(), e.0.len(), if e.0.len() == 1 { "" } else { "s" });
+                println!(
+                    "{}: {} error{}",
+                    dir.display(),
+                    e.0.len(),
+                    if e.0.len() == 1 { "" } else { "s" }
+                );
                 1
             }
             Loaded::Unreadable(m) => {
@@ -333,11 +404,24 @@ pub fn run(cli: Cli) -> u8 {
                 for e in &errors {
                     println!("{e}");
                 }
-                println!("{}: {} error{}", dir.display(), errors.len(), if errors.len() == 1 { "" } else { "s" });
+                println!(
+                    "{}: {} error{}",
+                    dir.display(),
+                    errors.len(),
+                    if errors.len() == 1 { "" } else { "s" }
+                );
                 1
             }
         },
-        Command::Eval { policy, rules, input, now, compact, format, locale } => {
+        Command::Eval {
+            policy,
+            rules,
+            input,
+            now,
+            compact,
+            format,
+            locale,
+        } => {
             let snapshot = match load_or_report(&rules, true, 2) {
                 Ok(s) => s,
                 Err(code) => return code,
@@ -371,7 +455,11 @@ pub fn run(cli: Cli) -> u8 {
                     }
                 }
                 Ok(d) => {
-                    let out = if compact { serde_json::to_string(&d) } else { serde_json::to_string_pretty(&d) };
+                    let out = if compact {
+                        serde_json::to_string(&d)
+                    } else {
+                        serde_json::to_string_pretty(&d)
+                    };
                     match out {
                         Ok(s) => {
                             println!("{s}");
@@ -402,7 +490,12 @@ pub fn run(cli: Cli) -> u8 {
             }
             if report.ok() { 0 } else { 1 }
         }
-        Command::Backtest { candidate, rules, input, now } => {
+        Command::Backtest {
+            candidate,
+            rules,
+            input,
+            now,
+        } => {
             let (current, next) = match (load_or_report(&rules, true, 2), load_or_report(&candidate, true, 2)) {
                 (Ok(a), Ok(b)) => (a, b),
                 _ => return 2,
@@ -416,11 +509,18 @@ pub fn run(cli: Cli) -> u8 {
             };
             let report = dealrules_core::backtest::backtest(&current, &next, &cases, &now_or(now));
             println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
-            eprintln!("{} cases: {} changed, {} unchanged", report.cases, report.changed, report.unchanged);
+            eprintln!(
+                "{} cases: {} changed, {} unchanged",
+                report.cases, report.changed, report.unchanged
+            );
             0
         }
         Command::Schema { tests } => {
-            let schema = if tests { dealrules_model::tests_schema() } else { dealrules_model::pack_schema() };
+            let schema = if tests {
+                dealrules_model::tests_schema()
+            } else {
+                dealrules_model::pack_schema()
+            };
             println!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());
             0
         }
@@ -429,10 +529,14 @@ pub fn run(cli: Cli) -> u8 {
 
 fn read_input(path: Option<&Path>) -> Result<String, String> {
     match path {
-        Some(p) if p != Path::new("-") => std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display())),
+        Some(p) if p != Path::new("-") => {
+            std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+        }
         _ => {
             let mut s = String::new();
-            std::io::stdin().read_to_string(&mut s).map_err(|e| format!("cannot read stdin: {e}"))?;
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .map_err(|e| format!("cannot read stdin: {e}"))?;
             Ok(s)
         }
     }
@@ -453,7 +557,14 @@ fn print_report(dir: &Path, r: &dealrules_core::TestReport) {
         if c.unmatched.is_empty() {
             println!("  {}/{}: {}/{} rules matched", c.kind, c.policy, c.matched, c.rules);
         } else {
-            println!("  {}/{}: {}/{} rules matched; never matched: {}", c.kind, c.policy, c.matched, c.rules, c.unmatched.join(", "));
+            println!(
+                "  {}/{}: {}/{} rules matched; never matched: {}",
+                c.kind,
+                c.policy,
+                c.matched,
+                c.rules,
+                c.unmatched.join(", ")
+            );
         }
     }
     println!();

@@ -74,8 +74,17 @@ fn inspect(path: &Path) -> u8 {
     println!("file:    {}", path.display());
     println!("size:    {} bytes", bytes.len());
     println!("sha256:  {}", hex::encode(sha2::Sha256::digest(&bytes)));
-    let abi = module.get_export("dealrules_abi_v1").is_some() && module.get_export("dr_alloc").is_some() && module.get_export("memory").is_some();
-    println!("abi:     {}", if abi { "dealrules v1" } else { "not the dealrules ABI (needs memory, dr_alloc, dealrules_abi_v1)" });
+    let abi = module.get_export("dealrules_abi_v1").is_some()
+        && module.get_export("dr_alloc").is_some()
+        && module.get_export("memory").is_some();
+    println!(
+        "abi:     {}",
+        if abi {
+            "dealrules v1"
+        } else {
+            "not the dealrules ABI (needs memory, dr_alloc, dealrules_abi_v1)"
+        }
+    );
     println!("exports:");
     for e in module.exports() {
         println!("  {} {}", e.name(), describe(&e.ty()));
@@ -85,10 +94,17 @@ fn inspect(path: &Path) -> u8 {
     for i in module.imports() {
         any = true;
         let needs = match (i.module(), i.name()) {
-            ("dealrules", "log") | ("wasi_snapshot_preview1", "fd_write") => "capability log (fd_write: dropped without it)",
-            ("dealrules", "now_ms") | ("wasi_snapshot_preview1", "clock_time_get" | "clock_res_get") => "capability clock",
+            ("dealrules", "log") | ("wasi_snapshot_preview1", "fd_write") => {
+                "capability log (fd_write: dropped without it)"
+            }
+            ("dealrules", "now_ms") | ("wasi_snapshot_preview1", "clock_time_get" | "clock_res_get") => {
+                "capability clock"
+            }
             ("dealrules", "random") | ("wasi_snapshot_preview1", "random_get") => "capability random",
-            ("wasi_snapshot_preview1", "fd_close" | "fd_seek" | "fd_fdstat_get" | "fd_fdstat_set_flags" | "fd_prestat_get") => "answered EBADF (no files)",
+            (
+                "wasi_snapshot_preview1",
+                "fd_close" | "fd_seek" | "fd_fdstat_get" | "fd_fdstat_set_flags" | "fd_prestat_get",
+            ) => "answered EBADF (no files)",
             ("wasi_snapshot_preview1", "proc_exit") => "stops the call",
             ("wasi_snapshot_preview1", _) => "denied when called (never granted)",
             _ => "NOT ALLOWED: the pack will not load",
@@ -104,7 +120,9 @@ fn inspect(path: &Path) -> u8 {
 fn describe(t: &wasmtime::ExternType) -> String {
     match t {
         wasmtime::ExternType::Func(f) => {
-            let list = |it: &mut dyn Iterator<Item = wasmtime::ValType>| it.map(|v| v.to_string()).collect::<Vec<_>>().join(", ");
+            let list = |it: &mut dyn Iterator<Item = wasmtime::ValType>| {
+                it.map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
+            };
             format!("func({}) -> ({})", list(&mut f.params()), list(&mut f.results()))
         }
         wasmtime::ExternType::Memory(_) => "memory".into(),
@@ -121,7 +139,10 @@ fn build(source: &Path, out: &Path, manifest: Option<&Path>) -> u8 {
     } else if source.extension().is_some_and(|e| e == "c") {
         dealrules_plugin_host::build::build_c(source, out)
     } else {
-        Err(format!("{}: give a .c file or a folder with a Cargo.toml", source.display()))
+        Err(format!(
+            "{}: give a .c file or a folder with a Cargo.toml",
+            source.display()
+        ))
     };
     let bytes = match built {
         Ok(b) => b,
@@ -175,7 +196,10 @@ fn test(manifest: &Path, cases: &Path) -> u8 {
         eprintln!("{}: cannot read", manifest.display());
         return 2;
     };
-    let name = manifest.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = manifest
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let dir = manifest.parent().unwrap_or(Path::new("."));
     // The manifest and the files beside it, as a one-plugin pack.
     let mut source = PackSource::from_texts([(format!("plugins/{name}").as_str(), text.as_str())]);
@@ -185,7 +209,10 @@ fn test(manifest: &Path, cases: &Path) -> u8 {
             if p.extension().is_some_and(|x| x == "wasm")
                 && let Ok(b) = std::fs::read(&p)
             {
-                source.files.insert(format!("plugins/{}", p.file_name().unwrap_or_default().to_string_lossy()), b);
+                source.files.insert(
+                    format!("plugins/{}", p.file_name().unwrap_or_default().to_string_lossy()),
+                    b,
+                );
             }
         }
     }
@@ -203,7 +230,12 @@ fn test(manifest: &Path, cases: &Path) -> u8 {
         return 1;
     };
     let Spec::Plugin(spec) = &doc.spec else { return 1 };
-    let wasm = pack.source.files.get(&format!("plugins/{}", spec.wasm)).cloned().unwrap_or_default();
+    let wasm = pack
+        .source
+        .files
+        .get(&format!("plugins/{}", spec.wasm))
+        .cloned()
+        .unwrap_or_default();
     let plugin = match Plugin::load(&doc.metadata.name, spec, &wasm, None) {
         Ok(p) => p,
         Err(e) => {
@@ -211,11 +243,21 @@ fn test(manifest: &Path, cases: &Path) -> u8 {
             return 1;
         }
     };
-    let mut files: Vec<PathBuf> = std::fs::read_dir(cases).map(|r| r.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "json")).collect()).unwrap_or_default();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(cases)
+        .map(|r| {
+            r.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect()
+        })
+        .unwrap_or_default();
     files.sort();
     let (mut passed, mut failed) = (0, 0);
     for f in &files {
-        let case: serde_json::Value = match std::fs::read_to_string(f).map_err(|e| e.to_string()).and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string())) {
+        let case: serde_json::Value = match std::fs::read_to_string(f)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+        {
             Ok(c) => c,
             Err(e) => {
                 println!("FAIL {}: {e}", f.display());
@@ -223,9 +265,15 @@ fn test(manifest: &Path, cases: &Path) -> u8 {
                 continue;
             }
         };
-        let function = case["function"].as_str().unwrap_or_else(|| plugin.exports.first().map(String::as_str).unwrap_or("run"));
+        let function = case["function"]
+            .as_str()
+            .unwrap_or_else(|| plugin.exports.first().map(String::as_str).unwrap_or("run"));
         let got = plugin.call(function, &case["input"]);
-        let ok = match (&got, case.get("expect"), case.get("expect_error").and_then(|e| e.as_str())) {
+        let ok = match (
+            &got,
+            case.get("expect"),
+            case.get("expect_error").and_then(|e| e.as_str()),
+        ) {
             (Ok(out), Some(want), _) => out.value == *want,
             (Err(e), _, Some(want)) => e.to_string().contains(want),
             _ => false,
@@ -239,7 +287,14 @@ fn test(manifest: &Path, cases: &Path) -> u8 {
             println!("ok   {}: {shown}", f.display());
         } else {
             failed += 1;
-            println!("FAIL {}: got {shown}; wanted {}", f.display(), case.get("expect").map(|v| v.to_string()).or_else(|| case.get("expect_error").map(|v| format!("error containing {v}"))).unwrap_or_else(|| "an `expect` or `expect_error`".into()));
+            println!(
+                "FAIL {}: got {shown}; wanted {}",
+                f.display(),
+                case.get("expect")
+                    .map(|v| v.to_string())
+                    .or_else(|| case.get("expect_error").map(|v| format!("error containing {v}")))
+                    .unwrap_or_else(|| "an `expect` or `expect_error`".into())
+            );
         }
     }
     println!("{passed} passed, {failed} failed");
@@ -288,7 +343,14 @@ fn new(name: &str, lang: &str, dir: &Path) -> u8 {
         }
         println!("created {}", path.display());
     }
-    let src = if lang == "c" { format!("{}/{name}.c", dir.display()) } else { dir.display().to_string() };
-    println!("next: dealrules plugin build {src} --out {0}/{name}.wasm --manifest {0}/{name}.yaml && dealrules plugin test {0}/{name}.yaml --cases {0}/cases", dir.display());
+    let src = if lang == "c" {
+        format!("{}/{name}.c", dir.display())
+    } else {
+        dir.display().to_string()
+    };
+    println!(
+        "next: dealrules plugin build {src} --out {0}/{name}.wasm --manifest {0}/{name}.yaml && dealrules plugin test {0}/{name}.yaml --cases {0}/cases",
+        dir.display()
+    );
     0
 }

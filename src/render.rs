@@ -25,11 +25,26 @@ pub enum Locale {
 }
 
 const TEMPLATES: [(&str, &str); 5] = [
-    ("statement.html", include_str!("../templates/statements/statement.html.tera")),
-    ("statement.zh-CN.html", include_str!("../templates/statements/statement.zh-CN.html.tera")),
-    ("statement.md", include_str!("../templates/statements/statement.md.tera")),
-    ("statement.zh-CN.md", include_str!("../templates/statements/statement.zh-CN.md.tera")),
-    ("statement.csv", include_str!("../templates/statements/statement.csv.tera")),
+    (
+        "statement.html",
+        include_str!("../templates/statements/statement.html.tera"),
+    ),
+    (
+        "statement.zh-CN.html",
+        include_str!("../templates/statements/statement.zh-CN.html.tera"),
+    ),
+    (
+        "statement.md",
+        include_str!("../templates/statements/statement.md.tera"),
+    ),
+    (
+        "statement.zh-CN.md",
+        include_str!("../templates/statements/statement.zh-CN.md.tera"),
+    ),
+    (
+        "statement.csv",
+        include_str!("../templates/statements/statement.csv.tera"),
+    ),
 ];
 
 /// A CSV field: quoted when it must be, and never a spreadsheet formula
@@ -41,8 +56,16 @@ fn csv(value: &tera::Value, _: &HashMap<String, tera::Value>) -> tera::Result<te
         other => other.to_string(),
     };
     let is_number = text.parse::<f64>().is_ok();
-    let text = if !is_number && text.starts_with(['=', '+', '-', '@']) { format!("'{text}") } else { text };
-    let out = if text.contains([',', '"', '\n', '\r']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text };
+    let text = if !is_number && text.starts_with(['=', '+', '-', '@']) {
+        format!("'{text}")
+    } else {
+        text
+    };
+    let out = if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    };
     Ok(tera::Value::String(out))
 }
 

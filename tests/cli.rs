@@ -15,7 +15,12 @@ fn rules() -> PathBuf {
 }
 
 fn run(cmd: &mut Command, stdin: &str) -> Output {
-    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     child.wait_with_output().unwrap()
 }
@@ -35,7 +40,11 @@ fn check_accepts_the_default_pack() {
 fn check_reports_every_error_with_its_position_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("a.yaml"), "apiVersion: dealrules/v1\nkind: ApprovalPolicy\nmetadata: { name: a }\nspec:\n  levels: [auto]\n  rules:\n    - { id: x, when: \"deal.amount >\", level: auto }\n    - { id: y, level: nope }\n").unwrap();
-    std::fs::write(dir.path().join("b.yaml"), "apiVersion: dealrules/v1\nkind: Funnel\nmetadata: { name: f }\nspec: { initial: a, stages: [ { id: b } ] }\n").unwrap();
+    std::fs::write(
+        dir.path().join("b.yaml"),
+        "apiVersion: dealrules/v1\nkind: Funnel\nmetadata: { name: f }\nspec: { initial: a, stages: [ { id: b } ] }\n",
+    )
+    .unwrap();
     let out = run(bin().arg("check").arg(dir.path()), "");
     assert_eq!(out.status.code(), Some(1));
     let stdout = text(&out.stdout);
@@ -71,26 +80,49 @@ fn eval_reads_a_file_and_matches_the_library() {
     let input = r#"{"customer": {"annual_revenue": 250000, "late_payments_12m": 1}}"#;
     let file = dir.path().join("in.json");
     std::fs::write(&file, input).unwrap();
-    let out = run(bin().args(["eval", "customer-tier", "--compact", "--rules"]).arg(rules()).arg("--input").arg(&file), "");
+    let out = run(
+        bin()
+            .args(["eval", "customer-tier", "--compact", "--rules"])
+            .arg(rules())
+            .arg("--input")
+            .arg(&file),
+        "",
+    );
     assert_eq!(out.status.code(), Some(0));
     // The CLI and the library (and so the HTTP API) give the same JSON.
     let snapshot = dealrules_core::Snapshot::load(dealrules_model::PackSource::from_dir(&rules()).unwrap()).unwrap();
-    let lib = snapshot.decide_json("customer-tier", input, "2026-11-23T00:00:00Z").unwrap();
+    let lib = snapshot
+        .decide_json("customer-tier", input, "2026-11-23T00:00:00Z")
+        .unwrap();
     assert_eq!(text(&out.stdout).trim(), serde_json::to_string(&lib).unwrap());
 }
 
 #[test]
 fn eval_decision_errors_exit_1_with_the_message_on_stderr() {
-    let out = run(bin().args(["eval", "discount-approvals", "--rules"]).arg(rules()), r#"{"deal": {"amount": 1}}"#);
+    let out = run(
+        bin().args(["eval", "discount-approvals", "--rules"]).arg(rules()),
+        r#"{"deal": {"amount": 1}}"#,
+    );
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("deal.discount_pct is missing"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("deal.discount_pct is missing"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(out.stdout.is_empty());
 
     let out = run(bin().args(["eval", "discount-aprovals", "--rules"]).arg(rules()), "{}");
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("did you mean `discount-approvals`"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("did you mean `discount-approvals`"),
+        "{}",
+        text(&out.stderr)
+    );
 
-    let out = run(bin().args(["eval", "customer-tier", "--rules"]).arg(rules()), "{not json");
+    let out = run(
+        bin().args(["eval", "customer-tier", "--rules"]).arg(rules()),
+        "{not json",
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("not valid JSON"), "{}", text(&out.stderr));
 }
@@ -105,7 +137,10 @@ fn eval_usage_errors_exit_2() {
 
 #[test]
 fn eval_honours_the_rules_environment_variable() {
-    let out = run(bin().args(["eval", "customer-tier"]).env("DEALRULES_RULES", rules()), r#"{"customer": {"annual_revenue": 5, "late_payments_12m": 0}}"#);
+    let out = run(
+        bin().args(["eval", "customer-tier"]).env("DEALRULES_RULES", rules()),
+        r#"{"customer": {"annual_revenue": 5, "late_payments_12m": 0}}"#,
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
 
@@ -115,7 +150,10 @@ fn test_runs_the_default_packs_tests_with_coverage() {
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains(", 0 failed"), "{stdout}");
-    assert!(stdout.contains("ApprovalPolicy/discount-approvals: 5/5 rules matched"), "{stdout}");
+    assert!(
+        stdout.contains("ApprovalPolicy/discount-approvals: 5/5 rules matched"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -127,8 +165,14 @@ fn test_reports_failures_and_unmatched_rules_and_exits_1() {
     let out = run(bin().arg("test").arg(dir.path()), "");
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("tests/a.yaml:2: small is auto (a): level: expected \"boss\", got \"auto\""), "{stdout}");
-    assert!(stdout.contains("ApprovalPolicy/a: 1/2 rules matched; never matched: big"), "{stdout}");
+    assert!(
+        stdout.contains("tests/a.yaml:2: small is auto (a): level: expected \"boss\", got \"auto\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("ApprovalPolicy/a: 1/2 rules matched; never matched: big"),
+        "{stdout}"
+    );
     assert!(stdout.contains("0 passed, 1 failed"), "{stdout}");
 }
 
@@ -152,14 +196,31 @@ fn backtest_reports_what_a_candidate_changes() {
         }
     }
     let approvals = std::fs::read_to_string(candidate.join("approvals.yaml")).unwrap();
-    std::fs::write(candidate.join("approvals.yaml"), approvals.replace("deal.discount_pct <= 10 && deal.amount <= 50000", "deal.discount_pct <= 15 && deal.amount <= 50000")).unwrap();
+    std::fs::write(
+        candidate.join("approvals.yaml"),
+        approvals.replace(
+            "deal.discount_pct <= 10 && deal.amount <= 50000",
+            "deal.discount_pct <= 15 && deal.amount <= 50000",
+        ),
+    )
+    .unwrap();
     let cases = dir.path().join("cases.jsonl");
     std::fs::write(&cases, concat!(
         r#"{"id": "d-1", "policy": "discount-approvals", "input": {"deal": {"amount": 40000, "discount_pct": 12, "region": "NA", "payment_terms_days": 30}}}"#, "\n",
         r#"{"id": "d-2", "policy": "discount-approvals", "input": {"deal": {"amount": 40000, "discount_pct": 5, "region": "NA", "payment_terms_days": 30}}}"#, "\n",
         r#"{"id": "d-3", "policy": "customer-tier", "input": {"customer": {"annual_revenue": 10, "late_payments_12m": 0}}}"#, "\n",
     )).unwrap();
-    let out = run(bin().arg("backtest").arg("--rules").arg(rules()).arg("--candidate").arg(&candidate).arg("--input").arg(&cases), "");
+    let out = run(
+        bin()
+            .arg("backtest")
+            .arg("--rules")
+            .arg(rules())
+            .arg("--candidate")
+            .arg(&candidate)
+            .arg("--input")
+            .arg(&cases),
+        "",
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["cases"], 3);

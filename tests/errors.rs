@@ -24,12 +24,18 @@ spec:
 
 #[test]
 fn broken_yaml() {
-    insta::assert_snapshot!(errors_of(&[("approvals.yaml", "apiVersion: dealrules/v1\nkind: ApprovalPolicy\nmetadata: { name: x\nspec: {}\n")]));
+    insta::assert_snapshot!(errors_of(&[(
+        "approvals.yaml",
+        "apiVersion: dealrules/v1\nkind: ApprovalPolicy\nmetadata: { name: x\nspec: {}\n"
+    )]));
 }
 
 #[test]
 fn tab_indented_yaml() {
-    insta::assert_snapshot!(errors_of(&[("approvals.yaml", "apiVersion: dealrules/v1\nkind: ApprovalPolicy\nmetadata:\n\tname: x\n")]));
+    insta::assert_snapshot!(errors_of(&[(
+        "approvals.yaml",
+        "apiVersion: dealrules/v1\nkind: ApprovalPolicy\nmetadata:\n\tname: x\n"
+    )]));
 }
 
 #[test]
@@ -180,7 +186,10 @@ spec:
 fn tests_that_name_unknown_policies() {
     insta::assert_snapshot!(errors_of(&[
         ("approvals.yaml", GOOD_APPROVALS),
-        ("tests/approvals.yaml", "tests:\n  - name: one\n    policy: discount-aprovals\n    input: {}\n    expect: { level: auto }\n  - name: two\n    policy: discount-approvals\n    input: {}\n"),
+        (
+            "tests/approvals.yaml",
+            "tests:\n  - name: one\n    policy: discount-aprovals\n    input: {}\n    expect: { level: auto }\n  - name: two\n    policy: discount-approvals\n    input: {}\n"
+        ),
     ]));
 }
 
@@ -195,8 +204,14 @@ fn scripts_that_do_not_compile() {
 #[test]
 fn every_document_is_checked_even_when_one_does_not_parse() {
     insta::assert_snapshot!(errors_of(&[
-        ("a.yaml", "apiVersion: dealrules/v1\nkind: ApprovalPolicy\nmetadata: { name: discounts }\nspec:\n  levels: [auto]\n  hit: frist\n  rules: []\n"),
-        ("b.yaml", "apiVersion: dealrules/v1\nkind: Funnel\nmetadata: { name: b2b }\nspec:\n  initial: lead\n  stages: [ { id: lead, on_enter: [ { approval: discounts } ] } ]\n  transitions: [ { from: lead, to: won } ]\n"),
+        (
+            "a.yaml",
+            "apiVersion: dealrules/v1\nkind: ApprovalPolicy\nmetadata: { name: discounts }\nspec:\n  levels: [auto]\n  hit: frist\n  rules: []\n"
+        ),
+        (
+            "b.yaml",
+            "apiVersion: dealrules/v1\nkind: Funnel\nmetadata: { name: b2b }\nspec:\n  initial: lead\n  stages: [ { id: lead, on_enter: [ { approval: discounts } ] } ]\n  transitions: [ { from: lead, to: won } ]\n"
+        ),
         ("c.yaml", "key: [unclosed\n"),
     ]));
 }
@@ -259,7 +274,10 @@ fn a_broken_policy_is_reported_once_not_again_by_its_tests() {
     let broken = GOOD_APPROVALS.replace("level: manager }", "level: manger }");
     let text = errors_of(&[
         ("approvals.yaml", broken.as_str()),
-        ("tests/approvals.yaml", "tests:\n  - name: one\n    policy: discount-approvals\n    input: {}\n    expect: { level: auto }\n"),
+        (
+            "tests/approvals.yaml",
+            "tests:\n  - name: one\n    policy: discount-approvals\n    input: {}\n    expect: { level: auto }\n",
+        ),
     ]);
     assert_eq!(text.lines().count(), 1, "{text}");
     assert!(text.contains("did you mean `manager`"), "{text}");
@@ -318,7 +336,12 @@ spec:
   components:
     - { id: new-logo, type: spiff, when: "deal.new_logo &&", amount: 500 }
 "#;
-    let text = errors_of(&[("approvals.yaml", approvals), ("table.yaml", table), ("funnel.yaml", funnel), ("plan.yaml", plan)]);
+    let text = errors_of(&[
+        ("approvals.yaml", approvals),
+        ("table.yaml", table),
+        ("funnel.yaml", funnel),
+        ("plan.yaml", plan),
+    ]);
     for want in [
         "approvals.yaml:8:54: ApprovalPolicy/bad-expr rule broken-rule: bad expression: Unexpected '&&'",
         "ApprovalPolicy/bad-expr escalation long-terms: bad expression:",
@@ -336,5 +359,8 @@ spec:
     assert!(!text.contains("rule fine"), "{text}");
     // A table row without an id is named as traces name it.
     let unnamed = errors_of(&[("table.yaml", &table.replace("revenue >= 10", "revenue >= +"))]);
-    assert!(unnamed.contains("DecisionTable/tiers rule #1: bad expression:"), "{unnamed}");
+    assert!(
+        unnamed.contains("DecisionTable/tiers rule #1: bad expression:"),
+        "{unnamed}"
+    );
 }

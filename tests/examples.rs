@@ -21,13 +21,21 @@ fn eval(policy: &str, data: &str, extra: &[&str]) -> String {
         .args(extra)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{policy}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{policy}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]
 fn the_example_pack_tests_pass() {
-    let out = Command::new(env!("CARGO_BIN_EXE_dealrules")).arg("test").arg(acme()).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_dealrules"))
+        .arg("test")
+        .arg(acme())
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("3 passed, 0 failed"), "{stdout}");
@@ -51,9 +59,14 @@ fn statements_match_the_expected_files() {
             std::fs::write(&file, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();
             continue;
         }
-        let want: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap_or_default()).unwrap_or_default();
+        let want: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap_or_default()).unwrap_or_default();
         if want != got {
-            failures.push(format!("{}: got {}", file.display(), serde_json::to_string(&got).unwrap()));
+            failures.push(format!(
+                "{}: got {}",
+                file.display(),
+                serde_json::to_string(&got).unwrap()
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -76,11 +89,31 @@ fn redact(s: String) -> String {
 
 #[test]
 fn rendered_statements() {
-    insta::assert_snapshot!("acme-ae-md", redact(eval("ae-2026", "2026-q1.json", &["--format", "md"])));
+    insta::assert_snapshot!(
+        "acme-ae-md",
+        redact(eval("ae-2026", "2026-q1.json", &["--format", "md"]))
+    );
     insta::assert_snapshot!("acme-ae-csv", eval("ae-2026", "2026-q1.json", &["--format", "csv"]));
-    insta::assert_snapshot!("acme-ae-html", redact(eval("ae-2026", "2026-q1.json", &["--format", "html"])));
-    insta::assert_snapshot!("acme-cn-html", redact(eval("ae-2026-cn", "2026-q1-cn.json", &["--format", "html", "--locale", "zh-CN"])));
-    insta::assert_snapshot!("acme-cn-md", redact(eval("ae-2026-cn", "2026-q1-cn.json", &["--format", "md", "--locale", "zh-CN"])));
+    insta::assert_snapshot!(
+        "acme-ae-html",
+        redact(eval("ae-2026", "2026-q1.json", &["--format", "html"]))
+    );
+    insta::assert_snapshot!(
+        "acme-cn-html",
+        redact(eval(
+            "ae-2026-cn",
+            "2026-q1-cn.json",
+            &["--format", "html", "--locale", "zh-CN"]
+        ))
+    );
+    insta::assert_snapshot!(
+        "acme-cn-md",
+        redact(eval(
+            "ae-2026-cn",
+            "2026-q1-cn.json",
+            &["--format", "md", "--locale", "zh-CN"]
+        ))
+    );
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::path::Path;
 use dealrules_core::Snapshot;
 use dealrules_expr::Value;
 use dealrules_model::PackSource;
-use serde_json::{json, Value as Json};
+use serde_json::{Value as Json, json};
 
 const DEFAULT_NOW: &str = "2026-11-23T00:00:00Z";
 
@@ -18,8 +18,14 @@ fn run_case(snapshot: &Snapshot, case: &Json) -> Json {
     let input = Value::from_json(&case["input"]);
     // Parsed input and JSON text take different roads to the facts (slots
     // filled from a value, or straight from the text); both must agree.
-    let from_text = snapshot.decide_json(policy, &case["input"].to_string(), now).map(|d| serde_json::to_value(&d).unwrap()).map_err(|e| e.to_string());
-    let from_value = snapshot.decide(policy, &input, now).map(|d| serde_json::to_value(&d).unwrap()).map_err(|e| e.to_string());
+    let from_text = snapshot
+        .decide_json(policy, &case["input"].to_string(), now)
+        .map(|d| serde_json::to_value(&d).unwrap())
+        .map_err(|e| e.to_string());
+    let from_value = snapshot
+        .decide(policy, &input, now)
+        .map(|d| serde_json::to_value(&d).unwrap())
+        .map_err(|e| e.to_string());
     assert_eq!(from_text, from_value, "decide_json and decide differ for {policy}");
     match snapshot.decide(policy, &input, now) {
         Ok(d) => {
@@ -39,12 +45,19 @@ fn golden_cases() {
     let update = std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1");
     let mut failures = Vec::new();
     let mut count = 0;
-    let mut suites: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+    let mut suites: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
     suites.sort();
     for suite in suites {
         let snapshot = Snapshot::load(PackSource::from_dir(&suite.join("pack")).unwrap())
             .unwrap_or_else(|e| panic!("{}: pack does not load:\n{e}", suite.display()));
-        let mut cases: Vec<_> = std::fs::read_dir(suite.join("cases")).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut cases: Vec<_> = std::fs::read_dir(suite.join("cases"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         cases.sort();
         for path in cases {
             count += 1;
@@ -78,5 +91,10 @@ fn golden_cases() {
         }
     }
     assert!(count >= 40, "only {count} golden cases found");
-    assert!(failures.is_empty(), "{} golden case(s) differ (UPDATE_GOLDEN=1 to accept):\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} golden case(s) differ (UPDATE_GOLDEN=1 to accept):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -30,17 +30,30 @@ fn text(b: &[u8]) -> String {
 
 #[test]
 fn eval_of_lines_adding_up_past_the_decimal_maximum_is_an_error_not_a_panic() {
-    let out = eval(r#"{"period": "2026-Q1", "reps": [{"id": "r1"}], "deals": [{"id": "d1", "owner": "r1", "amount": 79228162514264337593543950335, "closed_at": "2026-02-10"}]}"#);
+    let out = eval(
+        r#"{"period": "2026-Q1", "reps": [{"id": "r1"}], "deals": [{"id": "d1", "owner": "r1", "amount": 79228162514264337593543950335, "closed_at": "2026-02-10"}]}"#,
+    );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("p: earned of rep `r1`: amount out of range"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("p: earned of rep `r1`: amount out of range"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(out.stdout.is_empty());
 }
 
 #[test]
 fn eval_of_a_number_with_more_digits_than_a_decimal_holds_is_refused() {
-    let out = eval(r#"{"period": "2026-Q1", "reps": [{"id": "r1"}], "deals": [{"id": "d1", "owner": "r1", "amount": 1.00499999999999999999999999999999, "closed_at": "2026-02-10"}]}"#);
+    let out = eval(
+        r#"{"period": "2026-Q1", "reps": [{"id": "r1"}], "deals": [{"id": "d1", "owner": "r1", "amount": 1.00499999999999999999999999999999, "closed_at": "2026-02-10"}]}"#,
+    );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("number 1.00499999999999999999999999999999 has more digits than an exact decimal holds"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr)
+            .contains("number 1.00499999999999999999999999999999 has more digits than an exact decimal holds"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -52,6 +65,11 @@ fn eval_of_a_split_in_thirds_with_amounts_as_text_pays_the_whole_deal() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let d: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     // At 100%, the commissions are the credits: 0.27 + 0.26 + 0.27.
-    let paid: Vec<&str> = d["statements"].as_array().unwrap().iter().map(|s| s["lines"][0]["amount"].as_str().unwrap()).collect();
+    let paid: Vec<&str> = d["statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["lines"][0]["amount"].as_str().unwrap())
+        .collect();
     assert_eq!(paid, ["0.27", "0.26", "0.27"]);
 }

@@ -12,11 +12,22 @@ use std::process::{Command, Output};
 use common::{copy_dir, http, json, start_with};
 
 fn dealrules(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dealrules")).args(args).env("DEALRULES_PLUGIN_CACHE", std::env::temp_dir().join("dealrules-test-plugin-cache")).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_dealrules"))
+        .args(args)
+        .env(
+            "DEALRULES_PLUGIN_CACHE",
+            std::env::temp_dir().join("dealrules-test-plugin-cache"),
+        )
+        .output()
+        .unwrap()
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// The partners pack with both plugins built and pinned.
@@ -25,9 +36,25 @@ fn built_pack(dir: &Path) -> PathBuf {
     let pack = dir.join("partners");
     copy_dir(&root.join("examples/partners"), &pack);
     let p = |s: &str| pack.join(s).display().to_string();
-    let fx = dealrules(&["plugin", "build", &root.join("plugins/examples/fx-c/fx.c").display().to_string(), "--out", &p("plugins/fx-convert.wasm"), "--manifest", &p("plugins/fx-convert.yaml")]);
+    let fx = dealrules(&[
+        "plugin",
+        "build",
+        &root.join("plugins/examples/fx-c/fx.c").display().to_string(),
+        "--out",
+        &p("plugins/fx-convert.wasm"),
+        "--manifest",
+        &p("plugins/fx-convert.yaml"),
+    ]);
     assert!(fx.status.success(), "{}", text(&fx));
-    let credit = dealrules(&["plugin", "build", &root.join("plugins/examples/credit-rust").display().to_string(), "--out", &p("plugins/credit-check.wasm"), "--manifest", &p("plugins/credit-check.yaml")]);
+    let credit = dealrules(&[
+        "plugin",
+        "build",
+        &root.join("plugins/examples/credit-rust").display().to_string(),
+        "--out",
+        &p("plugins/credit-check.wasm"),
+        "--manifest",
+        &p("plugins/credit-check.yaml"),
+    ]);
     assert!(credit.status.success(), "{}", text(&credit));
     pack
 }
@@ -40,40 +67,113 @@ fn plugins_in_a_pack_from_build_to_statement() {
 
     let o = dealrules(&["test", &p("")]);
     assert!(o.status.success(), "{}", text(&o));
-    let o = dealrules(&["plugin", "test", &p("plugins/fx-convert.yaml"), "--cases", &p("cases/fx")]);
-    assert!(o.status.success() && text(&o).contains("2 passed, 0 failed"), "{}", text(&o));
+    let o = dealrules(&[
+        "plugin",
+        "test",
+        &p("plugins/fx-convert.yaml"),
+        "--cases",
+        &p("cases/fx"),
+    ]);
+    assert!(
+        o.status.success() && text(&o).contains("2 passed, 0 failed"),
+        "{}",
+        text(&o)
+    );
     let o = dealrules(&["plugin", "inspect", &p("plugins/credit-check.wasm")]);
     let shown = text(&o);
-    assert!(o.status.success() && shown.contains("abi:     dealrules v1") && shown.contains("score func(i32, i32) -> (i64)") && shown.contains("imports:\n  (none)"), "{shown}");
+    assert!(
+        o.status.success()
+            && shown.contains("abi:     dealrules v1")
+            && shown.contains("score func(i32, i32) -> (i64)")
+            && shown.contains("imports:\n  (none)"),
+        "{shown}"
+    );
 
     // A statement with the plugin's line, and its cost in the line.
-    let o = dealrules(&["eval", "emea-ae-2026", "--rules", &p(""), "--input", &p("data/2026-q1.json")]);
+    let o = dealrules(&[
+        "eval",
+        "emea-ae-2026",
+        "--rules",
+        &p(""),
+        "--input",
+        &p("data/2026-q1.json"),
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     let result = json(&String::from_utf8_lossy(&o.stdout));
-    let george = result["statements"].as_array().unwrap().iter().find(|s| s["rep"] == "ae-george").unwrap().clone();
-    let line = george["lines"].as_array().unwrap().iter().find(|l| l["component"] == "fx-bonus").unwrap().clone();
+    let george = result["statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["rep"] == "ae-george")
+        .unwrap()
+        .clone();
+    let line = george["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["component"] == "fx-bonus")
+        .unwrap()
+        .clone();
     assert_eq!(line["amount"], "632.00", "80,000 x 1% x 0.79 GBP: {line}");
-    assert!(line["plugin"]["fuel_used"].as_u64().unwrap() > 0 && line["plugin"]["micros"].as_u64().is_some(), "{line}");
+    assert!(
+        line["plugin"]["fuel_used"].as_u64().unwrap() > 0 && line["plugin"]["micros"].as_u64().is_some(),
+        "{line}"
+    );
 
     // An approval rule reads the plugin's answer; the decision shows the call.
     let input = pack.join("deal.json");
     std::fs::write(&input, r#"{"deal": {"amount": 150000}, "customer": {"annual_revenue": "1200000", "late_payments_12m": 1, "open_ar": "20000"}}"#).unwrap();
-    let o = dealrules(&["eval", "credit-terms", "--rules", &p(""), "--input", &input.display().to_string()]);
+    let o = dealrules(&[
+        "eval",
+        "credit-terms",
+        "--rules",
+        &p(""),
+        "--input",
+        &input.display().to_string(),
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     let d = json(&String::from_utf8_lossy(&o.stdout));
-    assert_eq!((d["level"].as_str(), d["rule"].as_str()), (Some("finance"), Some("good-credit")), "{d}");
-    assert_eq!((d["plugins"][0]["plugin"].as_str(), d["plugins"][0]["answer"]["band"].as_str()), (Some("credit-check"), Some("B")), "{d}");
+    assert_eq!(
+        (d["level"].as_str(), d["rule"].as_str()),
+        (Some("finance"), Some("good-credit")),
+        "{d}"
+    );
+    assert_eq!(
+        (
+            d["plugins"][0]["plugin"].as_str(),
+            d["plugins"][0]["answer"]["band"].as_str()
+        ),
+        (Some("credit-check"), Some("B")),
+        "{d}"
+    );
     assert!(d["plugins"][0]["fuel_used"].as_u64().unwrap() > 0);
     // Asked why not: the rule that compares with the plugin's answer cannot
     // say which amount would pass (the answer may change with the input).
     std::fs::write(&input, r#"{"deal": {"amount": 150000}, "customer": {"annual_revenue": "1200000", "late_payments_12m": 1, "open_ar": "20000"}, "why_not": true}"#).unwrap();
-    let o = dealrules(&["eval", "credit-terms", "--rules", &p(""), "--input", &input.display().to_string()]);
+    let o = dealrules(&[
+        "eval",
+        "credit-terms",
+        "--rules",
+        &p(""),
+        "--input",
+        &input.display().to_string(),
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     let d = json(&String::from_utf8_lossy(&o.stdout));
     let within = &d["trace"][0];
-    assert_eq!((within["rule"].as_str(), within["matched"].as_bool()), (Some("within-limit"), Some(false)), "{d}");
+    assert_eq!(
+        (within["rule"].as_str(), within["matched"].as_bool()),
+        (Some("within-limit"), Some(false)),
+        "{d}"
+    );
     assert_eq!(within["why_not"][0]["cannot_say"], true, "{d}");
-    assert!(within["why_not"][0]["reason"].as_str().unwrap().contains("`plugins.credit.credit_limit` is a plugin's answer"), "{d}");
+    assert!(
+        within["why_not"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("`plugins.credit.credit_limit` is a plugin's answer"),
+        "{d}"
+    );
     assert_eq!(d["to_reach"][0]["level"], "auto", "{d}");
 
     // A module that is not the pinned one: the pack does not load.
@@ -84,7 +184,11 @@ fn plugins_in_a_pack_from_build_to_statement() {
     std::fs::write(&wasm, bytes).unwrap();
     let o = dealrules(&["check", &p("")]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains("plugins/fx-convert.yaml:") && text(&o).contains("not the pinned"), "{}", text(&o));
+    assert!(
+        text(&o).contains("plugins/fx-convert.yaml:") && text(&o).contains("not the pinned"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]
@@ -93,9 +197,22 @@ fn a_funnel_action_calls_a_plugin_and_a_hostile_plugin_fails_only_its_decision()
     let pack = built_pack(dir.path());
     // A hostile plugin in the same pack, used by a second plan.
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let o = dealrules(&["plugin", "build", &root.join("plugins/hostile/loop.c").display().to_string(), "--out", &pack.join("plugins/spinner.wasm").display().to_string()]);
+    let o = dealrules(&[
+        "plugin",
+        "build",
+        &root.join("plugins/hostile/loop.c").display().to_string(),
+        "--out",
+        &pack.join("plugins/spinner.wasm").display().to_string(),
+    ]);
     assert!(o.status.success(), "{}", text(&o));
-    let sha = text(&o).split("sha256 ").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+    let sha = text(&o)
+        .split("sha256 ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
     std::fs::write(
         pack.join("plugins/spinner.yaml"),
         format!("apiVersion: dealrules/v1\nkind: Plugin\nmetadata: {{ name: spinner }}\nspec:\n  wasm: spinner.wasm\n  sha256: {sha}\n  exports: [run]\n  limits: {{ fuel: 100000000000, timeout: 30ms }}\n"),
@@ -121,12 +238,31 @@ fn a_funnel_action_calls_a_plugin_and_a_hostile_plugin_fails_only_its_decision()
         "context": {"customer": {"annual_revenue": "1200000", "late_payments_12m": 0, "open_ar": "0", "tax_id": "kept from the plugin"}}}"#;
     let (code, body) = http(&server.addr, "POST", "/v1/deals", deal);
     assert_eq!(code, 201, "{body}");
-    let (code, body) = http(&server.addr, "POST", "/v1/deals/p-1/events", r#"{"type": "move", "to": "proposal"}"#);
+    let (code, body) = http(
+        &server.addr,
+        "POST",
+        "/v1/deals/p-1/events",
+        r#"{"type": "move", "to": "proposal"}"#,
+    );
     assert_eq!(code, 200, "{body}");
     let d = json(&body);
-    let call = d["history"].as_array().unwrap().iter().find(|h| h["detail"]["action"] == "plugin").unwrap().clone();
+    let call = d["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["detail"]["action"] == "plugin")
+        .unwrap()
+        .clone();
     let r = &call["detail"]["result"];
-    assert_eq!((r["score"].as_u64(), r["band"].as_str(), r["credit_limit"].to_string().as_str()), (Some(762), Some("A"), "120000.00"), "{call}");
+    assert_eq!(
+        (
+            r["score"].as_u64(),
+            r["band"].as_str(),
+            r["credit_limit"].to_string().as_str()
+        ),
+        (Some(762), Some("A"), "120000.00"),
+        "{call}"
+    );
     assert!(call["detail"]["fuel_used"].as_u64().unwrap() > 0);
 
     // The spinning plugin fails its own decision, named, within its deadline...
@@ -134,10 +270,21 @@ fn a_funnel_action_calls_a_plugin_and_a_hostile_plugin_fails_only_its_decision()
     let started = std::time::Instant::now();
     let (code, body) = http(&server.addr, "POST", "/v1/decide/spinner-plan", input);
     assert_eq!(code, 422, "{body}");
-    assert!(json(&body)["detail"].as_str().unwrap().contains("plugin `spinner` (run): did not finish within 30ms"), "{body}");
+    assert!(
+        json(&body)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("plugin `spinner` (run): did not finish within 30ms"),
+        "{body}"
+    );
     assert!(started.elapsed() < std::time::Duration::from_secs(2));
     // ...and every other decision goes on.
-    let (code, body) = http(&server.addr, "POST", "/v1/decide/emea-ae-2026", &input.replace("\"role\": \"ae\"", "\"role\": \"ae\", \"currency\": \"EUR\""));
+    let (code, body) = http(
+        &server.addr,
+        "POST",
+        "/v1/decide/emea-ae-2026",
+        &input.replace("\"role\": \"ae\"", "\"role\": \"ae\", \"currency\": \"EUR\""),
+    );
     assert_eq!(code, 200, "{body}");
 
     // Regression: 200 concurrent decisions of a plugin that spins to its
@@ -158,7 +305,13 @@ fn a_funnel_action_calls_a_plugin_and_a_hostile_plugin_fails_only_its_decision()
     let mut answered_during_storm = 0;
     while finished.load(std::sync::atomic::Ordering::SeqCst) < 200 {
         let health = http(&server.addr, "GET", "/healthz", "").0;
-        let plain = http(&server.addr, "POST", "/v1/decide/plain-size", r#"{"deal": {"amount": 5}}"#).0;
+        let plain = http(
+            &server.addr,
+            "POST",
+            "/v1/decide/plain-size",
+            r#"{"deal": {"amount": 5}}"#,
+        )
+        .0;
         assert_eq!((health, plain), (200, 200));
         if finished.load(std::sync::atomic::Ordering::SeqCst) < 200 {
             answered_during_storm += 1;
@@ -166,8 +319,14 @@ fn a_funnel_action_calls_a_plugin_and_a_hostile_plugin_fails_only_its_decision()
     }
     let codes: Vec<u16> = storm.into_iter().map(|t| t.join().unwrap()).collect();
     assert!(codes.iter().all(|c| *c == 422 || *c == 503), "{codes:?}");
-    assert!(codes.contains(&422) && codes.contains(&503), "some ran to their deadline, the rest were told to retry: {codes:?}");
-    assert!(answered_during_storm > 0, "health checks and plain decisions answered while the spinners ran");
+    assert!(
+        codes.contains(&422) && codes.contains(&503),
+        "some ran to their deadline, the rest were told to retry: {codes:?}"
+    );
+    assert!(
+        answered_during_storm > 0,
+        "health checks and plain decisions answered while the spinners ran"
+    );
 }
 
 #[test]
@@ -178,10 +337,32 @@ fn plugin_new_makes_a_plugin_that_builds_and_passes_its_case() {
         let at_s = at.display().to_string();
         let o = dealrules(&["plugin", "new", "tax", "--lang", lang, "--dir", &at_s]);
         assert!(o.status.success(), "{}", text(&o));
-        let source = if lang == "c" { format!("{at_s}/tax.c") } else { at_s.clone() };
-        let o = dealrules(&["plugin", "build", &source, "--out", &format!("{at_s}/tax.wasm"), "--manifest", &format!("{at_s}/tax.yaml")]);
+        let source = if lang == "c" {
+            format!("{at_s}/tax.c")
+        } else {
+            at_s.clone()
+        };
+        let o = dealrules(&[
+            "plugin",
+            "build",
+            &source,
+            "--out",
+            &format!("{at_s}/tax.wasm"),
+            "--manifest",
+            &format!("{at_s}/tax.yaml"),
+        ]);
         assert!(o.status.success(), "{lang}: {}", text(&o));
-        let o = dealrules(&["plugin", "test", &format!("{at_s}/tax.yaml"), "--cases", &format!("{at_s}/cases")]);
-        assert!(o.status.success() && text(&o).contains("1 passed, 0 failed"), "{lang}: {}", text(&o));
+        let o = dealrules(&[
+            "plugin",
+            "test",
+            &format!("{at_s}/tax.yaml"),
+            "--cases",
+            &format!("{at_s}/cases"),
+        ]);
+        assert!(
+            o.status.success() && text(&o).contains("1 passed, 0 failed"),
+            "{lang}: {}",
+            text(&o)
+        );
     }
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{copy_dir, http, json, start, wait_for, DEAL};
+use common::{DEAL, copy_dir, http, json, start, wait_for};
 
 #[test]
 fn edits_go_live_and_broken_edits_do_not() {
@@ -25,21 +25,41 @@ fn edits_go_live_and_broken_edits_do_not() {
     // Raise the auto-approval limit to 15%: the policy tests still pass.
     let file = rules.join("approvals.yaml");
     let text = std::fs::read_to_string(&file).unwrap();
-    std::fs::write(&file, text.replace("deal.discount_pct <= 10 && deal.amount <= 50000", "deal.discount_pct <= 15 && deal.amount <= 50000")
-        .replace("- name: 10.5 percent needs the manager", "- name: 10.5 percent needs the manager (moved)")).unwrap();
+    std::fs::write(
+        &file,
+        text.replace(
+            "deal.discount_pct <= 10 && deal.amount <= 50000",
+            "deal.discount_pct <= 15 && deal.amount <= 50000",
+        )
+        .replace(
+            "- name: 10.5 percent needs the manager",
+            "- name: 10.5 percent needs the manager (moved)",
+        ),
+    )
+    .unwrap();
     // The pack's own test pinned 10.5% -> manager; keep the tests true to the new rule.
     let tests = rules.join("tests/approvals.yaml");
     let t = std::fs::read_to_string(&tests).unwrap();
     std::fs::write(&tests, t.replace("discount_pct: 10.5, region: NA, payment_terms_days: 30 }, rep: { manager: u-17 } }\n    expect: { level: manager, chain: [manager], rule: mid,",
         "discount_pct: 15.5, region: NA, payment_terms_days: 30 }, rep: { manager: u-17 } }\n    expect: { level: manager, chain: [manager], rule: mid,")).unwrap();
-    let took = wait_for("the edited rule", || json(&http(&server.addr, "POST", "/v1/decide/discount-approvals", DEAL).1)["level"] == "auto");
+    let took = wait_for("the edited rule", || {
+        json(&http(&server.addr, "POST", "/v1/decide/discount-approvals", DEAL).1)["level"] == "auto"
+    });
     eprintln!("new version answered {took:?} after the edit");
     let second = json(&http(&server.addr, "POST", "/v1/decide/discount-approvals", DEAL).1);
     assert_ne!(first["version"], second["version"]);
 
     // A broken edit: the last good version keeps answering; status says why.
-    std::fs::write(&file, std::fs::read_to_string(&file).unwrap().replace("level: manager }", "level: manger }")).unwrap();
-    wait_for("the refused reload", || json(&http(&server.addr, "GET", "/v1/status", "").1)["last_reload_errors"].is_array());
+    std::fs::write(
+        &file,
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .replace("level: manager }", "level: manger }"),
+    )
+    .unwrap();
+    wait_for("the refused reload", || {
+        json(&http(&server.addr, "GET", "/v1/status", "").1)["last_reload_errors"].is_array()
+    });
     let status = json(&http(&server.addr, "GET", "/v1/status", "").1);
     let errors = status["last_reload_errors"].to_string();
     assert!(errors.contains("approvals.yaml:"), "{errors}");
@@ -63,7 +83,14 @@ fn reload_under_load_never_fails_a_request_or_mixes_versions() {
     // move it to 15.5% so both limits below pass the pack's tests.
     let tests = rules.join("tests/approvals.yaml");
     let t = std::fs::read_to_string(&tests).unwrap();
-    std::fs::write(&tests, t.replace("discount_pct: 10.5, region: NA, payment_terms_days: 30 }, rep: { manager: u-17 } }", "discount_pct: 15.5, region: NA, payment_terms_days: 30 }, rep: { manager: u-17 } }")).unwrap();
+    std::fs::write(
+        &tests,
+        t.replace(
+            "discount_pct: 10.5, region: NA, payment_terms_days: 30 }, rep: { manager: u-17 } }",
+            "discount_pct: 15.5, region: NA, payment_terms_days: 30 }, rep: { manager: u-17 } }",
+        ),
+    )
+    .unwrap();
     let server = start(&rules);
     let addr = server.addr.clone();
 
@@ -73,7 +100,13 @@ fn reload_under_load_never_fails_a_request_or_mixes_versions() {
     let mut clients = Vec::new();
     let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     for _ in 0..2 {
-        let (stop, seen, failures, addr, requests) = (stop.clone(), seen.clone(), failures.clone(), addr.clone(), requests.clone());
+        let (stop, seen, failures, addr, requests) = (
+            stop.clone(),
+            seen.clone(),
+            failures.clone(),
+            addr.clone(),
+            requests.clone(),
+        );
         clients.push(std::thread::spawn(move || {
             let started = Instant::now();
             while !stop.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(60) {
@@ -84,13 +117,19 @@ fn reload_under_load_never_fails_a_request_or_mixes_versions() {
                     continue;
                 }
                 let v = json(&body);
-                let (version, level) = (v["version"].as_str().unwrap().to_string(), v["level"].as_str().unwrap().to_string());
+                let (version, level) = (
+                    v["version"].as_str().unwrap().to_string(),
+                    v["level"].as_str().unwrap().to_string(),
+                );
                 // One pack version, one answer: a decision never mixes two packs.
                 let mut seen = seen.lock().unwrap();
                 if let Some(prev) = seen.insert(version.clone(), level.clone())
                     && prev != level
                 {
-                    failures.lock().unwrap().push(format!("{version} answered both {prev} and {level}"));
+                    failures
+                        .lock()
+                        .unwrap()
+                        .push(format!("{version} answered both {prev} and {level}"));
                 }
             }
         }));
@@ -101,10 +140,15 @@ fn reload_under_load_never_fails_a_request_or_mixes_versions() {
         // Alternate the auto limit between 15% (12% is auto) and 10% (manager),
         // with a comment that changes the version every time.
         let limit = if i % 2 == 0 { "15" } else { "10" };
-        let text = original.replace("deal.discount_pct <= 10 && deal.amount <= 50000", &format!("deal.discount_pct <= {limit} && deal.amount <= 50000"));
+        let text = original.replace(
+            "deal.discount_pct <= 10 && deal.amount <= 50000",
+            &format!("deal.discount_pct <= {limit} && deal.amount <= 50000"),
+        );
         std::fs::write(&file, format!("# edit {i}\n{text}")).unwrap();
         let want = if limit == "15" { "auto" } else { "manager" };
-        wait_for("an edit to go live", || json(&http(&addr, "POST", "/v1/decide/discount-approvals", DEAL).1)["level"] == want);
+        wait_for("an edit to go live", || {
+            json(&http(&addr, "POST", "/v1/decide/discount-approvals", DEAL).1)["level"] == want
+        });
     }
     stop.store(true, Ordering::Relaxed);
     for c in clients {
@@ -113,7 +157,10 @@ fn reload_under_load_never_fails_a_request_or_mixes_versions() {
     let failures = failures.lock().unwrap();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     let versions = seen.lock().unwrap().len();
-    eprintln!("{} requests, {versions} pack versions answered, no failure", requests.load(Ordering::Relaxed));
+    eprintln!(
+        "{} requests, {versions} pack versions answered, no failure",
+        requests.load(Ordering::Relaxed)
+    );
     assert!(versions >= 10, "only {versions} versions seen");
 }
 
@@ -128,7 +175,10 @@ fn sigterm_stops_the_server_cleanly() {
         if let Some(s) = server.child.try_wait().unwrap() {
             break s;
         }
-        assert!(started.elapsed() < Duration::from_secs(10), "still running 10 s after SIGTERM");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still running 10 s after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success(), "{status:?}");

@@ -28,7 +28,11 @@ pub fn copy_dir(from: &Path, to: &Path) {
     for e in std::fs::read_dir(from).unwrap() {
         let p = e.unwrap().path();
         let dest = to.join(p.file_name().unwrap());
-        if p.is_dir() { copy_dir(&p, &dest) } else { std::fs::copy(&p, &dest).unwrap(); }
+        if p.is_dir() {
+            copy_dir(&p, &dest)
+        } else {
+            std::fs::copy(&p, &dest).unwrap();
+        }
     }
 }
 
@@ -79,15 +83,29 @@ pub fn http_as(addr: &str, token: &str, method: &str, path: &str, body: &str) ->
 }
 
 /// The whole request; an error when the server is not there (killed).
-pub fn http_full(addr: &str, token: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> std::io::Result<(u16, String)> {
+pub fn http_full(
+    addr: &str,
+    token: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<(u16, String)> {
     let mut s = TcpStream::connect(addr)?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
-    write!(s, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
     let mut out = String::new();
     s.read_to_string(&mut out)?;
     let status = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     if status == 0 {
         return Err(std::io::Error::other("no HTTP answer"));
     }
@@ -111,7 +129,6 @@ pub fn wait_for(what: &str, mut ok: impl FnMut() -> bool) -> Duration {
     panic!("{what}: not seen within 10 s");
 }
 
-
 /// Sends `signal` (`-TERM`, `-KILL`) and waits (up to 10 s) for the exit.
 pub fn stop(server: &mut Server, signal: &str) {
     let pid = server.child.id().to_string();
@@ -124,7 +141,10 @@ pub fn stop(server: &mut Server, signal: &str) {
             }
             return;
         }
-        assert!(started.elapsed() < Duration::from_secs(10), "still running 10 s after {signal}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still running 10 s after {signal}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -135,8 +155,16 @@ pub fn pack_files(dir: &Path) -> Vec<(String, String)> {
         for e in std::fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            let rel = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
-            if p.is_dir() { walk(&p, &rel, out) } else { out.push((rel, std::fs::read_to_string(&p).unwrap())) }
+            let rel = if prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{prefix}/{name}")
+            };
+            if p.is_dir() {
+                walk(&p, &rel, out)
+            } else {
+                out.push((rel, std::fs::read_to_string(&p).unwrap()))
+            }
         }
     }
     let mut out = Vec::new();

@@ -18,7 +18,7 @@
 use std::hint::black_box;
 use std::str::FromStr;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{Criterion, criterion_group, criterion_main};
 use dealrules_core::Snapshot;
 use dealrules_expr::{ExprEngine, Limits, Value};
 use dealrules_model::PackSource;
@@ -117,12 +117,28 @@ fn bench(c: &mut Criterion) {
     }
 
     let mut g = c.benchmark_group("approval");
-    g.bench_function("compiled", |b| b.iter(|| compiled.decide_json("discount-approvals", black_box(INPUT), NOW).unwrap()));
-    g.bench_function("rhai", |b| b.iter(|| rhai.decide_json("discount-approvals", black_box(INPUT), NOW).unwrap()));
+    g.bench_function("compiled", |b| {
+        b.iter(|| {
+            compiled
+                .decide_json("discount-approvals", black_box(INPUT), NOW)
+                .unwrap()
+        })
+    });
+    g.bench_function("rhai", |b| {
+        b.iter(|| rhai.decide_json("discount-approvals", black_box(INPUT), NOW).unwrap())
+    });
     g.bench_function("native", |b| b.iter(|| native_approval(black_box(INPUT))));
-    g.bench_function("compiled-why-not", |b| b.iter(|| compiled.decide_json("discount-approvals", black_box(INPUT_WHY_NOT), NOW).unwrap()));
+    g.bench_function("compiled-why-not", |b| {
+        b.iter(|| {
+            compiled
+                .decide_json("discount-approvals", black_box(INPUT_WHY_NOT), NOW)
+                .unwrap()
+        })
+    });
     let parsed = Value::from_json_str(INPUT).unwrap();
-    g.bench_function("compiled-decide-only", |b| b.iter(|| compiled.decide("discount-approvals", black_box(&parsed), NOW).unwrap()));
+    g.bench_function("compiled-decide-only", |b| {
+        b.iter(|| compiled.decide("discount-approvals", black_box(&parsed), NOW).unwrap())
+    });
     g.finish();
 
     let yaml = table_pack();
@@ -144,17 +160,34 @@ fn bench(c: &mut Criterion) {
         let w = serde_json::to_value(s.decide_json("price-book", input_why_not, NOW).unwrap()).unwrap();
         assert_eq!(w["rule"], "r9-p7-b9");
         let trace = w["trace"].as_array().unwrap();
-        assert!(trace.iter().all(|t| t["matched"] == true || t["why_not"].is_array()), "{w}");
+        assert!(
+            trace.iter().all(|t| t["matched"] == true || t["why_not"].is_array()),
+            "{w}"
+        );
     }
     let mut g = c.benchmark_group("table-1000");
-    g.bench_function("indexed", |b| b.iter(|| indexed.decide_json("price-book", black_box(input), NOW).unwrap()));
-    g.bench_function("scan", |b| b.iter(|| scan.decide_json("price-book", black_box(input), NOW).unwrap()));
-    g.bench_function("indexed-why-not", |b| b.iter(|| indexed.decide_json("price-book", black_box(input_why_not), NOW).unwrap()));
-    g.bench_function("scan-why-not", |b| b.iter(|| scan.decide_json("price-book", black_box(input_why_not), NOW).unwrap()));
+    g.bench_function("indexed", |b| {
+        b.iter(|| indexed.decide_json("price-book", black_box(input), NOW).unwrap())
+    });
+    g.bench_function("scan", |b| {
+        b.iter(|| scan.decide_json("price-book", black_box(input), NOW).unwrap())
+    });
+    g.bench_function("indexed-why-not", |b| {
+        b.iter(|| {
+            indexed
+                .decide_json("price-book", black_box(input_why_not), NOW)
+                .unwrap()
+        })
+    });
+    g.bench_function("scan-why-not", |b| {
+        b.iter(|| scan.decide_json("price-book", black_box(input_why_not), NOW).unwrap())
+    });
     g.finish();
 
     // Parsing alone, for reading the figures above.
-    c.bench_function("parse-input-only", |b| b.iter(|| Value::from_json_str(black_box(INPUT)).unwrap()));
+    c.bench_function("parse-input-only", |b| {
+        b.iter(|| Value::from_json_str(black_box(INPUT)).unwrap())
+    });
     let _ = Decimal::from_str("0");
 }
 

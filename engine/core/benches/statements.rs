@@ -36,7 +36,11 @@ fn generate(path: &PathBuf, reps: usize, deals: usize) -> std::io::Result<()> {
     let regions = ["NA", "EMEA", "APAC"];
     for r in 0..reps {
         let sep = if r == 0 { "" } else { "," };
-        write!(f, "{sep}{{\"id\": \"r{r}\", \"role\": \"ae\", \"region\": \"{}\"}}", regions[r % 3])?;
+        write!(
+            f,
+            "{sep}{{\"id\": \"r{r}\", \"role\": \"ae\", \"region\": \"{}\"}}",
+            regions[r % 3]
+        )?;
     }
     write!(f, "], \"deals\": [")?;
     for d in 0..deals {
@@ -68,19 +72,31 @@ fn peak_rss_mib() -> Option<f64> {
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let size = |var: &str, full_size: usize, smoke: usize| {
-        std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(if full { full_size } else { smoke })
+        std::env::var(var)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(if full { full_size } else { smoke })
     };
-    let (reps, deals) = (size("STATEMENTS_REPS", 10_000, 100), size("STATEMENTS_DEALS", 1_000_000, 5_000));
+    let (reps, deals) = (
+        size("STATEMENTS_REPS", 10_000, 100),
+        size("STATEMENTS_DEALS", 1_000_000, 5_000),
+    );
 
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let snapshot = Snapshot::load(PackSource::from_dir(&repo.join("examples/acme")).expect("examples/acme")).expect("pack loads");
+    let snapshot =
+        Snapshot::load(PackSource::from_dir(&repo.join("examples/acme")).expect("examples/acme")).expect("pack loads");
     let dir = std::env::temp_dir().join("dealrules-bench");
     std::fs::create_dir_all(&dir).unwrap();
     let data = dir.join(format!("statements-{reps}-{deals}.json"));
     if !data.exists() {
         let t = Instant::now();
         generate(&data, reps, deals).unwrap();
-        println!("generated {} ({:.0} MiB) in {:.2?}", data.display(), std::fs::metadata(&data).unwrap().len() as f64 / 1048576.0, t.elapsed());
+        println!(
+            "generated {} ({:.0} MiB) in {:.2?}",
+            data.display(),
+            std::fs::metadata(&data).unwrap().len() as f64 / 1048576.0,
+            t.elapsed()
+        );
     }
 
     let started = Instant::now();
@@ -103,7 +119,13 @@ fn main() {
         _ => 0,
     };
     assert_eq!(statements, reps, "one statement per rep");
-    println!("statements: {reps} reps, {deals} deals -> {statements} statements, {:.1} MiB of JSON", out.len() as f64 / 1048576.0);
+    println!(
+        "statements: {reps} reps, {deals} deals -> {statements} statements, {:.1} MiB of JSON",
+        out.len() as f64 / 1048576.0
+    );
     println!("  read {read:.2?}, parse {parse:.2?}, decide {decide:.2?}, write {write:.2?}");
-    println!("  total {total:.2?}, peak memory {:.0} MiB", peak_rss_mib().unwrap_or(f64::NAN));
+    println!(
+        "  total {total:.2?}, peak memory {:.0} MiB",
+        peak_rss_mib().unwrap_or(f64::NAN)
+    );
 }

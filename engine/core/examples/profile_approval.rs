@@ -6,7 +6,9 @@ use dealrules_core::Snapshot;
 use dealrules_model::PackSource;
 
 fn main() {
-    let pack = PackSource::from_texts([("a.yaml", r#"
+    let pack = PackSource::from_texts([(
+        "a.yaml",
+        r#"
 apiVersion: dealrules/v1
 kind: ApprovalPolicy
 metadata: { name: discount-approvals }
@@ -19,16 +21,26 @@ spec:
     - { id: rest,  level: vp }
   escalate:
     - { id: long-terms, when: "deal.payment_terms_days > 60", by: 1 }
-"#)]);
+"#,
+    )]);
     let s = Snapshot::load(pack).unwrap();
     let input = r#"{"deal": {"id": "d-1001", "amount": 120000, "discount_pct": 22.5, "region": "APAC", "payment_terms_days": 90, "owner": "r1"}}"#;
     let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(200_000);
-    let parsed = (std::env::args().nth(2).as_deref() == Some("parsed")).then(|| dealrules_expr::Value::from_json_str(input).unwrap());
+    let parsed = (std::env::args().nth(2).as_deref() == Some("parsed"))
+        .then(|| dealrules_expr::Value::from_json_str(input).unwrap());
     let mut levels = 0usize;
     for _ in 0..n {
         let d = match &parsed {
-            Some(v) => s.decide("discount-approvals", std::hint::black_box(v), "2026-11-23T00:00:00Z").unwrap(),
-            None => s.decide_json("discount-approvals", std::hint::black_box(input), "2026-11-23T00:00:00Z").unwrap(),
+            Some(v) => s
+                .decide("discount-approvals", std::hint::black_box(v), "2026-11-23T00:00:00Z")
+                .unwrap(),
+            None => s
+                .decide_json(
+                    "discount-approvals",
+                    std::hint::black_box(input),
+                    "2026-11-23T00:00:00Z",
+                )
+                .unwrap(),
         };
         if let dealrules_core::Decision::Approval(a) = d {
             levels += a.chain.len();
@@ -36,4 +48,3 @@ spec:
     }
     println!("{levels}");
 }
-

@@ -3,14 +3,14 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use dealrules_expr::whynot::{change_of, PathValues};
+use dealrules_expr::whynot::{PathValues, change_of};
 use dealrules_expr::{Env, Expr, Value, WhyNot};
-use dealrules_model::{suggest, ApprovalHit, ApprovalPolicySpec, ChainMode, Document};
-use serde::ser::{SerializeMap, Serializer};
+use dealrules_model::{ApprovalHit, ApprovalPolicySpec, ChainMode, Document, suggest};
 use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 use smallvec::SmallVec;
 
-use crate::context::{base_locals, bind_all, DocCompiler, Facts, Input, BASE_LOCALS, WHY_NOT};
+use crate::context::{BASE_LOCALS, DocCompiler, Facts, Input, WHY_NOT, base_locals, bind_all};
 use crate::error::DecideError;
 
 #[derive(Debug)]
@@ -121,7 +121,9 @@ impl Serialize for TraceOut<'_, '_> {
         for (i, step) in self.0.iter().enumerate() {
             match self.1.and_then(|e| e.why_not.get(i)).and_then(Option::as_ref) {
                 None => seq.serialize_element(step)?,
-                Some(why_not) => seq.serialize_element(&serde_json::json!({ "rule": step.rule, "matched": step.matched, "why_not": why_not }))?,
+                Some(why_not) => seq.serialize_element(
+                    &serde_json::json!({ "rule": step.rule, "matched": step.matched, "why_not": why_not }),
+                )?,
             }
         }
         seq.end()
@@ -177,7 +179,10 @@ pub struct TraceStep<'a> {
 pub fn compile(doc: &Document, spec: &ApprovalPolicySpec, cx: &mut DocCompiler) -> Option<ApprovalPolicy> {
     let before = cx.diags.len();
     if spec.levels.is_empty() {
-        cx.error("spec.levels", "at least one level is needed (the first one needs nobody)");
+        cx.error(
+            "spec.levels",
+            "at least one level is needed (the first one needs nobody)",
+        );
     }
     let mut seen = HashSet::new();
     for (i, l) in spec.levels.iter().enumerate() {
@@ -196,11 +201,26 @@ pub fn compile(doc: &Document, spec: &ApprovalPolicySpec, cx: &mut DocCompiler) 
         }
         let level = level_index(&r.level);
         if level.is_none() {
-            cx.error(&format!("{path}.level"), format!("unknown level `{}` (levels: {}){}", r.level, spec.levels.join(", "), suggest(&r.level, known_levels())));
+            cx.error(
+                &format!("{path}.level"),
+                format!(
+                    "unknown level `{}` (levels: {}){}",
+                    r.level,
+                    spec.levels.join(", "),
+                    suggest(&r.level, known_levels())
+                ),
+            );
         }
-        let when = r.when.as_ref().and_then(|w| cx.expr(&format!("{path}.when"), w, &BASE_LOCALS));
+        let when = r
+            .when
+            .as_ref()
+            .and_then(|w| cx.expr(&format!("{path}.when"), w, &BASE_LOCALS));
         if let Some(level) = level {
-            rules.push(Rule { id: r.id.as_str().into(), when, level });
+            rules.push(Rule {
+                id: r.id.as_str().into(),
+                when,
+                level,
+            });
         }
     }
     if spec.rules.is_empty() {
@@ -208,7 +228,14 @@ pub fn compile(doc: &Document, spec: &ApprovalPolicySpec, cx: &mut DocCompiler) 
     }
     for (i, r) in spec.rules.iter().enumerate() {
         if r.when.is_none() && i + 1 < spec.rules.len() && spec.hit == ApprovalHit::First {
-            cx.error(&format!("spec.rules[{}]", i + 1), format!("rule `{}` can never be reached: rule `{}` before it has no `when`", spec.rules[i + 1].id, r.id));
+            cx.error(
+                &format!("spec.rules[{}]", i + 1),
+                format!(
+                    "rule `{}` can never be reached: rule `{}` before it has no `when`",
+                    spec.rules[i + 1].id,
+                    r.id
+                ),
+            );
         }
     }
     let mut escalations = Vec::new();
@@ -221,20 +248,28 @@ pub fn compile(doc: &Document, spec: &ApprovalPolicySpec, cx: &mut DocCompiler) 
             cx.error(&format!("{path}.by"), "`by` must be 1 or more");
         }
         if let Some(when) = cx.expr(&format!("{path}.when"), &e.when, &BASE_LOCALS) {
-            escalations.push(Escalation { id: e.id.as_str().into(), when, by: e.by as usize });
+            escalations.push(Escalation {
+                id: e.id.as_str().into(),
+                when,
+                by: e.by as usize,
+            });
         }
     }
     let mut approvers: Vec<Option<Approver>> = spec.levels.iter().map(|_| None).collect();
     for (level, who) in &spec.approvers {
         let path = format!("spec.approvers.{level}");
         match level_index(level) {
-            None => cx.error(&path, format!("unknown level `{level}`{}", suggest(level, known_levels()))),
+            None => cx.error(
+                &path,
+                format!("unknown level `{level}`{}", suggest(level, known_levels())),
+            ),
             Some(0) => cx.error(&path, format!("level `{level}` is the first level, which needs nobody")),
             Some(i) => {
                 approvers[i] = if who.starts_with("role:") || !who.contains('.') {
                     Some(Approver::Fixed(who.as_str().into()))
                 } else {
-                    cx.expr(&path, who, &BASE_LOCALS).map(|e| Approver::From(e, who.as_str().into()))
+                    cx.expr(&path, who, &BASE_LOCALS)
+                        .map(|e| Approver::From(e, who.as_str().into()))
                 }
             }
         }
@@ -247,11 +282,15 @@ pub fn compile(doc: &Document, spec: &ApprovalPolicySpec, cx: &mut DocCompiler) 
         }
     }
     if let Some(sla) = &spec.sla {
-        for (key, d) in [("remind_after", &sla.remind_after), ("escalate_after", &sla.escalate_after)] {
+        for (key, d) in [
+            ("remind_after", &sla.remind_after),
+            ("escalate_after", &sla.escalate_after),
+        ] {
             if let Some(d) = d
-                && let Err(e) = dealrules_model::duration::parse_duration(&d.0) {
-                    cx.error(&format!("spec.sla.{key}"), e);
-                }
+                && let Err(e) = dealrules_model::duration::parse_duration(&d.0)
+            {
+                cx.error(&format!("spec.sla.{key}"), e);
+            }
         }
     }
     let vars = base_locals(&spec.vars).swap_remove(0);
@@ -311,7 +350,10 @@ impl ApprovalPolicy {
         for path in self.plan.iter().flat_map(|p| p.paths()) {
             acc.add_path(&path.iter().map(|k| k.as_str()).collect::<Vec<_>>());
         }
-        self.rules.iter().filter_map(|r| r.when.as_ref()).for_each(|w| w.collect_interest(&mut acc));
+        self.rules
+            .iter()
+            .filter_map(|r| r.when.as_ref())
+            .for_each(|w| w.collect_interest(&mut acc));
         self.escalations.iter().for_each(|e| e.when.collect_interest(&mut acc));
         self.approvers.iter().flatten().for_each(|a| {
             if let Approver::From(e, _) = a {
@@ -322,15 +364,26 @@ impl ApprovalPolicy {
     }
 
     pub fn rule_ids(&self) -> impl Iterator<Item = &str> {
-        self.rules.iter().map(|r| &*r.id).chain(self.escalations.iter().map(|e| &*e.id))
+        self.rules
+            .iter()
+            .map(|r| &*r.id)
+            .chain(self.escalations.iter().map(|e| &*e.id))
     }
 
     /// Runs the rules, then the escalations, over `env`: the rule that
     /// decides, the level after escalations (capped at the top level) and
     /// the escalations that fired. `seen` gets every rule and escalation
     /// evaluated, in order, and whether it matched.
-    fn run<'a>(&'a self, env: &Env<'_>, mut seen: impl FnMut(&'a str, bool)) -> Result<(&'a Rule, usize, SmallVec<[&'a str; 2]>), DecideError> {
-        let fail = |at: &str, error| DecideError::Eval { policy: self.name.to_string(), at: at.to_string(), error };
+    fn run<'a>(
+        &'a self,
+        env: &Env<'_>,
+        mut seen: impl FnMut(&'a str, bool),
+    ) -> Result<(&'a Rule, usize, SmallVec<[&'a str; 2]>), DecideError> {
+        let fail = |at: &str, error| DecideError::Eval {
+            policy: self.name.to_string(),
+            at: at.to_string(),
+            error,
+        };
         let mut decided: Option<&Rule> = None;
         for rule in &self.rules {
             let matched = match &rule.when {
@@ -359,7 +412,10 @@ impl ApprovalPolicy {
         let mut level = rule.level;
         let mut escalations = SmallVec::new();
         for e in &self.escalations {
-            let matched = e.when.eval_bool(env).map_err(|err| fail(&format!("escalation `{}`", e.id), err))?;
+            let matched = e
+                .when
+                .eval_bool(env)
+                .map_err(|err| fail(&format!("escalation `{}`", e.id), err))?;
             seen(&e.id, matched);
             if matched {
                 level += e.by;
@@ -369,7 +425,12 @@ impl ApprovalPolicy {
         Ok((rule, level.min(self.levels.len() - 1), escalations))
     }
 
-    pub fn decide<'a>(&'a self, version: &'a str, input: Input, now: &str) -> Result<ApprovalDecision<'a>, DecideError> {
+    pub fn decide<'a>(
+        &'a self,
+        version: &'a str,
+        input: Input,
+        now: &str,
+    ) -> Result<ApprovalDecision<'a>, DecideError> {
         let mut locals = [self.vars.clone(), Value::Null];
         let facts = Facts::load(self.plan.as_ref(), &self.interest, input)?;
         facts.set_now(self.plan.as_ref(), now, &mut locals)?;
@@ -391,7 +452,11 @@ impl ApprovalPolicy {
             .filter_map(|&l| {
                 let who = self.approvers[l].as_ref()?;
                 Some(match who {
-                    Approver::Fixed(s) => ApproverRef { level: &self.levels[l], approver: Some(std::borrow::Cow::Borrowed(&**s)), from: s },
+                    Approver::Fixed(s) => ApproverRef {
+                        level: &self.levels[l],
+                        approver: Some(std::borrow::Cow::Borrowed(&**s)),
+                        from: s,
+                    },
                     Approver::From(e, source) => ApproverRef {
                         level: &self.levels[l],
                         approver: e.eval(&env).ok().and_then(|v| match v {
@@ -423,7 +488,13 @@ impl ApprovalPolicy {
     /// What `"why_not": true` adds; kept out of line, off the decision path.
     #[cold]
     #[inline(never)]
-    fn explained<'a>(&'a self, facts: &Facts, locals: &[Value], trace: &[TraceStep<'a>], level: usize) -> Box<Explained<'a>> {
+    fn explained<'a>(
+        &'a self,
+        facts: &Facts,
+        locals: &[Value],
+        trace: &[TraceStep<'a>],
+        level: usize,
+    ) -> Box<Explained<'a>> {
         Box::new(Explained {
             why_not: self.explain(&facts.env(locals), trace),
             to_reach: (0..level).map(|target| self.reach(facts, locals, target)).collect(),
@@ -434,8 +505,24 @@ impl ApprovalPolicy {
     /// rules evaluated, in order, then every escalation.
     fn explain(&self, env: &Env<'_>, trace: &[TraceStep<'_>]) -> Vec<Option<Vec<WhyNot>>> {
         let rules = trace.len() - self.escalations.len();
-        let when = |i: usize| if i < rules { self.rules[i].when.as_ref() } else { Some(&self.escalations[i - rules].when) };
-        trace.iter().enumerate().map(|(i, step)| if step.matched { None } else { when(i).map(|w| w.why_not(env, true)) }).collect()
+        let when = |i: usize| {
+            if i < rules {
+                self.rules[i].when.as_ref()
+            } else {
+                Some(&self.escalations[i - rules].when)
+            }
+        };
+        trace
+            .iter()
+            .enumerate()
+            .map(|(i, step)| {
+                if step.matched {
+                    None
+                } else {
+                    when(i).map(|w| w.why_not(env, true))
+                }
+            })
+            .collect()
     }
 
     /// The first rule that would give level `target`, and the change that
@@ -463,7 +550,10 @@ impl ApprovalPolicy {
             let mut stuck = None;
             for _ in 0..=self.rules.len() + self.escalations.len() {
                 let Some(changed) = facts.changed(self.plan.as_ref(), &change) else {
-                    stuck = Some(format!("the change that makes rule `{}` match cannot be applied to this input", rule.id));
+                    stuck = Some(format!(
+                        "the change that makes rule `{}` match cannot be applied to this input",
+                        rule.id
+                    ));
                     break;
                 };
                 let env = changed.env(locals);
@@ -475,12 +565,20 @@ impl ApprovalPolicy {
                 }) {
                     Ok((got, level, _)) => (got, level),
                     Err(e) => {
-                        stuck = Some(format!("with the change that makes rule `{}` match, the decision fails: {e}", rule.id));
+                        stuck = Some(format!(
+                            "with the change that makes rule `{}` match, the decision fails: {e}",
+                            rule.id
+                        ));
                         break;
                     }
                 };
                 if level == target && std::ptr::eq(got, rule) {
-                    return Reach { level: &self.levels[target], rule: Some(&rule.id), change, cannot_say: None };
+                    return Reach {
+                        level: &self.levels[target],
+                        rule: Some(&rule.id),
+                        change,
+                        cannot_say: None,
+                    };
                 }
                 // What stands in the way, made not to match.
                 let rules_seen = evaluated.len() - self.escalations.len();
@@ -494,7 +592,12 @@ impl ApprovalPolicy {
                         in_the_way.then(|| (format!("rule `{}` would still decide", other.id), other.when.as_ref()))
                     } else {
                         let e = &self.escalations[i - rules_seen];
-                        (level > target).then(|| (format!("escalation `{}` would still lift the level", e.id), Some(&e.when)))
+                        (level > target).then(|| {
+                            (
+                                format!("escalation `{}` would still lift the level", e.id),
+                                Some(&e.when),
+                            )
+                        })
                     }
                 });
                 // A field already in the change keeps its value; if that
@@ -517,7 +620,14 @@ impl ApprovalPolicy {
                     break;
                 }
             }
-            why.get_or_insert_with(|| stuck.unwrap_or_else(|| format!("no change dealrules can work out makes rule `{}` give this level", rule.id)));
+            why.get_or_insert_with(|| {
+                stuck.unwrap_or_else(|| {
+                    format!(
+                        "no change dealrules can work out makes rule `{}` give this level",
+                        rule.id
+                    )
+                })
+            });
         }
         Reach {
             level: &self.levels[target],

@@ -71,9 +71,19 @@ pub fn parse_cases(text: &str) -> Result<Vec<Case>, String> {
         .into_iter()
         .enumerate()
         .map(|(i, item)| {
-            let policy = item.get("policy").and_then(Value::as_str).ok_or_else(|| format!("case {}: needs `policy`", i + 1))?.to_string();
-            let input = item.get("input").cloned().ok_or_else(|| format!("case {}: needs `input`", i + 1))?;
-            let id = item.get("id").map(|v| v.to_string()).unwrap_or_else(|| format!("#{}", i + 1));
+            let policy = item
+                .get("policy")
+                .and_then(Value::as_str)
+                .ok_or_else(|| format!("case {}: needs `policy`", i + 1))?
+                .to_string();
+            let input = item
+                .get("input")
+                .cloned()
+                .ok_or_else(|| format!("case {}: needs `input`", i + 1))?;
+            let id = item
+                .get("id")
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| format!("#{}", i + 1));
             Ok(Case { id, policy, input })
         })
         .collect()
@@ -95,7 +105,13 @@ pub fn backtest(current: &Snapshot, candidate: &Snapshot, cases: &[Case], now: &
             };
             fields.sort();
             fields.dedup();
-            changes.push(Change { id: c.id.clone(), policy: c.policy.clone(), fields, before, after });
+            changes.push(Change {
+                id: c.id.clone(),
+                policy: c.policy.clone(),
+                fields,
+                before,
+                after,
+            });
         }
     }
     BacktestReport {

@@ -32,7 +32,8 @@ impl DocCompiler<'_> {
         match self.engine.compile(source, locals) {
             Ok(e) => Some(e),
             Err(CompileError { message, line, col }) => {
-                self.diags.push(self.doc.error_in(path, line, col, format!("bad expression: {message}")));
+                self.diags
+                    .push(self.doc.error_in(path, line, col, format!("bad expression: {message}")));
                 None
             }
         }
@@ -41,12 +42,18 @@ impl DocCompiler<'_> {
 
 /// The locals a policy's expressions see, before any of its own.
 pub fn base_locals(vars: &Vars) -> Vec<Value> {
-    let vars = Value::map(vars.iter().map(|(k, v)| (k.as_str().into(), Value::from_json(v))).collect::<Map>());
+    let vars = Value::map(
+        vars.iter()
+            .map(|(k, v)| (k.as_str().into(), Value::from_json(v)))
+            .collect::<Map>(),
+    );
     vec![vars, Value::Null]
 }
 
 fn as_object(input: &Value) -> Result<&Map, DecideError> {
-    input.as_map().ok_or_else(|| DecideError::BadInput(format!("the input must be a JSON object, got {}", input.type_name())))
+    input
+        .as_map()
+        .ok_or_else(|| DecideError::BadInput(format!("the input must be a JSON object, got {}", input.type_name())))
 }
 
 /// The `now` local: the input's own `now` (which must be text, read or
@@ -55,7 +62,12 @@ fn now_local(own: Option<&Value>, now: &str, needed: bool) -> Result<Value, Deci
     Ok(match own {
         Some(Value::Str(s)) if needed => Value::Str(s.clone()),
         Some(Value::Str(_)) => Value::Null,
-        Some(other) => return Err(DecideError::BadInput(format!("`now` must be an ISO-8601 text, got {}", other.type_name()))),
+        Some(other) => {
+            return Err(DecideError::BadInput(format!(
+                "`now` must be an ISO-8601 text, got {}",
+                other.type_name()
+            )));
+        }
         None if needed => Value::str(now),
         None => Value::Null,
     })
@@ -77,6 +89,9 @@ pub enum Input<'a> {
 
 /// The facts of one decision: a parsed input, or the slots of a policy
 /// whose expressions were bound to a [`SlotPlan`].
+// Made once per decision on the stack and read in place; boxing the slots
+// would add an allocation to every decision for no gain.
+#[allow(clippy::large_enum_variant)]
 pub enum Facts {
     Map(Value),
     Slots(Slots),
@@ -85,7 +100,8 @@ pub enum Facts {
 impl Facts {
     /// Reads the input the way the policy wants it.
     pub fn load(plan: Option<&SlotPlan>, interest: &Interest, input: Input) -> Result<Facts, DecideError> {
-        let bad_json = |e: dealrules_expr::json::JsonError| DecideError::BadInput(format!("input is not valid JSON: {e}"));
+        let bad_json =
+            |e: dealrules_expr::json::JsonError| DecideError::BadInput(format!("input is not valid JSON: {e}"));
         match (plan, input) {
             (Some(plan), Input::Parsed(v)) => {
                 let mut slots = Slots::new();
@@ -101,7 +117,9 @@ impl Facts {
                 Ok(Facts::Slots(slots))
             }
             (None, Input::Parsed(v)) => Ok(Facts::Map(v.clone())),
-            (None, Input::Json(text)) => dealrules_expr::json::parse_projected(text, interest).map(Facts::Map).map_err(bad_json),
+            (None, Input::Json(text)) => dealrules_expr::json::parse_projected(text, interest)
+                .map(Facts::Map)
+                .map_err(bad_json),
         }
     }
 
@@ -136,7 +154,10 @@ impl Facts {
         match given {
             None | Some(Value::Null) => Ok(false),
             Some(Value::Bool(b)) => Ok(*b),
-            Some(other) => Err(DecideError::BadInput(format!("`{WHY_NOT}` must be true or false, got {}", other.type_name()))),
+            Some(other) => Err(DecideError::BadInput(format!(
+                "`{WHY_NOT}` must be true or false, got {}",
+                other.type_name()
+            ))),
         }
     }
 
@@ -180,7 +201,9 @@ impl Facts {
 /// `value` with the field at `keys` set to `new`; missing mappings on the
 /// way are made. `None` when a value on the way is not a mapping.
 fn with_path(value: &Value, keys: &[&str], new: Value) -> Option<Value> {
-    let Some((first, rest)) = keys.split_first() else { return Some(new) };
+    let Some((first, rest)) = keys.split_first() else {
+        return Some(new);
+    };
     let mut map = match value {
         Value::Map(m) => (**m).clone(),
         Value::Null => Map::new(),

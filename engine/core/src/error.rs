@@ -14,7 +14,11 @@ pub enum DecideError {
     BadInput(String),
     /// An expression failed; `at` says which rule or input.
     #[error("{policy}: {at}: {error}")]
-    Eval { policy: String, at: String, error: EvalError },
+    Eval {
+        policy: String,
+        at: String,
+        error: EvalError,
+    },
     /// The policy itself gives no answer for this input.
     #[error("{policy}: {message}")]
     Policy { policy: String, message: String },

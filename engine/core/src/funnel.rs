@@ -4,11 +4,11 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use dealrules_expr::{Expr, Value, WhyNot};
-use dealrules_model::{suggest, Action, Document, FunnelSpec, Kind, Pack};
+use dealrules_model::{Action, Document, FunnelSpec, Kind, Pack, suggest};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::context::{base_locals, facts_of, DocCompiler, BASE_LOCALS};
+use crate::context::{BASE_LOCALS, DocCompiler, base_locals, facts_of};
 use crate::error::DecideError;
 
 #[derive(Debug)]
@@ -106,14 +106,24 @@ fn compile_actions(actions: &[Action], path: &str, pack: &Pack, cx: &mut DocComp
         match a {
             Action::Approval(name) => {
                 if !pack.has(Kind::ApprovalPolicy, name) {
-                    let known = pack.documents.iter().filter(|d| d.kind == Kind::ApprovalPolicy).map(|d| d.metadata.name.as_str());
-                    cx.error(&format!("{at}.approval"), format!("no ApprovalPolicy named `{name}`{}", suggest(name, known)));
+                    let known = pack
+                        .documents
+                        .iter()
+                        .filter(|d| d.kind == Kind::ApprovalPolicy)
+                        .map(|d| d.metadata.name.as_str());
+                    cx.error(
+                        &format!("{at}.approval"),
+                        format!("no ApprovalPolicy named `{name}`{}", suggest(name, known)),
+                    );
                 }
                 out.push(CompiledAction::Approval(name.as_str().into()));
             }
             Action::Notify(n) => {
                 if let Some(to) = cx.expr(&format!("{at}.notify.to"), &n.to, &BASE_LOCALS) {
-                    out.push(CompiledAction::Notify { template: n.template.as_str().into(), to });
+                    out.push(CompiledAction::Notify {
+                        template: n.template.as_str().into(),
+                        to,
+                    });
                 }
             }
             Action::Set(fields) => {
@@ -128,7 +138,10 @@ fn compile_actions(actions: &[Action], path: &str, pack: &Pack, cx: &mut DocComp
             Action::Script(file) => {
                 if !pack.scripts.contains_key(file) {
                     let known = pack.scripts.keys().map(String::as_str);
-                    cx.error(&format!("{at}.script"), format!("no script `{file}` in the pack{}", suggest(file, known)));
+                    cx.error(
+                        &format!("{at}.script"),
+                        format!("no script `{file}` in the pack{}", suggest(file, known)),
+                    );
                 }
                 out.push(CompiledAction::Script(file.as_str().into()));
             }
@@ -138,12 +151,23 @@ fn compile_actions(actions: &[Action], path: &str, pack: &Pack, cx: &mut DocComp
                     None => cx.error(&format!("{at}.plugin.name"), format!("no Plugin named `{}`", call.name)),
                     Some(doc) => {
                         if let (Some(f), dealrules_model::Spec::Plugin(p)) = (&call.function, &doc.spec)
-                            && !p.exports.contains(f) {
-                                cx.error(&format!("{at}.plugin.function"), format!("plugin `{}` does not export `{f}` (exports: {})", call.name, p.exports.join(", ")));
-                            }
+                            && !p.exports.contains(f)
+                        {
+                            cx.error(
+                                &format!("{at}.plugin.function"),
+                                format!(
+                                    "plugin `{}` does not export `{f}` (exports: {})",
+                                    call.name,
+                                    p.exports.join(", ")
+                                ),
+                            );
+                        }
                     }
                 }
-                out.push(CompiledAction::Plugin { name: call.name.as_str().into(), function: call.function.as_deref().map(Arc::from) });
+                out.push(CompiledAction::Plugin {
+                    name: call.name.as_str().into(),
+                    function: call.function.as_deref().map(Arc::from),
+                });
             }
         }
     }
@@ -155,7 +179,10 @@ pub fn compile(doc: &Document, spec: &FunnelSpec, pack: &Pack, cx: &mut DocCompi
     let mut ids = HashSet::new();
     for (i, s) in spec.stages.iter().enumerate() {
         if !ids.insert(s.id.as_str()) {
-            cx.error(&format!("spec.stages[{i}].id"), format!("stage `{}` is defined twice", s.id));
+            cx.error(
+                &format!("spec.stages[{i}].id"),
+                format!("stage `{}` is defined twice", s.id),
+            );
         }
     }
     let known = || spec.stages.iter().map(|s| s.id.as_str());
@@ -171,7 +198,10 @@ pub fn compile(doc: &Document, spec: &FunnelSpec, pack: &Pack, cx: &mut DocCompi
         let path = format!("spec.stages[{i}]");
         let probability = s.probability.unwrap_or(Decimal::ZERO);
         if probability < Decimal::ZERO || probability > Decimal::ONE {
-            cx.error(&format!("{path}.probability"), format!("probability must be between 0 and 1, found {probability}"));
+            cx.error(
+                &format!("{path}.probability"),
+                format!("probability must be between 0 and 1, found {probability}"),
+            );
         }
         let on_enter = compile_actions(&s.on_enter, &format!("{path}.on_enter"), pack, cx);
         stages.push(StageDef {
@@ -202,9 +232,15 @@ pub fn compile(doc: &Document, spec: &FunnelSpec, pack: &Pack, cx: &mut DocCompi
             unknown_stage(cx, &format!("{path}.to"), &t.to);
         }
         if !pairs.insert((t.from.as_str(), t.to.as_str())) {
-            cx.error(&path, format!("transition from `{}` to `{}` is defined twice", t.from, t.to));
+            cx.error(
+                &path,
+                format!("transition from `{}` to `{}` is defined twice", t.from, t.to),
+            );
         }
-        let when = t.when.as_ref().and_then(|w| cx.expr(&format!("{path}.when"), w, &BASE_LOCALS));
+        let when = t
+            .when
+            .as_ref()
+            .and_then(|w| cx.expr(&format!("{path}.when"), w, &BASE_LOCALS));
         if let (Some(from), Some(to)) = (from, to) {
             transitions.push(TransitionDef {
                 id: format!("{}->{}", t.from, t.to).into(),
@@ -230,21 +266,31 @@ pub fn compile(doc: &Document, spec: &FunnelSpec, pack: &Pack, cx: &mut DocCompi
             }
         }
         let mut parse = |key: &str, d: &Option<dealrules_model::DurationText>| {
-            d.as_ref().and_then(|d| match dealrules_model::duration::parse_duration(&d.0) {
-                Ok(x) => Some(x),
-                Err(e) => {
-                    cx.error(&format!("{path}.{key}"), e);
-                    None
-                }
-            })
+            d.as_ref()
+                .and_then(|d| match dealrules_model::duration::parse_duration(&d.0) {
+                    Ok(x) => Some(x),
+                    Err(e) => {
+                        cx.error(&format!("{path}.{key}"), e);
+                        None
+                    }
+                })
         };
         let after = parse("after", &t.after);
         let every = parse("every", &t.every);
         if t.after.is_some() == t.every.is_some() {
-            cx.error(&path, format!("timer `{}` needs exactly one of `after` and `every`", t.id));
+            cx.error(
+                &path,
+                format!("timer `{}` needs exactly one of `after` and `every`", t.id),
+            );
         }
         let actions = compile_actions(&t.actions, &format!("{path}.do"), pack, cx);
-        timers.push(TimerDef { id: t.id.as_str().into(), stages: in_stages, after, every, actions });
+        timers.push(TimerDef {
+            id: t.id.as_str().into(),
+            stages: in_stages,
+            after,
+            every,
+            actions,
+        });
     }
     (cx.diags.len() == before).then(|| Funnel {
         name: doc.metadata.name.as_str().into(),
@@ -287,31 +333,58 @@ impl Funnel {
         let mut locals = [self.vars.clone(), Value::Null];
         let facts = facts_of(input, now, &mut locals)?;
         let bad = |m: String| DecideError::BadInput(m);
-        let deal = facts.get("deal").ok_or_else(|| bad("the input needs a `deal`".into()))?;
+        let deal = facts
+            .get("deal")
+            .ok_or_else(|| bad("the input needs a `deal`".into()))?;
         let deal_map = deal.as_map().ok_or_else(|| bad("`deal` must be an object".into()))?;
-        let target = facts.get("move").and_then(Value::as_str).ok_or_else(|| bad("the input needs `move`: the stage to move to".into()))?;
+        let target = facts
+            .get("move")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("the input needs `move`: the stage to move to".into()))?;
         let current = match deal_map.get("stage") {
             Some(Value::Str(s)) => s.as_str(),
             None | Some(Value::Null) => &self.initial,
             Some(other) => return Err(bad(format!("deal.stage must be text, got {}", other.type_name()))),
         };
         let known = || self.stages.iter().map(|s| &*s.id);
-        let from = self.stage(current).ok_or_else(|| bad(format!("the deal is in stage `{current}`, which funnel `{}` does not have{}", self.name, suggest(current, known()))))?;
-        let to = self.stage(target).ok_or_else(|| bad(format!("no stage `{target}` in funnel `{}`{}", self.name, suggest(target, known()))))?;
+        let from = self.stage(current).ok_or_else(|| {
+            bad(format!(
+                "the deal is in stage `{current}`, which funnel `{}` does not have{}",
+                self.name,
+                suggest(current, known())
+            ))
+        })?;
+        let to = self.stage(target).ok_or_else(|| {
+            bad(format!(
+                "no stage `{target}` in funnel `{}`{}",
+                self.name,
+                suggest(target, known())
+            ))
+        })?;
         let env = dealrules_expr::Env::new(facts, &locals);
         let mut reasons = Vec::new();
-        let reason = |code, message: String| Reason { code, message, field: None, why_not: None };
+        let reason = |code, message: String| Reason {
+            code,
+            message,
+            field: None,
+            why_not: None,
+        };
         if from == to {
             reasons.push(reason("same_stage", format!("the deal is already in `{target}`")));
         }
         let explicit = self.transitions.iter().find(|t| t.from == Some(from) && t.to == to);
         let transition = explicit.or_else(|| {
-            (!self.stages[from].terminal).then(|| self.transitions.iter().find(|t| t.from.is_none() && t.to == to)).flatten()
+            (!self.stages[from].terminal)
+                .then(|| self.transitions.iter().find(|t| t.from.is_none() && t.to == to))
+                .flatten()
         });
         match transition {
             None if from != to => {
                 if self.stages[from].terminal {
-                    reasons.push(reason("terminal_stage", format!("`{current}` is a terminal stage; no move to `{target}` is defined from it")));
+                    reasons.push(reason(
+                        "terminal_stage",
+                        format!("`{current}` is a terminal stage; no move to `{target}` is defined from it"),
+                    ));
                 } else {
                     let allowed: Vec<&str> = self
                         .transitions
@@ -319,10 +392,17 @@ impl Funnel {
                         .filter(|t| t.from == Some(from) || (t.from.is_none() && !self.stages[from].terminal))
                         .map(|t| &*self.stages[t.to].id)
                         .collect();
-                    reasons.push(reason("no_transition", format!(
-                        "no transition from `{current}` to `{target}` (from `{current}` the deal may move to: {})",
-                        if allowed.is_empty() { "nowhere".to_string() } else { allowed.join(", ") }
-                    )));
+                    reasons.push(reason(
+                        "no_transition",
+                        format!(
+                            "no transition from `{current}` to `{target}` (from `{current}` the deal may move to: {})",
+                            if allowed.is_empty() {
+                                "nowhere".to_string()
+                            } else {
+                                allowed.join(", ")
+                            }
+                        ),
+                    ));
                 }
             }
             None => {}
@@ -334,7 +414,10 @@ impl Funnel {
                             why_not: Some(w.why_not(&env, true)),
                             ..reason("condition", format!("condition not met: {}", w.source()))
                         }),
-                        Err(e) => reasons.push(reason("condition", format!("condition `{}` could not be checked: {e}", w.source()))),
+                        Err(e) => reasons.push(reason(
+                            "condition",
+                            format!("condition `{}` could not be checked: {e}", w.source()),
+                        )),
                     }
                 }
                 if t.requires_approval {
@@ -343,17 +426,29 @@ impl Funnel {
                             .iter()
                             .map(|a| {
                                 let state = a.get("state").and_then(Value::as_str).unwrap_or("pending").to_string();
-                                let id = a.get("id").or_else(|| a.get("policy")).map(|v| v.to_string()).unwrap_or_default();
+                                let id = a
+                                    .get("id")
+                                    .or_else(|| a.get("policy"))
+                                    .map(|v| v.to_string())
+                                    .unwrap_or_default();
                                 (id, state)
                             })
                             .collect(),
                         _ => Vec::new(),
                     };
                     for (id, state) in states {
-                        let label = if id.is_empty() { String::new() } else { format!(" `{id}`") };
+                        let label = if id.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" `{id}`")
+                        };
                         match state.as_str() {
-                            "pending" => reasons.push(reason("approval_pending", format!("approval{label} is still pending"))),
-                            "rejected" => reasons.push(reason("approval_rejected", format!("approval{label} was rejected"))),
+                            "pending" => {
+                                reasons.push(reason("approval_pending", format!("approval{label} is still pending")))
+                            }
+                            "rejected" => {
+                                reasons.push(reason("approval_rejected", format!("approval{label} was rejected")))
+                            }
                             _ => {}
                         }
                     }
@@ -372,7 +467,11 @@ impl Funnel {
         }
         // A refused move enters nothing, so it runs nothing.
         let actions = match reasons.is_empty() {
-            true => self.stages[to].on_enter.iter().map(|a| plan(a, &env, input, approvals)).collect(),
+            true => self.stages[to]
+                .on_enter
+                .iter()
+                .map(|a| plan(a, &env, input, approvals))
+                .collect(),
             false => Vec::new(),
         };
         Ok(MoveDecision {
@@ -400,7 +499,11 @@ impl Funnel {
         now: &str,
         approvals: &dyn Fn(&str, &Value) -> Result<serde_json::Value, String>,
     ) -> Result<Vec<PlannedAction>, DecideError> {
-        let t = self.timers.iter().find(|t| &*t.id == timer).ok_or_else(|| DecideError::BadInput(format!("funnel `{}` has no timer `{timer}`", self.name)))?;
+        let t = self
+            .timers
+            .iter()
+            .find(|t| &*t.id == timer)
+            .ok_or_else(|| DecideError::BadInput(format!("funnel `{}` has no timer `{timer}`", self.name)))?;
         let mut locals = [self.vars.clone(), Value::Null];
         let facts = facts_of(input, now, &mut locals)?;
         let env = dealrules_expr::Env::new(facts, &locals);
@@ -415,8 +518,16 @@ fn plan(
     approvals: &dyn Fn(&str, &Value) -> Result<serde_json::Value, String>,
 ) -> PlannedAction {
     use serde_json::json;
-    let done = |kind, detail| PlannedAction { kind, detail, error: None };
-    let failed = |kind, detail, e: String| PlannedAction { kind, detail, error: Some(e) };
+    let done = |kind, detail| PlannedAction {
+        kind,
+        detail,
+        error: None,
+    };
+    let failed = |kind, detail, e: String| PlannedAction {
+        kind,
+        detail,
+        error: Some(e),
+    };
     match a {
         CompiledAction::Approval(policy) => match approvals(policy, input) {
             Ok(decision) => done("approval", json!({ "policy": &**policy, "decision": decision })),
@@ -424,7 +535,11 @@ fn plan(
         },
         CompiledAction::Notify { template, to } => match to.eval(env) {
             Ok(v) => done("notify", json!({ "template": &**template, "to": v.to_json() })),
-            Err(e) => failed("notify", json!({ "template": &**template, "to": to.source() }), e.to_string()),
+            Err(e) => failed(
+                "notify",
+                json!({ "template": &**template, "to": to.source() }),
+                e.to_string(),
+            ),
         },
         CompiledAction::Set(fields) => {
             let mut out = serde_json::Map::new();
@@ -437,9 +552,15 @@ fn plan(
                     Err(err) => errors.push(format!("{f}: {err}")),
                 }
             }
-            PlannedAction { kind: "set", detail: serde_json::Value::Object(out), error: (!errors.is_empty()).then(|| errors.join("; ")) }
+            PlannedAction {
+                kind: "set",
+                detail: serde_json::Value::Object(out),
+                error: (!errors.is_empty()).then(|| errors.join("; ")),
+            }
         }
         CompiledAction::Script(file) => done("script", json!({ "script": &**file })),
-        CompiledAction::Plugin { name, function } => done("plugin", json!({ "plugin": &**name, "function": function.as_deref() })),
+        CompiledAction::Plugin { name, function } => {
+            done("plugin", json!({ "plugin": &**name, "function": function.as_deref() }))
+        }
     }
 }

@@ -12,15 +12,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use dealrules_expr::value::{read_decimal, NumberError};
-use dealrules_expr::{funcs::parse_date, Env, Expr, Map, Value};
+use dealrules_expr::value::{NumberError, read_decimal};
+use dealrules_expr::{Env, Expr, Map, Value, funcs::parse_date};
 use dealrules_model::{Accumulate, Component, Document, IncentivePlanSpec, Kind, Pack, Quota, TierBasis, TierMode};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::context::{base_locals, DocCompiler};
+use crate::context::{DocCompiler, base_locals};
 use crate::error::DecideError;
-use crate::money::{allocate, checked_sum, Overflow, Rounding};
+use crate::money::{Overflow, Rounding, allocate, checked_sum};
 use crate::period::Period;
 use crate::validate::PLAN_LOCALS;
 
@@ -59,10 +59,26 @@ enum QuotaDef {
 #[derive(Debug)]
 enum ComponentDef {
     Tiered(TieredDef),
-    Spiff { id: Arc<str>, when: Expr, amount: Decimal },
-    Scorecard { id: Arc<str>, target_bonus: Decimal, metrics: Vec<MetricDef>, threshold: Option<Decimal> },
-    Script { id: Arc<str>, script: String },
-    Plugin { id: Arc<str>, plugin: String, function: String },
+    Spiff {
+        id: Arc<str>,
+        when: Expr,
+        amount: Decimal,
+    },
+    Scorecard {
+        id: Arc<str>,
+        target_bonus: Decimal,
+        metrics: Vec<MetricDef>,
+        threshold: Option<Decimal>,
+    },
+    Script {
+        id: Arc<str>,
+        script: String,
+    },
+    Plugin {
+        id: Arc<str>,
+        plugin: String,
+        function: String,
+    },
 }
 
 #[derive(Debug)]
@@ -193,7 +209,11 @@ pub fn compile(doc: &Document, spec: &IncentivePlanSpec, pack: &Pack, cx: &mut D
                 tiers: t.tiers.iter().map(|x| (x.upto, x.rate)).collect(),
                 cap: t.cap,
             }),
-            Component::Spiff(s) => ComponentDef::Spiff { id: s.id.as_str().into(), when: compile(&s.when)?, amount: s.amount },
+            Component::Spiff(s) => ComponentDef::Spiff {
+                id: s.id.as_str().into(),
+                when: compile(&s.when)?,
+                amount: s.amount,
+            },
             Component::Scorecard(s) => ComponentDef::Scorecard {
                 id: s.id.as_str().into(),
                 target_bonus: s.target_bonus,
@@ -206,21 +226,44 @@ pub fn compile(doc: &Document, spec: &IncentivePlanSpec, pack: &Pack, cx: &mut D
                             serde_json::Value::String(t) => Err(compile(t)?),
                             other => Ok(Value::from_json(other).as_decimal()?),
                         };
-                        Some(MetricDef { id: m.id.clone(), weight: m.weight, actual: compile(&m.actual)?, target, cap: m.cap })
+                        Some(MetricDef {
+                            id: m.id.clone(),
+                            weight: m.weight,
+                            actual: compile(&m.actual)?,
+                            target,
+                            cap: m.cap,
+                        })
                     })
                     .collect::<Option<_>>()?,
             },
-            Component::Script(s) => ComponentDef::Script { id: s.id.as_str().into(), script: s.script.clone() },
-            Component::Plugin(p) => ComponentDef::Plugin { id: p.id.as_str().into(), plugin: p.plugin.clone(), function: p.function.clone() },
+            Component::Script(s) => ComponentDef::Script {
+                id: s.id.as_str().into(),
+                script: s.script.clone(),
+            },
+            Component::Plugin(p) => ComponentDef::Plugin {
+                id: p.id.as_str().into(),
+                plugin: p.plugin.clone(),
+                function: p.function.clone(),
+            },
         });
     }
     Some(IncentivePlan {
         name: doc.metadata.name.as_str().into(),
         applies_to: spec.applies_to.as_deref().and_then(compile),
-        effective: spec.effective.as_ref().and_then(|e| Some((date(&e.from)?, date(&e.to)?))),
+        effective: spec
+            .effective
+            .as_ref()
+            .and_then(|e| Some((date(&e.from)?, date(&e.to)?))),
         period: spec.period,
         currency: spec.currency.as_str().into(),
-        rounding: spec.rounding.as_ref().map(|r| Rounding { places: r.places, mode: r.mode }).unwrap_or_else(|| Rounding::for_currency(&spec.currency)),
+        rounding: spec
+            .rounding
+            .as_ref()
+            .map(|r| Rounding {
+                places: r.places,
+                mode: r.mode,
+            })
+            .unwrap_or_else(|| Rounding::for_currency(&spec.currency)),
         credit_when: compile(&spec.credit.when)?,
         credit_amount: compile(&spec.credit.amount)?,
         splits: spec.credit.splits.as_deref().and_then(compile),
@@ -327,22 +370,35 @@ fn list<'v>(input: &'v Value, key: &str) -> Result<&'v [Value], DecideError> {
     match input.get(key) {
         Some(Value::List(l)) => Ok(l.as_slice()),
         None | Some(Value::Null) => Ok(&[]),
-        Some(other) => Err(DecideError::BadInput(format!("`{key}` must be a list, got {}", other.type_name()))),
+        Some(other) => Err(DecideError::BadInput(format!(
+            "`{key}` must be a list, got {}",
+            other.type_name()
+        ))),
     }
 }
 
 impl IncentivePlan {
     fn fail(&self, at: impl Into<String>, error: dealrules_expr::EvalError) -> DecideError {
-        DecideError::Eval { policy: self.name.to_string(), at: at.into(), error }
+        DecideError::Eval {
+            policy: self.name.to_string(),
+            at: at.into(),
+            error,
+        }
     }
 
     fn policy_error(&self, message: impl Into<String>) -> DecideError {
-        DecideError::Policy { policy: self.name.to_string(), message: message.into() }
+        DecideError::Policy {
+            policy: self.name.to_string(),
+            message: message.into(),
+        }
     }
 
     /// Money or a quantity out of range, at `at` (a line, a total, a deal).
     fn overflow(&self, at: impl Into<String>) -> DecideError {
-        DecideError::Overflow { policy: self.name.to_string(), at: at.into() }
+        DecideError::Overflow {
+            policy: self.name.to_string(),
+            at: at.into(),
+        }
     }
 
     /// A number read from input or computed from it: numbers and numeric
@@ -356,12 +412,28 @@ impl IncentivePlan {
     }
 
     fn locals(&self, now: &Value, totals: Value, quota: Option<Decimal>, period: &Period) -> Vec<Value> {
-        vec![self.vars.clone(), now.clone(), totals, quota.map(Value::Num).unwrap_or(Value::Null), Value::str(&period.label), Value::Null]
+        vec![
+            self.vars.clone(),
+            now.clone(),
+            totals,
+            quota.map(Value::Num).unwrap_or(Value::Null),
+            Value::str(&period.label),
+            Value::Null,
+        ]
     }
 
-    pub fn decide<'a>(&'a self, version: &'a str, snapshot: &crate::Snapshot, input: &Value, now: &str) -> Result<PlanDecision<'a>, DecideError> {
+    pub fn decide<'a>(
+        &'a self,
+        version: &'a str,
+        snapshot: &crate::Snapshot,
+        input: &Value,
+        now: &str,
+    ) -> Result<PlanDecision<'a>, DecideError> {
         let bad = |m: String| DecideError::BadInput(m);
-        let period_label = input.get("period").and_then(Value::as_str).ok_or_else(|| bad("the input needs `period`, such as \"2026-Q1\"".into()))?;
+        let period_label = input
+            .get("period")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("the input needs `period`, such as \"2026-Q1\"".into()))?;
         let period = Period::parse(period_label, self.period).map_err(bad)?;
         let now_value = match input.get("now") {
             Some(Value::Str(s)) => Value::Str(s.clone()),
@@ -380,7 +452,8 @@ impl IncentivePlan {
                 Some(e) => {
                     let facts: Map = [("rep".into(), rep.clone())].into_iter().collect();
                     let locals = self.locals(&now_value, Value::Null, None, &period);
-                    e.eval_bool(&Env::new(&facts, &locals)).map_err(|err| self.fail(format!("applies_to for rep `{id}`"), err))?
+                    e.eval_bool(&Env::new(&facts, &locals))
+                        .map_err(|err| self.fail(format!("applies_to for rep `{id}`"), err))?
                 }
             };
             if applies {
@@ -410,24 +483,45 @@ impl IncentivePlan {
             let facts: Map = [("deal".into(), deal.clone())].into_iter().collect();
             let locals = self.locals(&now_value, Value::Null, None, &period);
             let env = Env::new(&facts, &locals);
-            if !self.credit_when.eval_bool(&env).map_err(|e| self.fail(format!("credit.when for deal `{id}`"), e))? {
+            if !self
+                .credit_when
+                .eval_bool(&env)
+                .map_err(|e| self.fail(format!("credit.when for deal `{id}`"), e))?
+            {
                 continue;
             }
-            let value = self.credit_amount.eval(&env).map_err(|e| self.fail(format!("credit.amount for deal `{id}`"), e))?;
-            let amount = self.rounding.round(self.expect_number(&value, format_args!("credit.amount for deal `{id}`"))?);
+            let value = self
+                .credit_amount
+                .eval(&env)
+                .map_err(|e| self.fail(format!("credit.amount for deal `{id}`"), e))?;
+            let amount = self
+                .rounding
+                .round(self.expect_number(&value, format_args!("credit.amount for deal `{id}`"))?);
             let (recipients, shares) = self.recipients(deal, &id, amount, &env)?;
             if recipients.len() > 1 {
-                split_deals.push(SplitDeal { id: id.clone(), index, credit: amount, shares });
+                split_deals.push(SplitDeal {
+                    id: id.clone(),
+                    index,
+                    credit: amount,
+                    shares,
+                });
             }
             for (rep, credit) in recipients {
-                credited.entry(rep).or_default().push(Credited { id: id.clone(), credit, deal: deal.clone(), index });
+                credited.entry(rep).or_default().push(Credited {
+                    id: id.clone(),
+                    credit,
+                    deal: deal.clone(),
+                    index,
+                });
             }
         }
 
         // Targets are decomposed once for all reps.
         let annual_targets = match &self.quota {
             QuotaDef::Targets(name) => {
-                let t = snapshot.targets(name.as_deref()).ok_or_else(|| self.policy_error("no Targets document for `quota: {from: targets}`"))?;
+                let t = snapshot
+                    .targets(name.as_deref())
+                    .ok_or_else(|| self.policy_error("no Targets document for `quota: {from: targets}`"))?;
                 Some((t, t.annual_all(reps)))
             }
             _ => None,
@@ -435,23 +529,43 @@ impl IncentivePlan {
         let mut drafts = Vec::with_capacity(eligible.len());
         for (rep_id, rep) in &eligible {
             let mine: &[Credited] = credited.get(rep_id).map(Vec::as_slice).unwrap_or(&[]);
-            let credit = checked_sum(mine.iter().map(|c| c.credit)).map_err(|_| self.overflow(format!("credit of rep `{rep_id}`")))?;
+            let credit = checked_sum(mine.iter().map(|c| c.credit))
+                .map_err(|_| self.overflow(format!("credit of rep `{rep_id}`")))?;
             let quota = match &annual_targets {
                 Some((t, annual)) => {
                     if period.year != t.year() {
-                        return Err(self.policy_error(format!("targets `{}` are for {}, not {}", t.name, t.year(), period.label)));
+                        return Err(self.policy_error(format!(
+                            "targets `{}` are for {}, not {}",
+                            t.name,
+                            t.year(),
+                            period.label
+                        )));
                     }
-                    let a = annual.get(rep_id).cloned().unwrap_or_else(|| Err(format!("targets give rep `{rep_id}` no share")));
+                    let a = annual
+                        .get(rep_id)
+                        .cloned()
+                        .unwrap_or_else(|| Err(format!("targets give rep `{rep_id}` no share")));
                     let annual = a.map_err(|m| self.policy_error(m))?;
-                    Some(annual.checked_mul(t.phase(&period)).ok_or_else(|| self.overflow(format!("quota of rep `{rep_id}`")))?)
+                    Some(
+                        annual
+                            .checked_mul(t.phase(&period))
+                            .ok_or_else(|| self.overflow(format!("quota of rep `{rep_id}`")))?,
+                    )
                 }
                 None => self.quota_of(rep_id, rep, &period, &now_value)?,
             };
             let attainment = match quota.filter(|q| !q.is_zero()) {
-                Some(q) => Some(credit.checked_div(q).ok_or_else(|| self.overflow(format!("attainment of rep `{rep_id}`")))?),
+                Some(q) => Some(
+                    credit
+                        .checked_div(q)
+                        .ok_or_else(|| self.overflow(format!("attainment of rep `{rep_id}`")))?,
+                ),
                 None => None,
             };
-            let new_logos = mine.iter().filter(|c| matches!(c.deal.get("new_logo"), Some(Value::Bool(true)))).count();
+            let new_logos = mine
+                .iter()
+                .filter(|c| matches!(c.deal.get("new_logo"), Some(Value::Bool(true))))
+                .count();
             let totals: Map = [
                 ("credit".into(), Value::Num(credit)),
                 ("deals".into(), Value::Num(Decimal::from(mine.len()))),
@@ -464,7 +578,14 @@ impl IncentivePlan {
             for c in &self.components {
                 lines.push(self.component_line(c, snapshot, rep, rep_id, mine, credit, quota, &locals)?);
             }
-            drafts.push(Draft { rep_id: rep_id.clone(), mine, credit, quota, attainment, lines });
+            drafts.push(Draft {
+                rep_id: rep_id.clone(),
+                mine,
+                credit,
+                quota,
+                attainment,
+                lines,
+            });
         }
         if !split_deals.is_empty() {
             for (k, c) in self.components.iter().enumerate() {
@@ -476,10 +597,18 @@ impl IncentivePlan {
 
         let mut statements = Vec::with_capacity(drafts.len());
         for d in drafts {
-            let Draft { rep_id, credit, quota, attainment, lines, .. } = d;
+            let Draft {
+                rep_id,
+                credit,
+                quota,
+                attainment,
+                lines,
+                ..
+            } = d;
             let mut lines: Vec<Line> = lines.into_iter().flatten().collect();
             lines.extend(self.clawbacks(&rep_id, &cancelled, history)?);
-            let earned = checked_sum(lines.iter().map(|l| l.amount)).map_err(|_| self.overflow(format!("earned of rep `{rep_id}`")))?;
+            let earned = checked_sum(lines.iter().map(|l| l.amount))
+                .map_err(|_| self.overflow(format!("earned of rep `{rep_id}`")))?;
             let (total, draw) = self.apply_draw(&rep_id, earned, history)?;
             let pace = match (&annual_targets, attainment) {
                 (Some((t, _)), Some(att)) => match t.pace_alert() {
@@ -502,13 +631,26 @@ impl IncentivePlan {
                 pace,
             });
         }
-        Ok(PlanDecision { policy: &self.name, kind: "IncentivePlan", version, period: period.label, currency: &self.currency, statements })
+        Ok(PlanDecision {
+            policy: &self.name,
+            kind: "IncentivePlan",
+            version,
+            period: period.label,
+            currency: &self.currency,
+            statements,
+        })
     }
 
     /// Who a deal credits: its `splits` (shares summing to 1), or its owner.
     /// Gives each rep's credit and each rep's share; a rep named in two
     /// splits of one deal gets one credit with the shares added up.
-    fn recipients(&self, deal: &Value, id: &str, amount: Decimal, env: &Env<'_>) -> Result<(ByRep, ByRep), DecideError> {
+    fn recipients(
+        &self,
+        deal: &Value,
+        id: &str,
+        amount: Decimal,
+        env: &Env<'_>,
+    ) -> Result<(ByRep, ByRep), DecideError> {
         let splits = match &self.splits {
             None => Value::Null,
             Some(e) => match e.eval(env) {
@@ -518,41 +660,61 @@ impl IncentivePlan {
             },
         };
         let Value::List(parts) = splits else {
-            let owner = text(deal.get("owner")).ok_or_else(|| DecideError::BadInput(format!("deal `{id}` has no `owner` and no splits")))?;
+            let owner = text(deal.get("owner"))
+                .ok_or_else(|| DecideError::BadInput(format!("deal `{id}` has no `owner` and no splits")))?;
             return Ok((vec![(owner.clone(), amount)], vec![(owner, Decimal::ONE)]));
         };
         let mut shares: ByRep = Vec::new();
         for p in parts.iter() {
-            let rep = text(p.get("rep")).ok_or_else(|| self.policy_error(format!("a split of deal `{id}` has no `rep`")))?;
+            let rep =
+                text(p.get("rep")).ok_or_else(|| self.policy_error(format!("a split of deal `{id}` has no `rep`")))?;
             let share = match p.get("share").map(number) {
                 Some(Ok(Some(share))) => share,
                 Some(Err(e)) => return Err(self.policy_error(format!("a split of deal `{id}`: share: {e}"))),
                 _ => return Err(self.policy_error(format!("a split of deal `{id}` has no numeric `share`"))),
             };
             match shares.iter_mut().find(|(r, _)| *r == rep) {
-                Some((_, s)) => *s = s.checked_add(share).ok_or_else(|| self.overflow(format!("the splits of deal `{id}`")))?,
+                Some((_, s)) => {
+                    *s = s
+                        .checked_add(share)
+                        .ok_or_else(|| self.overflow(format!("the splits of deal `{id}`")))?
+                }
                 None => shares.push((rep, share)),
             }
         }
         // Thirds cannot be written exactly: a sum within a millionth of 1
         // passes, and the shares are used as weights.
-        let total = checked_sum(shares.iter().map(|(_, s)| *s)).map_err(|_| self.overflow(format!("the splits of deal `{id}`")))?;
-        if total.checked_sub(Decimal::ONE).is_none_or(|off| off.abs() > Decimal::new(1, 6)) {
+        let total = checked_sum(shares.iter().map(|(_, s)| *s))
+            .map_err(|_| self.overflow(format!("the splits of deal `{id}`")))?;
+        if total
+            .checked_sub(Decimal::ONE)
+            .is_none_or(|off| off.abs() > Decimal::new(1, 6))
+        {
             return Err(self.policy_error(format!("the splits of deal `{id}` sum to {}, not 1", total.normalize())));
         }
         let weights: Vec<Decimal> = shares.iter().map(|(_, s)| *s).collect();
-        let credits = allocate(amount, &weights, self.rounding).map_err(|_| self.overflow(format!("the credit of deal `{id}` split among its reps")))?;
+        let credits = allocate(amount, &weights, self.rounding)
+            .map_err(|_| self.overflow(format!("the credit of deal `{id}` split among its reps")))?;
         Ok((shares.iter().map(|(r, _)| r.clone()).zip(credits).collect(), shares))
     }
 
-    fn quota_of(&self, rep_id: &str, rep: &Value, period: &Period, now: &Value) -> Result<Option<Decimal>, DecideError> {
+    fn quota_of(
+        &self,
+        rep_id: &str,
+        rep: &Value,
+        period: &Period,
+        now: &Value,
+    ) -> Result<Option<Decimal>, DecideError> {
         Ok(match &self.quota {
             QuotaDef::None => None,
             QuotaDef::Amount(a) => Some(*a),
             QuotaDef::Expr(e) => {
                 let facts: Map = [("rep".into(), rep.clone())].into_iter().collect();
                 let locals = self.locals(now, Value::Null, None, period);
-                match e.eval(&Env::new(&facts, &locals)).map_err(|err| self.fail(format!("quota for rep `{rep_id}`"), err))? {
+                match e
+                    .eval(&Env::new(&facts, &locals))
+                    .map_err(|err| self.fail(format!("quota for rep `{rep_id}`"), err))?
+                {
                     Value::Null => None,
                     other => Some(self.expect_number(&other, format_args!("quota for rep `{rep_id}`"))?),
                 }
@@ -582,8 +744,13 @@ impl IncentivePlan {
             ComponentDef::Spiff { id, when, amount } => {
                 let mut hits = Vec::new();
                 for c in mine {
-                    let facts: Map = [("deal".into(), c.deal.clone()), ("rep".into(), rep.clone())].into_iter().collect();
-                    if when.eval_bool(&Env::new(&facts, locals)).map_err(|e| self.fail(format!("spiff `{id}` for deal `{}`", c.id), e))? {
+                    let facts: Map = [("deal".into(), c.deal.clone()), ("rep".into(), rep.clone())]
+                        .into_iter()
+                        .collect();
+                    if when
+                        .eval_bool(&Env::new(&facts, locals))
+                        .map_err(|e| self.fail(format!("spiff `{id}` for deal `{}`", c.id), e))?
+                    {
                         hits.push(c);
                     }
                 }
@@ -591,19 +758,32 @@ impl IncentivePlan {
                     return Ok(None);
                 }
                 let each = r.round(*amount);
-                let total = each.checked_mul(Decimal::from(hits.len())).ok_or_else(|| self.overflow(format!("spiff `{id}` for rep `{rep_id}`")))?;
+                let total = each
+                    .checked_mul(Decimal::from(hits.len()))
+                    .ok_or_else(|| self.overflow(format!("spiff `{id}` for rep `{rep_id}`")))?;
                 Line {
                     component: id.to_string(),
                     amount: r.round(total),
                     deals: ids(&hits),
                     basis: None,
                     rate: Some(format!("{} per deal", money(each))),
-                    explain: format!("{} deal{} x {}", hits.len(), if hits.len() == 1 { "" } else { "s" }, money(each)),
-                    by_deal: by_deal(hits.iter().map(|c| (c.id.clone(), each))).map_err(|_| self.overflow(format!("spiff `{id}` for rep `{rep_id}`")))?,
+                    explain: format!(
+                        "{} deal{} x {}",
+                        hits.len(),
+                        if hits.len() == 1 { "" } else { "s" },
+                        money(each)
+                    ),
+                    by_deal: by_deal(hits.iter().map(|c| (c.id.clone(), each)))
+                        .map_err(|_| self.overflow(format!("spiff `{id}` for rep `{rep_id}`")))?,
                     plugin: None,
                 }
             }
-            ComponentDef::Scorecard { id, target_bonus, metrics, threshold } => {
+            ComponentDef::Scorecard {
+                id,
+                target_bonus,
+                metrics,
+                threshold,
+            } => {
                 let facts: Map = [("rep".into(), rep.clone())].into_iter().collect();
                 let env = Env::new(&facts, locals);
                 let overflow = || self.overflow(format!("scorecard `{id}` for rep `{rep_id}`"));
@@ -611,12 +791,17 @@ impl IncentivePlan {
                 let mut parts = Vec::new();
                 for m in metrics {
                     let what = |part: &str| format!("scorecard `{id}` metric `{}` {part} for rep `{rep_id}`", m.id);
-                    let actual = m.actual.eval(&env).map_err(|e| self.fail(format!("scorecard `{id}` metric `{}`", m.id), e))?;
+                    let actual = m
+                        .actual
+                        .eval(&env)
+                        .map_err(|e| self.fail(format!("scorecard `{id}` metric `{}`", m.id), e))?;
                     let actual = self.expect_number(&actual, what("actual"))?;
                     let target = match &m.target {
                         Ok(t) => *t,
                         Err(e) => {
-                            let v = e.eval(&env).map_err(|err| self.fail(format!("scorecard `{id}` metric `{}` target", m.id), err))?;
+                            let v = e
+                                .eval(&env)
+                                .map_err(|err| self.fail(format!("scorecard `{id}` metric `{}` target", m.id), err))?;
                             self.expect_number(&v, what("target"))?
                         }
                     };
@@ -625,14 +810,35 @@ impl IncentivePlan {
                     }
                     let att = actual.checked_div(target).ok_or_else(overflow)?;
                     let counted = m.cap.map_or(att, |c| att.min(c));
-                    score = m.weight.checked_mul(counted).and_then(|x| score.checked_add(x)).ok_or_else(overflow)?;
-                    parts.push(format!("{} x {}", m.weight.normalize(), counted.round_dp(4).normalize()));
+                    score = m
+                        .weight
+                        .checked_mul(counted)
+                        .and_then(|x| score.checked_add(x))
+                        .ok_or_else(overflow)?;
+                    parts.push(format!(
+                        "{} x {}",
+                        m.weight.normalize(),
+                        counted.round_dp(4).normalize()
+                    ));
                 }
                 let below = threshold.is_some_and(|t| score < t);
-                let amount = r.round(if below { Decimal::ZERO } else { target_bonus.checked_mul(score).ok_or_else(overflow)? });
-                let mut explain = format!("{} x ({}) = {} x {}", money(*target_bonus), parts.join(" + "), money(*target_bonus), score.round_dp(4).normalize());
+                let amount = r.round(if below {
+                    Decimal::ZERO
+                } else {
+                    target_bonus.checked_mul(score).ok_or_else(overflow)?
+                });
+                let mut explain = format!(
+                    "{} x ({}) = {} x {}",
+                    money(*target_bonus),
+                    parts.join(" + "),
+                    money(*target_bonus),
+                    score.round_dp(4).normalize()
+                );
                 if below {
-                    explain.push_str(&format!("; score below the threshold {}, pays nothing", threshold.unwrap_or_default().normalize()));
+                    explain.push_str(&format!(
+                        "; score below the threshold {}, pays nothing",
+                        threshold.unwrap_or_default().normalize()
+                    ));
                 }
                 Line {
                     component: id.to_string(),
@@ -656,24 +862,35 @@ impl IncentivePlan {
                 ]
                 .into_iter()
                 .collect();
-                let call = snapshot.call_plugin(plugin, function, &Value::map(input).to_json()).map_err(|e| self.policy_error(format!("component `{id}`: {e}")))?;
+                let call = snapshot
+                    .call_plugin(plugin, function, &Value::map(input).to_json())
+                    .map_err(|e| self.policy_error(format!("component `{id}`: {e}")))?;
                 // The answer's digits are read once, exactly: a number with
                 // more digits than a decimal holds is refused, not rounded
                 // here and then again to cents.
                 let answered = |v: &serde_json::Value| -> Result<Option<Decimal>, DecideError> {
-                    let refused = |e: NumberError| self.policy_error(format!("plugin `{plugin}` ({function}) answered {v}: {e}"));
+                    let refused =
+                        |e: NumberError| self.policy_error(format!("plugin `{plugin}` ({function}) answered {v}: {e}"));
                     number(&Value::try_from_json(v).map_err(refused)?).map_err(refused)
                 };
                 let (amount, explain) = match &call.value {
                     serde_json::Value::Object(m) => (
-                        m.get("amount")
-                            .map(answered)
-                            .transpose()?
-                            .flatten()
-                            .ok_or_else(|| self.policy_error(format!("plugin `{plugin}` ({function}) answered an object without a numeric `amount`")))?,
-                        m.get("explain").and_then(|e| e.as_str()).map(str::to_string).unwrap_or_else(|| format!("plugin {plugin}.{function}")),
+                        m.get("amount").map(answered).transpose()?.flatten().ok_or_else(|| {
+                            self.policy_error(format!(
+                                "plugin `{plugin}` ({function}) answered an object without a numeric `amount`"
+                            ))
+                        })?,
+                        m.get("explain")
+                            .and_then(|e| e.as_str())
+                            .map(str::to_string)
+                            .unwrap_or_else(|| format!("plugin {plugin}.{function}")),
                     ),
-                    v => (answered(v)?.ok_or_else(|| self.policy_error(format!("plugin `{plugin}` ({function}) answered {v}, not a number")))?, format!("plugin {plugin}.{function}")),
+                    v => (
+                        answered(v)?.ok_or_else(|| {
+                            self.policy_error(format!("plugin `{plugin}` ({function}) answered {v}, not a number"))
+                        })?,
+                        format!("plugin {plugin}.{function}"),
+                    ),
                 };
                 Line {
                     component: id.to_string(),
@@ -683,7 +900,9 @@ impl IncentivePlan {
                     rate: None,
                     explain,
                     by_deal: BTreeMap::new(),
-                    plugin: Some(serde_json::json!({ "plugin": plugin, "function": function, "fuel_used": call.fuel_used, "micros": call.micros })),
+                    plugin: Some(
+                        serde_json::json!({ "plugin": plugin, "function": function, "fuel_used": call.fuel_used, "micros": call.micros }),
+                    ),
                 }
             }
             ComponentDef::Script { id, script } => {
@@ -703,24 +922,51 @@ impl IncentivePlan {
                     Value::Map(m) => (
                         match m.get("amount") {
                             Some(a) => self.expect_number(a, format_args!("script `{script}` `amount`"))?,
-                            None => return Err(self.policy_error(format!("script `{script}` returned a mapping without a numeric `amount`"))),
+                            None => {
+                                return Err(self.policy_error(format!(
+                                    "script `{script}` returned a mapping without a numeric `amount`"
+                                )));
+                            }
                         },
-                        m.get("explain").map(|e| e.to_string()).unwrap_or_else(|| format!("script {script}")),
+                        m.get("explain")
+                            .map(|e| e.to_string())
+                            .unwrap_or_else(|| format!("script {script}")),
                     ),
-                    other => (self.expect_number(other, format_args!("script `{script}`"))?, format!("script {script}")),
+                    other => (
+                        self.expect_number(other, format_args!("script `{script}`"))?,
+                        format!("script {script}"),
+                    ),
                 };
-                Line { component: id.to_string(), amount: r.round(amount), deals: ids(&mine.iter().collect::<Vec<_>>()), basis: None, rate: None, explain, by_deal: BTreeMap::new(), plugin: None }
+                Line {
+                    component: id.to_string(),
+                    amount: r.round(amount),
+                    deals: ids(&mine.iter().collect::<Vec<_>>()),
+                    basis: None,
+                    rate: None,
+                    explain,
+                    by_deal: BTreeMap::new(),
+                    plugin: None,
+                }
             }
         }))
     }
 
     /// A tiered component's bounds in credit units for one rep: attainment
     /// bounds are multiplied by the rep's quota.
-    fn tier_bounds(&self, t: &TieredDef, rep_id: &str, quota: Option<Decimal>) -> Result<(Decimal, Bands), DecideError> {
+    fn tier_bounds(
+        &self,
+        t: &TieredDef,
+        rep_id: &str,
+        quota: Option<Decimal>,
+    ) -> Result<(Decimal, Bands), DecideError> {
         let id = &t.id;
         let scale = match t.basis {
             TierBasis::Amount => Decimal::ONE,
-            TierBasis::Attainment => quota.filter(|q| !q.is_zero()).ok_or_else(|| self.policy_error(format!("component `{id}` is tiered on attainment, but rep `{rep_id}` has no quota")))?,
+            TierBasis::Attainment => quota.filter(|q| !q.is_zero()).ok_or_else(|| {
+                self.policy_error(format!(
+                    "component `{id}` is tiered on attainment, but rep `{rep_id}` has no quota"
+                ))
+            })?,
         };
         let bounds = t
             .tiers
@@ -735,10 +981,25 @@ impl IncentivePlan {
     /// by deal index, the rep's parts of split deals paid as one deal (see
     /// `pay_split_deals_as_one`); the rest of the credit is tiered as usual
     /// and rounded once.
-    fn tiered_line(&self, t: &TieredDef, rep_id: &str, mine: &[Credited], credit: Decimal, quota: Option<Decimal>, as_one: &BTreeMap<usize, PaidAsOne>) -> Result<(Line, bool), DecideError> {
+    fn tiered_line(
+        &self,
+        t: &TieredDef,
+        rep_id: &str,
+        mine: &[Credited],
+        credit: Decimal,
+        quota: Option<Decimal>,
+        as_one: &BTreeMap<usize, PaidAsOne>,
+    ) -> Result<(Line, bool), DecideError> {
         let r = self.rounding;
         let money = |d: Decimal| r.round(d).to_string();
-        let TieredDef { id, basis, mode, accumulate, tiers, cap } = t;
+        let TieredDef {
+            id,
+            basis,
+            mode,
+            accumulate,
+            tiers,
+            cap,
+        } = t;
         let overflow = || self.overflow(format!("component `{id}` for rep `{rep_id}`"));
         let (scale, bounds) = self.tier_bounds(t, rep_id, quota)?;
         let as_one_text = |c: &Credited, p: &PaidAsOne| {
@@ -768,17 +1029,27 @@ impl IncentivePlan {
                 // checked): the split deals' parts are fixed, and the rest
                 // is rounded once and divided over its deals.
                 let rate = as_one.values().next().map(|p| p.rate).unwrap_or_default();
-                let (pool, fixed): (Vec<&Credited>, Vec<&Credited>) = mine.iter().partition(|c| !as_one.contains_key(&c.index));
+                let (pool, fixed): (Vec<&Credited>, Vec<&Credited>) =
+                    mine.iter().partition(|c| !as_one.contains_key(&c.index));
                 let pool_credit = checked_sum(pool.iter().map(|c| c.credit)).map_err(|_| overflow())?;
                 let pool_pays = r.round(pool_credit.checked_mul(rate).ok_or_else(overflow)?);
                 let weights: Vec<Decimal> = pool.iter().map(|c| c.credit).collect();
                 let shares = allocate(pool_pays, &weights, r).map_err(|_| overflow())?;
                 let mut parts = Vec::new();
                 if !pool.is_empty() {
-                    parts.push(format!("{} x {} = {}", money(pool_credit), rate_text(rate), money(pool_pays)));
+                    parts.push(format!(
+                        "{} x {} = {}",
+                        money(pool_credit),
+                        rate_text(rate),
+                        money(pool_pays)
+                    ));
                 }
                 parts.extend(fixed.iter().map(|c| as_one_text(c, &as_one[&c.index])));
-                let pairs = pool.iter().map(|c| c.id.clone()).zip(shares).chain(fixed.iter().map(|c| (c.id.clone(), as_one[&c.index].part)));
+                let pairs = pool
+                    .iter()
+                    .map(|c| c.id.clone())
+                    .zip(shares)
+                    .chain(fixed.iter().map(|c| (c.id.clone(), as_one[&c.index].part)));
                 let by_deal = by_deal(pairs).map_err(|_| overflow())?;
                 let amount = checked_sum(by_deal.values().copied()).map_err(|_| overflow())?;
                 (amount, parts.join("; "), by_deal, cap.is_some_and(|c| amount > c))
@@ -808,12 +1079,19 @@ impl IncentivePlan {
                 if amount != sum {
                     let weights: Vec<Decimal> = by_deal.values().copied().collect();
                     let keys: Vec<String> = by_deal.keys().cloned().collect();
-                    by_deal = keys.into_iter().zip(allocate(amount, &weights, r).map_err(|_| overflow())?).collect();
+                    by_deal = keys
+                        .into_iter()
+                        .zip(allocate(amount, &weights, r).map_err(|_| overflow())?)
+                        .collect();
                 }
                 (amount, explain, by_deal, amount != sum)
             }
         };
-        let rate = tiers.iter().map(|(_, rate)| rate_text(*rate)).collect::<Vec<_>>().join(" / ");
+        let rate = tiers
+            .iter()
+            .map(|(_, rate)| rate_text(*rate))
+            .collect::<Vec<_>>()
+            .join(" / ");
         let line = Line {
             component: id.to_string(),
             amount,
@@ -823,7 +1101,11 @@ impl IncentivePlan {
                 TierBasis::Attainment => credit.checked_div(scale).ok_or_else(overflow)?.round_dp(4).normalize(),
             }),
             rate: Some(rate),
-            explain: if explain.is_empty() { "no credit".into() } else { explain },
+            explain: if explain.is_empty() {
+                "no credit".into()
+            } else {
+                explain
+            },
             by_deal,
             plugin: None,
         };
@@ -833,7 +1115,12 @@ impl IncentivePlan {
     /// The rate a rep pays on its part of a split deal under `t`, when that
     /// part is paid at one rate: with `accumulate: period`, the rep's whole
     /// credit must sit at one rate; with `accumulate: deal`, the part must.
-    fn part_rate(t: &TieredDef, bounds: &[(Option<Decimal>, Decimal)], rep_credit: Decimal, part_credit: Decimal) -> Option<Decimal> {
+    fn part_rate(
+        t: &TieredDef,
+        bounds: &[(Option<Decimal>, Decimal)],
+        rep_credit: Decimal,
+        part_credit: Decimal,
+    ) -> Option<Decimal> {
         match t.accumulate {
             Accumulate::Period => flat_rate(rep_credit, bounds, t.mode),
             Accumulate::Deal => flat_rate(part_credit, bounds, t.mode),
@@ -848,12 +1135,24 @@ impl IncentivePlan {
     /// each rep's part on its own could invent or lose one per rep. A rep
     /// whose cap then binds pays by its own tiers instead, and the deals
     /// it shares are settled again without it.
-    fn pay_split_deals_as_one(&self, t: &TieredDef, k: usize, split_deals: &[SplitDeal], drafts: &mut [Draft<'_>]) -> Result<(), DecideError> {
+    fn pay_split_deals_as_one(
+        &self,
+        t: &TieredDef,
+        k: usize,
+        split_deals: &[SplitDeal],
+        drafts: &mut [Draft<'_>],
+    ) -> Result<(), DecideError> {
         let r = self.rounding;
         let by_rep: BTreeMap<&str, usize> = drafts.iter().enumerate().map(|(i, d)| (d.rep_id.as_str(), i)).collect();
-        let bounds = drafts.iter().map(|d| self.tier_bounds(t, &d.rep_id, d.quota).map(|(_, b)| b)).collect::<Result<Vec<_>, _>>()?;
+        let bounds = drafts
+            .iter()
+            .map(|d| self.tier_bounds(t, &d.rep_id, d.quota).map(|(_, b)| b))
+            .collect::<Result<Vec<_>, _>>()?;
         // Each rep's credit from each split deal, by the deal's index.
-        let parts: Vec<BTreeMap<usize, Decimal>> = drafts.iter().map(|d| d.mine.iter().map(|c| (c.index, c.credit)).collect()).collect();
+        let parts: Vec<BTreeMap<usize, Decimal>> = drafts
+            .iter()
+            .map(|d| d.mine.iter().map(|c| (c.index, c.credit)).collect())
+            .collect();
         let mut left_out = vec![false; drafts.len()];
         loop {
             let mut as_one: Vec<BTreeMap<usize, PaidAsOne>> = vec![BTreeMap::new(); drafts.len()];
@@ -861,7 +1160,9 @@ impl IncentivePlan {
                 let mut rate: Option<Decimal> = None;
                 let mut takers = Vec::with_capacity(s.shares.len());
                 for (rep, _) in &s.shares {
-                    let Some(&i) = by_rep.get(rep.as_str()).filter(|&&i| !left_out[i]) else { break };
+                    let Some(&i) = by_rep.get(rep.as_str()).filter(|&&i| !left_out[i]) else {
+                        break;
+                    };
                     let Some(&part) = parts[i].get(&s.index) else { break };
                     match (rate, Self::part_rate(t, &bounds[i], drafts[i].credit, part)) {
                         (None, Some(x)) => rate = Some(x),
@@ -870,13 +1171,24 @@ impl IncentivePlan {
                     }
                     takers.push(i);
                 }
-                let Some(rate) = rate.filter(|_| takers.len() == s.shares.len()) else { continue };
+                let Some(rate) = rate.filter(|_| takers.len() == s.shares.len()) else {
+                    continue;
+                };
                 let overflow = || self.overflow(format!("component `{}`: split deal `{}` paid as one", t.id, s.id));
                 let deal_pays = r.round(s.credit.checked_mul(rate).ok_or_else(overflow)?);
                 let weights: Vec<Decimal> = s.shares.iter().map(|(_, share)| *share).collect();
                 let divided = allocate(deal_pays, &weights, r).map_err(|_| overflow())?;
                 for ((i, (_, share)), part) in takers.into_iter().zip(&s.shares).zip(divided) {
-                    as_one[i].insert(s.index, PaidAsOne { rate, deal_credit: s.credit, deal_pays, share: *share, part });
+                    as_one[i].insert(
+                        s.index,
+                        PaidAsOne {
+                            rate,
+                            deal_credit: s.credit,
+                            deal_pays,
+                            share: *share,
+                            part,
+                        },
+                    );
                 }
             }
             let mut settled = Vec::new();
@@ -895,7 +1207,10 @@ impl IncentivePlan {
                 // Where paying as one changes nothing, the line keeps the
                 // plain arithmetic, which is then just as true.
                 let plain = &mut drafts[i].lines[k];
-                if plain.as_ref().is_none_or(|p| p.amount != line.amount || p.by_deal != line.by_deal) {
+                if plain
+                    .as_ref()
+                    .is_none_or(|p| p.amount != line.amount || p.by_deal != line.by_deal)
+                {
                     *plain = Some(line);
                 }
             }
@@ -904,14 +1219,25 @@ impl IncentivePlan {
     }
 
     /// Attainment against the share of the period elapsed at `now`.
-    fn pace(&self, rep_id: &str, attainment: Decimal, below: Decimal, now: &Value, period: &Period) -> Result<Option<Pace>, DecideError> {
-        let Some(today) = now.as_str().and_then(|n| parse_date(n).ok()) else { return Ok(None) };
+    fn pace(
+        &self,
+        rep_id: &str,
+        attainment: Decimal,
+        below: Decimal,
+        now: &Value,
+        period: &Period,
+    ) -> Result<Option<Pace>, DecideError> {
+        let Some(today) = now.as_str().and_then(|n| parse_date(n).ok()) else {
+            return Ok(None);
+        };
         let done = ((today - period.start).num_days() + 1).clamp(0, period.days());
         let elapsed = Decimal::from(done) / Decimal::from(period.days());
         if elapsed.is_zero() {
             return Ok(None);
         }
-        let ratio = attainment.checked_div(elapsed).ok_or_else(|| self.overflow(format!("pace of rep `{rep_id}`")))?;
+        let ratio = attainment
+            .checked_div(elapsed)
+            .ok_or_else(|| self.overflow(format!("pace of rep `{rep_id}`")))?;
         Ok(Some(Pace {
             elapsed: elapsed.round_dp(4).normalize(),
             attainment: attainment.round_dp(4).normalize(),
@@ -923,8 +1249,15 @@ impl IncentivePlan {
 
     /// Takes back what earlier statements paid for deals cancelled within
     /// the clawback window.
-    fn clawbacks(&self, rep_id: &str, cancelled: &[(&Value, String, NaiveDate, NaiveDate)], history: &[Value]) -> Result<Vec<Line>, DecideError> {
-        let Some((within_days, share)) = self.clawback else { return Ok(vec![]) };
+    fn clawbacks(
+        &self,
+        rep_id: &str,
+        cancelled: &[(&Value, String, NaiveDate, NaiveDate)],
+        history: &[Value],
+    ) -> Result<Vec<Line>, DecideError> {
+        let Some((within_days, share)) = self.clawback else {
+            return Ok(vec![]);
+        };
         let mut lines = Vec::new();
         for (_, id, closed, at) in cancelled {
             let days = (*at - *closed).num_days();
@@ -934,13 +1267,24 @@ impl IncentivePlan {
             let overflow = || self.overflow(format!("clawback of deal `{id}` for rep `{rep_id}`"));
             let mut paid = Decimal::ZERO;
             for st in history.iter().filter(|s| text(s.get("rep")).as_deref() == Some(rep_id)) {
-                let Some(Value::List(ls)) = st.get("lines") else { continue };
+                let Some(Value::List(ls)) = st.get("lines") else {
+                    continue;
+                };
                 for l in ls.iter() {
                     if let Some(v) = l.get("by_deal").and_then(|b| b.get(id)) {
                         let amount = match number(v) {
                             Ok(Some(n)) => n,
-                            Ok(None) => return Err(DecideError::BadInput(format!("history of rep `{rep_id}`: `by_deal.{id}` is {}, not a number", described(v)))),
-                            Err(e) => return Err(DecideError::BadInput(format!("history of rep `{rep_id}`: `by_deal.{id}`: {e}"))),
+                            Ok(None) => {
+                                return Err(DecideError::BadInput(format!(
+                                    "history of rep `{rep_id}`: `by_deal.{id}` is {}, not a number",
+                                    described(v)
+                                )));
+                            }
+                            Err(e) => {
+                                return Err(DecideError::BadInput(format!(
+                                    "history of rep `{rep_id}`: `by_deal.{id}`: {e}"
+                                )));
+                            }
                         };
                         paid = paid.checked_add(amount).ok_or_else(overflow)?;
                     }
@@ -956,7 +1300,11 @@ impl IncentivePlan {
                 deals: vec![id.clone()],
                 basis: Some(paid),
                 rate: Some(rate_text(share)),
-                explain: format!("deal {id} cancelled {days} days after close (window {within_days} days): {} paid x {} taken back", self.rounding.round(paid), rate_text(share)),
+                explain: format!(
+                    "deal {id} cancelled {days} days after close (window {within_days} days): {} paid x {} taken back",
+                    self.rounding.round(paid),
+                    rate_text(share)
+                ),
                 by_deal: BTreeMap::from([(id.clone(), -back)]),
                 plugin: None,
             });
@@ -966,13 +1314,34 @@ impl IncentivePlan {
 
     /// A draw: recoverable pays at least the draw and carries what it
     /// advanced; non-recoverable pays the larger of earned and draw.
-    fn apply_draw(&self, rep_id: &str, earned: Decimal, history: &[Value]) -> Result<(Decimal, Option<DrawLine>), DecideError> {
-        let Some((amount, recoverable)) = self.draw else { return Ok((earned, None)) };
-        let owed_before = match history.iter().rev().find(|s| text(s.get("rep")).as_deref() == Some(rep_id)).and_then(|s| s.get("draw")?.get("owed_after")) {
+    fn apply_draw(
+        &self,
+        rep_id: &str,
+        earned: Decimal,
+        history: &[Value],
+    ) -> Result<(Decimal, Option<DrawLine>), DecideError> {
+        let Some((amount, recoverable)) = self.draw else {
+            return Ok((earned, None));
+        };
+        let owed_before = match history
+            .iter()
+            .rev()
+            .find(|s| text(s.get("rep")).as_deref() == Some(rep_id))
+            .and_then(|s| s.get("draw")?.get("owed_after"))
+        {
             Some(v) if recoverable => match number(v) {
                 Ok(Some(n)) => n,
-                Ok(None) => return Err(DecideError::BadInput(format!("history of rep `{rep_id}`: `draw.owed_after` is {}, not a number", described(v)))),
-                Err(e) => return Err(DecideError::BadInput(format!("history of rep `{rep_id}`: `draw.owed_after`: {e}"))),
+                Ok(None) => {
+                    return Err(DecideError::BadInput(format!(
+                        "history of rep `{rep_id}`: `draw.owed_after` is {}, not a number",
+                        described(v)
+                    )));
+                }
+                Err(e) => {
+                    return Err(DecideError::BadInput(format!(
+                        "history of rep `{rep_id}`: `draw.owed_after`: {e}"
+                    )));
+                }
             },
             _ => Decimal::ZERO,
         };
@@ -984,27 +1353,48 @@ impl IncentivePlan {
             (false, _) => (earned.max(amount), Decimal::ZERO),
         };
         let r = self.rounding;
-        Ok((paid, Some(DrawLine { amount: r.round(amount), recoverable, earned: r.round(earned), owed_before: r.round(owed_before), paid: r.round(paid), owed_after: r.round(owed_after) })))
+        Ok((
+            paid,
+            Some(DrawLine {
+                amount: r.round(amount),
+                recoverable,
+                earned: r.round(earned),
+                owed_before: r.round(owed_before),
+                paid: r.round(paid),
+                owed_after: r.round(owed_after),
+            }),
+        ))
     }
 }
 
 /// Tiered payout on `x` over bands `(upto, rate)` (upper bounds inclusive,
 /// the last may be open). Marginal pays each band's slice at its rate;
 /// retroactive pays all of `x` at the rate of the band `x` falls in.
-fn tier_payout(x: Decimal, tiers: &[(Option<Decimal>, Decimal)], mode: TierMode, money: &dyn Fn(Decimal) -> String) -> Result<(Decimal, String), Overflow> {
+fn tier_payout(
+    x: Decimal,
+    tiers: &[(Option<Decimal>, Decimal)],
+    mode: TierMode,
+    money: &dyn Fn(Decimal) -> String,
+) -> Result<(Decimal, String), Overflow> {
     if x <= Decimal::ZERO {
         return Ok((Decimal::ZERO, String::new()));
     }
     match mode {
         TierMode::Retroactive => {
             let rate = retroactive_rate(x, tiers);
-            Ok((x.checked_mul(rate).ok_or(Overflow)?, format!("{} x {}", money(x), rate_text(rate))))
+            Ok((
+                x.checked_mul(rate).ok_or(Overflow)?,
+                format!("{} x {}", money(x), rate_text(rate)),
+            ))
         }
         TierMode::Marginal => {
             let mut total = Decimal::ZERO;
             let mut parts = Vec::new();
             for (slice, rate) in marginal_slices(x, tiers) {
-                total = slice.checked_mul(rate).and_then(|p| total.checked_add(p)).ok_or(Overflow)?;
+                total = slice
+                    .checked_mul(rate)
+                    .and_then(|p| total.checked_add(p))
+                    .ok_or(Overflow)?;
                 parts.push(format!("{} x {}", money(slice), rate_text(rate)));
             }
             Ok((total, parts.join(" + ")))
@@ -1014,7 +1404,11 @@ fn tier_payout(x: Decimal, tiers: &[(Option<Decimal>, Decimal)], mode: TierMode,
 
 /// The rate of the band `x` falls in (the last band past every bound).
 fn retroactive_rate(x: Decimal, tiers: &[(Option<Decimal>, Decimal)]) -> Decimal {
-    tiers.iter().find(|(upto, _)| upto.is_none_or(|u| x <= u)).or(tiers.last()).map_or(Decimal::ZERO, |(_, rate)| *rate)
+    tiers
+        .iter()
+        .find(|(upto, _)| upto.is_none_or(|u| x <= u))
+        .or(tiers.last())
+        .map_or(Decimal::ZERO, |(_, rate)| *rate)
 }
 
 /// The non-empty slices of `x > 0` in each band, with the band's rate.
@@ -1046,7 +1440,10 @@ fn flat_rate(x: Decimal, tiers: &[(Option<Decimal>, Decimal)], mode: TierMode) -
         return None;
     }
     if x.is_zero() {
-        return tiers.iter().find(|(upto, _)| upto.is_none_or(|u| u > Decimal::ZERO)).map(|(_, rate)| *rate);
+        return tiers
+            .iter()
+            .find(|(upto, _)| upto.is_none_or(|u| u > Decimal::ZERO))
+            .map(|(_, rate)| *rate);
     }
     match mode {
         TierMode::Retroactive => Some(retroactive_rate(x, tiers)),
@@ -1058,7 +1455,12 @@ fn flat_rate(x: Decimal, tiers: &[(Option<Decimal>, Decimal)], mode: TierMode) -
     }
 }
 
-fn apply_cap(amount: Decimal, explain: String, cap: Option<Decimal>, money: &dyn Fn(Decimal) -> String) -> (Decimal, String) {
+fn apply_cap(
+    amount: Decimal,
+    explain: String,
+    cap: Option<Decimal>,
+    money: &dyn Fn(Decimal) -> String,
+) -> (Decimal, String) {
     match cap {
         Some(c) if amount > c => (c, format!("{explain} = {}, capped at {}", money(amount), money(c))),
         _ => (amount, explain),

@@ -50,7 +50,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use dealrules_expr::{ExprEngine, Limits, Map, Script, Value};
-use dealrules_model::{load_pack_partial, suggest, Diagnostic, Kind, Pack, PackErrors, PackSource, Spec};
+use dealrules_model::{Diagnostic, Kind, Pack, PackErrors, PackSource, Spec, load_pack_partial, suggest};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 use smallvec::SmallVec;
@@ -122,7 +122,9 @@ pub(crate) enum Compiled {
 
 impl std::fmt::Debug for Snapshot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Snapshot").field("version", &self.version).finish_non_exhaustive()
+        f.debug_struct("Snapshot")
+            .field("version", &self.version)
+            .finish_non_exhaustive()
     }
 }
 
@@ -181,13 +183,21 @@ impl Snapshot {
                 Ok(s) => {
                     scripts.insert(path.clone(), s);
                 }
-                Err(e) => diags.push(Diagnostic::new(path, dealrules_model::Pos::new(e.line, e.col), format!("bad script: {}", e.message))),
+                Err(e) => diags.push(Diagnostic::new(
+                    path,
+                    dealrules_model::Pos::new(e.line, e.col),
+                    format!("bad script: {}", e.message),
+                )),
             }
         }
         let mut entries = Vec::new();
         let mut by_name: FxHashMap<String, SmallVec<[usize; 1]>> = FxHashMap::default();
         for doc in &pack.documents {
-            let mut cx = DocCompiler { doc, engine: &engine, diags: &mut diags };
+            let mut cx = DocCompiler {
+                doc,
+                engine: &engine,
+                diags: &mut diags,
+            };
             let compiled = match &doc.spec {
                 Spec::DecisionTable(spec) => table::compile(doc, spec, &mut cx).map(Compiled::Table),
                 Spec::ApprovalPolicy(spec) => approval::compile(doc, spec, &mut cx).map(Compiled::Approval),
@@ -196,7 +206,8 @@ impl Snapshot {
                 Spec::Targets(spec) => {
                     let before = cx.diags.len();
                     validate::targets(spec, &mut cx);
-                    (cx.diags.len() == before).then(|| Compiled::Targets(targets::Targets::new(&doc.metadata.name, spec)))
+                    (cx.diags.len() == before)
+                        .then(|| Compiled::Targets(targets::Targets::new(&doc.metadata.name, spec)))
                 }
                 Spec::Plugin(spec) => {
                     validate::plugin(doc, spec, &pack, &mut cx);
@@ -208,20 +219,52 @@ impl Snapshot {
                 Spec::ApprovalPolicy(spec) => spec.plugins.as_slice(),
                 _ => &[],
             };
-            let mut cx = DocCompiler { doc, engine: &engine, diags: &mut diags };
+            let mut cx = DocCompiler {
+                doc,
+                engine: &engine,
+                diags: &mut diags,
+            };
             validate::plugin_facts(facts, &pack, &mut cx);
-            let plugin_facts = facts.iter().map(|f| (f.name.clone(), f.plugin.clone(), f.function.clone())).collect();
+            let plugin_facts = facts
+                .iter()
+                .map(|f| (f.name.clone(), f.plugin.clone(), f.function.clone()))
+                .collect();
             let compiled = compiled.unwrap_or(Compiled::Broken);
-            by_name.entry(doc.metadata.name.clone()).or_default().push(entries.len());
-            entries.push(Entry { kind: doc.kind, name: doc.metadata.name.clone(), compiled, plugin_facts });
+            by_name
+                .entry(doc.metadata.name.clone())
+                .or_default()
+                .push(entries.len());
+            entries.push(Entry {
+                kind: doc.kind,
+                name: doc.metadata.name.clone(),
+                compiled,
+                plugin_facts,
+            });
         }
         for (kind, name) in &pack.broken {
             by_name.entry(name.clone()).or_default().push(entries.len());
-            entries.push(Entry { kind: *kind, name: name.clone(), compiled: Compiled::Broken, plugin_facts: Vec::new() });
+            entries.push(Entry {
+                kind: *kind,
+                name: name.clone(),
+                compiled: Compiled::Broken,
+                plugin_facts: Vec::new(),
+            });
         }
-        let snapshot = Snapshot { version: pack.version.as_str().into(), pack, engine, entries, by_name, scripts, plugins: None };
+        let snapshot = Snapshot {
+            version: pack.version.as_str().into(),
+            pack,
+            engine,
+            entries,
+            by_name,
+            scripts,
+            plugins: None,
+        };
         diags.extend(testing::check_references(&snapshot));
-        if diags.is_empty() { Ok(snapshot) } else { Err(PackErrors::sorted(diags)) }
+        if diags.is_empty() {
+            Ok(snapshot)
+        } else {
+            Err(PackErrors::sorted(diags))
+        }
     }
 
     pub fn engine(&self) -> &ExprEngine {
@@ -261,14 +304,24 @@ impl Snapshot {
             None => (None, policy),
         };
         let ids = self.by_name.get(name).map(|v| v.as_slice()).unwrap_or(&[]);
-        let mut found = ids.iter().map(|&i| &self.entries[i]).filter(|e| kind.is_none_or(|k| e.kind == k));
+        let mut found = ids
+            .iter()
+            .map(|&i| &self.entries[i])
+            .filter(|e| kind.is_none_or(|k| e.kind == k));
         match (found.next(), found.next()) {
             (Some(e), None) => Ok((e, name)),
             (Some(_), Some(_)) => Err(DecideError::AmbiguousPolicy {
                 name: name.to_string(),
-                kinds: ids.iter().map(|&i| self.entries[i].kind.as_str()).collect::<Vec<_>>().join(", "),
+                kinds: ids
+                    .iter()
+                    .map(|&i| self.entries[i].kind.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             }),
-            (None, _) => Err(DecideError::UnknownPolicy { name: name.to_string(), hint: suggest(name, self.by_name.keys().map(String::as_str)) }),
+            (None, _) => Err(DecideError::UnknownPolicy {
+                name: name.to_string(),
+                hint: suggest(name, self.by_name.keys().map(String::as_str)),
+            }),
         }
     }
 
@@ -279,7 +332,13 @@ impl Snapshot {
         self.decide_entry(entry, name, Input::Parsed(input), now)
     }
 
-    fn decide_entry<'s>(&'s self, entry: &'s Entry, name: &str, input: Input, now: &str) -> Result<Decision<'s>, DecideError> {
+    fn decide_entry<'s>(
+        &'s self,
+        entry: &'s Entry,
+        name: &str,
+        input: Input,
+        now: &str,
+    ) -> Result<Decision<'s>, DecideError> {
         if !entry.plugin_facts.is_empty() {
             return self.decide_with_plugins(entry, name, input, now);
         }
@@ -289,13 +348,24 @@ impl Snapshot {
     /// Calls the policy's plugins with the facts, puts their answers under
     /// `plugins.<as>`, decides, and records each call (fuel, time) in the
     /// decision.
-    fn decide_with_plugins<'s>(&'s self, entry: &'s Entry, name: &str, input: Input, now: &str) -> Result<Decision<'s>, DecideError> {
+    fn decide_with_plugins<'s>(
+        &'s self,
+        entry: &'s Entry,
+        name: &str,
+        input: Input,
+        now: &str,
+    ) -> Result<Decision<'s>, DecideError> {
         let base = Self::parsed(input)?.into_owned();
         let facts = base.to_json();
         let mut answers = Map::default();
         let mut calls = Vec::new();
         for (as_name, plugin, function) in &entry.plugin_facts {
-            let call = self.call_plugin(plugin, function, &facts).map_err(|message| DecideError::Policy { policy: name.to_string(), message: format!("plugins.{as_name}: {message}") })?;
+            let call = self
+                .call_plugin(plugin, function, &facts)
+                .map_err(|message| DecideError::Policy {
+                    policy: name.to_string(),
+                    message: format!("plugins.{as_name}: {message}"),
+                })?;
             answers.insert(as_name.as_str(), Value::from_json(&call.value));
             calls.push(serde_json::json!({ "as": as_name, "plugin": plugin, "function": function, "answer": call.value, "fuel_used": call.fuel_used, "micros": call.micros }));
         }
@@ -314,7 +384,13 @@ impl Snapshot {
         Ok(decision)
     }
 
-    fn decide_compiled<'s>(&'s self, entry: &'s Entry, name: &str, input: Input, now: &str) -> Result<Decision<'s>, DecideError> {
+    fn decide_compiled<'s>(
+        &'s self,
+        entry: &'s Entry,
+        name: &str,
+        input: Input,
+        now: &str,
+    ) -> Result<Decision<'s>, DecideError> {
         match &entry.compiled {
             Compiled::Table(t) => Ok(Decision::Table(Box::new(t.decide(&self.version, input, now)?))),
             Compiled::Approval(a) => Ok(Decision::Approval(Box::new(a.decide(&self.version, input, now)?))),
@@ -323,20 +399,42 @@ impl Snapshot {
                 let input = match input {
                     Input::Parsed(v) => v,
                     Input::Json(text) => {
-                        parsed = Value::from_json_str(text).map_err(|e| DecideError::BadInput(format!("input is not valid JSON: {e}")))?;
+                        parsed = Value::from_json_str(text)
+                            .map_err(|e| DecideError::BadInput(format!("input is not valid JSON: {e}")))?;
                         &parsed
                     }
                 };
                 let approvals = |policy: &str, input: &Value| -> Result<serde_json::Value, String> {
-                    let a = self.approval_policy(policy).ok_or_else(|| format!("no ApprovalPolicy `{policy}`"))?;
-                    let d = a.decide(&self.version, Input::Parsed(input), now).map_err(|e| e.to_string())?;
-                    Ok(serde_json::json!({ "level": d.level, "chain": d.chain, "rule": d.rule, "auto_approved": d.auto_approved, "approvers": d.approvers }))
+                    let a = self
+                        .approval_policy(policy)
+                        .ok_or_else(|| format!("no ApprovalPolicy `{policy}`"))?;
+                    let d = a
+                        .decide(&self.version, Input::Parsed(input), now)
+                        .map_err(|e| e.to_string())?;
+                    Ok(
+                        serde_json::json!({ "level": d.level, "chain": d.chain, "rule": d.rule, "auto_approved": d.auto_approved, "approvers": d.approvers }),
+                    )
                 };
-                Ok(Decision::Move(Box::new(f.check_move(&self.version, input, now, &approvals)?)))
+                Ok(Decision::Move(Box::new(f.check_move(
+                    &self.version,
+                    input,
+                    now,
+                    &approvals,
+                )?)))
             }
-            Compiled::Plan(p) => Ok(Decision::Plan(Box::new(p.decide(&self.version, self, &*Self::parsed(input)?, now)?))),
-            Compiled::Targets(t) => Ok(Decision::Targets(Box::new(t.decide(&self.version, &*Self::parsed(input)?)?))),
-            Compiled::NotDecidable | Compiled::Broken => Err(DecideError::Unsupported { kind: entry.kind.to_string(), policy: name.to_string() }),
+            Compiled::Plan(p) => Ok(Decision::Plan(Box::new(p.decide(
+                &self.version,
+                self,
+                &*Self::parsed(input)?,
+                now,
+            )?))),
+            Compiled::Targets(t) => Ok(Decision::Targets(Box::new(
+                t.decide(&self.version, &*Self::parsed(input)?)?,
+            ))),
+            Compiled::NotDecidable | Compiled::Broken => Err(DecideError::Unsupported {
+                kind: entry.kind.to_string(),
+                policy: name.to_string(),
+            }),
         }
     }
 
@@ -347,7 +445,8 @@ impl Snapshot {
         let (entry, name) = self.entry(policy)?;
         // The whole body, fields no policy reads included: depth, size and
         // duplicate keys, before any path below walks it.
-        dealrules_expr::input_shape::check(input).map_err(|e| DecideError::BadInput(format!("input is not valid JSON: {e}")))?;
+        dealrules_expr::input_shape::check(input)
+            .map_err(|e| DecideError::BadInput(format!("input is not valid JSON: {e}")))?;
         self.decide_entry(entry, name, Input::Json(input), now)
     }
 
@@ -361,12 +460,18 @@ impl Snapshot {
     }
 
     pub(crate) fn entries_of(&self, kind: Kind) -> impl Iterator<Item = (&str, &Compiled)> {
-        self.entries.iter().filter(move |e| e.kind == kind).map(|e| (e.name.as_str(), &e.compiled))
+        self.entries
+            .iter()
+            .filter(move |e| e.kind == kind)
+            .map(|e| (e.name.as_str(), &e.compiled))
     }
 
     fn compiled(&self, kind: Kind, name: &str) -> Option<&Compiled> {
         let ids = self.by_name.get(name)?;
-        ids.iter().map(|&i| &self.entries[i]).find(|e| e.kind == kind).map(|e| &e.compiled)
+        ids.iter()
+            .map(|&i| &self.entries[i])
+            .find(|e| e.kind == kind)
+            .map(|e| &e.compiled)
     }
 
     pub fn approval_policy(&self, name: &str) -> Option<&ApprovalPolicy> {
@@ -413,12 +518,27 @@ impl Snapshot {
 
     /// What a funnel timer's actions would do for a deal (see
     /// [`Funnel::plan_timer`]); approval actions are decided here.
-    pub fn plan_timer(&self, funnel: &str, timer: &str, input: &Value, now: &str) -> Result<Vec<funnel::PlannedAction>, DecideError> {
-        let f = self.funnel(funnel).ok_or_else(|| DecideError::UnknownPolicy { name: funnel.to_string(), hint: String::new() })?;
+    pub fn plan_timer(
+        &self,
+        funnel: &str,
+        timer: &str,
+        input: &Value,
+        now: &str,
+    ) -> Result<Vec<funnel::PlannedAction>, DecideError> {
+        let f = self.funnel(funnel).ok_or_else(|| DecideError::UnknownPolicy {
+            name: funnel.to_string(),
+            hint: String::new(),
+        })?;
         let approvals = |policy: &str, input: &Value| -> Result<serde_json::Value, String> {
-            let a = self.approval_policy(policy).ok_or_else(|| format!("no ApprovalPolicy `{policy}`"))?;
-            let d = a.decide(&self.version, Input::Parsed(input), now).map_err(|e| e.to_string())?;
-            Ok(serde_json::json!({ "level": d.level, "chain": d.chain, "rule": d.rule, "auto_approved": d.auto_approved, "approvers": d.approvers }))
+            let a = self
+                .approval_policy(policy)
+                .ok_or_else(|| format!("no ApprovalPolicy `{policy}`"))?;
+            let d = a
+                .decide(&self.version, Input::Parsed(input), now)
+                .map_err(|e| e.to_string())?;
+            Ok(
+                serde_json::json!({ "level": d.level, "chain": d.chain, "rule": d.rule, "auto_approved": d.auto_approved, "approvers": d.approvers }),
+            )
         };
         f.plan_timer(timer, input, now, &approvals)
     }
@@ -448,13 +568,22 @@ impl Snapshot {
     pub fn call_plugin(&self, plugin: &str, function: &str, facts: &serde_json::Value) -> Result<PluginCall, String> {
         match &self.plugins {
             Some(p) => p.call(plugin, function, facts),
-            None => Err(format!("plugin `{plugin}` cannot run: no plugin host is attached to this pack")),
+            None => Err(format!(
+                "plugin `{plugin}` cannot run: no plugin host is attached to this pack"
+            )),
         }
     }
 
     /// Runs a pack script's `evaluate(input)`.
     pub fn run_script(&self, path: &str, input: &Value) -> Result<Value, DecideError> {
-        let script = self.scripts.get(path).ok_or_else(|| DecideError::UnknownPolicy { name: path.to_string(), hint: String::new() })?;
-        script.run(input).map_err(|error| DecideError::Eval { policy: path.to_string(), at: "evaluate".into(), error })
+        let script = self.scripts.get(path).ok_or_else(|| DecideError::UnknownPolicy {
+            name: path.to_string(),
+            hint: String::new(),
+        })?;
+        script.run(input).map_err(|error| DecideError::Eval {
+            policy: path.to_string(),
+            at: "evaluate".into(),
+            error,
+        })
     }
 }

@@ -20,7 +20,10 @@ impl Rounding {
             "BHD" | "KWD" | "OMR" | "JOD" | "TND" | "LYD" | "IQD" => 3,
             _ => 2,
         };
-        Rounding { places, mode: RoundingMode::HalfUp }
+        Rounding {
+            places,
+            mode: RoundingMode::HalfUp,
+        }
     }
 
     pub fn round(&self, d: Decimal) -> Decimal {
@@ -48,7 +51,9 @@ pub struct Overflow;
 
 /// Adds amounts up, refusing a total out of range.
 pub fn checked_sum(items: impl IntoIterator<Item = Decimal>) -> Result<Decimal, Overflow> {
-    items.into_iter().try_fold(Decimal::ZERO, |a, b| a.checked_add(b).ok_or(Overflow))
+    items
+        .into_iter()
+        .try_fold(Decimal::ZERO, |a, b| a.checked_add(b).ok_or(Overflow))
 }
 
 /// Splits `total` (already rounded) by `weights` into parts at `places`
@@ -86,7 +91,11 @@ pub fn allocate(total: Decimal, weights: &[Decimal], rounding: Rounding) -> Resu
         parts.push(floor);
     }
     let given = checked_sum(parts.iter().copied())?;
-    let left = whole.checked_sub(given).and_then(|x| x.checked_div(unit)).ok_or(Overflow)?.round();
+    let left = whole
+        .checked_sub(given)
+        .and_then(|x| x.checked_div(unit))
+        .ok_or(Overflow)?
+        .round();
     let mut left = i64::try_from(left).map_err(|_| Overflow)?;
     // Units left over go to the largest remainders. With weights of both
     // signs (a refund among the deals) the truncated parts can also add up
@@ -133,14 +142,23 @@ mod tests {
 
     #[test]
     fn half_up_and_friends() {
-        let up = Rounding { places: 2, mode: RoundingMode::HalfUp };
+        let up = Rounding {
+            places: 2,
+            mode: RoundingMode::HalfUp,
+        };
         assert_eq!(up.round(d("1.005")).to_string(), "1.01");
         assert_eq!(up.round(d("-1.005")).to_string(), "-1.01");
         assert_eq!(up.round(d("14500")).to_string(), "14500.00");
-        let even = Rounding { places: 2, mode: RoundingMode::HalfEven };
+        let even = Rounding {
+            places: 2,
+            mode: RoundingMode::HalfEven,
+        };
         assert_eq!(even.round(d("1.005")).to_string(), "1.00");
         assert_eq!(even.round(d("1.015")).to_string(), "1.02");
-        let down = Rounding { places: 2, mode: RoundingMode::Down };
+        let down = Rounding {
+            places: 2,
+            mode: RoundingMode::Down,
+        };
         assert_eq!(down.round(d("1.009")).to_string(), "1.00");
         assert_eq!(Rounding::for_currency("JPY").round(d("100.5")).to_string(), "101");
     }
@@ -169,6 +187,9 @@ mod tests {
     #[test]
     fn negative_totals_split_the_same_way() {
         let r = Rounding::for_currency("USD");
-        assert_eq!(allocate(d("-8.00"), &[Decimal::ONE; 3], r).unwrap(), vec![d("-2.67"), d("-2.67"), d("-2.66")]);
+        assert_eq!(
+            allocate(d("-8.00"), &[Decimal::ONE; 3], r).unwrap(),
+            vec![d("-2.67"), d("-2.67"), d("-2.66")]
+        );
     }
 }

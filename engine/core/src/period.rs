@@ -31,23 +31,57 @@ impl Period {
                 PeriodKind::Quarter => "2026-Q1",
                 PeriodKind::Year => "2026",
             };
-            format!("period `{label}` is not a {} such as {example}", format!("{kind:?}").to_lowercase())
+            format!(
+                "period `{label}` is not a {} such as {example}",
+                format!("{kind:?}").to_lowercase()
+            )
         };
         let (year_text, rest) = label.split_once('-').unwrap_or((label, ""));
         let year: i32 = year_text.parse().map_err(|_| bad())?;
         let (start, end, quarter, month) = match kind {
-            PeriodKind::Year if rest.is_empty() => (NaiveDate::from_ymd_opt(year, 1, 1), NaiveDate::from_ymd_opt(year, 12, 31), 1, None),
+            PeriodKind::Year if rest.is_empty() => (
+                NaiveDate::from_ymd_opt(year, 1, 1),
+                NaiveDate::from_ymd_opt(year, 12, 31),
+                1,
+                None,
+            ),
             PeriodKind::Quarter => {
-                let q: u32 = rest.strip_prefix('Q').and_then(|q| q.parse().ok()).filter(|q| (1..=4).contains(q)).ok_or_else(bad)?;
-                (NaiveDate::from_ymd_opt(year, 3 * q - 2, 1), last_day(year, 3 * q), q, None)
+                let q: u32 = rest
+                    .strip_prefix('Q')
+                    .and_then(|q| q.parse().ok())
+                    .filter(|q| (1..=4).contains(q))
+                    .ok_or_else(bad)?;
+                (
+                    NaiveDate::from_ymd_opt(year, 3 * q - 2, 1),
+                    last_day(year, 3 * q),
+                    q,
+                    None,
+                )
             }
             PeriodKind::Month => {
-                let m: u32 = rest.parse().ok().filter(|m| (1..=12).contains(m) && rest.len() == 2).ok_or_else(bad)?;
-                (NaiveDate::from_ymd_opt(year, m, 1), last_day(year, m), (m - 1) / 3 + 1, Some(m))
+                let m: u32 = rest
+                    .parse()
+                    .ok()
+                    .filter(|m| (1..=12).contains(m) && rest.len() == 2)
+                    .ok_or_else(bad)?;
+                (
+                    NaiveDate::from_ymd_opt(year, m, 1),
+                    last_day(year, m),
+                    (m - 1) / 3 + 1,
+                    Some(m),
+                )
             }
             _ => return Err(bad()),
         };
-        Ok(Period { label: label.to_string(), kind, year, quarter, month, start: start.ok_or_else(bad)?, end: end.ok_or_else(bad)? })
+        Ok(Period {
+            label: label.to_string(),
+            kind,
+            year,
+            quarter,
+            month,
+            start: start.ok_or_else(bad)?,
+            end: end.ok_or_else(bad)?,
+        })
     }
 
     pub fn contains(&self, d: NaiveDate) -> bool {
@@ -71,7 +105,10 @@ mod tests {
     #[test]
     fn periods() {
         let q = Period::parse("2026-Q1", PeriodKind::Quarter).unwrap();
-        assert_eq!((q.start.to_string(), q.end.to_string()), ("2026-01-01".into(), "2026-03-31".into()));
+        assert_eq!(
+            (q.start.to_string(), q.end.to_string()),
+            ("2026-01-01".into(), "2026-03-31".into())
+        );
         let m = Period::parse("2024-02", PeriodKind::Month).unwrap();
         assert_eq!(m.end.to_string(), "2024-02-29");
         assert_eq!(m.quarter, 1);

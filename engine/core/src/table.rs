@@ -11,17 +11,19 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use dealrules_expr::{AtomOp, CmpOp, Expr, Value};
-use dealrules_model::{suggest, DecisionTableSpec, Document, HitPolicy};
+use dealrules_model::{DecisionTableSpec, Document, HitPolicy, suggest};
 use rust_decimal::Decimal;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use smol_str::SmolStr;
 
 use crate::approval::{Explained, TraceOut, TraceStep};
-use crate::context::{base_locals, bind_all, DocCompiler, Facts, Input, BASE_LOCALS, WHY_NOT};
+use crate::context::{BASE_LOCALS, DocCompiler, Facts, Input, WHY_NOT, base_locals, bind_all};
 use crate::error::DecideError;
 
 /// Result keys an output column may not shadow.
-const RESERVED: [&str; 9] = ["policy", "kind", "version", "matched", "rule", "rows", "inputs", "trace", "skipped"];
+const RESERVED: [&str; 9] = [
+    "policy", "kind", "version", "matched", "rule", "rows", "inputs", "trace", "skipped",
+];
 const ROW_KEYS: [&str; 4] = ["id", "when", "priority", "description"];
 /// Tables with fewer rows are scanned; an index does not pay for itself.
 const INDEX_MIN_ROWS: usize = 16;
@@ -50,6 +52,9 @@ struct Row {
 }
 
 /// The outcome of a table decision.
+/// One matching row of a `collect` table: its id and its outputs.
+pub type CollectedRow<'a> = (&'a str, Vec<(&'a str, Value)>);
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct TableDecision<'a> {
     pub policy: &'a str,
@@ -60,7 +65,7 @@ pub struct TableDecision<'a> {
     /// Output column -> value (not for `collect`).
     pub outputs: Vec<(&'a str, Value)>,
     /// For `collect`: every matching row's id and outputs.
-    pub rows: Option<Vec<(&'a str, Vec<(&'a str, Value)>)>>,
+    pub rows: Option<Vec<CollectedRow<'a>>>,
     pub inputs: Vec<(&'a str, Value)>,
     /// Rows evaluated, in order, and whether each matched.
     pub trace: Vec<TraceStep<'a>>,
@@ -127,7 +132,10 @@ pub fn compile(doc: &Document, spec: &DecisionTableSpec, cx: &mut DocCompiler) -
     for (name, src) in &spec.inputs {
         let path = format!("spec.inputs.{name}");
         if BASE_LOCALS.contains(&name.as_str()) {
-            cx.error(&path, format!("`{name}` is a reserved name; call the input something else"));
+            cx.error(
+                &path,
+                format!("`{name}` is a reserved name; call the input something else"),
+            );
         }
         if let Some(e) = cx.expr(&path, src, &BASE_LOCALS) {
             inputs.push((Arc::<str>::from(name.as_str()), e));
@@ -136,13 +144,20 @@ pub fn compile(doc: &Document, spec: &DecisionTableSpec, cx: &mut DocCompiler) -
     let mut seen = HashSet::new();
     for (i, o) in spec.outputs.iter().enumerate() {
         if RESERVED.contains(&o.as_str()) || ROW_KEYS.contains(&o.as_str()) {
-            cx.error(&format!("spec.outputs[{i}]"), format!("`{o}` is a reserved name; call the output something else"));
+            cx.error(
+                &format!("spec.outputs[{i}]"),
+                format!("`{o}` is a reserved name; call the output something else"),
+            );
         }
         if !seen.insert(o.as_str()) {
             cx.error(&format!("spec.outputs[{i}]"), format!("output `{o}` is listed twice"));
         }
     }
-    let locals: Vec<&str> = BASE_LOCALS.iter().copied().chain(spec.inputs.keys().map(String::as_str)).collect();
+    let locals: Vec<&str> = BASE_LOCALS
+        .iter()
+        .copied()
+        .chain(spec.inputs.keys().map(String::as_str))
+        .collect();
     let mut rows = Vec::new();
     let mut ids = HashSet::new();
     for (i, r) in spec.rules.iter().enumerate() {
@@ -154,15 +169,34 @@ pub fn compile(doc: &Document, spec: &DecisionTableSpec, cx: &mut DocCompiler) -
         for key in r.outputs.keys() {
             if !spec.outputs.contains(key) {
                 let known = spec.outputs.iter().map(String::as_str).chain(ROW_KEYS);
-                cx.error(&format!("{path}.{key}"), format!("`{key}` is not an output of this table (outputs: {}){}", spec.outputs.join(", "), suggest(key, known)));
+                cx.error(
+                    &format!("{path}.{key}"),
+                    format!(
+                        "`{key}` is not an output of this table (outputs: {}){}",
+                        spec.outputs.join(", "),
+                        suggest(key, known)
+                    ),
+                );
             }
         }
         if spec.hit == HitPolicy::Priority && r.priority.is_none() {
             cx.error(&path, format!("row `{id}` needs a `priority` (hit: priority)"));
         }
-        let when = r.when.as_ref().and_then(|w| cx.expr(&format!("{path}.when"), w, &locals));
-        let values = spec.outputs.iter().map(|o| r.outputs.get(o).map(Value::from_json).unwrap_or(Value::Null)).collect();
-        rows.push(Row { id, when, priority: r.priority.unwrap_or(0), values });
+        let when = r
+            .when
+            .as_ref()
+            .and_then(|w| cx.expr(&format!("{path}.when"), w, &locals));
+        let values = spec
+            .outputs
+            .iter()
+            .map(|o| r.outputs.get(o).map(Value::from_json).unwrap_or(Value::Null))
+            .collect();
+        rows.push(Row {
+            id,
+            when,
+            priority: r.priority.unwrap_or(0),
+            values,
+        });
     }
     if spec.rules.is_empty() {
         cx.error("spec.rules", "a table needs at least one row");
@@ -170,7 +204,9 @@ pub fn compile(doc: &Document, spec: &DecisionTableSpec, cx: &mut DocCompiler) -
     if cx.diags.len() != before {
         return None;
     }
-    let index = (rows.len() >= INDEX_MIN_ROWS).then(|| TableIndex::build(&rows, BASE_LOCALS.len(), inputs.len())).flatten();
+    let index = (rows.len() >= INDEX_MIN_ROWS)
+        .then(|| TableIndex::build(&rows, BASE_LOCALS.len(), inputs.len()))
+        .flatten();
     let mut table = DecisionTable {
         name: doc.metadata.name.as_str().into(),
         hit: spec.hit,
@@ -202,7 +238,10 @@ impl DecisionTable {
         acc.add_path(&["now"]);
         acc.add_path(&[WHY_NOT]);
         self.inputs.iter().for_each(|(_, e)| e.collect_interest(&mut acc));
-        self.rows.iter().filter_map(|r| r.when.as_ref()).for_each(|w| w.collect_interest(&mut acc));
+        self.rows
+            .iter()
+            .filter_map(|r| r.when.as_ref())
+            .for_each(|w| w.collect_interest(&mut acc));
         acc
     }
 
@@ -212,7 +251,11 @@ impl DecisionTable {
 
     /// What an admin sees of the compiled table.
     pub fn summary(&self) -> serde_json::Value {
-        let compiled = self.rows.iter().filter(|r| r.when.as_ref().is_none_or(|w| w.is_compiled())).count();
+        let compiled = self
+            .rows
+            .iter()
+            .filter(|r| r.when.as_ref().is_none_or(|w| w.is_compiled()))
+            .count();
         serde_json::json!({
             "hit": format!("{:?}", self.hit).to_lowercase(),
             "inputs": self.inputs.iter().map(|(n, _)| &**n).collect::<Vec<_>>(),
@@ -257,7 +300,10 @@ impl DecisionTable {
                     error,
                 })?,
             };
-            trace.push(TraceStep { rule: &row.id, matched: m });
+            trace.push(TraceStep {
+                rule: &row.id,
+                matched: m,
+            });
             Ok(m)
         };
         let first_only = self.hit == HitPolicy::First;
@@ -291,7 +337,11 @@ impl DecisionTable {
         }
         // Rows the index ruled out, among those a scan would have reached.
         let reached = match (first_only, matches.first()) {
-            (true, Some(m)) => self.rows.iter().position(|r| std::ptr::eq(r, *m)).map_or(self.rows.len(), |p| p + 1),
+            (true, Some(m)) => self
+                .rows
+                .iter()
+                .position(|r| std::ptr::eq(r, *m))
+                .map_or(self.rows.len(), |p| p + 1),
             _ => self.rows.len(),
         };
         let skipped = if candidates.is_some() { reached - evaluated } else { 0 };
@@ -328,14 +378,32 @@ impl DecisionTable {
                     .iter()
                     .map(|step| {
                         let row = rows.find(|r| &*r.id == step.rule)?;
-                        if step.matched { None } else { row.when.as_ref().map(|w| w.why_not(&env, true)) }
+                        if step.matched {
+                            None
+                        } else {
+                            row.when.as_ref().map(|w| w.why_not(&env, true))
+                        }
                     })
                     .collect();
-                Some(Box::new(Explained { why_not, to_reach: Vec::new() }))
+                Some(Box::new(Explained {
+                    why_not,
+                    to_reach: Vec::new(),
+                }))
             }
         };
-        let outputs_of = |r: &Row| self.outputs.iter().map(|o| &**o).zip(r.values.iter().cloned()).collect::<Vec<_>>();
-        let inputs = self.inputs.iter().map(|(n, _)| &**n).zip(locals[BASE_LOCALS.len()..].iter().cloned()).collect();
+        let outputs_of = |r: &Row| {
+            self.outputs
+                .iter()
+                .map(|o| &**o)
+                .zip(r.values.iter().cloned())
+                .collect::<Vec<_>>()
+        };
+        let inputs = self
+            .inputs
+            .iter()
+            .map(|(n, _)| &**n)
+            .zip(locals[BASE_LOCALS.len()..].iter().cloned())
+            .collect();
         Ok(TableDecision {
             plugins: Vec::new(),
             policy: &self.name,
@@ -410,8 +478,13 @@ impl TableIndex {
         for i in 0..rows.len() {
             set(&mut all, i);
         }
-        let atoms: Vec<Option<Vec<dealrules_expr::Atom>>> =
-            rows.iter().map(|r| match &r.when { None => Some(Vec::new()), Some(w) => w.conjunction_atoms() }).collect();
+        let atoms: Vec<Option<Vec<dealrules_expr::Atom>>> = rows
+            .iter()
+            .map(|r| match &r.when {
+                None => Some(Vec::new()),
+                Some(w) => w.conjunction_atoms(),
+            })
+            .collect();
         let mut eq = Vec::new();
         let mut ranges = Vec::new();
         for local in first_input..first_input + n_inputs {
@@ -426,7 +499,9 @@ impl TableIndex {
                 for a in atoms.iter().filter(|a| a.local == local) {
                     let keys: Option<HashSet<Key>> = match &a.op {
                         AtomOp::Cmp(CmpOp::Eq, v) => key_of(v).map(|k| HashSet::from([k])),
-                        AtomOp::In(vs) if vs.iter().all(|v| key_of(v).is_some()) => Some(vs.iter().filter_map(key_of).collect()),
+                        AtomOp::In(vs) if vs.iter().all(|v| key_of(v).is_some()) => {
+                            Some(vs.iter().filter_map(key_of).collect())
+                        }
                         _ => None,
                     };
                     if let Some(keys) = keys {
@@ -450,13 +525,49 @@ impl TableIndex {
                             }
                         };
                         match op {
-                            CmpOp::Ge => tighten_lo(lo, Bound { at: *c, inclusive: true }),
-                            CmpOp::Gt => tighten_lo(lo, Bound { at: *c, inclusive: false }),
-                            CmpOp::Le => tighten_hi(hi, Bound { at: *c, inclusive: true }),
-                            CmpOp::Lt => tighten_hi(hi, Bound { at: *c, inclusive: false }),
+                            CmpOp::Ge => tighten_lo(
+                                lo,
+                                Bound {
+                                    at: *c,
+                                    inclusive: true,
+                                },
+                            ),
+                            CmpOp::Gt => tighten_lo(
+                                lo,
+                                Bound {
+                                    at: *c,
+                                    inclusive: false,
+                                },
+                            ),
+                            CmpOp::Le => tighten_hi(
+                                hi,
+                                Bound {
+                                    at: *c,
+                                    inclusive: true,
+                                },
+                            ),
+                            CmpOp::Lt => tighten_hi(
+                                hi,
+                                Bound {
+                                    at: *c,
+                                    inclusive: false,
+                                },
+                            ),
                             CmpOp::Eq => {
-                                tighten_lo(lo, Bound { at: *c, inclusive: true });
-                                tighten_hi(hi, Bound { at: *c, inclusive: true });
+                                tighten_lo(
+                                    lo,
+                                    Bound {
+                                        at: *c,
+                                        inclusive: true,
+                                    },
+                                );
+                                tighten_hi(
+                                    hi,
+                                    Bound {
+                                        at: *c,
+                                        inclusive: true,
+                                    },
+                                );
                             }
                             CmpOp::Ne => continue,
                         }
@@ -485,8 +596,15 @@ impl TableIndex {
                         }
                     }
                 }
-                let numeric_keys = by_key.keys().any(|k| matches!(k, Key::Text(t) if dealrules_expr::value::parse_decimal(t.trim()).is_some()));
-                eq.push(EqIndex { local, numeric_keys, by_key, wildcard });
+                let numeric_keys = by_key
+                    .keys()
+                    .any(|k| matches!(k, Key::Text(t) if dealrules_expr::value::parse_decimal(t.trim()).is_some()));
+                eq.push(EqIndex {
+                    local,
+                    numeric_keys,
+                    by_key,
+                    wildcard,
+                });
             }
             if any_range {
                 let mut points: Vec<Decimal> = bounds

@@ -46,7 +46,10 @@ fn field(rep: &Value, by: &str) -> Option<String> {
 
 impl Targets {
     pub fn new(name: &str, spec: &TargetsSpec) -> Targets {
-        Targets { name: name.into(), spec: spec.clone() }
+        Targets {
+            name: name.into(),
+            spec: spec.clone(),
+        }
     }
 
     /// Every rep's yearly target: the total times the rep's share at every
@@ -66,7 +69,10 @@ impl Targets {
         for r in reps {
             let values: Vec<Option<String>> = levels.iter().map(|l| field(r, &l.by)).collect();
             for (i, _) in levels.iter().enumerate() {
-                distinct[i].entry(values[..i].to_vec()).or_default().insert(values[i].clone());
+                distinct[i]
+                    .entry(values[..i].to_vec())
+                    .or_default()
+                    .insert(values[i].clone());
             }
         }
         let mut out = HashMap::with_capacity(reps.len());
@@ -76,15 +82,23 @@ impl Targets {
             let amount = (|| {
                 let mut amount = self.spec.total;
                 for (i, split) in levels.iter().enumerate() {
-                    let value = values[i].clone().ok_or_else(|| format!("rep `{id}` has no `{}` for targets `{}`", split.by, self.name))?;
+                    let value = values[i]
+                        .clone()
+                        .ok_or_else(|| format!("rep `{id}` has no `{}` for targets `{}`", split.by, self.name))?;
                     let share = match &split.shares {
-                        Shares::Explicit(m) => *m.get(&value).ok_or_else(|| format!("targets `{}` give no share to {} `{value}`", self.name, split.by))?,
+                        Shares::Explicit(m) => *m.get(&value).ok_or_else(|| {
+                            format!("targets `{}` give no share to {} `{value}`", self.name, split.by)
+                        })?,
                         Shares::Even(_) => {
-                            let n = distinct[i].get(&values[..i]).map_or(1, |set| set.iter().filter(|v| v.is_some()).count());
+                            let n = distinct[i]
+                                .get(&values[..i])
+                                .map_or(1, |set| set.iter().filter(|v| v.is_some()).count());
                             Decimal::ONE / Decimal::from(n.max(1))
                         }
                     };
-                    amount = amount.checked_mul(share).ok_or_else(|| format!("targets `{}`: the target of rep `{id}` is out of range", self.name))?;
+                    amount = amount
+                        .checked_mul(share)
+                        .ok_or_else(|| format!("targets `{}`: the target of rep `{id}` is out of range", self.name))?;
                 }
                 Ok(amount)
             })();
@@ -105,11 +119,22 @@ impl Targets {
     /// The share of the year a period carries: its quarter's phasing, a
     /// month's own phasing or a third of its quarter's.
     pub fn phase(&self, period: &Period) -> Decimal {
-        let quarter = |q: u32| self.spec.phasing.get(&format!("Q{q}")).copied().unwrap_or(Decimal::new(25, 2));
+        let quarter = |q: u32| {
+            self.spec
+                .phasing
+                .get(&format!("Q{q}"))
+                .copied()
+                .unwrap_or(Decimal::new(25, 2))
+        };
         match (period.kind, period.month) {
             (PeriodKind::Year, _) => Decimal::ONE,
             (PeriodKind::Quarter, _) => quarter(period.quarter),
-            (PeriodKind::Month, Some(m)) => self.spec.phasing.get(&format!("M{m:02}")).copied().unwrap_or_else(|| quarter(period.quarter) / Decimal::from(3)),
+            (PeriodKind::Month, Some(m)) => self
+                .spec
+                .phasing
+                .get(&format!("M{m:02}"))
+                .copied()
+                .unwrap_or_else(|| quarter(period.quarter) / Decimal::from(3)),
             (PeriodKind::Month, None) => Decimal::ZERO,
         }
     }
@@ -118,9 +143,16 @@ impl Targets {
     pub fn decide<'a>(&'a self, version: &'a str, input: &Value) -> Result<TargetsDecision<'a>, DecideError> {
         let reps = match input.get("reps") {
             Some(Value::List(l)) => l.as_slice(),
-            _ => return Err(DecideError::BadInput("the input needs `reps`: a list of {id, region, ...}".into())),
+            _ => {
+                return Err(DecideError::BadInput(
+                    "the input needs `reps`: a list of {id, region, ...}".into(),
+                ));
+            }
         };
-        let fail = |m: String| DecideError::Policy { policy: self.name.to_string(), message: m };
+        let fail = |m: String| DecideError::Policy {
+            policy: self.name.to_string(),
+            message: m,
+        };
         let all = self.annual_all(reps);
         let mut targets = Vec::new();
         let mut by_rep: BTreeMap<String, ()> = BTreeMap::new();
@@ -130,14 +162,34 @@ impl Targets {
                 continue;
             }
             let annual = all[&id].clone().map_err(fail)?;
-            targets.push(TargetRow { rep: id.clone(), period: self.spec.year.to_string(), amount: round2(annual) });
+            targets.push(TargetRow {
+                rep: id.clone(),
+                period: self.spec.year.to_string(),
+                amount: round2(annual),
+            });
             for q in 1..=4 {
                 let p = Period::parse(&format!("{}-Q{q}", self.spec.year), PeriodKind::Quarter).map_err(fail)?;
-                let amount = annual.checked_mul(self.phase(&p)).ok_or_else(|| DecideError::Overflow { policy: self.name.to_string(), at: format!("target of rep `{id}` for {}", p.label) })?;
-                targets.push(TargetRow { rep: id.clone(), period: p.label.clone(), amount: round2(amount) });
+                let amount = annual
+                    .checked_mul(self.phase(&p))
+                    .ok_or_else(|| DecideError::Overflow {
+                        policy: self.name.to_string(),
+                        at: format!("target of rep `{id}` for {}", p.label),
+                    })?;
+                targets.push(TargetRow {
+                    rep: id.clone(),
+                    period: p.label.clone(),
+                    amount: round2(amount),
+                });
             }
         }
-        Ok(TargetsDecision { policy: &self.name, kind: "Targets", version, measure: &self.spec.measure, year: self.spec.year, targets })
+        Ok(TargetsDecision {
+            policy: &self.name,
+            kind: "Targets",
+            version,
+            measure: &self.spec.measure,
+            year: self.spec.year,
+            targets,
+        })
     }
 }
 

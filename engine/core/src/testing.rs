@@ -2,12 +2,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use dealrules_expr::{value::parse_decimal, Value};
+use dealrules_expr::{Value, value::parse_decimal};
 use dealrules_model::{Diagnostic, Kind};
 use serde::Serialize;
 use serde_json::Value as Json;
 
-use crate::{Decision, DecideError, Snapshot};
+use crate::{DecideError, Decision, Snapshot};
 
 /// One test's outcome.
 #[derive(Debug, Clone, Serialize)]
@@ -53,10 +53,18 @@ pub(crate) fn check_references(s: &Snapshot) -> Vec<Diagnostic> {
     for doc in &s.pack.tests {
         for (i, t) in doc.tests.tests.iter().enumerate() {
             if let Err(e) = s.resolve(&t.policy) {
-                out.push(Diagnostic::new(&doc.file, doc.index.value(&format!("tests[{i}].policy")), format!("test `{}`: {e}", t.name)));
+                out.push(Diagnostic::new(
+                    &doc.file,
+                    doc.index.value(&format!("tests[{i}].policy")),
+                    format!("test `{}`: {e}", t.name),
+                ));
             }
             if t.expect.is_none() && t.expect_error.is_none() {
-                out.push(Diagnostic::new(&doc.file, doc.index.value(&format!("tests[{i}]")), format!("test `{}` has neither `expect` nor `expect_error`", t.name)));
+                out.push(Diagnostic::new(
+                    &doc.file,
+                    doc.index.value(&format!("tests[{i}]")),
+                    format!("test `{}` has neither `expect` nor `expect_error`", t.name),
+                ));
             }
         }
     }
@@ -66,8 +74,18 @@ pub(crate) fn check_references(s: &Snapshot) -> Vec<Diagnostic> {
 /// Rule ids a decision matched, for coverage.
 fn matched_rules(d: &Decision) -> Vec<String> {
     match d {
-        Decision::Table(t) => t.trace.iter().filter(|s| s.matched).map(|s| s.rule.to_string()).collect(),
-        Decision::Approval(a) => a.trace.iter().filter(|s| s.matched).map(|s| s.rule.to_string()).collect(),
+        Decision::Table(t) => t
+            .trace
+            .iter()
+            .filter(|s| s.matched)
+            .map(|s| s.rule.to_string())
+            .collect(),
+        Decision::Approval(a) => a
+            .trace
+            .iter()
+            .filter(|s| s.matched)
+            .map(|s| s.rule.to_string())
+            .collect(),
         Decision::Move(m) => m.transition.iter().map(|t| t.to_string()).collect(),
         Decision::Plan(_) | Decision::Targets(_) => Vec::new(),
     }
@@ -85,7 +103,9 @@ impl Snapshot {
                 let input = Value::from_json(&t.input);
                 let result = self.decide(&t.policy, &input, now);
                 if let (Ok(d), Ok((kind, name))) = (&result, self.resolve(&t.policy)) {
-                    hit.entry((kind, name.to_string())).or_default().extend(matched_rules(d));
+                    hit.entry((kind, name.to_string()))
+                        .or_default()
+                        .extend(matched_rules(d));
                 }
                 let failure = judge(&result, t.expect.as_ref(), t.expect_error.as_deref());
                 tests.push(TestOutcome {
@@ -102,8 +122,12 @@ impl Snapshot {
         for d in &self.pack.documents {
             let name = &d.metadata.name;
             let rules: Vec<String> = match d.kind {
-                Kind::DecisionTable => self.decision_table(name).map(|t| t.rule_ids().map(String::from).collect()),
-                Kind::ApprovalPolicy => self.approval_policy(name).map(|a| a.rule_ids().map(String::from).collect()),
+                Kind::DecisionTable => self
+                    .decision_table(name)
+                    .map(|t| t.rule_ids().map(String::from).collect()),
+                Kind::ApprovalPolicy => self
+                    .approval_policy(name)
+                    .map(|a| a.rule_ids().map(String::from).collect()),
                 Kind::Funnel => self.funnel(name).map(|f| f.rule_ids().map(String::from).collect()),
                 _ => None,
             }
@@ -112,19 +136,41 @@ impl Snapshot {
                 continue;
             }
             let seen = hit.get(&(d.kind, name.clone()));
-            let unmatched: Vec<String> = rules.iter().filter(|r| seen.is_none_or(|s| !s.contains(*r))).cloned().collect();
-            coverage.push(PolicyCoverage { kind: d.kind, policy: name.clone(), rules: rules.len(), matched: rules.len() - unmatched.len(), unmatched });
+            let unmatched: Vec<String> = rules
+                .iter()
+                .filter(|r| seen.is_none_or(|s| !s.contains(*r)))
+                .cloned()
+                .collect();
+            coverage.push(PolicyCoverage {
+                kind: d.kind,
+                policy: name.clone(),
+                rules: rules.len(),
+                matched: rules.len() - unmatched.len(),
+                unmatched,
+            });
         }
         let failed = tests.iter().filter(|t| !t.passed).count();
-        TestReport { version: self.version.to_string(), passed: tests.len() - failed, failed, tests, coverage }
+        TestReport {
+            version: self.version.to_string(),
+            passed: tests.len() - failed,
+            failed,
+            tests,
+            coverage,
+        }
     }
 }
 
-fn judge(result: &Result<Decision<'_>, DecideError>, expect: Option<&Json>, expect_error: Option<&str>) -> Option<String> {
+fn judge(
+    result: &Result<Decision<'_>, DecideError>,
+    expect: Option<&Json>,
+    expect_error: Option<&str>,
+) -> Option<String> {
     match (result, expect_error) {
         (Err(e), Some(fragment)) if e.to_string().contains(fragment) => None,
         (Err(e), Some(fragment)) => Some(format!("expected an error containing {fragment:?}, got: {e}")),
-        (Ok(_), Some(fragment)) => Some(format!("expected an error containing {fragment:?}, but the decision succeeded")),
+        (Ok(_), Some(fragment)) => Some(format!(
+            "expected an error containing {fragment:?}, but the decision succeeded"
+        )),
         (Err(e), None) => Some(format!("decision failed: {e}")),
         (Ok(d), None) => {
             let actual = serde_json::to_value(d).unwrap_or(Json::Null);
@@ -140,7 +186,11 @@ pub fn subset(want: &Json, got: &Json, path: &str) -> Result<(), String> {
     match (want, got) {
         (Json::Object(w), Json::Object(g)) => {
             for (k, wv) in w {
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 match g.get(k) {
                     Some(gv) => subset(wv, gv, &p)?,
                     None => return Err(format!("{p}: expected {wv}, but the result has no `{k}`")),
@@ -167,7 +217,11 @@ pub fn subset(want: &Json, got: &Json, path: &str) -> Result<(), String> {
                 (Json::Number(_), _) | (_, Json::Number(_)) => num(w).is_some() && num(w) == num(g),
                 _ => w == g,
             };
-            if same { Ok(()) } else { Err(format!("{here}: expected {w}, got {g}")) }
+            if same {
+                Ok(())
+            } else {
+                Err(format!("{here}: expected {w}, got {g}"))
+            }
         }
     }
 }

@@ -3,11 +3,13 @@
 
 use std::collections::HashSet;
 
-use dealrules_model::{suggest, Component, Document, IncentivePlanSpec, Kind, Pack, PluginSpec, Quota, Shares, TargetsSpec};
+use dealrules_model::{
+    Component, Document, IncentivePlanSpec, Kind, Pack, PluginSpec, Quota, Shares, TargetsSpec, suggest,
+};
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
-use crate::context::{DocCompiler, BASE_LOCALS};
+use crate::context::{BASE_LOCALS, DocCompiler};
 
 /// Names an incentive plan's expressions may read beside the input facts.
 pub const PLAN_LOCALS: [&str; 6] = ["vars", "now", "totals", "quota", "period", "history"];
@@ -26,16 +28,23 @@ pub fn incentive_plan(_doc: &Document, spec: &IncentivePlanSpec, pack: &Pack, cx
         check_date(cx, "spec.effective.from", &e.from);
         check_date(cx, "spec.effective.to", &e.to);
         if e.from > e.to {
-            cx.error("spec.effective", format!("`from` ({}) is after `to` ({})", e.from, e.to));
+            cx.error(
+                "spec.effective",
+                format!("`from` ({}) is after `to` ({})", e.from, e.to),
+            );
         }
     }
     if spec.currency.len() != 3 || !spec.currency.bytes().all(|b| b.is_ascii_uppercase()) {
-        cx.error("spec.currency", format!("`{}` is not an ISO 4217 currency code such as USD", spec.currency));
+        cx.error(
+            "spec.currency",
+            format!("`{}` is not an ISO 4217 currency code such as USD", spec.currency),
+        );
     }
     if let Some(r) = &spec.rounding
-        && r.places > 10 {
-            cx.error("spec.rounding.places", "at most 10 decimal places");
-        }
+        && r.places > 10
+    {
+        cx.error("spec.rounding.places", "at most 10 decimal places");
+    }
     cx.expr("spec.credit.when", &spec.credit.when, &PLAN_LOCALS);
     cx.expr("spec.credit.amount", &spec.credit.amount, &PLAN_LOCALS);
     if let Some(s) = &spec.credit.splits {
@@ -48,14 +57,36 @@ pub fn incentive_plan(_doc: &Document, spec: &IncentivePlanSpec, pack: &Pack, cx
                 .iter()
                 .filter(|d| d.kind == Kind::Targets)
                 .map(|d| d.metadata.name.as_str())
-                .chain(pack.broken.iter().filter(|(k, _)| *k == Kind::Targets).map(|(_, n)| n.as_str()))
+                .chain(
+                    pack.broken
+                        .iter()
+                        .filter(|(k, _)| *k == Kind::Targets)
+                        .map(|(_, n)| n.as_str()),
+                )
                 .collect();
             if f.from == "targets" && targets.len() > 1 {
-                cx.error("spec.quota.from", format!("the pack has several Targets documents ({}): name one", targets.join(", ")));
+                cx.error(
+                    "spec.quota.from",
+                    format!(
+                        "the pack has several Targets documents ({}): name one",
+                        targets.join(", ")
+                    ),
+                );
             }
-            let ok = if f.from == "targets" { !targets.is_empty() } else { targets.contains(&f.from.as_str()) };
+            let ok = if f.from == "targets" {
+                !targets.is_empty()
+            } else {
+                targets.contains(&f.from.as_str())
+            };
             if !ok {
-                cx.error("spec.quota.from", format!("no Targets document `{}` in the pack{}", f.from, suggest(&f.from, targets.iter().copied())));
+                cx.error(
+                    "spec.quota.from",
+                    format!(
+                        "no Targets document `{}` in the pack{}",
+                        f.from,
+                        suggest(&f.from, targets.iter().copied())
+                    ),
+                );
             }
         }
         Some(Quota::Expression(e)) => {
@@ -91,7 +122,10 @@ pub fn incentive_plan(_doc: &Document, spec: &IncentivePlanSpec, pack: &Pack, cx
                     match (tier.upto, j + 1 == t.tiers.len()) {
                         (Some(u), _) => {
                             if last.is_some_and(|l| u <= l) {
-                                cx.error(&format!("{tp}.upto"), format!("tiers must rise: {u} is not above the tier before it"));
+                                cx.error(
+                                    &format!("{tp}.upto"),
+                                    format!("tiers must rise: {u} is not above the tier before it"),
+                                );
                             }
                             last = Some(u);
                         }
@@ -105,7 +139,10 @@ pub fn incentive_plan(_doc: &Document, spec: &IncentivePlanSpec, pack: &Pack, cx
             }
             Component::Scorecard(s) => {
                 if let Some(total) = not_one(s.metrics.iter().map(|m| m.weight)) {
-                    cx.error(&format!("{path}.metrics"), format!("metric weights must sum to 1, they sum to {total}"));
+                    cx.error(
+                        &format!("{path}.metrics"),
+                        format!("metric weights must sum to 1, they sum to {total}"),
+                    );
                 }
                 for (j, m) in s.metrics.iter().enumerate() {
                     cx.expr(&format!("{path}.metrics[{j}].actual"), &m.actual, &PLAN_LOCALS);
@@ -116,14 +153,32 @@ pub fn incentive_plan(_doc: &Document, spec: &IncentivePlanSpec, pack: &Pack, cx
             }
             Component::Script(s) => {
                 if !pack.scripts.contains_key(&s.script) {
-                    cx.error(&format!("{path}.script"), format!("no script `{}` in the pack{}", s.script, suggest(&s.script, pack.scripts.keys().map(String::as_str))));
+                    cx.error(
+                        &format!("{path}.script"),
+                        format!(
+                            "no script `{}` in the pack{}",
+                            s.script,
+                            suggest(&s.script, pack.scripts.keys().map(String::as_str))
+                        ),
+                    );
                 }
             }
             Component::Plugin(p) => match pack.find(Kind::Plugin, &p.plugin) {
                 None if pack.has(Kind::Plugin, &p.plugin) => {}
                 None => cx.error(&format!("{path}.plugin"), format!("no Plugin named `{}`", p.plugin)),
-                Some(Document { spec: dealrules_model::Spec::Plugin(ps), .. }) if !ps.exports.contains(&p.function) => {
-                    cx.error(&format!("{path}.function"), format!("plugin `{}` does not export `{}` (exports: {})", p.plugin, p.function, ps.exports.join(", ")));
+                Some(Document {
+                    spec: dealrules_model::Spec::Plugin(ps),
+                    ..
+                }) if !ps.exports.contains(&p.function) => {
+                    cx.error(
+                        &format!("{path}.function"),
+                        format!(
+                            "plugin `{}` does not export `{}` (exports: {})",
+                            p.plugin,
+                            p.function,
+                            ps.exports.join(", ")
+                        ),
+                    );
                 }
                 Some(_) => {}
             },
@@ -154,7 +209,10 @@ pub fn targets(spec: &TargetsSpec, cx: &mut DocCompiler) {
         let path = format!("spec.split[{i}].shares");
         match &level.shares {
             Shares::Even(s) if s == "even" => {}
-            Shares::Even(s) => cx.error(&path, format!("shares must be `even` or a mapping of shares, found `{s}`")),
+            Shares::Even(s) => cx.error(
+                &path,
+                format!("shares must be `even` or a mapping of shares, found `{s}`"),
+            ),
             Shares::Explicit(m) => {
                 if let Some(total) = not_one(m.values().copied()) {
                     cx.error(&path, format!("shares must sum to 1, they sum to {total}"));
@@ -170,24 +228,43 @@ pub fn targets(spec: &TargetsSpec, cx: &mut DocCompiler) {
         let months: Vec<String> = (1..=12).map(|m| format!("M{m:02}")).collect();
         for k in spec.phasing.keys() {
             if !quarters.contains(&k.as_str()) && !months.contains(k) {
-                cx.error(&format!("spec.phasing.{k}"), format!("unknown period `{k}`: expected Q1..Q4 or M01..M12{}", suggest(k, quarters)));
+                cx.error(
+                    &format!("spec.phasing.{k}"),
+                    format!(
+                        "unknown period `{k}`: expected Q1..Q4 or M01..M12{}",
+                        suggest(k, quarters)
+                    ),
+                );
             }
         }
     }
 }
 
 pub fn plugin(doc: &Document, spec: &PluginSpec, pack: &Pack, cx: &mut DocCompiler) {
-    let dir = doc.file.rsplit_once('/').map(|(d, _)| format!("{d}/")).unwrap_or_default();
+    let dir = doc
+        .file
+        .rsplit_once('/')
+        .map(|(d, _)| format!("{d}/"))
+        .unwrap_or_default();
     let wasm_path = format!("{dir}{}", spec.wasm);
     if spec.wasm.contains("..") || spec.wasm.starts_with('/') {
-        cx.error("spec.wasm", "the module path must stay inside the pack (no `..`, no absolute path)");
+        cx.error(
+            "spec.wasm",
+            "the module path must stay inside the pack (no `..`, no absolute path)",
+        );
     } else {
         match pack.source.files.get(&wasm_path) {
             None => cx.error("spec.wasm", format!("no module `{wasm_path}` in the pack")),
             Some(bytes) => {
                 let actual = hex::encode(Sha256::digest(bytes));
                 if !actual.eq_ignore_ascii_case(&spec.sha256) {
-                    cx.error("spec.sha256", format!("module `{wasm_path}` has sha256 {actual}, not the pinned {}", spec.sha256));
+                    cx.error(
+                        "spec.sha256",
+                        format!(
+                            "module `{wasm_path}` has sha256 {actual}, not the pinned {}",
+                            spec.sha256
+                        ),
+                    );
                 }
             }
         }
@@ -197,22 +274,32 @@ pub fn plugin(doc: &Document, spec: &PluginSpec, pack: &Pack, cx: &mut DocCompil
     }
     if let Some(l) = &spec.limits {
         if let Some(m) = &l.memory
-            && let Err(e) = dealrules_model::duration::parse_bytes(m) {
-                cx.error("spec.limits.memory", e);
-            }
+            && let Err(e) = dealrules_model::duration::parse_bytes(m)
+        {
+            cx.error("spec.limits.memory", e);
+        }
         if let Some(t) = &l.timeout
-            && let Err(e) = dealrules_model::duration::parse_duration(&t.0) {
-                cx.error("spec.limits.timeout", e);
-            }
+            && let Err(e) = dealrules_model::duration::parse_duration(&t.0)
+        {
+            cx.error("spec.limits.timeout", e);
+        }
         if let Some(o) = &l.output
-            && let Err(e) = dealrules_model::duration::parse_bytes(o) {
-                cx.error("spec.limits.output", e);
-            }
+            && let Err(e) = dealrules_model::duration::parse_bytes(o)
+        {
+            cx.error("spec.limits.output", e);
+        }
     }
     for (i, c) in spec.capabilities.iter().enumerate() {
         const KNOWN: [&str; 3] = ["clock", "random", "log"];
         if !KNOWN.contains(&c.as_str()) {
-            cx.error(&format!("spec.capabilities[{i}]"), format!("unknown capability `{c}` (known: {}){}", KNOWN.join(", "), suggest(c, KNOWN)));
+            cx.error(
+                &format!("spec.capabilities[{i}]"),
+                format!(
+                    "unknown capability `{c}` (known: {}){}",
+                    KNOWN.join(", "),
+                    suggest(c, KNOWN)
+                ),
+            );
         }
     }
 }
@@ -223,19 +310,37 @@ pub fn plugin_facts(facts: &[dealrules_model::PluginFact], pack: &Pack, cx: &mut
     let mut seen = std::collections::HashSet::new();
     for (i, f) in facts.iter().enumerate() {
         if !seen.insert(f.name.as_str()) {
-            cx.error(&format!("spec.plugins[{i}].as"), format!("`plugins.{}` is given twice", f.name));
+            cx.error(
+                &format!("spec.plugins[{i}].as"),
+                format!("`plugins.{}` is given twice", f.name),
+            );
         }
         match pack.find(dealrules_model::Kind::Plugin, &f.plugin) {
             None if pack.has(dealrules_model::Kind::Plugin, &f.plugin) => {}
             None => {
-                let known = pack.documents.iter().filter(|d| d.kind == dealrules_model::Kind::Plugin).map(|d| d.metadata.name.as_str());
-                cx.error(&format!("spec.plugins[{i}].plugin"), format!("no Plugin named `{}`{}", f.plugin, suggest(&f.plugin, known)));
+                let known = pack
+                    .documents
+                    .iter()
+                    .filter(|d| d.kind == dealrules_model::Kind::Plugin)
+                    .map(|d| d.metadata.name.as_str());
+                cx.error(
+                    &format!("spec.plugins[{i}].plugin"),
+                    format!("no Plugin named `{}`{}", f.plugin, suggest(&f.plugin, known)),
+                );
             }
             Some(doc) => {
                 if let dealrules_model::Spec::Plugin(p) = &doc.spec
                     && !p.exports.contains(&f.function)
                 {
-                    cx.error(&format!("spec.plugins[{i}].function"), format!("plugin `{}` does not export `{}` (exports: {})", f.plugin, f.function, p.exports.join(", ")));
+                    cx.error(
+                        &format!("spec.plugins[{i}].function"),
+                        format!(
+                            "plugin `{}` does not export `{}` (exports: {})",
+                            f.plugin,
+                            f.function,
+                            p.exports.join(", ")
+                        ),
+                    );
                 }
             }
         }

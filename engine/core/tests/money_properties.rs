@@ -1,7 +1,7 @@
 //! Properties of the money arithmetic that every statement relies on.
 
-use dealrules_core::money::{allocate, Rounding};
 use dealrules_core::Snapshot;
+use dealrules_core::money::{Rounding, allocate};
 use dealrules_expr::Value;
 use dealrules_model::{PackSource, RoundingMode};
 use proptest::prelude::*;
@@ -103,18 +103,27 @@ proptest! {
 /// places with the last share what is left; or n equal shares written to
 /// 6 or 10 places (thirds), which sum to 1 only within a millionth.
 fn written_shares() -> impl Strategy<Value = Vec<Decimal>> {
-    let rounded = (prop::collection::vec(1u32..1000, 2..7), prop::sample::select(vec![2u32, 4, 6, 10])).prop_filter_map("the last share must be above zero", |(w, places)| {
-        let sum = Decimal::from(w.iter().sum::<u32>());
-        let mut shares: Vec<Decimal> = w[1..].iter().map(|&x| (Decimal::from(x) / sum).round_dp(places)).collect();
-        let last = Decimal::ONE - shares.iter().copied().sum::<Decimal>();
-        (last > Decimal::ZERO).then(|| {
-            shares.insert(0, last);
-            shares
-        })
-    });
+    let rounded = (
+        prop::collection::vec(1u32..1000, 2..7),
+        prop::sample::select(vec![2u32, 4, 6, 10]),
+    )
+        .prop_filter_map("the last share must be above zero", |(w, places)| {
+            let sum = Decimal::from(w.iter().sum::<u32>());
+            let mut shares: Vec<Decimal> = w[1..]
+                .iter()
+                .map(|&x| (Decimal::from(x) / sum).round_dp(places))
+                .collect();
+            let last = Decimal::ONE - shares.iter().copied().sum::<Decimal>();
+            (last > Decimal::ZERO).then(|| {
+                shares.insert(0, last);
+                shares
+            })
+        });
     let equal = (2u32..8, prop::sample::select(vec![6u32, 10]))
         .prop_map(|(n, places)| vec![(Decimal::ONE / Decimal::from(n)).round_dp(places); n as usize])
-        .prop_filter("shares must sum to 1 within a millionth", |s| (s.iter().copied().sum::<Decimal>() - Decimal::ONE).abs() <= Decimal::new(1, 6));
+        .prop_filter("shares must sum to 1 within a millionth", |s| {
+            (s.iter().copied().sum::<Decimal>() - Decimal::ONE).abs() <= Decimal::new(1, 6)
+        });
     prop_oneof![rounded, equal]
 }
 
@@ -127,7 +136,12 @@ fn split_plan(component: &str) -> Snapshot {
 }
 
 /// Statements for `deals` (`(id, owner, amount, splits)`) over reps r0..rn.
-fn statements(s: &Snapshot, reps: usize, deals: &[(String, usize, Decimal, Option<Vec<Decimal>>)], amounts_as_text: bool) -> Vec<serde_json::Value> {
+fn statements(
+    s: &Snapshot,
+    reps: usize,
+    deals: &[(String, usize, Decimal, Option<Vec<Decimal>>)],
+    amounts_as_text: bool,
+) -> Vec<serde_json::Value> {
     let deals: Vec<serde_json::Value> = deals
         .iter()
         .map(|(id, owner, amount, splits)| {
@@ -146,12 +160,20 @@ fn statements(s: &Snapshot, reps: usize, deals: &[(String, usize, Decimal, Optio
         .collect();
     let reps: Vec<serde_json::Value> = (0..reps).map(|i| serde_json::json!({"id": format!("r{i}")})).collect();
     let input = serde_json::json!({"period": "2026-Q1", "reps": reps, "deals": deals});
-    let d = s.decide_json("p", &input.to_string(), "2026-04-01").unwrap_or_else(|e| panic!("{e}\n{input}"));
-    serde_json::to_value(d).unwrap()["statements"].as_array().unwrap().clone()
+    let d = s
+        .decide_json("p", &input.to_string(), "2026-04-01")
+        .unwrap_or_else(|e| panic!("{e}\n{input}"));
+    serde_json::to_value(d).unwrap()["statements"]
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 fn dec(v: &serde_json::Value) -> Decimal {
-    v.as_str().unwrap_or_else(|| panic!("{v} is not money")).parse().unwrap()
+    v.as_str()
+        .unwrap_or_else(|| panic!("{v} is not money"))
+        .parse()
+        .unwrap()
 }
 
 /// What one rep's line pays for `deal`.

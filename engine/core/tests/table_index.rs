@@ -13,7 +13,8 @@ fn atom() -> impl Strategy<Value = String> {
     prop_oneof![
         (0..4usize).prop_map(|r| format!("region == \"{}\"", REGIONS[r])),
         (0..4usize, 0..4usize).prop_map(|(a, b)| format!("region in [\"{}\", \"{}\"]", REGIONS[a], REGIONS[b])),
-        (0..6i64, prop::sample::select(vec![">=", ">", "<", "<=", "==", "!="])).prop_map(|(n, op)| format!("amount {op} {}", n * 1000)),
+        (0..6i64, prop::sample::select(vec![">=", ">", "<", "<=", "==", "!="]))
+            .prop_map(|(n, op)| format!("amount {op} {}", n * 1000)),
         (0..6i64).prop_map(|n| format!("{n}000 <= amount")),
         any::<bool>().prop_map(|b| format!("vip == {b}")),
         // not indexable: must stay a candidate

@@ -8,7 +8,7 @@ use dealrules_core::{PluginCall, PluginRuntime, Snapshot};
 use dealrules_expr::Value;
 use dealrules_model::PackSource;
 use proptest::prelude::*;
-use serde_json::{json, Value as Json};
+use serde_json::{Value as Json, json};
 use sha2::Digest;
 
 const NOW: &str = "2026-11-23T00:00:00Z";
@@ -44,7 +44,9 @@ spec:
 "#;
 
 fn decide(s: &Snapshot, policy: &str, input: &Json) -> Json {
-    let d = s.decide(policy, &Value::from_json(input), NOW).unwrap_or_else(|e| panic!("{policy} over {input}: {e}"));
+    let d = s
+        .decide(policy, &Value::from_json(input), NOW)
+        .unwrap_or_else(|e| panic!("{policy} over {input}: {e}"));
     serde_json::to_value(&d).unwrap()
 }
 
@@ -132,7 +134,12 @@ struct Fixed(Json);
 
 impl PluginRuntime for Fixed {
     fn call(&self, _plugin: &str, _function: &str, _facts: &Json) -> Result<PluginCall, String> {
-        Ok(PluginCall { value: self.0.clone(), fuel_used: 1, micros: 1, log: Vec::new() })
+        Ok(PluginCall {
+            value: self.0.clone(),
+            fuel_used: 1,
+            micros: 1,
+            log: Vec::new(),
+        })
     }
 }
 
@@ -140,7 +147,9 @@ impl PluginRuntime for Fixed {
 fn a_condition_on_a_plugin_answer_cannot_say() {
     let wasm = b"\0asm\x01\0\0\0";
     let sha = hex::encode(sha2::Sha256::digest(wasm));
-    let manifest = format!("apiVersion: dealrules/v1\nkind: Plugin\nmetadata: {{ name: credit-check }}\nspec:\n  wasm: credit.wasm\n  sha256: {sha}\n  exports: [score]\n");
+    let manifest = format!(
+        "apiVersion: dealrules/v1\nkind: Plugin\nmetadata: {{ name: credit-check }}\nspec:\n  wasm: credit.wasm\n  sha256: {sha}\n  exports: [score]\n"
+    );
     let policy = r#"apiVersion: dealrules/v1
 kind: ApprovalPolicy
 metadata: { name: credit-terms }
@@ -164,18 +173,36 @@ spec:
     };
     let mut s = Snapshot::load(files).unwrap();
     s.attach_plugins(Arc::new(Fixed(json!({ "limit": 10000, "band": "C" }))));
-    let d = decide(&s, "credit-terms", &json!({ "deal": { "amount": 50000, "terms": 45 }, "why_not": true }));
+    let d = decide(
+        &s,
+        "credit-terms",
+        &json!({ "deal": { "amount": 50000, "terms": 45 }, "why_not": true }),
+    );
     assert_eq!(d["level"], "finance", "{d}");
     let within = &d["trace"][0]["why_not"];
     // The plugin's limit may change with the input: no nearest amount is given.
     assert_eq!(within[0]["expr"], "deal.amount <= plugins.credit.limit", "{d}");
     assert_eq!(within[0]["cannot_say"], true, "{d}");
-    assert!(within[0]["reason"].as_str().unwrap().contains("`plugins.credit.limit` is a plugin's answer"), "{d}");
-    assert_eq!(within[0]["values"], json!({ "deal.amount": "50000", "plugins.credit.limit": "10000" }), "{d}");
+    assert!(
+        within[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("`plugins.credit.limit` is a plugin's answer"),
+        "{d}"
+    );
+    assert_eq!(
+        within[0]["values"],
+        json!({ "deal.amount": "50000", "plugins.credit.limit": "10000" }),
+        "{d}"
+    );
     // The part on the input alone still says what would pass.
     assert_eq!(within[1]["would_pass"], json!({ "deal.terms": "30" }), "{d}");
     let band = &d["trace"][1]["why_not"][0];
-    assert_eq!((band["cannot_say"].clone(), band["values"].clone()), (json!(true), json!({ "plugins.credit.band": "C" })), "{d}");
+    assert_eq!(
+        (band["cannot_say"].clone(), band["values"].clone()),
+        (json!(true), json!({ "plugins.credit.band": "C" })),
+        "{d}"
+    );
     // So no change reaches `auto`, and the result says so.
     assert_eq!(d["to_reach"][0]["level"], "auto");
     assert_eq!(d["to_reach"][0]["cannot_say"], true, "{d}");
@@ -186,12 +213,22 @@ fn why_not_is_asked_per_request_and_must_be_a_boolean() {
     let s = Snapshot::load(PackSource::from_texts([("approvals.yaml", APPROVALS)])).unwrap();
     let input = r#"{"deal": {"amount": 120000, "discount_pct": 22.5, "region": "NA", "payment_terms_days": 30}}"#;
     let plain = serde_json::to_value(s.decide_json("discount-approvals", input, NOW).unwrap()).unwrap();
-    assert!(plain.get("to_reach").is_none() && plain["trace"][0].get("why_not").is_none(), "{plain}");
+    assert!(
+        plain.get("to_reach").is_none() && plain["trace"][0].get("why_not").is_none(),
+        "{plain}"
+    );
     let asked = input.replacen('{', r#"{"why_not": true, "#, 1);
     let d = serde_json::to_value(s.decide_json("discount-approvals", &asked, NOW).unwrap()).unwrap();
-    assert_eq!(d["trace"][0]["why_not"][0]["would_pass"], json!({ "deal.discount_pct": "10" }), "{d}");
+    assert_eq!(
+        d["trace"][0]["why_not"][0]["would_pass"],
+        json!({ "deal.discount_pct": "10" }),
+        "{d}"
+    );
     let off = input.replacen('{', r#"{"why_not": false, "#, 1);
-    assert_eq!(serde_json::to_value(s.decide_json("discount-approvals", &off, NOW).unwrap()).unwrap(), plain);
+    assert_eq!(
+        serde_json::to_value(s.decide_json("discount-approvals", &off, NOW).unwrap()).unwrap(),
+        plain
+    );
     let bad = input.replacen('{', r#"{"why_not": 1, "#, 1);
     let err = s.decide_json("discount-approvals", &bad, NOW).unwrap_err().to_string();
     assert_eq!(err, "bad input: `why_not` must be true or false, got a number");

@@ -10,7 +10,8 @@ pub fn div(a: Decimal, b: Decimal) -> Result<Decimal, EvalError> {
     if b.is_zero() {
         return Err(EvalError::Arithmetic("division by zero".into()));
     }
-    a.checked_div(b).ok_or_else(|| EvalError::Arithmetic(format!("{a} / {b} overflows")))
+    a.checked_div(b)
+        .ok_or_else(|| EvalError::Arithmetic(format!("{a} / {b} overflows")))
 }
 
 /// The date part of an ISO-8601 date or date-time (`2026-03-31`, `2026-03-31T09:00:00Z`).

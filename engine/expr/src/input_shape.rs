@@ -30,6 +30,8 @@ pub const MAX_ITEMS: usize = 1_000_000;
 /// Keys seen in one open object, as written in the input: a short inline
 /// list (no allocation for the objects inputs are made of), a set once it
 /// grows, so a 10,000-key object costs a set's work, not a quadratic scan.
+// Inline on purpose: the short list lives in the frame, with no allocation.
+#[allow(clippy::large_enum_variant)]
 enum Seen<'a> {
     Few(SmallVec<[Cow<'a, str>; 12]>),
     Many(HashSet<Cow<'a, str>>),
@@ -40,7 +42,7 @@ impl<'a> Seen<'a> {
     fn insert(&mut self, key: Cow<'a, str>) -> bool {
         match self {
             Seen::Few(keys) => {
-                if keys.iter().any(|k| *k == key) {
+                if keys.contains(&key) {
                     return false;
                 }
                 keys.push(key);
@@ -63,9 +65,16 @@ impl<'a> Seen<'a> {
 
 /// An open container. The path to a value is only put together when there
 /// is something to report, from the keys and indexes on the stack.
+#[allow(clippy::large_enum_variant)]
 enum Frame<'a> {
-    Object { seen: Seen<'a>, current: Cow<'a, str>, expecting_key: bool },
-    Array { items: usize },
+    Object {
+        seen: Seen<'a>,
+        current: Cow<'a, str>,
+        expecting_key: bool,
+    },
+    Array {
+        items: usize,
+    },
 }
 
 /// Checks the whole document; the first problem, with its line and column.
@@ -135,7 +144,11 @@ fn walk(text: &str) -> Result<(), (String, usize)> {
                     }
                 }
                 let end = j.min(b.len());
-                if let Some(Frame::Object { seen, current, expecting_key }) = stack.last_mut()
+                if let Some(Frame::Object {
+                    seen,
+                    current,
+                    expecting_key,
+                }) = stack.last_mut()
                     && *expecting_key
                 {
                     *expecting_key = false;
@@ -148,7 +161,10 @@ fn walk(text: &str) -> Result<(), (String, usize)> {
                     }
                     if count > MAX_KEYS {
                         stack.pop();
-                        return Err((format!("more than {MAX_KEYS} keys in the object `{}`", path_of(&stack)), i));
+                        return Err((
+                            format!("more than {MAX_KEYS} keys in the object `{}`", path_of(&stack)),
+                            i,
+                        ));
                     }
                 }
                 i = end + 1;
@@ -156,13 +172,22 @@ fn walk(text: &str) -> Result<(), (String, usize)> {
             }
             open @ (b'{' | b'[') => {
                 if stack.len() >= MAX_DEPTH {
-                    return Err((format!("nested deeper than {MAX_DEPTH} levels at `{}`", path_of(&stack)), i));
+                    return Err((
+                        format!("nested deeper than {MAX_DEPTH} levels at `{}`", path_of(&stack)),
+                        i,
+                    ));
                 }
                 stack.push(if open == b'{' {
-                    Frame::Object { seen: Seen::Few(SmallVec::new()), current: Cow::Borrowed(""), expecting_key: true }
+                    Frame::Object {
+                        seen: Seen::Few(SmallVec::new()),
+                        current: Cow::Borrowed(""),
+                        expecting_key: true,
+                    }
                 } else {
                     let empty = b[i + 1..].iter().find(|c| !c.is_ascii_whitespace()) == Some(&b']');
-                    Frame::Array { items: usize::from(!empty) }
+                    Frame::Array {
+                        items: usize::from(!empty),
+                    }
                 });
             }
             b'}' | b']' => {
@@ -174,7 +199,10 @@ fn walk(text: &str) -> Result<(), (String, usize)> {
                     *items += 1;
                     if *items > MAX_ITEMS {
                         stack.pop();
-                        return Err((format!("more than {MAX_ITEMS} items in the list `{}`", path_of(&stack)), i));
+                        return Err((
+                            format!("more than {MAX_ITEMS} items in the list `{}`", path_of(&stack)),
+                            i,
+                        ));
                     }
                 }
                 None => {}
@@ -192,7 +220,13 @@ mod tests {
 
     #[test]
     fn ordinary_inputs_pass() {
-        for ok in [r#"{}"#, r#"[]"#, r#"1"#, r#"{"deal": {"amount": "1.005", "tags": ["a", {"b": null}], "x": true}}"#, r#"{"a": {"a": {"a": 1}}}"#] {
+        for ok in [
+            r#"{}"#,
+            r#"[]"#,
+            r#"1"#,
+            r#"{"deal": {"amount": "1.005", "tags": ["a", {"b": null}], "x": true}}"#,
+            r#"{"a": {"a": {"a": 1}}}"#,
+        ] {
             assert_eq!(check(ok), Ok(()), "{ok}");
         }
     }
@@ -201,7 +235,11 @@ mod tests {
     /// (only fields a policy reads were depth-checked) and logged whole.
     #[test]
     fn depth_is_checked_on_the_whole_body() {
-        let deep = format!(r#"{{"deal": {{"amount": 1}}, "pad": {}1{}}}"#, "[".repeat(100_000), "]".repeat(100_000));
+        let deep = format!(
+            r#"{{"deal": {{"amount": 1}}, "pad": {}1{}}}"#,
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
         let err = check(&deep).unwrap_err();
         assert!(err.message.contains("nested deeper than 128 levels at `pad"), "{err}");
         let deep_map = format!(r#"{{"rep": {}1{}}}"#, r#"{"r": "#.repeat(100_000), "}".repeat(100_000));
@@ -221,9 +259,15 @@ mod tests {
         // Escapes are decoded before keys are compared.
         assert!(check(r#"{"a": 1, "\u0061": 2}"#).is_err());
         // The same key in different objects is fine.
-        assert_eq!(check(r#"{"a": {"x": 1}, "b": {"x": 1}, "c": [{"x": 1}, {"x": 2}]}"#), Ok(()));
+        assert_eq!(
+            check(r#"{"a": {"x": 1}, "b": {"x": 1}, "c": [{"x": 1}, {"x": 2}]}"#),
+            Ok(())
+        );
         // Large objects use a set: duplicates are still found.
-        let many: Vec<String> = (0..100).map(|i| format!(r#""k{i}": {i}"#)).chain([r#""k57": 0"#.to_string()]).collect();
+        let many: Vec<String> = (0..100)
+            .map(|i| format!(r#""k{i}": {i}"#))
+            .chain([r#""k57": 0"#.to_string()])
+            .collect();
         let err = check(&format!("{{{}}}", many.join(","))).unwrap_err();
         assert_eq!(err.message, "the key `k57` appears twice");
     }
@@ -232,16 +276,35 @@ mod tests {
     fn too_many_keys_are_refused() {
         let many: Vec<String> = (0..=MAX_KEYS).map(|i| format!(r#""k{i}": 0"#)).collect();
         let err = check(&format!(r#"{{"deal": {{{}}}}}"#, many.join(","))).unwrap_err();
-        assert!(err.message.contains("more than 10000 keys in the object `deal`"), "{err}");
+        assert!(
+            err.message.contains("more than 10000 keys in the object `deal`"),
+            "{err}"
+        );
     }
 
     /// Syntax is the parser's job (every caller parses next); on any bytes
     /// the check stops, without a panic, whatever it answers.
     #[test]
     fn malformed_input_never_stops_the_check() {
-        for text in ["{\"a\": [1, 2,]}", "{\"a\": 1} x", "", "\"", "\"\\", "{\"a", "]]]]}}}", "{\"\\é\": 1}", "[[[[[", ",,,,", "{\"a\" \"a\"}"] {
+        for text in [
+            "{\"a\": [1, 2,]}",
+            "{\"a\": 1} x",
+            "",
+            "\"",
+            "\"\\",
+            "{\"a",
+            "]]]]}}}",
+            "{\"\\é\": 1}",
+            "[[[[[",
+            ",,,,",
+            "{\"a\" \"a\"}",
+        ] {
             let _ = check(text);
         }
-        assert_eq!(check(r#"{"a": "}{][\"", "b": "x\\"}"#), Ok(()), "brackets and quotes inside strings are text");
+        assert_eq!(
+            check(r#"{"a": "}{][\"", "b": "x\\"}"#),
+            Ok(()),
+            "brackets and quotes inside strings are text"
+        );
     }
 }

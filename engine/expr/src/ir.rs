@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use rhai::{Expr, ASTFlags};
+use rhai::{ASTFlags, Expr};
 use rust_decimal::Decimal;
 use smol_str::SmolStr;
 
@@ -136,7 +136,6 @@ pub fn lower(e: &Expr, locals: &[SmolStr]) -> Option<Node> {
     })
 }
 
-
 /// Lowers an operator or helper call; `None` for anything else.
 pub fn lower_call(call: &rhai::FnCallExpr, locals: &[SmolStr]) -> Option<Node> {
     let mut args: Vec<Node> = call.args.iter().map(|a| lower(a, locals)).collect::<Option<_>>()?;
@@ -216,12 +215,20 @@ static NO_FACTS: std::sync::LazyLock<crate::value::Map> = std::sync::LazyLock::n
 
 impl<'a> Env<'a> {
     pub fn new(facts: &'a crate::value::Map, locals: &'a [Value]) -> Self {
-        Env { facts, locals, slots: &[] }
+        Env {
+            facts,
+            locals,
+            slots: &[],
+        }
     }
 
     /// For expressions bound to slots: the input is in `slots`.
     pub fn with_slots(locals: &'a [Value], slots: &'a [crate::slots::Slot]) -> Self {
-        Env { facts: &NO_FACTS, locals, slots }
+        Env {
+            facts: &NO_FACTS,
+            locals,
+            slots,
+        }
     }
 }
 
@@ -245,7 +252,9 @@ impl Node {
         match self {
             Node::Const(_) | Node::Local(..) | Node::Fact(_) | Node::Slot(..) => Box::new(std::iter::empty()),
             Node::Get(b, ..) | Node::Not(b) | Node::Neg(b) => Box::new(std::iter::once(&**b)),
-            Node::Index(a, b) | Node::Cmp(_, a, b) | Node::Arith(_, a, b) | Node::In(a, b) => Box::new([&**a, &**b].into_iter()),
+            Node::Index(a, b) | Node::Cmp(_, a, b) | Node::Arith(_, a, b) | Node::In(a, b) => {
+                Box::new([&**a, &**b].into_iter())
+            }
             Node::And(v) | Node::Or(v) | Node::Coalesce(v) | Node::Array(v) | Node::Call(_, v) => Box::new(v.iter()),
         }
     }
@@ -299,7 +308,10 @@ fn text<'v>(v: &'v Value, what: &str) -> Result<&'v str, EvalError> {
 fn boolean(v: &Value, what: &str) -> Result<bool, EvalError> {
     match v {
         Value::Bool(b) => Ok(*b),
-        other => Err(type_err(format!("{what} needs true or false, got {}", other.type_name()))),
+        other => Err(type_err(format!(
+            "{what} needs true or false, got {}",
+            other.type_name()
+        ))),
     }
 }
 
@@ -310,13 +322,17 @@ impl Node {
         match self {
             Node::Const(v) => Ok(Cow::Borrowed(v)),
             Node::Local(i, _) => Ok(Cow::Borrowed(&env.locals[*i])),
-            Node::Fact(name) => env.facts.get(name).map(Cow::Borrowed).ok_or_else(|| EvalError::Missing { path: name.to_string() }),
+            Node::Fact(name) => env
+                .facts
+                .get(name)
+                .map(Cow::Borrowed)
+                .ok_or_else(|| EvalError::Missing { path: name.to_string() }),
             Node::Slot(i, path) => match &env.slots[*i] {
                 crate::slots::Slot::Present(v) => Ok(Cow::Borrowed(v)),
                 crate::slots::Slot::Missing => Err(EvalError::Missing { path: path.to_string() }),
-                crate::slots::Slot::Blocked { key, parent, found } => {
-                    Err(type_err(format!("cannot read `{key}` of {parent}: it is {found}, not a mapping")))
-                }
+                crate::slots::Slot::Blocked { key, parent, found } => Err(type_err(format!(
+                    "cannot read `{key}` of {parent}: it is {found}, not a mapping"
+                ))),
             },
             Node::Get(base, key, path) => match base.eval_ref(env)? {
                 Cow::Borrowed(b) => get_field(b, key, path).map(Cow::Borrowed),
@@ -329,7 +345,9 @@ impl Node {
     pub fn eval(&self, env: &Env<'_>) -> Result<Value, EvalError> {
         match self {
             Node::Const(v) => Ok(v.clone()),
-            Node::Local(..) | Node::Fact(_) | Node::Slot(..) | Node::Get(..) => self.eval_ref(env).map(|c| c.into_owned()),
+            Node::Local(..) | Node::Fact(_) | Node::Slot(..) | Node::Get(..) => {
+                self.eval_ref(env).map(|c| c.into_owned())
+            }
             Node::Index(base, idx) => {
                 let b = base.eval_ref(env)?;
                 let i = idx.eval_ref(env)?;
@@ -365,7 +383,9 @@ impl Node {
             Node::Cmp(op, a, b) => compare(*op, &*a.eval_ref(env)?, &*b.eval_ref(env)?).map(Value::Bool),
             Node::Arith(op, a, b) => arith(*op, &*a.eval_ref(env)?, &*b.eval_ref(env)?),
             Node::In(item, container) => contains(&*container.eval_ref(env)?, &*item.eval_ref(env)?).map(Value::Bool),
-            Node::Array(items) => Ok(Value::list(items.iter().map(|i| i.eval(env)).collect::<Result<_, _>>()?)),
+            Node::Array(items) => Ok(Value::list(
+                items.iter().map(|i| i.eval(env)).collect::<Result<_, _>>()?,
+            )),
             Node::Call(f, args) => call(*f, args, env),
         }
     }
@@ -377,9 +397,10 @@ impl Node {
                 // The common case, a field against a number, without the
                 // general machinery; anything else takes the general path.
                 if let (Node::Slot(i, _), Node::Const(Value::Num(c))) = (&**a, &**b)
-                    && let Some(crate::slots::Slot::Present(Value::Num(x))) = env.slots.get(*i) {
-                        return Ok(op.holds(x.cmp(c)));
-                    }
+                    && let Some(crate::slots::Slot::Present(Value::Num(x))) = env.slots.get(*i)
+                {
+                    return Ok(op.holds(x.cmp(c)));
+                }
                 compare(*op, &*a.eval_ref(env)?, &*b.eval_ref(env)?)
             }
             Node::And(items) => {
@@ -408,7 +429,10 @@ fn get_field<'v>(base: &'v Value, key: &str, path: &str) -> Result<&'v Value, Ev
         Value::Map(m) => m.get(key).ok_or_else(|| EvalError::Missing { path: path.to_string() }),
         other => {
             let parent = path.rsplit_once('.').map(|(p, _)| p).unwrap_or(path);
-            Err(type_err(format!("cannot read `{key}` of {parent}: it is {}, not a mapping", other.type_name())))
+            Err(type_err(format!(
+                "cannot read `{key}` of {parent}: it is {}, not a mapping",
+                other.type_name()
+            )))
         }
     }
 }
@@ -417,15 +441,24 @@ fn index(base: &Value, idx: &Value) -> Result<Value, EvalError> {
     match (base, idx) {
         (Value::List(items), Value::Num(n)) => {
             let len = items.len() as i64;
-            let i: i64 = n.trunc().try_into().map_err(|_| type_err(format!("index {n} is out of range")))?;
+            let i: i64 = n
+                .trunc()
+                .try_into()
+                .map_err(|_| type_err(format!("index {n} is out of range")))?;
             let at = if i < 0 { len + i } else { i };
             if at < 0 || at >= len {
                 return Err(type_err(format!("index {i} is out of bounds for a list of {len}")));
             }
             Ok(items[at as usize].clone())
         }
-        (Value::Map(m), Value::Str(k)) => m.get(k).cloned().ok_or_else(|| EvalError::Missing { path: format!("[\"{k}\"]") }),
-        (b, i) => Err(type_err(format!("cannot index {} with {}", b.type_name(), i.type_name()))),
+        (Value::Map(m), Value::Str(k)) => m.get(k).cloned().ok_or_else(|| EvalError::Missing {
+            path: format!("[\"{k}\"]"),
+        }),
+        (b, i) => Err(type_err(format!(
+            "cannot index {} with {}",
+            b.type_name(),
+            i.type_name()
+        ))),
     }
 }
 
@@ -461,7 +494,9 @@ pub fn compare(op: CmpOp, a: &Value, b: &Value) -> Result<bool, EvalError> {
         (CmpOp::Eq, None) => Ok(a == b),
         (CmpOp::Ne, None) => Ok(a != b),
         (_, None) => Err(type_err(match (a, b) {
-            (Value::Str(t), Value::Num(_)) | (Value::Num(_), Value::Str(t)) => format!("cannot order text `{t}` against a number"),
+            (Value::Str(t), Value::Num(_)) | (Value::Num(_), Value::Str(t)) => {
+                format!("cannot order text `{t}` against a number")
+            }
             _ => format!("cannot order {} against {}", a.type_name(), b.type_name()),
         })),
     }
@@ -473,8 +508,12 @@ pub fn compare(op: CmpOp, a: &Value, b: &Value) -> Result<bool, EvalError> {
 pub fn arith(op: ArithOp, a: &Value, b: &Value) -> Result<Value, EvalError> {
     if op == ArithOp::Add {
         match (a, b) {
-            (Value::Str(x), Value::Num(_)) if numeric_text(a)?.is_none() => return Ok(Value::Str(SmolStr::new(format!("{x}{b}")))),
-            (Value::Num(_), Value::Str(y)) if numeric_text(b)?.is_none() => return Ok(Value::Str(SmolStr::new(format!("{a}{y}")))),
+            (Value::Str(x), Value::Num(_)) if numeric_text(a)?.is_none() => {
+                return Ok(Value::Str(SmolStr::new(format!("{x}{b}"))));
+            }
+            (Value::Num(_), Value::Str(y)) if numeric_text(b)?.is_none() => {
+                return Ok(Value::Str(SmolStr::new(format!("{a}{y}"))));
+            }
             _ => {}
         }
     }
@@ -482,9 +521,10 @@ pub fn arith(op: ArithOp, a: &Value, b: &Value) -> Result<Value, EvalError> {
         (Value::Num(x), Value::Num(y)) => Some((*x, *y)),
         (Value::Num(x), Value::Str(_)) => Some((*x, numeric_text(b)?.ok_or_else(|| not_a_number(b))?)),
         (Value::Str(_), Value::Num(y)) => Some((numeric_text(a)?.ok_or_else(|| not_a_number(a))?, *y)),
-        (Value::Str(_), Value::Str(_)) if op != ArithOp::Add => {
-            Some((numeric_text(a)?.ok_or_else(|| not_a_number(a))?, numeric_text(b)?.ok_or_else(|| not_a_number(b))?))
-        }
+        (Value::Str(_), Value::Str(_)) if op != ArithOp::Add => Some((
+            numeric_text(a)?.ok_or_else(|| not_a_number(a))?,
+            numeric_text(b)?.ok_or_else(|| not_a_number(b))?,
+        )),
         _ => None,
     };
     if let Some((x, y)) = operands {
@@ -500,12 +540,18 @@ pub fn arith(op: ArithOp, a: &Value, b: &Value) -> Result<Value, EvalError> {
                 x.checked_rem(y)
             }
         };
-        return r.map(Value::Num).ok_or_else(|| EvalError::Arithmetic(format!("{x} {op:?} {y} overflows")));
+        return r
+            .map(Value::Num)
+            .ok_or_else(|| EvalError::Arithmetic(format!("{x} {op:?} {y} overflows")));
     }
     match (op, a, b) {
         (ArithOp::Add, Value::Str(x), Value::Str(y)) => Ok(Value::Str(SmolStr::new(format!("{x}{y}")))),
         (ArithOp::Add, Value::List(x), Value::List(y)) => Ok(Value::list(x.iter().chain(y.iter()).cloned().collect())),
-        _ => Err(type_err(format!("cannot apply {op:?} to {} and {}", a.type_name(), b.type_name()))),
+        _ => Err(type_err(format!(
+            "cannot apply {op:?} to {} and {}",
+            a.type_name(),
+            b.type_name()
+        ))),
     }
 }
 
@@ -518,7 +564,10 @@ fn contains(container: &Value, item: &Value) -> Result<bool, EvalError> {
         Value::List(items) => Ok(items.iter().any(|i| compare(CmpOp::Eq, i, item).unwrap_or(false))),
         Value::Str(s) => Ok(s.contains(text(item, "`in` on text")?)),
         Value::Map(m) => Ok(m.contains_key(text(item, "`in` on a mapping")?)),
-        other => Err(type_err(format!("`in` needs a list, text or mapping, got {}", other.type_name()))),
+        other => Err(type_err(format!(
+            "`in` needs a list, text or mapping, got {}",
+            other.type_name()
+        ))),
     }
 }
 

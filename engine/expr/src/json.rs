@@ -8,7 +8,7 @@ use jiter::{Jiter, JiterError, Peek};
 use smol_str::SmolStr;
 
 use crate::interest::Interest;
-use crate::value::{read_decimal, Map, Value};
+use crate::value::{Map, Value, read_decimal};
 
 /// Deepest nesting an input may have; deeper input is refused, not recursed into.
 pub const MAX_DEPTH: usize = 128;
@@ -54,13 +54,20 @@ pub fn parse_projected(text: &str, interest: &Interest) -> Result<Value, JsonErr
             Failure::Other(m, i) => (m, i),
         };
         let p = j.error_position(index);
-        JsonError { message, line: p.line, col: p.column }
+        JsonError {
+            message,
+            line: p.line,
+            col: p.column,
+        }
     })
 }
 
 pub(crate) fn read(j: &mut Jiter, peek: Peek, depth: usize, interest: &Interest) -> Result<Value, Failure> {
     if depth > MAX_DEPTH {
-        return Err(Failure::Other(format!("nested deeper than {MAX_DEPTH} levels"), j.current_index()));
+        return Err(Failure::Other(
+            format!("nested deeper than {MAX_DEPTH} levels"),
+            j.current_index(),
+        ));
     }
     Ok(match peek {
         Peek::Null => {
@@ -92,7 +99,9 @@ pub(crate) fn read(j: &mut Jiter, peek: Peek, depth: usize, interest: &Interest)
             }
             Interest::Fields(fields) => {
                 let mut map = Map::with_capacity(fields.len());
-                let mut key = j.known_object()?.map(|k| interest.field(k).map(|(k, i)| (k.clone(), i)));
+                let mut key = j
+                    .known_object()?
+                    .map(|k| interest.field(k).map(|(k, i)| (k.clone(), i)));
                 while let Some(wanted) = key {
                     let p = j.peek()?;
                     match wanted {
@@ -131,7 +140,10 @@ mod tests {
     #[test]
     fn parses_everything_exactly() {
         let v = parse(r#" {"a": [1, -2.50, 1e3, true, false, null, "x\"y\u00e9"], "b": {"c": 0.1}} "#).unwrap();
-        assert_eq!(serde_json::to_string(&v).unwrap(), r#"{"a":[1,-2.5,1000,true,false,null,"x\"yé"],"b":{"c":0.1}}"#);
+        assert_eq!(
+            serde_json::to_string(&v).unwrap(),
+            r#"{"a":[1,-2.5,1000,true,false,null,"x\"yé"],"b":{"c":0.1}}"#
+        );
     }
 
     #[test]
@@ -139,8 +151,15 @@ mod tests {
         let mut i = Interest::default();
         i.add_path(&["deal", "amount"]);
         i.add_path(&["rep"]);
-        let v = parse_projected(r#"{"deal": {"amount": 5, "notes": [1, {"x": 2}], "stage": "won"}, "rep": {"id": "r1"}, "other": 1}"#, &i).unwrap();
-        assert_eq!(serde_json::to_string(&v).unwrap(), r#"{"deal":{"amount":5},"rep":{"id":"r1"}}"#);
+        let v = parse_projected(
+            r#"{"deal": {"amount": 5, "notes": [1, {"x": 2}], "stage": "won"}, "rep": {"id": "r1"}, "other": 1}"#,
+            &i,
+        )
+        .unwrap();
+        assert_eq!(
+            serde_json::to_string(&v).unwrap(),
+            r#"{"deal":{"amount":5},"rep":{"id":"r1"}}"#
+        );
         // what is skipped is still checked as JSON
         assert!(parse_projected(r#"{"deal": {"amount": 5, "notes": [1,}}"#, &i).is_err());
         // a field that is not an object is kept whole
@@ -182,10 +201,16 @@ mod tests {
     #[test]
     fn numbers_with_more_digits_than_a_decimal_holds_are_refused_not_rounded() {
         let e = parse(r#"{"amount": 1.00499999999999999999999999999999}"#).unwrap_err();
-        assert_eq!(e.message, "number 1.00499999999999999999999999999999 has more digits than an exact decimal holds (28 significant digits); it is refused rather than rounded");
+        assert_eq!(
+            e.message,
+            "number 1.00499999999999999999999999999999 has more digits than an exact decimal holds (28 significant digits); it is refused rather than rounded"
+        );
         assert_eq!((e.line, e.col), (1, 12));
         // 28 digits are held as written.
         let v = parse(r#"{"amount": 1.004999999999999999999999999}"#).unwrap();
-        assert_eq!(v.get("amount").unwrap().as_decimal().unwrap().to_string(), "1.004999999999999999999999999");
+        assert_eq!(
+            v.get("amount").unwrap().as_decimal().unwrap().to_string(),
+            "1.004999999999999999999999999"
+        );
     }
 }

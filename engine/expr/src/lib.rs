@@ -35,15 +35,15 @@ pub mod whynot;
 
 use std::sync::Arc;
 
-use rhai::{Dynamic, Engine, Scope, AST};
+use rhai::{AST, Dynamic, Engine, Scope};
 use smol_str::SmolStr;
 
 pub use error::{CompileError, EvalError};
 pub use interest::Interest;
 pub use ir::{CmpOp, Env, Node};
 pub use rhai_env::Limits;
-pub use slots::{Slot, SlotPlan, Slots};
 pub use rust_decimal::Decimal;
+pub use slots::{Slot, SlotPlan, Slots};
 pub use value::{Map, Value};
 pub use whynot::WhyNot;
 
@@ -67,18 +67,29 @@ impl std::fmt::Debug for ExprEngine {
 }
 
 fn compile_error(e: &rhai::ParseError) -> CompileError {
-    CompileError { message: e.0.to_string(), line: e.1.line().unwrap_or(1), col: e.1.position().unwrap_or(1) }
+    CompileError {
+        message: e.0.to_string(),
+        line: e.1.line().unwrap_or(1),
+        col: e.1.position().unwrap_or(1),
+    }
 }
 
 impl ExprEngine {
     pub fn new(limits: Limits) -> Self {
-        ExprEngine { rhai: Arc::new(rhai_env::sandboxed_engine(limits)), limits, lowering: true }
+        ExprEngine {
+            rhai: Arc::new(rhai_env::sandboxed_engine(limits)),
+            limits,
+            lowering: true,
+        }
     }
 
     /// An engine that never lowers expressions: everything runs on Rhai.
     /// For measuring what the ahead-of-time path saves, and for tests.
     pub fn rhai_only(limits: Limits) -> Self {
-        ExprEngine { lowering: false, ..ExprEngine::new(limits) }
+        ExprEngine {
+            lowering: false,
+            ..ExprEngine::new(limits)
+        }
     }
 
     pub fn limits(&self) -> Limits {
@@ -102,7 +113,11 @@ impl ExprEngine {
             Some(node) => Body::Compiled(node),
             None => Body::Rhai(Arc::new(ast), self.rhai.clone()),
         };
-        Ok(Expr { source: source.into(), body, locals })
+        Ok(Expr {
+            source: source.into(),
+            body,
+            locals,
+        })
     }
 
     /// Compiles an expression that must not be lowered: it always runs on
@@ -110,16 +125,30 @@ impl ExprEngine {
     pub fn compile_rhai_only(&self, source: &str, locals: &[&str]) -> Result<Expr, CompileError> {
         let ast = self.rhai.compile_expression(source).map_err(|e| compile_error(&e))?;
         let locals: Arc<[SmolStr]> = locals.iter().map(SmolStr::new).collect();
-        Ok(Expr { source: source.into(), body: Body::Rhai(Arc::new(ast), self.rhai.clone()), locals })
+        Ok(Expr {
+            source: source.into(),
+            body: Body::Rhai(Arc::new(ast), self.rhai.clone()),
+            locals,
+        })
     }
 
     /// Compiles a script file; it must define `fn evaluate(input)`.
     pub fn compile_script(&self, source: &str) -> Result<Script, CompileError> {
         let ast = self.rhai.compile(source).map_err(|e| compile_error(&e))?;
-        if !ast.iter_functions().any(|f| f.name == "evaluate" && f.params.len() == 1) {
-            return Err(CompileError { message: "the script must define `fn evaluate(input)`".into(), line: 1, col: 1 });
+        if !ast
+            .iter_functions()
+            .any(|f| f.name == "evaluate" && f.params.len() == 1)
+        {
+            return Err(CompileError {
+                message: "the script must define `fn evaluate(input)`".into(),
+                line: 1,
+                col: 1,
+            });
         }
-        Ok(Script { ast: Arc::new(ast), rhai: self.rhai.clone() })
+        Ok(Script {
+            ast: Arc::new(ast),
+            rhai: self.rhai.clone(),
+        })
     }
 }
 
@@ -172,7 +201,11 @@ impl Expr {
 
     /// The same expression with another compiled tree (see `slots`).
     pub fn with_node(&self, node: Node) -> Expr {
-        Expr { source: self.source.clone(), body: Body::Compiled(node), locals: self.locals.clone() }
+        Expr {
+            source: self.source.clone(),
+            body: Body::Compiled(node),
+            locals: self.locals.clone(),
+        }
     }
 
     /// True when the expression runs on the ahead-of-time tree, not on Rhai.
@@ -203,7 +236,10 @@ impl Expr {
             Body::Compiled(node) => node.eval_bool(env),
             Body::Rhai(..) => match self.eval(env)? {
                 Value::Bool(b) => Ok(b),
-                other => Err(EvalError::Type(format!("a condition needs true or false, got {}", other.type_name()))),
+                other => Err(EvalError::Type(format!(
+                    "a condition needs true or false, got {}",
+                    other.type_name()
+                ))),
             },
         }
     }
@@ -263,7 +299,11 @@ fn dotted_path_at(source: &str, pos: rhai::Position) -> Option<String> {
     let is_path = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.';
     let chars: Vec<char> = line.chars().collect();
     let end = (col..chars.len()).find(|&i| !is_path(chars[i])).unwrap_or(chars.len());
-    let start = (0..col.min(chars.len())).rev().take_while(|&i| is_path(chars[i])).last().unwrap_or(col);
+    let start = (0..col.min(chars.len()))
+        .rev()
+        .take_while(|&i| is_path(chars[i]))
+        .last()
+        .unwrap_or(col);
     let path: String = chars.get(start..end)?.iter().collect();
     let path = path.trim_matches('.');
     (path.contains('.')).then(|| path.to_string())
@@ -275,18 +315,27 @@ fn collect_atoms(node: &Node, out: &mut Vec<Atom>) -> bool {
         Node::Const(Value::Bool(true)) => true,
         Node::Cmp(op, a, b) => match (&**a, &**b) {
             (Node::Local(i, _), Node::Const(c)) => {
-                out.push(Atom { local: *i, op: AtomOp::Cmp(*op, c.clone()) });
+                out.push(Atom {
+                    local: *i,
+                    op: AtomOp::Cmp(*op, c.clone()),
+                });
                 true
             }
             (Node::Const(c), Node::Local(i, _)) => {
-                out.push(Atom { local: *i, op: AtomOp::Cmp(op.flipped(), c.clone()) });
+                out.push(Atom {
+                    local: *i,
+                    op: AtomOp::Cmp(op.flipped(), c.clone()),
+                });
                 true
             }
             _ => false,
         },
         Node::In(item, container) => match (&**item, &**container) {
             (Node::Local(i, _), Node::Const(Value::List(items))) => {
-                out.push(Atom { local: *i, op: AtomOp::In(items.to_vec()) });
+                out.push(Atom {
+                    local: *i,
+                    op: AtomOp::In(items.to_vec()),
+                });
                 true
             }
             (Node::Local(i, _), Node::Array(items)) => {
@@ -297,7 +346,10 @@ fn collect_atoms(node: &Node, out: &mut Vec<Atom>) -> bool {
                         _ => return false,
                     }
                 }
-                out.push(Atom { local: *i, op: AtomOp::In(consts) });
+                out.push(Atom {
+                    local: *i,
+                    op: AtomOp::In(consts),
+                });
                 true
             }
             _ => false,

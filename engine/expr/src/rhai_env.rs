@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, INT};
+use rhai::{Dynamic, Engine, EvalAltResult, INT, ImmutableString};
 use rust_decimal::Decimal;
 use smol_str::SmolStr;
 
@@ -67,25 +67,48 @@ pub fn sandboxed_engine(limits: Limits) -> Engine {
     engine.register_fn("get", |m: rhai::Map, key: ImmutableString, default: Dynamic| {
         m.get(key.as_str()).cloned().filter(|v| !v.is_unit()).unwrap_or(default)
     });
-    engine.register_fn("days_between", |a: ImmutableString, b: ImmutableString| -> Result<Decimal, Box<EvalAltResult>> {
-        funcs::days_between(&a, &b).map_err(|e| e.to_string().into())
-    });
-    engine.register_fn("date", |s: ImmutableString| -> Result<ImmutableString, Box<EvalAltResult>> {
-        funcs::date(&s).map(|d| d.into()).map_err(|e| e.to_string().into())
-    });
-    engine.register_fn("add_days", |s: ImmutableString, n: INT| -> Result<ImmutableString, Box<EvalAltResult>> {
-        funcs::add_days(&s, Decimal::from(n)).map(|d| d.into()).map_err(|e| e.to_string().into())
-    });
-    engine.register_fn("add_days", |s: ImmutableString, n: Decimal| -> Result<ImmutableString, Box<EvalAltResult>> {
-        funcs::add_days(&s, n).map(|d| d.into()).map_err(|e| e.to_string().into())
-    });
+    engine.register_fn(
+        "days_between",
+        |a: ImmutableString, b: ImmutableString| -> Result<Decimal, Box<EvalAltResult>> {
+            funcs::days_between(&a, &b).map_err(|e| e.to_string().into())
+        },
+    );
+    engine.register_fn(
+        "date",
+        |s: ImmutableString| -> Result<ImmutableString, Box<EvalAltResult>> {
+            funcs::date(&s).map(|d| d.into()).map_err(|e| e.to_string().into())
+        },
+    );
+    engine.register_fn(
+        "add_days",
+        |s: ImmutableString, n: INT| -> Result<ImmutableString, Box<EvalAltResult>> {
+            funcs::add_days(&s, Decimal::from(n))
+                .map(|d| d.into())
+                .map_err(|e| e.to_string().into())
+        },
+    );
+    engine.register_fn(
+        "add_days",
+        |s: ImmutableString, n: Decimal| -> Result<ImmutableString, Box<EvalAltResult>> {
+            funcs::add_days(&s, n)
+                .map(|d| d.into())
+                .map_err(|e| e.to_string().into())
+        },
+    );
     // Numeric text counts as a number here too, as on the compiled path.
-    engine.register_fn("add_days", |s: ImmutableString, n: ImmutableString| -> Result<ImmutableString, Box<EvalAltResult>> {
-        let n = crate::ir::num(&Value::str(&n), "add_days()").map_err(|e| e.to_string())?;
-        funcs::add_days(&s, n).map(|d| d.into()).map_err(|e| e.to_string().into())
-    });
+    engine.register_fn(
+        "add_days",
+        |s: ImmutableString, n: ImmutableString| -> Result<ImmutableString, Box<EvalAltResult>> {
+            let n = crate::ir::num(&Value::str(&n), "add_days()").map_err(|e| e.to_string())?;
+            funcs::add_days(&s, n)
+                .map(|d| d.into())
+                .map_err(|e| e.to_string().into())
+        },
+    );
     engine.register_fn("-", |a: ImmutableString| -> Result<Dynamic, Box<EvalAltResult>> {
-        crate::ir::negate(&Value::str(&a)).map(|v| to_dynamic(&v)).map_err(|e| e.to_string().into())
+        crate::ir::negate(&Value::str(&a))
+            .map(|v| to_dynamic(&v))
+            .map_err(|e| e.to_string().into())
     });
     engine
 }
@@ -126,21 +149,32 @@ pub fn from_dynamic(d: &Dynamic) -> Result<Value, EvalError> {
         return Ok(Value::Str(SmolStr::new(c.to_string())));
     }
     if d.is_string() {
-        return Ok(Value::Str(SmolStr::new(d.clone().into_immutable_string().unwrap_or_default().as_str())));
+        return Ok(Value::Str(SmolStr::new(
+            d.clone().into_immutable_string().unwrap_or_default().as_str(),
+        )));
     }
     if d.is_array() {
-        let arr = d.read_lock::<rhai::Array>().ok_or_else(|| EvalError::Script("array is locked".into()))?;
-        return Ok(Value::List(Arc::new(arr.iter().map(from_dynamic).collect::<Result<_, _>>()?)));
+        let arr = d
+            .read_lock::<rhai::Array>()
+            .ok_or_else(|| EvalError::Script("array is locked".into()))?;
+        return Ok(Value::List(Arc::new(
+            arr.iter().map(from_dynamic).collect::<Result<_, _>>()?,
+        )));
     }
     if d.is_map() {
-        let m = d.read_lock::<rhai::Map>().ok_or_else(|| EvalError::Script("map is locked".into()))?;
+        let m = d
+            .read_lock::<rhai::Map>()
+            .ok_or_else(|| EvalError::Script("map is locked".into()))?;
         let mut out = Map::with_capacity(m.len());
         for (k, v) in m.iter() {
             out.insert(k.as_str(), from_dynamic(v)?);
         }
         return Ok(Value::map(out));
     }
-    Err(EvalError::Type(format!("a script returned a value of type `{}`, which a policy cannot use", d.type_name())))
+    Err(EvalError::Type(format!(
+        "a script returned a value of type `{}`, which a policy cannot use",
+        d.type_name()
+    )))
 }
 
 /// Maps Rhai's runtime errors to ours, keeping a script's `throw` apart.
@@ -152,8 +186,12 @@ pub fn map_rhai_error(err: &EvalAltResult) -> EvalError {
         E::ErrorStackOverflow(_) => EvalError::Limit("calls nested too deep (runaway recursion?)".into()),
         E::ErrorDataTooLarge(what, _) => EvalError::Limit(format!("{what} too large")),
         E::ErrorTerminated(..) => EvalError::Limit("terminated".into()),
-        E::ErrorPropertyNotFound(name, _) => EvalError::Missing { path: format!("field `{name}`") },
-        E::ErrorVariableNotFound(name, _) => EvalError::Missing { path: format!("`{name}`") },
+        E::ErrorPropertyNotFound(name, _) => EvalError::Missing {
+            path: format!("field `{name}`"),
+        },
+        E::ErrorVariableNotFound(name, _) => EvalError::Missing {
+            path: format!("`{name}`"),
+        },
         E::ErrorInFunctionCall(name, _, inner, _) if name != "evaluate" => match map_rhai_error(inner) {
             EvalError::Script(m) => EvalError::Script(format!("in function `{name}`: {m}")),
             other => other,
@@ -170,12 +208,22 @@ pub fn map_rhai_error(err: &EvalAltResult) -> EvalError {
 /// ordering values of different types is an error (Rhai alone would answer
 /// `"APAC" > 3` with false, hiding a policy author's mistake).
 fn strict_ordering(engine: &mut Engine) {
-    use crate::ir::{arith, compare, ArithOp, CmpOp};
+    use crate::ir::{ArithOp, CmpOp, arith, compare};
     fn both<A: rhai::Variant + Clone, B: rhai::Variant + Clone>(engine: &mut Engine) {
-        let cmps = [("<", CmpOp::Lt), ("<=", CmpOp::Le), (">", CmpOp::Gt), (">=", CmpOp::Ge), ("==", CmpOp::Eq), ("!=", CmpOp::Ne)];
+        let cmps = [
+            ("<", CmpOp::Lt),
+            ("<=", CmpOp::Le),
+            (">", CmpOp::Gt),
+            (">=", CmpOp::Ge),
+            ("==", CmpOp::Eq),
+            ("!=", CmpOp::Ne),
+        ];
         for (name, op) in cmps {
             engine.register_fn(name, move |a: A, b: B| -> Result<bool, Box<EvalAltResult>> {
-                let (a, b) = (from_dynamic(&Dynamic::from(a)).map_err(|e| e.to_string())?, from_dynamic(&Dynamic::from(b)).map_err(|e| e.to_string())?);
+                let (a, b) = (
+                    from_dynamic(&Dynamic::from(a)).map_err(|e| e.to_string())?,
+                    from_dynamic(&Dynamic::from(b)).map_err(|e| e.to_string())?,
+                );
                 compare(op, &a, &b).map_err(|e| e.to_string().into())
             });
         }
@@ -183,12 +231,23 @@ fn strict_ordering(engine: &mut Engine) {
     fn maths<A: rhai::Variant + Clone, B: rhai::Variant + Clone>(engine: &mut Engine, ops: &[(&'static str, ArithOp)]) {
         for &(name, op) in ops {
             engine.register_fn(name, move |a: A, b: B| -> Result<Dynamic, Box<EvalAltResult>> {
-                let (a, b) = (from_dynamic(&Dynamic::from(a)).map_err(|e| e.to_string())?, from_dynamic(&Dynamic::from(b)).map_err(|e| e.to_string())?);
-                arith(op, &a, &b).map(|v| to_dynamic(&v)).map_err(|e| e.to_string().into())
+                let (a, b) = (
+                    from_dynamic(&Dynamic::from(a)).map_err(|e| e.to_string())?,
+                    from_dynamic(&Dynamic::from(b)).map_err(|e| e.to_string())?,
+                );
+                arith(op, &a, &b)
+                    .map(|v| to_dynamic(&v))
+                    .map_err(|e| e.to_string().into())
             });
         }
     }
-    let all = [("+", ArithOp::Add), ("-", ArithOp::Sub), ("*", ArithOp::Mul), ("/", ArithOp::Div), ("%", ArithOp::Rem)];
+    let all = [
+        ("+", ArithOp::Add),
+        ("-", ArithOp::Sub),
+        ("*", ArithOp::Mul),
+        ("/", ArithOp::Div),
+        ("%", ArithOp::Rem),
+    ];
     both::<ImmutableString, INT>(engine);
     both::<ImmutableString, Decimal>(engine);
     both::<INT, ImmutableString>(engine);

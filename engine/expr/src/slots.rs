@@ -12,10 +12,10 @@ use std::sync::Arc;
 
 use smol_str::SmolStr;
 
+use crate::Expr;
 use crate::ir::Node;
 use crate::json::{self, JsonError};
 use crate::value::Value;
-use crate::Expr;
 
 /// A decision's slots; most policies read fewer than eight paths.
 pub type Slots = smallvec::SmallVec<[Slot; 8]>;
@@ -27,7 +27,11 @@ pub enum Slot {
     Missing,
     Present(Value),
     /// A value on the way was not a mapping (`deal` is text, `deal.amount` read).
-    Blocked { key: SmolStr, parent: Arc<str>, found: &'static str },
+    Blocked {
+        key: SmolStr,
+        parent: Arc<str>,
+        found: &'static str,
+    },
 }
 
 #[derive(Debug, Clone, Default)]
@@ -81,8 +85,11 @@ impl SlotPlan {
         all.sort();
         all.dedup();
         // A path read whole makes its descendants reads inside that value.
-        let paths: Vec<Vec<SmolStr>> =
-            all.iter().filter(|p| !all.iter().any(|q| q.len() < p.len() && p.starts_with(q))).cloned().collect();
+        let paths: Vec<Vec<SmolStr>> = all
+            .iter()
+            .filter(|p| !all.iter().any(|q| q.len() < p.len() && p.starts_with(q)))
+            .cloned()
+            .collect();
         let mut trie = Trie::default();
         for (i, p) in paths.iter().enumerate() {
             let mut t = &mut trie;
@@ -91,7 +98,14 @@ impl SlotPlan {
                 let pos = match t.children.iter().position(|(k, _)| k == key) {
                     Some(pos) => pos,
                     None => {
-                        t.children.push((key.clone(), if last { TrieNode::Leaf(i) } else { TrieNode::Inner(Trie::default()) }));
+                        t.children.push((
+                            key.clone(),
+                            if last {
+                                TrieNode::Leaf(i)
+                            } else {
+                                TrieNode::Inner(Trie::default())
+                            },
+                        ));
                         t.children.len() - 1
                     }
                 };
@@ -102,7 +116,12 @@ impl SlotPlan {
             }
         }
         let now_slot = paths.iter().position(|p| p.len() == 1 && p[0] == "now");
-        Some(SlotPlan { paths, trie, reads_now, now_slot })
+        Some(SlotPlan {
+            paths,
+            trie,
+            reads_now,
+            now_slot,
+        })
     }
 
     /// The input paths, in slot order.
@@ -130,7 +149,9 @@ impl SlotPlan {
 
     /// The slot holding exactly `path`, if it is one.
     pub fn slot_of(&self, path: &[&str]) -> Option<usize> {
-        self.paths.iter().position(|p| p.len() == path.len() && p.iter().zip(path).all(|(a, b)| a == b))
+        self.paths
+            .iter()
+            .position(|p| p.len() == path.len() && p.iter().zip(path).all(|(a, b)| a == b))
     }
 
     /// The same expression reading slots instead of facts.
@@ -163,7 +184,9 @@ impl SlotPlan {
     /// Fills slots from a parsed input. Errors only when the input is not
     /// an object.
     pub fn fill_from_value(&self, input: &Value, slots: &mut Slots) -> Result<(), String> {
-        let root = input.as_map().ok_or_else(|| format!("the input must be a JSON object, got {}", input.type_name()))?;
+        let root = input
+            .as_map()
+            .ok_or_else(|| format!("the input must be a JSON object, got {}", input.type_name()))?;
         slots.clear();
         slots.resize(self.paths.len(), Slot::Missing);
         'paths: for (i, p) in self.paths.iter().enumerate() {
@@ -178,7 +201,11 @@ impl SlotPlan {
                         None => continue 'paths,
                     },
                     other => {
-                        slots[i] = Slot::Blocked { key: key.clone(), parent: p[..d].join(".").into(), found: other.type_name() };
+                        slots[i] = Slot::Blocked {
+                            key: key.clone(),
+                            parent: p[..d].join(".").into(),
+                            found: other.type_name(),
+                        };
                         continue 'paths;
                     }
                 }
@@ -196,12 +223,22 @@ impl SlotPlan {
         slots.resize(self.paths.len(), Slot::Missing);
         let mut de = serde_json::Deserializer::from_str(text);
         let mut root_kind = None;
-        let seed = TrieSeed { trie: &self.trie, paths: &self.paths, depth: 0, slots, root: Some(&mut root_kind) };
+        let seed = TrieSeed {
+            trie: &self.trie,
+            paths: &self.paths,
+            depth: 0,
+            slots,
+            root: Some(&mut root_kind),
+        };
         let result = serde::de::DeserializeSeed::deserialize(seed, &mut de).and_then(|_| de.end());
         match (result, root_kind) {
             (Ok(()), None) => Ok(()),
             (Ok(()), Some(found)) => Err(Ok(format!("the input must be a JSON object, got {found}"))),
-            (Err(e), _) => Err(Err(JsonError { message: strip_position(&e.to_string()), line: e.line(), col: e.column() })),
+            (Err(e), _) => Err(Err(JsonError {
+                message: strip_position(&e.to_string()),
+                line: e.line(),
+                col: e.column(),
+            })),
         }
     }
 }
@@ -252,7 +289,11 @@ impl<'de> serde::de::Visitor<'de> for KeySeed<'_> {
         if k == NUMBER_TOKEN {
             return Ok(Err(()));
         }
-        Ok(Ok(self.0.children.iter().position(|(c, _)| c.len() == k.len() && c == k)))
+        Ok(Ok(self
+            .0
+            .children
+            .iter()
+            .position(|(c, _)| c.len() == k.len() && c == k)))
     }
 }
 
@@ -330,7 +371,9 @@ fn raw_value(raw: &str) -> Result<Value, String> {
         Some(b't') => Ok(Value::Bool(true)),
         Some(b'f') => Ok(Value::Bool(false)),
         Some(b'n') => Ok(Value::Null),
-        Some(b'-' | b'0'..=b'9') => crate::value::read_decimal(raw).map(Value::Num).map_err(|e| e.to_string()),
+        Some(b'-' | b'0'..=b'9') => crate::value::read_decimal(raw)
+            .map(Value::Num)
+            .map_err(|e| e.to_string()),
         _ => json::parse(raw).map_err(|e| e.message),
     }
 }
@@ -341,7 +384,11 @@ fn block(trie: &Trie, paths: &[Vec<SmolStr>], depth: usize, found: &'static str,
         match node {
             TrieNode::Leaf(i) => {
                 let p = &paths[*i];
-                slots[*i] = Slot::Blocked { key: p[depth].clone(), parent: p[..depth].join(".").into(), found };
+                slots[*i] = Slot::Blocked {
+                    key: p[depth].clone(),
+                    parent: p[..depth].join(".").into(),
+                    found,
+                };
             }
             TrieNode::Inner(inner) => block(inner, paths, depth, found, slots),
         }
@@ -361,7 +408,8 @@ mod tests {
         let mut from_text = Slots::new();
         plan.fill_from_json(json, &mut from_text).unwrap();
         let mut from_value = Slots::new();
-        plan.fill_from_value(&Value::from_json_str(json).unwrap(), &mut from_value).unwrap();
+        plan.fill_from_value(&Value::from_json_str(json).unwrap(), &mut from_value)
+            .unwrap();
         assert_eq!(from_text, from_value, "{json}");
         let via_slots = bound.eval(&Env::with_slots(&[], &from_text));
         let parsed = Value::from_json_str(json).unwrap();
@@ -372,14 +420,43 @@ mod tests {
 
     #[test]
     fn slots_and_facts_agree() {
-        assert_eq!(run("deal.amount * 2", r#"{"deal": {"amount": 21, "x": [1, {"y": 2}]}}"#).unwrap(), Value::Num(42.into()));
-        assert!(run("deal.amount", r#"{"deal": {}}"#).unwrap_err().to_string().contains("deal.amount is missing"));
-        assert!(run("deal.amount", r#"{"deal": "text"}"#).unwrap_err().to_string().contains("cannot read `amount` of deal"));
-        assert!(run("deal.customer.tier", r#"{"deal": {"customer": 5}}"#).unwrap_err().to_string().contains("cannot read `tier` of deal.customer"));
-        assert!(run("deal.customer.tier", r#"{"deal": 5}"#).unwrap_err().to_string().contains("cannot read `customer` of deal"));
-        assert_eq!(run("deal.a", r#"{"deal": {"a": 1, "a": 2}}"#).unwrap(), Value::Num(2.into()));
+        assert_eq!(
+            run("deal.amount * 2", r#"{"deal": {"amount": 21, "x": [1, {"y": 2}]}}"#).unwrap(),
+            Value::Num(42.into())
+        );
+        assert!(
+            run("deal.amount", r#"{"deal": {}}"#)
+                .unwrap_err()
+                .to_string()
+                .contains("deal.amount is missing")
+        );
+        assert!(
+            run("deal.amount", r#"{"deal": "text"}"#)
+                .unwrap_err()
+                .to_string()
+                .contains("cannot read `amount` of deal")
+        );
+        assert!(
+            run("deal.customer.tier", r#"{"deal": {"customer": 5}}"#)
+                .unwrap_err()
+                .to_string()
+                .contains("cannot read `tier` of deal.customer")
+        );
+        assert!(
+            run("deal.customer.tier", r#"{"deal": 5}"#)
+                .unwrap_err()
+                .to_string()
+                .contains("cannot read `customer` of deal")
+        );
+        assert_eq!(
+            run("deal.a", r#"{"deal": {"a": 1, "a": 2}}"#).unwrap(),
+            Value::Num(2.into())
+        );
         // a path read whole and one below it share one slot
-        assert_eq!(run("has(deal, \"a\") && deal.a.b == 1", r#"{"deal": {"a": {"b": 1}}}"#).unwrap(), Value::Bool(true));
+        assert_eq!(
+            run("has(deal, \"a\") && deal.a.b == 1", r#"{"deal": {"a": {"b": 1}}}"#).unwrap(),
+            Value::Bool(true)
+        );
     }
 
     #[test]
@@ -388,13 +465,22 @@ mod tests {
         let e = engine.compile("deal.amount", &[]).unwrap();
         let plan = SlotPlan::build(&[&e], &[]).unwrap();
         let mut s = Slots::new();
-        let Err(Err(e)) = plan.fill_from_json(r#"{"deal": {"amount": 1.00499999999999999999999999999999}}"#, &mut s) else { panic!("accepted") };
-        assert!(e.message.contains("has more digits than an exact decimal holds"), "{e:?}");
+        let Err(Err(e)) = plan.fill_from_json(r#"{"deal": {"amount": 1.00499999999999999999999999999999}}"#, &mut s)
+        else {
+            panic!("accepted")
+        };
+        assert!(
+            e.message.contains("has more digits than an exact decimal holds"),
+            "{e:?}"
+        );
     }
 
     #[test]
     fn escaped_keys_match() {
-        assert_eq!(run("deal.amount", r#"{"deal": {"am\u006funt": 7}}"#).unwrap(), Value::Num(7.into()));
+        assert_eq!(
+            run("deal.amount", r#"{"deal": {"am\u006funt": 7}}"#).unwrap(),
+            Value::Num(7.into())
+        );
     }
 
     #[test]
@@ -403,7 +489,10 @@ mod tests {
         let e = engine.compile("deal.amount", &[]).unwrap();
         let plan = SlotPlan::build(&[&e], &[]).unwrap();
         let mut s = Slots::new();
-        assert_eq!(plan.fill_from_json("[1]", &mut s), Err(Ok("the input must be a JSON object, got a list".into())));
+        assert_eq!(
+            plan.fill_from_json("[1]", &mut s),
+            Err(Ok("the input must be a JSON object, got a list".into()))
+        );
         assert!(matches!(plan.fill_from_json("{", &mut s), Err(Err(_))));
     }
 

@@ -32,7 +32,9 @@ impl Map {
     }
 
     pub fn with_capacity(n: usize) -> Self {
-        Map { entries: Vec::with_capacity(n) }
+        Map {
+            entries: Vec::with_capacity(n),
+        }
     }
 
     pub fn get(&self, key: &str) -> Option<&Value> {
@@ -156,8 +158,10 @@ impl Value {
     /// instead of computing with a rounded copy; [`Value::try_from_json`]
     /// refuses it outright.
     pub fn from_json(v: &serde_json::Value) -> Value {
-        Value::convert_json(v, &mut |text| Ok::<_, NumberError>(read_decimal(text).map(Value::Num).unwrap_or_else(|_| Value::str(text))))
-            .unwrap_or_default()
+        Value::convert_json(v, &mut |text| {
+            Ok::<_, NumberError>(read_decimal(text).map(Value::Num).unwrap_or_else(|_| Value::str(text)))
+        })
+        .unwrap_or_default()
     }
 
     /// A JSON value as facts, refusing any number an exact decimal cannot
@@ -172,7 +176,11 @@ impl Value {
             serde_json::Value::Bool(b) => Value::Bool(*b),
             serde_json::Value::Number(n) => number(n.as_str())?,
             serde_json::Value::String(s) => Value::Str(SmolStr::new(s)),
-            serde_json::Value::Array(a) => Value::list(a.iter().map(|x| Value::convert_json(x, number)).collect::<Result<_, E>>()?),
+            serde_json::Value::Array(a) => Value::list(
+                a.iter()
+                    .map(|x| Value::convert_json(x, number))
+                    .collect::<Result<_, E>>()?,
+            ),
             serde_json::Value::Object(o) => {
                 let mut m = Map::with_capacity(o.len());
                 for (k, v) in o {
@@ -198,7 +206,9 @@ impl Value {
 /// A decimal as an exact JSON number (`500000`, `0.05`).
 pub fn decimal_to_json(d: Decimal) -> serde_json::Value {
     let text = d.normalize().to_string();
-    text.parse::<serde_json::Number>().map(serde_json::Value::Number).unwrap_or(serde_json::Value::String(text))
+    text.parse::<serde_json::Number>()
+        .map(serde_json::Value::Number)
+        .unwrap_or(serde_json::Value::String(text))
 }
 
 /// Why text is not an exact decimal.
@@ -211,7 +221,9 @@ pub enum NumberError {
     /// More significant digits than the decimal type keeps (28 or 29):
     /// reading it would round it once here and again wherever money is
     /// rounded, so it is refused instead.
-    #[error("number {0} has more digits than an exact decimal holds (28 significant digits); it is refused rather than rounded")]
+    #[error(
+        "number {0} has more digits than an exact decimal holds (28 significant digits); it is refused rather than rounded"
+    )]
     TooPrecise(String),
 }
 
@@ -236,11 +248,15 @@ pub fn read_decimal(text: &str) -> Result<Decimal, NumberError> {
     let parsed = Decimal::from_str(text).or_else(|_| Decimal::from_scientific(text));
     // Up to 28 characters without an exponent cannot hold more than 28
     // digits or a scale above 28: whatever parses is exact.
-    if text.len() <= 28 && !text.contains(['e', 'E'])
-        && let Ok(d) = parsed {
-            return Ok(d);
-        }
-    let Some(written) = Digits::of(text) else { return Err(NumberError::NotANumber(text.to_string())) };
+    if text.len() <= 28
+        && !text.contains(['e', 'E'])
+        && let Ok(d) = parsed
+    {
+        return Ok(d);
+    }
+    let Some(written) = Digits::of(text) else {
+        return Err(NumberError::NotANumber(text.to_string()));
+    };
     match parsed {
         Ok(d) if written == Digits::of_decimal(d) => Ok(d),
         Ok(_) => Err(NumberError::TooPrecise(text.to_string())),
@@ -273,7 +289,10 @@ impl Digits {
         };
         let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
         let is_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit() || b == b'_');
-        if !is_digits(int) || !is_digits(frac) || !(int.bytes().any(|b| b.is_ascii_digit()) || frac.bytes().any(|b| b.is_ascii_digit())) {
+        if !is_digits(int)
+            || !is_digits(frac)
+            || !(int.bytes().any(|b| b.is_ascii_digit()) || frac.bytes().any(|b| b.is_ascii_digit()))
+        {
             return None;
         }
         let frac_len = frac.bytes().filter(|b| b.is_ascii_digit()).count() as i64;
@@ -289,10 +308,16 @@ impl Digits {
         let digits = digits.trim_start_matches('0');
         let significant = digits.trim_end_matches('0');
         if significant.is_empty() {
-            return Digits { digits: String::new(), exponent: Some(0) };
+            return Digits {
+                digits: String::new(),
+                exponent: Some(0),
+            };
         }
         let zeros = (digits.len() - significant.len()) as i64;
-        Digits { digits: significant.to_string(), exponent: exponent.and_then(|e| e.checked_add(zeros)) }
+        Digits {
+            digits: significant.to_string(),
+            exponent: exponent.and_then(|e| e.checked_add(zeros)),
+        }
     }
 }
 
@@ -368,7 +393,9 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
         // Only reached from formats without exact numbers; keep the shortest text.
-        parse_decimal(&v.to_string()).map(Value::Num).ok_or_else(|| E::custom(format!("{v} is not a finite decimal")))
+        parse_decimal(&v.to_string())
+            .map(Value::Num)
+            .ok_or_else(|| E::custom(format!("{v} is not a finite decimal")))
     }
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {
         Ok(Value::Str(SmolStr::new(v)))
@@ -436,7 +463,10 @@ mod tests {
         let a = v.get("a").unwrap().as_decimal().unwrap();
         let b = v.get("b").unwrap().as_decimal().unwrap();
         assert_eq!(a + b, Decimal::from_str("0.3").unwrap());
-        assert_eq!(v.get("c").unwrap().as_decimal().unwrap().to_string(), "12345678901234567890.123");
+        assert_eq!(
+            v.get("c").unwrap().as_decimal().unwrap().to_string(),
+            "12345678901234567890.123"
+        );
         assert_eq!(v.get("d").unwrap().as_decimal().unwrap(), Decimal::from(1000));
     }
 
@@ -456,9 +486,18 @@ mod tests {
             ("1.000000000000000000000000000000000", "1"),
         ];
         for (text, value) in exact {
-            assert_eq!(read_decimal(text).map(|d| d.normalize().to_string()), Ok(value.to_string()), "{text}");
+            assert_eq!(
+                read_decimal(text).map(|d| d.normalize().to_string()),
+                Ok(value.to_string()),
+                "{text}"
+            );
         }
-        for text in ["1.00499999999999999999999999999999", "0.00000000000000000000000000001", "1.00499999999999999999999999999999e0", "7922816251426433759354395033.51"] {
+        for text in [
+            "1.00499999999999999999999999999999",
+            "0.00000000000000000000000000001",
+            "1.00499999999999999999999999999999e0",
+            "7922816251426433759354395033.51",
+        ] {
             assert_eq!(read_decimal(text), Err(NumberError::TooPrecise(text.into())), "{text}");
         }
         for text in ["79228162514264337593543950336", "1e400", "-1e29"] {
@@ -471,12 +510,22 @@ mod tests {
 
     #[test]
     fn a_number_no_decimal_holds_is_kept_as_text_or_refused_never_rounded() {
-        let json: serde_json::Value = serde_json::from_str(r#"{"amount": 1.00499999999999999999999999999999}"#).unwrap();
-        assert_eq!(Value::from_json(&json).get("amount"), Some(&Value::str("1.00499999999999999999999999999999")));
+        let json: serde_json::Value =
+            serde_json::from_str(r#"{"amount": 1.00499999999999999999999999999999}"#).unwrap();
+        assert_eq!(
+            Value::from_json(&json).get("amount"),
+            Some(&Value::str("1.00499999999999999999999999999999"))
+        );
         let err = Value::try_from_json(&json).unwrap_err();
-        assert!(err.to_string().contains("has more digits than an exact decimal holds"), "{err}");
+        assert!(
+            err.to_string().contains("has more digits than an exact decimal holds"),
+            "{err}"
+        );
         let err = serde_json::from_str::<Value>(r#"{"amount": 1.00499999999999999999999999999999}"#).unwrap_err();
-        assert!(err.to_string().contains("has more digits than an exact decimal holds"), "{err}");
+        assert!(
+            err.to_string().contains("has more digits than an exact decimal holds"),
+            "{err}"
+        );
     }
 
     #[test]

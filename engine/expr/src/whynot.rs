@@ -95,7 +95,12 @@ impl Serialize for WhyNot {
 impl WhyNot {
     /// A part dealrules cannot invert, with the reason.
     pub fn cannot(expr: impl Into<String>, values: Vec<(Arc<str>, Value)>, reason: impl Into<String>) -> WhyNot {
-        WhyNot { expr: expr.into(), values, cannot_say: Some(reason.into()), ..WhyNot::default() }
+        WhyNot {
+            expr: expr.into(),
+            values,
+            cannot_say: Some(reason.into()),
+            ..WhyNot::default()
+        }
     }
 }
 
@@ -178,7 +183,10 @@ fn paths_in<'n>(n: &'n Node, out: &mut Vec<(&'n Node, Arc<str>, Origin)>) {
 fn values_of(n: &Node, env: &Env<'_>) -> Vec<(Arc<str>, Value)> {
     let mut paths = Vec::new();
     paths_in(n, &mut paths);
-    paths.into_iter().filter_map(|(node, p, _)| node.eval(env).ok().map(|v| (p, v))).collect()
+    paths
+        .into_iter()
+        .filter_map(|(node, p, _)| node.eval(env).ok().map(|v| (p, v)))
+        .collect()
 }
 
 fn reads(n: &Node, origin: Origin) -> Option<Arc<str>> {
@@ -204,7 +212,11 @@ fn explain_into(n: &Node, env: &Env<'_>, want: bool, shown: &Node, out: &mut Vec
                 match i.eval_bool(env) {
                     Ok(v) if v == want => {}
                     Ok(_) => explain_into(i, env, want, i, out),
-                    Err(e) => out.push(WhyNot::cannot(text(i), values_of(i, env), format!("this part could not be checked: {e}"))),
+                    Err(e) => out.push(WhyNot::cannot(
+                        text(i),
+                        values_of(i, env),
+                        format!("this part could not be checked: {e}"),
+                    )),
                 }
             }
         }
@@ -214,17 +226,30 @@ fn explain_into(n: &Node, env: &Env<'_>, want: bool, shown: &Node, out: &mut Vec
                 .iter()
                 .map(|i| match i.eval_bool(env) {
                     Ok(_) => explain(i, env, want),
-                    Err(e) => vec![WhyNot::cannot(text(i), values_of(i, env), format!("this part could not be checked: {e}"))],
+                    Err(e) => vec![WhyNot::cannot(
+                        text(i),
+                        values_of(i, env),
+                        format!("this part could not be checked: {e}"),
+                    )],
                 })
                 .collect();
             match <[_; 1]>::try_from(groups) {
                 Ok([only]) => out.extend(only),
-                Err(groups) => out.push(WhyNot { expr: text(shown), values: values_of(n, env), any_of: groups, ..WhyNot::default() }),
+                Err(groups) => out.push(WhyNot {
+                    expr: text(shown),
+                    values: values_of(n, env),
+                    any_of: groups,
+                    ..WhyNot::default()
+                }),
             }
         }
         Node::Cmp(op, a, b) => out.push(comparison(if want { *op } else { negated(*op) }, a, b, shown, env)),
         Node::In(item, container) => out.push(membership(item, container, want, shown, env)),
-        Node::Const(v) => out.push(WhyNot::cannot(text(shown), Vec::new(), format!("the condition is always {v}"))),
+        Node::Const(v) => out.push(WhyNot::cannot(
+            text(shown),
+            Vec::new(),
+            format!("the condition is always {v}"),
+        )),
         _ => match path_of(n) {
             Some((p, o)) => out.push(leaf(shown, env, p, o, Value::Bool(want))),
             None => out.push(not_invertible(shown, env)),
@@ -248,9 +273,18 @@ fn plugin_reason(path: &str) -> String {
 fn leaf(shown: &Node, env: &Env<'_>, path: Arc<str>, origin: Origin, value: Value) -> WhyNot {
     let values = values_of(shown, env);
     match origin {
-        Origin::Input => WhyNot { expr: text(shown), values, would_pass: vec![(path, value)], ..WhyNot::default() },
+        Origin::Input => WhyNot {
+            expr: text(shown),
+            values,
+            would_pass: vec![(path, value)],
+            ..WhyNot::default()
+        },
         Origin::Plugin => WhyNot::cannot(text(shown), values, plugin_reason(&path)),
-        Origin::Fixed => WhyNot::cannot(text(shown), values, "this part reads no input field, only the policy's vars and now"),
+        Origin::Fixed => WhyNot::cannot(
+            text(shown),
+            values,
+            "this part reads no input field, only the policy's vars and now",
+        ),
     }
 }
 
@@ -290,7 +324,12 @@ fn comparison(op: CmpOp, a: &Node, b: &Node, shown: &Node, env: &Env<'_>) -> Why
     };
     let current = field.eval(env).ok();
     match nearest(op, current.as_ref(), &bound) {
-        Ok(v) => WhyNot { expr: text(shown), values, would_pass: vec![(path, v)], ..WhyNot::default() },
+        Ok(v) => WhyNot {
+            expr: text(shown),
+            values,
+            would_pass: vec![(path, v)],
+            ..WhyNot::default()
+        },
         Err(reason) => WhyNot::cannot(text(shown), values, reason),
     }
 }
@@ -321,24 +360,35 @@ fn nearest(op: CmpOp, current: Option<&Value>, bound: &Value) -> Result<Value, S
         other => other.to_string(),
     };
     if op == CmpOp::Ne {
-        return Err(format!("any value other than {} passes; there is no single nearest one", shown(bound)));
+        return Err(format!(
+            "any value other than {} passes; there is no single nearest one",
+            shown(bound)
+        ));
     }
     if let Some(c) = numeric(bound).filter(|_| current.is_none_or(|v| numeric(v).is_some())) {
-        let scale = current.and_then(numeric).map_or(0, |x| x.scale()).max(c.scale()).min(28);
+        let scale = current
+            .and_then(numeric)
+            .map_or(0, |x| x.scale())
+            .max(c.scale())
+            .min(28);
         let step = Decimal::new(1, scale);
         let v = match op {
             CmpOp::Lt => c.checked_sub(step),
             CmpOp::Gt => c.checked_add(step),
             _ => Some(c),
         };
-        return v.map(Value::Num).ok_or_else(|| format!("no number is {} {c} within the decimal range", op_text(op)));
+        return v
+            .map(Value::Num)
+            .ok_or_else(|| format!("no number is {} {c} within the decimal range", op_text(op)));
     }
     match (op, bound) {
         (CmpOp::Eq, v) => Ok(v.clone()),
         (CmpOp::Le | CmpOp::Ge, Value::Str(_)) => Ok(bound.clone()),
         (CmpOp::Lt | CmpOp::Gt, Value::Str(s)) if is_date(s) => {
             let days = Decimal::from(if op == CmpOp::Lt { -1 } else { 1 });
-            crate::funcs::add_days(s, days).map(|d| Value::str(&d)).map_err(|e| e.to_string())
+            crate::funcs::add_days(s, days)
+                .map(|d| Value::str(&d))
+                .map_err(|e| e.to_string())
         }
         (CmpOp::Lt | CmpOp::Gt, Value::Str(s)) => Err(format!("text has no nearest value {} \"{s}\"", op_text(op))),
         (_, other) => Err(format!("{} cannot be ordered", other.type_name())),
@@ -359,20 +409,41 @@ fn op_text(op: CmpOp) -> &'static str {
 /// `item in container` must become `want`.
 fn membership(item: &Node, container: &Node, want: bool, shown: &Node, env: &Env<'_>) -> WhyNot {
     let values = values_of(shown, env);
-    let Some((path, origin)) = path_of(item) else { return not_invertible(shown, env) };
+    let Some((path, origin)) = path_of(item) else {
+        return not_invertible(shown, env);
+    };
     if reads(container, Origin::Input).is_some() || reads(container, Origin::Plugin).is_some() {
         return not_invertible(shown, env);
     }
     match (origin, container.eval(env)) {
         (Origin::Plugin, _) => WhyNot::cannot(text(shown), values, plugin_reason(&path)),
-        (Origin::Fixed, _) => WhyNot::cannot(text(shown), values, "this part reads no input field, only the policy's vars and now"),
+        (Origin::Fixed, _) => WhyNot::cannot(
+            text(shown),
+            values,
+            "this part reads no input field, only the policy's vars and now",
+        ),
         (Origin::Input, Ok(Value::List(items))) if want => match items.first() {
-            Some(first) => WhyNot { expr: text(shown), values, would_pass: vec![(path, first.clone())], ..WhyNot::default() },
+            Some(first) => WhyNot {
+                expr: text(shown),
+                values,
+                would_pass: vec![(path, first.clone())],
+                ..WhyNot::default()
+            },
             None => WhyNot::cannot(text(shown), values, "the list is empty; no value is in it"),
         },
-        (Origin::Input, Ok(_)) if want => WhyNot::cannot(text(shown), values, "dealrules names passing values only for a list"),
-        (Origin::Input, Ok(_)) => WhyNot::cannot(text(shown), values, "any value not in the list passes; there is no single nearest one"),
-        (Origin::Input, Err(e)) => WhyNot::cannot(text(shown), values, format!("`{}` could not be read: {e}", text(container))),
+        (Origin::Input, Ok(_)) if want => {
+            WhyNot::cannot(text(shown), values, "dealrules names passing values only for a list")
+        }
+        (Origin::Input, Ok(_)) => WhyNot::cannot(
+            text(shown),
+            values,
+            "any value not in the list passes; there is no single nearest one",
+        ),
+        (Origin::Input, Err(e)) => WhyNot::cannot(
+            text(shown),
+            values,
+            format!("`{}` could not be read: {e}", text(container)),
+        ),
     }
 }
 
@@ -518,7 +589,7 @@ fn write_node(n: &Node, s: &mut String) {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::{json, Value as Json};
+    use serde_json::{Value as Json, json};
 
     use crate::{Env, ExprEngine, SlotPlan, Slots, Value};
 
@@ -527,7 +598,10 @@ mod tests {
     fn why(src: &str, input: &str) -> Json {
         let engine = ExprEngine::default();
         let e = engine.compile(src, &["vars", "now"]).unwrap();
-        let locals = [Value::from_json_str(r#"{"cap": 25}"#).unwrap(), Value::str("2026-11-23T00:00:00Z")];
+        let locals = [
+            Value::from_json_str(r#"{"cap": 25}"#).unwrap(),
+            Value::str("2026-11-23T00:00:00Z"),
+        ];
         let facts = Value::from_json_str(input).unwrap();
         let env = Env::new(facts.as_map().unwrap(), &locals);
         assert_eq!(e.eval_bool(&env), Ok(false), "{src} must be false over {input}");
@@ -545,7 +619,9 @@ mod tests {
     fn would_pass(src: &str, input: &str) -> Json {
         let w = why(src, input);
         assert_eq!(w.as_array().map(Vec::len), Some(1), "{src}: {w}");
-        w[0].get("would_pass").cloned().unwrap_or_else(|| panic!("{src} over {input}: no would_pass in {w}"))
+        w[0].get("would_pass")
+            .cloned()
+            .unwrap_or_else(|| panic!("{src} over {input}: no would_pass in {w}"))
     }
 
     #[test]
@@ -581,7 +657,10 @@ mod tests {
             ("deal.close >= \"2026-02-01\"", json!({"deal.close": "2026-02-01"})),
             ("deal.new_logo", json!({"deal.new_logo": true})),
             ("!deal.strategic", json!({"deal.strategic": false})),
-            ("get(deal, \"paper\", \"ours\") == \"theirs\"", json!({"deal.paper": "theirs"})),
+            (
+                "get(deal, \"paper\", \"ours\") == \"theirs\"",
+                json!({"deal.paper": "theirs"}),
+            ),
         ];
         for (src, want) in cases {
             assert_eq!(would_pass(src, d), want, "{src}");
@@ -590,28 +669,42 @@ mod tests {
 
     #[test]
     fn every_failed_conjunct_is_listed_with_the_values_it_read() {
-        let w = why("deal.pct <= 10 && deal.region == \"NA\" && deal.amount <= 50000", r#"{"deal": {"pct": 15, "region": "NA", "amount": 120000}}"#);
-        assert_eq!(w, json!([
-            {"expr": "deal.pct <= 10", "values": {"deal.pct": "15"}, "would_pass": {"deal.pct": "10"}},
-            {"expr": "deal.amount <= 50000", "values": {"deal.amount": "120000"}, "would_pass": {"deal.amount": "50000"}},
-        ]));
+        let w = why(
+            "deal.pct <= 10 && deal.region == \"NA\" && deal.amount <= 50000",
+            r#"{"deal": {"pct": 15, "region": "NA", "amount": 120000}}"#,
+        );
+        assert_eq!(
+            w,
+            json!([
+                {"expr": "deal.pct <= 10", "values": {"deal.pct": "15"}, "would_pass": {"deal.pct": "10"}},
+                {"expr": "deal.amount <= 50000", "values": {"deal.amount": "120000"}, "would_pass": {"deal.amount": "50000"}},
+            ])
+        );
     }
 
     #[test]
     fn alternatives_are_listed_each_with_what_it_needs() {
-        let w = why("deal.pct <= 30 || (deal.region == \"APAC\" && deal.pct <= 35)", r#"{"deal": {"pct": 40, "region": "NA"}}"#);
-        assert_eq!(w, json!([{
-            "expr": "deal.pct <= 30 || (deal.region == \"APAC\" && deal.pct <= 35)",
-            "values": {"deal.pct": "40", "deal.region": "NA"},
-            "any_of": [
-                [{"expr": "deal.pct <= 30", "values": {"deal.pct": "40"}, "would_pass": {"deal.pct": "30"}}],
-                [{"expr": "deal.region == \"APAC\"", "values": {"deal.region": "NA"}, "would_pass": {"deal.region": "APAC"}},
-                 {"expr": "deal.pct <= 35", "values": {"deal.pct": "40"}, "would_pass": {"deal.pct": "35"}}],
-            ],
-        }]));
+        let w = why(
+            "deal.pct <= 30 || (deal.region == \"APAC\" && deal.pct <= 35)",
+            r#"{"deal": {"pct": 40, "region": "NA"}}"#,
+        );
+        assert_eq!(
+            w,
+            json!([{
+                "expr": "deal.pct <= 30 || (deal.region == \"APAC\" && deal.pct <= 35)",
+                "values": {"deal.pct": "40", "deal.region": "NA"},
+                "any_of": [
+                    [{"expr": "deal.pct <= 30", "values": {"deal.pct": "40"}, "would_pass": {"deal.pct": "30"}}],
+                    [{"expr": "deal.region == \"APAC\"", "values": {"deal.region": "NA"}, "would_pass": {"deal.region": "APAC"}},
+                     {"expr": "deal.pct <= 35", "values": {"deal.pct": "40"}, "would_pass": {"deal.pct": "35"}}],
+                ],
+            }])
+        );
         let parts: Vec<super::WhyNot> = {
             let engine = ExprEngine::default();
-            let e = engine.compile("deal.pct <= 30 || (deal.region == \"APAC\" && deal.pct <= 35)", &[]).unwrap();
+            let e = engine
+                .compile("deal.pct <= 30 || (deal.region == \"APAC\" && deal.pct <= 35)", &[])
+                .unwrap();
             let facts = Value::from_json_str(r#"{"deal": {"pct": 40, "region": "NA"}}"#).unwrap();
             e.why_not(&Env::new(facts.as_map().unwrap(), &[]), true)
         };
@@ -621,7 +714,8 @@ mod tests {
 
     #[test]
     fn what_cannot_be_inverted_says_so() {
-        let d = r#"{"deal": {"x": 15, "region": "NA", "tags": ["a"]}, "plugins": {"credit": {"ok": false, "limit": 5}}}"#;
+        let d =
+            r#"{"deal": {"x": 15, "region": "NA", "tags": ["a"]}, "plugins": {"credit": {"ok": false, "limit": 5}}}"#;
         let cases = [
             ("deal.region.to_lower() == \"apac\"", "runs on Rhai"),
             ("deal.x * 2 <= 10", "does not work backwards"),

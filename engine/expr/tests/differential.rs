@@ -51,7 +51,10 @@ fn cases() -> Vec<(&'static str, Result<&'static str, &'static str>)> {
         ("add_days(deal.close_date, 90)", Ok("\"2026-06-29\"")),
         ("deal.close_date < \"2026-04-01\"", Ok("true")),
         ("deal.new_logo && deal.amount >= 20000", Ok("true")),
-        ("customer.annual_revenue >= 1000000 && customer.late_payments_12m == 0", Ok("true")),
+        (
+            "customer.annual_revenue >= 1000000 && customer.late_payments_12m == 0",
+            Ok("true"),
+        ),
         ("deal.region == 1", Ok("false")),
         ("\"a\" + \"b\"", Ok("\"ab\"")),
         ("[1, 2] + [3]", Ok("[1,2,3]")),
@@ -67,9 +70,18 @@ fn cases() -> Vec<(&'static str, Result<&'static str, &'static str>)> {
         ("-deal.amount_text", Ok("-40000")),
         ("add_days(deal.close_date, deal.days_text)", Ok("\"2026-06-29\"")),
         // numeric text no exact decimal holds is refused, never rounded
-        ("deal.precise_text * 2", Err("has more digits than an exact decimal holds")),
-        ("deal.precise_text == 1", Err("has more digits than an exact decimal holds")),
-        ("deal.precise_text > 1", Err("has more digits than an exact decimal holds")),
+        (
+            "deal.precise_text * 2",
+            Err("has more digits than an exact decimal holds"),
+        ),
+        (
+            "deal.precise_text == 1",
+            Err("has more digits than an exact decimal holds"),
+        ),
+        (
+            "deal.precise_text > 1",
+            Err("has more digits than an exact decimal holds"),
+        ),
         ("-deal.region", Err("needs a number, got text `APAC`")),
         // errors
         ("deal.region > 10000", Err("cannot order text `APAC` against a number")),
@@ -121,7 +133,9 @@ fn common_forms_are_compiled_ahead_of_time() {
     }
     // Forms outside the compiled subset still work, on Rhai.
     let facts = Value::from_json_str(FACTS).unwrap();
-    let e = engine.compile("if deal.amount > 1000 { \"big\" } else { \"small\" }", &[]).unwrap();
+    let e = engine
+        .compile("if deal.amount > 1000 { \"big\" } else { \"small\" }", &[])
+        .unwrap();
     assert!(!e.is_compiled());
     assert_eq!(eval(&e, &facts).unwrap(), Value::str("big"));
     let e = engine.compile("deal.region.to_lower()", &[]).unwrap();
@@ -134,7 +148,9 @@ fn missing_fields_name_the_path() {
     let facts = Value::from_json_str(FACTS).unwrap();
     let e = engine.compile("deal.customer.segment == \"SMB\"", &[]).unwrap();
     assert_eq!(eval(&e, &facts).unwrap_err().to_string(), "deal.customer is missing");
-    let e = engine.compile("deal.region == \"NA\" || deal.segment == \"SMB\"", &[]).unwrap();
+    let e = engine
+        .compile("deal.region == \"NA\" || deal.segment == \"SMB\"", &[])
+        .unwrap();
     assert_eq!(eval(&e, &facts).unwrap_err().to_string(), "deal.segment is missing");
 }
 
@@ -142,7 +158,9 @@ fn missing_fields_name_the_path() {
 fn missing_fields_name_the_path_on_the_rhai_path_too() {
     let engine = ExprEngine::default();
     let facts = Value::from_json_str(FACTS).unwrap();
-    let e = engine.compile("deal.region.to_lower() == \"apac\" && deal.segment == \"SMB\"", &[]).unwrap();
+    let e = engine
+        .compile("deal.region.to_lower() == \"apac\" && deal.segment == \"SMB\"", &[])
+        .unwrap();
     assert!(!e.is_compiled());
     assert_eq!(eval(&e, &facts).unwrap_err().to_string(), "deal.segment is missing");
 }
@@ -152,7 +170,10 @@ fn locals_shadow_facts() {
     let engine = ExprEngine::default();
     let facts = Value::from_json_str(FACTS).unwrap();
     let locals = [Value::Num(5.into())];
-    for e in [engine.compile("revenue * 2", &["revenue"]).unwrap(), engine.compile_rhai_only("revenue * 2", &["revenue"]).unwrap()] {
+    for e in [
+        engine.compile("revenue * 2", &["revenue"]).unwrap(),
+        engine.compile_rhai_only("revenue * 2", &["revenue"]).unwrap(),
+    ] {
         let v = e.eval(&Env::new(facts.as_map().unwrap(), &locals)).unwrap();
         assert_eq!(v, Value::Num(10.into()));
     }

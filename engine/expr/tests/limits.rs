@@ -14,7 +14,11 @@ fn assert_limited(src: &str) -> EvalError {
     let started = Instant::now();
     let err = script.run(&input()).unwrap_err();
     // Generous bound: the point is that it ends, not how fast this machine is.
-    assert!(started.elapsed() < Duration::from_secs(1), "{src} took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{src} took {:?}",
+        started.elapsed()
+    );
     err
 }
 
@@ -46,7 +50,9 @@ fn a_growing_list_is_stopped_at_the_size_limit() {
 #[test]
 fn a_thrown_error_is_the_scripts_own() {
     let engine = ExprEngine::default();
-    let script = engine.compile_script("fn evaluate(input) { throw \"no quota for \" + input.deal.amount; }").unwrap();
+    let script = engine
+        .compile_script("fn evaluate(input) { throw \"no quota for \" + input.deal.amount; }")
+        .unwrap();
     let err = script.run(&input()).unwrap_err();
     assert!(matches!(err, EvalError::Thrown(_)), "{err:?}");
     assert_eq!(err.to_string(), "script error: no quota for 100");
@@ -56,7 +62,11 @@ fn a_thrown_error_is_the_scripts_own() {
 fn scripts_have_no_eval_and_no_modules() {
     let engine = ExprEngine::default();
     assert!(engine.compile_script("fn evaluate(input) { eval(\"1\") }").is_err());
-    assert!(engine.compile_script("import \"os\" as os; fn evaluate(input) { 1 }").is_err());
+    assert!(
+        engine
+            .compile_script("import \"os\" as os; fn evaluate(input) { 1 }")
+            .is_err()
+    );
 }
 
 #[test]
@@ -71,7 +81,10 @@ fn scripts_compute_in_exact_decimals() {
     let engine = ExprEngine::default();
     let script = engine.compile_script("fn evaluate(input) { let t = 0; for i in 0..10 { t += 0.1; } #{ total: t, exact: t == 1.0, half: 1 / 2 } }").unwrap();
     let out = script.run(&input()).unwrap();
-    assert_eq!(serde_json::to_string(&out).unwrap(), r#"{"exact":true,"half":0.5,"total":1}"#);
+    assert_eq!(
+        serde_json::to_string(&out).unwrap(),
+        r#"{"exact":true,"half":0.5,"total":1}"#
+    );
 }
 
 #[test]
@@ -107,6 +120,10 @@ fn a_runaway_expression_is_stopped() {
         let started = Instant::now();
         let out = e.eval(&dealrules_expr::Env::new(facts.as_map().unwrap(), &[]));
         assert!(out.is_err(), "{src} gave {out:?}");
-        assert!(started.elapsed() < Duration::from_secs(1), "{src} took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{src} took {:?}",
+            started.elapsed()
+        );
     }
 }

@@ -86,17 +86,23 @@ impl<'de> Deserialize<'de> for Members {
 
 /// `{"path": "text", ...}`, or the same map under `"files"`.
 pub fn read_json_map(body: &[u8]) -> Result<PackSource, String> {
-    let text = std::str::from_utf8(body).map_err(|e| format!("the body is neither a tar.gz archive nor JSON: not UTF-8: {e}"))?;
-    let Members(mut members) = serde_json::from_str(text).map_err(|e| format!("the body is neither a tar.gz archive nor JSON (a JSON pack is an object of path -> text): {e}"))?;
+    let text = std::str::from_utf8(body)
+        .map_err(|e| format!("the body is neither a tar.gz archive nor JSON: not UTF-8: {e}"))?;
+    let Members(mut members) = serde_json::from_str(text).map_err(|e| {
+        format!("the body is neither a tar.gz archive nor JSON (a JSON pack is an object of path -> text): {e}")
+    })?;
     if let [(key, inner)] = members.as_slice()
         && key == "files"
         && inner.get().starts_with('{')
     {
-        members = serde_json::from_str::<Members>(inner.get()).map_err(|e| format!("`files`: {e}"))?.0;
+        members = serde_json::from_str::<Members>(inner.get())
+            .map_err(|e| format!("`files`: {e}"))?
+            .0;
     }
     let mut files = BTreeMap::new();
     for (path, text) in &members {
-        let text: String = serde_json::from_str(text.get()).map_err(|_| format!("`{path}`: the value must be the file's text"))?;
+        let text: String =
+            serde_json::from_str(text.get()).map_err(|_| format!("`{path}`: the value must be the file's text"))?;
         let path = safe_path(path)?;
         if !hidden(&path) && files.insert(path.clone(), text.as_bytes().to_vec()).is_some() {
             return Err(format!("`{path}` is given twice"));
@@ -113,7 +119,8 @@ pub fn read_tar_gz(body: &[u8]) -> Result<PackSource, String> {
     let mut total = 0u64;
     for entry in archive.entries().map_err(|e| format!("not a tar.gz archive: {e}"))? {
         let mut entry = entry.map_err(|e| format!("the archive is damaged: {e}"))?;
-        let raw = String::from_utf8(entry.path_bytes().into_owned()).map_err(|_| "a path in the archive is not UTF-8".to_string())?;
+        let raw = String::from_utf8(entry.path_bytes().into_owned())
+            .map_err(|_| "a path in the archive is not UTF-8".to_string())?;
         let kind = entry.header().entry_type();
         if kind.is_dir() {
             continue;
@@ -122,7 +129,9 @@ pub fn read_tar_gz(body: &[u8]) -> Result<PackSource, String> {
             continue;
         }
         if !kind.is_file() {
-            return Err(format!("`{raw}`: only plain files may be in a pack (this is a {kind:?})"));
+            return Err(format!(
+                "`{raw}`: only plain files may be in a pack (this is a {kind:?})"
+            ));
         }
         let path = safe_path(&raw)?;
         let size = entry.header().size().map_err(|e| format!("`{raw}`: {e}"))?;
@@ -154,7 +163,19 @@ fn strip_common_folder(files: BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec
         Some(t) if files.keys().all(|p| top(p).as_deref() == Some(t.as_str())) => {
             let cut = t.len() + 1;
             // Only when it is a wrapper, not one of the pack's own folders.
-            if ["policies", "tests", "scripts", "plugins", "tables", "funnels", "approvals", "incentives", "targets"].contains(&t.as_str()) {
+            if [
+                "policies",
+                "tests",
+                "scripts",
+                "plugins",
+                "tables",
+                "funnels",
+                "approvals",
+                "incentives",
+                "targets",
+            ]
+            .contains(&t.as_str())
+            {
                 return files;
             }
             files.into_iter().map(|(p, b)| (p[cut..].to_string(), b)).collect()
@@ -195,11 +216,24 @@ mod tests {
 
     #[test]
     fn archives_unpack_into_pack_paths() {
-        let body = tar_gz(&[("rules/policies/a.yaml", b"a: 1\n", tar::EntryType::Regular), ("rules/.git/config", b"x", tar::EntryType::Regular), ("rules/tests/t.yaml", b"t: 1\n", tar::EntryType::Regular)]);
+        let body = tar_gz(&[
+            ("rules/policies/a.yaml", b"a: 1\n", tar::EntryType::Regular),
+            ("rules/.git/config", b"x", tar::EntryType::Regular),
+            ("rules/tests/t.yaml", b"t: 1\n", tar::EntryType::Regular),
+        ]);
         let pack = read_pack(&body).unwrap();
-        assert_eq!(pack.files.keys().collect::<Vec<_>>(), ["policies/a.yaml", "tests/t.yaml"]);
-        let body = tar_gz(&[("policies/a.yaml", b"a: 1\n", tar::EntryType::Regular), ("policies/b.yaml", b"b: 1\n", tar::EntryType::Regular)]);
-        assert_eq!(read_pack(&body).unwrap().files.keys().collect::<Vec<_>>(), ["policies/a.yaml", "policies/b.yaml"]);
+        assert_eq!(
+            pack.files.keys().collect::<Vec<_>>(),
+            ["policies/a.yaml", "tests/t.yaml"]
+        );
+        let body = tar_gz(&[
+            ("policies/a.yaml", b"a: 1\n", tar::EntryType::Regular),
+            ("policies/b.yaml", b"b: 1\n", tar::EntryType::Regular),
+        ]);
+        assert_eq!(
+            read_pack(&body).unwrap().files.keys().collect::<Vec<_>>(),
+            ["policies/a.yaml", "policies/b.yaml"]
+        );
     }
 
     #[test]
@@ -224,7 +258,9 @@ mod tests {
         h.set_size(80 << 20);
         h.set_mode(0o644);
         h.set_cksum();
-        builder.append_data(&mut h, "policies/zeros.yaml", std::io::repeat(0).take(80 << 20)).unwrap();
+        builder
+            .append_data(&mut h, "policies/zeros.yaml", std::io::repeat(0).take(80 << 20))
+            .unwrap();
         let body = builder.into_inner().unwrap().finish().unwrap();
         assert!(body.len() < MAX_UPLOAD_BYTES);
         let err = read_pack(&body).unwrap_err();
@@ -234,7 +270,10 @@ mod tests {
     #[test]
     fn json_maps_are_checked_like_archives() {
         let pack = read_pack(br#"{"policies/a.yaml": "a: 1\n", "./tests/t.yaml": "t"}"#).unwrap();
-        assert_eq!(pack.files.keys().collect::<Vec<_>>(), ["policies/a.yaml", "tests/t.yaml"]);
+        assert_eq!(
+            pack.files.keys().collect::<Vec<_>>(),
+            ["policies/a.yaml", "tests/t.yaml"]
+        );
         assert_eq!(read_pack(br#"{"files": {"a.yaml": "x"}}"#).unwrap().files.len(), 1);
         assert!(read_pack(br#"{"../a.yaml": "x"}"#).unwrap_err().contains(".."));
         assert!(read_pack(br#"{"C:\\a.yaml": "x"}"#).is_err());
@@ -242,7 +281,15 @@ mod tests {
         assert!(read_pack(br#"{}"#).unwrap_err().contains("no files"));
         assert!(read_pack(b"kind: Funnel").unwrap_err().contains("neither"));
         // Regression: a file named twice kept only its last text.
-        assert!(read_pack(br#"{"a.yaml": "x: 1", "a.yaml": "x: 2"}"#).unwrap_err().contains("given twice"));
-        assert!(read_pack(br#"{"files": {"a.yaml": "x: 1", "./a.yaml": "x: 2"}}"#).unwrap_err().contains("given twice"));
+        assert!(
+            read_pack(br#"{"a.yaml": "x: 1", "a.yaml": "x: 2"}"#)
+                .unwrap_err()
+                .contains("given twice")
+        );
+        assert!(
+            read_pack(br#"{"files": {"a.yaml": "x: 1", "./a.yaml": "x: 2"}}"#)
+                .unwrap_err()
+                .contains("given twice")
+        );
     }
 }

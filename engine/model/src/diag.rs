@@ -34,7 +34,13 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(file: impl Into<String>, pos: Pos, message: impl Into<String>) -> Self {
-        Diagnostic { file: file.into(), pos, document: None, item: None, message: message.into() }
+        Diagnostic {
+            file: file.into(),
+            pos,
+            document: None,
+            item: None,
+            message: message.into(),
+        }
     }
 
     pub fn in_item(mut self, item: Option<String>) -> Self {

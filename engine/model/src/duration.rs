@@ -7,7 +7,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let bad = || format!("bad duration `{text}`: expected a whole number and a unit (ms, s, m, h, d, w), such as `14d`");
+    let bad =
+        || format!("bad duration `{text}`: expected a whole number and a unit (ms, s, m, h, d, w), such as `14d`");
     if num.is_empty() {
         return Err(bad());
     }

@@ -32,6 +32,8 @@ pub mod pack;
 pub mod types;
 pub mod yaml;
 
-pub use diag::{did_you_mean, suggest, Diagnostic, PackErrors, Pos};
-pub use pack::{deserialize_at, load_pack, load_pack_partial, Document, Pack, PackSource, Spec, TestDocument, MAX_FILE_BYTES};
+pub use diag::{Diagnostic, PackErrors, Pos, did_you_mean, suggest};
+pub use pack::{
+    Document, MAX_FILE_BYTES, Pack, PackSource, Spec, TestDocument, deserialize_at, load_pack, load_pack_partial,
+};
 pub use types::*;

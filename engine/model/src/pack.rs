@@ -10,9 +10,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::diag::{suggest, Diagnostic, PackErrors, Pos};
+use crate::diag::{Diagnostic, PackErrors, Pos, suggest};
 use crate::types::*;
-use crate::yaml::{parse_documents, PosIndex};
+use crate::yaml::{PosIndex, parse_documents};
 
 /// The files of a pack: path inside the pack (with `/`) -> bytes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -38,7 +38,12 @@ impl PackSource {
     }
 
     pub fn from_texts<'a>(texts: impl IntoIterator<Item = (&'a str, &'a str)>) -> PackSource {
-        PackSource { files: texts.into_iter().map(|(p, t)| (p.to_string(), t.as_bytes().to_vec())).collect() }
+        PackSource {
+            files: texts
+                .into_iter()
+                .map(|(p, t)| (p.to_string(), t.as_bytes().to_vec()))
+                .collect(),
+        }
     }
 
     /// `sha256:<first 12 hex>` over every file's path and bytes, in path order.
@@ -69,14 +74,20 @@ fn read_dir_into(dir: &Path, prefix: &str, out: &mut BTreeMap<String, Vec<u8>>) 
             continue;
         }
         let ty = entry.file_type()?;
-        let rel = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+        let rel = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}/{name}")
+        };
         if ty.is_symlink() {
             continue;
         } else if ty.is_dir() {
             read_dir_into(&entry.path(), &rel, out)?;
         } else if ty.is_file() {
             if entry.metadata()?.len() > MAX_FILE_BYTES {
-                return Err(std::io::Error::other(format!("{rel}: larger than {MAX_FILE_BYTES} bytes")));
+                return Err(std::io::Error::other(format!(
+                    "{rel}: larger than {MAX_FILE_BYTES} bytes"
+                )));
             }
             out.insert(rel, std::fs::read(entry.path())?);
         }
@@ -116,7 +127,9 @@ impl Document {
     /// A diagnostic at the value of `path` (`spec.rules[2].when`), naming
     /// the rule, level, stage or component the path is in.
     pub fn error_at(&self, path: &str, message: impl Into<String>) -> Diagnostic {
-        Diagnostic::new(&self.file, self.index.value(path), message).in_document(Some(self.label())).in_item(self.item_at(path))
+        Diagnostic::new(&self.file, self.index.value(path), message)
+            .in_document(Some(self.label()))
+            .in_item(self.item_at(path))
     }
 
     /// What `path` is inside: `rule small` for `spec.rules[0].when`.
@@ -132,7 +145,9 @@ impl Document {
             0 | 1 => Pos::new(base.line, base.col + col.saturating_sub(1)),
             n => Pos::new(base.line + n - 1, col.max(1)),
         };
-        Diagnostic::new(&self.file, pos, message).in_document(Some(self.label())).in_item(self.item_at(path))
+        Diagnostic::new(&self.file, pos, message)
+            .in_document(Some(self.label()))
+            .in_item(self.item_at(path))
     }
 }
 
@@ -147,7 +162,9 @@ pub fn item_at(kind: Kind, spec: &Value, path: &str) -> Option<String> {
     let end = rest.find(['.', '[']).unwrap_or(rest.len());
     let (key, tail) = rest.split_at(end);
     let index = || -> Option<usize> { tail.strip_prefix('[')?.split(']').next()?.parse().ok() };
-    let entry = || -> Option<&str> { Some(tail.strip_prefix('.')?.split(['.', '[']).next().unwrap_or_default()).filter(|k| !k.is_empty()) };
+    let entry = || -> Option<&str> {
+        Some(tail.strip_prefix('.')?.split(['.', '[']).next().unwrap_or_default()).filter(|k| !k.is_empty())
+    };
     let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
     let listed = |word: &str, id: &dyn Fn(usize, &Value) -> Option<String>| {
         let i = index()?;
@@ -155,14 +172,18 @@ pub fn item_at(kind: Kind, spec: &Value, path: &str) -> Option<String> {
         Some(format!("{word} {}", id(i, item)?))
     };
     match (kind, key) {
-        (Kind::DecisionTable, "rules") => listed("rule", &|i, r| Some(text(r, "id").unwrap_or_else(|| format!("#{}", i + 1)))),
+        (Kind::DecisionTable, "rules") => listed("rule", &|i, r| {
+            Some(text(r, "id").unwrap_or_else(|| format!("#{}", i + 1)))
+        }),
         (Kind::DecisionTable, "inputs") => entry().map(|k| format!("input {k}")),
         (Kind::ApprovalPolicy, "rules") => listed("rule", &|_, r| text(r, "id")),
         (Kind::ApprovalPolicy, "escalate") => listed("escalation", &|_, e| text(e, "id")),
         (Kind::ApprovalPolicy, "levels") => listed("level", &|_, l| l.as_str().map(str::to_string)),
         (Kind::ApprovalPolicy, "approvers") => entry().map(|k| format!("level {k}")),
         (Kind::Funnel, "stages") => listed("stage", &|_, s| text(s, "id")),
-        (Kind::Funnel, "transitions") => listed("transition", &|_, t| Some(format!("{}->{}", text(t, "from")?, text(t, "to")?))),
+        (Kind::Funnel, "transitions") => listed("transition", &|_, t| {
+            Some(format!("{}->{}", text(t, "from")?, text(t, "to")?))
+        }),
         (Kind::Funnel, "timers") => listed("timer", &|_, t| text(t, "id")),
         (Kind::IncentivePlan, "components") => listed("component", &|_, c| text(c, "id")),
         _ => None,
@@ -198,7 +219,9 @@ impl Pack {
     }
 
     pub fn find(&self, kind: Kind, name: &str) -> Option<&Document> {
-        self.documents.iter().find(|d| d.kind == kind && d.metadata.name == name)
+        self.documents
+            .iter()
+            .find(|d| d.kind == kind && d.metadata.name == name)
     }
 }
 
@@ -209,7 +232,11 @@ fn is_yaml(path: &str) -> bool {
 /// Parses every file of a pack. Errors of all files are gathered.
 pub fn load_pack(source: PackSource) -> Result<Pack, PackErrors> {
     let (pack, diags) = load_pack_partial(source);
-    if diags.is_empty() { Ok(pack) } else { Err(PackErrors::sorted(diags)) }
+    if diags.is_empty() {
+        Ok(pack)
+    } else {
+        Err(PackErrors::sorted(diags))
+    }
 }
 
 /// Parses what parses, and returns it with every error found, so that a
@@ -221,11 +248,29 @@ pub fn load_pack_partial(source: PackSource) -> (Pack, Vec<Diagnostic>) {
     let mut documents = Vec::new();
     let mut tests = Vec::new();
     let mut scripts = BTreeMap::new();
-    let text_bytes: u64 = source.files.iter().filter(|(p, _)| is_yaml(p) || p.ends_with(".rhai")).map(|(_, b)| b.len() as u64).sum();
+    let text_bytes: u64 = source
+        .files
+        .iter()
+        .filter(|(p, _)| is_yaml(p) || p.ends_with(".rhai"))
+        .map(|(_, b)| b.len() as u64)
+        .sum();
     if text_bytes > MAX_POLICY_TEXT_BYTES {
-        let biggest = source.files.iter().filter(|(p, _)| is_yaml(p) || p.ends_with(".rhai")).max_by_key(|(_, b)| b.len()).map(|(p, _)| p.as_str()).unwrap_or("");
+        let biggest = source
+            .files
+            .iter()
+            .filter(|(p, _)| is_yaml(p) || p.ends_with(".rhai"))
+            .max_by_key(|(_, b)| b.len())
+            .map(|(p, _)| p.as_str())
+            .unwrap_or("");
         diags.push(Diagnostic::new(biggest, Pos::new(1, 1), format!("the pack has {text_bytes} bytes of policy text (YAML and scripts), more than the {MAX_POLICY_TEXT_BYTES} a pack may hold")));
-        let pack = Pack { version: source.version(), documents, tests, scripts, source, broken };
+        let pack = Pack {
+            version: source.version(),
+            documents,
+            tests,
+            scripts,
+            source,
+            broken,
+        };
         return (pack, diags);
     }
     for (path, bytes) in &source.files {
@@ -258,7 +303,11 @@ pub fn load_pack_partial(source: PackSource) -> (Pack, Vec<Diagnostic>) {
             }
             if in_tests {
                 match deserialize_at::<TestFile>(path, &doc.index, "", doc.value, None) {
-                    Ok(t) => tests.push(TestDocument { file: path.clone(), tests: t, index: doc.index }),
+                    Ok(t) => tests.push(TestDocument {
+                        file: path.clone(),
+                        tests: t,
+                        index: doc.index,
+                    }),
                     Err(d) => diags.push(d),
                 }
             } else {
@@ -277,14 +326,30 @@ pub fn load_pack_partial(source: PackSource) -> (Pack, Vec<Diagnostic>) {
     let mut seen: HashMap<(Kind, &str), &Document> = HashMap::new();
     for d in &documents {
         if let Some(first) = seen.insert((d.kind, d.metadata.name.as_str()), d) {
-            diags.push(d.error_at("metadata.name", format!(
-                "duplicate {} name `{}` (first defined at {}:{})",
-                d.kind, d.metadata.name, first.file, first.index.value("metadata.name").line
-            )));
+            diags.push(d.error_at(
+                "metadata.name",
+                format!(
+                    "duplicate {} name `{}` (first defined at {}:{})",
+                    d.kind,
+                    d.metadata.name,
+                    first.file,
+                    first.index.value("metadata.name").line
+                ),
+            ));
         }
     }
     let version = source.version();
-    (Pack { version, documents, tests, scripts, source, broken }, diags)
+    (
+        Pack {
+            version,
+            documents,
+            tests,
+            scripts,
+            source,
+            broken,
+        },
+        diags,
+    )
 }
 
 fn envelope_name(v: &Value) -> Option<(Kind, String)> {
@@ -297,23 +362,36 @@ const ENVELOPE_KEYS: [&str; 4] = ["apiVersion", "kind", "metadata", "spec"];
 fn parse_document(file: &str, value: Value, index: PosIndex) -> Result<Document, Vec<Diagnostic>> {
     let err = |path: &str, msg: String| vec![Diagnostic::new(file, index.value(path), msg)];
     let Value::Object(mut map) = value else {
-        return Err(err("", "a policy document must be a mapping with apiVersion, kind, metadata and spec".into()));
+        return Err(err(
+            "",
+            "a policy document must be a mapping with apiVersion, kind, metadata and spec".into(),
+        ));
     };
     let mut diags = Vec::new();
     for key in map.keys() {
         if !ENVELOPE_KEYS.contains(&key.as_str()) {
-            diags.push(Diagnostic::new(file, index.key(key), format!(
-                "unknown key `{key}`: expected apiVersion, kind, metadata or spec{}",
-                suggest(key, ENVELOPE_KEYS)
-            )));
+            diags.push(Diagnostic::new(
+                file,
+                index.key(key),
+                format!(
+                    "unknown key `{key}`: expected apiVersion, kind, metadata or spec{}",
+                    suggest(key, ENVELOPE_KEYS)
+                ),
+            ));
         }
     }
     match map.get("apiVersion") {
         Some(Value::String(v)) if v == "dealrules/v1" => {}
-        Some(other) => diags.push(Diagnostic::new(file, index.value("apiVersion"), format!(
-            "apiVersion must be `dealrules/v1`, found {other}"
-        ))),
-        None => diags.push(Diagnostic::new(file, index.value(""), "missing `apiVersion: dealrules/v1`")),
+        Some(other) => diags.push(Diagnostic::new(
+            file,
+            index.value("apiVersion"),
+            format!("apiVersion must be `dealrules/v1`, found {other}"),
+        )),
+        None => diags.push(Diagnostic::new(
+            file,
+            index.value(""),
+            "missing `apiVersion: dealrules/v1`",
+        )),
     }
     let kind = match map.get("kind") {
         Some(Value::String(k)) => match Kind::parse(k) {
@@ -335,9 +413,11 @@ fn parse_document(file: &str, value: Value, index: PosIndex) -> Result<Document,
         Some(m) => match deserialize_at::<Metadata>(file, &index, "metadata", m, None) {
             Ok(m) => {
                 if !valid_name(&m.name) {
-                    diags.push(Diagnostic::new(file, index.value("metadata.name"), format!(
-                        "name `{}` must be 1 to 63 of a-z, 0-9 and -", m.name
-                    )));
+                    diags.push(Diagnostic::new(
+                        file,
+                        index.value("metadata.name"),
+                        format!("name `{}` must be 1 to 63 of a-z, 0-9 and -", m.name),
+                    ));
                 }
                 Some(m)
             }
@@ -347,7 +427,11 @@ fn parse_document(file: &str, value: Value, index: PosIndex) -> Result<Document,
             }
         },
         None => {
-            diags.push(Diagnostic::new(file, index.value(""), "missing `metadata` (with a `name`)"));
+            diags.push(Diagnostic::new(
+                file,
+                index.value(""),
+                "missing `metadata` (with a `name`)",
+            ));
             None
         }
     };
@@ -366,17 +450,34 @@ fn parse_document(file: &str, value: Value, index: PosIndex) -> Result<Document,
         }
     };
     match (metadata, diags.is_empty()) {
-        (Some(metadata), true) => Ok(Document { file: file.to_string(), kind, metadata, spec, raw, index }),
+        (Some(metadata), true) => Ok(Document {
+            file: file.to_string(),
+            kind,
+            metadata,
+            spec,
+            raw,
+            index,
+        }),
         _ => Err(diags),
     }
 }
 
 fn valid_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 63 && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// The typed spec; an error inside a rule, stage... names it.
-fn parse_spec(kind: Kind, file: &str, index: &PosIndex, raw: &Value, label: Option<String>) -> Result<Spec, Diagnostic> {
+fn parse_spec(
+    kind: Kind,
+    file: &str,
+    index: &PosIndex,
+    raw: &Value,
+    label: Option<String>,
+) -> Result<Spec, Diagnostic> {
     let at = "spec";
     let item = |path: &str| item_at(kind, raw, path);
     let raw = raw.clone();
@@ -425,8 +526,14 @@ fn deserialize_at_with<T: DeserializeOwned>(
         };
         let (message, key_pos) = humanize_serde(&inner);
         let pos = if key_pos { index.key(&path) } else { index.value(&path) };
-        let at = if path.is_empty() { String::new() } else { format!("at `{path}`: ") };
-        Diagnostic::new(file, pos, format!("{at}{message}")).in_document(document).in_item(item(&path))
+        let at = if path.is_empty() {
+            String::new()
+        } else {
+            format!("at `{path}`: ")
+        };
+        Diagnostic::new(file, pos, format!("{at}{message}"))
+            .in_document(document)
+            .in_item(item(&path))
     })
 }
 
@@ -434,24 +541,45 @@ fn deserialize_at_with<T: DeserializeOwned>(
 /// about a key (so it should point at the key, not the value).
 fn humanize_serde(msg: &str) -> (String, bool) {
     if let Some(rest) = msg.strip_prefix("unknown field `")
-        && let Some((given, expected)) = rest.split_once('`') {
-            let known = backticked(expected);
-            let list = if known.is_empty() { "no keys here".to_string() } else { format!("expected one of: {}", known.join(", ")) };
-            return (format!("unknown key `{given}` ({list}){}", suggest(given, known.iter().copied())), true);
-        }
+        && let Some((given, expected)) = rest.split_once('`')
+    {
+        let known = backticked(expected);
+        let list = if known.is_empty() {
+            "no keys here".to_string()
+        } else {
+            format!("expected one of: {}", known.join(", "))
+        };
+        return (
+            format!(
+                "unknown key `{given}` ({list}){}",
+                suggest(given, known.iter().copied())
+            ),
+            true,
+        );
+    }
     if let Some(rest) = msg.strip_prefix("unknown variant `")
-        && let Some((given, expected)) = rest.split_once('`') {
-            let known = backticked(expected);
-            return (
-                format!("unknown value `{given}` (expected one of: {}){}", known.join(", "), suggest(given, known.iter().copied())),
-                false,
-            );
-        }
+        && let Some((given, expected)) = rest.split_once('`')
+    {
+        let known = backticked(expected);
+        return (
+            format!(
+                "unknown value `{given}` (expected one of: {}){}",
+                known.join(", "),
+                suggest(given, known.iter().copied())
+            ),
+            false,
+        );
+    }
     if let Some(rest) = msg.strip_prefix("missing field `") {
         let field = rest.trim_end_matches('`');
         return (format!("missing required key `{field}`"), false);
     }
-    (msg.replace("invalid type: ", "wrong type: ").replace("map", "mapping").replace("sequence", "list"), false)
+    (
+        msg.replace("invalid type: ", "wrong type: ")
+            .replace("map", "mapping")
+            .replace("sequence", "list"),
+        false,
+    )
 }
 
 fn backticked(s: &str) -> Vec<&str> {
@@ -468,11 +596,19 @@ mod size_tests {
     #[test]
     fn a_pack_with_more_policy_text_than_the_cap_is_refused_before_parsing() {
         let rule = "    - { id: r, level: auto }\n";
-        let big = format!("kind: ApprovalPolicy\nmetadata: {{ name: big }}\nspec:\n  levels: [auto]\n  rules:\n{}", rule.repeat((MAX_POLICY_TEXT_BYTES as usize / rule.len()) + 1));
+        let big = format!(
+            "kind: ApprovalPolicy\nmetadata: {{ name: big }}\nspec:\n  levels: [auto]\n  rules:\n{}",
+            rule.repeat((MAX_POLICY_TEXT_BYTES as usize / rule.len()) + 1)
+        );
         let mut files = BTreeMap::new();
         files.insert("big.yaml".to_string(), big.into_bytes());
         files.insert("plugins/x.wasm".to_string(), vec![0u8; 16 << 20]);
         let err = load_pack(PackSource { files }).unwrap_err();
-        assert!(err.0[0].to_string().starts_with("big.yaml:1:1: the pack has") && err.0[0].to_string().contains("more than the 8388608"), "{}", err.0[0]);
+        assert!(
+            err.0[0].to_string().starts_with("big.yaml:1:1: the pack has")
+                && err.0[0].to_string().contains("more than the 8388608"),
+            "{}",
+            err.0[0]
+        );
     }
 }

@@ -31,7 +31,11 @@ impl PosIndex {
     /// Position of the first character of a scalar's text (after a quote).
     pub fn content(&self, path: &str) -> Pos {
         let p = self.value(path);
-        if self.quoted.contains(path) { Pos::new(p.line, p.col + 1) } else { p }
+        if self.quoted.contains(path) {
+            Pos::new(p.line, p.col + 1)
+        } else {
+            p
+        }
     }
 
     /// Position of the key at `path` (the value's, for sequence items).
@@ -80,11 +84,18 @@ pub fn parse_documents(file: &str, text: &str) -> Result<Vec<YamlDoc>, Diagnosti
     let scan_err = scan.err().or_else(|| loader.error().cloned());
     if let Some(e) = scan_err {
         let m = e.marker();
-        return Err(Diagnostic::new(file, Pos::new(m.line(), m.col() + 1), format!("invalid YAML: {}", e.info())));
+        return Err(Diagnostic::new(
+            file,
+            Pos::new(m.line(), m.col() + 1),
+            format!("invalid YAML: {}", e.info()),
+        ));
     }
     let mut docs = Vec::new();
     for node in loader.into_documents() {
-        let mut index = PosIndex { root: pos_of(&node), ..Default::default() };
+        let mut index = PosIndex {
+            root: pos_of(&node),
+            ..Default::default()
+        };
         let value = convert(file, &node, String::new(), &mut index)?;
         docs.push(YamlDoc { value, index });
     }
@@ -103,7 +114,11 @@ fn check_depth(file: &str, text: &str) -> Result<(), Diagnostic> {
                 depth += 1;
                 if depth > MAX_DEPTH {
                     let m = span.start;
-                    return Err(Diagnostic::new(file, Pos::new(m.line(), m.col() + 1), format!("nested deeper than {MAX_DEPTH} levels")));
+                    return Err(Diagnostic::new(
+                        file,
+                        Pos::new(m.line(), m.col() + 1),
+                        format!("nested deeper than {MAX_DEPTH} levels"),
+                    ));
                 }
             }
             Ok((Event::SequenceEnd | Event::MappingEnd, _)) => depth = depth.saturating_sub(1),
@@ -115,7 +130,11 @@ fn check_depth(file: &str, text: &str) -> Result<(), Diagnostic> {
 }
 
 fn join_key(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
 }
 
 fn convert(file: &str, node: &MarkedYaml, path: String, index: &mut PosIndex) -> Result<Value, Diagnostic> {
@@ -125,7 +144,11 @@ fn convert(file: &str, node: &MarkedYaml, path: String, index: &mut PosIndex) ->
             let plain = matches!(style, ScalarStyle::Plain);
             match tag {
                 Some(t) if t.suffix == "str" => Ok(Value::String(raw.to_string())),
-                Some(t) => Err(Diagnostic::new(file, at, format!("YAML tag `!{}` is not supported", t.suffix))),
+                Some(t) => Err(Diagnostic::new(
+                    file,
+                    at,
+                    format!("YAML tag `!{}` is not supported", t.suffix),
+                )),
                 None if plain => resolve_plain(raw).map_err(|m| Diagnostic::new(file, at, m)),
                 None => {
                     if matches!(style, ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted) {
@@ -139,7 +162,9 @@ fn convert(file: &str, node: &MarkedYaml, path: String, index: &mut PosIndex) ->
             saphyr::Scalar::Null => Value::Null,
             saphyr::Scalar::Boolean(b) => Value::Bool(*b),
             saphyr::Scalar::Integer(i) => Value::Number((*i).into()),
-            saphyr::Scalar::FloatingPoint(f) => Number::from_str(&f.to_string()).map(Value::Number).unwrap_or(Value::Null),
+            saphyr::Scalar::FloatingPoint(f) => Number::from_str(&f.to_string())
+                .map(Value::Number)
+                .unwrap_or(Value::Null),
             saphyr::Scalar::String(s) => Value::String(s.to_string()),
         }),
         YamlData::Sequence(items) => {
@@ -169,10 +194,15 @@ fn convert(file: &str, node: &MarkedYaml, path: String, index: &mut PosIndex) ->
         }
         YamlData::Tagged(tag, inner) => {
             if tag.suffix == "str"
-                && let YamlData::Representation(raw, ..) = &inner.data {
-                    return Ok(Value::String(raw.to_string()));
-                }
-            Err(Diagnostic::new(file, at, format!("YAML tag `!{}` is not supported", tag.suffix)))
+                && let YamlData::Representation(raw, ..) = &inner.data
+            {
+                return Ok(Value::String(raw.to_string()));
+            }
+            Err(Diagnostic::new(
+                file,
+                at,
+                format!("YAML tag `!{}` is not supported", tag.suffix),
+            ))
         }
         YamlData::Alias(_) | YamlData::BadValue => Err(Diagnostic::new(file, at, "unresolved YAML alias or bad value")),
     }
@@ -196,13 +226,15 @@ fn resolve_plain(raw: &str) -> Result<Value, String> {
         }
     }
     if let Some(hex) = raw.strip_prefix("0x")
-        && let Ok(i) = i64::from_str_radix(hex, 16) {
-            return Ok(Value::Number(i.into()));
-        }
+        && let Ok(i) = i64::from_str_radix(hex, 16)
+    {
+        return Ok(Value::Number(i.into()));
+    }
     if let Some(oct) = raw.strip_prefix("0o")
-        && let Ok(i) = i64::from_str_radix(oct, 8) {
-            return Ok(Value::Number(i.into()));
-        }
+        && let Ok(i) = i64::from_str_radix(oct, 8)
+    {
+        return Ok(Value::Number(i.into()));
+    }
     Ok(Value::String(raw.to_string()))
 }
 
@@ -251,7 +283,11 @@ mod tests {
 
     #[test]
     fn numbers_stay_exact_and_words_stay_words() {
-        let docs = parse_documents("f.yaml", "a: 0.1\nb: NA\nc: 2026-03-31\nd: 14d\ne: 'true'\nf: 10\ng: no\n").unwrap();
+        let docs = parse_documents(
+            "f.yaml",
+            "a: 0.1\nb: NA\nc: 2026-03-31\nd: 14d\ne: 'true'\nf: 10\ng: no\n",
+        )
+        .unwrap();
         let v = &docs[0].value;
         assert_eq!(v["a"].to_string(), "0.1");
         assert_eq!(v["b"], Value::String("NA".into()));
@@ -264,7 +300,11 @@ mod tests {
 
     #[test]
     fn positions_are_indexed_by_path() {
-        let docs = parse_documents("f.yaml", "spec:\n  rules:\n    - { id: a, when: \"x > 1\" }\n    - id: b\n      when: y\n").unwrap();
+        let docs = parse_documents(
+            "f.yaml",
+            "spec:\n  rules:\n    - { id: a, when: \"x > 1\" }\n    - id: b\n      when: y\n",
+        )
+        .unwrap();
         let idx = &docs[0].index;
         assert_eq!(idx.value("spec.rules[1].when"), Pos::new(5, 13));
         assert_eq!(idx.key("spec.rules[1].when"), Pos::new(5, 7));
@@ -298,7 +338,11 @@ mod tests {
                 .join()
                 .unwrap();
             // Flow collections hit the scanner's own limit first.
-            assert!(err.message.contains("nested deeper than 64 levels") || err.message.contains("recursion limit exceeded"), "{err}");
+            assert!(
+                err.message.contains("nested deeper than 64 levels")
+                    || err.message.contains("recursion limit exceeded"),
+                "{err}"
+            );
             assert_eq!(err.file, "deep.yaml");
         }
         let ok = format!("{}1\n", "- ".repeat(MAX_DEPTH));

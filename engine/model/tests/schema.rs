@@ -16,8 +16,16 @@ fn read_schema(name: &str) -> serde_json::Value {
 
 #[test]
 fn committed_schemas_match_the_model() {
-    assert_eq!(read_schema("dealrules-pack.schema.json"), pack_schema(), "run `cargo run -- schema > schema/dealrules-pack.schema.json`");
-    assert_eq!(read_schema("dealrules-tests.schema.json"), tests_schema(), "run `cargo run -- schema --tests > schema/dealrules-tests.schema.json`");
+    assert_eq!(
+        read_schema("dealrules-pack.schema.json"),
+        pack_schema(),
+        "run `cargo run -- schema > schema/dealrules-pack.schema.json`"
+    );
+    assert_eq!(
+        read_schema("dealrules-tests.schema.json"),
+        tests_schema(),
+        "run `cargo run -- schema --tests > schema/dealrules-tests.schema.json`"
+    );
 }
 
 fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -47,7 +55,10 @@ fn every_shipped_document_validates() {
         let is_test = f.components().any(|c| c.as_os_str() == "tests") && !f.to_string_lossy().contains("/golden/");
         for doc in parse_documents(&f.to_string_lossy(), &text).unwrap() {
             let v = if is_test { &tests } else { &pack };
-            let errors: Vec<String> = v.iter_errors(&doc.value).map(|e| format!("{e} at {}", e.instance_path())).collect();
+            let errors: Vec<String> = v
+                .iter_errors(&doc.value)
+                .map(|e| format!("{e} at {}", e.instance_path()))
+                .collect();
             assert!(errors.is_empty(), "{}: {}", f.display(), errors.join("; "));
             checked += 1;
         }
@@ -64,5 +75,7 @@ fn the_schema_refuses_unknown_keys_and_values() {
     };
     assert!(pack.is_valid(&doc("{ levels: [auto], rules: [ { id: a, level: auto } ] }")));
     assert!(!pack.is_valid(&doc("{ lvels: [auto], rules: [ { id: a, level: auto } ] }")));
-    assert!(!pack.is_valid(&doc("{ levels: [auto], hit: frist, rules: [ { id: a, level: auto } ] }")));
+    assert!(!pack.is_valid(&doc(
+        "{ levels: [auto], hit: frist, rules: [ { id: a, level: auto } ] }"
+    )));
 }

@@ -33,14 +33,24 @@ fn median(mut v: Vec<Duration>) -> (Duration, Duration) {
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let calls: usize = std::env::var("CALLS").ok().and_then(|v| v.parse().ok()).unwrap_or(if full { 20_000 } else { 50 });
+    let calls: usize = std::env::var("CALLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if full { 20_000 } else { 50 });
     let plugins = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins");
     let out = tempfile::tempdir().unwrap();
-    let fx = dealrules_plugin_host::build::build_c(&plugins.join("examples/fx-c/fx.c"), &out.path().join("fx.wasm")).unwrap();
+    let fx = dealrules_plugin_host::build::build_c(&plugins.join("examples/fx-c/fx.c"), &out.path().join("fx.wasm"))
+        .unwrap();
     let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/plugins");
     let credit = dealrules_plugin_host::build::build_rust(&plugins.join("examples/credit-rust"), &target).unwrap();
     let cases = [
-        ("C fx-convert.convert", fx.clone(), spec(&fx, &["convert"], &["amount", "currency"], json!({"EUR": "1.08"})), "convert", json!({"amount": "1000.00", "currency": "EUR", "other": "x"})),
+        (
+            "C fx-convert.convert",
+            fx.clone(),
+            spec(&fx, &["convert"], &["amount", "currency"], json!({"EUR": "1.08"})),
+            "convert",
+            json!({"amount": "1000.00", "currency": "EUR", "other": "x"}),
+        ),
         (
             "Rust credit-check.score",
             credit.clone(),

@@ -11,7 +11,11 @@ pub fn c_compiler() -> String {
         return cc;
     }
     for cc in ["clang-19", "clang"] {
-        if Command::new(cc).arg("--version").output().is_ok_and(|o| o.status.success()) {
+        if Command::new(cc)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
             return cc.to_string();
         }
     }
@@ -23,13 +27,26 @@ pub fn c_compiler() -> String {
 pub fn build_c(source: &Path, out: &Path) -> Result<Vec<u8>, String> {
     let cc = c_compiler();
     let output = Command::new(&cc)
-        .args(["--target=wasm32-wasi", "--sysroot=/usr", "-O2", "-mexec-model=reactor", "-Wl,--stack-first", "-Wl,-z,stack-size=65536", "-Wl,--strip-all", "-o"])
+        .args([
+            "--target=wasm32-wasi",
+            "--sysroot=/usr",
+            "-O2",
+            "-mexec-model=reactor",
+            "-Wl,--stack-first",
+            "-Wl,-z,stack-size=65536",
+            "-Wl,--strip-all",
+            "-o",
+        ])
         .arg(out)
         .arg(source)
         .output()
         .map_err(|e| format!("cannot run {cc} (install clang-19, lld-19 and wasi-libc): {e}"))?;
     if !output.status.success() {
-        return Err(format!("{cc} failed on {}:\n{}", source.display(), String::from_utf8_lossy(&output.stderr)));
+        return Err(format!(
+            "{cc} failed on {}:\n{}",
+            source.display(),
+            String::from_utf8_lossy(&output.stderr)
+        ));
     }
     std::fs::read(out).map_err(|e| format!("{}: {e}", out.display()))
 }
@@ -55,8 +72,14 @@ pub fn build_rust(crate_dir: &Path, target_dir: &Path) -> Result<Vec<u8>, String
     let manifest = std::fs::read_to_string(crate_dir.join("Cargo.toml")).map_err(|e| e.to_string())?;
     let name = manifest
         .lines()
-        .find_map(|l| l.trim().strip_prefix("name = ").map(|n| n.trim_matches('"').replace('-', "_")))
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("name = ")
+                .map(|n| n.trim_matches('"').replace('-', "_"))
+        })
         .ok_or("no package name in Cargo.toml")?;
-    let wasm: PathBuf = target_dir.join("wasm32-unknown-unknown/release").join(format!("{name}.wasm"));
+    let wasm: PathBuf = target_dir
+        .join("wasm32-unknown-unknown/release")
+        .join(format!("{name}.wasm"));
     std::fs::read(&wasm).map_err(|e| format!("{}: {e}", wasm.display()))
 }

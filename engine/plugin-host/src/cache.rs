@@ -36,7 +36,9 @@ fn compatibility(engine: &Engine) -> String {
 /// The module, compiled or read back; whether it came from the cache.
 pub fn load(engine: &Engine, wasm: &[u8], sha: &str, dir: Option<&Path>) -> Result<(Module, bool), String> {
     let Some(dir) = dir else {
-        return Module::from_binary(engine, wasm).map(|m| (m, false)).map_err(|e| format!("{e:#}"));
+        return Module::from_binary(engine, wasm)
+            .map(|m| (m, false))
+            .map_err(|e| format!("{e:#}"));
     };
     let path = dir.join(format!("{sha}-{}.cwasm", compatibility(engine)));
     // Read into memory rather than mapped: a file changed under a mapping

@@ -27,9 +27,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use dealrules_model::PluginSpec;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, PoolingAllocationConfig, ResourceLimiter, Store, Trap};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, PoolingAllocationConfig, ResourceLimiter, Store,
+    Trap,
+};
 
 pub use cache::CacheStats;
 
@@ -60,12 +63,21 @@ impl Ceilings {
     /// From `DEALRULES_PLUGIN_MAX_TIMEOUT` and `DEALRULES_PLUGIN_MAX_FUEL`;
     /// an unreadable setting is an error naming it, never ignored.
     pub fn from_env() -> Result<Ceilings, String> {
-        let mut c = Ceilings { fuel: MAX_FUEL, timeout: MAX_TIMEOUT, memory: MAX_MEMORY };
+        let mut c = Ceilings {
+            fuel: MAX_FUEL,
+            timeout: MAX_TIMEOUT,
+            memory: MAX_MEMORY,
+        };
         if let Ok(t) = std::env::var("DEALRULES_PLUGIN_MAX_TIMEOUT") {
-            c.timeout = dealrules_model::duration::parse_duration(&t).map_err(|e| format!("DEALRULES_PLUGIN_MAX_TIMEOUT: {e}"))?;
+            c.timeout = dealrules_model::duration::parse_duration(&t)
+                .map_err(|e| format!("DEALRULES_PLUGIN_MAX_TIMEOUT: {e}"))?;
         }
         if let Ok(f) = std::env::var("DEALRULES_PLUGIN_MAX_FUEL") {
-            c.fuel = f.trim().replace('_', "").parse().map_err(|e| format!("DEALRULES_PLUGIN_MAX_FUEL `{f}`: {e}"))?;
+            c.fuel = f
+                .trim()
+                .replace('_', "")
+                .parse()
+                .map_err(|e| format!("DEALRULES_PLUGIN_MAX_FUEL `{f}`: {e}"))?;
         }
         Ok(c)
     }
@@ -126,16 +138,22 @@ pub fn engine() -> Result<&'static Engine, String> {
                 .max_memory_size(MAX_MEMORY as usize)
                 .table_elements(20_000);
             let mut config = Config::new();
-            config.consume_fuel(true).epoch_interruption(true).max_wasm_stack(WASM_STACK).allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+            config
+                .consume_fuel(true)
+                .epoch_interruption(true)
+                .max_wasm_stack(WASM_STACK)
+                .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
             let engine = Engine::new(&config).map_err(|e| format!("cannot start the WebAssembly engine: {e:#}"))?;
             let weak = engine.weak();
             std::thread::Builder::new()
                 .name("wasm-epoch".into())
-                .spawn(move || loop {
-                    std::thread::sleep(Duration::from_millis(1));
-                    match weak.upgrade() {
-                        Some(e) => e.increment_epoch(),
-                        None => break,
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(Duration::from_millis(1));
+                        match weak.upgrade() {
+                            Some(e) => e.increment_epoch(),
+                            None => break,
+                        }
                     }
                 })
                 .map_err(|e| format!("cannot start the plugin deadline clock: {e}"))?;
@@ -151,7 +169,9 @@ pub fn default_cache_dir() -> Option<PathBuf> {
     if let Some(d) = std::env::var_os("DEALRULES_PLUGIN_CACHE") {
         return (!d.is_empty()).then(|| PathBuf::from(d));
     }
-    let base = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
     Some(base.join("dealrules").join("plugins"))
 }
 
@@ -190,7 +210,11 @@ pub struct Plugin {
 
 impl std::fmt::Debug for Plugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Plugin").field("name", &self.name).field("sha256", &self.sha256).field("exports", &self.exports).finish()
+        f.debug_struct("Plugin")
+            .field("name", &self.name)
+            .field("sha256", &self.sha256)
+            .field("exports", &self.exports)
+            .finish()
     }
 }
 
@@ -216,7 +240,11 @@ pub(crate) struct MemoryLimit {
 
 impl std::fmt::Display for MemoryLimit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "memory limit of {} bytes reached (it asked for {})", self.limit, self.desired)
+        write!(
+            f,
+            "memory limit of {} bytes reached (it asked for {})",
+            self.limit, self.desired
+        )
     }
 }
 
@@ -231,9 +259,17 @@ pub(crate) struct CapabilityDenied {
 impl std::fmt::Display for CapabilityDenied {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.capability == "files" || self.capability == "network" || self.capability == "environment" {
-            write!(f, "capability denied: plugins get no {} ({})", self.capability, self.import)
+            write!(
+                f,
+                "capability denied: plugins get no {} ({})",
+                self.capability, self.import
+            )
         } else {
-            write!(f, "capability denied: `{}` is not granted in the manifest ({})", self.capability, self.import)
+            write!(
+                f,
+                "capability denied: `{}` is not granted in the manifest ({})",
+                self.capability, self.import
+            )
         }
     }
 }
@@ -243,7 +279,10 @@ impl std::error::Error for CapabilityDenied {}
 impl ResourceLimiter for Limiter {
     fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         if desired > self.max {
-            return Err(wasmtime::Error::new(MemoryLimit { limit: self.max, desired }));
+            return Err(wasmtime::Error::new(MemoryLimit {
+                limit: self.max,
+                desired,
+            }));
         }
         Ok(true)
     }
@@ -261,37 +300,64 @@ fn limits_of(spec: &PluginSpec) -> Result<Limits, String> {
         None => DEFAULT_MEMORY,
     };
     if memory > ceilings.memory {
-        return Err(format!("limits.memory {memory} is above the engine's {} bytes", ceilings.memory));
+        return Err(format!(
+            "limits.memory {memory} is above the engine's {} bytes",
+            ceilings.memory
+        ));
     }
     let timeout = match &l.timeout {
         Some(t) => dealrules_model::duration::parse_duration(&t.0)?,
         None => DEFAULT_TIMEOUT,
     };
     if timeout > ceilings.timeout {
-        return Err(format!("limits.timeout {timeout:?} is above the engine's maximum of {:?} (DEALRULES_PLUGIN_MAX_TIMEOUT)", ceilings.timeout));
+        return Err(format!(
+            "limits.timeout {timeout:?} is above the engine's maximum of {:?} (DEALRULES_PLUGIN_MAX_TIMEOUT)",
+            ceilings.timeout
+        ));
     }
     let fuel = l.fuel.unwrap_or(DEFAULT_FUEL);
     if fuel > ceilings.fuel {
-        return Err(format!("limits.fuel {fuel} is above the engine's maximum of {} (DEALRULES_PLUGIN_MAX_FUEL)", ceilings.fuel));
+        return Err(format!(
+            "limits.fuel {fuel} is above the engine's maximum of {} (DEALRULES_PLUGIN_MAX_FUEL)",
+            ceilings.fuel
+        ));
     }
     let output = match &l.output {
         Some(o) => dealrules_model::duration::parse_bytes(o)?,
         None => DEFAULT_OUTPUT,
     };
-    Ok(Limits { fuel, memory, timeout, output })
+    Ok(Limits {
+        fuel,
+        memory,
+        timeout,
+        output,
+    })
 }
 
 impl Plugin {
     /// Checks the module against the manifest, compiles it (or reads the
     /// compiled code from `cache`), links the imports its capabilities
     /// allow and checks the ABI's exports.
-    pub fn load(name: &str, spec: &PluginSpec, wasm: &[u8], cache: Option<&std::path::Path>) -> Result<Plugin, PluginError> {
-        let err = |detail: String| PluginError { plugin: name.to_string(), function: None, kind: ErrorKind::Load, detail };
+    pub fn load(
+        name: &str,
+        spec: &PluginSpec,
+        wasm: &[u8],
+        cache: Option<&std::path::Path>,
+    ) -> Result<Plugin, PluginError> {
+        let err = |detail: String| PluginError {
+            plugin: name.to_string(),
+            function: None,
+            kind: ErrorKind::Load,
+            detail,
+        };
         let started = Instant::now();
         // The hash first: nothing unpinned is ever compiled.
         let sha = hex::encode(Sha256::digest(wasm));
         if !sha.eq_ignore_ascii_case(&spec.sha256) {
-            return Err(err(format!("the module has sha256 {sha}, not the pinned {}", spec.sha256)));
+            return Err(err(format!(
+                "the module has sha256 {sha}, not the pinned {}",
+                spec.sha256
+            )));
         }
         let limits = limits_of(spec).map_err(err)?;
         let mut caps = Caps::default();
@@ -304,10 +370,13 @@ impl Plugin {
             }
         }
         let engine = engine().map_err(err)?;
-        let (module, from_cache) = cache::load(engine, wasm, &sha, cache).map_err(|e| err(format!("does not compile: {e}")))?;
+        let (module, from_cache) =
+            cache::load(engine, wasm, &sha, cache).map_err(|e| err(format!("does not compile: {e}")))?;
         for required in ["memory", "dr_alloc", "dealrules_abi_v1"] {
             if module.get_export(required).is_none() {
-                return Err(err(format!("does not export `{required}`: not built for the dealrules plugin ABI v1")));
+                return Err(err(format!(
+                    "does not export `{required}`: not built for the dealrules plugin ABI v1"
+                )));
             }
         }
         // A module whose starting memory is over the limit would fail every
@@ -326,13 +395,23 @@ impl Plugin {
             match module.get_export(f) {
                 Some(wasmtime::ExternType::Func(t)) if t.params().len() == 2 && t.results().len() == 1 => {}
                 Some(_) => return Err(err(format!("export `{f}` is not a function (i32, i32) -> i64"))),
-                None => return Err(err(format!("the manifest lists `{f}`, which the module does not export"))),
+                None => {
+                    return Err(err(format!(
+                        "the manifest lists `{f}`, which the module does not export"
+                    )));
+                }
             }
         }
         let mut linker: Linker<Host> = Linker::new(engine);
         imports::link(&mut linker, &module).map_err(err)?;
-        let pre = linker.instantiate_pre(&module).map_err(|e| err(format!("cannot link: {e:#}")))?;
-        let inputs = spec.inputs.iter().map(|p| p.split('.').map(str::to_string).collect()).collect();
+        let pre = linker
+            .instantiate_pre(&module)
+            .map_err(|e| err(format!("cannot link: {e:#}")))?;
+        let inputs = spec
+            .inputs
+            .iter()
+            .map(|p| p.split('.').map(str::to_string).collect())
+            .collect();
         Ok(Plugin {
             name: name.to_string(),
             sha256: sha,
@@ -372,17 +451,39 @@ impl Plugin {
     /// Calls `function` with the facts (projected to the manifest's inputs)
     /// in a fresh instance.
     pub fn call(&self, function: &str, facts: &Value) -> Result<CallOutcome, PluginError> {
-        let err = |kind: ErrorKind, detail: String| PluginError { plugin: self.name.clone(), function: Some(function.to_string()), kind, detail };
+        let err = |kind: ErrorKind, detail: String| PluginError {
+            plugin: self.name.clone(),
+            function: Some(function.to_string()),
+            kind,
+            detail,
+        };
         if !self.exports.iter().any(|e| e == function) {
-            return Err(err(ErrorKind::Load, format!("does not export `{function}` (exports: {})", self.exports.join(", "))));
+            return Err(err(
+                ErrorKind::Load,
+                format!("does not export `{function}` (exports: {})", self.exports.join(", ")),
+            ));
         }
-        let request = serde_json::to_vec(&json!({ "function": function, "input": self.project(facts), "config": self.config })).map_err(|e| err(ErrorKind::Plugin, e.to_string()))?;
+        let request =
+            serde_json::to_vec(&json!({ "function": function, "input": self.project(facts), "config": self.config }))
+                .map_err(|e| err(ErrorKind::Plugin, e.to_string()))?;
         let started = Instant::now();
         let engine = self.pre.module().engine();
         let deadline = started + self.limits.timeout;
-        let mut store = Store::new(engine, Host { limiter: Limiter { max: self.limits.memory as usize }, caps: self.caps, log: Vec::new(), deadline });
+        let mut store = Store::new(
+            engine,
+            Host {
+                limiter: Limiter {
+                    max: self.limits.memory as usize,
+                },
+                caps: self.caps,
+                log: Vec::new(),
+                deadline,
+            },
+        );
         store.limiter(|h| &mut h.limiter);
-        store.set_fuel(self.limits.fuel).map_err(|e| err(ErrorKind::Load, format!("{e:#}")))?;
+        store
+            .set_fuel(self.limits.fuel)
+            .map_err(|e| err(ErrorKind::Load, format!("{e:#}")))?;
         // Epoch ticks are 1 ms; at least one tick past the deadline.
         store.set_epoch_deadline((self.limits.timeout.as_millis() as u64).max(1) + 1);
         let run = |store: &mut Store<Host>| -> wasmtime::Result<Vec<u8>> {
@@ -397,7 +498,9 @@ impl Plugin {
                 Ok(instance)
             };
             let instance = start(store).map_err(|e| e.context(Starting))?;
-            let memory = instance.get_memory(&mut *store, "memory").ok_or_else(|| wasmtime::format_err!("no memory export"))?;
+            let memory = instance
+                .get_memory(&mut *store, "memory")
+                .ok_or_else(|| wasmtime::format_err!("no memory export"))?;
             let alloc = instance.get_typed_func::<u32, u32>(&mut *store, "dr_alloc")?;
             let f = instance.get_typed_func::<(u32, u32), u64>(&mut *store, function)?;
             let ptr = alloc.call(&mut *store, request.len() as u32)?;
@@ -408,20 +511,41 @@ impl Plugin {
             let packed = f.call(&mut *store, (ptr, request.len() as u32))?;
             let (at, len) = ((packed >> 32) as usize, (packed & 0xffff_ffff) as usize);
             if len as u64 > self.limits.output {
-                return Err(wasmtime::Error::new(OutputTooLarge { limit: self.limits.output, len }));
+                return Err(wasmtime::Error::new(OutputTooLarge {
+                    limit: self.limits.output,
+                    len,
+                }));
             }
-            memory.data(&*store).get(at..at + len).map(<[u8]>::to_vec).ok_or_else(|| wasmtime::format_err!("the answer at {at}..{} lies outside the plugin's memory", at + len))
+            memory
+                .data(&*store)
+                .get(at..at + len)
+                .map(<[u8]>::to_vec)
+                .ok_or_else(|| {
+                    wasmtime::format_err!("the answer at {at}..{} lies outside the plugin's memory", at + len)
+                })
         };
         let result = run(&mut store);
         let fuel_used = self.limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
         let micros = started.elapsed().as_micros() as u64;
         let log = std::mem::take(&mut store.data_mut().log);
         let bytes = result.map_err(|e| classify(&e, &self.limits, err))?;
-        let answer: Value = serde_json::from_slice(&bytes).map_err(|e| err(ErrorKind::Plugin, format!("the answer is not JSON: {e}")))?;
+        let answer: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| err(ErrorKind::Plugin, format!("the answer is not JSON: {e}")))?;
         match (answer.get("ok"), answer.get("error")) {
-            (Some(v), None) => Ok(CallOutcome { value: v.clone(), fuel_used, micros, log }),
-            (None, Some(e)) => Err(err(ErrorKind::Plugin, e.as_str().map(str::to_string).unwrap_or_else(|| e.to_string()))),
-            _ => Err(err(ErrorKind::Plugin, "the answer must be {\"ok\": ...} or {\"error\": \"...\"}".into())),
+            (Some(v), None) => Ok(CallOutcome {
+                value: v.clone(),
+                fuel_used,
+                micros,
+                log,
+            }),
+            (None, Some(e)) => Err(err(
+                ErrorKind::Plugin,
+                e.as_str().map(str::to_string).unwrap_or_else(|| e.to_string()),
+            )),
+            _ => Err(err(
+                ErrorKind::Plugin,
+                "the answer must be {\"ok\": ...} or {\"error\": \"...\"}".into(),
+            )),
         }
     }
 }
@@ -434,7 +558,11 @@ struct OutputTooLarge {
 
 impl std::fmt::Display for OutputTooLarge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "the answer has {} bytes, more than the output limit of {}", self.len, self.limit)
+        write!(
+            f,
+            "the answer has {} bytes, more than the output limit of {}",
+            self.len, self.limit
+        )
     }
 }
 
@@ -455,7 +583,13 @@ impl std::error::Error for Starting {}
 fn classify(e: &wasmtime::Error, limits: &Limits, err: impl Fn(ErrorKind, String) -> PluginError) -> PluginError {
     let plain = classify_call(e, limits, &err);
     if e.is::<Starting>() {
-        return err(plain.kind, format!("{} while starting the module (its data segments, tables and start code count against the limits too)", plain.detail));
+        return err(
+            plain.kind,
+            format!(
+                "{} while starting the module (its data segments, tables and start code count against the limits too)",
+                plain.detail
+            ),
+        );
     }
     plain
 }
@@ -472,9 +606,15 @@ fn classify_call(e: &wasmtime::Error, limits: &Limits, err: impl Fn(ErrorKind, S
     }
     match e.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => err(ErrorKind::OutOfFuel, format!("ran out of fuel ({} units)", limits.fuel)),
-        Some(Trap::Interrupt) => err(ErrorKind::Timeout, format!("did not finish within {:?}", limits.timeout)),
+        Some(Trap::Interrupt) => err(
+            ErrorKind::Timeout,
+            format!("did not finish within {:?}", limits.timeout),
+        ),
         Some(Trap::StackOverflow) => err(ErrorKind::StackOverflow, "stack overflow (wasm stack exhausted)".into()),
-        Some(Trap::MemoryOutOfBounds) => err(ErrorKind::Trap, "trapped: out-of-bounds memory access (a C stack overflow lands here too)".into()),
+        Some(Trap::MemoryOutOfBounds) => err(
+            ErrorKind::Trap,
+            "trapped: out-of-bounds memory access (a C stack overflow lands here too)".into(),
+        ),
         Some(t) => err(ErrorKind::Trap, format!("trapped: {t}")),
         None => err(ErrorKind::Trap, format!("{e:#}")),
     }
@@ -482,7 +622,9 @@ fn classify_call(e: &wasmtime::Error, limits: &Limits, err: impl Fn(ErrorKind, S
 
 /// Sets `value` at `path` in `out`, making the objects on the way.
 fn insert_at(out: &mut Value, path: &[String], value: Value) {
-    let Some((first, rest)) = path.split_first() else { return };
+    let Some((first, rest)) = path.split_first() else {
+        return;
+    };
     let Some(map) = out.as_object_mut() else { return };
     if rest.is_empty() {
         map.insert(first.clone(), value);
@@ -500,14 +642,32 @@ pub struct Plugins {
 impl Plugins {
     /// Loads every Plugin document of a pack; every failure, each naming
     /// its plugin.
-    pub fn load_pack(pack: &dealrules_model::Pack, cache: Option<&std::path::Path>) -> Result<Plugins, Vec<PluginError>> {
+    pub fn load_pack(
+        pack: &dealrules_model::Pack,
+        cache: Option<&std::path::Path>,
+    ) -> Result<Plugins, Vec<PluginError>> {
         let mut by_name = std::collections::HashMap::new();
         let mut errors = Vec::new();
-        for doc in pack.documents.iter().filter(|d| d.kind == dealrules_model::Kind::Plugin) {
-            let dealrules_model::Spec::Plugin(spec) = &doc.spec else { continue };
-            let dir = doc.file.rsplit_once('/').map(|(d, _)| format!("{d}/")).unwrap_or_default();
+        for doc in pack
+            .documents
+            .iter()
+            .filter(|d| d.kind == dealrules_model::Kind::Plugin)
+        {
+            let dealrules_model::Spec::Plugin(spec) = &doc.spec else {
+                continue;
+            };
+            let dir = doc
+                .file
+                .rsplit_once('/')
+                .map(|(d, _)| format!("{d}/"))
+                .unwrap_or_default();
             let Some(wasm) = pack.source.files.get(&format!("{dir}{}", spec.wasm)) else {
-                errors.push(PluginError { plugin: doc.metadata.name.clone(), function: None, kind: ErrorKind::Load, detail: format!("no module `{dir}{}` in the pack", spec.wasm) });
+                errors.push(PluginError {
+                    plugin: doc.metadata.name.clone(),
+                    function: None,
+                    kind: ErrorKind::Load,
+                    detail: format!("no module `{dir}{}` in the pack", spec.wasm),
+                });
                 continue;
             };
             match Plugin::load(&doc.metadata.name, spec, wasm, cache) {
@@ -517,15 +677,27 @@ impl Plugins {
                 Err(e) => errors.push(e),
             }
         }
-        if errors.is_empty() { Ok(Plugins { by_name }) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(Plugins { by_name })
+        } else {
+            Err(errors)
+        }
     }
 }
 
 impl dealrules_core::PluginRuntime for Plugins {
     fn call(&self, plugin: &str, function: &str, facts: &Value) -> Result<dealrules_core::PluginCall, String> {
-        let p = self.by_name.get(plugin).ok_or_else(|| format!("plugin `{plugin}` is not loaded"))?;
+        let p = self
+            .by_name
+            .get(plugin)
+            .ok_or_else(|| format!("plugin `{plugin}` is not loaded"))?;
         let out = p.call(function, facts).map_err(|e| e.to_string())?;
-        Ok(dealrules_core::PluginCall { value: out.value, fuel_used: out.fuel_used, micros: out.micros, log: out.log })
+        Ok(dealrules_core::PluginCall {
+            value: out.value,
+            fuel_used: out.fuel_used,
+            micros: out.micros,
+            log: out.log,
+        })
     }
 }
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
-use dealrules_server::auth::{hash_token, TokenBook};
+use dealrules_server::auth::{TokenBook, hash_token};
 use dealrules_server::state::{AppState, Setup};
 use dealrules_store::Store;
 
@@ -32,14 +32,32 @@ struct Run {
 }
 
 /// One server, `clients` keep-alive clients for `seconds`.
-fn run(runtime: &tokio::runtime::Runtime, db: &str, log: bool, clients: usize, seconds: u64) -> (Run, Option<(i64, Duration)>) {
+fn run(
+    runtime: &tokio::runtime::Runtime,
+    db: &str,
+    log: bool,
+    clients: usize,
+    seconds: u64,
+) -> (Run, Option<(i64, Duration)>) {
     let rules = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../rules");
     let (addr, state) = runtime.block_on(async {
         let store = Arc::new(Store::open(db).await.unwrap());
         // The same database may serve several runs: the token may be there.
-        let _ = store.add_token(&hex::encode(hash_token("bench")), "service", "bench", &[], "bench").await;
+        let _ = store
+            .add_token(&hex::encode(hash_token("bench")), "service", "bench", &[], "bench")
+            .await;
         let (snapshot, activation, _) = dealrules_server::reload::startup(&store, &rules).await.unwrap();
-        let state = AppState::start(Setup { snapshot, activation, rules_dir: rules.clone(), store, fixed_tokens: TokenBook::default(), decision_log: log, clock: Default::default() }).await.unwrap();
+        let state = AppState::start(Setup {
+            snapshot,
+            activation,
+            rules_dir: rules.clone(),
+            store,
+            fixed_tokens: TokenBook::default(),
+            decision_log: log,
+            clock: Default::default(),
+        })
+        .await
+        .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let app = dealrules_server::routes::app(state.clone());
@@ -68,7 +86,16 @@ fn run(runtime: &tokio::runtime::Runtime, db: &str, log: bool, clients: usize, s
         (rows, t.elapsed())
     });
     let (p50, p99) = load_client::percentiles(&mut all);
-    (Run { decisions: all.len(), per_second: all.len() as f64 / elapsed.as_secs_f64(), p50, p99, max: all[all.len() - 1] }, flushed)
+    (
+        Run {
+            decisions: all.len(),
+            per_second: all.len() as f64 / elapsed.as_secs_f64(),
+            p50,
+            p99,
+            max: all[all.len() - 1],
+        },
+        flushed,
+    )
 }
 
 fn main() {
@@ -76,11 +103,22 @@ fn main() {
     let env = |k: &str, d: u64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
     let clients = env("LOAD_CLIENTS", 4) as usize;
     let seconds = env("LOAD_SECONDS", if full { 10 } else { 1 });
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
-    let pg = dealrules_store::scratch::postgres_server().map(|server| runtime.block_on(dealrules_store::scratch::create_postgres_database(&server, "http_load")).unwrap());
-    let mut runs = vec![("decision log off", sqlite.clone(), false), ("decision log on, SQLite", sqlite.clone(), true)];
+    let pg = dealrules_store::scratch::postgres_server().map(|server| {
+        runtime
+            .block_on(dealrules_store::scratch::create_postgres_database(&server, "http_load"))
+            .unwrap()
+    });
+    let mut runs = vec![
+        ("decision log off", sqlite.clone(), false),
+        ("decision log on, SQLite", sqlite.clone(), true),
+    ];
     if let Some(url) = &pg {
         runs.push(("decision log on, PostgreSQL", url.clone(), true));
     }
@@ -95,6 +133,8 @@ fn main() {
         }
     }
     if let Some(url) = pg {
-        runtime.block_on(dealrules_store::scratch::drop_postgres_database(&url)).unwrap();
+        runtime
+            .block_on(dealrules_store::scratch::drop_postgres_database(&url))
+            .unwrap();
     }
 }

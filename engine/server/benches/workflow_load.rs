@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dealrules_server::auth::{hash_token, Principal, Role, TokenBook};
+use dealrules_server::auth::{Principal, Role, TokenBook, hash_token};
 use dealrules_server::state::{AppState, Setup};
 use dealrules_store::Store;
 
@@ -30,27 +30,54 @@ fn run(runtime: &tokio::runtime::Runtime, label: &str, db: &str, clients: usize,
     let rules = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../rules");
     let (addr, state) = runtime.block_on(async {
         let store = Arc::new(Store::open(db).await.unwrap());
-        store.add_token(&hex::encode(hash_token("bench")), "service", "bench", &[], "bench").await.unwrap();
+        store
+            .add_token(&hex::encode(hash_token("bench")), "service", "bench", &[], "bench")
+            .await
+            .unwrap();
         let (snapshot, activation, _) = dealrules_server::reload::startup(&store, &rules).await.unwrap();
-        let state = AppState::start(Setup { snapshot, activation, rules_dir: rules.clone(), store, fixed_tokens: TokenBook::default(), decision_log: true, clock: Default::default() }).await.unwrap();
+        let state = AppState::start(Setup {
+            snapshot,
+            activation,
+            rules_dir: rules.clone(),
+            store,
+            fixed_tokens: TokenBook::default(),
+            decision_log: true,
+            clock: Default::default(),
+        })
+        .await
+        .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let app = dealrules_server::routes::app(state.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         (addr, state)
     });
-    let who = Principal { subject: "bench".into(), role: Role::Service, groups: vec![] };
+    let who = Principal {
+        subject: "bench".into(),
+        role: Role::Service,
+        groups: vec![],
+    };
 
     // Deal events: updates spread over 200 deals.
     runtime.block_on(async {
         for i in 0..200 {
             let req = serde_json::from_str(&deal(&format!("e-{i}"))).unwrap();
-            dealrules_server::workflow::create_deal(&state, &who, req).await.unwrap();
+            dealrules_server::workflow::create_deal(&state, &who, req)
+                .await
+                .unwrap();
         }
     });
     let warm = Instant::now() + Duration::from_millis(300);
     let a = addr.clone();
-    let _ = load_client::client(&a, warm, |i| load_client::post(&a, &format!("/v1/deals/e-{}/events", i % 200), "bench", "", r#"{"type": "update", "fields": {"next_step": "warm"}}"#));
+    let _ = load_client::client(&a, warm, |i| {
+        load_client::post(
+            &a,
+            &format!("/v1/deals/e-{}/events", i % 200),
+            "bench",
+            "",
+            r#"{"type": "update", "fields": {"next_step": "warm"}}"#,
+        )
+    });
     let started = Instant::now();
     let until = started + Duration::from_secs(seconds);
     let threads: Vec<_> = (0..clients)
@@ -60,7 +87,13 @@ fn run(runtime: &tokio::runtime::Runtime, label: &str, db: &str, clients: usize,
                 load_client::client(&a, until, |i| {
                     let deal = (c * 50 + i) % 200;
                     let key = format!("Idempotency-Key: c{c}-{i}\r\n");
-                    load_client::post(&a, &format!("/v1/deals/e-{deal}/events"), "bench", &key, &format!(r#"{{"type": "update", "fields": {{"next_step": "call {i}"}}}}"#))
+                    load_client::post(
+                        &a,
+                        &format!("/v1/deals/e-{deal}/events"),
+                        "bench",
+                        &key,
+                        &format!(r#"{{"type": "update", "fields": {{"next_step": "call {i}"}}}}"#),
+                    )
                 })
             })
         })
@@ -105,12 +138,30 @@ fn main() {
     let clients = env("LOAD_CLIENTS", 4) as usize;
     let seconds = env("LOAD_SECONDS", if full { 10 } else { 1 });
     let timers = env("TIMERS", if full { 5000 } else { 100 }) as usize;
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    run(&runtime, "SQLite", &format!("sqlite://{}", dir.path().join("bench.db").display()), clients, seconds, timers);
+    run(
+        &runtime,
+        "SQLite",
+        &format!("sqlite://{}", dir.path().join("bench.db").display()),
+        clients,
+        seconds,
+        timers,
+    );
     if let Some(server) = dealrules_store::scratch::postgres_server() {
-        let url = runtime.block_on(dealrules_store::scratch::create_postgres_database(&server, "workflow_load")).unwrap();
+        let url = runtime
+            .block_on(dealrules_store::scratch::create_postgres_database(
+                &server,
+                "workflow_load",
+            ))
+            .unwrap();
         run(&runtime, "PostgreSQL", &url, clients, seconds, timers);
-        runtime.block_on(dealrules_store::scratch::drop_postgres_database(&url)).unwrap();
+        runtime
+            .block_on(dealrules_store::scratch::drop_postgres_database(&url))
+            .unwrap();
     }
 }

@@ -74,7 +74,14 @@ impl TokenBook {
             return;
         }
         if let Some(role) = Role::parse(&record.role) {
-            self.entries.push((hash, Principal { subject: record.subject.clone(), role, groups: record.groups.clone() }));
+            self.entries.push((
+                hash,
+                Principal {
+                    subject: record.subject.clone(),
+                    role,
+                    groups: record.groups.clone(),
+                },
+            ));
         }
     }
 
@@ -89,7 +96,10 @@ impl TokenBook {
     /// Checks every stored hash, whatever matches first, so timing tells
     /// nothing about which token was close.
     pub fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, ApiError> {
-        let token = authorization.and_then(|h| h.strip_prefix("Bearer ")).map(str::trim).ok_or(ApiError::Unauthorized)?;
+        let token = authorization
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or(ApiError::Unauthorized)?;
         let presented = hash_token(token);
         let mut found = None;
         for (hash, who) in &self.entries {
@@ -113,7 +123,11 @@ pub struct Tokens {
 
 impl Tokens {
     pub fn new(fixed: TokenBook) -> Tokens {
-        Tokens { book: arc_swap::ArcSwap::from_pointee(fixed.clone()), fixed, last_refresh: std::sync::Mutex::new(std::time::Instant::now()) }
+        Tokens {
+            book: arc_swap::ArcSwap::from_pointee(fixed.clone()),
+            fixed,
+            last_refresh: std::sync::Mutex::new(std::time::Instant::now()),
+        }
     }
 
     /// Reloads the stored tokens.
@@ -136,11 +150,16 @@ impl Tokens {
         self.len() == 0
     }
 
-    pub async fn authenticate(&self, store: &dealrules_store::Store, authorization: Option<&str>) -> Result<Principal, ApiError> {
+    pub async fn authenticate(
+        &self,
+        store: &dealrules_store::Store,
+        authorization: Option<&str>,
+    ) -> Result<Principal, ApiError> {
         match self.book.load().authenticate(authorization) {
             Ok(p) => Ok(p),
             Err(e) => {
-                let stale = self.last_refresh.lock().unwrap_or_else(|p| p.into_inner()).elapsed() > std::time::Duration::from_secs(1);
+                let stale = self.last_refresh.lock().unwrap_or_else(|p| p.into_inner()).elapsed()
+                    > std::time::Duration::from_secs(1);
                 if stale && authorization.is_some() && self.refresh(store).await.is_ok() {
                     self.book.load().authenticate(authorization)
                 } else {
@@ -156,6 +175,8 @@ pub fn require(who: &Principal, needed: Role) -> Result<(), ApiError> {
     if who.role >= needed {
         Ok(())
     } else {
-        Err(ApiError::Forbidden(format!("this needs the {needed:?} role; the token has {:?}", who.role).to_lowercase()))
+        Err(ApiError::Forbidden(
+            format!("this needs the {needed:?} role; the token has {:?}", who.role).to_lowercase(),
+        ))
     }
 }

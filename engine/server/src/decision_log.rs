@@ -126,10 +126,14 @@ pub fn prune_every_hour(store: Arc<Store>, keep: Duration) {
         loop {
             tick.tick().await;
             let keep = chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
-            let Some(cut) = chrono::Utc::now().checked_sub_signed(keep) else { continue };
+            let Some(cut) = chrono::Utc::now().checked_sub_signed(keep) else {
+                continue;
+            };
             match store.prune_decisions(&dealrules_store::timestamp(cut)).await {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(records = n, before = %dealrules_store::timestamp(cut), "decision log: old records removed"),
+                Ok(n) => {
+                    tracing::info!(records = n, before = %dealrules_store::timestamp(cut), "decision log: old records removed")
+                }
                 Err(e) => tracing::error!(error = %e, "decision log: pruning failed"),
             }
         }

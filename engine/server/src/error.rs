@@ -1,6 +1,6 @@
 //! The HTTP layer's one error type: every error is `application/problem+json`.
 
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use dealrules_core::DecideError;
 
@@ -21,7 +21,10 @@ pub enum ApiError {
     /// 422 with the reasons as an extension member, e.g. `errors` for a
     /// pack that did not validate.
     #[error("{detail}")]
-    UnprocessableWith { detail: String, extra: serde_json::Map<String, serde_json::Value> },
+    UnprocessableWith {
+        detail: String,
+        extra: serde_json::Map<String, serde_json::Value>,
+    },
     /// 503: a part the request needs (the store) is not answering.
     #[error("{0}")]
     Unavailable(String),
@@ -81,7 +84,9 @@ pub fn read_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Strin
 /// only spaces; the OpenAPI document says the same.
 pub fn user_id<'a>(field: &str, value: &'a str) -> Result<&'a str, ApiError> {
     if value.trim().is_empty() || value.chars().count() > 200 {
-        return Err(ApiError::BadRequest(format!("`{field}` must be a user id of 1 to 200 characters")));
+        return Err(ApiError::BadRequest(format!(
+            "`{field}` must be a user id of 1 to 200 characters"
+        )));
     }
     Ok(value)
 }
@@ -89,7 +94,11 @@ pub fn user_id<'a>(field: &str, value: &'a str) -> Result<&'a str, ApiError> {
 impl ApiError {
     /// A sqlx error met in the server (a transaction's commit).
     pub fn from_sqlx(e: sqlx::Error) -> ApiError {
-        if dealrules_store::unavailable(&e) { ApiError::store_unavailable(&e) } else { ApiError::Internal(e.to_string()) }
+        if dealrules_store::unavailable(&e) {
+            ApiError::store_unavailable(&e)
+        } else {
+            ApiError::Internal(e.to_string())
+        }
     }
 
     /// 503 with Retry-After: the store is down or out of connections.
@@ -103,25 +112,37 @@ impl ApiError {
     /// problem+json shape as every other error.
     pub fn from_status(status: StatusCode, detail: &str) -> Response {
         let detail = detail.trim();
-        let detail = if detail.is_empty() { status.canonical_reason().unwrap_or("error").to_string() } else { detail.chars().take(500).collect() };
-        problem(status, serde_json::json!({
-            "type": "about:blank",
-            "title": status.canonical_reason().unwrap_or("error"),
-            "status": status.as_u16(),
-            "detail": detail,
-        }))
+        let detail = if detail.is_empty() {
+            status.canonical_reason().unwrap_or("error").to_string()
+        } else {
+            detail.chars().take(500).collect()
+        };
+        problem(
+            status,
+            serde_json::json!({
+                "type": "about:blank",
+                "title": status.canonical_reason().unwrap_or("error"),
+                "status": status.as_u16(),
+                "detail": detail,
+            }),
+        )
     }
 }
 
 fn problem(status: StatusCode, body: serde_json::Value) -> Response {
     let mut res = (status, body.to_string()).into_response();
-    res.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/problem+json"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/problem+json"),
+    );
     match status {
         StatusCode::UNAUTHORIZED => {
-            res.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
         }
         StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS => {
-            res.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("2"));
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("2"));
         }
         _ => {}
     }
@@ -133,12 +154,18 @@ fn problem(status: StatusCode, body: serde_json::Value) -> Response {
 /// headers such as `Allow`.
 pub async fn problem_json_everywhere(res: Response) -> Response {
     let status = res.status();
-    let is_problem = res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
     if !(status.is_client_error() || status.is_server_error()) || is_problem {
         return res;
     }
     let (parts, body) = res.into_parts();
-    let text = axum::body::to_bytes(body, 64 * 1024).await.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
     let mut out = ApiError::from_status(status, &text);
     for (name, value) in parts.headers.iter() {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH && !out.headers().contains_key(name) {

@@ -30,9 +30,9 @@ pub mod reload;
 pub mod routes;
 pub mod state;
 pub mod upload;
+pub mod workers;
 pub mod workflow;
 pub mod workflow_routes;
-pub mod workers;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -70,19 +70,39 @@ pub async fn first_admin_token(store: &Store) -> Result<Option<String>, String> 
         return Ok(None);
     }
     let t = auth::generate_token()?;
-    store.add_token(&hex::encode(auth::hash_token(&t)), Role::Admin.as_str(), "admin", &[], "first start").await.map_err(|e| e.to_string())?;
+    store
+        .add_token(
+            &hex::encode(auth::hash_token(&t)),
+            Role::Admin.as_str(),
+            "admin",
+            &[],
+            "first start",
+        )
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(Some(t))
 }
 
 /// Runs until SIGTERM or Ctrl-C, then lets in-flight requests finish and
 /// flushes the decision log.
 pub async fn serve(config: ServeConfig) -> Result<(), String> {
-    let store = Arc::new(Store::open(&config.db).await.map_err(|e| format!("cannot open the store: {e}"))?);
+    let store = Arc::new(
+        Store::open(&config.db)
+            .await
+            .map_err(|e| format!("cannot open the store: {e}"))?,
+    );
     let (snapshot, activation, startup_errors) = reload::startup(&store, &config.rules).await?;
     let mut fixed = TokenBook::default();
     let mut listen = config.listen;
     match &config.admin_token {
-        Some(t) if !t.trim().is_empty() => fixed.add(t.trim(), Principal { subject: "admin".into(), role: Role::Admin, groups: vec![] }),
+        Some(t) if !t.trim().is_empty() => fixed.add(
+            t.trim(),
+            Principal {
+                subject: "admin".into(),
+                role: Role::Admin,
+                groups: vec![],
+            },
+        ),
         _ => {
             if let Some(t) = first_admin_token(&store).await? {
                 // No token at all: make one, show it once, and stay on loopback.
@@ -105,7 +125,11 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
     })
     .await?;
     if let Some(errors) = startup_errors {
-        state.status.write().unwrap_or_else(|p| p.into_inner()).last_reload_errors = Some(errors);
+        state
+            .status
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .last_reload_errors = Some(errors);
     }
     if let (true, Some(keep)) = (config.decision_log, config.retention) {
         decision_log::prune_every_hour(store.clone(), keep);
@@ -116,8 +140,11 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
     if let Some(url) = &config.webhook_url {
         workers::webhook(state.clone(), url.clone());
     }
-    let _watcher = reload::watch(state.clone(), Duration::from_millis(150)).map_err(|e| format!("cannot watch {}: {e}", config.rules.display()))?;
-    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let _watcher = reload::watch(state.clone(), Duration::from_millis(150))
+        .map_err(|e| format!("cannot watch {}: {e}", config.rules.display()))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     tracing::info!(version = %state.snapshot.load().version, rules = %config.rules.display(), listen = %listen, store = %store.url(), "serving");
     println!(
         "dealrules serving pack {} from {} on http://{} (store {})",
@@ -126,7 +153,10 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
         listener.local_addr().map_err(|e| e.to_string())?,
         store.url()
     );
-    axum::serve(listener, routes::app(state.clone())).with_graceful_shutdown(shutdown()).await.map_err(|e| e.to_string())?;
+    axum::serve(listener, routes::app(state.clone()))
+        .with_graceful_shutdown(shutdown())
+        .await
+        .map_err(|e| e.to_string())?;
     // In-flight requests are done; write what they logged.
     state.log.flush().await;
     store.close().await;

@@ -30,16 +30,26 @@ impl Default for LongWork {
 
 impl LongWork {
     pub fn new(running: usize, queued: usize) -> LongWork {
-        LongWork { running: Arc::new(Semaphore::new(running)), admitted: Arc::new(Semaphore::new(running + queued)) }
+        LongWork {
+            running: Arc::new(Semaphore::new(running)),
+            admitted: Arc::new(Semaphore::new(running + queued)),
+        }
     }
 
     /// Runs `work` on a blocking thread once one of the pool's places is
     /// free; 503 at once when the queue is full.
     pub async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
         let Ok(admitted) = self.admitted.clone().try_acquire_owned() else {
-            return Err(ApiError::Busy("too many long-running decisions (plugin calls, incentive plans) are waiting; try again shortly".into()));
+            return Err(ApiError::Busy(
+                "too many long-running decisions (plugin calls, incentive plans) are waiting; try again shortly".into(),
+            ));
         };
-        let running = self.running.clone().acquire_owned().await.map_err(|e| ApiError::Internal(e.to_string()))?;
+        let running = self
+            .running
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
         let out = tokio::task::spawn_blocking(move || {
             let out = work();
             drop(running);

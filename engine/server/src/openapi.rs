@@ -6,7 +6,7 @@
 //! real requests and every answer against its documented schema.
 
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 /// An error, as RFC 9457 problem details.
@@ -71,7 +71,11 @@ pub fn finish(doc: utoipa::openapi::OpenApi) -> Value {
                     op.insert("security".into(), json!([{ "bearer": [] }]));
                 }
                 // Archives are bytes, not arrays of numbers.
-                if let Some(content) = op.get_mut("requestBody").and_then(|b| b.get_mut("content")).and_then(Value::as_object_mut) {
+                if let Some(content) = op
+                    .get_mut("requestBody")
+                    .and_then(|b| b.get_mut("content"))
+                    .and_then(Value::as_object_mut)
+                {
                     for (media, body) in content.iter_mut() {
                         if !media.ends_with("json") {
                             body["schema"] = json!({ "type": "string", "contentMediaType": media });
@@ -91,16 +95,37 @@ pub fn finish(doc: utoipa::openapi::OpenApi) -> Value {
 /// Each entry is checked by `scripts/schemathesis` against the real server.
 fn exact(doc: &mut Value) {
     let id = json!({ "type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S" });
-    let when = json!({ "anyOf": [{ "type": "string", "format": "date-time" }, { "type": "string", "format": "date" }] });
+    let when =
+        json!({ "anyOf": [{ "type": "string", "format": "date-time" }, { "type": "string", "format": "date" }] });
     let version = json!({ "type": "string", "pattern": "^\\s*(sha256:)?[0-9a-fA-F]{6,}\\s*$" });
     let params: &[(&str, &str, &str, Value)] = &[
-        ("/v1/approvals", "get", "state", json!({ "type": "string", "enum": ["pending", "approved", "rejected", "recalled"] })),
-        ("/v1/pipeline", "get", "by", json!({ "type": "string", "enum": ["stage", "owner", "period"] })),
+        (
+            "/v1/approvals",
+            "get",
+            "state",
+            json!({ "type": "string", "enum": ["pending", "approved", "rejected", "recalled"] }),
+        ),
+        (
+            "/v1/pipeline",
+            "get",
+            "by",
+            json!({ "type": "string", "enum": ["stage", "owner", "period"] }),
+        ),
         ("/v1/decisions", "get", "since", when.clone()),
         ("/v1/decisions", "get", "until", when),
-        ("/v1/decisions", "get", "limit", json!({ "type": "integer", "minimum": 0, "maximum": 4294967295u64, "description": "At most this many (default 100); 0 and more than 1000 are taken as 1 and 1000" })),
+        (
+            "/v1/decisions",
+            "get",
+            "limit",
+            json!({ "type": "integer", "minimum": 0, "maximum": 4294967295u64, "description": "At most this many (default 100); 0 and more than 1000 are taken as 1 and 1000" }),
+        ),
         ("/v1/packs/{version}", "get", "version", version.clone()),
-        ("/v1/deals/{id}/events", "post", "Idempotency-Key", json!({ "type": "string", "minLength": 1, "maxLength": 200 })),
+        (
+            "/v1/deals/{id}/events",
+            "post",
+            "Idempotency-Key",
+            json!({ "type": "string", "minLength": 1, "maxLength": 200 }),
+        ),
     ];
     for (path, method, name, schema) in params {
         if let Some(list) = doc["paths"][*path][*method]["parameters"].as_array_mut() {
@@ -113,13 +138,33 @@ fn exact(doc: &mut Value) {
         ("NewDeal", "id", id.clone()),
         ("NewDeal", "funnel", json!({ "type": "string", "minLength": 1 })),
         ("NewDeal", "owner", json!({ "type": "string" })),
-        ("ApprovalDecisionRequest", "decision", json!({ "type": "string", "enum": ["approve", "reject"] })),
+        (
+            "ApprovalDecisionRequest",
+            "decision",
+            json!({ "type": "string", "enum": ["approve", "reject"] }),
+        ),
         ("NewDelegation", "to", id.clone()),
-        ("NewDelegation", "from", json!({ "type": ["string", "null"], "minLength": 1, "maxLength": 200, "pattern": "\\S" })),
-        ("NewDelegation", "starts", json!({ "type": "string", "format": "date", "description": "First day, YYYY-MM-DD." })),
-        ("NewDelegation", "ends", json!({ "type": "string", "format": "date", "description": "Last day, YYYY-MM-DD, on or after `starts`." })),
+        (
+            "NewDelegation",
+            "from",
+            json!({ "type": ["string", "null"], "minLength": 1, "maxLength": 200, "pattern": "\\S" }),
+        ),
+        (
+            "NewDelegation",
+            "starts",
+            json!({ "type": "string", "format": "date", "description": "First day, YYYY-MM-DD." }),
+        ),
+        (
+            "NewDelegation",
+            "ends",
+            json!({ "type": "string", "format": "date", "description": "Last day, YYYY-MM-DD, on or after `starts`." }),
+        ),
         ("RollbackRequest", "version", version),
-        ("NewToken", "role", json!({ "type": "string", "enum": ["viewer", "service", "approver", "admin"] })),
+        (
+            "NewToken",
+            "role",
+            json!({ "type": "string", "enum": ["viewer", "service", "approver", "admin"] }),
+        ),
         ("NewToken", "subject", id),
     ];
     for (schema, field, value) in fields {
@@ -143,7 +188,10 @@ fn exact(doc: &mut Value) {
         "example": { "approvals.yaml": "apiVersion: dealrules/v1\nkind: ApprovalPolicy\n..." }
     });
     for (path, method) in [("/v1/packs/active", "put"), ("/v1/packs/validate", "post")] {
-        let body = doc.pointer_mut(&format!("/paths/{}/{method}/requestBody/content/application~1json", path.replace('/', "~1")));
+        let body = doc.pointer_mut(&format!(
+            "/paths/{}/{method}/requestBody/content/application~1json",
+            path.replace('/', "~1")
+        ));
         if let Some(body) = body.and_then(Value::as_object_mut) {
             body.insert("schema".into(), pack.clone());
             body.remove("example");

@@ -15,7 +15,7 @@ use dealrules_store::Activation;
 use notify::{RecursiveMode, Watcher};
 use serde::Serialize;
 
-use crate::state::{now, AppState};
+use crate::state::{AppState, now};
 
 /// What validating a pack found.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -34,7 +34,14 @@ pub struct Validation {
 /// cannot serve.
 pub fn validate(source: PackSource) -> (Option<Snapshot>, Validation) {
     let version = source.version();
-    let mut v = Validation { valid: false, version, errors: vec![], tests_passed: 0, tests_failed: 0, policies: vec![] };
+    let mut v = Validation {
+        valid: false,
+        version,
+        errors: vec![],
+        tests_passed: 0,
+        tests_failed: 0,
+        policies: vec![],
+    };
     let mut snapshot = match Snapshot::load(source) {
         Ok(s) => s,
         Err(e) => {
@@ -44,7 +51,9 @@ pub fn validate(source: PackSource) -> (Option<Snapshot>, Validation) {
     };
     // Plugins are compiled (or read from the cache) before the tests run,
     // so the pack's tests exercise them.
-    if let Err(errors) = dealrules_plugin_host::attach(&mut snapshot, dealrules_plugin_host::default_cache_dir().as_deref()) {
+    if let Err(errors) =
+        dealrules_plugin_host::attach(&mut snapshot, dealrules_plugin_host::default_cache_dir().as_deref())
+    {
         v.errors = errors;
         return (None, v);
     }
@@ -55,7 +64,8 @@ pub fn validate(source: PackSource) -> (Option<Snapshot>, Validation) {
             None => v.tests_passed += 1,
             Some(f) => {
                 v.tests_failed += 1;
-                v.errors.push(format!("{}:{}: policy test `{}` failed: {f}", t.file, t.line, t.name));
+                v.errors
+                    .push(format!("{}:{}: policy test `{}` failed: {f}", t.file, t.line, t.name));
             }
         }
     }
@@ -90,7 +100,13 @@ pub enum Outcome {
 }
 
 /// The one gate: validate and test off the request path, store, swap.
-pub async fn activate(state: &Arc<AppState>, source: PackSource, by: &str, from: &str, comment: Option<&str>) -> Outcome {
+pub async fn activate(
+    state: &Arc<AppState>,
+    source: PackSource,
+    by: &str,
+    from: &str,
+    comment: Option<&str>,
+) -> Outcome {
     let _one_at_a_time = state.activating.lock().await;
     let version = source.version();
     if *state.snapshot.load().version == *version {
@@ -103,7 +119,17 @@ pub async fn activate(state: &Arc<AppState>, source: PackSource, by: &str, from:
     let built = tokio::task::spawn_blocking(move || validate(source)).await;
     let (snapshot, validation) = match built {
         Ok(pair) => pair,
-        Err(e) => (None, Validation { valid: false, version: version.clone(), errors: vec![format!("the build task failed: {e}")], tests_passed: 0, tests_failed: 0, policies: vec![] }),
+        Err(e) => (
+            None,
+            Validation {
+                valid: false,
+                version: version.clone(),
+                errors: vec![format!("the build task failed: {e}")],
+                tests_passed: 0,
+                tests_failed: 0,
+                policies: vec![],
+            },
+        ),
     };
     let refuse = |validation: Validation| {
         let mut status = state.status.write().unwrap_or_else(|p| p.into_inner());
@@ -114,7 +140,9 @@ pub async fn activate(state: &Arc<AppState>, source: PackSource, by: &str, from:
         state.metrics.reload(false);
         Outcome::Refused(validation)
     };
-    let Some(snapshot) = snapshot else { return refuse(validation) };
+    let Some(snapshot) = snapshot else {
+        return refuse(validation);
+    };
     // Stored before it answers anything, so every decision it makes can be
     // replayed on exactly these files.
     let activation = match state.store.activate(&stored, by, from, comment).await {
@@ -122,7 +150,9 @@ pub async fn activate(state: &Arc<AppState>, source: PackSource, by: &str, from:
         Err(e) => {
             let mut v = validation;
             v.valid = false;
-            v.errors.push(format!("the pack is valid but could not be stored, so it was not activated: {e}"));
+            v.errors.push(format!(
+                "the pack is valid but could not be stored, so it was not activated: {e}"
+            ));
             return refuse(v);
         }
     };
@@ -158,7 +188,9 @@ async fn after_activation(state: &Arc<AppState>, version: &str) {
 /// Serves the latest stored activation when another node (or this one's
 /// older self) made it: several nodes on one database agree on the pack.
 pub async fn follow(state: &Arc<AppState>) -> Result<(), String> {
-    let Some(latest) = state.store.latest_activation(None).await.map_err(|e| e.to_string())? else { return Ok(()) };
+    let Some(latest) = state.store.latest_activation(None).await.map_err(|e| e.to_string())? else {
+        return Ok(());
+    };
     if *state.snapshot.load().version == *latest.version {
         return Ok(());
     }
@@ -167,7 +199,10 @@ pub async fn follow(state: &Arc<AppState>) -> Result<(), String> {
         return Ok(());
     }
     let Some(snapshot) = stored_snapshot(&state.store, &latest.version).await else {
-        return Err(format!("activation {} names pack {}, which does not build here", latest.id, latest.version));
+        return Err(format!(
+            "activation {} names pack {}, which does not build here",
+            latest.id, latest.version
+        ));
     };
     state.snapshot.store(Arc::new(snapshot));
     {
@@ -207,7 +242,10 @@ pub async fn reload(state: &Arc<AppState>) -> bool {
             return false;
         }
     };
-    !matches!(activate(state, source, "directory", "directory", None).await, Outcome::Refused(_))
+    !matches!(
+        activate(state, source, "directory", "directory", None).await,
+        Outcome::Refused(_)
+    )
 }
 
 /// Watches the rules folder; changes within `debounce` of each other make
@@ -238,10 +276,16 @@ pub fn watch(state: Arc<AppState>, debounce: Duration) -> notify::Result<notify:
 /// stored activation is served; when the folder changed since (a deploy),
 /// the folder is activated. A folder that does not build falls back to the
 /// last stored activation, with the errors shown in the status.
-pub async fn startup(store: &dealrules_store::Store, dir: &Path) -> Result<(Snapshot, Option<Activation>, Option<Vec<String>>), String> {
+pub async fn startup(
+    store: &dealrules_store::Store,
+    dir: &Path,
+) -> Result<(Snapshot, Option<Activation>, Option<Vec<String>>), String> {
     let dir_source = read_dir(dir);
     let latest = store.latest_activation(None).await.map_err(|e| e.to_string())?;
-    let last_from_dir = store.latest_activation(Some("directory")).await.map_err(|e| e.to_string())?;
+    let last_from_dir = store
+        .latest_activation(Some("directory"))
+        .await
+        .map_err(|e| e.to_string())?;
     let dir_version = dir_source.as_ref().ok().map(PackSource::version);
     if let Some(latest) = &latest {
         let dir_unchanged = dir_version.is_some() && last_from_dir.as_ref().map(|a| &a.version) == dir_version.as_ref();
@@ -255,7 +299,10 @@ pub async fn startup(store: &dealrules_store::Store, dir: &Path) -> Result<(Snap
     let built = match dir_source {
         Ok(source) => {
             let kept = source.clone();
-            tokio::task::spawn_blocking(move || build_source(source)).await.map_err(|e| e.to_string())?.map(|s| (s, kept))
+            tokio::task::spawn_blocking(move || build_source(source))
+                .await
+                .map_err(|e| e.to_string())?
+                .map(|s| (s, kept))
         }
         Err(e) => Err(e),
     };
@@ -263,7 +310,10 @@ pub async fn startup(store: &dealrules_store::Store, dir: &Path) -> Result<(Snap
         Ok((snapshot, source)) => {
             let activation = match &latest {
                 Some(a) if a.version == *snapshot.version => a.clone(),
-                _ => store.activate(&source, "directory", "directory", None).await.map_err(|e| e.to_string())?,
+                _ => store
+                    .activate(&source, "directory", "directory", None)
+                    .await
+                    .map_err(|e| e.to_string())?,
             };
             Ok((snapshot, Some(activation), None))
         }
@@ -277,7 +327,11 @@ pub async fn startup(store: &dealrules_store::Store, dir: &Path) -> Result<(Snap
                     tracing::warn!(folder = %dir.display(), serving = %a.version, errors = ?errors, "the rules folder cannot serve; serving the last activated version");
                     Ok((snapshot, Some(a), Some(errors)))
                 }
-                None => Err(format!("the pack in {} cannot serve:\n{}", dir.display(), errors.join("\n"))),
+                None => Err(format!(
+                    "the pack in {} cannot serve:\n{}",
+                    dir.display(),
+                    errors.join("\n")
+                )),
             }
         }
     }
@@ -285,5 +339,8 @@ pub async fn startup(store: &dealrules_store::Store, dir: &Path) -> Result<(Snap
 
 async fn stored_snapshot(store: &dealrules_store::Store, version: &str) -> Option<Snapshot> {
     let source = store.pack(version).await.ok().flatten()?;
-    tokio::task::spawn_blocking(move || build_source(source).ok()).await.ok().flatten()
+    tokio::task::spawn_blocking(move || build_source(source).ok())
+        .await
+        .ok()
+        .flatten()
 }

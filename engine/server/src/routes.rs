@@ -6,20 +6,20 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use utoipa::{OpenApi, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use dealrules_core::DecideError;
 use dealrules_model::Kind;
 use dealrules_store::{DecisionQuery, DecisionRecord};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value as Json_};
+use serde_json::{Value as Json_, json};
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::auth::{generate_token, hash_token, require, Principal, Role};
+use crate::auth::{Principal, Role, generate_token, hash_token, require};
 use crate::error::ApiError;
 use crate::openapi;
 use crate::reload::{self, Outcome};
@@ -33,7 +33,10 @@ pub fn app(state: Arc<AppState>) -> Router {
     let (router, doc) = api();
     let doc = Arc::new(openapi::finish(doc).to_string());
     router
-        .route("/openapi.json", get(move || async move { ([(header::CONTENT_TYPE, "application/json")], (*doc).clone()) }))
+        .route(
+            "/openapi.json",
+            get(move || async move { ([(header::CONTENT_TYPE, "application/json")], (*doc).clone()) }),
+        )
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         // Last on the way out: the framework's own rejections (413, a
@@ -60,7 +63,13 @@ async fn request_span(req: axum::extract::Request, next: axum::middleware::Next)
     );
     let started = std::time::Instant::now();
     let mut res = next.run(req).instrument(span.clone()).await;
-    span.in_scope(|| tracing::debug!(status = res.status().as_u16(), micros = started.elapsed().as_micros() as u64, "answered"));
+    span.in_scope(|| {
+        tracing::debug!(
+            status = res.status().as_u16(),
+            micros = started.elapsed().as_micros() as u64,
+            "answered"
+        )
+    });
     if let Ok(v) = header::HeaderValue::from_str(&id) {
         res.headers_mut().insert("x-request-id", v);
     }
@@ -70,7 +79,10 @@ async fn request_span(req: axum::extract::Request, next: axum::middleware::Next)
 /// The routes and their OpenAPI document, from one list.
 pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
     // Pack uploads may be larger than other bodies.
-    let uploads = OpenApiRouter::new().routes(routes!(validate_pack)).routes(routes!(activate_pack)).layer(DefaultBodyLimit::max(upload::MAX_UPLOAD_BYTES));
+    let uploads = OpenApiRouter::new()
+        .routes(routes!(validate_pack))
+        .routes(routes!(activate_pack))
+        .layer(DefaultBodyLimit::max(upload::MAX_UPLOAD_BYTES));
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(healthz))
         .routes(routes!(readyz))
@@ -111,7 +123,10 @@ pub(crate) async fn who(state: &AppState, headers: &HeaderMap, needed: Role) -> 
 /// Liveness.
 #[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "The process is up", body = Health)))]
 async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok".into(), version: None })
+    Json(Health {
+        status: "ok".into(),
+        version: None,
+    })
 }
 
 #[derive(Serialize, ToSchema)]
@@ -125,14 +140,28 @@ pub struct Health {
 /// Readiness: a pack is loaded (always, once started) and the store answers.
 #[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, description = "Ready", body = Health), (status = 503, description = "The store is not answering")))]
 async fn readyz(State(state): State<Arc<AppState>>) -> Result<Json<Health>, ApiError> {
-    state.store.ping().await.map_err(|e| ApiError::Unavailable(format!("the store is not answering: {e}")))?;
-    Ok(Json(Health { status: "ready".into(), version: Some(state.snapshot.load().version.to_string()) }))
+    state
+        .store
+        .ping()
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("the store is not answering: {e}")))?;
+    Ok(Json(Health {
+        status: "ready".into(),
+        version: Some(state.snapshot.load().version.to_string()),
+    }))
 }
 
 /// Prometheus metrics: decisions by policy and outcome, decision latency, reloads, the decision log.
 #[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text", body = String)))]
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render()).into_response()
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
 }
 
 /// One decision, as `dealrules eval`: the same JSON for the same pack and input.
@@ -147,30 +176,49 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         (status = 422, description = "Well-formed but cannot be decided (a missing field, a plugin that failed)"),
     ),
     extensions(("x-required-role" = json!("service"))))]
-async fn decide(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(policy): Path<String>, body: String) -> Result<Response, ApiError> {
+async fn decide(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(policy): Path<String>,
+    body: String,
+) -> Result<Response, ApiError> {
     let who = who(&state, &headers, Role::Service).await?;
     // Depth, size and duplicate keys over the whole body, before anything
     // (the decision log included) keeps it.
-    dealrules_expr::input_shape::check(&body).map_err(|e| ApiError::BadRequest(format!("input is not valid JSON: {e}")))?;
+    dealrules_expr::input_shape::check(&body)
+        .map_err(|e| ApiError::BadRequest(format!("input is not valid JSON: {e}")))?;
     // The request finishes on the snapshot it started with, whatever a
     // reload swaps in meanwhile.
     let snapshot = state.snapshot.load_full();
-    tracing::Span::current().record("policy", policy.as_str()).record("version", &*snapshot.version);
+    tracing::Span::current()
+        .record("policy", policy.as_str())
+        .record("version", &*snapshot.version);
     let started = std::time::Instant::now();
     let now = crate::state::now();
     let result = if snapshot.may_run_long(&policy) {
         // Plugins and plans run off the async workers (see `long_work`).
         let (snapshot, policy, body, now) = (snapshot.clone(), policy.clone(), body.clone(), now.clone());
-        state.long_work.run(move || snapshot.decide_json(&policy, &body, &now).map(|d| serde_json::to_string(&d))).await?
+        state
+            .long_work
+            .run(move || {
+                snapshot
+                    .decide_json(&policy, &body, &now)
+                    .map(|d| serde_json::to_string(&d))
+            })
+            .await?
     } else {
-        snapshot.decide_json(&policy, &body, &now).map(|d| serde_json::to_string(&d))
+        snapshot
+            .decide_json(&policy, &body, &now)
+            .map(|d| serde_json::to_string(&d))
     };
     // Only known policies get a series of their own.
     let label = match &result {
         Err(DecideError::UnknownPolicy { .. }) => "(unknown)",
         _ => policy.as_str(),
     };
-    state.metrics.decision(label, matches!(result, Ok(Ok(_))), started.elapsed().as_secs_f64());
+    state
+        .metrics
+        .decision(label, matches!(result, Ok(Ok(_))), started.elapsed().as_secs_f64());
     let answer = match result {
         Ok(Ok(text)) => Ok(text),
         Ok(Err(e)) => Err(ApiError::Internal(e.to_string())),
@@ -181,7 +229,19 @@ async fn decide(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(pol
             Ok(text) => ("ok", text.clone()),
             Err(e) => ("error", json!({ "error": e.to_string() }).to_string()),
         };
-        state.log.record(DecisionRecord::new(&state.store, &now, &policy, &snapshot.version, outcome, &who.subject, &body, &logged)).await;
+        state
+            .log
+            .record(DecisionRecord::new(
+                &state.store,
+                &now,
+                &policy,
+                &snapshot.version,
+                outcome,
+                &who.subject,
+                &body,
+                &logged,
+            ))
+            .await;
     }
     answer.map(|text| ([(header::CONTENT_TYPE, "application/json")], text).into_response())
 }
@@ -191,8 +251,16 @@ async fn decide(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(pol
 async fn policies(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<PolicyList>, ApiError> {
     who(&state, &headers, Role::Viewer).await?;
     let s = state.snapshot.load();
-    let policies = s.policies().iter().map(serde_json::to_value).collect::<Result<_, _>>().map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(Json(PolicyList { version: s.version.to_string(), policies }))
+    let policies = s
+        .policies()
+        .iter()
+        .map(serde_json::to_value)
+        .collect::<Result<_, _>>()
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Json(PolicyList {
+        version: s.version.to_string(),
+        policies,
+    }))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -208,12 +276,24 @@ pub struct PolicyList {
     params(("kind" = String, Path, description = "Funnel, ApprovalPolicy, DecisionTable, IncentivePlan, Targets, ..."), ("name" = String, Path)),
     responses((status = 200, description = "The policy", body = Object), (status = 404, description = "No such kind or policy")),
     extensions(("x-required-role" = json!("viewer"))))]
-async fn policy(State(state): State<Arc<AppState>>, headers: HeaderMap, Path((kind, name)): Path<(String, String)>) -> Result<Json<Json_>, ApiError> {
+async fn policy(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path((kind, name)): Path<(String, String)>,
+) -> Result<Json<Json_>, ApiError> {
     who(&state, &headers, Role::Viewer).await?;
     let kind = Kind::parse(&kind).ok_or_else(|| ApiError::NotFound(format!("no kind `{kind}`")))?;
     let s = state.snapshot.load();
-    let doc = s.pack.find(kind, &name).ok_or_else(|| ApiError::NotFound(format!("no {kind} named `{name}`")))?;
-    let source = s.pack.source.files.get(&doc.file).map(|b| String::from_utf8_lossy(b).into_owned());
+    let doc = s
+        .pack
+        .find(kind, &name)
+        .ok_or_else(|| ApiError::NotFound(format!("no {kind} named `{name}`")))?;
+    let source = s
+        .pack
+        .source
+        .files
+        .get(&doc.file)
+        .map(|b| String::from_utf8_lossy(b).into_owned());
     Ok(Json(json!({
         "kind": kind,
         "name": doc.metadata.name,
@@ -228,7 +308,10 @@ async fn policy(State(state): State<Arc<AppState>>, headers: HeaderMap, Path((ki
 
 /// The active pack version, who activated it and when, the last reload and its errors.
 #[utoipa::path(get, path = "/v1/status", tag = "policies", responses((status = 200, description = "The status", body = crate::state::ReloadStatus)), extensions(("x-required-role" = json!("viewer"))))]
-async fn status(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<crate::state::ReloadStatus>, ApiError> {
+async fn status(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<crate::state::ReloadStatus>, ApiError> {
     who(&state, &headers, Role::Viewer).await?;
     Ok(Json(state.status.read().unwrap_or_else(|p| p.into_inner()).clone()))
 }
@@ -242,10 +325,16 @@ async fn status(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resul
     )),
     responses((status = 200, description = "What validation found; `valid` says whether it could be activated", body = reload::Validation), (status = 400, description = "Not a pack (a path outside the pack, a link, not tar.gz nor JSON)"), (status = 413, description = "Larger than 16 MiB")),
     extensions(("x-required-role" = json!("admin"))))]
-async fn validate_pack(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Json<reload::Validation>, ApiError> {
+async fn validate_pack(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<reload::Validation>, ApiError> {
     who(&state, &headers, Role::Admin).await?;
     let source = upload::read_pack(&body).map_err(ApiError::BadRequest)?;
-    let (_, validation) = tokio::task::spawn_blocking(move || reload::validate(source)).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    let (_, validation) = tokio::task::spawn_blocking(move || reload::validate(source))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(Json(validation))
 }
 
@@ -267,7 +356,12 @@ struct ActivateQuery {
         (status = 422, description = "The pack has errors or failing tests; `errors` lists them; the active pack keeps serving"),
     ),
     extensions(("x-required-role" = json!("admin"))))]
-async fn activate_pack(State(state): State<Arc<AppState>>, headers: HeaderMap, Query(q): Query<ActivateQuery>, body: Bytes) -> Result<Json<ActivationAnswer>, ApiError> {
+async fn activate_pack(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<ActivateQuery>,
+    body: Bytes,
+) -> Result<Json<ActivationAnswer>, ApiError> {
     let who = who(&state, &headers, Role::Admin).await?;
     let source = upload::read_pack(&body).map_err(ApiError::BadRequest)?;
     activation_answer(reload::activate(&state, source, &who.subject, "upload", q.comment.as_deref()).await)
@@ -288,11 +382,24 @@ pub struct RollbackRequest {
         (status = 422, description = "That version no longer passes (its tests fail today)"),
     ),
     extensions(("x-required-role" = json!("admin"))))]
-async fn rollback(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Json<ActivationAnswer>, ApiError> {
+async fn rollback(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<ActivationAnswer>, ApiError> {
     let who = who(&state, &headers, Role::Admin).await?;
-    let req: RollbackRequest = crate::error::read_json(&body).map_err(|e| ApiError::BadRequest(format!("expected {{\"version\": \"sha256:...\"}}: {e}")))?;
-    let version = state.store.resolve_version(&req.version).await?.ok_or_else(|| ApiError::NotFound(format!("no stored pack version `{}`", req.version)))?;
-    let source = state.store.pack(&version).await?.ok_or_else(|| ApiError::NotFound(format!("no stored pack version `{version}`")))?;
+    let req: RollbackRequest = crate::error::read_json(&body)
+        .map_err(|e| ApiError::BadRequest(format!("expected {{\"version\": \"sha256:...\"}}: {e}")))?;
+    let version = state
+        .store
+        .resolve_version(&req.version)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no stored pack version `{}`", req.version)))?;
+    let source = state
+        .store
+        .pack(&version)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no stored pack version `{version}`")))?;
     activation_answer(reload::activate(&state, source, &who.subject, "rollback", req.comment.as_deref()).await)
 }
 
@@ -307,13 +414,28 @@ pub struct ActivationAnswer {
 
 fn activation_answer(outcome: Outcome) -> Result<Json<ActivationAnswer>, ApiError> {
     match outcome {
-        Outcome::Activated(a) => Ok(Json(ActivationAnswer { activated: true, version: a.version.clone(), activation: Some(a) })),
-        Outcome::Unchanged(version) => Ok(Json(ActivationAnswer { activated: false, version, activation: None })),
+        Outcome::Activated(a) => Ok(Json(ActivationAnswer {
+            activated: true,
+            version: a.version.clone(),
+            activation: Some(a),
+        })),
+        Outcome::Unchanged(version) => Ok(Json(ActivationAnswer {
+            activated: false,
+            version,
+            activation: None,
+        })),
         Outcome::Refused(v) => {
             let mut extra = serde_json::Map::new();
             extra.insert("errors".into(), json!(v.errors));
             extra.insert("version".into(), json!(v.version));
-            Err(ApiError::UnprocessableWith { detail: format!("pack {} was not activated: {} problem(s); the active pack keeps serving", v.version, v.errors.len()), extra })
+            Err(ApiError::UnprocessableWith {
+                detail: format!(
+                    "pack {} was not activated: {} problem(s); the active pack keeps serving",
+                    v.version,
+                    v.errors.len()
+                ),
+                extra,
+            })
         }
     }
 }
@@ -325,8 +447,17 @@ async fn packs(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result
     let activations = state.store.activations(200).await?;
     let versions = state.store.packs().await?;
     let s = state.status.read().unwrap_or_else(|p| p.into_inner()).clone();
-    let active = ActivePack { version: s.version, activated_at: s.activated_at, activated_by: s.activated_by, source: s.source };
-    Ok(Json(PackList { active, activations, versions }))
+    let active = ActivePack {
+        version: s.version,
+        activated_at: s.activated_at,
+        activated_by: s.activated_by,
+        source: s.source,
+    };
+    Ok(Json(PackList {
+        active,
+        activations,
+        versions,
+    }))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -349,12 +480,28 @@ pub struct PackList {
 #[utoipa::path(get, path = "/v1/packs/{version}", tag = "packs", params(("version" = String, Path, description = "sha256:<hex> or a prefix of 6+ hex digits")),
     responses((status = 200, description = "The files", body = PackFiles), (status = 400, description = "Not a version"), (status = 404, description = "No such stored version")),
     extensions(("x-required-role" = json!("viewer"))))]
-async fn pack_files(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(version): Path<String>) -> Result<Json<PackFiles>, ApiError> {
+async fn pack_files(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(version): Path<String>,
+) -> Result<Json<PackFiles>, ApiError> {
     who(&state, &headers, Role::Viewer).await?;
-    let version = state.store.resolve_version(&version).await?.ok_or_else(|| ApiError::NotFound(format!("no stored pack version `{version}`")))?;
-    let source = state.store.pack(&version).await?.ok_or_else(|| ApiError::NotFound(format!("no stored pack version `{version}`")))?;
-    let files: serde_json::Value = serde_json::from_str(&dealrules_store::pack_to_json(&source)).map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(Json(PackFiles { version, files: files["files"].clone() }))
+    let version = state
+        .store
+        .resolve_version(&version)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no stored pack version `{version}`")))?;
+    let source = state
+        .store
+        .pack(&version)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no stored pack version `{version}`")))?;
+    let files: serde_json::Value =
+        serde_json::from_str(&dealrules_store::pack_to_json(&source)).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Json(PackFiles {
+        version,
+        files: files["files"].clone(),
+    }))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -433,21 +580,47 @@ pub struct DecisionPage {
 #[utoipa::path(get, path = "/v1/decisions", tag = "decision-log", params(DecisionsQuery),
     responses((status = 200, description = "A page of the log", body = DecisionPage), (status = 400, description = "A time that is not a time")),
     extensions(("x-required-role" = json!("viewer"))))]
-async fn decisions(State(state): State<Arc<AppState>>, headers: HeaderMap, Query(q): Query<DecisionsQuery>) -> Result<Json<DecisionPage>, ApiError> {
+async fn decisions(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<DecisionsQuery>,
+) -> Result<Json<DecisionPage>, ApiError> {
     who(&state, &headers, Role::Viewer).await?;
     let limit = q.limit.unwrap_or(100).clamp(1, dealrules_store::MAX_PAGE);
-    let found = state.store.decisions(&DecisionQuery { policy: q.policy, since: q.since, until: q.until, after: q.after, limit }).await?;
-    let next = (found.len() == limit as usize).then(|| found.last().map(|r| r.id.clone())).flatten();
-    Ok(Json(DecisionPage { decisions: found.iter().map(record_json).collect(), next_after: next }))
+    let found = state
+        .store
+        .decisions(&DecisionQuery {
+            policy: q.policy,
+            since: q.since,
+            until: q.until,
+            after: q.after,
+            limit,
+        })
+        .await?;
+    let next = (found.len() == limit as usize)
+        .then(|| found.last().map(|r| r.id.clone()))
+        .flatten();
+    Ok(Json(DecisionPage {
+        decisions: found.iter().map(record_json).collect(),
+        next_after: next,
+    }))
 }
 
 /// One logged decision.
 #[utoipa::path(get, path = "/v1/decisions/{id}", tag = "decision-log", params(("id" = String, Path)),
     responses((status = 200, description = "The decision", body = LoggedDecision), (status = 404, description = "Not in the log")),
     extensions(("x-required-role" = json!("viewer"))))]
-async fn decision(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<LoggedDecision>, ApiError> {
+async fn decision(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<LoggedDecision>, ApiError> {
     who(&state, &headers, Role::Viewer).await?;
-    let r = state.store.decision(&id).await?.ok_or_else(|| ApiError::NotFound(format!("no decision `{id}` in the log")))?;
+    let r = state
+        .store
+        .decision(&id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no decision `{id}` in the log")))?;
     Ok(Json(record_json(&r)))
 }
 
@@ -458,16 +631,30 @@ async fn decision(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(i
 #[utoipa::path(post, path = "/v1/decisions/{id}/replay", tag = "decision-log", params(("id" = String, Path)),
     responses((status = 200, description = "The original and the replayed answer", body = Replay), (status = 404, description = "Not in the log"), (status = 422, description = "Its pack version is not stored or no longer builds")),
     extensions(("x-required-role" = json!("viewer"))))]
-async fn replay(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<Replay>, ApiError> {
+async fn replay(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Replay>, ApiError> {
     who(&state, &headers, Role::Viewer).await?;
-    let r = state.store.decision(&id).await?.ok_or_else(|| ApiError::NotFound(format!("no decision `{id}` in the log")))?;
+    let r = state
+        .store
+        .decision(&id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no decision `{id}` in the log")))?;
     let active = state.snapshot.load_full();
     let snapshot = if *active.version == r.version {
         active
     } else {
-        let source = state.store.pack(&r.version).await?.ok_or_else(|| ApiError::Unprocessable(format!("pack {} is not stored, so {id} cannot be replayed", r.version)))?;
-        let built = tokio::task::spawn_blocking(move || reload::build_source(source)).await.map_err(|e| ApiError::Internal(e.to_string()))?;
-        Arc::new(built.map_err(|errors| ApiError::Unprocessable(format!("pack {} no longer builds: {}", r.version, errors.join("; "))))?)
+        let source = state.store.pack(&r.version).await?.ok_or_else(|| {
+            ApiError::Unprocessable(format!("pack {} is not stored, so {id} cannot be replayed", r.version))
+        })?;
+        let built = tokio::task::spawn_blocking(move || reload::build_source(source))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        Arc::new(built.map_err(|errors| {
+            ApiError::Unprocessable(format!("pack {} no longer builds: {}", r.version, errors.join("; ")))
+        })?)
     };
     let (policy, input, decided_at) = (r.policy.clone(), r.input.clone(), r.decided_at.clone());
     let replayed = tokio::task::spawn_blocking(move || match snapshot.decide_json(&policy, &input, &decided_at) {
@@ -478,7 +665,15 @@ async fn replay(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id)
     .map_err(|e| ApiError::Internal(e.to_string()))?
     .map_err(ApiError::Internal)?;
     let (original, again) = (as_json(&r.result), as_json(&replayed));
-    Ok(Json(Replay { id: r.id, policy: r.policy, version: r.version, decided_at: r.decided_at, same: original == again, original, replayed: again }))
+    Ok(Json(Replay {
+        id: r.id,
+        policy: r.policy,
+        version: r.version,
+        decided_at: r.decided_at,
+        same: original == again,
+        original,
+        replayed: again,
+    }))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -510,7 +705,9 @@ pub struct NewToken {
 #[utoipa::path(get, path = "/v1/tokens", tag = "tokens", responses((status = 200, description = "The tokens", body = TokenList)), extensions(("x-required-role" = json!("admin"))))]
 async fn tokens(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<TokenList>, ApiError> {
     who(&state, &headers, Role::Admin).await?;
-    Ok(Json(TokenList { tokens: state.store.tokens().await? }))
+    Ok(Json(TokenList {
+        tokens: state.store.tokens().await?,
+    }))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -530,13 +727,32 @@ pub struct CreatedToken {
 #[utoipa::path(post, path = "/v1/tokens", tag = "tokens", request_body = NewToken,
     responses((status = 201, description = "The token", body = CreatedToken), (status = 400, description = "Not a role, or no subject")),
     extensions(("x-required-role" = json!("admin"))))]
-async fn create_token(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
+async fn create_token(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
     let who = who(&state, &headers, Role::Admin).await?;
-    let req: NewToken = crate::error::read_json(&body).map_err(|e| ApiError::BadRequest(format!("expected {{\"role\", \"subject\", \"groups\"}}: {e}")))?;
-    let role = Role::parse(&req.role).ok_or_else(|| ApiError::BadRequest(format!("`{}` is not a role: viewer, service, approver or admin", req.role)))?;
+    let req: NewToken = crate::error::read_json(&body)
+        .map_err(|e| ApiError::BadRequest(format!("expected {{\"role\", \"subject\", \"groups\"}}: {e}")))?;
+    let role = Role::parse(&req.role).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "`{}` is not a role: viewer, service, approver or admin",
+            req.role
+        ))
+    })?;
     crate::error::user_id("subject", &req.subject)?;
     let token = generate_token().map_err(ApiError::Internal)?;
-    let record = state.store.add_token(&hex::encode(hash_token(&token)), role.as_str(), req.subject.trim(), &req.groups, &who.subject).await?;
+    let record = state
+        .store
+        .add_token(
+            &hex::encode(hash_token(&token)),
+            role.as_str(),
+            req.subject.trim(),
+            &req.groups,
+            &who.subject,
+        )
+        .await?;
     state.tokens.refresh(&state.store).await?;
     Ok((StatusCode::CREATED, Json(CreatedToken { record, token })))
 }
@@ -545,7 +761,11 @@ async fn create_token(State(state): State<Arc<AppState>>, headers: HeaderMap, bo
 #[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path)),
     responses((status = 204, description = "Revoked"), (status = 404, description = "No such live token")),
     extensions(("x-required-role" = json!("admin"))))]
-async fn revoke_token(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+async fn revoke_token(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     who(&state, &headers, Role::Admin).await?;
     if !state.store.revoke_token(&id).await? {
         return Err(ApiError::NotFound(format!("no live token `{id}`")));

@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use arc_swap::ArcSwap;
@@ -68,28 +68,67 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("dealrules");
         let decisions = Family::<DecisionLabels, Counter>::default();
         // 10 µs to about 160 ms.
-        let latency = Family::<DecisionLabels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.00001, 2.0, 15)));
+        let latency = Family::<DecisionLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.00001, 2.0, 15))
+        });
         let reloads = Family::<ReloadLabels, Counter>::default();
-        registry.register("decisions", "Decisions made, by policy and outcome (ok, rejected: the decision failed)", decisions.clone());
-        registry.register("decision_seconds", "Time to decide, request body to response body", latency.clone());
-        registry.register("reloads", "Pack reloads and activations, by outcome (ok, refused)", reloads.clone());
+        registry.register(
+            "decisions",
+            "Decisions made, by policy and outcome (ok, rejected: the decision failed)",
+            decisions.clone(),
+        );
+        registry.register(
+            "decision_seconds",
+            "Time to decide, request body to response body",
+            latency.clone(),
+        );
+        registry.register(
+            "reloads",
+            "Pack reloads and activations, by outcome (ok, refused)",
+            reloads.clone(),
+        );
         let log = LogCounters::default();
-        registry.register("decision_log_written", "Decisions written to the decision log", log.written.clone());
-        registry.register("decision_log_failed", "Decisions the log could not write after retrying", log.failed.clone());
-        registry.register("decision_log_batches", "Transactions the decision log writer committed", log.batches.clone());
-        Metrics { registry, decisions, latency, reloads, log }
+        registry.register(
+            "decision_log_written",
+            "Decisions written to the decision log",
+            log.written.clone(),
+        );
+        registry.register(
+            "decision_log_failed",
+            "Decisions the log could not write after retrying",
+            log.failed.clone(),
+        );
+        registry.register(
+            "decision_log_batches",
+            "Transactions the decision log writer committed",
+            log.batches.clone(),
+        );
+        Metrics {
+            registry,
+            decisions,
+            latency,
+            reloads,
+            log,
+        }
     }
 }
 
 impl Metrics {
     pub fn decision(&self, policy: &str, ok: bool, seconds: f64) {
-        let labels = DecisionLabels { policy: policy.to_string(), outcome: if ok { "ok" } else { "rejected" } };
+        let labels = DecisionLabels {
+            policy: policy.to_string(),
+            outcome: if ok { "ok" } else { "rejected" },
+        };
         self.decisions.get_or_create(&labels).inc();
         self.latency.get_or_create(&labels).observe(seconds);
     }
 
     pub fn reload(&self, ok: bool) {
-        self.reloads.get_or_create(&ReloadLabels { outcome: if ok { "ok" } else { "refused" } }).inc();
+        self.reloads
+            .get_or_create(&ReloadLabels {
+                outcome: if ok { "ok" } else { "refused" },
+            })
+            .inc();
     }
 
     pub fn render(&self) -> String {
@@ -136,7 +175,11 @@ impl AppState {
     /// Loads the stored tokens and starts the decision log writer.
     pub async fn start(setup: Setup) -> Result<Arc<AppState>, String> {
         let metrics = Metrics::default();
-        let log = if setup.decision_log { DecisionLog::start(setup.store.clone(), metrics.log.clone()) } else { DecisionLog::off() };
+        let log = if setup.decision_log {
+            DecisionLog::start(setup.store.clone(), metrics.log.clone())
+        } else {
+            DecisionLog::off()
+        };
         let tokens = Tokens::new(setup.fixed_tokens);
         tokens.refresh(&setup.store).await.map_err(|e| e.to_string())?;
         let (activated_at, activated_by, source) = match &setup.activation {
@@ -175,5 +218,9 @@ pub fn now() -> String {
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "node".into())
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "node".into())
 }

@@ -37,15 +37,23 @@ pub fn timers(state: Arc<AppState>, tick: Duration) {
 /// apart), 8 times in all.
 pub fn webhook(state: Arc<AppState>, url: String) {
     tokio::spawn(async move {
-        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http::<Full<Bytes>>();
+        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http::<Full<Bytes>>();
         let mut every = tokio::time::interval(Duration::from_millis(500));
         loop {
             every.tick().await;
             let now = state.clock.now();
-            let Ok(due) = state.store.due_outbox(&dealrules_store::timestamp(now), 50).await else { continue };
+            let Ok(due) = state.store.due_outbox(&dealrules_store::timestamp(now), 50).await else {
+                continue;
+            };
             for n in due {
                 let lease = dealrules_store::timestamp(now + chrono::Duration::seconds(60));
-                if !state.store.claim_outbox(&n.id, &n.next_attempt_at, &lease).await.unwrap_or(false) {
+                if !state
+                    .store
+                    .claim_outbox(&n.id, &n.next_attempt_at, &lease)
+                    .await
+                    .unwrap_or(false)
+                {
                     continue;
                 }
                 let body = serde_json::json!({ "id": n.id, "deal": n.deal_id, "template": n.template, "recipient": n.recipient, "body": n.body, "created_at": n.created_at });
@@ -69,7 +77,11 @@ pub fn webhook(state: Arc<AppState>, url: String) {
                     Ok(()) => state.store.outbox_attempt(&n.id, true, None, None).await,
                     Err(e) => {
                         let attempts = n.attempts + 1;
-                        let next = (attempts < 8).then(|| dealrules_store::timestamp(state.clock.now() + chrono::Duration::seconds((1i64 << attempts).min(3600))));
+                        let next = (attempts < 8).then(|| {
+                            dealrules_store::timestamp(
+                                state.clock.now() + chrono::Duration::seconds((1i64 << attempts).min(3600)),
+                            )
+                        });
                         state.store.outbox_attempt(&n.id, false, Some(e), next.as_deref()).await
                     }
                 };

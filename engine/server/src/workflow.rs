@@ -14,7 +14,7 @@ use dealrules_core::{Decision, Snapshot};
 use dealrules_expr::Value;
 use dealrules_store::{Approval, ApprovalStep, Deal, HistoryEntry, OutboxRow, Store, TimerRow};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value as Json};
+use serde_json::{Map, Value as Json, json};
 use sqlx::AnyConnection;
 
 use crate::auth::{Principal, Role};
@@ -31,11 +31,14 @@ pub struct Clock {
 
 impl Clock {
     pub fn with_offset(offset: chrono::Duration) -> Clock {
-        Clock { offset_ms: std::sync::atomic::AtomicI64::new(offset.num_milliseconds()) }
+        Clock {
+            offset_ms: std::sync::atomic::AtomicI64::new(offset.num_milliseconds()),
+        }
     }
 
     pub fn advance(&self, by: chrono::Duration) {
-        self.offset_ms.fetch_add(by.num_milliseconds(), std::sync::atomic::Ordering::SeqCst);
+        self.offset_ms
+            .fetch_add(by.num_milliseconds(), std::sync::atomic::Ordering::SeqCst);
     }
 
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
@@ -52,14 +55,33 @@ pub fn notification_templates() -> Result<tera::Tera, String> {
     let mut t = tera::Tera::default();
     t.autoescape_on(vec![]);
     let files: [(&str, &str); 6] = [
-        ("proposal-sent", include_str!("../../../templates/notifications/proposal-sent.tera")),
-        ("stale-deal", include_str!("../../../templates/notifications/stale-deal.tera")),
-        ("customer-revisit", include_str!("../../../templates/notifications/customer-revisit.tera")),
-        ("approval-requested", include_str!("../../../templates/notifications/approval-requested.tera")),
-        ("approval-reminder", include_str!("../../../templates/notifications/approval-reminder.tera")),
-        ("approval-escalated", include_str!("../../../templates/notifications/approval-escalated.tera")),
+        (
+            "proposal-sent",
+            include_str!("../../../templates/notifications/proposal-sent.tera"),
+        ),
+        (
+            "stale-deal",
+            include_str!("../../../templates/notifications/stale-deal.tera"),
+        ),
+        (
+            "customer-revisit",
+            include_str!("../../../templates/notifications/customer-revisit.tera"),
+        ),
+        (
+            "approval-requested",
+            include_str!("../../../templates/notifications/approval-requested.tera"),
+        ),
+        (
+            "approval-reminder",
+            include_str!("../../../templates/notifications/approval-reminder.tera"),
+        ),
+        (
+            "approval-escalated",
+            include_str!("../../../templates/notifications/approval-escalated.tera"),
+        ),
     ];
-    t.add_raw_templates(files).map_err(|e| format!("notification templates: {e}"))?;
+    t.add_raw_templates(files)
+        .map_err(|e| format!("notification templates: {e}"))?;
     Ok(t)
 }
 
@@ -119,26 +141,54 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
 
 impl From<&TimerRow> for TimerView {
     fn from(t: &TimerRow) -> Self {
-        TimerView { id: t.id.clone(), kind: t.kind.clone(), name: t.name.clone(), due_at: t.due_at.clone(), state: t.state.clone() }
+        TimerView {
+            id: t.id.clone(),
+            kind: t.kind.clone(),
+            name: t.name.clone(),
+            due_at: t.due_at.clone(),
+            state: t.state.clone(),
+        }
     }
 }
 
 pub async fn view(store: &Store, id: &str) -> Result<DealView, ApiError> {
-    let deal = store.deal(id).await?.ok_or_else(|| ApiError::NotFound(format!("no deal `{id}`")))?;
+    let deal = store
+        .deal(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no deal `{id}`")))?;
     let approvals = store.approvals(None, Some(id)).await?;
     let history = store.history(id).await?;
-    let timers = store.timers_of(id).await?.iter().filter(|t| t.state == "scheduled").map(TimerView::from).collect();
-    Ok(DealView { deal, approvals, history, timers })
+    let timers = store
+        .timers_of(id)
+        .await?
+        .iter()
+        .filter(|t| t.state == "scheduled")
+        .map(TimerView::from)
+        .collect();
+    Ok(DealView {
+        deal,
+        approvals,
+        history,
+        timers,
+    })
 }
 
 /// The deal as the API shows it, read inside a transaction (after its
 /// changes, before its commit).
 async fn view_in(store: &Store, conn: &mut AnyConnection, id: &str) -> Result<DealView, ApiError> {
-    let deal = store.lock_deal(conn, id).await?.ok_or_else(|| ApiError::NotFound(format!("no deal `{id}`")))?;
+    let deal = store
+        .lock_deal(conn, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no deal `{id}`")))?;
     let approvals = store.deal_approvals(conn, id).await?;
     let history = store.history_in(conn, id).await?;
     let timers = store.deal_timers(conn, id).await?.iter().map(TimerView::from).collect();
-    Ok(DealView { deal, approvals, history, timers })
+    Ok(DealView {
+        deal,
+        approvals,
+        history,
+        timers,
+    })
 }
 
 /// What a change to a deal needs around it.
@@ -155,7 +205,14 @@ impl Cx<'_> {
     }
 
     async fn history(&self, conn: &mut AnyConnection, deal: &str, kind: &str, detail: Json) -> Result<(), ApiError> {
-        let e = HistoryEntry { id: self.state.store.new_id(), at: self.now.clone(), kind: kind.into(), detail, version: self.version().into(), actor: self.actor.clone() };
+        let e = HistoryEntry {
+            id: self.state.store.new_id(),
+            at: self.now.clone(),
+            kind: kind.into(),
+            detail,
+            version: self.version().into(),
+            actor: self.actor.clone(),
+        };
         self.state.store.insert_history_at(conn, deal, &e).await?;
         Ok(())
     }
@@ -170,7 +227,15 @@ fn facts(deal: &Deal, approvals: &[Approval]) -> Json {
     d.insert("owner".into(), json!(deal.owner));
     d.insert("stage".into(), json!(deal.stage));
     d.insert("funnel".into(), json!(deal.funnel));
-    d.insert("approvals".into(), Json::Array(latest_approvals(approvals).iter().map(|a| json!({ "id": a.id, "policy": a.policy, "state": a.state })).collect()));
+    d.insert(
+        "approvals".into(),
+        Json::Array(
+            latest_approvals(approvals)
+                .iter()
+                .map(|a| json!({ "id": a.id, "policy": a.policy, "state": a.state }))
+                .collect(),
+        ),
+    );
     let mut facts = deal.context.as_object().cloned().unwrap_or_default();
     let rep = facts.entry("rep").or_insert_with(|| json!({}));
     if let Some(r) = rep.as_object_mut() {
@@ -203,8 +268,15 @@ pub async fn create_deal(state: &Arc<AppState>, who: &Principal, req: NewDeal) -
         return Err(ApiError::BadRequest("`fields` and `context` must be objects".into()));
     }
     let snapshot = state.snapshot.load_full();
-    let funnel = snapshot.funnel(&req.funnel).ok_or_else(|| ApiError::Unprocessable(format!("the active pack has no Funnel `{}`", req.funnel)))?;
-    let cx = Cx { state, snapshot: &snapshot, now: state.clock.text(), actor: who.subject.clone() };
+    let funnel = snapshot
+        .funnel(&req.funnel)
+        .ok_or_else(|| ApiError::Unprocessable(format!("the active pack has no Funnel `{}`", req.funnel)))?;
+    let cx = Cx {
+        state,
+        snapshot: &snapshot,
+        now: state.clock.text(),
+        actor: who.subject.clone(),
+    };
     let deal = Deal {
         id: req.id.clone(),
         funnel: req.funnel.clone(),
@@ -221,7 +293,13 @@ pub async fn create_deal(state: &Arc<AppState>, who: &Principal, req: NewDeal) -
     if !state.store.insert_deal(&mut tx, &deal).await? {
         return Err(ApiError::Conflict(format!("deal `{}` exists", deal.id)));
     }
-    cx.history(&mut tx, &deal.id, "created", json!({ "funnel": deal.funnel, "stage": deal.stage, "owner": deal.owner })).await?;
+    cx.history(
+        &mut tx,
+        &deal.id,
+        "created",
+        json!({ "funnel": deal.funnel, "stage": deal.stage, "owner": deal.owner }),
+    )
+    .await?;
     let mut deal = deal;
     enter_stage(&cx, &mut tx, &mut deal, None).await?;
     tx.commit().await.map_err(ApiError::from_sqlx)?;
@@ -230,30 +308,58 @@ pub async fn create_deal(state: &Arc<AppState>, who: &Principal, req: NewDeal) -
 
 /// Applies an event; with an idempotency key, a retry returns the first
 /// answer and changes nothing. `Ok((status, body))`.
-pub async fn apply_event(state: &Arc<AppState>, who: &Principal, deal_id: &str, key: Option<&str>, body: &[u8]) -> Result<(u16, String), ApiError> {
-    let event: Event = crate::error::read_json(body).map_err(|e| ApiError::BadRequest(format!("expected {{\"type\": \"update\", \"fields\": {{...}}}} or {{\"type\": \"move\", \"to\": \"stage\"}}: {e}")))?;
+pub async fn apply_event(
+    state: &Arc<AppState>,
+    who: &Principal,
+    deal_id: &str,
+    key: Option<&str>,
+    body: &[u8],
+) -> Result<(u16, String), ApiError> {
+    let event: Event = crate::error::read_json(body).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "expected {{\"type\": \"update\", \"fields\": {{...}}}} or {{\"type\": \"move\", \"to\": \"stage\"}}: {e}"
+        ))
+    })?;
     if let Some(k) = key
         && (k.is_empty() || k.chars().count() > 200)
     {
-        return Err(ApiError::BadRequest("Idempotency-Key must have 1 to 200 characters".into()));
+        return Err(ApiError::BadRequest(
+            "Idempotency-Key must have 1 to 200 characters".into(),
+        ));
     }
     let request_hash = hex::encode(crate::auth::hash_token(&String::from_utf8_lossy(body)));
     let snapshot = state.snapshot.load_full();
-    let cx = Cx { state, snapshot: &snapshot, now: state.clock.text(), actor: who.subject.clone() };
+    let cx = Cx {
+        state,
+        snapshot: &snapshot,
+        now: state.clock.text(),
+        actor: who.subject.clone(),
+    };
     let mut tx = state.store.begin_write().await?;
-    let mut deal = state.store.lock_deal(&mut tx, deal_id).await?.ok_or_else(|| ApiError::NotFound(format!("no deal `{deal_id}`")))?;
+    let mut deal = state
+        .store
+        .lock_deal(&mut tx, deal_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no deal `{deal_id}`")))?;
     if let Some(k) = key
         && let Some((hash, status, response)) = state.store.idempotent(&mut tx, deal_id, k).await?
     {
         if hash != request_hash {
-            return Err(ApiError::Unprocessable(format!("Idempotency-Key `{k}` was used for a different request on this deal")));
+            return Err(ApiError::Unprocessable(format!(
+                "Idempotency-Key `{k}` was used for a different request on this deal"
+            )));
         }
         return Ok((status as u16, response));
     }
     let outcome = match event {
         Event::Update { fields } => {
-            let changes = fields.as_object().ok_or_else(|| ApiError::BadRequest("`fields` must be an object".into()))?;
-            let current = deal.fields.as_object_mut().ok_or_else(|| internal("stored fields are not an object"))?;
+            let changes = fields
+                .as_object()
+                .ok_or_else(|| ApiError::BadRequest("`fields` must be an object".into()))?;
+            let current = deal
+                .fields
+                .as_object_mut()
+                .ok_or_else(|| internal("stored fields are not an object"))?;
             let mut changed = Map::new();
             for (k, v) in changes {
                 if v.is_null() {
@@ -268,7 +374,8 @@ pub async fn apply_event(state: &Arc<AppState>, who: &Principal, deal_id: &str, 
             deal.updated_at = cx.now.clone();
             deal.revision += 1;
             state.store.update_deal(&mut tx, &deal).await?;
-            cx.history(&mut tx, deal_id, "update", json!({ "fields": changed })).await?;
+            cx.history(&mut tx, deal_id, "update", json!({ "fields": changed }))
+                .await?;
             None
         }
         Event::Move { to } => move_deal(&cx, &mut tx, &mut deal, &to).await?,
@@ -286,27 +393,49 @@ pub async fn apply_event(state: &Arc<AppState>, who: &Principal, deal_id: &str, 
     };
     // The answer is the deal as it now is, read in the same transaction,
     // and remembered under the key before the commit: one commit per event.
-    let response = if status == 409 { response } else { serde_json::to_string(&view_in(&state.store, &mut tx, deal_id).await?).map_err(internal)? };
+    let response = if status == 409 {
+        response
+    } else {
+        serde_json::to_string(&view_in(&state.store, &mut tx, deal_id).await?).map_err(internal)?
+    };
     if let Some(k) = key {
-        state.store.remember(&mut tx, deal_id, k, &request_hash, status as i64, &response).await?;
+        state
+            .store
+            .remember(&mut tx, deal_id, k, &request_hash, status as i64, &response)
+            .await?;
     }
     tx.commit().await.map_err(ApiError::from_sqlx)?;
     Ok((status, response))
 }
 
 /// Checks and applies a move; the refusal reasons when it is refused.
-async fn move_deal(cx: &Cx<'_>, conn: &mut AnyConnection, deal: &mut Deal, to: &str) -> Result<Option<Vec<Json>>, ApiError> {
+async fn move_deal(
+    cx: &Cx<'_>,
+    conn: &mut AnyConnection,
+    deal: &mut Deal,
+    to: &str,
+) -> Result<Option<Vec<Json>>, ApiError> {
     let approvals = cx.state.store.deal_approvals(conn, &deal.id).await?;
     let mut input = facts(deal, &approvals);
     input["move"] = json!(to);
-    let decided = cx.snapshot.decide(&deal.funnel, &Value::from_json(&input), &cx.now).map_err(|e| match e {
-        dealrules_core::DecideError::BadInput(m) => ApiError::Conflict(m),
-        other => ApiError::from(other),
-    })?;
-    let Decision::Move(m) = decided else { return Err(ApiError::Unprocessable(format!("`{}` is not a Funnel", deal.funnel))) };
+    let decided = cx
+        .snapshot
+        .decide(&deal.funnel, &Value::from_json(&input), &cx.now)
+        .map_err(|e| match e {
+            dealrules_core::DecideError::BadInput(m) => ApiError::Conflict(m),
+            other => ApiError::from(other),
+        })?;
+    let Decision::Move(m) = decided else {
+        return Err(ApiError::Unprocessable(format!("`{}` is not a Funnel", deal.funnel)));
+    };
     if !m.allowed {
-        let reasons = m.reasons.iter().map(|r| serde_json::to_value(r).unwrap_or(Json::Null)).collect::<Vec<_>>();
-        cx.history(conn, &deal.id, "refused", json!({ "to": to, "reasons": reasons })).await?;
+        let reasons = m
+            .reasons
+            .iter()
+            .map(|r| serde_json::to_value(r).unwrap_or(Json::Null))
+            .collect::<Vec<_>>();
+        cx.history(conn, &deal.id, "refused", json!({ "to": to, "reasons": reasons }))
+            .await?;
         return Ok(Some(reasons));
     }
     let from = deal.stage.clone();
@@ -315,11 +444,30 @@ async fn move_deal(cx: &Cx<'_>, conn: &mut AnyConnection, deal: &mut Deal, to: &
     deal.updated_at = cx.now.clone();
     deal.revision += 1;
     cx.state.store.update_deal(conn, deal).await?;
-    cx.history(conn, &deal.id, "move", json!({ "from": from, "to": deal.stage, "transition": m.transition })).await?;
+    cx.history(
+        conn,
+        &deal.id,
+        "move",
+        json!({ "from": from, "to": deal.stage, "transition": m.transition }),
+    )
+    .await?;
     // Timers of the stage left no longer apply.
     for t in cx.state.store.deal_timers(conn, &deal.id).await? {
-        if t.kind == "funnel" && t.stage.as_deref() == Some(from.as_str()) && cx.state.store.set_timer_state(conn, &t.id, "cancelled", &cx.now, None).await? {
-            cx.history(conn, &deal.id, "cancelled", json!({ "timer": t.name, "reason": format!("the deal left `{from}`") })).await?;
+        if t.kind == "funnel"
+            && t.stage.as_deref() == Some(from.as_str())
+            && cx
+                .state
+                .store
+                .set_timer_state(conn, &t.id, "cancelled", &cx.now, None)
+                .await?
+        {
+            cx.history(
+                conn,
+                &deal.id,
+                "cancelled",
+                json!({ "timer": t.name, "reason": format!("the deal left `{from}`") }),
+            )
+            .await?;
         }
     }
     enter_stage(cx, conn, deal, Some(&m.actions)).await?;
@@ -328,21 +476,37 @@ async fn move_deal(cx: &Cx<'_>, conn: &mut AnyConnection, deal: &mut Deal, to: &
 
 /// Runs the stage's `on_enter` actions (planned by the core's move check,
 /// or planned here for a new deal's first stage) and schedules its timers.
-async fn enter_stage(cx: &Cx<'_>, conn: &mut AnyConnection, deal: &mut Deal, planned: Option<&[dealrules_core::PlannedAction]>) -> Result<(), ApiError> {
-    let funnel = cx.snapshot.funnel(&deal.funnel).ok_or_else(|| internal("funnel vanished"))?;
+async fn enter_stage(
+    cx: &Cx<'_>,
+    conn: &mut AnyConnection,
+    deal: &mut Deal,
+    planned: Option<&[dealrules_core::PlannedAction]>,
+) -> Result<(), ApiError> {
+    let funnel = cx
+        .snapshot
+        .funnel(&deal.funnel)
+        .ok_or_else(|| internal("funnel vanished"))?;
     let stage_index = funnel.stage(&deal.stage).ok_or_else(|| internal("stage vanished"))?;
     if let Some(actions) = planned {
         for a in actions {
             run_action(cx, conn, deal, a).await?;
         }
     } else if !funnel.stages[stage_index].on_enter.is_empty() {
-        cx.history(conn, &deal.id, "action_failed", json!({ "error": "actions on the initial stage run only on moves into it" })).await?;
+        cx.history(
+            conn,
+            &deal.id,
+            "action_failed",
+            json!({ "error": "actions on the initial stage run only on moves into it" }),
+        )
+        .await?;
     }
     for timer in &funnel.timers {
         if !timer.stages.contains(&stage_index) {
             continue;
         }
-        let Some(wait) = timer.after.or(timer.every) else { continue };
+        let Some(wait) = timer.after.or(timer.every) else {
+            continue;
+        };
         let due = cx.state.clock.now() + chrono::Duration::from_std(wait).map_err(internal)?;
         let mut row = scheduled(cx, &deal.id, "funnel", &timer.id, due);
         row.stage = Some(deal.stage.clone());
@@ -372,9 +536,21 @@ fn scheduled(cx: &Cx<'_>, deal: &str, kind: &str, name: &str, due: chrono::DateT
 
 /// One action; a failure is written on the deal's history and does not
 /// undo the move.
-async fn run_action(cx: &Cx<'_>, conn: &mut AnyConnection, deal: &mut Deal, a: &dealrules_core::PlannedAction) -> Result<(), ApiError> {
+async fn run_action(
+    cx: &Cx<'_>,
+    conn: &mut AnyConnection,
+    deal: &mut Deal,
+    a: &dealrules_core::PlannedAction,
+) -> Result<(), ApiError> {
     if let Some(e) = &a.error {
-        return cx.history(conn, &deal.id, "action_failed", json!({ "action": a.kind, "detail": a.detail, "error": e })).await;
+        return cx
+            .history(
+                conn,
+                &deal.id,
+                "action_failed",
+                json!({ "action": a.kind, "detail": a.detail, "error": e }),
+            )
+            .await;
     }
     match a.kind {
         "approval" => open_approval(cx, conn, deal, &a.detail).await,
@@ -387,14 +563,18 @@ async fn run_action(cx: &Cx<'_>, conn: &mut AnyConnection, deal: &mut Deal, a: &
             notify(cx, conn, deal, &template, &to, json!({})).await
         }
         "set" => {
-            let fields = deal.fields.as_object_mut().ok_or_else(|| internal("stored fields are not an object"))?;
+            let fields = deal
+                .fields
+                .as_object_mut()
+                .ok_or_else(|| internal("stored fields are not an object"))?;
             if let Some(set) = a.detail.as_object() {
                 for (k, v) in set {
                     fields.insert(k.clone(), v.clone());
                 }
             }
             cx.state.store.update_deal(conn, deal).await?;
-            cx.history(conn, &deal.id, "action", json!({ "action": "set", "fields": a.detail })).await
+            cx.history(conn, &deal.id, "action", json!({ "action": "set", "fields": a.detail }))
+                .await
         }
         "script" => {
             let path = a.detail["script"].as_str().unwrap_or_default();
@@ -402,8 +582,24 @@ async fn run_action(cx: &Cx<'_>, conn: &mut AnyConnection, deal: &mut Deal, a: &
             let mut input = facts(deal, &approvals);
             input["now"] = json!(cx.now);
             match cx.snapshot.run_script(path, &Value::from_json(&input)) {
-                Ok(out) => cx.history(conn, &deal.id, "action", json!({ "action": "script", "script": path, "result": out.to_json() })).await,
-                Err(e) => cx.history(conn, &deal.id, "action_failed", json!({ "action": "script", "script": path, "error": e.to_string() })).await,
+                Ok(out) => {
+                    cx.history(
+                        conn,
+                        &deal.id,
+                        "action",
+                        json!({ "action": "script", "script": path, "result": out.to_json() }),
+                    )
+                    .await
+                }
+                Err(e) => {
+                    cx.history(
+                        conn,
+                        &deal.id,
+                        "action_failed",
+                        json!({ "action": "script", "script": path, "error": e.to_string() }),
+                    )
+                    .await
+                }
             }
         }
         "plugin" => {
@@ -414,19 +610,38 @@ async fn run_action(cx: &Cx<'_>, conn: &mut AnyConnection, deal: &mut Deal, a: &
             // Bounded by the plugin's deadline, and run on the long-work
             // pool so a spinning plugin never holds an async worker.
             let (snapshot, plugin, f) = (cx.snapshot.clone(), name.to_string(), function.to_string());
-            let called = cx.state.long_work.run(move || snapshot.call_plugin(&plugin, &f, &facts)).await?;
+            let called = cx
+                .state
+                .long_work
+                .run(move || snapshot.call_plugin(&plugin, &f, &facts))
+                .await?;
             match called {
                 Ok(out) => cx.history(conn, &deal.id, "action", json!({ "action": "plugin", "plugin": name, "function": function, "result": out.value, "fuel_used": out.fuel_used, "micros": out.micros })).await,
                 Err(e) => cx.history(conn, &deal.id, "action_failed", json!({ "action": "plugin", "plugin": name, "function": function, "error": e })).await,
             }
         }
-        other => cx.history(conn, &deal.id, "action_failed", json!({ "action": other, "error": "unknown action" })).await,
+        other => {
+            cx.history(
+                conn,
+                &deal.id,
+                "action_failed",
+                json!({ "action": other, "error": "unknown action" }),
+            )
+            .await
+        }
     }
 }
 
 /// Renders a notification into the outbox; a template that does not
 /// render is a failed action on the deal's history.
-async fn notify(cx: &Cx<'_>, conn: &mut AnyConnection, deal: &Deal, template: &str, to: &str, extra: Json) -> Result<(), ApiError> {
+async fn notify(
+    cx: &Cx<'_>,
+    conn: &mut AnyConnection,
+    deal: &Deal,
+    template: &str,
+    to: &str,
+    extra: Json,
+) -> Result<(), ApiError> {
     let mut context = tera::Context::new();
     context.insert("deal", deal);
     context.insert("recipient", to);
@@ -451,7 +666,13 @@ async fn notify(cx: &Cx<'_>, conn: &mut AnyConnection, deal: &Deal, template: &s
                 sent_at: None,
             };
             cx.state.store.insert_outbox(conn, &row).await?;
-            cx.history(conn, &deal.id, "action", json!({ "action": "notify", "template": template, "to": to, "outbox": row.id })).await
+            cx.history(
+                conn,
+                &deal.id,
+                "action",
+                json!({ "action": "notify", "template": template, "to": to, "outbox": row.id }),
+            )
+            .await
         }
         Err(e) => {
             let mut msg = e.to_string();
@@ -460,7 +681,13 @@ async fn notify(cx: &Cx<'_>, conn: &mut AnyConnection, deal: &Deal, template: &s
                 msg.push_str(&format!(": {s}"));
                 source = s.source();
             }
-            cx.history(conn, &deal.id, "action_failed", json!({ "action": "notify", "template": template, "error": msg })).await
+            cx.history(
+                conn,
+                &deal.id,
+                "action_failed",
+                json!({ "action": "notify", "template": template, "error": msg }),
+            )
+            .await
         }
     }
 }
@@ -476,10 +703,22 @@ async fn open_approval(cx: &Cx<'_>, conn: &mut AnyConnection, deal: &Deal, detai
     let decision = &detail["decision"];
     let previous = cx.state.store.deal_approvals(conn, &deal.id).await?;
     let tested = tested_values(cx.snapshot, &policy, &facts(deal, &previous));
-    let basis = json!({ "level": decision["level"], "chain": decision["chain"], "rule": decision["rule"], "tested": tested });
+    let basis =
+        json!({ "level": decision["level"], "chain": decision["chain"], "rule": decision["rule"], "tested": tested });
     // Still pending for the same policy: it stays the open request.
-    if let Some(open) = previous.iter().rev().find(|a| a.policy == policy && a.state == "pending") {
-        return cx.history(conn, &deal.id, "approval", json!({ "approval": open.id, "policy": policy, "event": "still pending" })).await;
+    if let Some(open) = previous
+        .iter()
+        .rev()
+        .find(|a| a.policy == policy && a.state == "pending")
+    {
+        return cx
+            .history(
+                conn,
+                &deal.id,
+                "approval",
+                json!({ "approval": open.id, "policy": policy, "event": "still pending" }),
+            )
+            .await;
     }
     let mut a = Approval {
         id: format!("apr_{}", cx.state.store.new_id().to_lowercase()),
@@ -494,18 +733,44 @@ async fn open_approval(cx: &Cx<'_>, conn: &mut AnyConnection, deal: &Deal, detai
         created_at: cx.now.clone(),
         decided_at: None,
     };
-    let reused = previous.iter().rev().find(|p| p.policy == policy && p.state == "approved" && p.basis == basis);
+    let reused = previous
+        .iter()
+        .rev()
+        .find(|p| p.policy == policy && p.state == "approved" && p.basis == basis);
     if decision["auto_approved"] == json!(true) {
         a.state = "approved".into();
         a.decided_at = Some(cx.now.clone());
         cx.state.store.insert_approval(conn, &a).await?;
-        return cx.history(conn, &deal.id, "approval", json!({ "approval": a.id, "policy": policy, "event": "auto-approved", "level": a.level })).await;
+        return cx
+            .history(
+                conn,
+                &deal.id,
+                "approval",
+                json!({ "approval": a.id, "policy": policy, "event": "auto-approved", "level": a.level }),
+            )
+            .await;
     }
     let approvers = decision["approvers"].as_array().cloned().unwrap_or_default();
-    for (i, level) in decision["chain"].as_array().cloned().unwrap_or_default().iter().enumerate() {
+    for (i, level) in decision["chain"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
         let level = level.as_str().unwrap_or_default().to_string();
-        let approver = approvers.iter().find(|x| x["level"] == json!(level)).and_then(|x| x["approver"].as_str()).map(str::to_string);
-        let state = if reused.is_some() { "skipped" } else if i == 0 { "pending" } else { "waiting" };
+        let approver = approvers
+            .iter()
+            .find(|x| x["level"] == json!(level))
+            .and_then(|x| x["approver"].as_str())
+            .map(str::to_string);
+        let state = if reused.is_some() {
+            "skipped"
+        } else if i == 0 {
+            "pending"
+        } else {
+            "waiting"
+        };
         a.steps.push(ApprovalStep {
             level,
             // An approver the deal does not name goes to admins, who may decide any step.
@@ -535,7 +800,9 @@ fn tested_values(snapshot: &Snapshot, policy: &str, facts: &Json) -> Json {
     match snapshot.approval_policy(policy) {
         Some(p) => {
             let interest = p.interest();
-            dealrules_expr::json::parse_projected(&facts.to_string(), &interest).map(|v| strip_now(v.to_json())).unwrap_or(Json::Null)
+            dealrules_expr::json::parse_projected(&facts.to_string(), &interest)
+                .map(|v| strip_now(v.to_json()))
+                .unwrap_or(Json::Null)
         }
         None => Json::Null,
     }
@@ -549,18 +816,42 @@ fn strip_now(mut v: Json) -> Json {
 }
 
 /// A step became pending: tell its approver and start its SLA timers.
-async fn step_opened(cx: &Cx<'_>, conn: &mut AnyConnection, deal: &Deal, a: &Approval, step: usize) -> Result<(), ApiError> {
+async fn step_opened(
+    cx: &Cx<'_>,
+    conn: &mut AnyConnection,
+    deal: &Deal,
+    a: &Approval,
+    step: usize,
+) -> Result<(), ApiError> {
     let s = &a.steps[step];
-    notify(cx, conn, deal, "approval-requested", &s.approver, json!({ "approval": a, "step": s })).await?;
-    let sla = cx.snapshot.pack.find(dealrules_model::Kind::ApprovalPolicy, &a.policy).and_then(|d| match &d.spec {
-        dealrules_model::Spec::ApprovalPolicy(p) => p.sla.clone(),
-        _ => None,
-    });
+    notify(
+        cx,
+        conn,
+        deal,
+        "approval-requested",
+        &s.approver,
+        json!({ "approval": a, "step": s }),
+    )
+    .await?;
+    let sla = cx
+        .snapshot
+        .pack
+        .find(dealrules_model::Kind::ApprovalPolicy, &a.policy)
+        .and_then(|d| match &d.spec {
+            dealrules_model::Spec::ApprovalPolicy(p) => p.sla.clone(),
+            _ => None,
+        });
     let Some(sla) = sla else { return Ok(()) };
     for (kind, after) in [("remind", sla.remind_after), ("escalate", sla.escalate_after)] {
         let Some(after) = after else { continue };
         let wait = dealrules_model::duration::parse_duration(&after.0).map_err(internal)?;
-        let mut row = scheduled(cx, &deal.id, kind, &a.policy, cx.state.clock.now() + chrono::Duration::from_std(wait).map_err(internal)?);
+        let mut row = scheduled(
+            cx,
+            &deal.id,
+            kind,
+            &a.policy,
+            cx.state.clock.now() + chrono::Duration::from_std(wait).map_err(internal)?,
+        );
         row.approval_id = Some(a.id.clone());
         cx.state.store.insert_timer(conn, &row).await?;
     }
@@ -570,7 +861,10 @@ async fn step_opened(cx: &Cx<'_>, conn: &mut AnyConnection, deal: &Deal, a: &App
 async fn cancel_sla_timers(cx: &Cx<'_>, conn: &mut AnyConnection, deal: &str, approval: &str) -> Result<(), ApiError> {
     for t in cx.state.store.deal_timers(conn, deal).await? {
         if t.approval_id.as_deref() == Some(approval) {
-            cx.state.store.set_timer_state(conn, &t.id, "cancelled", &cx.now, None).await?;
+            cx.state
+                .store
+                .set_timer_state(conn, &t.id, "cancelled", &cx.now, None)
+                .await?;
         }
     }
     Ok(())
@@ -586,11 +880,18 @@ pub struct ApprovalDecisionRequest {
 
 /// May `who` decide `step` today: as the approver, a member of its role, a
 /// delegate of the approver, or an admin (an override).
-fn may_decide(who: &Principal, step: &ApprovalStep, delegations: &[dealrules_store::Delegation]) -> Option<(bool, Option<String>)> {
+fn may_decide(
+    who: &Principal,
+    step: &ApprovalStep,
+    delegations: &[dealrules_store::Delegation],
+) -> Option<(bool, Option<String>)> {
     if who.subject == step.approver || who.groups.contains(&step.approver) {
         return Some((false, None));
     }
-    if let Some(d) = delegations.iter().find(|d| d.to_user == who.subject && (d.from_user == step.approver)) {
+    if let Some(d) = delegations
+        .iter()
+        .find(|d| d.to_user == who.subject && (d.from_user == step.approver))
+    {
         return Some((false, Some(d.from_user.clone())));
     }
     (who.role == Role::Admin).then_some((true, None))
@@ -618,27 +919,64 @@ fn allows_self_approval(snapshot: &dealrules_core::Snapshot, policy: &str) -> bo
     })
 }
 
-pub async fn decide_approval(state: &Arc<AppState>, who: &Principal, id: &str, req: ApprovalDecisionRequest) -> Result<Approval, ApiError> {
+pub async fn decide_approval(
+    state: &Arc<AppState>,
+    who: &Principal,
+    id: &str,
+    req: ApprovalDecisionRequest,
+) -> Result<Approval, ApiError> {
     let approve = match req.decision.as_str() {
         "approve" => true,
         "reject" => false,
-        other => return Err(ApiError::BadRequest(format!("`{other}` is not a decision: approve or reject"))),
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "`{other}` is not a decision: approve or reject"
+            )));
+        }
     };
     let snapshot = state.snapshot.load_full();
-    let cx = Cx { state, snapshot: &snapshot, now: state.clock.text(), actor: who.subject.clone() };
+    let cx = Cx {
+        state,
+        snapshot: &snapshot,
+        now: state.clock.text(),
+        actor: who.subject.clone(),
+    };
     let mut tx = state.store.begin_write().await?;
-    let found = state.store.approval(&mut tx, id).await?.ok_or_else(|| ApiError::NotFound(format!("no approval `{id}`")))?;
+    let found = state
+        .store
+        .approval(&mut tx, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no approval `{id}`")))?;
     // Lock the deal: every change to a deal and its approvals queues on it.
-    let deal = state.store.lock_deal(&mut tx, &found.deal).await?.ok_or_else(|| internal("approval without deal"))?;
-    let mut a = state.store.approval(&mut tx, id).await?.ok_or_else(|| ApiError::NotFound(format!("no approval `{id}`")))?;
+    let deal = state
+        .store
+        .lock_deal(&mut tx, &found.deal)
+        .await?
+        .ok_or_else(|| internal("approval without deal"))?;
+    let mut a = state
+        .store
+        .approval(&mut tx, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no approval `{id}`")))?;
     if a.state != "pending" {
-        return Err(ApiError::Conflict(format!("approval `{id}` is {}, not pending", a.state)));
+        return Err(ApiError::Conflict(format!(
+            "approval `{id}` is {}, not pending",
+            a.state
+        )));
     }
-    let step = a.steps.iter().position(|s| s.state == "pending").ok_or_else(|| ApiError::Conflict(format!("approval `{id}` has no pending step")))?;
+    let step = a
+        .steps
+        .iter()
+        .position(|s| s.state == "pending")
+        .ok_or_else(|| ApiError::Conflict(format!("approval `{id}` has no pending step")))?;
     let day = &cx.now[..10];
     let delegations = state.store.delegations_on(&mut tx, day).await?;
-    let (overridden, delegate_of) = may_decide(who, &a.steps[step], &delegations)
-        .ok_or_else(|| ApiError::Forbidden(format!("step `{}` of approval `{id}` is for {}, not {}", a.steps[step].level, a.steps[step].approver, who.subject)))?;
+    let (overridden, delegate_of) = may_decide(who, &a.steps[step], &delegations).ok_or_else(|| {
+        ApiError::Forbidden(format!(
+            "step `{}` of approval `{id}` is for {}, not {}",
+            a.steps[step].level, a.steps[step].approver, who.subject
+        ))
+    })?;
     if let Some(why) = own_request(who, &deal, &a)
         && !allows_self_approval(&snapshot, &a.policy)
     {
@@ -691,25 +1029,54 @@ pub async fn decide_approval(state: &Arc<AppState>, who: &Principal, id: &str, r
 /// The submitter (or an admin) takes a pending request back.
 pub async fn recall_approval(state: &Arc<AppState>, who: &Principal, id: &str) -> Result<Approval, ApiError> {
     let snapshot = state.snapshot.load_full();
-    let cx = Cx { state, snapshot: &snapshot, now: state.clock.text(), actor: who.subject.clone() };
+    let cx = Cx {
+        state,
+        snapshot: &snapshot,
+        now: state.clock.text(),
+        actor: who.subject.clone(),
+    };
     let mut tx = state.store.begin_write().await?;
-    let found = state.store.approval(&mut tx, id).await?.ok_or_else(|| ApiError::NotFound(format!("no approval `{id}`")))?;
+    let found = state
+        .store
+        .approval(&mut tx, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no approval `{id}`")))?;
     state.store.lock_deal(&mut tx, &found.deal).await?;
-    let mut a = state.store.approval(&mut tx, id).await?.ok_or_else(|| ApiError::NotFound(format!("no approval `{id}`")))?;
+    let mut a = state
+        .store
+        .approval(&mut tx, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no approval `{id}`")))?;
     if a.submitter != who.subject && who.role != Role::Admin {
-        return Err(ApiError::Forbidden(format!("only the submitter ({}) may recall approval `{id}`", a.submitter)));
+        return Err(ApiError::Forbidden(format!(
+            "only the submitter ({}) may recall approval `{id}`",
+            a.submitter
+        )));
     }
     if a.state != "pending" {
-        return Err(ApiError::Conflict(format!("approval `{id}` is {}, not pending", a.state)));
+        return Err(ApiError::Conflict(format!(
+            "approval `{id}` is {}, not pending",
+            a.state
+        )));
     }
     a.state = "recalled".into();
     a.decided_at = Some(cx.now.clone());
-    for s in a.steps.iter_mut().filter(|s| s.state == "pending" || s.state == "waiting") {
+    for s in a
+        .steps
+        .iter_mut()
+        .filter(|s| s.state == "pending" || s.state == "waiting")
+    {
         s.state = "skipped".into();
     }
     state.store.update_approval(&mut tx, &a).await?;
     cancel_sla_timers(&cx, &mut tx, &a.deal, &a.id).await?;
-    cx.history(&mut tx, &a.deal, "approval", json!({ "approval": a.id, "policy": a.policy, "event": "recalled", "by": who.subject })).await?;
+    cx.history(
+        &mut tx,
+        &a.deal,
+        "approval",
+        json!({ "approval": a.id, "policy": a.policy, "event": "recalled", "by": who.subject }),
+    )
+    .await?;
     tx.commit().await.map_err(ApiError::from_sqlx)?;
     Ok(a)
 }
@@ -721,36 +1088,74 @@ pub async fn recall_approval(state: &Arc<AppState>, who: &Principal, id: &str) -
 /// another node. Returns how many fired.
 pub async fn fire_due_timers(state: &Arc<AppState>, limit: i64) -> Result<usize, ApiError> {
     let snapshot = state.snapshot.load_full();
-    let cx = Cx { state, snapshot: &snapshot, now: state.clock.text(), actor: "timer".into() };
+    let cx = Cx {
+        state,
+        snapshot: &snapshot,
+        now: state.clock.text(),
+        actor: "timer".into(),
+    };
     let mut tx = state.store.begin_write().await?;
     let due = state.store.claim_due_timers(&mut tx, &cx.now, limit).await?;
     let mut fired = 0;
     for t in &due {
         let Some(mut deal) = state.store.lock_deal(&mut tx, &t.deal_id).await? else {
-            state.store.set_timer_state(&mut tx, &t.id, "cancelled", &cx.now, Some(&state.node)).await?;
+            state
+                .store
+                .set_timer_state(&mut tx, &t.id, "cancelled", &cx.now, Some(&state.node))
+                .await?;
             continue;
         };
-        if !state.store.set_timer_state(&mut tx, &t.id, "fired", &cx.now, Some(&state.node)).await? {
+        if !state
+            .store
+            .set_timer_state(&mut tx, &t.id, "fired", &cx.now, Some(&state.node))
+            .await?
+        {
             continue;
         }
         fired += 1;
         match t.kind.as_str() {
             "funnel" => fire_funnel_timer(&cx, &mut tx, &mut deal, t).await?,
             "remind" | "escalate" => fire_sla_timer(&cx, &mut tx, &deal, t).await?,
-            other => cx.history(&mut tx, &deal.id, "action_failed", json!({ "timer": t.name, "error": format!("unknown timer kind `{other}`") })).await?,
+            other => {
+                cx.history(
+                    &mut tx,
+                    &deal.id,
+                    "action_failed",
+                    json!({ "timer": t.name, "error": format!("unknown timer kind `{other}`") }),
+                )
+                .await?
+            }
         }
     }
     tx.commit().await.map_err(ApiError::from_sqlx)?;
     Ok(fired)
 }
 
-async fn fire_funnel_timer(cx: &Cx<'_>, conn: &mut AnyConnection, deal: &mut Deal, t: &TimerRow) -> Result<(), ApiError> {
+async fn fire_funnel_timer(
+    cx: &Cx<'_>,
+    conn: &mut AnyConnection,
+    deal: &mut Deal,
+    t: &TimerRow,
+) -> Result<(), ApiError> {
     let funnel = cx.snapshot.funnel(&deal.funnel);
     let def = funnel.and_then(|f| f.timers.iter().find(|d| *d.id == *t.name));
     let (Some(funnel), Some(def)) = (funnel, def) else {
-        return cx.history(conn, &deal.id, "cancelled", json!({ "timer": t.name, "reason": "the active pack no longer has this timer" })).await;
+        return cx
+            .history(
+                conn,
+                &deal.id,
+                "cancelled",
+                json!({ "timer": t.name, "reason": "the active pack no longer has this timer" }),
+            )
+            .await;
     };
-    cx.history(conn, &deal.id, "timer", json!({ "timer": t.name, "due_at": t.due_at, "stage": deal.stage })).await?;
+    cx.history(
+        conn,
+        &deal.id,
+        "timer",
+        json!({ "timer": t.name, "due_at": t.due_at, "stage": deal.stage }),
+    )
+    .await?;
     // The core plans the actions with the deal's facts, as for a move.
     let approvals = cx.state.store.deal_approvals(conn, &deal.id).await?;
     let input = Value::from_json(&facts(deal, &approvals));
@@ -761,27 +1166,52 @@ async fn fire_funnel_timer(cx: &Cx<'_>, conn: &mut AnyConnection, deal: &mut Dea
                 run_action(cx, conn, deal, action).await?;
             }
         }
-        Err(e) => cx.history(conn, &deal.id, "action_failed", json!({ "timer": t.name, "error": e.to_string() })).await?,
+        Err(e) => {
+            cx.history(
+                conn,
+                &deal.id,
+                "action_failed",
+                json!({ "timer": t.name, "error": e.to_string() }),
+            )
+            .await?
+        }
     }
     if let Some(every) = t.every_ms {
         // The next time after now: a node that was down for several periods
         // fires once, not once per missed period.
         let step = chrono::Duration::milliseconds(every.max(1000));
-        let mut due = chrono::DateTime::parse_from_rfc3339(&t.due_at).map_err(internal)?.with_timezone(&chrono::Utc) + step;
+        let mut due = chrono::DateTime::parse_from_rfc3339(&t.due_at)
+            .map_err(internal)?
+            .with_timezone(&chrono::Utc)
+            + step;
         let now = cx.state.clock.now();
         while due <= now {
             due += step;
         }
-        let next = TimerRow { id: cx.state.store.new_id(), due_at: dealrules_store::timestamp(due), state: "scheduled".into(), fired_at: None, fired_by: None, version: cx.version().into(), ..t.clone() };
+        let next = TimerRow {
+            id: cx.state.store.new_id(),
+            due_at: dealrules_store::timestamp(due),
+            state: "scheduled".into(),
+            fired_at: None,
+            fired_by: None,
+            version: cx.version().into(),
+            ..t.clone()
+        };
         cx.state.store.insert_timer(conn, &next).await?;
     }
     Ok(())
 }
 
 async fn fire_sla_timer(cx: &Cx<'_>, conn: &mut AnyConnection, deal: &Deal, t: &TimerRow) -> Result<(), ApiError> {
-    let Some(approval_id) = &t.approval_id else { return Ok(()) };
-    let Some(a) = cx.state.store.approval(conn, approval_id).await? else { return Ok(()) };
-    let Some(step) = a.steps.iter().find(|s| s.state == "pending") else { return Ok(()) };
+    let Some(approval_id) = &t.approval_id else {
+        return Ok(());
+    };
+    let Some(a) = cx.state.store.approval(conn, approval_id).await? else {
+        return Ok(());
+    };
+    let Some(step) = a.steps.iter().find(|s| s.state == "pending") else {
+        return Ok(());
+    };
     if a.state != "pending" {
         return Ok(());
     }
@@ -789,10 +1219,21 @@ async fn fire_sla_timer(cx: &Cx<'_>, conn: &mut AnyConnection, deal: &Deal, t: &
         ("approval-reminder", step.approver.clone())
     } else {
         // Escalation goes to whoever approves the next level, or to admins.
-        let next = a.steps.iter().skip_while(|s| s.state != "pending").nth(1).map(|s| s.approver.clone());
+        let next = a
+            .steps
+            .iter()
+            .skip_while(|s| s.state != "pending")
+            .nth(1)
+            .map(|s| s.approver.clone());
         ("approval-escalated", next.unwrap_or_else(|| "role:admin".into()))
     };
-    cx.history(conn, &deal.id, "timer", json!({ "timer": t.kind, "approval": a.id, "level": step.level, "to": to })).await?;
+    cx.history(
+        conn,
+        &deal.id,
+        "timer",
+        json!({ "timer": t.kind, "approval": a.id, "level": step.level, "to": to }),
+    )
+    .await?;
     notify(cx, conn, deal, template, &to, json!({ "approval": a, "step": step })).await
 }
 
@@ -800,23 +1241,56 @@ async fn fire_sla_timer(cx: &Cx<'_>, conn: &mut AnyConnection, deal: &Deal, t: &
 /// longer has, or whose stage it no longer lists, and says so on the deal.
 pub async fn reconcile_timers(state: &Arc<AppState>) -> Result<usize, ApiError> {
     let snapshot = state.snapshot.load_full();
-    let cx = Cx { state, snapshot: &snapshot, now: state.clock.text(), actor: "pack change".into() };
+    let cx = Cx {
+        state,
+        snapshot: &snapshot,
+        now: state.clock.text(),
+        actor: "pack change".into(),
+    };
     let mut cancelled = 0;
-    for t in state.store.scheduled_timers().await?.into_iter().filter(|t| t.kind == "funnel") {
-        let Some(deal) = state.store.deal(&t.deal_id).await? else { continue };
+    for t in state
+        .store
+        .scheduled_timers()
+        .await?
+        .into_iter()
+        .filter(|t| t.kind == "funnel")
+    {
+        let Some(deal) = state.store.deal(&t.deal_id).await? else {
+            continue;
+        };
         let reason = match snapshot.funnel(&deal.funnel) {
             None => Some(format!("the active pack has no Funnel `{}`", deal.funnel)),
-            Some(f) => match (f.timers.iter().find(|d| *d.id == *t.name), t.stage.as_deref().and_then(|s| f.stage(s))) {
+            Some(f) => match (
+                f.timers.iter().find(|d| *d.id == *t.name),
+                t.stage.as_deref().and_then(|s| f.stage(s)),
+            ) {
                 (None, _) => Some(format!("the active pack has no timer `{}`", t.name)),
-                (_, None) => Some(format!("the active pack has no stage `{}`", t.stage.clone().unwrap_or_default())),
-                (Some(d), Some(s)) if !d.stages.contains(&s) => Some(format!("timer `{}` no longer runs in `{}`", t.name, t.stage.clone().unwrap_or_default())),
+                (_, None) => Some(format!(
+                    "the active pack has no stage `{}`",
+                    t.stage.clone().unwrap_or_default()
+                )),
+                (Some(d), Some(s)) if !d.stages.contains(&s) => Some(format!(
+                    "timer `{}` no longer runs in `{}`",
+                    t.name,
+                    t.stage.clone().unwrap_or_default()
+                )),
                 _ => None,
             },
         };
         if let Some(reason) = reason {
             let mut tx = state.store.begin_write().await?;
-            if state.store.set_timer_state(&mut tx, &t.id, "cancelled", &cx.now, Some(&state.node)).await? {
-                cx.history(&mut tx, &deal.id, "cancelled", json!({ "timer": t.name, "reason": reason })).await?;
+            if state
+                .store
+                .set_timer_state(&mut tx, &t.id, "cancelled", &cx.now, Some(&state.node))
+                .await?
+            {
+                cx.history(
+                    &mut tx,
+                    &deal.id,
+                    "cancelled",
+                    json!({ "timer": t.name, "reason": reason }),
+                )
+                .await?;
                 cancelled += 1;
             }
             tx.commit().await.map_err(ApiError::from_sqlx)?;
@@ -848,14 +1322,20 @@ pub struct PipelineGroup {
 pub async fn pipeline(state: &Arc<AppState>, by: &str) -> Result<Pipeline, ApiError> {
     use rust_decimal::Decimal;
     if !["stage", "owner", "period"].contains(&by) {
-        return Err(ApiError::BadRequest(format!("`by` is stage, owner or period, not `{by}`")));
+        return Err(ApiError::BadRequest(format!(
+            "`by` is stage, owner or period, not `{by}`"
+        )));
     }
     let snapshot = state.snapshot.load_full();
     let mut groups: Vec<(String, usize, Decimal, Decimal)> = Vec::new();
     let (mut total, mut weighted) = (Decimal::ZERO, Decimal::ZERO);
     for deal in state.store.deals().await? {
-        let Some(f) = snapshot.funnel(&deal.funnel) else { continue };
-        let Some(stage) = f.stage(&deal.stage).map(|i| &f.stages[i]) else { continue };
+        let Some(f) = snapshot.funnel(&deal.funnel) else {
+            continue;
+        };
+        let Some(stage) = f.stage(&deal.stage).map(|i| &f.stages[i]) else {
+            continue;
+        };
         if stage.terminal {
             continue;
         }
@@ -868,7 +1348,10 @@ pub async fn pipeline(state: &Arc<AppState>, by: &str) -> Result<Pipeline, ApiEr
         let key = match by {
             "stage" => deal.stage.clone(),
             "owner" => deal.owner.clone(),
-            _ => deal.fields["close_date"].as_str().and_then(quarter_of).unwrap_or_else(|| "(no close date)".into()),
+            _ => deal.fields["close_date"]
+                .as_str()
+                .and_then(quarter_of)
+                .unwrap_or_else(|| "(no close date)".into()),
         };
         total += amount;
         weighted += w;
@@ -882,11 +1365,24 @@ pub async fn pipeline(state: &Arc<AppState>, by: &str) -> Result<Pipeline, ApiEr
         }
     }
     groups.sort_by(|a, b| a.0.cmp(&b.0));
-    let money = |d: Decimal| format!("{:.2}", d.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero));
+    let money = |d: Decimal| {
+        format!(
+            "{:.2}",
+            d.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+        )
+    };
     Ok(Pipeline {
         total: money(total),
         weighted: money(weighted),
-        groups: groups.into_iter().map(|(key, count, amount, w)| PipelineGroup { key, count, amount: money(amount), weighted: money(w) }).collect(),
+        groups: groups
+            .into_iter()
+            .map(|(key, count, amount, w)| PipelineGroup {
+                key,
+                count,
+                amount: money(amount),
+                weighted: money(w),
+            })
+            .collect(),
     })
 }
 

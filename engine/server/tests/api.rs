@@ -3,11 +3,10 @@
 
 mod common;
 
-
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::{call, json, rules, rules_as_json, state};
-use dealrules_server::auth::{hash_token, Role};
+use dealrules_server::auth::{Role, hash_token};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
@@ -21,30 +20,99 @@ async fn role_table() {
     // Something in the decision log, a token to revoke, the active version.
     call(&s, "POST", "/v1/decide/discount-approvals", Some("t-service"), DEAL).await;
     s.log.flush().await;
-    let logged = json(&call(&s, "GET", "/v1/decisions", Some("t-viewer"), "").await.2)["decisions"][0]["id"].as_str().unwrap().to_string();
+    let logged = json(&call(&s, "GET", "/v1/decisions", Some("t-viewer"), "").await.2)["decisions"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let version = s.snapshot.load().version.to_string();
-    let doomed = json(&call(&s, "POST", "/v1/tokens", Some("t-admin"), r#"{"role": "viewer", "subject": "u-9"}"#).await.2)["id"].as_str().unwrap().to_string();
+    let doomed = json(
+        &call(
+            &s,
+            "POST",
+            "/v1/tokens",
+            Some("t-admin"),
+            r#"{"role": "viewer", "subject": "u-9"}"#,
+        )
+        .await
+        .2,
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let pack = rules_as_json(|_, t| t);
     let rollback = format!(r#"{{"version": "{version}"}}"#);
     // (method, path, body, weakest role allowed, the allowed answer)
     let routes: Vec<(&str, String, &str, Role, StatusCode)> = vec![
-        ("POST", "/v1/decide/discount-approvals".into(), DEAL, Role::Service, StatusCode::OK),
+        (
+            "POST",
+            "/v1/decide/discount-approvals".into(),
+            DEAL,
+            Role::Service,
+            StatusCode::OK,
+        ),
         ("GET", "/v1/policies".into(), "", Role::Viewer, StatusCode::OK),
-        ("GET", "/v1/policies/ApprovalPolicy/discount-approvals".into(), "", Role::Viewer, StatusCode::OK),
+        (
+            "GET",
+            "/v1/policies/ApprovalPolicy/discount-approvals".into(),
+            "",
+            Role::Viewer,
+            StatusCode::OK,
+        ),
         ("GET", "/v1/status".into(), "", Role::Viewer, StatusCode::OK),
         ("GET", "/v1/packs".into(), "", Role::Viewer, StatusCode::OK),
         ("GET", format!("/v1/packs/{version}"), "", Role::Viewer, StatusCode::OK),
         ("POST", "/v1/packs/validate".into(), &pack, Role::Admin, StatusCode::OK),
         ("PUT", "/v1/packs/active".into(), &pack, Role::Admin, StatusCode::OK),
-        ("POST", "/v1/packs/rollback".into(), &rollback, Role::Admin, StatusCode::OK),
-        ("GET", "/v1/decisions?policy=discount-approvals".into(), "", Role::Viewer, StatusCode::OK),
-        ("GET", format!("/v1/decisions/{logged}"), "", Role::Viewer, StatusCode::OK),
-        ("POST", format!("/v1/decisions/{logged}/replay"), "", Role::Viewer, StatusCode::OK),
+        (
+            "POST",
+            "/v1/packs/rollback".into(),
+            &rollback,
+            Role::Admin,
+            StatusCode::OK,
+        ),
+        (
+            "GET",
+            "/v1/decisions?policy=discount-approvals".into(),
+            "",
+            Role::Viewer,
+            StatusCode::OK,
+        ),
+        (
+            "GET",
+            format!("/v1/decisions/{logged}"),
+            "",
+            Role::Viewer,
+            StatusCode::OK,
+        ),
+        (
+            "POST",
+            format!("/v1/decisions/{logged}/replay"),
+            "",
+            Role::Viewer,
+            StatusCode::OK,
+        ),
         ("GET", "/v1/tokens".into(), "", Role::Admin, StatusCode::OK),
-        ("POST", "/v1/tokens".into(), r#"{"role": "service", "subject": "crm"}"#, Role::Admin, StatusCode::CREATED),
-        ("DELETE", format!("/v1/tokens/{doomed}"), "", Role::Admin, StatusCode::NO_CONTENT),
+        (
+            "POST",
+            "/v1/tokens".into(),
+            r#"{"role": "service", "subject": "crm"}"#,
+            Role::Admin,
+            StatusCode::CREATED,
+        ),
+        (
+            "DELETE",
+            format!("/v1/tokens/{doomed}"),
+            "",
+            Role::Admin,
+            StatusCode::NO_CONTENT,
+        ),
     ];
-    let tokens = [("t-viewer", Role::Viewer), ("t-service", Role::Service), ("t-approver", Role::Approver), ("t-admin", Role::Admin)];
+    let tokens = [
+        ("t-viewer", Role::Viewer),
+        ("t-service", Role::Service),
+        ("t-approver", Role::Approver),
+        ("t-admin", Role::Admin),
+    ];
     for (method, path, body, needed, allowed) in &routes {
         let (code, ctype, _) = call(&s, method, path, None, body).await;
         assert_eq!(code, StatusCode::UNAUTHORIZED, "{method} {path} without a token");
@@ -56,7 +124,11 @@ async fn role_table() {
             if role >= *needed {
                 assert_eq!(code, *allowed, "{method} {path} as {role:?}: {text}");
             } else {
-                assert_eq!((code, ctype.as_str()), (StatusCode::FORBIDDEN, "application/problem+json"), "{method} {path} as {role:?}: {text}");
+                assert_eq!(
+                    (code, ctype.as_str()),
+                    (StatusCode::FORBIDDEN, "application/problem+json"),
+                    "{method} {path} as {role:?}: {text}"
+                );
             }
         }
     }
@@ -72,8 +144,13 @@ async fn decide_gives_what_the_core_gives() {
     assert_eq!(code, StatusCode::OK, "{body}");
     assert_eq!(ctype, "application/json");
     let snapshot = dealrules_server::reload::build(&rules()).unwrap();
-    let core = snapshot.decide_json("discount-approvals", DEAL, "2026-01-01T00:00:00Z").unwrap();
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap(), serde_json::to_value(&core).unwrap());
+    let core = snapshot
+        .decide_json("discount-approvals", DEAL, "2026-01-01T00:00:00Z")
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+        serde_json::to_value(&core).unwrap()
+    );
 }
 
 #[tokio::test]
@@ -83,7 +160,11 @@ async fn errors_are_problem_json() {
         ("/v1/decide/discount-approvals", "{not json", StatusCode::BAD_REQUEST),
         ("/v1/decide/discount-approvals", "[1, 2]", StatusCode::BAD_REQUEST),
         ("/v1/decide/no-such-policy", "{}", StatusCode::NOT_FOUND),
-        ("/v1/decide/discount-approvals", r#"{"deal": {"amount": 1}}"#, StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            "/v1/decide/discount-approvals",
+            r#"{"deal": {"amount": 1}}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
     ];
     for (path, body, want) in cases {
         let (code, ctype, text) = call(&s, "POST", path, Some("t-service"), body).await;
@@ -91,16 +172,25 @@ async fn errors_are_problem_json() {
         assert_eq!(ctype, "application/problem+json");
         let p: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(p["status"], want.as_u16());
-        assert!(p["title"].is_string() && p["detail"].is_string() && p["type"].is_string(), "{p}");
+        assert!(
+            p["title"].is_string() && p["detail"].is_string() && p["type"].is_string(),
+            "{p}"
+        );
     }
     let (code, ctype, _) = call(&s, "GET", "/v1/nothing-here", Some("t-admin"), "").await;
-    assert_eq!((code, ctype.as_str()), (StatusCode::NOT_FOUND, "application/problem+json"));
+    assert_eq!(
+        (code, ctype.as_str()),
+        (StatusCode::NOT_FOUND, "application/problem+json")
+    );
 }
 
 #[tokio::test]
 async fn bodies_are_capped() {
     let s = state().await;
-    let big = format!(r#"{{"deal": {{"pad": "{}"}}}}"#, "x".repeat(dealrules_server::routes::MAX_BODY_BYTES + 10));
+    let big = format!(
+        r#"{{"deal": {{"pad": "{}"}}}}"#,
+        "x".repeat(dealrules_server::routes::MAX_BODY_BYTES + 10)
+    );
     let (code, _, _) = call(&s, "POST", "/v1/decide/discount-approvals", Some("t-service"), &big).await;
     assert_eq!(code, StatusCode::PAYLOAD_TOO_LARGE);
 }
@@ -116,7 +206,14 @@ async fn policies_and_status() {
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert!(v["source"].as_str().unwrap().contains("kind: Funnel"));
     assert_eq!(v["summary"]["initial"], "lead");
-    let (_, _, body) = call(&s, "GET", "/v1/policies/ApprovalPolicy/discount-approvals", Some("t-viewer"), "").await;
+    let (_, _, body) = call(
+        &s,
+        "GET",
+        "/v1/policies/ApprovalPolicy/discount-approvals",
+        Some("t-viewer"),
+        "",
+    )
+    .await;
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["summary"]["reads_input_through_slots"], true);
     assert_eq!(v["summary"]["rules"][0]["compiled"], true);
@@ -132,15 +229,31 @@ async fn policies_and_status() {
 async fn metrics_count_decisions_by_policy_and_outcome() {
     let s = state().await;
     call(&s, "POST", "/v1/decide/discount-approvals", Some("t-service"), DEAL).await;
-    call(&s, "POST", "/v1/decide/discount-approvals", Some("t-service"), r#"{"deal": {}}"#).await;
+    call(
+        &s,
+        "POST",
+        "/v1/decide/discount-approvals",
+        Some("t-service"),
+        r#"{"deal": {}}"#,
+    )
+    .await;
     call(&s, "POST", "/v1/decide/made-up-1", Some("t-service"), "{}").await;
     call(&s, "POST", "/v1/decide/made-up-2", Some("t-service"), "{}").await;
     let (code, _, text) = call(&s, "GET", "/metrics", None, "").await;
     assert_eq!(code, StatusCode::OK);
-    assert!(text.contains(r#"dealrules_decisions_total{policy="discount-approvals",outcome="ok"} 1"#), "{text}");
-    assert!(text.contains(r#"dealrules_decisions_total{policy="discount-approvals",outcome="rejected"} 1"#), "{text}");
+    assert!(
+        text.contains(r#"dealrules_decisions_total{policy="discount-approvals",outcome="ok"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"dealrules_decisions_total{policy="discount-approvals",outcome="rejected"} 1"#),
+        "{text}"
+    );
     // unknown names share one series, so a client cannot grow the metrics
-    assert!(text.contains(r#"dealrules_decisions_total{policy="(unknown)",outcome="rejected"} 2"#), "{text}");
+    assert!(
+        text.contains(r#"dealrules_decisions_total{policy="(unknown)",outcome="rejected"} 2"#),
+        "{text}"
+    );
     assert!(text.contains("dealrules_decision_seconds_bucket"), "{text}");
     assert!(!text.contains("made-up"), "{text}");
 }
@@ -148,7 +261,10 @@ async fn metrics_count_decisions_by_policy_and_outcome() {
 /// Raises the auto-approval limit to 15% (the pack's tests kept true).
 fn raise_auto_limit(path: &str, text: String) -> String {
     match path {
-        "approvals.yaml" => text.replace("deal.discount_pct <= 10 && deal.amount <= 50000", "deal.discount_pct <= 15 && deal.amount <= 50000"),
+        "approvals.yaml" => text.replace(
+            "deal.discount_pct <= 10 && deal.amount <= 50000",
+            "deal.discount_pct <= 15 && deal.amount <= 50000",
+        ),
         "tests/approvals.yaml" => text.replace("discount_pct: 10.5, region: NA", "discount_pct: 15.5, region: NA"),
         _ => text,
     }
@@ -160,7 +276,17 @@ const SMALL_DEAL: &str = r#"{"deal": {"amount": 40000, "discount_pct": 12, "regi
 async fn packs_are_validated_activated_listed_and_rolled_back() {
     let s = state().await;
     let first = s.snapshot.load().version.to_string();
-    let before = json(&call(&s, "POST", "/v1/decide/discount-approvals", Some("t-service"), SMALL_DEAL).await.2);
+    let before = json(
+        &call(
+            &s,
+            "POST",
+            "/v1/decide/discount-approvals",
+            Some("t-service"),
+            SMALL_DEAL,
+        )
+        .await
+        .2,
+    );
     assert_eq!(before["level"], "manager");
 
     // Validate: a good pack and a broken one, neither activated.
@@ -170,32 +296,81 @@ async fn packs_are_validated_activated_listed_and_rolled_back() {
     let v = json(&text);
     assert_eq!(v["valid"], true, "{v}");
     assert!(v["tests_passed"].as_u64().unwrap() >= 39, "{v}");
-    let broken = rules_as_json(|p, t| if p == "approvals.yaml" { t.replace("level: manager }", "level: manger }") } else { t });
+    let broken = rules_as_json(|p, t| {
+        if p == "approvals.yaml" {
+            t.replace("level: manager }", "level: manger }")
+        } else {
+            t
+        }
+    });
     let v = json(&call(&s, "POST", "/v1/packs/validate", Some("t-admin"), &broken).await.2);
     assert_eq!(v["valid"], false);
     let errors = v["errors"].to_string();
-    assert!(errors.contains("approvals.yaml:") && errors.contains("did you mean `manager`"), "{errors}");
+    assert!(
+        errors.contains("approvals.yaml:") && errors.contains("did you mean `manager`"),
+        "{errors}"
+    );
     assert_eq!(*s.snapshot.load().version, first, "validating activates nothing");
 
     // A broken upload is refused with every error; the old pack serves on.
     let (code, ctype, text) = call(&s, "PUT", "/v1/packs/active", Some("t-admin"), &broken).await;
-    assert_eq!((code, ctype.as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "application/problem+json"), "{text}");
+    assert_eq!(
+        (code, ctype.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "application/problem+json"),
+        "{text}"
+    );
     let problem = json(&text);
-    assert!(problem["errors"][0].as_str().unwrap().starts_with("approvals.yaml:"), "{problem}");
+    assert!(
+        problem["errors"][0].as_str().unwrap().starts_with("approvals.yaml:"),
+        "{problem}"
+    );
     assert_eq!(*s.snapshot.load().version, first);
     let status = json(&call(&s, "GET", "/v1/status", Some("t-viewer"), "").await.2);
-    assert!(status["last_reload_errors"].to_string().contains("approvals.yaml:"), "{status}");
+    assert!(
+        status["last_reload_errors"].to_string().contains("approvals.yaml:"),
+        "{status}"
+    );
 
     // A good upload goes live, recorded with who and why.
-    let (code, _, text) = call(&s, "PUT", "/v1/packs/active?comment=raise%20auto%20limit", Some("t-admin"), &good).await;
+    let (code, _, text) = call(
+        &s,
+        "PUT",
+        "/v1/packs/active?comment=raise%20auto%20limit",
+        Some("t-admin"),
+        &good,
+    )
+    .await;
     assert_eq!(code, StatusCode::OK, "{text}");
     let act = json(&text)["activation"].clone();
-    assert_eq!((act["activated_by"].as_str(), act["source"].as_str(), act["comment"].as_str()), (Some("t-admin"), Some("upload"), Some("raise auto limit")));
+    assert_eq!(
+        (
+            act["activated_by"].as_str(),
+            act["source"].as_str(),
+            act["comment"].as_str()
+        ),
+        (Some("t-admin"), Some("upload"), Some("raise auto limit"))
+    );
     let second = act["version"].as_str().unwrap().to_string();
-    let after = json(&call(&s, "POST", "/v1/decide/discount-approvals", Some("t-service"), SMALL_DEAL).await.2);
-    assert_eq!((after["level"].as_str(), after["version"].as_str()), (Some("auto"), Some(second.as_str())));
+    let after = json(
+        &call(
+            &s,
+            "POST",
+            "/v1/decide/discount-approvals",
+            Some("t-service"),
+            SMALL_DEAL,
+        )
+        .await
+        .2,
+    );
+    assert_eq!(
+        (after["level"].as_str(), after["version"].as_str()),
+        (Some("auto"), Some(second.as_str()))
+    );
     let status = json(&call(&s, "GET", "/v1/status", Some("t-viewer"), "").await.2);
-    assert_eq!((status["source"].as_str(), status["version"].as_str()), (Some("upload"), Some(second.as_str())));
+    assert_eq!(
+        (status["source"].as_str(), status["version"].as_str()),
+        (Some("upload"), Some(second.as_str()))
+    );
     assert!(status["last_reload_errors"].is_null());
 
     // Uploading it again changes nothing.
@@ -204,23 +379,64 @@ async fn packs_are_validated_activated_listed_and_rolled_back() {
 
     // Rollback by a prefix of the old version.
     let prefix = &first["sha256:".len().."sha256:".len() + 8];
-    let (code, _, text) = call(&s, "POST", "/v1/packs/rollback", Some("t-admin"), &format!(r#"{{"version": "{prefix}", "comment": "too generous"}}"#)).await;
+    let (code, _, text) = call(
+        &s,
+        "POST",
+        "/v1/packs/rollback",
+        Some("t-admin"),
+        &format!(r#"{{"version": "{prefix}", "comment": "too generous"}}"#),
+    )
+    .await;
     assert_eq!(code, StatusCode::OK, "{text}");
     assert_eq!(json(&text)["activation"]["source"], "rollback");
-    assert_eq!(json(&call(&s, "POST", "/v1/decide/discount-approvals", Some("t-service"), SMALL_DEAL).await.2)["level"], "manager");
-    let (code, _, _) = call(&s, "POST", "/v1/packs/rollback", Some("t-admin"), r#"{"version": "sha256:ffffffffffff"}"#).await;
+    assert_eq!(
+        json(
+            &call(
+                &s,
+                "POST",
+                "/v1/decide/discount-approvals",
+                Some("t-service"),
+                SMALL_DEAL
+            )
+            .await
+            .2
+        )["level"],
+        "manager"
+    );
+    let (code, _, _) = call(
+        &s,
+        "POST",
+        "/v1/packs/rollback",
+        Some("t-admin"),
+        r#"{"version": "sha256:ffffffffffff"}"#,
+    )
+    .await;
     assert_eq!(code, StatusCode::NOT_FOUND);
     let (code, _, _) = call(&s, "POST", "/v1/packs/rollback", Some("t-admin"), r#"{"version": "x"}"#).await;
     assert_eq!(code, StatusCode::BAD_REQUEST);
 
     // The history: directory, upload, rollback; two versions stored whole.
     let packs = json(&call(&s, "GET", "/v1/packs", Some("t-viewer"), "").await.2);
-    let sources: Vec<&str> = packs["activations"].as_array().unwrap().iter().map(|a| a["source"].as_str().unwrap()).collect();
+    let sources: Vec<&str> = packs["activations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["source"].as_str().unwrap())
+        .collect();
     assert_eq!(sources, ["rollback", "upload", "directory"]);
     assert_eq!(packs["versions"].as_array().unwrap().len(), 2);
     assert_eq!(packs["active"]["version"], first.as_str());
-    let files = json(&call(&s, "GET", &format!("/v1/packs/{second}"), Some("t-viewer"), "").await.2);
-    assert!(files["files"]["approvals.yaml"]["text"].as_str().unwrap().contains("deal.discount_pct <= 15"));
+    let files = json(
+        &call(&s, "GET", &format!("/v1/packs/{second}"), Some("t-viewer"), "")
+            .await
+            .2,
+    );
+    assert!(
+        files["files"]["approvals.yaml"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("deal.discount_pct <= 15")
+    );
 }
 
 #[tokio::test]
@@ -230,18 +446,43 @@ async fn archives_upload_like_folders_and_hostile_ones_are_refused() {
     builder.append_dir_all("rules", rules()).unwrap();
     let body = builder.into_inner().unwrap().finish().unwrap();
     let res = dealrules_server::routes::app(s.clone())
-        .oneshot(Request::builder().method("POST").uri("/v1/packs/validate").header("authorization", "Bearer t-admin").header("content-type", "application/gzip").body(Body::from(body)).unwrap())
+        .oneshot(
+            Request::builder()
+                .method("POST")
+                .uri("/v1/packs/validate")
+                .header("authorization", "Bearer t-admin")
+                .header("content-type", "application/gzip")
+                .body(Body::from(body))
+                .unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let v: serde_json::Value = serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
     // The same files as the folder: the same version.
-    assert_eq!((v["valid"].as_bool(), v["version"].as_str()), (Some(true), Some(&*s.snapshot.load().version)));
+    assert_eq!(
+        (v["valid"].as_bool(), v["version"].as_str()),
+        (Some(true), Some(&*s.snapshot.load().version))
+    );
 
-    let (code, ctype, text) = call(&s, "PUT", "/v1/packs/active", Some("t-admin"), r#"{"../../etc/passwd": "x"}"#).await;
-    assert_eq!((code, ctype.as_str()), (StatusCode::BAD_REQUEST, "application/problem+json"), "{text}");
+    let (code, ctype, text) = call(
+        &s,
+        "PUT",
+        "/v1/packs/active",
+        Some("t-admin"),
+        r#"{"../../etc/passwd": "x"}"#,
+    )
+    .await;
+    assert_eq!(
+        (code, ctype.as_str()),
+        (StatusCode::BAD_REQUEST, "application/problem+json"),
+        "{text}"
+    );
     let big = "x".repeat(dealrules_server::upload::MAX_UPLOAD_BYTES + 1);
-    assert_eq!(call(&s, "POST", "/v1/packs/validate", Some("t-admin"), &big).await.0, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        call(&s, "POST", "/v1/packs/validate", Some("t-admin"), &big).await.0,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
 }
 
 #[tokio::test]
@@ -249,61 +490,202 @@ async fn every_decision_is_logged_and_replays_exactly_on_its_own_pack() {
     let s = state().await;
     let first = s.snapshot.load().version.to_string();
     for _ in 0..3 {
-        call(&s, "POST", "/v1/decide/discount-approvals", Some("t-service"), SMALL_DEAL).await;
+        call(
+            &s,
+            "POST",
+            "/v1/decide/discount-approvals",
+            Some("t-service"),
+            SMALL_DEAL,
+        )
+        .await;
     }
     call(&s, "POST", "/v1/decide/payment-terms", Some("t-service"), DEAL).await;
-    call(&s, "POST", "/v1/decide/discount-approvals", Some("t-service"), r#"{"deal": {"amount": 1}}"#).await;
+    call(
+        &s,
+        "POST",
+        "/v1/decide/discount-approvals",
+        Some("t-service"),
+        r#"{"deal": {"amount": 1}}"#,
+    )
+    .await;
     // A new pack decides the same deal differently.
-    assert_eq!(call(&s, "PUT", "/v1/packs/active", Some("t-admin"), &rules_as_json(raise_auto_limit)).await.0, StatusCode::OK);
-    call(&s, "POST", "/v1/decide/discount-approvals", Some("t-service"), SMALL_DEAL).await;
+    assert_eq!(
+        call(
+            &s,
+            "PUT",
+            "/v1/packs/active",
+            Some("t-admin"),
+            &rules_as_json(raise_auto_limit)
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    call(
+        &s,
+        "POST",
+        "/v1/decide/discount-approvals",
+        Some("t-service"),
+        SMALL_DEAL,
+    )
+    .await;
     s.log.flush().await;
 
-    let all = json(&call(&s, "GET", "/v1/decisions?policy=discount-approvals", Some("t-viewer"), "").await.2);
+    let all = json(
+        &call(
+            &s,
+            "GET",
+            "/v1/decisions?policy=discount-approvals",
+            Some("t-viewer"),
+            "",
+        )
+        .await
+        .2,
+    );
     let list = all["decisions"].as_array().unwrap();
     assert_eq!(list.len(), 5);
     assert_eq!(list[0]["input"], json(SMALL_DEAL), "the input as sent");
-    assert_eq!((list[0]["version"].as_str(), list[0]["result"]["level"].as_str(), list[0]["subject"].as_str()), (Some(first.as_str()), Some("manager"), Some("t-service")));
+    assert_eq!(
+        (
+            list[0]["version"].as_str(),
+            list[0]["result"]["level"].as_str(),
+            list[0]["subject"].as_str()
+        ),
+        (Some(first.as_str()), Some("manager"), Some("t-service"))
+    );
     assert_eq!(list[3]["outcome"], "error");
-    assert!(list[3]["result"]["error"].as_str().unwrap().contains("discount_pct"), "{}", list[3]);
+    assert!(
+        list[3]["result"]["error"].as_str().unwrap().contains("discount_pct"),
+        "{}",
+        list[3]
+    );
     assert_eq!(list[4]["result"]["level"], "auto");
     // Paging and time windows.
     let page = json(&call(&s, "GET", "/v1/decisions?limit=2", Some("t-viewer"), "").await.2);
     assert_eq!(page["decisions"].as_array().unwrap().len(), 2);
     let next = page["next_after"].as_str().unwrap();
-    let rest = json(&call(&s, "GET", &format!("/v1/decisions?after={next}&limit=100"), Some("t-viewer"), "").await.2);
+    let rest = json(
+        &call(
+            &s,
+            "GET",
+            &format!("/v1/decisions?after={next}&limit=100"),
+            Some("t-viewer"),
+            "",
+        )
+        .await
+        .2,
+    );
     assert_eq!(rest["decisions"].as_array().unwrap().len(), 4);
     assert!(rest["next_after"].is_null());
-    assert_eq!(json(&call(&s, "GET", "/v1/decisions?since=2999-01-01", Some("t-viewer"), "").await.2)["decisions"], serde_json::json!([]));
+    assert_eq!(
+        json(
+            &call(&s, "GET", "/v1/decisions?since=2999-01-01", Some("t-viewer"), "")
+                .await
+                .2
+        )["decisions"],
+        serde_json::json!([])
+    );
     let (code, ctype, _) = call(&s, "GET", "/v1/decisions?since=yesterday", Some("t-viewer"), "").await;
-    assert_eq!((code, ctype.as_str()), (StatusCode::BAD_REQUEST, "application/problem+json"));
+    assert_eq!(
+        (code, ctype.as_str()),
+        (StatusCode::BAD_REQUEST, "application/problem+json")
+    );
 
     // The old decision replays on the old pack, not the active one.
     let old = list[0]["id"].as_str().unwrap();
-    let r = json(&call(&s, "POST", &format!("/v1/decisions/{old}/replay"), Some("t-viewer"), "").await.2);
-    assert_eq!((r["same"].as_bool(), r["version"].as_str()), (Some(true), Some(first.as_str())), "{r}");
+    let r = json(
+        &call(&s, "POST", &format!("/v1/decisions/{old}/replay"), Some("t-viewer"), "")
+            .await
+            .2,
+    );
+    assert_eq!(
+        (r["same"].as_bool(), r["version"].as_str()),
+        (Some(true), Some(first.as_str())),
+        "{r}"
+    );
     assert_eq!(r["replayed"]["level"], "manager");
     let failed = list[3]["id"].as_str().unwrap();
-    assert_eq!(json(&call(&s, "POST", &format!("/v1/decisions/{failed}/replay"), Some("t-viewer"), "").await.2)["same"], true);
-    assert_eq!(call(&s, "POST", "/v1/decisions/nope/replay", Some("t-viewer"), "").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        json(
+            &call(
+                &s,
+                "POST",
+                &format!("/v1/decisions/{failed}/replay"),
+                Some("t-viewer"),
+                ""
+            )
+            .await
+            .2
+        )["same"],
+        true
+    );
+    assert_eq!(
+        call(&s, "POST", "/v1/decisions/nope/replay", Some("t-viewer"), "")
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
 async fn tokens_made_through_the_api_work_until_revoked() {
     let s = state().await;
-    let (code, _, text) = call(&s, "POST", "/v1/tokens", Some("t-admin"), r#"{"role": "service", "subject": "crm", "groups": ["team:emea"]}"#).await;
+    let (code, _, text) = call(
+        &s,
+        "POST",
+        "/v1/tokens",
+        Some("t-admin"),
+        r#"{"role": "service", "subject": "crm", "groups": ["team:emea"]}"#,
+    )
+    .await;
     assert_eq!(code, StatusCode::CREATED, "{text}");
     let made = json(&text);
     let token = made["token"].as_str().unwrap();
     assert!(token.starts_with("drt_"));
-    assert_eq!(call(&s, "POST", "/v1/decide/discount-approvals", Some(token), DEAL).await.0, StatusCode::OK);
-    assert_eq!(call(&s, "GET", "/v1/tokens", Some(token), "").await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        call(&s, "POST", "/v1/decide/discount-approvals", Some(token), DEAL)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(&s, "GET", "/v1/tokens", Some(token), "").await.0,
+        StatusCode::FORBIDDEN
+    );
     // Listed without the token or its hash.
     let list = call(&s, "GET", "/v1/tokens", Some("t-admin"), "").await.2;
-    assert!(list.contains("\"crm\"") && !list.contains(token) && !list.contains(&hex::encode(hash_token(token))), "{list}");
-    assert_eq!(call(&s, "DELETE", &format!("/v1/tokens/{}", made["id"].as_str().unwrap()), Some("t-admin"), "").await.0, StatusCode::NO_CONTENT);
-    assert_eq!(call(&s, "POST", "/v1/decide/discount-approvals", Some(token), DEAL).await.0, StatusCode::UNAUTHORIZED);
-    for bad in [r#"{"role": "king", "subject": "x"}"#, r#"{"role": "viewer", "subject": " "}"#, "nope"] {
-        assert_eq!(call(&s, "POST", "/v1/tokens", Some("t-admin"), bad).await.0, StatusCode::BAD_REQUEST, "{bad}");
+    assert!(
+        list.contains("\"crm\"") && !list.contains(token) && !list.contains(&hex::encode(hash_token(token))),
+        "{list}"
+    );
+    assert_eq!(
+        call(
+            &s,
+            "DELETE",
+            &format!("/v1/tokens/{}", made["id"].as_str().unwrap()),
+            Some("t-admin"),
+            ""
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        call(&s, "POST", "/v1/decide/discount-approvals", Some(token), DEAL)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    for bad in [
+        r#"{"role": "king", "subject": "x"}"#,
+        r#"{"role": "viewer", "subject": " "}"#,
+        "nope",
+    ] {
+        assert_eq!(
+            call(&s, "POST", "/v1/tokens", Some("t-admin"), bad).await.0,
+            StatusCode::BAD_REQUEST,
+            "{bad}"
+        );
     }
 }
 
@@ -311,7 +693,13 @@ async fn tokens_made_through_the_api_work_until_revoked() {
 async fn a_token_made_by_the_cli_on_the_same_store_is_accepted() {
     let s = state().await;
     // What `dealrules token create` does, straight on the store.
-    s.store.add_token(&hex::encode(hash_token("drt_from_cli")), "viewer", "u-5", &[], "cli").await.unwrap();
+    s.store
+        .add_token(&hex::encode(hash_token("drt_from_cli")), "viewer", "u-5", &[], "cli")
+        .await
+        .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    assert_eq!(call(&s, "GET", "/v1/status", Some("drt_from_cli"), "").await.0, StatusCode::OK);
+    assert_eq!(
+        call(&s, "GET", "/v1/status", Some("drt_from_cli"), "").await.0,
+        StatusCode::OK
+    );
 }

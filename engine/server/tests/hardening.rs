@@ -20,11 +20,25 @@ use tower::ServiceExt;
 const PROBLEM: &str = "application/problem+json";
 
 /// Any request, bytes as given; (status, content type, headers, body).
-async fn raw(s: &Arc<AppState>, method: &str, uri: &str, body: Vec<u8>) -> (StatusCode, String, axum::http::HeaderMap, String) {
-    let req = Request::builder().method(method).uri(uri).header("authorization", "Bearer t-admin").header("content-type", "application/json").body(Body::from(body)).unwrap();
+async fn raw(
+    s: &Arc<AppState>,
+    method: &str,
+    uri: &str,
+    body: Vec<u8>,
+) -> (StatusCode, String, axum::http::HeaderMap, String) {
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("authorization", "Bearer t-admin")
+        .header("content-type", "application/json")
+        .body(Body::from(body))
+        .unwrap();
     let res = dealrules_server::routes::app(s.clone()).oneshot(req).await.unwrap();
     let (status, headers) = (res.status(), res.headers().clone());
-    let ctype = headers.get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let ctype = headers
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
     let bytes = res.into_body().collect().await.unwrap().to_bytes();
     (status, ctype, headers, String::from_utf8_lossy(&bytes).into_owned())
 }
@@ -41,15 +55,69 @@ async fn framework_rejections_are_problem_json_not_text_plain() {
     let s = state().await;
     let over = vec![b' '; dealrules_server::routes::MAX_BODY_BYTES + 10];
     let cases: Vec<(&str, &str, &str, Vec<u8>, StatusCode)> = vec![
-        ("body over 1 MiB on decide", "POST", "/v1/decide/discount-approvals", over.clone(), StatusCode::PAYLOAD_TOO_LARGE),
-        ("body over 1 MiB on deals", "POST", "/v1/deals", over.clone(), StatusCode::PAYLOAD_TOO_LARGE),
-        ("upload over 16 MiB", "PUT", "/v1/packs/active", vec![b' '; dealrules_server::upload::MAX_UPLOAD_BYTES + 10], StatusCode::PAYLOAD_TOO_LARGE),
-        ("non-UTF-8 body on decide", "POST", "/v1/decide/discount-approvals", vec![0xff, 0xfe, b'{', b'}'], StatusCode::BAD_REQUEST),
-        ("non-UTF-8 body on deals", "POST", "/v1/deals", vec![0xff, 0xfe], StatusCode::BAD_REQUEST),
-        ("bad query", "GET", "/v1/decisions?limit=-1", vec![], StatusCode::BAD_REQUEST),
-        ("bad path segment", "GET", "/v1/policies/Funnel/%ff%fe", vec![], StatusCode::BAD_REQUEST),
-        ("method not allowed", "DELETE", "/v1/decide/discount-approvals", vec![], StatusCode::METHOD_NOT_ALLOWED),
-        ("no such route", "GET", "/v1/nothing-here", vec![], StatusCode::NOT_FOUND),
+        (
+            "body over 1 MiB on decide",
+            "POST",
+            "/v1/decide/discount-approvals",
+            over.clone(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            "body over 1 MiB on deals",
+            "POST",
+            "/v1/deals",
+            over.clone(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            "upload over 16 MiB",
+            "PUT",
+            "/v1/packs/active",
+            vec![b' '; dealrules_server::upload::MAX_UPLOAD_BYTES + 10],
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            "non-UTF-8 body on decide",
+            "POST",
+            "/v1/decide/discount-approvals",
+            vec![0xff, 0xfe, b'{', b'}'],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "non-UTF-8 body on deals",
+            "POST",
+            "/v1/deals",
+            vec![0xff, 0xfe],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "bad query",
+            "GET",
+            "/v1/decisions?limit=-1",
+            vec![],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "bad path segment",
+            "GET",
+            "/v1/policies/Funnel/%ff%fe",
+            vec![],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "method not allowed",
+            "DELETE",
+            "/v1/decide/discount-approvals",
+            vec![],
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+        (
+            "no such route",
+            "GET",
+            "/v1/nothing-here",
+            vec![],
+            StatusCode::NOT_FOUND,
+        ),
     ];
     for (what, method, uri, body, want) in cases {
         let (status, ctype, _, text) = raw(&s, method, uri, body).await;
@@ -71,12 +139,21 @@ async fn every_documented_route_answers_malformed_requests_in_problem_json() {
     let mut checked = 0;
     for (path, ops) in doc["paths"].as_object().unwrap() {
         for method in ops.as_object().unwrap().keys() {
-            let concrete = path.replace("{policy}", "discount-approvals").replace("{kind}", "ApprovalPolicy").replace("{name}", "discount-approvals");
+            let concrete = path
+                .replace("{policy}", "discount-approvals")
+                .replace("{kind}", "ApprovalPolicy")
+                .replace("{name}", "discount-approvals");
             let broken_path = regex_free_replace(path, "%ff%fe");
             let attempts: Vec<(String, Vec<u8>)> = vec![
                 (regex_free_replace(&concrete, "x-1"), b"{\"a\": ".to_vec()),
                 (regex_free_replace(&concrete, "x-1"), vec![0xff, 0xfe, 0xfd]),
-                (format!("{}?limit=-1&since=not-a-date&state=%ff&format=nope", regex_free_replace(&concrete, "x-1")), b"[]".to_vec()),
+                (
+                    format!(
+                        "{}?limit=-1&since=not-a-date&state=%ff&format=nope",
+                        regex_free_replace(&concrete, "x-1")
+                    ),
+                    b"[]".to_vec(),
+                ),
                 (broken_path, b"{}".to_vec()),
             ];
             for (uri, body) in attempts {
@@ -94,7 +171,16 @@ async fn every_documented_route_answers_malformed_requests_in_problem_json() {
 
 /// `{param}` segments replaced by `with`.
 fn regex_free_replace(path: &str, with: &str) -> String {
-    path.split('/').map(|seg| if seg.starts_with('{') && seg.ends_with('}') { with } else { seg }).collect::<Vec<_>>().join("/")
+    path.split('/')
+        .map(|seg| {
+            if seg.starts_with('{') && seg.ends_with('}') {
+                with
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Regression: a decide body with `pad` nested 100,000 deep was accepted
@@ -102,19 +188,49 @@ fn regex_free_replace(path: &str, with: &str) -> String {
 #[tokio::test]
 async fn deeply_nested_decide_body_is_refused_before_it_is_logged() {
     let s = state().await;
-    let deep = format!(r#"{{"deal": {{"amount": 1000, "discount_pct": 5, "region": "NA"}}, "pad": {}1{}}}"#, "[".repeat(100_000), "]".repeat(100_000));
+    let deep = format!(
+        r#"{{"deal": {{"amount": 1000, "discount_pct": 5, "region": "NA"}}, "pad": {}1{}}}"#,
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
     let (code, ctype, text) = call(&s, "POST", "/v1/decide/discount-approvals", Some("t-service"), &deep).await;
     assert_eq!(code, StatusCode::BAD_REQUEST, "{text}");
     assert_problem("deep pad", code, &ctype, &text);
     assert!(text.contains("nested deeper than 128 levels"), "{text}");
-    let deep_rep = format!(r#"{{"deal": {{"amount": 1}}, "rep": {}1{}}}"#, r#"{"r": "#.repeat(100_000), "}".repeat(100_000));
-    assert_eq!(call(&s, "POST", "/v1/decide/discount-approvals", Some("t-service"), &deep_rep).await.0, StatusCode::BAD_REQUEST);
+    let deep_rep = format!(
+        r#"{{"deal": {{"amount": 1}}, "rep": {}1{}}}"#,
+        r#"{"r": "#.repeat(100_000),
+        "}".repeat(100_000)
+    );
+    assert_eq!(
+        call(
+            &s,
+            "POST",
+            "/v1/decide/discount-approvals",
+            Some("t-service"),
+            &deep_rep
+        )
+        .await
+        .0,
+        StatusCode::BAD_REQUEST
+    );
     // The deals route too.
-    let deep_deal = format!(r#"{{"id": "d-deep", "funnel": "b2b", "owner": "r1", "fields": {{"x": {}1{}}}}}"#, "[".repeat(10_000), "]".repeat(10_000));
-    assert_eq!(call(&s, "POST", "/v1/deals", Some("t-service"), &deep_deal).await.0, StatusCode::BAD_REQUEST);
+    let deep_deal = format!(
+        r#"{{"id": "d-deep", "funnel": "b2b", "owner": "r1", "fields": {{"x": {}1{}}}}}"#,
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    assert_eq!(
+        call(&s, "POST", "/v1/deals", Some("t-service"), &deep_deal).await.0,
+        StatusCode::BAD_REQUEST
+    );
     s.log.flush().await;
     let logged = json(&call(&s, "GET", "/v1/decisions", Some("t-viewer"), "").await.2);
-    assert_eq!(logged["decisions"].as_array().unwrap().len(), 0, "nothing refused is logged: {logged}");
+    assert_eq!(
+        logged["decisions"].as_array().unwrap().len(),
+        0,
+        "nothing refused is logged: {logged}"
+    );
 }
 
 /// Regression: `"discount_pct": 5, "discount_pct": 35` silently decided on 35.
@@ -125,24 +241,47 @@ async fn duplicate_keys_in_json_input_are_refused_naming_the_key() {
     let (code, ctype, text) = call(&s, "POST", "/v1/decide/discount-approvals", Some("t-service"), dup).await;
     assert_eq!(code, StatusCode::BAD_REQUEST, "{text}");
     assert_problem("duplicate key", code, &ctype, &text);
-    assert!(json(&text)["detail"].as_str().unwrap().contains("`deal.discount_pct` appears twice"), "{text}");
+    assert!(
+        json(&text)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("`deal.discount_pct` appears twice"),
+        "{text}"
+    );
     let dup_deal = r#"{"id": "d-dup", "funnel": "b2b", "owner": "r1", "owner": "r2", "fields": {}}"#;
     let (code, _, text) = call(&s, "POST", "/v1/deals", Some("t-service"), dup_deal).await;
     assert_eq!(code, StatusCode::BAD_REQUEST, "{text}");
     assert!(text.contains("`owner` appears twice"), "{text}");
     // A pack upload with a file named twice.
-    let (code, _, text) = call(&s, "POST", "/v1/packs/validate", Some("t-admin"), r#"{"a.yaml": "x: 1", "a.yaml": "x: 2"}"#).await;
+    let (code, _, text) = call(
+        &s,
+        "POST",
+        "/v1/packs/validate",
+        Some("t-admin"),
+        r#"{"a.yaml": "x: 1", "a.yaml": "x: 2"}"#,
+    )
+    .await;
     assert_eq!(code, StatusCode::BAD_REQUEST, "{text}");
 }
 
 /// A deal owned by `owner`, moved to proposal by `mover` (its request's
 /// submitter): 25% on 120,000 needs the manager (u-17) then a director.
 async fn deal_at_proposal(s: &Arc<AppState>, id: &str, owner: &str, mover: &str) -> String {
-    let body = format!(r#"{{"id": "{id}", "funnel": "b2b", "owner": "{owner}", "fields": {{"name": "Acme", "amount": 120000, "close_date": "2026-12-15", "contact_email": "cfo@acme.example", "discount_pct": 25, "payment_terms_days": 30}}, "context": {{"rep": {{"manager": "u-17"}}}}}}"#);
+    let body = format!(
+        r#"{{"id": "{id}", "funnel": "b2b", "owner": "{owner}", "fields": {{"name": "Acme", "amount": 120000, "close_date": "2026-12-15", "contact_email": "cfo@acme.example", "discount_pct": 25, "payment_terms_days": 30}}, "context": {{"rep": {{"manager": "u-17"}}}}}}"#
+    );
     let (code, _, text) = call(s, "POST", "/v1/deals", Some("t-service"), &body).await;
     assert_eq!(code, StatusCode::CREATED, "{text}");
     for to in ["qualified", "proposal"] {
-        let (code, text) = call_with(s, "POST", &format!("/v1/deals/{id}/events"), mover, &[], &format!(r#"{{"type": "move", "to": "{to}"}}"#)).await;
+        let (code, text) = call_with(
+            s,
+            "POST",
+            &format!("/v1/deals/{id}/events"),
+            mover,
+            &[],
+            &format!(r#"{{"type": "move", "to": "{to}"}}"#),
+        )
+        .await;
         assert_eq!(code, StatusCode::OK, "{text}");
     }
     let d = json(&call(s, "GET", &format!("/v1/deals/{id}"), Some("t-viewer"), "").await.2);
@@ -150,7 +289,15 @@ async fn deal_at_proposal(s: &Arc<AppState>, id: &str, owner: &str, mover: &str)
 }
 
 async fn decide(s: &Arc<AppState>, token: &str, approval: &str) -> (StatusCode, Value) {
-    let (code, text) = call_with(s, "POST", &format!("/v1/approvals/{approval}/decision"), token, &[], r#"{"decision": "approve", "comment": "ok"}"#).await;
+    let (code, text) = call_with(
+        s,
+        "POST",
+        &format!("/v1/approvals/{approval}/decision"),
+        token,
+        &[],
+        r#"{"decision": "approve", "comment": "ok"}"#,
+    )
+    .await;
     (code, json(&text))
 }
 
@@ -164,9 +311,22 @@ async fn nobody_approves_their_own_deal_or_their_own_request() {
     let own = deal_at_proposal(&s, "d-own", "u-17", "t-service").await;
     let (code, p) = decide(&s, "t-u17", &own).await;
     assert_eq!(code, StatusCode::FORBIDDEN, "{p}");
-    assert!(p["detail"].as_str().unwrap().contains("segregation of duties: u-17 owns the deal"), "{p}");
-    let a = json(&call(&s, "GET", "/v1/approvals?deal=d-own", Some("t-viewer"), "").await.2);
-    assert_eq!(a["approvals"][0]["steps"][0]["state"], "pending", "the step stays pending: {a}");
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("segregation of duties: u-17 owns the deal"),
+        "{p}"
+    );
+    let a = json(
+        &call(&s, "GET", "/v1/approvals?deal=d-own", Some("t-viewer"), "")
+            .await
+            .2,
+    );
+    assert_eq!(
+        a["approvals"][0]["steps"][0]["state"], "pending",
+        "the step stays pending: {a}"
+    );
     // An admin who is not a party decides it instead (an override).
     let (code, p) = decide(&s, "t-admin", &own).await;
     assert_eq!(code, StatusCode::OK, "{p}");
@@ -174,13 +334,29 @@ async fn nobody_approves_their_own_deal_or_their_own_request() {
 
     // The submitter of the move: a service token whose subject is u-18,
     // then u-18 in the directors' group tries the director step.
-    s.store.add_token(&hex::encode(hash_token("t-u18-service")), "admin", "u-18", &["role:sales-director".to_string()], "test").await.unwrap();
+    s.store
+        .add_token(
+            &hex::encode(hash_token("t-u18-service")),
+            "admin",
+            "u-18",
+            &["role:sales-director".to_string()],
+            "test",
+        )
+        .await
+        .unwrap();
     s.tokens.refresh(&s.store).await.unwrap();
     let submitted = deal_at_proposal(&s, "d-submitted", "r1", "t-u18-service").await;
-    assert_eq!(decide(&s, "t-u17", &submitted).await.0, StatusCode::OK, "the manager is no party");
+    assert_eq!(
+        decide(&s, "t-u17", &submitted).await.0,
+        StatusCode::OK,
+        "the manager is no party"
+    );
     let (code, p) = decide(&s, "t-u18-service", &submitted).await;
     assert_eq!(code, StatusCode::FORBIDDEN, "{p}");
-    assert!(p["detail"].as_str().unwrap().contains("u-18 submitted the request"), "{p}");
+    assert!(
+        p["detail"].as_str().unwrap().contains("u-18 submitted the request"),
+        "{p}"
+    );
     // Another member of the group decides it.
     assert_eq!(decide(&s, "t-director", &submitted).await.0, StatusCode::OK);
 
@@ -194,7 +370,13 @@ async fn nobody_approves_their_own_deal_or_their_own_request() {
 async fn a_policy_may_allow_self_approval() {
     let s = state().await;
     add_people(&s).await;
-    let allow = rules_as_json(|path, text| if path == "approvals.yaml" { text.replacen("spec:\n", "spec:\n  allow_self_approval: true\n", 1) } else { text });
+    let allow = rules_as_json(|path, text| {
+        if path == "approvals.yaml" {
+            text.replacen("spec:\n", "spec:\n  allow_self_approval: true\n", 1)
+        } else {
+            text
+        }
+    });
     let (code, _, text) = call(&s, "PUT", "/v1/packs/active", Some("t-admin"), &allow).await;
     assert_eq!(code, StatusCode::OK, "{text}");
     let own = deal_at_proposal(&s, "d-own-ok", "u-17", "t-service").await;
@@ -209,11 +391,21 @@ async fn an_unavailable_store_is_a_quick_503_with_retry_after() {
     let s = state().await;
     s.store.close().await;
     let started = std::time::Instant::now();
-    let (status, ctype, headers, text) = raw(&s, "POST", "/v1/deals", br#"{"id": "d-x", "funnel": "b2b", "owner": "r1", "fields": {}}"#.to_vec()).await;
+    let (status, ctype, headers, text) = raw(
+        &s,
+        "POST",
+        "/v1/deals",
+        br#"{"id": "d-x", "funnel": "b2b", "owner": "r1", "fields": {}}"#.to_vec(),
+    )
+    .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{text}");
     assert_problem("store down", status, &ctype, &text);
     assert!(headers.get("retry-after").is_some());
-    assert!(started.elapsed() < std::time::Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
     let (status, _, headers, _) = raw(&s, "GET", "/v1/deals/d-1", vec![]).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(headers.get("retry-after").is_some());
@@ -229,12 +421,17 @@ async fn a_full_long_work_pool_answers_503_without_waiting() {
     let mut running = Vec::new();
     for _ in 0..2 {
         let (pool, rx) = (pool.clone(), rx.clone());
-        running.push(tokio::spawn(async move { pool.run(move || rx.lock().unwrap().recv().is_ok()).await }));
+        running.push(tokio::spawn(async move {
+            pool.run(move || rx.lock().unwrap().recv().is_ok()).await
+        }));
     }
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     let started = std::time::Instant::now();
     let third = pool.run(|| true).await;
-    assert!(matches!(third, Err(dealrules_server::error::ApiError::Busy(_))), "{third:?}");
+    assert!(
+        matches!(third, Err(dealrules_server::error::ApiError::Busy(_))),
+        "{third:?}"
+    );
     assert!(started.elapsed() < std::time::Duration::from_millis(50));
     tx.send(()).unwrap();
     tx.send(()).unwrap();

@@ -9,10 +9,18 @@ use common::{call, json, rules_as_json, state};
 use serde_json::Value;
 
 const DEAL: &str = r#"{"deal": {"amount": 120000, "discount_pct": 15, "region": "NA", "payment_terms_days": 30}}"#;
-const ROLES: [(&str, &str); 4] = [("t-viewer", "viewer"), ("t-service", "service"), ("t-approver", "approver"), ("t-admin", "admin")];
+const ROLES: [(&str, &str); 4] = [
+    ("t-viewer", "viewer"),
+    ("t-service", "service"),
+    ("t-approver", "approver"),
+    ("t-admin", "admin"),
+];
 
 fn rank(role: &str) -> usize {
-    ROLES.iter().position(|(_, r)| *r == role).unwrap_or_else(|| panic!("unknown role {role}"))
+    ROLES
+        .iter()
+        .position(|(_, r)| *r == role)
+        .unwrap_or_else(|| panic!("unknown role {role}"))
 }
 
 /// Checks `body` against the schema the document gives for `status`.
@@ -20,23 +28,43 @@ fn check_body(doc: &Value, method: &str, path: &str, status: StatusCode, ctype: 
     let op = &doc["paths"][path][method.to_lowercase()];
     let code = status.as_u16().to_string();
     let response = &op["responses"][&code];
-    assert!(response.is_object(), "{method} {path} answered {code}, which the document does not list: {body}");
+    assert!(
+        response.is_object(),
+        "{method} {path} answered {code}, which the document does not list: {body}"
+    );
     let Some(content) = response.get("content").and_then(Value::as_object) else {
-        assert!(body.is_empty(), "{method} {path} {code}: documented without a body, got {body}");
+        assert!(
+            body.is_empty(),
+            "{method} {path} {code}: documented without a body, got {body}"
+        );
         return;
     };
     let media = ctype.split(';').next().unwrap_or("").trim();
-    let schema = &content.get(media).unwrap_or_else(|| panic!("{method} {path} {code}: {media} is not documented ({:?})", content.keys().collect::<Vec<_>>()))["schema"];
+    let schema = &content.get(media).unwrap_or_else(|| {
+        panic!(
+            "{method} {path} {code}: {media} is not documented ({:?})",
+            content.keys().collect::<Vec<_>>()
+        )
+    })["schema"];
     if !media.ends_with("json") {
         return;
     }
     // The schema with the document's components beside it, so its $refs resolve.
     let mut root = serde_json::json!({ "allOf": [schema], "components": doc["components"] });
     root["$schema"] = Value::String("https://json-schema.org/draft/2020-12/schema".into());
-    let validator = jsonschema::options().build(&root).unwrap_or_else(|e| panic!("{method} {path} {code}: the documented schema does not build: {e}"));
+    let validator = jsonschema::options()
+        .build(&root)
+        .unwrap_or_else(|e| panic!("{method} {path} {code}: the documented schema does not build: {e}"));
     let instance: Value = serde_json::from_str(body).unwrap();
-    let errors: Vec<String> = validator.iter_errors(&instance).map(|e| format!("{} at {}", e, e.instance_path())).collect();
-    assert!(errors.is_empty(), "{method} {path} {code} does not match its schema {schema}:\n{}\n{body}", errors.join("\n"));
+    let errors: Vec<String> = validator
+        .iter_errors(&instance)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{method} {path} {code} does not match its schema {schema}:\n{}\n{body}",
+        errors.join("\n")
+    );
 }
 
 #[tokio::test]
@@ -45,15 +73,28 @@ async fn every_documented_operation_answers_as_documented_for_every_role() {
     let (code, ctype, text) = call(&s, "GET", "/openapi.json", None, "").await;
     assert_eq!((code, ctype.as_str()), (StatusCode::OK, "application/json"));
     let doc = json(&text);
-    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
 
     // Things for the samples to point at.
     call(&s, "POST", "/v1/decide/discount-approvals", Some("t-service"), DEAL).await;
     s.log.flush().await;
-    let logged = json(&call(&s, "GET", "/v1/decisions", Some("t-viewer"), "").await.2)["decisions"][0]["id"].as_str().unwrap().to_string();
+    let logged = json(&call(&s, "GET", "/v1/decisions", Some("t-viewer"), "").await.2)["decisions"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let version = s.snapshot.load().version.to_string();
     let pack = rules_as_json(|_, t| t);
-    let broken = rules_as_json(|p, t| if p == "approvals.yaml" { t.replace("level: manager }", "level: manger }") } else { t });
+    let broken = rules_as_json(|p, t| {
+        if p == "approvals.yaml" {
+            t.replace("level: manager }", "level: manger }")
+        } else {
+            t
+        }
+    });
     let rollback = format!(r#"{{"version": "{version}"}}"#);
 
     // One or more sample requests per documented operation (path template,
@@ -63,72 +104,253 @@ async fn every_documented_operation_answers_as_documented_for_every_role() {
         ("/healthz", "GET", "/healthz".into(), String::new()),
         ("/readyz", "GET", "/readyz".into(), String::new()),
         ("/metrics", "GET", "/metrics".into(), String::new()),
-        ("/v1/decide/{policy}", "POST", "/v1/decide/discount-approvals".into(), DEAL.into()),
-        ("/v1/decide/{policy}", "POST", "/v1/decide/no-such-policy".into(), DEAL.into()),
-        ("/v1/decide/{policy}", "POST", "/v1/decide/discount-approvals".into(), "{oops".into()),
-        ("/v1/decide/{policy}", "POST", "/v1/decide/discount-approvals".into(), r#"{"deal": {"amount": 1}}"#.into()),
+        (
+            "/v1/decide/{policy}",
+            "POST",
+            "/v1/decide/discount-approvals".into(),
+            DEAL.into(),
+        ),
+        (
+            "/v1/decide/{policy}",
+            "POST",
+            "/v1/decide/no-such-policy".into(),
+            DEAL.into(),
+        ),
+        (
+            "/v1/decide/{policy}",
+            "POST",
+            "/v1/decide/discount-approvals".into(),
+            "{oops".into(),
+        ),
+        (
+            "/v1/decide/{policy}",
+            "POST",
+            "/v1/decide/discount-approvals".into(),
+            r#"{"deal": {"amount": 1}}"#.into(),
+        ),
         ("/v1/policies", "GET", "/v1/policies".into(), String::new()),
-        ("/v1/policies/{kind}/{name}", "GET", "/v1/policies/Funnel/b2b".into(), String::new()),
-        ("/v1/policies/{kind}/{name}", "GET", "/v1/policies/Funnel/nope".into(), String::new()),
+        (
+            "/v1/policies/{kind}/{name}",
+            "GET",
+            "/v1/policies/Funnel/b2b".into(),
+            String::new(),
+        ),
+        (
+            "/v1/policies/{kind}/{name}",
+            "GET",
+            "/v1/policies/Funnel/nope".into(),
+            String::new(),
+        ),
         ("/v1/status", "GET", "/v1/status".into(), String::new()),
         ("/v1/packs", "GET", "/v1/packs".into(), String::new()),
-        ("/v1/packs/{version}", "GET", format!("/v1/packs/{version}"), String::new()),
-        ("/v1/packs/{version}", "GET", "/v1/packs/sha256:ffffffffffff".into(), String::new()),
+        (
+            "/v1/packs/{version}",
+            "GET",
+            format!("/v1/packs/{version}"),
+            String::new(),
+        ),
+        (
+            "/v1/packs/{version}",
+            "GET",
+            "/v1/packs/sha256:ffffffffffff".into(),
+            String::new(),
+        ),
         ("/v1/packs/validate", "POST", "/v1/packs/validate".into(), pack.clone()),
-        ("/v1/packs/validate", "POST", "/v1/packs/validate".into(), broken.clone()),
-        ("/v1/packs/validate", "POST", "/v1/packs/validate".into(), r#"{"../x": "y"}"#.into()),
+        (
+            "/v1/packs/validate",
+            "POST",
+            "/v1/packs/validate".into(),
+            broken.clone(),
+        ),
+        (
+            "/v1/packs/validate",
+            "POST",
+            "/v1/packs/validate".into(),
+            r#"{"../x": "y"}"#.into(),
+        ),
         ("/v1/packs/active", "PUT", "/v1/packs/active".into(), pack.clone()),
         ("/v1/packs/active", "PUT", "/v1/packs/active".into(), broken.clone()),
-        ("/v1/packs/rollback", "POST", "/v1/packs/rollback".into(), rollback.clone()),
-        ("/v1/packs/rollback", "POST", "/v1/packs/rollback".into(), r#"{"version": "sha256:ffffffffffff"}"#.into()),
-        ("/v1/decisions", "GET", "/v1/decisions?policy=discount-approvals&since=2020-01-01".into(), String::new()),
+        (
+            "/v1/packs/rollback",
+            "POST",
+            "/v1/packs/rollback".into(),
+            rollback.clone(),
+        ),
+        (
+            "/v1/packs/rollback",
+            "POST",
+            "/v1/packs/rollback".into(),
+            r#"{"version": "sha256:ffffffffffff"}"#.into(),
+        ),
+        (
+            "/v1/decisions",
+            "GET",
+            "/v1/decisions?policy=discount-approvals&since=2020-01-01".into(),
+            String::new(),
+        ),
         ("/v1/decisions", "GET", "/v1/decisions?since=soon".into(), String::new()),
-        ("/v1/decisions/{id}", "GET", format!("/v1/decisions/{logged}"), String::new()),
+        (
+            "/v1/decisions/{id}",
+            "GET",
+            format!("/v1/decisions/{logged}"),
+            String::new(),
+        ),
         ("/v1/decisions/{id}", "GET", "/v1/decisions/nope".into(), String::new()),
-        ("/v1/decisions/{id}/replay", "POST", format!("/v1/decisions/{logged}/replay"), String::new()),
+        (
+            "/v1/decisions/{id}/replay",
+            "POST",
+            format!("/v1/decisions/{logged}/replay"),
+            String::new(),
+        ),
         ("/v1/tokens", "GET", "/v1/tokens".into(), String::new()),
-        ("/v1/tokens", "POST", "/v1/tokens".into(), r#"{"role": "viewer", "subject": "u-1"}"#.into()),
-        ("/v1/tokens", "POST", "/v1/tokens".into(), r#"{"role": "emperor", "subject": "u-1"}"#.into()),
+        (
+            "/v1/tokens",
+            "POST",
+            "/v1/tokens".into(),
+            r#"{"role": "viewer", "subject": "u-1"}"#.into(),
+        ),
+        (
+            "/v1/tokens",
+            "POST",
+            "/v1/tokens".into(),
+            r#"{"role": "emperor", "subject": "u-1"}"#.into(),
+        ),
         ("/v1/tokens/{id}", "DELETE", "/v1/tokens/tok_nope".into(), String::new()),
     ];
     // The workflow: a deal in proposal with the manager's step pending
     // (approver t-approver), and another to recall.
-    let deal = |id: &str| format!(r#"{{"id": "{id}", "funnel": "b2b", "owner": "r1", "fields": {{"amount": 120000, "close_date": "2026-12-15", "contact_email": "a@b.example", "discount_pct": 15, "payment_terms_days": 30}}, "context": {{"rep": {{"manager": "t-approver"}}}}}}"#);
+    let deal = |id: &str| {
+        format!(
+            r#"{{"id": "{id}", "funnel": "b2b", "owner": "r1", "fields": {{"amount": 120000, "close_date": "2026-12-15", "contact_email": "a@b.example", "discount_pct": 15, "payment_terms_days": 30}}, "context": {{"rep": {{"manager": "t-approver"}}}}}}"#
+        )
+    };
     let mut pending = Vec::new();
     for id in ["d-1", "d-2"] {
         call(&s, "POST", "/v1/deals", Some("t-service"), &deal(id)).await;
         for to in ["qualified", "proposal"] {
-            let (code, _, text) = call(&s, "POST", &format!("/v1/deals/{id}/events"), Some("t-service"), &format!(r#"{{"type": "move", "to": "{to}"}}"#)).await;
+            let (code, _, text) = call(
+                &s,
+                "POST",
+                &format!("/v1/deals/{id}/events"),
+                Some("t-service"),
+                &format!(r#"{{"type": "move", "to": "{to}"}}"#),
+            )
+            .await;
             assert_eq!(code, StatusCode::OK, "{text}");
         }
-        let a = json(&call(&s, "GET", &format!("/v1/approvals?deal={id}"), Some("t-viewer"), "").await.2)["approvals"][0]["id"].as_str().unwrap().to_string();
+        let a = json(
+            &call(&s, "GET", &format!("/v1/approvals?deal={id}"), Some("t-viewer"), "")
+                .await
+                .2,
+        )["approvals"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
         pending.push(a);
     }
     samples.extend([
         ("/v1/deals", "POST", "/v1/deals".to_string(), deal("d-3")),
         ("/v1/deals", "POST", "/v1/deals".into(), deal("d-1")),
-        ("/v1/deals", "POST", "/v1/deals".into(), r#"{"id": "d-9", "funnel": "nope", "owner": "r1"}"#.into()),
+        (
+            "/v1/deals",
+            "POST",
+            "/v1/deals".into(),
+            r#"{"id": "d-9", "funnel": "nope", "owner": "r1"}"#.into(),
+        ),
         ("/v1/deals/{id}", "GET", "/v1/deals/d-1".into(), String::new()),
         ("/v1/deals/{id}", "GET", "/v1/deals/nope".into(), String::new()),
-        ("/v1/deals/{id}/events", "POST", "/v1/deals/d-1/events".into(), r#"{"type": "update", "fields": {"next_step": "call"}}"#.into()),
-        ("/v1/deals/{id}/events", "POST", "/v1/deals/d-1/events".into(), r#"{"type": "move", "to": "negotiation"}"#.into()),
-        ("/v1/deals/{id}/events", "POST", "/v1/deals/d-1/events".into(), r#"{"type": "dance"}"#.into()),
-        ("/v1/approvals", "GET", "/v1/approvals?state=pending".into(), String::new()),
-        ("/v1/approvals", "GET", "/v1/approvals?state=maybe".into(), String::new()),
-        ("/v1/approvals/{id}/decision", "POST", format!("/v1/approvals/{}/decision", pending[0]), r#"{"decision": "approve", "comment": "ok"}"#.into()),
-        ("/v1/approvals/{id}/decision", "POST", format!("/v1/approvals/{}/decision", pending[0]), r#"{"decision": "approve"}"#.into()),
-        ("/v1/approvals/{id}/recall", "POST", format!("/v1/approvals/{}/recall", pending[1]), String::new()),
-        ("/v1/approvals/{id}/recall", "POST", "/v1/approvals/apr_nope/recall".into(), String::new()),
-        ("/v1/delegations", "POST", "/v1/delegations".into(), r#"{"to": "u-2", "starts": "2026-12-01", "ends": "2026-12-24"}"#.into()),
-        ("/v1/delegations", "POST", "/v1/delegations".into(), r#"{"to": "u-2", "starts": "2026-12-24", "ends": "2026-12-01"}"#.into()),
+        (
+            "/v1/deals/{id}/events",
+            "POST",
+            "/v1/deals/d-1/events".into(),
+            r#"{"type": "update", "fields": {"next_step": "call"}}"#.into(),
+        ),
+        (
+            "/v1/deals/{id}/events",
+            "POST",
+            "/v1/deals/d-1/events".into(),
+            r#"{"type": "move", "to": "negotiation"}"#.into(),
+        ),
+        (
+            "/v1/deals/{id}/events",
+            "POST",
+            "/v1/deals/d-1/events".into(),
+            r#"{"type": "dance"}"#.into(),
+        ),
+        (
+            "/v1/approvals",
+            "GET",
+            "/v1/approvals?state=pending".into(),
+            String::new(),
+        ),
+        (
+            "/v1/approvals",
+            "GET",
+            "/v1/approvals?state=maybe".into(),
+            String::new(),
+        ),
+        (
+            "/v1/approvals/{id}/decision",
+            "POST",
+            format!("/v1/approvals/{}/decision", pending[0]),
+            r#"{"decision": "approve", "comment": "ok"}"#.into(),
+        ),
+        (
+            "/v1/approvals/{id}/decision",
+            "POST",
+            format!("/v1/approvals/{}/decision", pending[0]),
+            r#"{"decision": "approve"}"#.into(),
+        ),
+        (
+            "/v1/approvals/{id}/recall",
+            "POST",
+            format!("/v1/approvals/{}/recall", pending[1]),
+            String::new(),
+        ),
+        (
+            "/v1/approvals/{id}/recall",
+            "POST",
+            "/v1/approvals/apr_nope/recall".into(),
+            String::new(),
+        ),
+        (
+            "/v1/delegations",
+            "POST",
+            "/v1/delegations".into(),
+            r#"{"to": "u-2", "starts": "2026-12-01", "ends": "2026-12-24"}"#.into(),
+        ),
+        (
+            "/v1/delegations",
+            "POST",
+            "/v1/delegations".into(),
+            r#"{"to": "u-2", "starts": "2026-12-24", "ends": "2026-12-01"}"#.into(),
+        ),
         ("/v1/pipeline", "GET", "/v1/pipeline?by=owner".into(), String::new()),
         ("/v1/pipeline", "GET", "/v1/pipeline?by=mood".into(), String::new()),
         ("/v1/outbox", "GET", "/v1/outbox?deal=d-1".into(), String::new()),
     ]);
 
     // A real revocation last, so the 204 is seen too.
-    let victim = json(&call(&s, "POST", "/v1/tokens", Some("t-admin"), r#"{"role": "viewer", "subject": "u-2"}"#).await.2)["id"].as_str().unwrap().to_string();
-    samples.push(("/v1/tokens/{id}", "DELETE", format!("/v1/tokens/{victim}"), String::new()));
+    let victim = json(
+        &call(
+            &s,
+            "POST",
+            "/v1/tokens",
+            Some("t-admin"),
+            r#"{"role": "viewer", "subject": "u-2"}"#,
+        )
+        .await
+        .2,
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    samples.push((
+        "/v1/tokens/{id}",
+        "DELETE",
+        format!("/v1/tokens/{victim}"),
+        String::new(),
+    ));
 
     // Every documented operation has a sample, and every sample is documented.
     let mut documented = Vec::new();
@@ -138,10 +360,16 @@ async fn every_documented_operation_answers_as_documented_for_every_role() {
         }
     }
     for (path, method) in &documented {
-        assert!(samples.iter().any(|(p, m, _, _)| p == path && m == method), "{method} {path} is documented but not tested here");
+        assert!(
+            samples.iter().any(|(p, m, _, _)| p == path && m == method),
+            "{method} {path} is documented but not tested here"
+        );
     }
     for (p, m, _, _) in &samples {
-        assert!(documented.iter().any(|(path, method)| path == p && method == m), "{m} {p} is not in /openapi.json");
+        assert!(
+            documented.iter().any(|(path, method)| path == p && method == m),
+            "{m} {p} is not in /openapi.json"
+        );
     }
     assert!(documented.len() >= 18, "{documented:?}");
 
@@ -153,7 +381,11 @@ async fn every_documented_operation_answers_as_documented_for_every_role() {
                 check_body(&doc, method, template, code, &ctype, &text);
             }
             Some(role) => {
-                assert_eq!(op["security"], serde_json::json!([{ "bearer": [] }]), "{method} {template}");
+                assert_eq!(
+                    op["security"],
+                    serde_json::json!([{ "bearer": [] }]),
+                    "{method} {template}"
+                );
                 let (code, ctype, text) = call(&s, method, path, None, body).await;
                 assert_eq!(code, StatusCode::UNAUTHORIZED, "{method} {path} without a token");
                 check_body(&doc, method, template, code, &ctype, &text);
@@ -166,7 +398,10 @@ async fn every_documented_operation_answers_as_documented_for_every_role() {
                     }
                 }
                 let (code, ctype, text) = call(&s, method, path, Some(ROLES[rank(role)].0), body).await;
-                assert!(code != StatusCode::UNAUTHORIZED && code != StatusCode::FORBIDDEN, "{method} {path} as {role}: {code} {text}");
+                assert!(
+                    code != StatusCode::UNAUTHORIZED && code != StatusCode::FORBIDDEN,
+                    "{method} {path} as {role}: {code} {text}"
+                );
                 check_body(&doc, method, template, code, &ctype, &text);
             }
         }
@@ -181,10 +416,32 @@ fn the_document_names_its_schemas() {
         println!("{}", serde_json::to_string_pretty(&doc).unwrap());
     }
     let schemas = doc["components"]["schemas"].as_object().unwrap();
-    for name in ["Problem", "ReloadStatus", "Validation", "ActivationAnswer", "PackList", "LoggedDecision", "DecisionPage", "Replay", "TokenRecord", "CreatedToken"] {
-        assert!(schemas.contains_key(name), "{name} missing: {:?}", schemas.keys().collect::<Vec<_>>());
+    for name in [
+        "Problem",
+        "ReloadStatus",
+        "Validation",
+        "ActivationAnswer",
+        "PackList",
+        "LoggedDecision",
+        "DecisionPage",
+        "Replay",
+        "TokenRecord",
+        "CreatedToken",
+    ] {
+        assert!(
+            schemas.contains_key(name),
+            "{name} missing: {:?}",
+            schemas.keys().collect::<Vec<_>>()
+        );
     }
     // A schema that says nothing would pass any body: these must constrain.
-    assert!(schemas["ReloadStatus"]["required"].as_array().unwrap().len() >= 8, "{}", schemas["ReloadStatus"]);
-    assert_eq!(doc["paths"]["/v1/decide/{policy}"]["post"]["x-required-role"], "service");
+    assert!(
+        schemas["ReloadStatus"]["required"].as_array().unwrap().len() >= 8,
+        "{}",
+        schemas["ReloadStatus"]
+    );
+    assert_eq!(
+        doc["paths"]["/v1/decide/{policy}"]["post"]["x-required-role"],
+        "service"
+    );
 }

@@ -82,7 +82,14 @@ impl StoreError {
 /// Whether a sqlx error means the database is not answering, not that the
 /// query was wrong.
 pub fn unavailable(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed)
+    matches!(
+        e,
+        sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed
+    )
 }
 
 pub(crate) type Result<T> = std::result::Result<T, StoreError>;
@@ -153,7 +160,16 @@ pub struct DecisionRecord {
 
 impl DecisionRecord {
     #[allow(clippy::too_many_arguments)]
-    pub fn new(store: &Store, decided_at: &str, policy: &str, version: &str, outcome: &str, subject: &str, input: &str, result: &str) -> DecisionRecord {
+    pub fn new(
+        store: &Store,
+        decided_at: &str,
+        policy: &str,
+        version: &str,
+        outcome: &str,
+        subject: &str,
+        input: &str,
+        result: &str,
+    ) -> DecisionRecord {
         DecisionRecord {
             id: store.new_id(),
             decided_at: decided_at.into(),
@@ -201,7 +217,9 @@ pub fn normalize_time(s: &str) -> Result<String> {
     if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
         return Ok(timestamp(d.and_time(chrono::NaiveTime::MIN).and_utc()));
     }
-    Err(StoreError::BadArgument(format!("`{s}` is not a time: give RFC 3339 (2026-11-23T09:00:00Z) or a date (2026-11-23)")))
+    Err(StoreError::BadArgument(format!(
+        "`{s}` is not a time: give RFC 3339 (2026-11-23T09:00:00Z) or a date (2026-11-23)"
+    )))
 }
 
 /// The URL with any password replaced, for messages and status pages.
@@ -228,7 +246,10 @@ impl Store {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Backend::Postgres
         } else {
-            return Err(StoreError::Open { url: shown, message: "the database URL must start with sqlite: or postgres://".into() });
+            return Err(StoreError::Open {
+                url: shown,
+                message: "the database URL must start with sqlite: or postgres://".into(),
+            });
         };
         let mut connect = url.to_string();
         if backend == Backend::Sqlite && !url.contains("mode=") && !url.contains(":memory:") {
@@ -253,10 +274,24 @@ impl Store {
         }
         if url.contains(":memory:") {
             // Each SQLite connection to :memory: is its own database: keep one.
-            options = options.max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None);
+            options = options
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None);
         }
-        let pool = options.connect(&connect).await.map_err(|e| StoreError::Open { url: shown.clone(), message: e.to_string() })?;
-        let store = Store { pool, backend, url: shown, connect_url: url.to_string(), write_lock: (backend == Backend::Sqlite).then(Default::default), ids: Mutex::new(ulid::Generator::new()) };
+        let pool = options.connect(&connect).await.map_err(|e| StoreError::Open {
+            url: shown.clone(),
+            message: e.to_string(),
+        })?;
+        let store = Store {
+            pool,
+            backend,
+            url: shown,
+            connect_url: url.to_string(),
+            write_lock: (backend == Backend::Sqlite).then(Default::default),
+            ids: Mutex::new(ulid::Generator::new()),
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -264,10 +299,24 @@ impl Store {
     async fn migrate(&self) -> Result<()> {
         let migrations: Vec<Migration> = MIGRATIONS
             .iter()
-            .map(|(version, description, sql)| Migration::new(*version, Cow::Borrowed(*description), MigrationType::Simple, sqlx::SqlSafeStr::into_sql_str(*sql), false))
+            .map(|(version, description, sql)| {
+                Migration::new(
+                    *version,
+                    Cow::Borrowed(*description),
+                    MigrationType::Simple,
+                    sqlx::SqlSafeStr::into_sql_str(*sql),
+                    false,
+                )
+            })
             .collect();
-        let migrator = Migrator { migrations: Cow::Owned(migrations), ..Migrator::DEFAULT };
-        migrator.run(&self.pool).await.map_err(|e| StoreError::Migrate { url: self.url.clone(), message: e.to_string() })
+        let migrator = Migrator {
+            migrations: Cow::Owned(migrations),
+            ..Migrator::DEFAULT
+        };
+        migrator.run(&self.pool).await.map_err(|e| StoreError::Migrate {
+            url: self.url.clone(),
+            message: e.to_string(),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -292,7 +341,10 @@ impl Store {
 
     /// Is the database answering?
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(query_err("checking the database"))?;
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("checking the database"))?;
         Ok(())
     }
 
@@ -303,7 +355,14 @@ impl Store {
     // ---- tokens ----
 
     /// Stores a token by its hash (hex of SHA-256).
-    pub async fn add_token(&self, token_hash: &str, role: &str, subject: &str, groups: &[String], created_by: &str) -> Result<TokenRecord> {
+    pub async fn add_token(
+        &self,
+        token_hash: &str,
+        role: &str,
+        subject: &str,
+        groups: &[String],
+        created_by: &str,
+    ) -> Result<TokenRecord> {
         let record = TokenRecord {
             id: format!("tok_{}", self.new_id().to_lowercase()),
             token_hash: token_hash.to_string(),
@@ -358,8 +417,12 @@ impl Store {
         let content = pack_to_json(source);
         let bytes: usize = source.files.values().map(Vec::len).sum();
         let sql = match self.backend {
-            Backend::Sqlite => "INSERT OR IGNORE INTO packs (version, content, files, bytes, stored_at) VALUES ($1, $2, $3, $4, $5)",
-            Backend::Postgres => "INSERT INTO packs (version, content, files, bytes, stored_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (version) DO NOTHING",
+            Backend::Sqlite => {
+                "INSERT OR IGNORE INTO packs (version, content, files, bytes, stored_at) VALUES ($1, $2, $3, $4, $5)"
+            }
+            Backend::Postgres => {
+                "INSERT INTO packs (version, content, files, bytes, stored_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (version) DO NOTHING"
+            }
         };
         sqlx::query(sql)
             .bind(&version)
@@ -375,12 +438,22 @@ impl Store {
 
     /// A stored pack's files.
     pub async fn pack(&self, version: &str) -> Result<Option<dealrules_model::PackSource>> {
-        let row = sqlx::query("SELECT content FROM packs WHERE version = $1").bind(version).fetch_optional(&self.pool).await.map_err(query_err("reading a pack"))?;
+        let row = sqlx::query("SELECT content FROM packs WHERE version = $1")
+            .bind(version)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_err("reading a pack"))?;
         let Some(row) = row else { return Ok(None) };
         let content: String = row.try_get(0).map_err(query_err("reading a pack"))?;
-        let source = pack_from_json(&content).map_err(|message| StoreError::DamagedPack { version: version.into(), message })?;
+        let source = pack_from_json(&content).map_err(|message| StoreError::DamagedPack {
+            version: version.into(),
+            message,
+        })?;
         if source.version() != version {
-            return Err(StoreError::DamagedPack { version: version.into(), message: format!("its files hash to {}", source.version()) });
+            return Err(StoreError::DamagedPack {
+                version: version.into(),
+                message: format!("its files hash to {}", source.version()),
+            });
         }
         Ok(Some(source))
     }
@@ -404,9 +477,22 @@ impl Store {
     }
 
     /// Stores the pack (if new) and records that it was activated.
-    pub async fn activate(&self, source: &dealrules_model::PackSource, by: &str, from: &str, comment: Option<&str>) -> Result<Activation> {
+    pub async fn activate(
+        &self,
+        source: &dealrules_model::PackSource,
+        by: &str,
+        from: &str,
+        comment: Option<&str>,
+    ) -> Result<Activation> {
         let version = self.put_pack(source).await?;
-        let activation = Activation { id: self.new_id(), version, activated_at: timestamp_now(), activated_by: by.into(), source: from.into(), comment: comment.map(str::to_string) };
+        let activation = Activation {
+            id: self.new_id(),
+            version,
+            activated_at: timestamp_now(),
+            activated_by: by.into(),
+            source: from.into(),
+            comment: comment.map(str::to_string),
+        };
         sqlx::query("INSERT INTO activations (id, version, activated_at, activated_by, source, comment) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(&activation.id)
             .bind(&activation.version)
@@ -447,10 +533,16 @@ impl Store {
     /// at least 6 hex digits (`sha256:` may be left off).
     pub async fn resolve_version(&self, wanted: &str) -> Result<Option<String>> {
         let wanted = wanted.trim();
-        let full = if wanted.starts_with("sha256:") { wanted.to_string() } else { format!("sha256:{wanted}") };
+        let full = if wanted.starts_with("sha256:") {
+            wanted.to_string()
+        } else {
+            format!("sha256:{wanted}")
+        };
         let hex = &full["sha256:".len()..];
         if hex.len() < 6 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(StoreError::BadArgument(format!("`{wanted}` is not a pack version: give sha256:<hex>, at least 6 hex digits")));
+            return Err(StoreError::BadArgument(format!(
+                "`{wanted}` is not a pack version: give sha256:<hex>, at least 6 hex digits"
+            )));
         }
         let rows = sqlx::query("SELECT version FROM packs WHERE version LIKE $1 ORDER BY version LIMIT 2")
             .bind(format!("{}%", full.to_lowercase()))
@@ -460,7 +552,9 @@ impl Store {
         match rows.len() {
             0 => Ok(None),
             1 => Ok(Some(rows[0].try_get(0).map_err(query_err("finding a pack"))?)),
-            _ => Err(StoreError::BadArgument(format!("`{wanted}` names more than one stored version; give more digits"))),
+            _ => Err(StoreError::BadArgument(format!(
+                "`{wanted}` names more than one stored version; give more digits"
+            ))),
         }
     }
 
@@ -474,27 +568,51 @@ impl Store {
         let mut tx = self.begin_write().await?;
         // 8 columns x 400 rows stays under both databases' parameter limits.
         for chunk in batch.chunks(400) {
-            let mut sql = String::from("INSERT INTO decision_log (id, decided_at, policy, version, outcome, subject, input, result) VALUES ");
+            let mut sql = String::from(
+                "INSERT INTO decision_log (id, decided_at, policy, version, outcome, subject, input, result) VALUES ",
+            );
             for i in 0..chunk.len() {
                 let b = i * 8;
                 if i > 0 {
                     sql.push_str(", ");
                 }
-                sql.push_str(&format!("(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8));
+                sql.push_str(&format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7,
+                    b + 8
+                ));
             }
             // Only placeholders are formatted into the text; every value is bound.
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for r in chunk {
-                q = q.bind(&r.id).bind(&r.decided_at).bind(&r.policy).bind(&r.version).bind(&r.outcome).bind(&r.subject).bind(&r.input).bind(&r.result);
+                q = q
+                    .bind(&r.id)
+                    .bind(&r.decided_at)
+                    .bind(&r.policy)
+                    .bind(&r.version)
+                    .bind(&r.outcome)
+                    .bind(&r.subject)
+                    .bind(&r.input)
+                    .bind(&r.result);
             }
-            q.execute(&mut *tx).await.map_err(query_err("writing the decision log"))?;
+            q.execute(&mut *tx)
+                .await
+                .map_err(query_err("writing the decision log"))?;
         }
         tx.commit().await.map_err(query_err("writing the decision log"))?;
         Ok(())
     }
 
     pub async fn decisions(&self, query: &DecisionQuery) -> Result<Vec<DecisionRecord>> {
-        let mut sql = String::from("SELECT id, decided_at, policy, version, outcome, subject, input, result FROM decision_log WHERE 1 = 1");
+        let mut sql = String::from(
+            "SELECT id, decided_at, policy, version, outcome, subject, input, result FROM decision_log WHERE 1 = 1",
+        );
         let mut binds: Vec<String> = Vec::new();
         let mut filter = |sql: &mut String, clause: &str, value: String| {
             binds.push(value);
@@ -512,34 +630,50 @@ impl Store {
         if let Some(a) = &query.after {
             filter(&mut sql, "id >", a.clone());
         }
-        let limit = if query.limit == 0 { 100 } else { query.limit.min(MAX_PAGE) };
+        let limit = if query.limit == 0 {
+            100
+        } else {
+            query.limit.min(MAX_PAGE)
+        };
         sql.push_str(&format!(" ORDER BY id LIMIT {limit}"));
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for b in binds {
             q = q.bind(b);
         }
-        let rows = q.fetch_all(&self.pool).await.map_err(query_err("reading the decision log"))?;
+        let rows = q
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_err("reading the decision log"))?;
         rows.iter().map(decision_row).collect()
     }
 
     pub async fn decision(&self, id: &str) -> Result<Option<DecisionRecord>> {
-        let row = sqlx::query("SELECT id, decided_at, policy, version, outcome, subject, input, result FROM decision_log WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(query_err("reading the decision log"))?;
+        let row = sqlx::query(
+            "SELECT id, decided_at, policy, version, outcome, subject, input, result FROM decision_log WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_err("reading the decision log"))?;
         row.as_ref().map(decision_row).transpose()
     }
 
     /// Deletes decisions made before `before` (RFC 3339); how many.
     pub async fn prune_decisions(&self, before: &str) -> Result<u64> {
         let before = normalize_time(before)?;
-        let done = sqlx::query("DELETE FROM decision_log WHERE decided_at < $1").bind(before).execute(&self.pool).await.map_err(query_err("pruning the decision log"))?;
+        let done = sqlx::query("DELETE FROM decision_log WHERE decided_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("pruning the decision log"))?;
         Ok(done.rows_affected())
     }
 
     pub async fn count_decisions(&self) -> Result<i64> {
-        let row = sqlx::query("SELECT COUNT(*) FROM decision_log").fetch_one(&self.pool).await.map_err(query_err("counting the decision log"))?;
+        let row = sqlx::query("SELECT COUNT(*) FROM decision_log")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(query_err("counting the decision log"))?;
         row.try_get(0).map_err(query_err("counting the decision log"))
     }
 }
@@ -573,7 +707,16 @@ fn activation_row(r: &AnyRow) -> Result<Activation> {
 
 fn decision_row(r: &AnyRow) -> Result<DecisionRecord> {
     let get = |i: usize| r.try_get::<String, _>(i).map_err(query_err("reading the decision log"));
-    Ok(DecisionRecord { id: get(0)?, decided_at: get(1)?, policy: get(2)?, version: get(3)?, outcome: get(4)?, subject: get(5)?, input: get(6)?, result: get(7)? })
+    Ok(DecisionRecord {
+        id: get(0)?,
+        decided_at: get(1)?,
+        policy: get(2)?,
+        version: get(3)?,
+        outcome: get(4)?,
+        subject: get(5)?,
+        input: get(6)?,
+        result: get(7)?,
+    })
 }
 
 #[cfg(test)]
@@ -582,14 +725,20 @@ mod tests {
 
     #[test]
     fn passwords_are_not_shown() {
-        assert_eq!(redact("postgres://app:hunter2@db:5432/x"), "postgres://app:***@db:5432/x");
+        assert_eq!(
+            redact("postgres://app:hunter2@db:5432/x"),
+            "postgres://app:***@db:5432/x"
+        );
         assert_eq!(redact("postgres://app@db/x"), "postgres://app@db/x");
         assert_eq!(redact("sqlite://dealrules.db"), "sqlite://dealrules.db");
     }
 
     #[test]
     fn times_normalize_to_utc_millis() {
-        assert_eq!(normalize_time("2026-11-23T10:00:00+01:00").unwrap(), "2026-11-23T09:00:00.000Z");
+        assert_eq!(
+            normalize_time("2026-11-23T10:00:00+01:00").unwrap(),
+            "2026-11-23T09:00:00.000Z"
+        );
         assert_eq!(normalize_time("2026-11-23").unwrap(), "2026-11-23T00:00:00.000Z");
         assert!(normalize_time("yesterday").is_err());
     }

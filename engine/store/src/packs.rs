@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use dealrules_model::PackSource;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 pub fn pack_to_json(source: &PackSource) -> String {
     let mut files = Map::new();
@@ -21,13 +21,18 @@ pub fn pack_to_json(source: &PackSource) -> String {
 
 pub fn pack_from_json(content: &str) -> Result<PackSource, String> {
     let value: Value = serde_json::from_str(content).map_err(|e| e.to_string())?;
-    let files = value.get("files").and_then(Value::as_object).ok_or("no `files` object")?;
+    let files = value
+        .get("files")
+        .and_then(Value::as_object)
+        .ok_or("no `files` object")?;
     let mut out = BTreeMap::new();
     for (path, entry) in files {
         let bytes = if let Some(text) = entry.get("text").and_then(Value::as_str) {
             text.as_bytes().to_vec()
         } else if let Some(b64) = entry.get("base64").and_then(Value::as_str) {
-            base64::engine::general_purpose::STANDARD.decode(b64).map_err(|e| format!("{path}: {e}"))?
+            base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map_err(|e| format!("{path}: {e}"))?
         } else {
             return Err(format!("{path}: neither `text` nor `base64`"));
         };
@@ -43,7 +48,9 @@ mod tests {
     #[test]
     fn text_and_binary_files_round_trip() {
         let mut source = PackSource::from_texts([("policies/a.yaml", "kind: X\n")]);
-        source.files.insert("plugins/fx.wasm".into(), vec![0, 97, 115, 109, 255, 254]);
+        source
+            .files
+            .insert("plugins/fx.wasm".into(), vec![0, 97, 115, 109, 255, 254]);
         let back = pack_from_json(&pack_to_json(&source)).unwrap();
         assert_eq!(back, source);
         assert_eq!(back.version(), source.version());

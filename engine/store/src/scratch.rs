@@ -20,14 +20,31 @@ pub async fn create_postgres_database(server_url: &str, label: &str) -> Result<S
         None => (server_url, String::new()),
     };
     let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let host_end = base[scheme_end..].find('/').map(|i| scheme_end + i).unwrap_or(base.len());
-    let label: String = label.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).take(24).collect();
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map(|i| scheme_end + i)
+        .unwrap_or(base.len());
+    let label: String = label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .take(24)
+        .collect();
     let name = format!("dr_{label}_{}", ulid::Ulid::new().to_string().to_lowercase());
     let url = format!("{}/{name}{query}", &base[..host_end]);
-    sqlx::Any::create_database(&url).await.map_err(|e| format!("creating {}: {e}", crate::redact(&url)))?;
+    sqlx::Any::create_database(&url)
+        .await
+        .map_err(|e| format!("creating {}: {e}", crate::redact(&url)))?;
     Ok(url)
 }
 
 pub async fn drop_postgres_database(url: &str) -> Result<(), String> {
-    sqlx::Any::force_drop_database(url).await.map_err(|e| format!("dropping {}: {e}", crate::redact(url)))
+    sqlx::Any::force_drop_database(url)
+        .await
+        .map_err(|e| format!("dropping {}: {e}", crate::redact(url)))
 }

@@ -11,7 +11,7 @@ use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Row, Transaction};
 
-use crate::{query_err, timestamp_now, Backend, Result, Store, StoreError};
+use crate::{Backend, Result, Store, StoreError, query_err, timestamp_now};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Deal {
@@ -129,10 +129,14 @@ fn json_text(v: &impl Serialize) -> Result<String> {
 }
 
 fn parse_json<T: for<'de> Deserialize<'de>>(text: &str, what: &'static str) -> Result<T> {
-    serde_json::from_str(text).map_err(|e| StoreError::Query { what, source: sqlx::Error::Decode(Box::new(e)) })
+    serde_json::from_str(text).map_err(|e| StoreError::Query {
+        what,
+        source: sqlx::Error::Decode(Box::new(e)),
+    })
 }
 
-const DEAL_COLUMNS: &str = "id, funnel, owner, stage, fields, context, stage_entered_at, created_at, updated_at, revision";
+const DEAL_COLUMNS: &str =
+    "id, funnel, owner, stage, fields, context, stage_entered_at, created_at, updated_at, revision";
 
 fn deal_row(r: &AnyRow) -> Result<Deal> {
     let s = |i: usize| r.try_get::<String, _>(i).map_err(query_err("reading a deal"));
@@ -150,7 +154,8 @@ fn deal_row(r: &AnyRow) -> Result<Deal> {
     })
 }
 
-const APPROVAL_COLUMNS: &str = "id, deal_id, policy, level, state, submitter, basis, steps, version, created_at, decided_at";
+const APPROVAL_COLUMNS: &str =
+    "id, deal_id, policy, level, state, submitter, basis, steps, version, created_at, decided_at";
 
 fn approval_row(r: &AnyRow) -> Result<Approval> {
     let s = |i: usize| r.try_get::<String, _>(i).map_err(query_err("reading an approval"));
@@ -169,7 +174,8 @@ fn approval_row(r: &AnyRow) -> Result<Approval> {
     })
 }
 
-const TIMER_COLUMNS: &str = "id, deal_id, kind, name, stage, approval_id, due_at, every_ms, state, fired_at, fired_by, version";
+const TIMER_COLUMNS: &str =
+    "id, deal_id, kind, name, stage, approval_id, due_at, every_ms, state, fired_at, fired_by, version";
 
 fn timer_row(r: &AnyRow) -> Result<TimerRow> {
     let e = || query_err("reading a timer");
@@ -238,29 +244,52 @@ impl Store {
     /// Reads a deal for change: locked until the transaction ends.
     pub async fn lock_deal(&self, conn: &mut AnyConnection, id: &str) -> Result<Option<Deal>> {
         let sql = match self.backend {
-            Backend::Sqlite => "SELECT id, funnel, owner, stage, fields, context, stage_entered_at, created_at, updated_at, revision FROM deals WHERE id = $1",
-            Backend::Postgres => "SELECT id, funnel, owner, stage, fields, context, stage_entered_at, created_at, updated_at, revision FROM deals WHERE id = $1 FOR UPDATE",
+            Backend::Sqlite => {
+                "SELECT id, funnel, owner, stage, fields, context, stage_entered_at, created_at, updated_at, revision FROM deals WHERE id = $1"
+            }
+            Backend::Postgres => {
+                "SELECT id, funnel, owner, stage, fields, context, stage_entered_at, created_at, updated_at, revision FROM deals WHERE id = $1 FOR UPDATE"
+            }
         };
-        let row = sqlx::query(sql).bind(id).fetch_optional(&mut *conn).await.map_err(query_err("reading a deal"))?;
+        let row = sqlx::query(sql)
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(query_err("reading a deal"))?;
         row.as_ref().map(deal_row).transpose()
     }
 
     pub async fn deal(&self, id: &str) -> Result<Option<Deal>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {DEAL_COLUMNS} FROM deals WHERE id = $1"))).bind(id).fetch_optional(&self.pool).await.map_err(query_err("reading a deal"))?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {DEAL_COLUMNS} FROM deals WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_err("reading a deal"))?;
         row.as_ref().map(deal_row).transpose()
     }
 
     /// Every deal (for the pipeline and for reconciling after a pack change).
     pub async fn deals(&self) -> Result<Vec<Deal>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {DEAL_COLUMNS} FROM deals ORDER BY id"))).fetch_all(&self.pool).await.map_err(query_err("reading deals"))?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {DEAL_COLUMNS} FROM deals ORDER BY id"
+        )))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("reading deals"))?;
         rows.iter().map(deal_row).collect()
     }
 
     /// Inserts a deal; false when the id is taken.
     pub async fn insert_deal(&self, conn: &mut AnyConnection, d: &Deal) -> Result<bool> {
         let sql = match self.backend {
-            Backend::Sqlite => "INSERT OR IGNORE INTO deals (id, funnel, owner, stage, fields, context, stage_entered_at, created_at, updated_at, revision) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            Backend::Postgres => "INSERT INTO deals (id, funnel, owner, stage, fields, context, stage_entered_at, created_at, updated_at, revision) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING",
+            Backend::Sqlite => {
+                "INSERT OR IGNORE INTO deals (id, funnel, owner, stage, fields, context, stage_entered_at, created_at, updated_at, revision) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            }
+            Backend::Postgres => {
+                "INSERT INTO deals (id, funnel, owner, stage, fields, context, stage_entered_at, created_at, updated_at, revision) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING"
+            }
         };
         let done = sqlx::query(sql)
             .bind(&d.id)
@@ -295,8 +324,23 @@ impl Store {
         Ok(())
     }
 
-    pub async fn add_history(&self, conn: &mut AnyConnection, deal_id: &str, kind: &str, detail: &Value, version: &str, actor: &str) -> Result<HistoryEntry> {
-        let e = HistoryEntry { id: self.new_id(), at: timestamp_now(), kind: kind.into(), detail: detail.clone(), version: version.into(), actor: actor.into() };
+    pub async fn add_history(
+        &self,
+        conn: &mut AnyConnection,
+        deal_id: &str,
+        kind: &str,
+        detail: &Value,
+        version: &str,
+        actor: &str,
+    ) -> Result<HistoryEntry> {
+        let e = HistoryEntry {
+            id: self.new_id(),
+            at: timestamp_now(),
+            kind: kind.into(),
+            detail: detail.clone(),
+            version: version.into(),
+            actor: actor.into(),
+        };
         self.insert_history_at(conn, deal_id, &e).await?;
         Ok(e)
     }
@@ -324,15 +368,23 @@ impl Store {
 
     /// A deal's history, inside a transaction.
     pub async fn history_in(&self, conn: &mut AnyConnection, deal_id: &str) -> Result<Vec<HistoryEntry>> {
-        let rows = sqlx::query("SELECT id, at, type, detail, version, actor FROM deal_history WHERE deal_id = $1 ORDER BY id")
-            .bind(deal_id)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(query_err("reading history"))?;
+        let rows =
+            sqlx::query("SELECT id, at, type, detail, version, actor FROM deal_history WHERE deal_id = $1 ORDER BY id")
+                .bind(deal_id)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(query_err("reading history"))?;
         rows.iter()
             .map(|r| {
                 let s = |i: usize| r.try_get::<String, _>(i).map_err(query_err("reading history"));
-                Ok(HistoryEntry { id: s(0)?, at: s(1)?, kind: s(2)?, detail: parse_json(&s(3)?, "reading history")?, version: s(4)?, actor: s(5)? })
+                Ok(HistoryEntry {
+                    id: s(0)?,
+                    at: s(1)?,
+                    kind: s(2)?,
+                    detail: parse_json(&s(3)?, "reading history")?,
+                    version: s(4)?,
+                    actor: s(5)?,
+                })
             })
             .collect()
     }
@@ -341,18 +393,38 @@ impl Store {
 
     /// The stored answer to an earlier request with this key:
     /// (request hash, status, response).
-    pub async fn idempotent(&self, conn: &mut AnyConnection, deal_id: &str, key: &str) -> Result<Option<(String, i64, String)>> {
-        let row = sqlx::query("SELECT request_hash, status, response FROM idempotency_keys WHERE deal_id = $1 AND key = $2")
-            .bind(deal_id)
-            .bind(key)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(query_err("reading an idempotency key"))?;
-        row.map(|r| Ok((r.try_get(0).map_err(query_err("reading an idempotency key"))?, r.try_get(1).map_err(query_err("reading an idempotency key"))?, r.try_get(2).map_err(query_err("reading an idempotency key"))?)))
-            .transpose()
+    pub async fn idempotent(
+        &self,
+        conn: &mut AnyConnection,
+        deal_id: &str,
+        key: &str,
+    ) -> Result<Option<(String, i64, String)>> {
+        let row =
+            sqlx::query("SELECT request_hash, status, response FROM idempotency_keys WHERE deal_id = $1 AND key = $2")
+                .bind(deal_id)
+                .bind(key)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(query_err("reading an idempotency key"))?;
+        row.map(|r| {
+            Ok((
+                r.try_get(0).map_err(query_err("reading an idempotency key"))?,
+                r.try_get(1).map_err(query_err("reading an idempotency key"))?,
+                r.try_get(2).map_err(query_err("reading an idempotency key"))?,
+            ))
+        })
+        .transpose()
     }
 
-    pub async fn remember(&self, conn: &mut AnyConnection, deal_id: &str, key: &str, request_hash: &str, status: i64, response: &str) -> Result<()> {
+    pub async fn remember(
+        &self,
+        conn: &mut AnyConnection,
+        deal_id: &str,
+        key: &str,
+        request_hash: &str,
+        status: i64,
+        response: &str,
+    ) -> Result<()> {
         sqlx::query("INSERT INTO idempotency_keys (deal_id, key, request_hash, status, response, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(deal_id)
             .bind(key)
@@ -401,16 +473,24 @@ impl Store {
 
     /// The approvals of a deal, oldest first (inside a transaction).
     pub async fn deal_approvals(&self, conn: &mut AnyConnection, deal_id: &str) -> Result<Vec<Approval>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE deal_id = $1 ORDER BY id")))
-            .bind(deal_id)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(query_err("reading approvals"))?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE deal_id = $1 ORDER BY id"
+        )))
+        .bind(deal_id)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(query_err("reading approvals"))?;
         rows.iter().map(approval_row).collect()
     }
 
     pub async fn approval(&self, conn: &mut AnyConnection, id: &str) -> Result<Option<Approval>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = $1"))).bind(id).fetch_optional(&mut *conn).await.map_err(query_err("reading an approval"))?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(query_err("reading an approval"))?;
         row.as_ref().map(approval_row).transpose()
     }
 
@@ -437,7 +517,14 @@ impl Store {
 
     // ---- delegations ----
 
-    pub async fn add_delegation(&self, from_user: &str, to_user: &str, starts_on: &str, ends_on: &str, created_by: &str) -> Result<Delegation> {
+    pub async fn add_delegation(
+        &self,
+        from_user: &str,
+        to_user: &str,
+        starts_on: &str,
+        ends_on: &str,
+        created_by: &str,
+    ) -> Result<Delegation> {
         let d = Delegation {
             id: format!("dlg_{}", self.new_id().to_lowercase()),
             from_user: from_user.into(),
@@ -471,7 +558,15 @@ impl Store {
         rows.iter()
             .map(|r| {
                 let s = |i: usize| r.try_get::<String, _>(i).map_err(query_err("reading delegations"));
-                Ok(Delegation { id: s(0)?, from_user: s(1)?, to_user: s(2)?, starts_on: s(3)?, ends_on: s(4)?, created_by: s(5)?, created_at: s(6)? })
+                Ok(Delegation {
+                    id: s(0)?,
+                    from_user: s(1)?,
+                    to_user: s(2)?,
+                    starts_on: s(3)?,
+                    ends_on: s(4)?,
+                    created_by: s(5)?,
+                    created_at: s(6)?,
+                })
             })
             .collect()
     }
@@ -500,32 +595,45 @@ impl Store {
 
     /// The scheduled timers of a deal.
     pub async fn deal_timers(&self, conn: &mut AnyConnection, deal_id: &str) -> Result<Vec<TimerRow>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {TIMER_COLUMNS} FROM timers WHERE deal_id = $1 AND state = 'scheduled' ORDER BY id")))
-            .bind(deal_id)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(query_err("reading timers"))?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {TIMER_COLUMNS} FROM timers WHERE deal_id = $1 AND state = 'scheduled' ORDER BY id"
+        )))
+        .bind(deal_id)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(query_err("reading timers"))?;
         rows.iter().map(timer_row).collect()
     }
 
     /// Every scheduled timer (to reconcile with a new pack).
     pub async fn scheduled_timers(&self) -> Result<Vec<TimerRow>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {TIMER_COLUMNS} FROM timers WHERE state = 'scheduled' ORDER BY id")))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(query_err("reading timers"))?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {TIMER_COLUMNS} FROM timers WHERE state = 'scheduled' ORDER BY id"
+        )))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("reading timers"))?;
         rows.iter().map(timer_row).collect()
     }
 
-    pub async fn set_timer_state(&self, conn: &mut AnyConnection, id: &str, state: &str, at: &str, by: Option<&str>) -> Result<bool> {
-        let done = sqlx::query("UPDATE timers SET state = $2, fired_at = $3, fired_by = $4 WHERE id = $1 AND state = 'scheduled'")
-            .bind(id)
-            .bind(state)
-            .bind(at)
-            .bind(by.map(str::to_string))
-            .execute(&mut *conn)
-            .await
-            .map_err(query_err("updating a timer"))?;
+    pub async fn set_timer_state(
+        &self,
+        conn: &mut AnyConnection,
+        id: &str,
+        state: &str,
+        at: &str,
+        by: Option<&str>,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE timers SET state = $2, fired_at = $3, fired_by = $4 WHERE id = $1 AND state = 'scheduled'",
+        )
+        .bind(id)
+        .bind(state)
+        .bind(at)
+        .bind(by.map(str::to_string))
+        .execute(&mut *conn)
+        .await
+        .map_err(query_err("updating a timer"))?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -535,25 +643,46 @@ impl Store {
     /// transaction (a node that dies mid-way releases its rows).
     pub async fn claim_due_timers(&self, conn: &mut AnyConnection, now: &str, limit: i64) -> Result<Vec<TimerRow>> {
         let sql = match self.backend {
-            Backend::Sqlite => format!("SELECT {TIMER_COLUMNS} FROM timers WHERE state = 'scheduled' AND due_at <= $1 ORDER BY due_at, id LIMIT $2"),
-            Backend::Postgres => format!("SELECT {TIMER_COLUMNS} FROM timers WHERE state = 'scheduled' AND due_at <= $1 ORDER BY due_at, id LIMIT $2 FOR UPDATE SKIP LOCKED"),
+            Backend::Sqlite => format!(
+                "SELECT {TIMER_COLUMNS} FROM timers WHERE state = 'scheduled' AND due_at <= $1 ORDER BY due_at, id LIMIT $2"
+            ),
+            Backend::Postgres => format!(
+                "SELECT {TIMER_COLUMNS} FROM timers WHERE state = 'scheduled' AND due_at <= $1 ORDER BY due_at, id LIMIT $2 FOR UPDATE SKIP LOCKED"
+            ),
         };
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(limit).fetch_all(&mut *conn).await.map_err(query_err("claiming timers"))?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(query_err("claiming timers"))?;
         rows.iter().map(timer_row).collect()
     }
 
     /// How many timers are in each state (for tests and status).
     pub async fn timer_counts(&self) -> Result<Vec<(String, i64)>> {
-        let rows = sqlx::query("SELECT state, COUNT(*) FROM timers GROUP BY state ORDER BY state").fetch_all(&self.pool).await.map_err(query_err("counting timers"))?;
-        rows.iter().map(|r| Ok((r.try_get(0).map_err(query_err("counting timers"))?, r.try_get(1).map_err(query_err("counting timers"))?))).collect()
+        let rows = sqlx::query("SELECT state, COUNT(*) FROM timers GROUP BY state ORDER BY state")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_err("counting timers"))?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0).map_err(query_err("counting timers"))?,
+                    r.try_get(1).map_err(query_err("counting timers"))?,
+                ))
+            })
+            .collect()
     }
 
     pub async fn timers_of(&self, deal_id: &str) -> Result<Vec<TimerRow>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {TIMER_COLUMNS} FROM timers WHERE deal_id = $1 ORDER BY id")))
-            .bind(deal_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(query_err("reading timers"))?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {TIMER_COLUMNS} FROM timers WHERE deal_id = $1 ORDER BY id"
+        )))
+        .bind(deal_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("reading timers"))?;
         rows.iter().map(timer_row).collect()
     }
 
@@ -601,13 +730,15 @@ impl Store {
     /// Takes a notification for delivery until `until`, unless another
     /// node took it first (its `next_attempt_at` moved).
     pub async fn claim_outbox(&self, id: &str, seen_next: &str, until: &str) -> Result<bool> {
-        let done = sqlx::query("UPDATE outbox SET next_attempt_at = $3 WHERE id = $1 AND next_attempt_at = $2 AND state = 'pending'")
-            .bind(id)
-            .bind(seen_next)
-            .bind(until)
-            .execute(&self.pool)
-            .await
-            .map_err(query_err("claiming a notification"))?;
+        let done = sqlx::query(
+            "UPDATE outbox SET next_attempt_at = $3 WHERE id = $1 AND next_attempt_at = $2 AND state = 'pending'",
+        )
+        .bind(id)
+        .bind(seen_next)
+        .bind(until)
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("claiming a notification"))?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -615,7 +746,11 @@ impl Store {
     /// activated (they also poll, so this only makes it faster).
     pub async fn notify_activation(&self, version: &str) -> Result<()> {
         if self.backend == Backend::Postgres {
-            sqlx::query("SELECT pg_notify('dealrules_activations', $1)").bind(version).execute(&self.pool).await.map_err(query_err("notifying other nodes"))?;
+            sqlx::query("SELECT pg_notify('dealrules_activations', $1)")
+                .bind(version)
+                .execute(&self.pool)
+                .await
+                .map_err(query_err("notifying other nodes"))?;
         }
         Ok(())
     }
@@ -625,8 +760,12 @@ impl Store {
         if self.backend != Backend::Postgres {
             return Ok(None);
         }
-        let mut l = sqlx::postgres::PgListener::connect(&self.connect_url).await.map_err(query_err("listening for activations"))?;
-        l.listen("dealrules_activations").await.map_err(query_err("listening for activations"))?;
+        let mut l = sqlx::postgres::PgListener::connect(&self.connect_url)
+            .await
+            .map_err(query_err("listening for activations"))?;
+        l.listen("dealrules_activations")
+            .await
+            .map_err(query_err("listening for activations"))?;
         Ok(Some(l))
     }
 

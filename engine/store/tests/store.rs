@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use dealrules_model::PackSource;
-use dealrules_store::{scratch, DecisionQuery, DecisionRecord, Store, StoreError};
+use dealrules_store::{DecisionQuery, DecisionRecord, Store, StoreError, scratch};
 
 /// Runs `test` on a fresh SQLite file, then on a fresh PostgreSQL database.
 async fn on_every_backend<F, Fut>(name: &str, test: F)
@@ -29,7 +29,10 @@ where
 async fn the_sqlite_file_is_created_and_reopening_keeps_everything() {
     on_every_backend("reopen", |url| async move {
         let store = Store::open(&url).await.unwrap();
-        store.add_token("ab".repeat(32).as_str(), "admin", "admin", &[], "test").await.unwrap();
+        store
+            .add_token("ab".repeat(32).as_str(), "admin", "admin", &[], "test")
+            .await
+            .unwrap();
         store.close().await;
         // Opening again applies no migration twice and loses nothing.
         let store = Store::open(&url).await.unwrap();
@@ -42,8 +45,14 @@ async fn the_sqlite_file_is_created_and_reopening_keeps_everything() {
 #[tokio::test]
 async fn a_database_that_is_not_there_is_a_clear_error() {
     let err = Store::open("mysql://localhost/x").await.err().unwrap();
-    assert!(err.to_string().contains("must start with sqlite: or postgres://"), "{err}");
-    let err = Store::open("sqlite:///nonexistent-dir/sub/dealrules.db").await.err().unwrap();
+    assert!(
+        err.to_string().contains("must start with sqlite: or postgres://"),
+        "{err}"
+    );
+    let err = Store::open("sqlite:///nonexistent-dir/sub/dealrules.db")
+        .await
+        .err()
+        .unwrap();
     assert!(matches!(err, StoreError::Open { .. }), "{err}");
     let err = Store::open("postgres://u:secret@127.0.0.1:1/x").await.err().unwrap();
     assert!(!err.to_string().contains("secret"), "the password leaked: {err}");
@@ -54,24 +63,39 @@ async fn tokens_are_listed_until_revoked() {
     on_every_backend("tokens", |url| async move {
         let store = Store::open(&url).await.unwrap();
         let groups = vec!["role:sales-director".to_string()];
-        let a = store.add_token(&"11".repeat(32), "approver", "u-42", &groups, "admin").await.unwrap();
-        let b = store.add_token(&"22".repeat(32), "viewer", "u-7", &[], "admin").await.unwrap();
+        let a = store
+            .add_token(&"11".repeat(32), "approver", "u-42", &groups, "admin")
+            .await
+            .unwrap();
+        let b = store
+            .add_token(&"22".repeat(32), "viewer", "u-7", &[], "admin")
+            .await
+            .unwrap();
         let live = store.tokens().await.unwrap();
-        assert_eq!(live.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), [a.id.as_str(), b.id.as_str()]);
+        assert_eq!(
+            live.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+            [a.id.as_str(), b.id.as_str()]
+        );
         assert_eq!(live[0].groups, groups);
         assert_eq!(live[0].token_hash, "11".repeat(32));
         assert!(store.revoke_token(&a.id).await.unwrap());
         assert!(!store.revoke_token(&a.id).await.unwrap(), "revoking twice");
         assert_eq!(store.tokens().await.unwrap(), vec![b]);
         // The same hash cannot be stored twice.
-        assert!(store.add_token(&"22".repeat(32), "admin", "x", &[], "admin").await.is_err());
+        assert!(
+            store
+                .add_token(&"22".repeat(32), "admin", "x", &[], "admin")
+                .await
+                .is_err()
+        );
     })
     .await;
 }
 
 fn pack(text: &str) -> PackSource {
     let mut p = PackSource::from_texts([("policies/a.yaml", text), ("tests/a.yaml", "tests: []\n")]);
-    p.files.insert("plugins/fx.wasm".into(), vec![0, 0x61, 0x73, 0x6d, 0xff, 0x00]);
+    p.files
+        .insert("plugins/fx.wasm".into(), vec![0, 0x61, 0x73, 0x6d, 0xff, 0x00]);
     p
 }
 
@@ -82,16 +106,26 @@ async fn packs_are_stored_whole_and_activations_remember_who_and_when() {
         let v1 = pack("one: 1\n");
         let v2 = pack("two: 2\n");
         let a1 = store.activate(&v1, "directory", "directory", None).await.unwrap();
-        let a2 = store.activate(&v2, "u-1", "upload", Some("raise the floor")).await.unwrap();
+        let a2 = store
+            .activate(&v2, "u-1", "upload", Some("raise the floor"))
+            .await
+            .unwrap();
         let a3 = store.activate(&v1, "u-1", "rollback", None).await.unwrap();
         assert_eq!(a1.version, v1.version());
-        assert_eq!(store.pack(&v1.version()).await.unwrap().unwrap(), v1, "binary files survive");
+        assert_eq!(
+            store.pack(&v1.version()).await.unwrap().unwrap(),
+            v1,
+            "binary files survive"
+        );
         assert_eq!(store.pack(&v2.version()).await.unwrap().unwrap(), v2);
         assert!(store.pack("sha256:000000000000").await.unwrap().is_none());
         // Two versions stored, three activations, newest first.
         assert_eq!(store.packs().await.unwrap().len(), 2);
         let acts = store.activations(10).await.unwrap();
-        assert_eq!(acts.iter().map(|a| a.id.clone()).collect::<Vec<_>>(), [a3.id.clone(), a2.id.clone(), a1.id.clone()]);
+        assert_eq!(
+            acts.iter().map(|a| a.id.clone()).collect::<Vec<_>>(),
+            [a3.id.clone(), a2.id.clone(), a1.id.clone()]
+        );
         assert_eq!(acts[1].comment.as_deref(), Some("raise the floor"));
         assert_eq!(acts[1].activated_by, "u-1");
         assert_eq!(store.latest_activation(None).await.unwrap().unwrap(), a3);
@@ -99,10 +133,20 @@ async fn packs_are_stored_whole_and_activations_remember_who_and_when() {
         // Versions by prefix.
         let v = v2.version();
         assert_eq!(store.resolve_version(&v).await.unwrap(), Some(v.clone()));
-        assert_eq!(store.resolve_version(&v["sha256:".len()..14]).await.unwrap(), Some(v.clone()));
+        assert_eq!(
+            store.resolve_version(&v["sha256:".len()..14]).await.unwrap(),
+            Some(v.clone())
+        );
         assert!(store.resolve_version("abc").await.is_err(), "too short");
         assert!(store.resolve_version("sha256:zzzzzz").await.is_err(), "not hex");
-        assert_eq!(store.resolve_version("ffffff").await.unwrap().filter(|x| x != &v && x != &v1.version()), None);
+        assert_eq!(
+            store
+                .resolve_version("ffffff")
+                .await
+                .unwrap()
+                .filter(|x| x != &v && x != &v1.version()),
+            None
+        );
     })
     .await;
 }
@@ -120,7 +164,16 @@ async fn two_nodes_on_one_database_see_each_others_activations() {
 }
 
 fn record(store: &Store, at: &str, policy: &str, n: usize) -> DecisionRecord {
-    DecisionRecord::new(store, at, policy, "sha256:0123456789ab", if n.is_multiple_of(10) { "error" } else { "ok" }, "crm", &format!("{{\"n\":{n}}}"), &format!("{{\"outcome\":\"approved\",\"n\":{n}}}"))
+    DecisionRecord::new(
+        store,
+        at,
+        policy,
+        "sha256:0123456789ab",
+        if n.is_multiple_of(10) { "error" } else { "ok" },
+        "crm",
+        &format!("{{\"n\":{n}}}"),
+        &format!("{{\"outcome\":\"approved\",\"n\":{n}}}"),
+    )
 }
 
 #[tokio::test]
@@ -130,16 +183,38 @@ async fn the_decision_log_is_written_in_batches_and_read_by_policy_and_time() {
         let mut batch = Vec::new();
         for n in 0..1_000 {
             let day = 1 + n % 30;
-            let policy = if n % 2 == 0 { "discount-approvals" } else { "payment-terms" };
-            batch.push(record(&store, &format!("2026-11-{day:02}T09:00:00.{:03}Z", n % 1000), policy, n));
+            let policy = if n % 2 == 0 {
+                "discount-approvals"
+            } else {
+                "payment-terms"
+            };
+            batch.push(record(
+                &store,
+                &format!("2026-11-{day:02}T09:00:00.{:03}Z", n % 1000),
+                policy,
+                n,
+            ));
         }
         store.log_decisions(&batch).await.unwrap();
         assert_eq!(store.count_decisions().await.unwrap(), 1_000);
 
         // By policy and a time window.
-        let q = DecisionQuery { policy: Some("discount-approvals".into()), since: Some("2026-11-10".into()), until: Some("2026-11-20".into()), limit: 1000, ..Default::default() };
+        let q = DecisionQuery {
+            policy: Some("discount-approvals".into()),
+            since: Some("2026-11-10".into()),
+            until: Some("2026-11-20".into()),
+            limit: 1000,
+            ..Default::default()
+        };
         let found = store.decisions(&q).await.unwrap();
-        let expected = batch.iter().filter(|r| r.policy == "discount-approvals" && r.decided_at.as_str() >= "2026-11-10" && r.decided_at.as_str() < "2026-11-20").count();
+        let expected = batch
+            .iter()
+            .filter(|r| {
+                r.policy == "discount-approvals"
+                    && r.decided_at.as_str() >= "2026-11-10"
+                    && r.decided_at.as_str() < "2026-11-20"
+            })
+            .count();
         assert_eq!(found.len(), expected);
         assert!(found.iter().all(|r| r.policy == "discount-approvals"));
 
@@ -147,7 +222,14 @@ async fn the_decision_log_is_written_in_batches_and_read_by_policy_and_time() {
         let mut seen = Vec::new();
         let mut after = None;
         loop {
-            let page = store.decisions(&DecisionQuery { after: after.clone(), limit: 300, ..Default::default() }).await.unwrap();
+            let page = store
+                .decisions(&DecisionQuery {
+                    after: after.clone(),
+                    limit: 300,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
             if page.is_empty() {
                 break;
             }
@@ -159,9 +241,20 @@ async fn the_decision_log_is_written_in_batches_and_read_by_policy_and_time() {
 
         // Retention.
         let pruned = store.prune_decisions("2026-11-16T00:00:00Z").await.unwrap();
-        assert_eq!(pruned as usize, batch.iter().filter(|r| r.decided_at.as_str() < "2026-11-16").count());
+        assert_eq!(
+            pruned as usize,
+            batch.iter().filter(|r| r.decided_at.as_str() < "2026-11-16").count()
+        );
         assert_eq!(store.count_decisions().await.unwrap() as u64, 1_000 - pruned);
-        assert!(store.decisions(&DecisionQuery { since: Some("last week".into()), ..Default::default() }).await.is_err());
+        assert!(
+            store
+                .decisions(&DecisionQuery {
+                    since: Some("last week".into()),
+                    ..Default::default()
+                })
+                .await
+                .is_err()
+        );
     })
     .await;
 }
@@ -169,9 +262,21 @@ async fn the_decision_log_is_written_in_batches_and_read_by_policy_and_time() {
 #[tokio::test]
 async fn sqlite_runs_in_wal_mode_with_full_sync() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&format!("sqlite://{}", dir.path().join("d.db").display())).await.unwrap();
+    let store = Store::open(&format!("sqlite://{}", dir.path().join("d.db").display()))
+        .await
+        .unwrap();
     use sqlx::Row;
-    let mode: String = sqlx::query("PRAGMA journal_mode").fetch_one(store.pool()).await.unwrap().try_get(0).unwrap();
-    let sync: i64 = sqlx::query("PRAGMA synchronous").fetch_one(store.pool()).await.unwrap().try_get(0).unwrap();
+    let mode: String = sqlx::query("PRAGMA journal_mode")
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap();
+    let sync: i64 = sqlx::query("PRAGMA synchronous")
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap();
     assert_eq!((mode.as_str(), sync), ("wal", 2), "WAL and FULL (2)");
 }

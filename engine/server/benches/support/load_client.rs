@@ -45,7 +45,10 @@ pub fn client(addr: &str, until: Instant, mut request: impl FnMut(usize) -> Stri
 
 /// A POST with a bearer token and a JSON body.
 pub fn post(addr: &str, path: &str, token: &str, headers: &str, body: &str) -> String {
-    format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\n{headers}Content-Length: {}\r\n\r\n{body}", body.len())
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\n{headers}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
 }
 
 /// Median and 99th percentile.
