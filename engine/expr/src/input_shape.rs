@@ -33,7 +33,7 @@ pub const MAX_ITEMS: usize = 1_000_000;
 // Inline on purpose: the short list lives in the frame, with no allocation.
 #[allow(clippy::large_enum_variant)]
 enum Seen<'a> {
-    Few(SmallVec<[Cow<'a, str>; 12]>),
+    Few(SmallVec<[Cow<'a, str>; 6]>),
     Many(HashSet<Cow<'a, str>>),
 }
 
@@ -46,7 +46,7 @@ impl<'a> Seen<'a> {
                     return false;
                 }
                 keys.push(key);
-                if keys.len() > 12 {
+                if keys.len() > 16 {
                     *self = Seen::Many(keys.drain(..).collect());
                 }
                 true
@@ -120,11 +120,28 @@ fn key_text(raw: &str) -> Cow<'_, str> {
     }
 }
 
+/// The bytes the walk stops at: quotes, brackets and commas.
+const STRUCTURAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut k = 0;
+    let bytes = *b"\"{}[],";
+    while k < bytes.len() {
+        t[bytes[k] as usize] = true;
+        k += 1;
+    }
+    t
+};
+
 fn walk(text: &str) -> Result<(), (String, usize)> {
     let b = text.as_bytes();
     let mut stack: SmallVec<[Frame; 8]> = SmallVec::new();
     let mut i = 0;
     while i < b.len() {
+        // Most bytes (names, numbers, spaces) say nothing about shape.
+        if !STRUCTURAL[b[i] as usize] {
+            i += 1;
+            continue;
+        }
         match b[i] {
             b'"' => {
                 let start = i + 1;
