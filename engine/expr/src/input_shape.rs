@@ -109,8 +109,8 @@ fn path_of(stack: &[Frame]) -> String {
 }
 
 /// A key as its text: borrowed, or decoded when it has escapes.
-fn key_text(raw: &str) -> Cow<'_, str> {
-    if raw.contains('\\') {
+fn key_text(raw: &str, escaped: bool) -> Cow<'_, str> {
+    if escaped {
         match serde_json::from_str::<String>(&format!("\"{raw}\"")) {
             Ok(k) => Cow::Owned(k),
             Err(_) => Cow::Borrowed(raw),
@@ -147,13 +147,17 @@ fn walk(text: &str) -> Result<(), (String, usize)> {
                 let start = i + 1;
                 // To the closing quote, stepping over escapes.
                 let mut j = start;
+                let mut escaped = false;
                 loop {
                     match memchr::memchr2(b'"', b'\\', &b[j..]) {
                         Some(k) if b[j + k] == b'"' => {
                             j += k;
                             break;
                         }
-                        Some(k) => j = (j + k + 2).min(b.len()),
+                        Some(k) => {
+                            escaped = true;
+                            j = (j + k + 2).min(b.len());
+                        }
                         None => {
                             j = b.len();
                             break;
@@ -169,7 +173,7 @@ fn walk(text: &str) -> Result<(), (String, usize)> {
                     && *expecting_key
                 {
                     *expecting_key = false;
-                    let key = key_text(&text[start..end]);
+                    let key = key_text(&text[start..end], escaped);
                     let fresh = seen.insert(key.clone());
                     let count = seen.len();
                     *current = key;
