@@ -356,6 +356,21 @@ fn described(v: &Value) -> String {
     }
 }
 
+/// A number in an earlier statement of the input's `history`: bad input
+/// naming the rep and the field when it is not one.
+fn history_number(rep_id: &str, field: &str, v: &Value) -> Result<Decimal, DecideError> {
+    match number(v) {
+        Ok(Some(n)) => Ok(n),
+        Ok(None) => Err(DecideError::BadInput(format!(
+            "history of rep `{rep_id}`: `{field}` is {}, not a number",
+            described(v)
+        ))),
+        Err(e) => Err(DecideError::BadInput(format!(
+            "history of rep `{rep_id}`: `{field}`: {e}"
+        ))),
+    }
+}
+
 /// Amounts by deal id; a deal id the input repeats adds up, never overwrites.
 fn by_deal(pairs: impl IntoIterator<Item = (String, Decimal)>) -> Result<BTreeMap<String, Decimal>, Overflow> {
     let mut out: BTreeMap<String, Decimal> = BTreeMap::new();
@@ -1272,20 +1287,7 @@ impl IncentivePlan {
                 };
                 for l in ls.iter() {
                     if let Some(v) = l.get("by_deal").and_then(|b| b.get(id)) {
-                        let amount = match number(v) {
-                            Ok(Some(n)) => n,
-                            Ok(None) => {
-                                return Err(DecideError::BadInput(format!(
-                                    "history of rep `{rep_id}`: `by_deal.{id}` is {}, not a number",
-                                    described(v)
-                                )));
-                            }
-                            Err(e) => {
-                                return Err(DecideError::BadInput(format!(
-                                    "history of rep `{rep_id}`: `by_deal.{id}`: {e}"
-                                )));
-                            }
-                        };
+                        let amount = history_number(rep_id, &format!("by_deal.{id}"), v)?;
                         paid = paid.checked_add(amount).ok_or_else(overflow)?;
                     }
                 }
@@ -1329,20 +1331,7 @@ impl IncentivePlan {
             .find(|s| text(s.get("rep")).as_deref() == Some(rep_id))
             .and_then(|s| s.get("draw")?.get("owed_after"))
         {
-            Some(v) if recoverable => match number(v) {
-                Ok(Some(n)) => n,
-                Ok(None) => {
-                    return Err(DecideError::BadInput(format!(
-                        "history of rep `{rep_id}`: `draw.owed_after` is {}, not a number",
-                        described(v)
-                    )));
-                }
-                Err(e) => {
-                    return Err(DecideError::BadInput(format!(
-                        "history of rep `{rep_id}`: `draw.owed_after`: {e}"
-                    )));
-                }
-            },
+            Some(v) if recoverable => history_number(rep_id, "draw.owed_after", v)?,
             _ => Decimal::ZERO,
         };
         let overflow = || self.overflow(format!("draw of rep `{rep_id}`"));

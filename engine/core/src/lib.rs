@@ -46,6 +46,7 @@ pub mod targets;
 pub mod testing;
 pub mod validate;
 
+use dealrules_expr::input_shape::Shaped;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -445,9 +446,15 @@ impl Snapshot {
         let (entry, name) = self.entry(policy)?;
         // The whole body, fields no policy reads included: depth, size and
         // duplicate keys, before any path below walks it.
-        dealrules_expr::input_shape::check(input)
-            .map_err(|e| DecideError::BadInput(format!("input is not valid JSON: {e}")))?;
-        self.decide_entry(entry, name, Input::Json(input), now)
+        let input = Shaped::check(input).map_err(|e| DecideError::BadInput(format!("input is not valid JSON: {e}")))?;
+        self.decide_entry(entry, name, Input::Json(input.as_str()), now)
+    }
+
+    /// As [`Snapshot::decide_json`], for text whose shape the caller has
+    /// already checked (a server checks before it logs anything).
+    pub fn decide_shaped(&self, policy: &str, input: Shaped<'_>, now: &str) -> Result<Decision<'_>, DecideError> {
+        let (entry, name) = self.entry(policy)?;
+        self.decide_entry(entry, name, Input::Json(input.as_str()), now)
     }
 
     fn parsed(input: Input<'_>) -> Result<std::borrow::Cow<'_, Value>, DecideError> {

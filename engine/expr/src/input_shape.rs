@@ -77,6 +77,22 @@ enum Frame<'a> {
     },
 }
 
+/// JSON text whose shape [`check`] has passed: a caller that checked a body
+/// early (before logging it) hands this on, so the check runs once.
+#[derive(Debug, Clone, Copy)]
+pub struct Shaped<'a>(&'a str);
+
+impl<'a> Shaped<'a> {
+    /// The text, once [`check`] passes.
+    pub fn check(text: &'a str) -> Result<Shaped<'a>, JsonError> {
+        check(text).map(|()| Shaped(text))
+    }
+
+    pub fn as_str(&self) -> &'a str {
+        self.0
+    }
+}
+
 /// Checks the whole document; the first problem, with its line and column.
 ///
 /// A single pass over the bytes that follows strings and brackets only: it

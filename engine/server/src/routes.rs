@@ -185,7 +185,7 @@ async fn decide(
     let who = who(&state, &headers, Role::Service).await?;
     // Depth, size and duplicate keys over the whole body, before anything
     // (the decision log included) keeps it.
-    dealrules_expr::input_shape::check(&body)
+    let shaped = dealrules_expr::input_shape::Shaped::check(&body)
         .map_err(|e| ApiError::BadRequest(format!("input is not valid JSON: {e}")))?;
     // The request finishes on the snapshot it started with, whatever a
     // reload swaps in meanwhile.
@@ -196,7 +196,8 @@ async fn decide(
     let started = std::time::Instant::now();
     let now = crate::state::now();
     let result = if snapshot.may_run_long(&policy) {
-        // Plugins and plans run off the async workers (see `long_work`).
+        // Plugins and plans run off the async workers (see `long_work`);
+        // the text is checked again there, a trifle beside a plugin call.
         let (snapshot, policy, body, now) = (snapshot.clone(), policy.clone(), body.clone(), now.clone());
         state
             .long_work
@@ -208,7 +209,7 @@ async fn decide(
             .await?
     } else {
         snapshot
-            .decide_json(&policy, &body, &now)
+            .decide_shaped(&policy, shaped, &now)
             .map(|d| serde_json::to_string(&d))
     };
     // Only known policies get a series of their own.
