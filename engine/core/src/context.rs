@@ -109,6 +109,8 @@ impl Facts {
                 Ok(Facts::Slots(slots))
             }
             (Some(plan), Input::Json(text)) => {
+                // The slot walk checks the shape of the whole text as it
+                // reads it (`SlotPlan::fill_from_json`).
                 let mut slots = Slots::new();
                 plan.fill_from_json(text, &mut slots).map_err(|e| match e {
                     Ok(msg) => DecideError::BadInput(msg),
@@ -117,9 +119,14 @@ impl Facts {
                 Ok(Facts::Slots(slots))
             }
             (None, Input::Parsed(v)) => Ok(Facts::Map(v.clone())),
-            (None, Input::Json(text)) => dealrules_expr::json::parse_projected(text, interest)
-                .map(Facts::Map)
-                .map_err(bad_json),
+            (None, Input::Json(text)) => {
+                // This path skips what no policy reads without looking
+                // inside, so the whole text's shape is checked first.
+                dealrules_expr::input_shape::check(text).map_err(bad_json)?;
+                dealrules_expr::json::parse_projected(text, interest)
+                    .map(Facts::Map)
+                    .map_err(bad_json)
+            }
         }
     }
 

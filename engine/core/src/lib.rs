@@ -400,8 +400,7 @@ impl Snapshot {
                 let input = match input {
                     Input::Parsed(v) => v,
                     Input::Json(text) => {
-                        parsed = Value::from_json_str(text)
-                            .map_err(|e| DecideError::BadInput(format!("input is not valid JSON: {e}")))?;
+                        parsed = Self::parse_checked(text)?;
                         &parsed
                     }
                 };
@@ -444,26 +443,31 @@ impl Snapshot {
     /// as JSON and skipped). Same result as [`Snapshot::decide`].
     pub fn decide_json(&self, policy: &str, input: &str, now: &str) -> Result<Decision<'_>, DecideError> {
         let (entry, name) = self.entry(policy)?;
-        // The whole body, fields no policy reads included: depth, size and
-        // duplicate keys, before any path below walks it.
-        let input = Shaped::check(input).map_err(|e| DecideError::BadInput(format!("input is not valid JSON: {e}")))?;
-        self.decide_entry(entry, name, Input::Json(input.as_str()), now)
+        // The whole body's shape (depth, size, duplicate keys, fields no
+        // policy reads included) is checked by whichever path reads the
+        // text: while reading, on the slot path; first, on the others.
+        self.decide_entry(entry, name, Input::Json(input), now)
     }
 
-    /// As [`Snapshot::decide_json`], for text whose shape the caller has
-    /// already checked (a server checks before it logs anything).
+    /// As [`Snapshot::decide_json`], for text a caller checked before
+    /// keeping it anywhere (a server checks before it logs anything).
     pub fn decide_shaped(&self, policy: &str, input: Shaped<'_>, now: &str) -> Result<Decision<'_>, DecideError> {
-        let (entry, name) = self.entry(policy)?;
-        self.decide_entry(entry, name, Input::Json(input.as_str()), now)
+        self.decide_json(policy, input.as_str(), now)
     }
 
     fn parsed(input: Input<'_>) -> Result<std::borrow::Cow<'_, Value>, DecideError> {
         match input {
             Input::Parsed(v) => Ok(std::borrow::Cow::Borrowed(v)),
-            Input::Json(text) => Value::from_json_str(text)
-                .map(std::borrow::Cow::Owned)
-                .map_err(|e| DecideError::BadInput(format!("input is not valid JSON: {e}"))),
+            Input::Json(text) => Self::parse_checked(text).map(std::borrow::Cow::Owned),
         }
+    }
+
+    /// JSON text to a value, once its shape passes (`input_shape::check`).
+    fn parse_checked(text: &str) -> Result<Value, DecideError> {
+        let bad_json =
+            |e: dealrules_expr::json::JsonError| DecideError::BadInput(format!("input is not valid JSON: {e}"));
+        dealrules_expr::input_shape::check(text).map_err(bad_json)?;
+        Value::from_json_str(text).map_err(bad_json)
     }
 
     pub(crate) fn entries_of(&self, kind: Kind) -> impl Iterator<Item = (&str, &Compiled)> {

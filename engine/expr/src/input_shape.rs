@@ -99,7 +99,7 @@ impl<'a> Shaped<'a> {
 /// is about shape, so syntax is left to the parser that reads the input
 /// next (the check never fails to stop, whatever the bytes).
 pub fn check(text: &str) -> Result<(), JsonError> {
-    walk(text).map_err(|(message, at)| {
+    walk(text, 0).map_err(|(message, at)| {
         let before = &text.as_bytes()[..at.min(text.len())];
         let line = before.iter().filter(|b| **b == b'\n').count() + 1;
         let col = before.iter().rev().take_while(|b| **b != b'\n').count() + 1;
@@ -148,7 +148,15 @@ const STRUCTURAL: [bool; 256] = {
     t
 };
 
-fn walk(text: &str) -> Result<(), (String, usize)> {
+/// Whether one value, found inside `enclosing` containers of a document
+/// whose other parts are checked elsewhere, keeps the rules. For parsers
+/// that check as they read and only need to know; [`check`] on the whole
+/// document says what is wrong and where.
+pub(crate) fn value_keeps_the_rules(value: &str, enclosing: usize) -> bool {
+    walk(value, enclosing).is_ok()
+}
+
+fn walk(text: &str, enclosing: usize) -> Result<(), (String, usize)> {
     let b = text.as_bytes();
     let mut stack: SmallVec<[Frame; 8]> = SmallVec::new();
     let mut i = 0;
@@ -208,7 +216,7 @@ fn walk(text: &str) -> Result<(), (String, usize)> {
                 continue;
             }
             open @ (b'{' | b'[') => {
-                if stack.len() >= MAX_DEPTH {
+                if enclosing + stack.len() >= MAX_DEPTH {
                     return Err((
                         format!("nested deeper than {MAX_DEPTH} levels at `{}`", path_of(&stack)),
                         i,

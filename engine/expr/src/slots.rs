@@ -8,11 +8,14 @@
 //! map path: a missing field names itself, a field read through something
 //! that is not a mapping says so.
 
+use std::cell::Cell;
 use std::sync::Arc;
 
+use smallvec::SmallVec;
 use smol_str::SmolStr;
 
 use crate::Expr;
+use crate::input_shape::{self, MAX_ITEMS, MAX_KEYS};
 use crate::ir::Node;
 use crate::json::{self, JsonError};
 use crate::value::Value;
@@ -187,8 +190,7 @@ impl SlotPlan {
         let root = input
             .as_map()
             .ok_or_else(|| format!("the input must be a JSON object, got {}", input.type_name()))?;
-        slots.clear();
-        slots.resize(self.paths.len(), Slot::Missing);
+        self.empty_slots(slots);
         'paths: for (i, p) in self.paths.iter().enumerate() {
             let mut cur = match root.get(&p[0]) {
                 Some(v) => v,
@@ -215,22 +217,43 @@ impl SlotPlan {
         Ok(())
     }
 
+    /// One `Missing` slot per path (a plain loop: `resize` clones a
+    /// template per slot, a measurable share of a decision).
+    #[inline]
+    fn empty_slots(&self, slots: &mut Slots) {
+        slots.clear();
+        slots.reserve(self.paths.len());
+        for _ in 0..self.paths.len() {
+            slots.push(Slot::Missing);
+        }
+    }
+
     /// Fills slots straight from JSON text; everything else in the text is
     /// checked as JSON and skipped. `Err(Ok(msg))` when the input is not an
     /// object, `Err(Err(e))` when it is not JSON.
     pub fn fill_from_json(&self, text: &str, slots: &mut Slots) -> Result<(), Result<String, JsonError>> {
-        slots.clear();
-        slots.resize(self.paths.len(), Slot::Missing);
+        self.empty_slots(slots);
         let mut de = serde_json::Deserializer::from_str(text);
         let mut root_kind = None;
+        let walk = Walk::default();
         let seed = TrieSeed {
             trie: &self.trie,
             paths: &self.paths,
             depth: 0,
             slots,
             root: Some(&mut root_kind),
+            walk: &walk,
         };
         let result = serde::de::DeserializeSeed::deserialize(seed, &mut de).and_then(|_| de.end());
+        // The walk above checks the input's shape as it reads (see
+        // `input_shape`). When it found a problem, or could not be sure (a
+        // value it skipped may hold lists or objects: the text has brackets
+        // the walk did not account for), the whole text is checked, which
+        // also says what is wrong and where. A shape problem is reported
+        // before any other.
+        if result.is_err() || walk.recheck.get() || (walk.skipped.get() && walk.containers.get() != brackets(text)) {
+            input_shape::check(text).map_err(Err)?;
+        }
         match (result, root_kind) {
             (Ok(()), None) => Ok(()),
             (Ok(()), Some(found)) => Err(Ok(format!("the input must be a JSON object, got {found}"))),
@@ -253,7 +276,17 @@ fn strip_position(msg: &str) -> String {
 /// serde_json's key for exact numbers (feature `arbitrary_precision`).
 const NUMBER_TOKEN: &str = "$serde_json::private::Number";
 
-/// Walks one object of the input along the trie.
+/// What the walk reports when the input breaks a shape rule; the whole text
+/// is then checked by [`input_shape::check`], which says what and where.
+const SHAPE: &str = "the input breaks a shape rule";
+
+/// Most keys of one object compared one by one (past it, the whole text is
+/// checked once the walk is done).
+const FEW_KEYS: usize = 16;
+
+/// Walks one object of the input along the trie, checking its shape as it
+/// goes: keys counted and never repeated, values read whole checked
+/// (depth, width, keys), and the opening brackets it meets counted.
 struct TrieSeed<'p> {
     trie: &'p Trie,
     paths: &'p [Vec<SmolStr>],
@@ -261,6 +294,37 @@ struct TrieSeed<'p> {
     slots: &'p mut [Slot],
     /// At the root: set to what the input was when it is not an object.
     root: Option<&'p mut Option<&'static str>>,
+    walk: &'p Walk,
+}
+
+/// What the walk keeps across the objects it goes through.
+#[derive(Default)]
+struct Walk {
+    /// Set when a repeated key could not be ruled out cheaply (an escaped
+    /// key, an object with many keys no policy reads): the whole text is
+    /// checked after the walk.
+    recheck: Cell<bool>,
+    /// Opening brackets accounted for: objects walked, and those inside
+    /// the values read whole (which are checked as they are read).
+    containers: Cell<usize>,
+    /// Whether a value was skipped unseen: only then can the text hold a
+    /// bracket the walk did not account for.
+    skipped: Cell<bool>,
+}
+
+/// Opening brackets in JSON text, strings included.
+fn brackets(text: &str) -> usize {
+    // Byte-wide sums over chunks short enough not to overflow: a loop the
+    // compiler turns into vector code.
+    text.as_bytes()
+        .chunks(255)
+        .map(|chunk| {
+            let n = chunk
+                .iter()
+                .fold(0u8, |n, &b| n + (u8::from(b == b'{') | u8::from(b == b'[')));
+            usize::from(n)
+        })
+        .sum()
 }
 
 impl<'de> serde::de::DeserializeSeed<'de> for TrieSeed<'_> {
@@ -270,30 +334,48 @@ impl<'de> serde::de::DeserializeSeed<'de> for TrieSeed<'_> {
     }
 }
 
-/// A key: which trie child it names, if any (`Err` for serde_json's number token).
+/// What one key of an object is to the trie.
+enum Key<'de> {
+    /// serde_json's key for an exact number: the value was a number.
+    Number,
+    /// The trie child at this position.
+    Child(usize),
+    /// A key no policy reads: as written when it has no escapes.
+    Other(Option<&'de str>),
+}
+
+/// A key: which trie child it names, if any.
 struct KeySeed<'p>(&'p Trie);
 
 impl<'de> serde::de::DeserializeSeed<'de> for KeySeed<'_> {
-    type Value = Result<Option<usize>, ()>;
+    type Value = Key<'de>;
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_str(self)
     }
 }
 
+impl<'p> KeySeed<'p> {
+    fn classify<'de>(&self, k: &str, borrowed: Option<&'de str>) -> Key<'de> {
+        if k == NUMBER_TOKEN {
+            return Key::Number;
+        }
+        match self.0.children.iter().position(|(c, _)| c.len() == k.len() && c == k) {
+            Some(pos) => Key::Child(pos),
+            None => Key::Other(borrowed),
+        }
+    }
+}
+
 impl<'de> serde::de::Visitor<'de> for KeySeed<'_> {
-    type Value = Result<Option<usize>, ()>;
+    type Value = Key<'de>;
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a key")
     }
+    fn visit_borrowed_str<E>(self, k: &'de str) -> Result<Self::Value, E> {
+        Ok(self.classify(k, Some(k)))
+    }
     fn visit_str<E>(self, k: &str) -> Result<Self::Value, E> {
-        if k == NUMBER_TOKEN {
-            return Ok(Err(()));
-        }
-        Ok(Ok(self
-            .0
-            .children
-            .iter()
-            .position(|(c, _)| c.len() == k.len() && c == k)))
+        Ok(self.classify(k, None))
     }
 }
 
@@ -307,40 +389,109 @@ impl TrieSeed<'_> {
     }
 }
 
+impl Walk {
+    /// Checks a value read whole (a list or an object a policy reads as
+    /// one value), found inside `enclosing` containers.
+    #[inline]
+    fn read_whole<E: serde::de::Error>(&self, raw: &str, enclosing: usize) -> Result<(), E> {
+        match raw.as_bytes().first() {
+            Some(b'{' | b'[') => self.container(raw, enclosing),
+            _ => Ok(()),
+        }
+    }
+
+    #[cold]
+    fn container<E: serde::de::Error>(&self, raw: &str, enclosing: usize) -> Result<(), E> {
+        if !input_shape::value_keeps_the_rules(raw, enclosing) {
+            return Err(E::custom(SHAPE));
+        }
+        self.containers.set(self.containers.get() + brackets(raw));
+        Ok(())
+    }
+}
+
 impl<'de> serde::de::Visitor<'de> for TrieSeed<'_> {
     type Value = ();
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a JSON value")
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        use serde::de::Error;
+        let enclosing = self.depth + 1;
+        self.walk.containers.set(self.walk.containers.get() + 1);
+        let mut keys = 0usize;
+        // Trie children seen (the first 64), and the other keys as written.
+        let mut read = 0u64;
+        let mut others: SmallVec<[&'de str; 8]> = SmallVec::new();
         while let Some(key) = map.next_key_seed(KeySeed(self.trie))? {
+            keys += 1;
+            if keys > MAX_KEYS {
+                return Err(A::Error::custom(SHAPE));
+            }
             match key {
-                Err(()) => {
+                Key::Number => {
+                    // Not an object after all: the text had no bracket.
+                    self.walk.containers.set(self.walk.containers.get() - 1);
                     map.next_value::<serde::de::IgnoredAny>()?;
                     return self.not_an_object("a number");
                 }
-                Ok(None) => {
+                Key::Other(name) => {
+                    match name {
+                        Some(k) if others.len() < FEW_KEYS => {
+                            if others.contains(&k) {
+                                return Err(A::Error::custom(SHAPE));
+                            }
+                            others.push(k);
+                        }
+                        _ => self.walk.recheck.set(true),
+                    }
+                    // Skipped unseen; the bracket count notices any list or
+                    // object inside.
+                    self.walk.skipped.set(true);
                     map.next_value::<serde::de::IgnoredAny>()?;
                 }
-                Ok(Some(pos)) => match &self.trie.children[pos].1 {
-                    TrieNode::Leaf(i) => {
-                        let raw: &serde_json::value::RawValue = map.next_value()?;
-                        self.slots[*i] = Slot::Present(raw_value(raw.get()).map_err(serde::de::Error::custom)?);
+                Key::Child(pos) => {
+                    if pos < 64 {
+                        let bit = 1u64 << pos;
+                        if read & bit != 0 {
+                            return Err(A::Error::custom(SHAPE));
+                        }
+                        read |= bit;
+                    } else {
+                        self.walk.recheck.set(true);
                     }
-                    TrieNode::Inner(inner) => map.next_value_seed(TrieSeed {
-                        trie: inner,
-                        paths: self.paths,
-                        depth: self.depth + 1,
-                        slots: &mut *self.slots,
-                        root: None,
-                    })?,
-                },
+                    match &self.trie.children[pos].1 {
+                        TrieNode::Leaf(i) => {
+                            let raw: &serde_json::value::RawValue = map.next_value()?;
+                            self.walk.read_whole(raw.get(), enclosing)?;
+                            self.slots[*i] = Slot::Present(raw_value(raw.get()).map_err(A::Error::custom)?);
+                        }
+                        TrieNode::Inner(inner) => map.next_value_seed(TrieSeed {
+                            trie: inner,
+                            paths: self.paths,
+                            depth: self.depth + 1,
+                            slots: &mut *self.slots,
+                            root: None,
+                            walk: self.walk,
+                        })?,
+                    }
+                }
             }
         }
         Ok(())
     }
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        use serde::de::Error;
+        let enclosing = self.depth + 1;
+        self.walk.containers.set(self.walk.containers.get() + 1);
+        let mut items = 0usize;
+        while let Some(raw) = seq.next_element::<&serde_json::value::RawValue>()? {
+            items += 1;
+            if items > MAX_ITEMS {
+                return Err(A::Error::custom(SHAPE));
+            }
+            self.walk.read_whole(raw.get(), enclosing)?;
+        }
         self.not_an_object("a list")
     }
     fn visit_str<E>(self, _: &str) -> Result<(), E> {
@@ -448,10 +599,6 @@ mod tests {
                 .to_string()
                 .contains("cannot read `customer` of deal")
         );
-        assert_eq!(
-            run("deal.a", r#"{"deal": {"a": 1, "a": 2}}"#).unwrap(),
-            Value::Num(2.into())
-        );
         // a path read whole and one below it share one slot
         assert_eq!(
             run("has(deal, \"a\") && deal.a.b == 1", r#"{"deal": {"a": {"b": 1}}}"#).unwrap(),
@@ -472,6 +619,102 @@ mod tests {
         assert!(
             e.message.contains("has more digits than an exact decimal holds"),
             "{e:?}"
+        );
+    }
+
+    /// The slot path checks the input's shape as it reads (the decide path
+    /// no longer scans the text first): every rule of `input_shape`, in
+    /// the parts it reads and the parts it skips, with the same messages.
+    #[test]
+    fn the_shape_is_checked_while_reading() {
+        let engine = ExprEngine::default();
+        let e = engine
+            .compile("deal.amount > 0 && deal.items == deal.items", &[])
+            .unwrap();
+        let plan = SlotPlan::build(&[&e], &[]).unwrap();
+        let fill = |json: &str| {
+            let mut s = Slots::new();
+            plan.fill_from_json(json, &mut s).map_err(|e| match e {
+                Ok(m) => m,
+                Err(e) => e.message,
+            })
+        };
+        let deep = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+        let wide = (0..=MAX_KEYS)
+            .map(|i| format!(r#""k{i}": 0"#))
+            .collect::<Vec<_>>()
+            .join(",");
+        let cases = [
+            // repeated keys: read, unread, escaped, inside read and unread values
+            (
+                r#"{"deal": {"amount": 1, "amount": 2}}"#.to_string(),
+                "the key `deal.amount` appears twice",
+            ),
+            (
+                r#"{"deal": {"amount": 1}, "deal": {}}"#.into(),
+                "the key `deal` appears twice",
+            ),
+            (
+                r#"{"deal": {"amount": 1, "x": 1, "x": 2}}"#.into(),
+                "the key `deal.x` appears twice",
+            ),
+            (
+                r#"{"deal": {"amount": 1}, "a": 1, "\u0061": 2}"#.into(),
+                "the key `a` appears twice",
+            ),
+            (
+                r#"{"deal": {"am\u006funt": 1, "amount": 2}}"#.into(),
+                "the key `deal.amount` appears twice",
+            ),
+            (
+                r#"{"deal": {"amount": 1, "items": [{"s": 1, "s": 2}]}}"#.into(),
+                "the key `deal.items[0].s` appears twice",
+            ),
+            (
+                r#"{"deal": {"amount": 1}, "rep": {"r": {"q": 1, "q": 1}}}"#.into(),
+                "the key `rep.r.q` appears twice",
+            ),
+            // depth: unread, read whole, and a list where an object was expected
+            (
+                format!(r#"{{"deal": {{"amount": 1}}, "pad": {}}}"#, deep(200)),
+                "nested deeper than 128 levels at `pad",
+            ),
+            (
+                format!(r#"{{"deal": {{"amount": 1, "items": {}}}}}"#, deep(127)),
+                "nested deeper than 128 levels at `deal.items",
+            ),
+            (
+                format!(r#"{{"deal": {}}}"#, deep(128)),
+                "nested deeper than 128 levels at `deal",
+            ),
+            // width
+            (
+                format!(r#"{{"deal": {{"amount": 1}}, "wide": {{{wide}}}}}"#),
+                "more than 10000 keys in the object `wide`",
+            ),
+            (
+                format!(r#"{{"deal": {{"amount": 1, {wide}}}}}"#),
+                "more than 10000 keys in the object `deal`",
+            ),
+        ];
+        for (json, want) in &cases {
+            let got = fill(json).unwrap_err();
+            assert!(got.contains(want), "{json:.120}: {got}");
+            // the same answer as the whole-text check
+            assert_eq!(got, input_shape::check(json).unwrap_err().message);
+        }
+        // Many unread keys, escaped unread keys: still exact, no false alarm.
+        let many = (0..40)
+            .map(|i| format!(r#""k{i}": [{i}]"#))
+            .collect::<Vec<_>>()
+            .join(",");
+        assert_eq!(fill(&format!(r#"{{"deal": {{"amount": 1, {many}}}}}"#)), Ok(()));
+        let many_dup = format!(r#"{{"deal": {{"amount": 1, {many}, "k3": 0}}}}"#);
+        assert_eq!(fill(&many_dup).unwrap_err(), "the key `deal.k3` appears twice");
+        assert_eq!(fill(r#"{"deal": {"amount": 1}, "\u0062": 1, "c": 2}"#), Ok(()));
+        assert_eq!(
+            fill(&format!(r#"{{"deal": {{"amount": 1, "items": {}}}}}"#, deep(126))),
+            Ok(())
         );
     }
 

@@ -243,17 +243,26 @@ pub fn parse_decimal(text: &str) -> Option<Decimal> {
 /// all: `rust_decimal` alone rounds digits beyond its 28th silently, so
 /// `1.00499999999999999999999999999999` would become `1.005` and then
 /// round to cents as 1.01, where the number itself rounds to 1.00.
+#[inline]
 pub fn read_decimal(text: &str) -> Result<Decimal, NumberError> {
     use std::str::FromStr;
-    let parsed = Decimal::from_str(text).or_else(|_| Decimal::from_scientific(text));
-    // Up to 28 characters without an exponent cannot hold more than 28
-    // digits or a scale above 28: whatever parses is exact.
+    // Up to 28 characters cannot hold more than 28 digits or a scale
+    // above 28: whatever parses is exact. (`Decimal::from_str` reads no
+    // exponent: `1e5` takes the long way.)
     if text.len() <= 28
-        && !text.contains(['e', 'E'])
-        && let Ok(d) = parsed
+        && let Ok(d) = Decimal::from_str(text)
     {
         return Ok(d);
     }
+    read_decimal_exactly(text)
+}
+
+/// [`read_decimal`] for long numbers and exponents: the digits written
+/// are compared with the digits held.
+#[cold]
+fn read_decimal_exactly(text: &str) -> Result<Decimal, NumberError> {
+    use std::str::FromStr;
+    let parsed = Decimal::from_str(text).or_else(|_| Decimal::from_scientific(text));
     let Some(written) = Digits::of(text) else {
         return Err(NumberError::NotANumber(text.to_string()));
     };
