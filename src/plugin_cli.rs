@@ -2,11 +2,14 @@
 //! check and ship a plugin without a server.
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use clap::Subcommand;
 use dealrules_model::{Kind, PackSource, Spec};
 use dealrules_plugin_host::Plugin;
 use sha2::Digest;
+
+use crate::error::{CliError, Result};
 
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
@@ -40,7 +43,7 @@ pub enum PluginCommand {
     Inspect { wasm: PathBuf },
 }
 
-pub fn run(command: PluginCommand) -> u8 {
+pub fn run(command: PluginCommand) -> Result<ExitCode> {
     match command {
         PluginCommand::Inspect { wasm } => inspect(&wasm),
         PluginCommand::Build { source, out, manifest } => build(&source, &out, manifest.as_deref()),
@@ -49,28 +52,11 @@ pub fn run(command: PluginCommand) -> u8 {
     }
 }
 
-fn inspect(path: &Path) -> u8 {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("{}: {e}", path.display());
-            return 2;
-        }
-    };
-    let engine = match dealrules_plugin_host::engine() {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("{e}");
-            return 2;
-        }
-    };
-    let module = match wasmtime::Module::from_binary(engine, &bytes) {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("{}: not a WebAssembly module: {e:#}", path.display());
-            return 1;
-        }
-    };
+fn inspect(path: &Path) -> Result<ExitCode> {
+    let bytes = std::fs::read(path).map_err(|source| file_error(path, source))?;
+    let engine = dealrules_plugin_host::engine().map_err(|e| CliError::PluginEngine(e.to_string()))?;
+    let module = wasmtime::Module::from_binary(engine, &bytes)
+        .map_err(|e| CliError::Plugin(format!("{}: not a WebAssembly module: {e:#}", path.display())))?;
     println!("file:    {}", path.display());
     println!("size:    {} bytes", bytes.len());
     println!("sha256:  {}", hex::encode(sha2::Sha256::digest(&bytes)));
@@ -114,7 +100,7 @@ fn inspect(path: &Path) -> u8 {
     if !any {
         println!("  (none)");
     }
-    0
+    Ok(ExitCode::SUCCESS)
 }
 
 fn describe(t: &wasmtime::ExternType) -> String {
@@ -132,7 +118,7 @@ fn describe(t: &wasmtime::ExternType) -> String {
     }
 }
 
-fn build(source: &Path, out: &Path, manifest: Option<&Path>) -> u8 {
+fn build(source: &Path, out: &Path, manifest: Option<&Path>) -> Result<ExitCode> {
     let built = if source.is_dir() && source.join("Cargo.toml").is_file() {
         let target = std::env::temp_dir().join("dealrules-plugin-build");
         dealrules_plugin_host::build::build_rust(source, &target)
@@ -144,27 +130,12 @@ fn build(source: &Path, out: &Path, manifest: Option<&Path>) -> u8 {
             source.display()
         ))
     };
-    let bytes = match built {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("{e}");
-            return 1;
-        }
-    };
-    if let Err(e) = std::fs::write(out, &bytes) {
-        eprintln!("{}: {e}", out.display());
-        return 2;
-    }
+    let bytes = built.map_err(CliError::Plugin)?;
+    std::fs::write(out, &bytes).map_err(|source| file_error(out, source))?;
     let sha = hex::encode(sha2::Sha256::digest(&bytes));
     println!("{}: {} bytes, sha256 {sha}", out.display(), bytes.len());
     if let Some(m) = manifest {
-        let text = match std::fs::read_to_string(m) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("{}: {e}", m.display());
-                return 2;
-            }
-        };
+        let text = std::fs::read_to_string(m).map_err(|source| file_error(m, source))?;
         let mut replaced = false;
         let updated: Vec<String> = text
             .lines()
@@ -179,23 +150,19 @@ fn build(source: &Path, out: &Path, manifest: Option<&Path>) -> u8 {
             })
             .collect();
         if !replaced {
-            eprintln!("{}: no `sha256:` line to update", m.display());
-            return 1;
+            return Err(CliError::Plugin(format!(
+                "{}: no `sha256:` line to update",
+                m.display()
+            )));
         }
-        if let Err(e) = std::fs::write(m, updated.join("\n") + "\n") {
-            eprintln!("{}: {e}", m.display());
-            return 2;
-        }
+        std::fs::write(m, updated.join("\n") + "\n").map_err(|source| file_error(m, source))?;
         println!("{}: sha256 updated", m.display());
     }
-    0
+    Ok(ExitCode::SUCCESS)
 }
 
-fn test(manifest: &Path, cases: &Path) -> u8 {
-    let Ok(text) = std::fs::read_to_string(manifest) else {
-        eprintln!("{}: cannot read", manifest.display());
-        return 2;
-    };
+fn test(manifest: &Path, cases: &Path) -> Result<ExitCode> {
+    let text = std::fs::read_to_string(manifest).map_err(|source| file_error(manifest, source))?;
     let name = manifest
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
@@ -216,33 +183,24 @@ fn test(manifest: &Path, cases: &Path) -> u8 {
             }
         }
     }
-    let pack = match dealrules_model::load_pack(source) {
-        Ok(p) => p,
-        Err(e) => {
-            for d in &e.0 {
-                eprintln!("{d}");
-            }
-            return 1;
-        }
+    let pack = dealrules_model::load_pack(source)
+        .map_err(|e| CliError::Plugin(e.0.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")))?;
+    let not_a_plugin = || CliError::Plugin(format!("{}: not a Plugin manifest", manifest.display()));
+    let doc = pack
+        .documents
+        .iter()
+        .find(|d| d.kind == Kind::Plugin)
+        .ok_or_else(not_a_plugin)?;
+    let Spec::Plugin(spec) = &doc.spec else {
+        return Err(not_a_plugin());
     };
-    let Some(doc) = pack.documents.iter().find(|d| d.kind == Kind::Plugin) else {
-        eprintln!("{}: not a Plugin manifest", manifest.display());
-        return 1;
-    };
-    let Spec::Plugin(spec) = &doc.spec else { return 1 };
     let wasm = pack
         .source
         .files
         .get(&format!("plugins/{}", spec.wasm))
         .cloned()
         .unwrap_or_default();
-    let plugin = match Plugin::load(&doc.metadata.name, spec, &wasm, None) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("{e}");
-            return 1;
-        }
-    };
+    let plugin = Plugin::load(&doc.metadata.name, spec, &wasm, None).map_err(|e| CliError::Plugin(e.to_string()))?;
     let mut files: Vec<PathBuf> = std::fs::read_dir(cases)
         .map(|r| {
             r.flatten()
@@ -298,13 +256,16 @@ fn test(manifest: &Path, cases: &Path) -> u8 {
         }
     }
     println!("{passed} passed, {failed} failed");
-    u8::from(failed > 0 || files.is_empty())
+    Ok(if failed > 0 || files.is_empty() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
-fn new(name: &str, lang: &str, dir: &Path) -> u8 {
+fn new(name: &str, lang: &str, dir: &Path) -> Result<ExitCode> {
     if dir.exists() {
-        eprintln!("{} exists", dir.display());
-        return 2;
+        return Err(CliError::Exists(dir.to_path_buf()));
     }
     let abi = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins");
     let files: Vec<(PathBuf, String)> = match lang {
@@ -331,16 +292,10 @@ fn new(name: &str, lang: &str, dir: &Path) -> u8 {
     all.push((dir.join(format!("{name}.yaml")), manifest));
     all.push((dir.join("cases/amount.json"), case.into()));
     for (path, text) in all {
-        if let Some(parent) = path.parent()
-            && let Err(e) = std::fs::create_dir_all(parent)
-        {
-            eprintln!("{}: {e}", parent.display());
-            return 2;
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|source| file_error(parent, source))?;
         }
-        if let Err(e) = std::fs::write(&path, text) {
-            eprintln!("{}: {e}", path.display());
-            return 2;
-        }
+        std::fs::write(&path, text).map_err(|source| file_error(&path, source))?;
         println!("created {}", path.display());
     }
     let src = if lang == "c" {
@@ -352,5 +307,12 @@ fn new(name: &str, lang: &str, dir: &Path) -> u8 {
         "next: dealrules plugin build {src} --out {0}/{name}.wasm --manifest {0}/{name}.yaml && dealrules plugin test {0}/{name}.yaml --cases {0}/cases",
         dir.display()
     );
-    0
+    Ok(ExitCode::SUCCESS)
+}
+
+fn file_error(path: &Path, source: std::io::Error) -> CliError {
+    CliError::File {
+        path: path.to_path_buf(),
+        source,
+    }
 }
