@@ -33,7 +33,7 @@ fn text(b: &[u8]) -> String {
 fn check_accepts_the_default_pack() {
     let out = run(bin().arg("check").arg(rules()), "");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
-    assert!(text(&out.stdout).contains("ok, 7 policies"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("ok, 9 policies"), "{}", text(&out.stdout));
 }
 
 #[test]
