@@ -21,6 +21,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Write a new pack: one policy of each kind, commented, with tests
+    /// that pass, a README and a .gitignore. Never writes over files.
+    Init(InitArgs),
     /// Serve the HTTP API over a pack; the folder is watched and reloaded.
     Serve(ServeArgs),
     /// Make, build, test and inspect WebAssembly plugins.
@@ -77,6 +80,16 @@ pub struct ServeArgs {
     /// for collectors. `RUST_LOG` picks the level (default `info`).
     #[arg(long, env = "DEALRULES_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to write the pack: a new or empty folder.
+    #[arg(default_value = "rules")]
+    pub dir: PathBuf,
+    /// The shape of the business the pack starts from.
+    #[arg(long, value_enum, default_value = "b2b")]
+    pub template: crate::init::Template,
 }
 
 #[derive(Debug, Args)]

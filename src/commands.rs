@@ -14,6 +14,7 @@ use crate::error::{CliError, Result};
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Init(args) => crate::init::init(&args.dir, args.template),
         Command::Serve(args) => serve(args),
         Command::Plugin { command } => crate::plugin_cli::run(command),
         Command::Token { command } => token(command),

@@ -64,6 +64,9 @@ pub enum CliError {
     /// `plugin new` never writes over a folder.
     #[error("{} exists", .0.display())]
     Exists(PathBuf),
+    /// `init` writes into a new or empty folder only.
+    #[error("{} is not empty; `dealrules init` writes a new pack into a new or empty folder", .0.display())]
+    NotEmpty(PathBuf),
 }
 
 impl CliError {
@@ -88,7 +91,8 @@ impl CliError {
             | CliError::Cases { .. }
             | CliError::Serve(_)
             | CliError::PluginEngine(_)
-            | CliError::Exists(_) => 2,
+            | CliError::Exists(_)
+            | CliError::NotEmpty(_) => 2,
         }
     }
 }

@@ -3,6 +3,7 @@
 mod cli;
 mod commands;
 mod error;
+mod init;
 mod plugin_cli;
 mod render;
 
