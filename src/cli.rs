@@ -23,33 +23,92 @@ pub struct Cli {
 pub enum Command {
     /// Write a new pack: one policy of each kind, commented, with tests
     /// that pass, a README and a .gitignore. Never writes over files.
+    #[command(
+        after_help = "Examples:\n  dealrules init                          # ./rules, the b2b template\n  dealrules init acme-pack --template saas\n  dealrules init channel --template distributor && dealrules test channel"
+    )]
     Init(InitArgs),
     /// Serve the HTTP API over a pack; the folder is watched and reloaded.
+    #[command(
+        after_help = "Examples:\n  dealrules serve                                   # ./rules, sqlite://dealrules.db, 127.0.0.1:8080\n  dealrules serve --rules examples/acme --listen 0.0.0.0:8080\n  DEALRULES_ADMIN_TOKEN=... dealrules serve --db postgres://user@db/dealrules --log-format json"
+    )]
     Serve(ServeArgs),
     /// Make, build, test and inspect WebAssembly plugins.
+    #[command(
+        after_help = "Examples:\n  dealrules plugin new fx --lang rust\n  dealrules plugin build fx --out fx/fx.wasm --manifest fx/fx.yaml\n  dealrules plugin test fx/fx.yaml --cases fx/cases"
+    )]
     Plugin {
         #[command(subcommand)]
         command: crate::plugin_cli::PluginCommand,
     },
     /// Manage API tokens in the store (shown once when created).
+    #[command(
+        after_help = "Examples:\n  dealrules token create --role approver --subject u-17 --group role:sales-director\n  dealrules token list\n  dealrules token revoke tok_01J..."
+    )]
     Token {
         #[command(subcommand)]
         command: TokenCommand,
     },
     /// Load and compile a pack; print every error as file:line:col: message.
     /// Exit 0 valid, 1 invalid, 2 could not run.
+    #[command(after_help = "Examples:\n  dealrules check                 # ./rules\n  dealrules check examples/acme")]
     Check(CheckArgs),
     /// One decision: input JSON from --input or stdin, result JSON on stdout.
     /// Exit 0 decided, 1 decision error, 2 usage or pack error.
+    #[command(
+        after_help = "Examples:\n  echo '{\"customer\": {\"annual_revenue\": 250000, \"late_payments_12m\": 1}}' | dealrules eval customer-tier\n  dealrules eval ae-2026 --rules examples/acme --input examples/acme/data/2026-q1.json --format html > ae.html\n  dealrules eval rep-commission --rules examples/distributor-cn --input examples/distributor-cn/data/2026-03.json --format md --locale zh-CN"
+    )]
     Eval(EvalArgs),
     /// Run the pack's policy tests; print failures and rule coverage.
     /// Exit 0 all pass, 1 any fail (or the pack does not load).
+    #[command(
+        after_help = "Examples:\n  dealrules test                  # ./rules\n  dealrules test examples/distributor-cn --json"
+    )]
     Test(TestArgs),
     /// Run the current and a candidate pack over the same inputs and report
     /// what changes. Input: a JSON array or JSON lines of {policy, input, id?}.
+    #[command(
+        after_help = "Examples:\n  dealrules backtest --candidate proposed/ --input last-quarter.jsonl\n  (each line: {\"id\": \"d-1\", \"policy\": \"discount-approvals\", \"input\": {...}})"
+    )]
     Backtest(BacktestArgs),
     /// Print the JSON Schema of the pack format (`--tests`: of test files).
+    #[command(
+        after_help = "Examples:\n  dealrules schema > .schema/dealrules-pack.schema.json\n  dealrules schema --tests > .schema/dealrules-tests.schema.json"
+    )]
     Schema(SchemaArgs),
+    /// Print a shell completion script for dealrules.
+    #[command(
+        after_help = "Examples:\n  dealrules completions bash > ~/.local/share/bash-completion/completions/dealrules\n  dealrules completions zsh > ~/.zfunc/_dealrules\n  dealrules completions fish > ~/.config/fish/completions/dealrules.fish"
+    )]
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) made from this command line; with --dir,
+    /// write one page per command there.
+    #[command(after_help = "Examples:\n  dealrules man | man -l -\n  dealrules man --dir /usr/local/share/man/man1")]
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell: bash, zsh, fish, elvish or powershell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write dealrules.1 and a page per command (dealrules-serve.1, ...) here.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+/// Colour in help and usage errors: never when `NO_COLOR` is set to
+/// anything but the empty string (no-color.org), otherwise when the
+/// terminal takes it.
+pub fn color_choice() -> clap::ColorChoice {
+    if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+        clap::ColorChoice::Never
+    } else {
+        clap::ColorChoice::Auto
+    }
 }
 
 #[derive(Debug, Args)]
@@ -158,6 +217,9 @@ pub struct SchemaArgs {
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Create a token; prints the token alone on stdout, once.
+    #[command(
+        after_help = "Examples:\n  dealrules token create --role service --subject crm\n  dealrules token create --role approver --subject u-17 --group role:sales-director"
+    )]
     Create {
         /// viewer, service, approver or admin.
         #[arg(long, value_parser = ["viewer", "service", "approver", "admin"])]
@@ -172,11 +234,13 @@ pub enum TokenCommand {
         db: String,
     },
     /// List live tokens (never the tokens themselves).
+    #[command(after_help = "Example:\n  dealrules token list --db postgres://user@db/dealrules")]
     List {
         #[arg(long, env = "DEALRULES_DB", default_value = "sqlite://dealrules.db")]
         db: String,
     },
     /// Revoke a token by its id.
+    #[command(after_help = "Example:\n  dealrules token revoke tok_01J... --db sqlite://dealrules.db")]
     Revoke {
         id: String,
         #[arg(long, env = "DEALRULES_DB", default_value = "sqlite://dealrules.db")]

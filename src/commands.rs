@@ -9,7 +9,12 @@ use dealrules_core::Snapshot;
 use dealrules_expr::Value;
 use dealrules_model::{PackErrors, PackSource};
 
-use crate::cli::{BacktestArgs, CheckArgs, Cli, Command, EvalArgs, SchemaArgs, ServeArgs, TestArgs, TokenCommand};
+use clap::CommandFactory;
+
+use crate::cli::{
+    BacktestArgs, CheckArgs, Cli, Command, CompletionsArgs, EvalArgs, ManArgs, SchemaArgs, ServeArgs, TestArgs,
+    TokenCommand,
+};
 use crate::error::{CliError, Result};
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
@@ -23,7 +28,45 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Test(args) => test(args),
         Command::Backtest(args) => backtest(args),
         Command::Schema(args) => schema(args),
+        Command::Completions(args) => completions(args),
+        Command::Man(args) => man(args),
     }
+}
+
+fn completions(args: CompletionsArgs) -> Result<ExitCode> {
+    let mut command = Cli::command();
+    clap_complete::generate(args.shell, &mut command, "dealrules", &mut std::io::stdout());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn man(args: ManArgs) -> Result<ExitCode> {
+    match args.dir {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir).map_err(|source| CliError::File {
+                path: dir.clone(),
+                source,
+            })?;
+            clap_mangen::generate_to(Cli::command(), &dir).map_err(|source| CliError::File {
+                path: dir.clone(),
+                source,
+            })?;
+            eprintln!("wrote the man pages to {}", dir.display());
+        }
+        None => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut out)
+                .map_err(|source| CliError::File {
+                    path: "stdout".into(),
+                    source,
+                })?;
+            std::io::Write::write_all(&mut std::io::stdout(), &out).map_err(|source| CliError::File {
+                path: "stdout".into(),
+                source,
+            })?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn serve(args: ServeArgs) -> Result<ExitCode> {

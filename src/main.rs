@@ -9,10 +9,19 @@ mod render;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
-    match commands::run(cli::Cli::parse()) {
+    let parsed = cli::Cli::command()
+        .color(cli::color_choice())
+        .try_get_matches()
+        .and_then(|matches| cli::Cli::from_arg_matches(&matches));
+    let args = match parsed {
+        Ok(args) => args,
+        // Help, version and usage errors: clap prints them and exits (2 for usage).
+        Err(e) => e.exit(),
+    };
+    match commands::run(args) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("{e}");

@@ -14,6 +14,9 @@ use crate::error::{CliError, Result};
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
     /// Start a plugin: a C file or a Rust crate with one export.
+    #[command(
+        after_help = "Examples:\n  dealrules plugin new fx-convert            # C, in ./fx-convert\n  dealrules plugin new fx-convert --lang rust --dir plugins-src/fx"
+    )]
     New {
         name: String,
         #[arg(long, value_parser = ["c", "rust"], default_value = "c")]
@@ -24,6 +27,9 @@ pub enum PluginCommand {
     },
     /// Build a plugin's source (a `.c` file, or a folder with a Cargo.toml)
     /// into OUT.wasm; with --manifest, write the module's sha256 into it.
+    #[command(
+        after_help = "Examples:\n  dealrules plugin build fx/fx.c --out rules/plugins/fx.wasm --manifest rules/plugins/fx.yaml\n  dealrules plugin build fx --out fx/fx.wasm       # a Rust crate"
+    )]
     Build {
         source: PathBuf,
         #[arg(long)]
@@ -33,6 +39,7 @@ pub enum PluginCommand {
     },
     /// Run a plugin on a folder of cases (`*.json`: {"function", "input",
     /// "expect"} or {"function", "input", "expect_error"}), without a server.
+    #[command(after_help = "Example:\n  dealrules plugin test rules/plugins/fx.yaml --cases fx/cases")]
     Test {
         /// The plugin's manifest (the module next to it, as in a pack).
         manifest: PathBuf,
@@ -40,6 +47,7 @@ pub enum PluginCommand {
         cases: PathBuf,
     },
     /// Print a module's hash, exports and imports.
+    #[command(after_help = "Example:\n  dealrules plugin inspect rules/plugins/fx.wasm")]
     Inspect { wasm: PathBuf },
 }
 
