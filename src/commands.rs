@@ -16,6 +16,7 @@ use crate::cli::{
     TokenCommand,
 };
 use crate::error::{CliError, Result};
+use crate::out::{out, outln};
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
@@ -34,8 +35,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn completions(args: CompletionsArgs) -> Result<ExitCode> {
-    let mut command = Cli::command();
-    clap_complete::generate(args.shell, &mut command, "dealrules", &mut std::io::stdout());
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut Cli::command(), "dealrules", &mut script);
+    write_stdout(&script)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -53,17 +55,11 @@ fn man(args: ManArgs) -> Result<ExitCode> {
             eprintln!("wrote the man pages to {}", dir.display());
         }
         None => {
-            let mut out = Vec::new();
+            let mut page = Vec::new();
             clap_mangen::Man::new(Cli::command())
-                .render(&mut out)
-                .map_err(|source| CliError::File {
-                    path: "stdout".into(),
-                    source,
-                })?;
-            std::io::Write::write_all(&mut std::io::stdout(), &out).map_err(|source| CliError::File {
-                path: "stdout".into(),
-                source,
-            })?;
+                .render(&mut page)
+                .map_err(CliError::Stdout)?;
+            write_stdout(&page)?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -120,20 +116,20 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
         Ok(s) => {
             let n = s.pack.documents.len();
             let t: usize = s.pack.tests.iter().map(|t| t.tests.tests.len()).sum();
-            println!("{}: ok, {n} policies, {t} tests, version {}", dir.display(), s.version);
+            outln!("{}: ok, {n} policies, {t} tests, version {}", dir.display(), s.version)?;
             return Ok(ExitCode::SUCCESS);
         }
         Err(lines) => lines,
     };
     for line in &errors {
-        println!("{line}");
+        outln!("{line}")?;
     }
-    println!(
+    outln!(
         "{}: {} error{}",
         dir.display(),
         errors.len(),
         if errors.len() == 1 { "" } else { "s" }
-    );
+    )?;
     Ok(ExitCode::from(1))
 }
 
@@ -147,7 +143,7 @@ fn eval(args: EvalArgs) -> Result<ExitCode> {
     if args.format != crate::render::Format::Json {
         let json = serde_json::to_value(&decision).unwrap_or_default();
         let text = crate::render::statements(&json, args.format, args.locale).map_err(CliError::Render)?;
-        print!("{text}");
+        out!("{text}")?;
         return Ok(ExitCode::SUCCESS);
     }
     let out = if args.compact {
@@ -155,7 +151,7 @@ fn eval(args: EvalArgs) -> Result<ExitCode> {
     } else {
         serde_json::to_string_pretty(&decision)
     };
-    println!("{}", out.map_err(CliError::Print)?);
+    outln!("{}", out.map_err(CliError::Print)?)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -165,7 +161,7 @@ fn test(args: TestArgs) -> Result<ExitCode> {
         Ok(Ok(s)) => s,
         Ok(Err(lines)) => {
             for line in &lines {
-                println!("{line}");
+                outln!("{line}")?;
             }
             return Ok(ExitCode::from(1));
         }
@@ -176,9 +172,9 @@ fn test(args: TestArgs) -> Result<ExitCode> {
     };
     let report = snapshot.run_tests(&now_or(args.now));
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(&report).unwrap_or_default())?;
     } else {
-        print_report(&args.dir, &report);
+        print_report(&args.dir, &report)?;
     }
     Ok(if report.ok() {
         ExitCode::SUCCESS
@@ -208,7 +204,7 @@ fn backtest(args: BacktestArgs) -> Result<ExitCode> {
             message,
         })?;
     let report = dealrules_core::backtest::backtest(&current, &next, &cases, &now_or(args.now));
-    println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    outln!("{}", serde_json::to_string_pretty(&report).unwrap_or_default())?;
     eprintln!(
         "{} cases: {} changed, {} unchanged",
         report.cases, report.changed, report.unchanged
@@ -222,7 +218,7 @@ fn schema(args: SchemaArgs) -> Result<ExitCode> {
     } else {
         dealrules_model::pack_schema()
     };
-    println!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());
+    outln!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -245,11 +241,11 @@ fn token(command: TokenCommand) -> Result<ExitCode> {
                     "created {} ({role}, subject {subject}); the token is shown once:",
                     record.id
                 );
-                println!("{token}");
+                outln!("{token}")?;
             }
             TokenCommand::List { .. } => {
                 for t in store.tokens().await.map_err(store_error)? {
-                    println!(
+                    outln!(
                         "{}\t{}\t{}\t{}\tcreated {} by {}",
                         t.id,
                         t.role,
@@ -257,7 +253,7 @@ fn token(command: TokenCommand) -> Result<ExitCode> {
                         t.groups.join(","),
                         t.created_at,
                         t.created_by
-                    );
+                    )?;
                 }
             }
             TokenCommand::Revoke { id, .. } => {
@@ -270,6 +266,10 @@ fn token(command: TokenCommand) -> Result<ExitCode> {
         store.close().await;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+fn write_stdout(bytes: &[u8]) -> Result<()> {
+    std::io::Write::write_all(&mut std::io::stdout().lock(), bytes).map_err(CliError::Stdout)
 }
 
 fn store_error(e: impl std::fmt::Display) -> CliError {
@@ -351,31 +351,31 @@ fn read_input(path: Option<&Path>) -> Result<String> {
     }
 }
 
-fn print_report(dir: &Path, r: &dealrules_core::TestReport) {
+fn print_report(dir: &Path, r: &dealrules_core::TestReport) -> Result<()> {
     let base = dir.display().to_string();
     let base = base.trim_end_matches('/');
     for t in &r.tests {
         match &t.failure {
-            None => println!("ok    {} ({})", t.name, t.policy),
-            Some(f) => println!("FAIL  {}/{}:{}: {} ({}): {f}", base, t.file, t.line, t.name, t.policy),
+            None => outln!("ok    {} ({})", t.name, t.policy)?,
+            Some(f) => outln!("FAIL  {}/{}:{}: {} ({}): {f}", base, t.file, t.line, t.name, t.policy)?,
         }
     }
-    println!();
-    println!("rule coverage:");
+    outln!()?;
+    outln!("rule coverage:")?;
     for c in &r.coverage {
         if c.unmatched.is_empty() {
-            println!("  {}/{}: {}/{} rules matched", c.kind, c.policy, c.matched, c.rules);
+            outln!("  {}/{}: {}/{} rules matched", c.kind, c.policy, c.matched, c.rules)?;
         } else {
-            println!(
+            outln!(
                 "  {}/{}: {}/{} rules matched; never matched: {}",
                 c.kind,
                 c.policy,
                 c.matched,
                 c.rules,
                 c.unmatched.join(", ")
-            );
+            )?;
         }
     }
-    println!();
-    println!("policy tests: {} passed, {} failed", r.passed, r.failed);
+    outln!()?;
+    outln!("policy tests: {} passed, {} failed", r.passed, r.failed)
 }

@@ -20,6 +20,9 @@ pub enum CliError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("cannot read stdin: {0}")]
     Stdin(std::io::Error),
+    /// Output could not be written (`main` ends quietly on a closed pipe).
+    #[error("cannot write to stdout: {0}")]
+    Stdout(std::io::Error),
     /// A file the command reads or writes as part of its work.
     #[error("{}: {source}", path.display())]
     File { path: PathBuf, source: std::io::Error },
@@ -84,6 +87,7 @@ impl CliError {
             CliError::Flag { .. }
             | CliError::Read { .. }
             | CliError::Stdin(_)
+            | CliError::Stdout(_)
             | CliError::File { .. }
             | CliError::Runtime(_)
             | CliError::PackUnreadable { .. }

@@ -11,6 +11,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use crate::error::{CliError, Result};
+use crate::out::outln;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Template {
@@ -93,9 +94,9 @@ pub fn init(dir: &Path, template: Template) -> Result<ExitCode> {
             std::fs::create_dir_all(parent).map_err(io(parent))?;
         }
         std::fs::write(&path, text).map_err(io(&path))?;
-        println!("created {}", path.display());
+        outln!("created {}", path.display())?;
     }
     let shown = dir.display();
-    println!("next: dealrules test {shown} && dealrules serve --rules {shown}");
+    outln!("next: dealrules test {shown} && dealrules serve --rules {shown}")?;
     Ok(ExitCode::SUCCESS)
 }

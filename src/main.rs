@@ -4,6 +4,7 @@ mod cli;
 mod commands;
 mod error;
 mod init;
+mod out;
 mod plugin_cli;
 mod render;
 
@@ -23,6 +24,8 @@ fn main() -> ExitCode {
     };
     match commands::run(args) {
         Ok(code) => code,
+        // The reader has gone (`dealrules test | head`): nothing to tell it.
+        Err(error::CliError::Stdout(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{e}");
             ExitCode::from(e.exit_code())

@@ -10,6 +10,7 @@ use dealrules_plugin_host::Plugin;
 use sha2::Digest;
 
 use crate::error::{CliError, Result};
+use crate::out::outln;
 
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
@@ -65,25 +66,25 @@ fn inspect(path: &Path) -> Result<ExitCode> {
     let engine = dealrules_plugin_host::engine().map_err(|e| CliError::PluginEngine(e.to_string()))?;
     let module = wasmtime::Module::from_binary(engine, &bytes)
         .map_err(|e| CliError::Plugin(format!("{}: not a WebAssembly module: {e:#}", path.display())))?;
-    println!("file:    {}", path.display());
-    println!("size:    {} bytes", bytes.len());
-    println!("sha256:  {}", hex::encode(sha2::Sha256::digest(&bytes)));
+    outln!("file:    {}", path.display())?;
+    outln!("size:    {} bytes", bytes.len())?;
+    outln!("sha256:  {}", hex::encode(sha2::Sha256::digest(&bytes)))?;
     let abi = module.get_export("dealrules_abi_v1").is_some()
         && module.get_export("dr_alloc").is_some()
         && module.get_export("memory").is_some();
-    println!(
+    outln!(
         "abi:     {}",
         if abi {
             "dealrules v1"
         } else {
             "not the dealrules ABI (needs memory, dr_alloc, dealrules_abi_v1)"
         }
-    );
-    println!("exports:");
+    )?;
+    outln!("exports:")?;
     for e in module.exports() {
-        println!("  {} {}", e.name(), describe(&e.ty()));
+        outln!("  {} {}", e.name(), describe(&e.ty()))?;
     }
-    println!("imports:");
+    outln!("imports:")?;
     let mut any = false;
     for i in module.imports() {
         any = true;
@@ -103,10 +104,10 @@ fn inspect(path: &Path) -> Result<ExitCode> {
             ("wasi_snapshot_preview1", _) => "denied when called (never granted)",
             _ => "NOT ALLOWED: the pack will not load",
         };
-        println!("  {}.{} {}  ({needs})", i.module(), i.name(), describe(&i.ty()));
+        outln!("  {}.{} {}  ({needs})", i.module(), i.name(), describe(&i.ty()))?;
     }
     if !any {
-        println!("  (none)");
+        outln!("  (none)")?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -141,7 +142,7 @@ fn build(source: &Path, out: &Path, manifest: Option<&Path>) -> Result<ExitCode>
     let bytes = built.map_err(CliError::Plugin)?;
     std::fs::write(out, &bytes).map_err(|source| file_error(out, source))?;
     let sha = hex::encode(sha2::Sha256::digest(&bytes));
-    println!("{}: {} bytes, sha256 {sha}", out.display(), bytes.len());
+    outln!("{}: {} bytes, sha256 {sha}", out.display(), bytes.len())?;
     if let Some(m) = manifest {
         let text = std::fs::read_to_string(m).map_err(|source| file_error(m, source))?;
         let mut replaced = false;
@@ -164,7 +165,7 @@ fn build(source: &Path, out: &Path, manifest: Option<&Path>) -> Result<ExitCode>
             )));
         }
         std::fs::write(m, updated.join("\n") + "\n").map_err(|source| file_error(m, source))?;
-        println!("{}: sha256 updated", m.display());
+        outln!("{}: sha256 updated", m.display())?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -226,7 +227,7 @@ fn test(manifest: &Path, cases: &Path) -> Result<ExitCode> {
         {
             Ok(c) => c,
             Err(e) => {
-                println!("FAIL {}: {e}", f.display());
+                outln!("FAIL {}: {e}", f.display())?;
                 failed += 1;
                 continue;
             }
@@ -250,20 +251,20 @@ fn test(manifest: &Path, cases: &Path) -> Result<ExitCode> {
         };
         if ok {
             passed += 1;
-            println!("ok   {}: {shown}", f.display());
+            outln!("ok   {}: {shown}", f.display())?;
         } else {
             failed += 1;
-            println!(
+            outln!(
                 "FAIL {}: got {shown}; wanted {}",
                 f.display(),
                 case.get("expect")
                     .map(|v| v.to_string())
                     .or_else(|| case.get("expect_error").map(|v| format!("error containing {v}")))
                     .unwrap_or_else(|| "an `expect` or `expect_error`".into())
-            );
+            )?;
         }
     }
-    println!("{passed} passed, {failed} failed");
+    outln!("{passed} passed, {failed} failed")?;
     Ok(if failed > 0 || files.is_empty() {
         ExitCode::from(1)
     } else {
@@ -304,17 +305,17 @@ fn new(name: &str, lang: &str, dir: &Path) -> Result<ExitCode> {
             std::fs::create_dir_all(parent).map_err(|source| file_error(parent, source))?;
         }
         std::fs::write(&path, text).map_err(|source| file_error(&path, source))?;
-        println!("created {}", path.display());
+        outln!("created {}", path.display())?;
     }
     let src = if lang == "c" {
         format!("{}/{name}.c", dir.display())
     } else {
         dir.display().to_string()
     };
-    println!(
+    outln!(
         "next: dealrules plugin build {src} --out {0}/{name}.wasm --manifest {0}/{name}.yaml && dealrules plugin test {0}/{name}.yaml --cases {0}/cases",
         dir.display()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -142,3 +142,29 @@ fn no_color_turns_colour_off_even_when_forced() {
     assert_eq!(out.status.code(), Some(2));
     assert!(!text(&out.stderr).contains('\u{1b}'), "{}", text(&out.stderr));
 }
+
+/// `dealrules test | head` used to panic ("failed printing to stdout:
+/// Broken pipe") with exit 101; a reader that goes away ends it quietly.
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    let rules = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    for args in [
+        vec!["test", rules.to_str().unwrap()],
+        vec!["schema"],
+        vec!["man"],
+        vec!["completions", "zsh"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dealrules"))
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the reading end before the command writes anything.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = text(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+    }
+}
