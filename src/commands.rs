@@ -183,6 +183,9 @@ fn test(args: TestArgs) -> Result<ExitCode> {
     })
 }
 
+/// Cases replayed between two updates of the progress bar.
+const BACKTEST_STEP: usize = 256;
+
 fn backtest(args: BacktestArgs) -> Result<ExitCode> {
     // Both packs are loaded before either failure is reported, so one run
     // shows what is wrong with each.
@@ -203,7 +206,31 @@ fn backtest(args: BacktestArgs) -> Result<ExitCode> {
             path: args.input.clone(),
             message,
         })?;
-    let report = dealrules_core::backtest::backtest(&current, &next, &cases, &now_or(args.now));
+    let now = now_or(args.now);
+    // Replayed in steps so a long replay shows its progress on a terminal
+    // (nothing is drawn when stderr is not one); each case is decided on
+    // its own, so the steps add up to the whole.
+    let progress = indicatif::ProgressBar::new(cases.len() as u64).with_style(
+        indicatif::ProgressStyle::with_template("replaying {wide_bar} {pos}/{len} cases, {eta} left")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut report = dealrules_core::backtest::BacktestReport {
+        current: current.version.to_string(),
+        candidate: next.version.to_string(),
+        cases: 0,
+        changed: 0,
+        unchanged: 0,
+        changes: Vec::new(),
+    };
+    for step in cases.chunks(BACKTEST_STEP) {
+        let part = dealrules_core::backtest::backtest(&current, &next, step, &now);
+        report.cases += part.cases;
+        report.changed += part.changed;
+        report.unchanged += part.unchanged;
+        report.changes.extend(part.changes);
+        progress.inc(step.len() as u64);
+    }
+    progress.finish_and_clear();
     outln!("{}", serde_json::to_string_pretty(&report).unwrap_or_default())?;
     eprintln!(
         "{} cases: {} changed, {} unchanged",
