@@ -2,15 +2,22 @@
 //! check and ship a plugin without a server.
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use clap::Subcommand;
 use dealrules_model::{Kind, PackSource, Spec};
 use dealrules_plugin_host::Plugin;
 use sha2::Digest;
 
+use crate::error::{CliError, Result};
+use crate::out::outln;
+
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
     /// Start a plugin: a C file or a Rust crate with one export.
+    #[command(
+        after_help = "Examples:\n  dealrules plugin new fx-convert            # C, in ./fx-convert\n  dealrules plugin new fx-convert --lang rust --dir plugins-src/fx"
+    )]
     New {
         name: String,
         #[arg(long, value_parser = ["c", "rust"], default_value = "c")]
@@ -21,6 +28,9 @@ pub enum PluginCommand {
     },
     /// Build a plugin's source (a `.c` file, or a folder with a Cargo.toml)
     /// into OUT.wasm; with --manifest, write the module's sha256 into it.
+    #[command(
+        after_help = "Examples:\n  dealrules plugin build fx/fx.c --out rules/plugins/fx.wasm --manifest rules/plugins/fx.yaml\n  dealrules plugin build fx --out fx/fx.wasm       # a Rust crate"
+    )]
     Build {
         source: PathBuf,
         #[arg(long)]
@@ -30,6 +40,7 @@ pub enum PluginCommand {
     },
     /// Run a plugin on a folder of cases (`*.json`: {"function", "input",
     /// "expect"} or {"function", "input", "expect_error"}), without a server.
+    #[command(after_help = "Example:\n  dealrules plugin test rules/plugins/fx.yaml --cases fx/cases")]
     Test {
         /// The plugin's manifest (the module next to it, as in a pack).
         manifest: PathBuf,
@@ -37,10 +48,11 @@ pub enum PluginCommand {
         cases: PathBuf,
     },
     /// Print a module's hash, exports and imports.
+    #[command(after_help = "Example:\n  dealrules plugin inspect rules/plugins/fx.wasm")]
     Inspect { wasm: PathBuf },
 }
 
-pub fn run(command: PluginCommand) -> u8 {
+pub fn run(command: PluginCommand) -> Result<ExitCode> {
     match command {
         PluginCommand::Inspect { wasm } => inspect(&wasm),
         PluginCommand::Build { source, out, manifest } => build(&source, &out, manifest.as_deref()),
@@ -49,47 +61,30 @@ pub fn run(command: PluginCommand) -> u8 {
     }
 }
 
-fn inspect(path: &Path) -> u8 {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("{}: {e}", path.display());
-            return 2;
-        }
-    };
-    let engine = match dealrules_plugin_host::engine() {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("{e}");
-            return 2;
-        }
-    };
-    let module = match wasmtime::Module::from_binary(engine, &bytes) {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("{}: not a WebAssembly module: {e:#}", path.display());
-            return 1;
-        }
-    };
-    println!("file:    {}", path.display());
-    println!("size:    {} bytes", bytes.len());
-    println!("sha256:  {}", hex::encode(sha2::Sha256::digest(&bytes)));
+fn inspect(path: &Path) -> Result<ExitCode> {
+    let bytes = std::fs::read(path).map_err(|source| file_error(path, source))?;
+    let engine = dealrules_plugin_host::engine().map_err(|e| CliError::PluginEngine(e.to_string()))?;
+    let module = wasmtime::Module::from_binary(engine, &bytes)
+        .map_err(|e| CliError::Plugin(format!("{}: not a WebAssembly module: {e:#}", path.display())))?;
+    outln!("file:    {}", path.display())?;
+    outln!("size:    {} bytes", bytes.len())?;
+    outln!("sha256:  {}", hex::encode(sha2::Sha256::digest(&bytes)))?;
     let abi = module.get_export("dealrules_abi_v1").is_some()
         && module.get_export("dr_alloc").is_some()
         && module.get_export("memory").is_some();
-    println!(
+    outln!(
         "abi:     {}",
         if abi {
             "dealrules v1"
         } else {
             "not the dealrules ABI (needs memory, dr_alloc, dealrules_abi_v1)"
         }
-    );
-    println!("exports:");
+    )?;
+    outln!("exports:")?;
     for e in module.exports() {
-        println!("  {} {}", e.name(), describe(&e.ty()));
+        outln!("  {} {}", e.name(), describe(&e.ty()))?;
     }
-    println!("imports:");
+    outln!("imports:")?;
     let mut any = false;
     for i in module.imports() {
         any = true;
@@ -109,12 +104,12 @@ fn inspect(path: &Path) -> u8 {
             ("wasi_snapshot_preview1", _) => "denied when called (never granted)",
             _ => "NOT ALLOWED: the pack will not load",
         };
-        println!("  {}.{} {}  ({needs})", i.module(), i.name(), describe(&i.ty()));
+        outln!("  {}.{} {}  ({needs})", i.module(), i.name(), describe(&i.ty()))?;
     }
     if !any {
-        println!("  (none)");
+        outln!("  (none)")?;
     }
-    0
+    Ok(ExitCode::SUCCESS)
 }
 
 fn describe(t: &wasmtime::ExternType) -> String {
@@ -132,7 +127,7 @@ fn describe(t: &wasmtime::ExternType) -> String {
     }
 }
 
-fn build(source: &Path, out: &Path, manifest: Option<&Path>) -> u8 {
+fn build(source: &Path, out: &Path, manifest: Option<&Path>) -> Result<ExitCode> {
     let built = if source.is_dir() && source.join("Cargo.toml").is_file() {
         let target = std::env::temp_dir().join("dealrules-plugin-build");
         dealrules_plugin_host::build::build_rust(source, &target)
@@ -144,27 +139,12 @@ fn build(source: &Path, out: &Path, manifest: Option<&Path>) -> u8 {
             source.display()
         ))
     };
-    let bytes = match built {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("{e}");
-            return 1;
-        }
-    };
-    if let Err(e) = std::fs::write(out, &bytes) {
-        eprintln!("{}: {e}", out.display());
-        return 2;
-    }
+    let bytes = built.map_err(CliError::Plugin)?;
+    std::fs::write(out, &bytes).map_err(|source| file_error(out, source))?;
     let sha = hex::encode(sha2::Sha256::digest(&bytes));
-    println!("{}: {} bytes, sha256 {sha}", out.display(), bytes.len());
+    outln!("{}: {} bytes, sha256 {sha}", out.display(), bytes.len())?;
     if let Some(m) = manifest {
-        let text = match std::fs::read_to_string(m) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("{}: {e}", m.display());
-                return 2;
-            }
-        };
+        let text = std::fs::read_to_string(m).map_err(|source| file_error(m, source))?;
         let mut replaced = false;
         let updated: Vec<String> = text
             .lines()
@@ -179,23 +159,19 @@ fn build(source: &Path, out: &Path, manifest: Option<&Path>) -> u8 {
             })
             .collect();
         if !replaced {
-            eprintln!("{}: no `sha256:` line to update", m.display());
-            return 1;
+            return Err(CliError::Plugin(format!(
+                "{}: no `sha256:` line to update",
+                m.display()
+            )));
         }
-        if let Err(e) = std::fs::write(m, updated.join("\n") + "\n") {
-            eprintln!("{}: {e}", m.display());
-            return 2;
-        }
-        println!("{}: sha256 updated", m.display());
+        std::fs::write(m, updated.join("\n") + "\n").map_err(|source| file_error(m, source))?;
+        outln!("{}: sha256 updated", m.display())?;
     }
-    0
+    Ok(ExitCode::SUCCESS)
 }
 
-fn test(manifest: &Path, cases: &Path) -> u8 {
-    let Ok(text) = std::fs::read_to_string(manifest) else {
-        eprintln!("{}: cannot read", manifest.display());
-        return 2;
-    };
+fn test(manifest: &Path, cases: &Path) -> Result<ExitCode> {
+    let text = std::fs::read_to_string(manifest).map_err(|source| file_error(manifest, source))?;
     let name = manifest
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
@@ -216,33 +192,24 @@ fn test(manifest: &Path, cases: &Path) -> u8 {
             }
         }
     }
-    let pack = match dealrules_model::load_pack(source) {
-        Ok(p) => p,
-        Err(e) => {
-            for d in &e.0 {
-                eprintln!("{d}");
-            }
-            return 1;
-        }
+    let pack = dealrules_model::load_pack(source)
+        .map_err(|e| CliError::Plugin(e.0.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")))?;
+    let not_a_plugin = || CliError::Plugin(format!("{}: not a Plugin manifest", manifest.display()));
+    let doc = pack
+        .documents
+        .iter()
+        .find(|d| d.kind == Kind::Plugin)
+        .ok_or_else(not_a_plugin)?;
+    let Spec::Plugin(spec) = &doc.spec else {
+        return Err(not_a_plugin());
     };
-    let Some(doc) = pack.documents.iter().find(|d| d.kind == Kind::Plugin) else {
-        eprintln!("{}: not a Plugin manifest", manifest.display());
-        return 1;
-    };
-    let Spec::Plugin(spec) = &doc.spec else { return 1 };
     let wasm = pack
         .source
         .files
         .get(&format!("plugins/{}", spec.wasm))
         .cloned()
         .unwrap_or_default();
-    let plugin = match Plugin::load(&doc.metadata.name, spec, &wasm, None) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("{e}");
-            return 1;
-        }
-    };
+    let plugin = Plugin::load(&doc.metadata.name, spec, &wasm, None).map_err(|e| CliError::Plugin(e.to_string()))?;
     let mut files: Vec<PathBuf> = std::fs::read_dir(cases)
         .map(|r| {
             r.flatten()
@@ -260,7 +227,7 @@ fn test(manifest: &Path, cases: &Path) -> u8 {
         {
             Ok(c) => c,
             Err(e) => {
-                println!("FAIL {}: {e}", f.display());
+                outln!("FAIL {}: {e}", f.display())?;
                 failed += 1;
                 continue;
             }
@@ -284,27 +251,30 @@ fn test(manifest: &Path, cases: &Path) -> u8 {
         };
         if ok {
             passed += 1;
-            println!("ok   {}: {shown}", f.display());
+            outln!("ok   {}: {shown}", f.display())?;
         } else {
             failed += 1;
-            println!(
+            outln!(
                 "FAIL {}: got {shown}; wanted {}",
                 f.display(),
                 case.get("expect")
                     .map(|v| v.to_string())
                     .or_else(|| case.get("expect_error").map(|v| format!("error containing {v}")))
                     .unwrap_or_else(|| "an `expect` or `expect_error`".into())
-            );
+            )?;
         }
     }
-    println!("{passed} passed, {failed} failed");
-    u8::from(failed > 0 || files.is_empty())
+    outln!("{passed} passed, {failed} failed")?;
+    Ok(if failed > 0 || files.is_empty() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
-fn new(name: &str, lang: &str, dir: &Path) -> u8 {
+fn new(name: &str, lang: &str, dir: &Path) -> Result<ExitCode> {
     if dir.exists() {
-        eprintln!("{} exists", dir.display());
-        return 2;
+        return Err(CliError::Exists(dir.to_path_buf()));
     }
     let abi = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins");
     let files: Vec<(PathBuf, String)> = match lang {
@@ -331,26 +301,27 @@ fn new(name: &str, lang: &str, dir: &Path) -> u8 {
     all.push((dir.join(format!("{name}.yaml")), manifest));
     all.push((dir.join("cases/amount.json"), case.into()));
     for (path, text) in all {
-        if let Some(parent) = path.parent()
-            && let Err(e) = std::fs::create_dir_all(parent)
-        {
-            eprintln!("{}: {e}", parent.display());
-            return 2;
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|source| file_error(parent, source))?;
         }
-        if let Err(e) = std::fs::write(&path, text) {
-            eprintln!("{}: {e}", path.display());
-            return 2;
-        }
-        println!("created {}", path.display());
+        std::fs::write(&path, text).map_err(|source| file_error(&path, source))?;
+        outln!("created {}", path.display())?;
     }
     let src = if lang == "c" {
         format!("{}/{name}.c", dir.display())
     } else {
         dir.display().to_string()
     };
-    println!(
+    outln!(
         "next: dealrules plugin build {src} --out {0}/{name}.wasm --manifest {0}/{name}.yaml && dealrules plugin test {0}/{name}.yaml --cases {0}/cases",
         dir.display()
-    );
-    0
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn file_error(path: &Path, source: std::io::Error) -> CliError {
+    CliError::File {
+        path: path.to_path_buf(),
+        source,
+    }
 }

@@ -33,7 +33,7 @@ fn text(b: &[u8]) -> String {
 fn check_accepts_the_default_pack() {
     let out = run(bin().arg("check").arg(rules()), "");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
-    assert!(text(&out.stdout).contains("ok, 7 policies"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("ok, 9 policies"), "{}", text(&out.stdout));
 }
 
 #[test]
@@ -231,4 +231,62 @@ fn backtest_reports_what_a_candidate_changes() {
     assert_eq!(change["after"]["level"], "auto");
     assert!(change["fields"].as_array().unwrap().iter().any(|f| f == "level"));
     assert_ne!(report["current"], report["candidate"]);
+}
+
+#[test]
+fn a_long_backtest_counts_every_case_once_and_keeps_their_order() {
+    // More cases than one step of the progress bar (256), every third changed
+    // by the candidate (a 12% discount: manager today, auto for the candidate).
+    let dir = tempfile::tempdir().unwrap();
+    let candidate = dir.path().join("candidate");
+    std::fs::create_dir(&candidate).unwrap();
+    let approvals = std::fs::read_to_string(rules().join("approvals.yaml")).unwrap();
+    std::fs::write(
+        candidate.join("approvals.yaml"),
+        approvals.replace(
+            "deal.discount_pct <= 10 && deal.amount <= 50000",
+            "deal.discount_pct <= 15 && deal.amount <= 50000",
+        ),
+    )
+    .unwrap();
+    let mut lines = String::new();
+    for i in 0..700 {
+        let discount = if i % 3 == 0 { 12 } else { 5 };
+        lines.push_str(&format!(
+            r#"{{"id": "d-{i}", "policy": "discount-approvals", "input": {{"deal": {{"amount": 40000, "discount_pct": {discount}, "region": "NA", "payment_terms_days": 30}}}}}}"#
+        ));
+        lines.push('\n');
+    }
+    let cases = dir.path().join("cases.jsonl");
+    std::fs::write(&cases, lines).unwrap();
+    // The current pack holds only the approvals too, so the versions differ
+    // by that one rule.
+    let current = dir.path().join("current");
+    std::fs::create_dir(&current).unwrap();
+    std::fs::write(current.join("approvals.yaml"), approvals).unwrap();
+    let out = run(
+        bin()
+            .args(["backtest", "--now", "2026-11-23T00:00:00Z", "--rules"])
+            .arg(&current)
+            .arg("--candidate")
+            .arg(&candidate)
+            .arg("--input")
+            .arg(&cases),
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["cases"], 700);
+    assert_eq!(report["changed"], 234);
+    assert_eq!(report["unchanged"], 466);
+    let ids: Vec<String> = report["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect();
+    let want: Vec<String> = (0..700).filter(|i| i % 3 == 0).map(|i| format!("d-{i}")).collect();
+    assert_eq!(ids, want);
+    // No progress bar when stderr is not a terminal: only the summary.
+    assert_eq!(text(&out.stderr).trim(), "700 cases: 234 changed, 466 unchanged");
 }

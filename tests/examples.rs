@@ -151,3 +151,143 @@ fn formats_other_than_json_are_for_statements() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
 }
+
+// The Chinese distributor (examples/distributor-cn): its own tests, its
+// statements for the sample months and quarter, the zh-CN rendering, and
+// its notification templates.
+
+fn distributor_cn() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/distributor-cn")
+}
+
+fn eval_cn(policy: &str, data: &str, now: &str, extra: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_dealrules"))
+        .args(["eval", policy, "--now", now, "--rules"])
+        .arg(distributor_cn())
+        .arg("--input")
+        .arg(distributor_cn().join("data").join(data))
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{policy}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Compares `got` with `expected/<name>`, or writes it with UPDATE_GOLDEN=1.
+fn golden(name: &str, got: &str, failures: &mut Vec<String>) {
+    let file = distributor_cn().join("expected").join(name);
+    if std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1") {
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, got).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&file).unwrap_or_default();
+    if want != got {
+        failures.push(format!("{}: got\n{got}", file.display()));
+    }
+}
+
+#[test]
+fn the_distributor_cn_pack_tests_pass() {
+    let out = Command::new(env!("CARGO_BIN_EXE_dealrules"))
+        .arg("test")
+        .arg(distributor_cn())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("27 passed, 0 failed"), "{stdout}");
+    assert!(!stdout.contains("never matched"), "{stdout}");
+}
+
+#[test]
+fn distributor_cn_statements_match_the_expected_files() {
+    let mut failures = Vec::new();
+    for (policy, data, now, name) in [
+        (
+            "rep-commission",
+            "2026-03.json",
+            "2026-04-05T00:00:00Z",
+            "rep-commission-2026-03.json",
+        ),
+        // Mid-April: half the month gone, pace alerts for the reps behind.
+        (
+            "rep-commission",
+            "2026-04.json",
+            "2026-04-15T00:00:00Z",
+            "rep-commission-2026-04-mid.json",
+        ),
+        ("rebate-gold", "2026-q1.json", NOW, "rebate-gold-2026-q1.json"),
+        ("rebate-silver", "2026-q1.json", NOW, "rebate-silver-2026-q1.json"),
+        ("rebate-bronze", "2026-q1.json", NOW, "rebate-bronze-2026-q1.json"),
+        (
+            "manager-kpi-bonus",
+            "2026-q1.json",
+            NOW,
+            "manager-kpi-bonus-2026-q1.json",
+        ),
+    ] {
+        let mut got: serde_json::Value = serde_json::from_str(&eval_cn(policy, data, now, &[])).unwrap();
+        assert_eq!(got["currency"], "CNY", "{name}");
+        got["version"] = serde_json::json!("<version>");
+        golden(
+            name,
+            &(serde_json::to_string_pretty(&got).unwrap() + "\n"),
+            &mut failures,
+        );
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn distributor_cn_statements_render_in_chinese() {
+    let mut failures = Vec::new();
+    for (format, name) in [
+        ("md", "rep-commission-2026-03.zh-CN.md"),
+        ("html", "rep-commission-2026-03.zh-CN.html"),
+    ] {
+        let text = eval_cn(
+            "rep-commission",
+            "2026-03.json",
+            "2026-04-05T00:00:00Z",
+            &["--format", format, "--locale", "zh-CN"],
+        );
+        assert!(text.contains("张伟") && text.contains("回款提成"), "{text}");
+        golden(name, &redact(text), &mut failures);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The pack's notification texts in Simplified Chinese, rendered with the
+/// fields the workflow gives a template (`deal`, `approval`, `step`).
+#[test]
+fn distributor_cn_notifications_render() {
+    let dir = distributor_cn().join("notifications");
+    let context: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(distributor_cn().join("data/notifications.json")).unwrap())
+            .unwrap();
+    let context = tera::Context::from_value(context).unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".zh-CN.tera"))
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 5, "{names:?}");
+    let mut failures = Vec::new();
+    for name in names {
+        let mut tera = tera::Tera::default();
+        tera.autoescape_on(vec![]);
+        tera.add_raw_template(&name, &std::fs::read_to_string(dir.join(&name)).unwrap())
+            .unwrap();
+        let text = tera.render(&name, &context).unwrap();
+        assert!(!text.contains("{{"), "{name}: {text}");
+        let stem = name.trim_end_matches(".tera");
+        golden(&format!("notifications/{stem}.txt"), &text, &mut failures);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -200,7 +200,7 @@ async fn policies_and_status() {
     let s = state().await;
     let (_, _, body) = call(&s, "GET", "/v1/policies", Some("t-viewer"), "").await;
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(v["policies"].as_array().unwrap().len(), 7);
+    assert_eq!(v["policies"].as_array().unwrap().len(), 9);
     let (code, _, body) = call(&s, "GET", "/v1/policies/Funnel/b2b", Some("t-viewer"), "").await;
     assert_eq!(code, StatusCode::OK);
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
