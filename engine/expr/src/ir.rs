@@ -14,7 +14,7 @@ use rust_decimal::Decimal;
 use smol_str::SmolStr;
 
 use crate::error::EvalError;
-use crate::funcs;
+use crate::funcs::{self, RoundMode};
 use crate::rhai_env::from_dynamic;
 use crate::value::Value;
 
@@ -96,6 +96,28 @@ pub enum Builtin {
     DaysBetween,
     Date,
     AddDays,
+    /// `round`, `round_even`, `floor`, `ceil`: one argument (0 places) or two.
+    Round(RoundMode),
+    Min,
+    Max,
+    Abs,
+}
+
+impl Builtin {
+    /// The function's name in an expression.
+    pub fn name(self) -> &'static str {
+        match self {
+            Builtin::Has => "has",
+            Builtin::Get => "get",
+            Builtin::DaysBetween => "days_between",
+            Builtin::Date => "date",
+            Builtin::AddDays => "add_days",
+            Builtin::Round(mode) => mode.name(),
+            Builtin::Min => "min",
+            Builtin::Max => "max",
+            Builtin::Abs => "abs",
+        }
+    }
 }
 
 /// Lowers a Rhai expression; `None` when it needs Rhai itself.
@@ -167,6 +189,13 @@ pub fn lower_call(call: &rhai::FnCallExpr, locals: &[SmolStr]) -> Option<Node> {
         ("days_between", 2, false) => Some(Node::Call(Builtin::DaysBetween, args)),
         ("date", 1, false) => Some(Node::Call(Builtin::Date, args)),
         ("add_days", 2, false) => Some(Node::Call(Builtin::AddDays, args)),
+        ("round", 1 | 2, false) => Some(Node::Call(Builtin::Round(RoundMode::HalfAwayFromZero), args)),
+        ("round_even", 1 | 2, false) => Some(Node::Call(Builtin::Round(RoundMode::HalfEven), args)),
+        ("floor", 1 | 2, false) => Some(Node::Call(Builtin::Round(RoundMode::Floor), args)),
+        ("ceil", 1 | 2, false) => Some(Node::Call(Builtin::Round(RoundMode::Ceil), args)),
+        ("min", 2, false) => Some(Node::Call(Builtin::Min, args)),
+        ("max", 2, false) => Some(Node::Call(Builtin::Max, args)),
+        ("abs", 1, false) => Some(Node::Call(Builtin::Abs, args)),
         _ => {
             args.clear();
             None
@@ -609,5 +638,48 @@ fn call(f: Builtin, args: &[Node], env: &Env<'_>) -> Result<Value, EvalError> {
             let n = args[1].eval_ref(env)?;
             funcs::add_days(text(&a, "add_days()")?, num(&n, "add_days()")?).map(|s| Value::Str(SmolStr::new(s)))
         }
+        Builtin::Round(mode) => {
+            let x = args[0].eval_ref(env)?;
+            match args.get(1) {
+                Some(p) => rounded(mode, &x, Some(&*p.eval_ref(env)?)),
+                None => rounded(mode, &x, None),
+            }
+        }
+        Builtin::Min | Builtin::Max => {
+            let a = args[0].eval_ref(env)?;
+            let b = args[1].eval_ref(env)?;
+            extreme(f == Builtin::Max, &a, &b)
+        }
+        Builtin::Abs => absolute(&*args[0].eval_ref(env)?),
     }
+}
+
+/// `round(x, places)` and its kin (see [`RoundMode`]); no places is 0.
+/// Numeric text counts as a number, as everywhere else.
+pub fn rounded(mode: RoundMode, x: &Value, places: Option<&Value>) -> Result<Value, EvalError> {
+    let what = match mode {
+        RoundMode::HalfAwayFromZero => "round()",
+        RoundMode::HalfEven => "round_even()",
+        RoundMode::Floor => "floor()",
+        RoundMode::Ceil => "ceil()",
+    };
+    let x = num(x, what)?;
+    let places = match places {
+        Some(p) => num(p, what)?,
+        None => Decimal::ZERO,
+    };
+    funcs::round(x, places, mode).map(Value::Num)
+}
+
+/// `min(a, b)` or `max(a, b)` of two numbers; on a tie, the first.
+pub fn extreme(max: bool, a: &Value, b: &Value) -> Result<Value, EvalError> {
+    let what = if max { "max()" } else { "min()" };
+    let (x, y) = (num(a, what)?, num(b, what)?);
+    let first = if max { x >= y } else { x <= y };
+    Ok(Value::Num(if first { x } else { y }))
+}
+
+/// `abs(x)`.
+pub fn absolute(x: &Value) -> Result<Value, EvalError> {
+    Ok(Value::Num(num(x, "abs()")?.abs()))
 }

@@ -573,13 +573,7 @@ fn write_node(n: &Node, s: &mut String) {
             s.push(']');
         }
         Node::Call(f, args) => {
-            s.push_str(match f {
-                Builtin::Has => "has",
-                Builtin::Get => "get",
-                Builtin::DaysBetween => "days_between",
-                Builtin::Date => "date",
-                Builtin::AddDays => "add_days",
-            });
+            s.push_str(f.name());
             s.push('(');
             write_joined(args, ", ", 0, s);
             s.push(')');
