@@ -38,7 +38,9 @@ pub fn add_days(s: &str, n: Decimal) -> Result<String, EvalError> {
         .trunc()
         .try_into()
         .map_err(|_| EvalError::Arithmetic(format!("{n} days is out of range")))?;
-    d.checked_add_signed(chrono::Duration::days(n))
+    // `Duration::days` panics past about 2.5e13 days; `try_days` refuses.
+    chrono::Duration::try_days(n)
+        .and_then(|days| d.checked_add_signed(days))
         .map(|d| d.format("%Y-%m-%d").to_string())
         .ok_or_else(|| EvalError::Arithmetic(format!("{s} + {n} days is out of range")))
 }

@@ -70,6 +70,7 @@ pub fn collect(node: &Node, acc: &mut Interest) {
         Node::And(items) | Node::Or(items) | Node::Coalesce(items) | Node::Array(items) | Node::Call(_, items) => {
             items.iter().for_each(|i| collect(i, acc));
         }
+        Node::If(c, a, b) => [c, a, b].into_iter().for_each(|i| collect(i, acc)),
     }
 }
 

@@ -42,6 +42,9 @@ pub enum Node {
     In(Box<Node>, Box<Node>),
     Array(Vec<Node>),
     Call(Builtin, Vec<Node>),
+    /// `if cond { then } else { otherwise }`; only the branch taken is
+    /// evaluated (a missing `else` is null, as in Rhai).
+    If(Box<Node>, Box<Node>, Box<Node>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,8 +157,27 @@ pub fn lower(e: &Expr, locals: &[SmolStr]) -> Option<Node> {
         Expr::Or(v, _) => Node::Or(v.iter().map(|i| lower(i, locals)).collect::<Option<_>>()?),
         Expr::Coalesce(v, _) => Node::Coalesce(v.iter().map(|i| lower(i, locals)).collect::<Option<_>>()?),
         Expr::FnCall(call, _) => lower_call(call, locals)?,
+        Expr::Stmt(block) => lower_statements(block.statements(), locals)?,
         _ => return None,
     })
+}
+
+/// Lowers a block that is one expression (`if` branches, a whole
+/// expression's statements); `None` for anything with real statements.
+pub fn lower_statements(stmts: &[rhai::Stmt], locals: &[SmolStr]) -> Option<Node> {
+    use rhai::Stmt;
+    match stmts {
+        [] | [Stmt::Noop(_)] => Some(Node::Const(Value::Null)),
+        [Stmt::Expr(e)] => lower(e, locals),
+        [Stmt::FnCall(call, _)] => lower_call(call, locals),
+        [Stmt::Block(block)] => lower_statements(block.statements(), locals),
+        [Stmt::If(flow, _)] => Some(Node::If(
+            Box::new(lower(&flow.expr, locals)?),
+            Box::new(lower_statements(flow.body.statements(), locals)?),
+            Box::new(lower_statements(flow.branch.statements(), locals)?),
+        )),
+        _ => None,
+    }
 }
 
 /// Lowers an operator or helper call; `None` for anything else.
@@ -285,6 +307,7 @@ impl Node {
                 Box::new([&**a, &**b].into_iter())
             }
             Node::And(v) | Node::Or(v) | Node::Coalesce(v) | Node::Array(v) | Node::Call(_, v) => Box::new(v.iter()),
+            Node::If(c, a, b) => Box::new([&**c, &**a, &**b].into_iter()),
         }
     }
 
@@ -305,6 +328,7 @@ impl Node {
             Node::Coalesce(v) => Node::Coalesce(v.iter().map(|n| *b(n)).collect()),
             Node::Array(v) => Node::Array(v.iter().map(|n| *b(n)).collect()),
             Node::Call(c, v) => Node::Call(*c, v.iter().map(|n| *b(n)).collect()),
+            Node::If(c, x, y) => Node::If(b(c), b(x), b(y)),
         }
     }
 }
@@ -367,6 +391,13 @@ impl Node {
                 Cow::Borrowed(b) => get_field(b, key, path).map(Cow::Borrowed),
                 Cow::Owned(b) => get_field(&b, key, path).cloned().map(Cow::Owned),
             },
+            Node::If(c, a, b) => {
+                if c.eval_bool_as(env, "`if`")? {
+                    a.eval_ref(env)
+                } else {
+                    b.eval_ref(env)
+                }
+            }
             other => other.eval(env).map(Cow::Owned),
         }
     }
@@ -374,7 +405,7 @@ impl Node {
     pub fn eval(&self, env: &Env<'_>) -> Result<Value, EvalError> {
         match self {
             Node::Const(v) => Ok(v.clone()),
-            Node::Local(..) | Node::Fact(_) | Node::Slot(..) | Node::Get(..) => {
+            Node::Local(..) | Node::Fact(_) | Node::Slot(..) | Node::Get(..) | Node::If(..) => {
                 self.eval_ref(env).map(|c| c.into_owned())
             }
             Node::Index(base, idx) => {
@@ -421,6 +452,11 @@ impl Node {
 
     /// Evaluates a condition: it must give true or false.
     pub fn eval_bool(&self, env: &Env<'_>) -> Result<bool, EvalError> {
+        self.eval_bool_as(env, "a condition")
+    }
+
+    /// [`Node::eval_bool`], naming what needs the boolean in an error.
+    fn eval_bool_as(&self, env: &Env<'_>, what: &str) -> Result<bool, EvalError> {
         match self {
             Node::Cmp(op, a, b) => {
                 // The common case, a field against a number, without the
@@ -431,6 +467,13 @@ impl Node {
                     return Ok(op.holds(x.cmp(c)));
                 }
                 compare(*op, &*a.eval_ref(env)?, &*b.eval_ref(env)?)
+            }
+            Node::If(c, a, b) => {
+                if c.eval_bool_as(env, "`if`")? {
+                    a.eval_bool_as(env, what)
+                } else {
+                    b.eval_bool_as(env, what)
+                }
             }
             Node::And(items) => {
                 for i in items {
@@ -448,7 +491,7 @@ impl Node {
                 }
                 Ok(false)
             }
-            other => boolean(&*other.eval_ref(env)?, "a condition"),
+            other => boolean(&*other.eval_ref(env)?, what),
         }
     }
 }
