@@ -130,9 +130,29 @@ pub struct TableRow {
     pub priority: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// Output column -> value.
+    /// Output column -> value: a constant, or `{ expr: "..." }` computed
+    /// for the matched row only.
     #[serde(flatten)]
-    pub outputs: IndexMap<String, Value>,
+    pub outputs: IndexMap<String, OutputValue>,
+}
+
+/// A row's value for one output column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum OutputValue {
+    /// `{ expr: "..." }`: an expression over the facts and the table's
+    /// inputs, computed only when the row is the answer (every matching
+    /// row for `collect`).
+    Computed(ComputedOutput),
+    /// The value as written.
+    Constant(Value),
+}
+
+/// An output computed by an expression.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ComputedOutput {
+    pub expr: Expression,
 }
 
 // --------------------------------------------------------------- ApprovalPolicy
