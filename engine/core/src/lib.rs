@@ -35,6 +35,7 @@
 
 pub mod approval;
 pub mod backtest;
+pub mod calculation;
 pub mod context;
 pub mod error;
 pub mod funnel;
@@ -57,6 +58,7 @@ use serde::Serialize;
 use smallvec::SmallVec;
 
 pub use approval::{ApprovalDecision, ApprovalPolicy};
+pub use calculation::{Calculation, CalculationDecision};
 pub use error::DecideError;
 pub use funnel::{Funnel, MoveDecision, PlannedAction, Reason};
 pub use table::{DecisionTable, TableDecision};
@@ -110,6 +112,7 @@ struct Entry {
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Compiled {
     Table(DecisionTable),
+    Calculation(Calculation),
     Approval(ApprovalPolicy),
     Funnel(Funnel),
     Plan(incentive::IncentivePlan),
@@ -134,6 +137,7 @@ impl std::fmt::Debug for Snapshot {
 #[serde(untagged)]
 pub enum Decision<'a> {
     Table(Box<TableDecision<'a>>),
+    Calculation(Box<CalculationDecision<'a>>),
     Approval(Box<ApprovalDecision<'a>>),
     Move(Box<MoveDecision>),
     Plan(Box<incentive::PlanDecision<'a>>),
@@ -201,6 +205,7 @@ impl Snapshot {
             };
             let compiled = match &doc.spec {
                 Spec::DecisionTable(spec) => table::compile(doc, spec, &mut cx).map(Compiled::Table),
+                Spec::Calculation(spec) => calculation::compile(doc, spec, &mut cx).map(Compiled::Calculation),
                 Spec::ApprovalPolicy(spec) => approval::compile(doc, spec, &mut cx).map(Compiled::Approval),
                 Spec::Funnel(spec) => funnel::compile(doc, spec, &pack, &mut cx).map(Compiled::Funnel),
                 Spec::IncentivePlan(spec) => incentive::compile(doc, spec, &pack, &mut cx).map(Compiled::Plan),
@@ -394,6 +399,7 @@ impl Snapshot {
     ) -> Result<Decision<'s>, DecideError> {
         match &entry.compiled {
             Compiled::Table(t) => Ok(Decision::Table(Box::new(t.decide(&self.version, input, now)?))),
+            Compiled::Calculation(c) => Ok(Decision::Calculation(Box::new(c.decide(&self.version, input, now)?))),
             Compiled::Approval(a) => Ok(Decision::Approval(Box::new(a.decide(&self.version, input, now)?))),
             Compiled::Funnel(f) => {
                 let parsed;
@@ -488,6 +494,13 @@ impl Snapshot {
         }
     }
 
+    pub fn calculation(&self, name: &str) -> Option<&Calculation> {
+        match self.compiled(Kind::Calculation, name)? {
+            Compiled::Calculation(c) => Some(c),
+            _ => None,
+        }
+    }
+
     pub fn decision_table(&self, name: &str) -> Option<&DecisionTable> {
         match self.compiled(Kind::DecisionTable, name)? {
             Compiled::Table(t) => Some(t),
@@ -499,6 +512,7 @@ impl Snapshot {
     pub fn summary(&self, kind: Kind, name: &str) -> Option<serde_json::Value> {
         match self.compiled(kind, name)? {
             Compiled::Table(t) => Some(t.summary()),
+            Compiled::Calculation(c) => Some(c.summary()),
             Compiled::Approval(a) => Some(a.summary()),
             Compiled::Funnel(f) => Some(f.summary()),
             _ => None,

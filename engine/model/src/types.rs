@@ -16,6 +16,7 @@ pub type Expression = String;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 pub enum Kind {
     DecisionTable,
+    Calculation,
     ApprovalPolicy,
     Funnel,
     IncentivePlan,
@@ -24,8 +25,9 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::DecisionTable,
+        Kind::Calculation,
         Kind::ApprovalPolicy,
         Kind::Funnel,
         Kind::IncentivePlan,
@@ -36,6 +38,7 @@ impl Kind {
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::DecisionTable => "DecisionTable",
+            Kind::Calculation => "Calculation",
             Kind::ApprovalPolicy => "ApprovalPolicy",
             Kind::Funnel => "Funnel",
             Kind::IncentivePlan => "IncentivePlan",
@@ -153,6 +156,23 @@ pub enum OutputValue {
 #[serde(deny_unknown_fields)]
 pub struct ComputedOutput {
     pub expr: Expression,
+}
+
+// ------------------------------------------------------------------ Calculation
+
+/// Named steps evaluated in order, each an expression over the facts and
+/// the steps before it; the result shows every step's value.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CalculationSpec {
+    /// Step name -> expression, in the order they run. A step reads the
+    /// input facts, `vars`, `now` and the steps above it by name.
+    pub steps: IndexMap<String, Expression>,
+    /// The steps the result shows under `outputs` (default: every step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub vars: Vars,
 }
 
 // --------------------------------------------------------------- ApprovalPolicy
@@ -675,6 +695,12 @@ pub enum PolicyDocument {
         api_version: ApiVersion,
         metadata: Metadata,
         spec: DecisionTableSpec,
+    },
+    Calculation {
+        #[serde(rename = "apiVersion")]
+        api_version: ApiVersion,
+        metadata: Metadata,
+        spec: CalculationSpec,
     },
     ApprovalPolicy {
         #[serde(rename = "apiVersion")]
