@@ -41,6 +41,7 @@ pub mod error;
 pub mod funnel;
 pub mod incentive;
 pub mod money;
+pub mod multi;
 pub mod period;
 pub mod table;
 pub mod targets;
@@ -61,6 +62,7 @@ pub use approval::{ApprovalDecision, ApprovalPolicy};
 pub use calculation::{Calculation, CalculationDecision};
 pub use error::DecideError;
 pub use funnel::{Funnel, MoveDecision, PlannedAction, Reason};
+pub use multi::{ManyDecisions, status_of};
 pub use table::{DecisionTable, TableDecision};
 pub use testing::{PolicyCoverage, TestOutcome, TestReport};
 
