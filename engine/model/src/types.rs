@@ -471,6 +471,7 @@ pub struct Tier {
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Component {
     Tiered(TieredComponent),
+    Rate(RateComponent),
     Spiff(SpiffComponent),
     Scorecard(ScorecardComponent),
     Script(ScriptComponent),
@@ -481,6 +482,11 @@ pub enum Component {
 #[serde(deny_unknown_fields)]
 pub struct TieredComponent {
     pub id: String,
+    /// Which credited deals this component counts (an expression over
+    /// `deal` and `rep`); absent: every one. Its tiers fill with the credit
+    /// of those deals only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<Expression>,
     #[serde(default)]
     pub basis: TierBasis,
     #[serde(default)]
@@ -490,6 +496,43 @@ pub struct TieredComponent {
     pub tiers: Vec<Tier>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cap: Option<Decimal>,
+}
+
+/// Pays each credited deal its credit times a rate of its own (a rate per
+/// product line, per region...).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateComponent {
+    pub id: String,
+    /// Which credited deals this component pays (an expression over `deal`
+    /// and `rep`); absent: every one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<Expression>,
+    /// The deal's rate.
+    pub rate: DealRate,
+    /// The most the component pays a rep in a period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap: Option<Decimal>,
+}
+
+/// A deal's rate: a number, an expression over `deal` and `rep`, or an
+/// output of a DecisionTable decided over `{deal, rep}`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum DealRate {
+    Fixed(Decimal),
+    Table(RateTable),
+    Expression(Expression),
+}
+
+/// `{ table: product-rates, output: rate }`
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateTable {
+    /// A DecisionTable of the pack (not `collect`).
+    pub table: String,
+    /// The output column holding the rate.
+    pub output: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
