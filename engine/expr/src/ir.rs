@@ -392,7 +392,7 @@ impl Node {
                 Cow::Owned(b) => get_field(&b, key, path).cloned().map(Cow::Owned),
             },
             Node::If(c, a, b) => {
-                if c.eval_bool_as(env, "`if`")? {
+                if c.if_condition(env)? {
                     a.eval_ref(env)
                 } else {
                     b.eval_ref(env)
@@ -450,13 +450,16 @@ impl Node {
         }
     }
 
-    /// Evaluates a condition: it must give true or false.
-    pub fn eval_bool(&self, env: &Env<'_>) -> Result<bool, EvalError> {
-        self.eval_bool_as(env, "a condition")
+    /// The condition of an `if`: it must give true or false.
+    fn if_condition(&self, env: &Env<'_>) -> Result<bool, EvalError> {
+        match self {
+            Node::Cmp(..) | Node::And(_) | Node::Or(_) => self.eval_bool(env),
+            other => boolean(&*other.eval_ref(env)?, "`if`"),
+        }
     }
 
-    /// [`Node::eval_bool`], naming what needs the boolean in an error.
-    fn eval_bool_as(&self, env: &Env<'_>, what: &str) -> Result<bool, EvalError> {
+    /// Evaluates a condition: it must give true or false.
+    pub fn eval_bool(&self, env: &Env<'_>) -> Result<bool, EvalError> {
         match self {
             Node::Cmp(op, a, b) => {
                 // The common case, a field against a number, without the
@@ -469,10 +472,10 @@ impl Node {
                 compare(*op, &*a.eval_ref(env)?, &*b.eval_ref(env)?)
             }
             Node::If(c, a, b) => {
-                if c.eval_bool_as(env, "`if`")? {
-                    a.eval_bool_as(env, what)
+                if c.if_condition(env)? {
+                    a.eval_bool(env)
                 } else {
-                    b.eval_bool_as(env, what)
+                    b.eval_bool(env)
                 }
             }
             Node::And(items) => {
@@ -491,7 +494,7 @@ impl Node {
                 }
                 Ok(false)
             }
-            other => boolean(&*other.eval_ref(env)?, what),
+            other => boolean(&*other.eval_ref(env)?, "a condition"),
         }
     }
 }
