@@ -3,8 +3,8 @@
 //! The input is read and parsed once; each policy then decides as it
 //! would alone, and one policy failing does not stop the others.
 
-use dealrules_expr::Value;
 use dealrules_expr::input_shape::Shaped;
+use dealrules_expr::{Interest, Value};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use crate::{DecideError, Decision, Snapshot};
@@ -123,7 +123,19 @@ impl Snapshot {
         now: &str,
     ) -> Result<ManyDecisions<'_>, DecideError> {
         check_names(policies)?;
-        let input = parse_checked(input)?;
+        let bad = |e: dealrules_expr::json::JsonError| DecideError::BadInput(format!("input is not valid JSON: {e}"));
+        let shaped = Shaped::check(input).map_err(bad)?;
+        // Only the fields some of the policies read are built; an unknown
+        // policy reads nothing (its entry says it is unknown).
+        let mut reads = Interest::default();
+        reads.add_path(&["now"]);
+        reads.add_path(&[crate::context::WHY_NOT]);
+        for p in policies {
+            if let Ok((entry, _)) = self.entry(p) {
+                reads.merge(&Snapshot::interest_of(entry));
+            }
+        }
+        let input = dealrules_expr::json::parse_projected(shaped.as_str(), &reads).map_err(bad)?;
         self.decide_many(policies, &input, now)
     }
 

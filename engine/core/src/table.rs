@@ -49,6 +49,9 @@ struct Row {
     when: Option<Expr>,
     priority: i64,
     values: Vec<Cell>,
+    /// Whether any output is computed (the common constant row takes a
+    /// plain copy).
+    computed: bool,
 }
 
 /// A row's value for one output column.
@@ -213,11 +216,13 @@ pub fn compile(doc: &Document, spec: &DecisionTableSpec, cx: &mut DocCompiler) -
                 }
             });
         }
+        let computed = values.iter().any(|c| matches!(c, Cell::Computed(_)));
         rows.push(Row {
             id,
             when,
             priority: r.priority.unwrap_or(0),
             values,
+            computed,
         });
     }
     if spec.rules.is_empty() {
@@ -275,6 +280,11 @@ impl DecisionTable {
             }
         }
         acc
+    }
+
+    /// The input fields a decision reads (computed once at load).
+    pub(crate) fn input_interest(&self) -> &dealrules_expr::Interest {
+        &self.interest
     }
 
     pub(crate) fn disable_index(&mut self) {
@@ -435,6 +445,17 @@ impl DecisionTable {
             }
         };
         let outputs_of = |r: &Row| -> Result<Vec<(&str, Value)>, DecideError> {
+            if !r.computed {
+                return Ok(self
+                    .outputs
+                    .iter()
+                    .zip(&r.values)
+                    .map(|(o, cell)| match cell {
+                        Cell::Const(v) => (&**o, v.clone()),
+                        Cell::Computed(_) => (&**o, Value::Null),
+                    })
+                    .collect());
+            }
             self.outputs
                 .iter()
                 .zip(&r.values)
