@@ -12,6 +12,16 @@
 //!   unmatched rule says why (and the approval gives `to_reach`); what the
 //!   opt-in costs.
 //!
+//! - `commission/calculation`: a deal's commission written whole in the
+//!   pack as a Calculation (net, a product rate by `if`, an accelerator
+//!   band, `min(round(..., 2), cap)`), compiled ahead of time;
+//!   `commission/calculation-rhai` the same on Rhai; `commission/table`
+//!   the same as a DecisionTable whose matched row computes the amount
+//!   (`{ expr }` output); `commission/native` hand-written Rust reading the
+//!   same JSON, the baseline.
+//! - `many/approval+commission`: both policies over one input in one call
+//!   (`decide_many_json`), against `many/two-calls`, each decided alone.
+//!
 //! Run: `cargo bench -p dealrules-core --bench decide`; medians are in
 //! `target/criterion/*/*/new/estimates.json`.
 
@@ -99,6 +109,75 @@ fn table_pack() -> String {
     yaml
 }
 
+const COMMISSION: &str = r#"
+apiVersion: dealrules/v1
+kind: Calculation
+metadata: { name: deal-commission }
+spec:
+  steps:
+    net:         "deal.amount * (1 - deal.discount_pct / 100)"
+    rate:        "if deal.product == \"core\" { 0.08 } else if deal.product == \"addon\" { 0.05 } else { 0.03 }"
+    accelerator: "if rep.attainment > 1.5 { 2 } else if rep.attainment > 1.0 { 1.5 } else { 1 }"
+    commission:  "min(round(net * rate * accelerator, 2), 20000)"
+  outputs: [commission]
+---
+apiVersion: dealrules/v1
+kind: DecisionTable
+metadata: { name: commission-band }
+spec:
+  inputs:
+    attainment: rep.attainment
+    net: "deal.amount * (1 - deal.discount_pct / 100)"
+    rate: "if deal.product == \"core\" { 0.08 } else if deal.product == \"addon\" { 0.05 } else { 0.03 }"
+  outputs: [band, commission]
+  rules:
+    - { id: top,  when: "attainment > 1.5", band: top,  commission: { expr: "min(round(net * rate * 2, 2), 20000)" } }
+    - { id: over, when: "attainment > 1.0", band: over, commission: { expr: "min(round(net * rate * 1.5, 2), 20000)" } }
+    - { id: base, band: base, commission: { expr: "min(round(net * rate, 2), 20000)" } }
+"#;
+
+const COMMISSION_INPUT: &str = r#"{"deal": {"id": "d-1001", "amount": 120000, "discount_pct": 22.5, "region": "APAC", "payment_terms_days": 90, "owner": "r1", "product": "core"}, "rep": {"attainment": 1.3}}"#;
+
+#[derive(Deserialize)]
+struct NativeCommissionInput {
+    deal: NativeCommissionDeal,
+    rep: NativeRep,
+}
+
+#[derive(Deserialize)]
+struct NativeCommissionDeal {
+    amount: Decimal,
+    discount_pct: Decimal,
+    product: String,
+}
+
+#[derive(Deserialize)]
+struct NativeRep {
+    attainment: Decimal,
+}
+
+/// The same commission, written by hand.
+fn native_commission(input: &str) -> Decimal {
+    let i: NativeCommissionInput = serde_json::from_str(input).expect("valid input");
+    let d = &i.deal;
+    let net = d.amount * (Decimal::ONE - d.discount_pct / Decimal::ONE_HUNDRED);
+    let rate = match d.product.as_str() {
+        "core" => Decimal::new(8, 2),
+        "addon" => Decimal::new(5, 2),
+        _ => Decimal::new(3, 2),
+    };
+    let a = i.rep.attainment;
+    let accelerator = if a > Decimal::new(15, 1) {
+        Decimal::TWO
+    } else if a > Decimal::ONE {
+        Decimal::new(15, 1)
+    } else {
+        Decimal::ONE
+    };
+    let c = (net * rate * accelerator).round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+    c.min(Decimal::from(20000))
+}
+
 fn bench(c: &mut Criterion) {
     let src = || PackSource::from_texts([("approvals.yaml", APPROVALS)]);
     let compiled = Snapshot::load(src()).unwrap();
@@ -181,6 +260,74 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("scan-why-not", |b| {
         b.iter(|| scan.decide_json("price-book", black_box(input_why_not), NOW).unwrap())
+    });
+    g.finish();
+
+    let both = || PackSource::from_texts([("approvals.yaml", APPROVALS), ("commission.yaml", COMMISSION)]);
+    let formula = Snapshot::load(both()).unwrap();
+    let formula_rhai = Snapshot::load_with_engine(both(), ExprEngine::rhai_only(Limits::default())).unwrap();
+    let want = native_commission(COMMISSION_INPUT);
+    assert_eq!(want.to_string(), "11160.00");
+    for s in [&formula, &formula_rhai] {
+        let d = serde_json::to_value(s.decide_json("deal-commission", COMMISSION_INPUT, NOW).unwrap()).unwrap();
+        assert_eq!(d["outputs"]["commission"], want.to_string());
+        let t = serde_json::to_value(s.decide_json("commission-band", COMMISSION_INPUT, NOW).unwrap()).unwrap();
+        assert_eq!(
+            (&t["rule"], t["commission"].to_string()),
+            (&"over".into(), "11160".to_string())
+        );
+    }
+    assert_eq!(
+        formula.calculation("deal-commission").unwrap().summary()["steps_compiled_ahead_of_time"],
+        4
+    );
+    let mut g = c.benchmark_group("commission");
+    g.bench_function("calculation", |b| {
+        b.iter(|| {
+            formula
+                .decide_json("deal-commission", black_box(COMMISSION_INPUT), NOW)
+                .unwrap()
+        })
+    });
+    g.bench_function("calculation-rhai", |b| {
+        b.iter(|| {
+            formula_rhai
+                .decide_json("deal-commission", black_box(COMMISSION_INPUT), NOW)
+                .unwrap()
+        })
+    });
+    g.bench_function("table", |b| {
+        b.iter(|| {
+            formula
+                .decide_json("commission-band", black_box(COMMISSION_INPUT), NOW)
+                .unwrap()
+        })
+    });
+    g.bench_function("native", |b| b.iter(|| native_commission(black_box(COMMISSION_INPUT))));
+    g.finish();
+
+    let policies = ["discount-approvals", "deal-commission"];
+    let many = formula.decide_many_json(&policies, COMMISSION_INPUT, NOW).unwrap();
+    assert!(many.all_decided());
+    let mut g = c.benchmark_group("many");
+    g.bench_function("approval+commission", |b| {
+        b.iter(|| {
+            formula
+                .decide_many_json(&policies, black_box(COMMISSION_INPUT), NOW)
+                .unwrap()
+        })
+    });
+    g.bench_function("two-calls", |b| {
+        b.iter(|| {
+            (
+                formula
+                    .decide_json("discount-approvals", black_box(COMMISSION_INPUT), NOW)
+                    .unwrap(),
+                formula
+                    .decide_json("deal-commission", black_box(COMMISSION_INPUT), NOW)
+                    .unwrap(),
+            )
+        })
     });
     g.finish();
 

@@ -14,7 +14,9 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use dealrules_expr::value::{NumberError, read_decimal};
 use dealrules_expr::{Env, Expr, Map, Value, funcs::parse_date};
-use dealrules_model::{Accumulate, Component, Document, IncentivePlanSpec, Kind, Pack, Quota, TierBasis, TierMode};
+use dealrules_model::{
+    Accumulate, Component, DealRate, Document, IncentivePlanSpec, Kind, Pack, Quota, TierBasis, TierMode,
+};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
@@ -59,6 +61,7 @@ enum QuotaDef {
 #[derive(Debug)]
 enum ComponentDef {
     Tiered(TieredDef),
+    Rate(RateDef),
     Spiff {
         id: Arc<str>,
         when: Expr,
@@ -84,11 +87,32 @@ enum ComponentDef {
 #[derive(Debug)]
 struct TieredDef {
     id: Arc<str>,
+    when: Option<Expr>,
     basis: TierBasis,
     mode: TierMode,
     accumulate: Accumulate,
     tiers: Vec<(Option<Decimal>, Decimal)>,
     cap: Option<Decimal>,
+}
+
+/// Each deal's credit times its own rate.
+#[derive(Debug)]
+struct RateDef {
+    id: Arc<str>,
+    when: Option<Expr>,
+    rate: RateSource,
+    cap: Option<Decimal>,
+}
+
+#[derive(Debug)]
+enum RateSource {
+    Fixed(Decimal),
+    Expr(Expr),
+    /// A DecisionTable's output, decided over `{deal, rep}`.
+    Table {
+        table: String,
+        output: String,
+    },
 }
 
 #[derive(Debug)]
@@ -203,11 +227,31 @@ pub fn compile(doc: &Document, spec: &IncentivePlanSpec, pack: &Pack, cx: &mut D
         components.push(match c {
             Component::Tiered(t) => ComponentDef::Tiered(TieredDef {
                 id: t.id.as_str().into(),
+                when: match &t.when {
+                    Some(w) => Some(compile(w)?),
+                    None => None,
+                },
                 basis: t.basis,
                 mode: t.mode,
                 accumulate: t.accumulate,
                 tiers: t.tiers.iter().map(|x| (x.upto, x.rate)).collect(),
                 cap: t.cap,
+            }),
+            Component::Rate(r) => ComponentDef::Rate(RateDef {
+                id: r.id.as_str().into(),
+                when: match &r.when {
+                    Some(w) => Some(compile(w)?),
+                    None => None,
+                },
+                rate: match &r.rate {
+                    DealRate::Fixed(x) => RateSource::Fixed(*x),
+                    DealRate::Expression(e) => RateSource::Expr(compile(e)?),
+                    DealRate::Table(t) => RateSource::Table {
+                        table: t.table.clone(),
+                        output: t.output.clone(),
+                    },
+                },
+                cap: r.cap,
             }),
             Component::Spiff(s) => ComponentDef::Spiff {
                 id: s.id.as_str().into(),
@@ -285,6 +329,7 @@ type Bands = Vec<(Option<Decimal>, Decimal)>;
 type ByRep = Vec<(String, Decimal)>;
 
 /// A deal credited to one rep.
+#[derive(Clone)]
 struct Credited {
     id: String,
     credit: Decimal,
@@ -323,6 +368,25 @@ struct Draft<'c> {
     attainment: Option<Decimal>,
     /// One per component, in the plan's order (`None`: no line).
     lines: Vec<Option<Line>>,
+    /// One per component: the deals a component's `when` keeps and their
+    /// credit (`None`: every deal of the rep).
+    views: Vec<Option<View>>,
+}
+
+/// The credited deals one component counts for one rep.
+struct View {
+    deals: Vec<Credited>,
+    credit: Decimal,
+}
+
+impl Draft<'_> {
+    /// The deals and credit component `k` counts.
+    fn view(&self, k: usize) -> (&[Credited], Decimal) {
+        match &self.views[k] {
+            Some(v) => (&v.deals, v.credit),
+            None => (self.mine, self.credit),
+        }
+    }
 }
 
 fn text(v: Option<&Value>) -> Option<String> {
@@ -541,6 +605,7 @@ impl IncentivePlan {
             }
             _ => None,
         };
+        let splits_by_index: BTreeMap<usize, &SplitDeal> = split_deals.iter().map(|s| (s.index, s)).collect();
         let mut drafts = Vec::with_capacity(eligible.len());
         for (rep_id, rep) in &eligible {
             let mine: &[Credited] = credited.get(rep_id).map(Vec::as_slice).unwrap_or(&[]);
@@ -590,8 +655,22 @@ impl IncentivePlan {
             .collect();
             let locals = self.locals(&now_value, Value::map(totals), quota, &period);
             let mut lines = Vec::with_capacity(self.components.len());
+            let mut views = Vec::with_capacity(self.components.len());
             for c in &self.components {
-                lines.push(self.component_line(c, snapshot, rep, rep_id, mine, credit, quota, &locals)?);
+                let view = self.view(c, rep, rep_id, mine, &locals)?;
+                let (deals, counted) = view.as_ref().map_or((mine, credit), |v| (&v.deals, v.credit));
+                lines.push(self.component_line(
+                    c,
+                    snapshot,
+                    rep,
+                    rep_id,
+                    deals,
+                    counted,
+                    quota,
+                    &locals,
+                    &splits_by_index,
+                )?);
+                views.push(view);
             }
             drafts.push(Draft {
                 rep_id: rep_id.clone(),
@@ -600,6 +679,7 @@ impl IncentivePlan {
                 quota,
                 attainment,
                 lines,
+                views,
             });
         }
         if !split_deals.is_empty() {
@@ -750,12 +830,14 @@ impl IncentivePlan {
         credit: Decimal,
         quota: Option<Decimal>,
         locals: &[Value],
+        splits: &BTreeMap<usize, &SplitDeal>,
     ) -> Result<Option<Line>, DecideError> {
         let r = self.rounding;
         let money = |d: Decimal| r.round(d).to_string();
         let ids = |cs: &[&Credited]| cs.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
         Ok(Some(match c {
             ComponentDef::Tiered(t) => self.tiered_line(t, rep_id, mine, credit, quota, &BTreeMap::new())?.0,
+            ComponentDef::Rate(d) => self.rate_line(d, snapshot, rep, rep_id, mine, credit, locals, splits)?,
             ComponentDef::Spiff { id, when, amount } => {
                 let mut hits = Vec::new();
                 for c in mine {
@@ -966,6 +1048,174 @@ impl IncentivePlan {
         }))
     }
 
+    /// The deals component `c` counts for a rep when it has a `when`
+    /// (`None`: every deal of the rep).
+    fn view(
+        &self,
+        c: &ComponentDef,
+        rep: &Value,
+        rep_id: &str,
+        mine: &[Credited],
+        locals: &[Value],
+    ) -> Result<Option<View>, DecideError> {
+        let (id, when) = match c {
+            ComponentDef::Tiered(TieredDef { id, when: Some(w), .. })
+            | ComponentDef::Rate(RateDef { id, when: Some(w), .. }) => (id, w),
+            _ => return Ok(None),
+        };
+        let mut deals = Vec::new();
+        for c in mine {
+            let facts: Map = [("deal".into(), c.deal.clone()), ("rep".into(), rep.clone())]
+                .into_iter()
+                .collect();
+            if when
+                .eval_bool(&Env::new(&facts, locals))
+                .map_err(|e| self.fail(format!("component `{id}` when for deal `{}`", c.id), e))?
+            {
+                deals.push(c.clone());
+            }
+        }
+        let credit = checked_sum(deals.iter().map(|c| c.credit))
+            .map_err(|_| self.overflow(format!("component `{id}` credit of rep `{rep_id}`")))?;
+        Ok(Some(View { deals, credit }))
+    }
+
+    /// The rate of one deal for a rate component.
+    fn deal_rate(
+        &self,
+        d: &RateDef,
+        snapshot: &crate::Snapshot,
+        rep: &Value,
+        c: &Credited,
+        locals: &[Value],
+    ) -> Result<Decimal, DecideError> {
+        let id = &d.id;
+        let what = || format!("component `{id}` rate for deal `{}`", c.id);
+        let rate = match &d.rate {
+            RateSource::Fixed(x) => return Ok(*x),
+            RateSource::Expr(e) => {
+                let facts: Map = [("deal".into(), c.deal.clone()), ("rep".into(), rep.clone())]
+                    .into_iter()
+                    .collect();
+                e.eval(&Env::new(&facts, locals))
+                    .map_err(|err| self.fail(what(), err))?
+            }
+            RateSource::Table { table, output } => {
+                let input: Map = [("deal".into(), c.deal.clone()), ("rep".into(), rep.clone())]
+                    .into_iter()
+                    .collect();
+                let now = locals[1].as_str().unwrap_or_default();
+                let decided = snapshot
+                    .decide(&format!("DecisionTable/{table}"), &Value::map(input), now)
+                    .map_err(|e| self.policy_error(format!("{}: {e}", what())))?;
+                let crate::Decision::Table(t) = decided else {
+                    return Err(self.policy_error(format!("{}: `{table}` is not a DecisionTable", what())));
+                };
+                if !t.matched {
+                    return Err(self.policy_error(format!("{}: table `{table}` has no row for it", what())));
+                }
+                t.outputs
+                    .iter()
+                    .find(|(k, _)| *k == output)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or(Value::Null)
+            }
+        };
+        let rate = self.expect_number(&rate, what())?;
+        if rate < Decimal::ZERO {
+            return Err(self.policy_error(format!("{} is negative ({rate})", what())));
+        }
+        Ok(rate)
+    }
+
+    /// A rate component's line: every deal's credit times its own rate,
+    /// each rounded once; a split deal is paid as one deal at the rep's
+    /// rate and divided by largest remainder; the cap binds the sum.
+    #[allow(clippy::too_many_arguments)]
+    fn rate_line(
+        &self,
+        d: &RateDef,
+        snapshot: &crate::Snapshot,
+        rep: &Value,
+        rep_id: &str,
+        mine: &[Credited],
+        credit: Decimal,
+        locals: &[Value],
+        splits: &BTreeMap<usize, &SplitDeal>,
+    ) -> Result<Line, DecideError> {
+        let r = self.rounding;
+        let money = |x: Decimal| r.round(x).to_string();
+        let id = &d.id;
+        let overflow = || self.overflow(format!("component `{id}` for rep `{rep_id}`"));
+        let mut parts = Vec::with_capacity(mine.len());
+        let mut paid_by_deal = Vec::with_capacity(mine.len());
+        let mut rates: Vec<Decimal> = Vec::new();
+        for c in mine {
+            let rate = self.deal_rate(d, snapshot, rep, c, locals)?;
+            if !rates.contains(&rate) {
+                rates.push(rate);
+            }
+            let split = splits
+                .get(&c.index)
+                .and_then(|s| Some((s, s.shares.iter().position(|(who, _)| who == rep_id)?)));
+            let paid = match split {
+                Some((s, at)) => {
+                    let deal_pays = r.round(s.credit.checked_mul(rate).ok_or_else(overflow)?);
+                    let weights: Vec<Decimal> = s.shares.iter().map(|(_, share)| *share).collect();
+                    let part = allocate(deal_pays, &weights, r).map_err(|_| overflow())?[at];
+                    parts.push(format!(
+                        "{}: split deal paid as one, {} x {} = {}, {} of it by largest remainder = {}",
+                        c.id,
+                        money(s.credit),
+                        rate_text(rate),
+                        money(deal_pays),
+                        rate_text(s.shares[at].1),
+                        money(part)
+                    ));
+                    part
+                }
+                None => {
+                    let paid = r.round(c.credit.checked_mul(rate).ok_or_else(overflow)?);
+                    parts.push(format!(
+                        "{}: {} x {} = {}",
+                        c.id,
+                        money(c.credit),
+                        rate_text(rate),
+                        money(paid)
+                    ));
+                    paid
+                }
+            };
+            paid_by_deal.push((c.id.clone(), paid));
+        }
+        let mut by_deal = by_deal(paid_by_deal).map_err(|_| overflow())?;
+        let sum = checked_sum(by_deal.values().copied()).map_err(|_| overflow())?;
+        let (amount, explain) = apply_cap(sum, parts.join("; "), d.cap, &money);
+        let amount = r.round(amount);
+        if amount != sum {
+            let weights: Vec<Decimal> = by_deal.values().copied().collect();
+            let keys: Vec<String> = by_deal.keys().cloned().collect();
+            by_deal = keys
+                .into_iter()
+                .zip(allocate(amount, &weights, r).map_err(|_| overflow())?)
+                .collect();
+        }
+        Ok(Line {
+            component: id.to_string(),
+            amount,
+            deals: mine.iter().map(|c| c.id.clone()).collect(),
+            basis: Some(r.round(credit)),
+            rate: (!rates.is_empty()).then(|| rates.iter().map(|x| rate_text(*x)).collect::<Vec<_>>().join(" / ")),
+            explain: if explain.is_empty() {
+                "no credit".into()
+            } else {
+                explain
+            },
+            by_deal,
+            plugin: None,
+        })
+    }
+
     /// A tiered component's bounds in credit units for one rep: attainment
     /// bounds are multiplied by the rep's quota.
     fn tier_bounds(
@@ -1014,6 +1264,7 @@ impl IncentivePlan {
             accumulate,
             tiers,
             cap,
+            ..
         } = t;
         let overflow = || self.overflow(format!("component `{id}` for rep `{rep_id}`"));
         let (scale, bounds) = self.tier_bounds(t, rep_id, quota)?;
@@ -1166,7 +1417,7 @@ impl IncentivePlan {
         // Each rep's credit from each split deal, by the deal's index.
         let parts: Vec<BTreeMap<usize, Decimal>> = drafts
             .iter()
-            .map(|d| d.mine.iter().map(|c| (c.index, c.credit)).collect())
+            .map(|d| d.view(k).0.iter().map(|c| (c.index, c.credit)).collect())
             .collect();
         let mut left_out = vec![false; drafts.len()];
         loop {
@@ -1179,7 +1430,7 @@ impl IncentivePlan {
                         break;
                     };
                     let Some(&part) = parts[i].get(&s.index) else { break };
-                    match (rate, Self::part_rate(t, &bounds[i], drafts[i].credit, part)) {
+                    match (rate, Self::part_rate(t, &bounds[i], drafts[i].view(k).1, part)) {
                         (None, Some(x)) => rate = Some(x),
                         (Some(a), Some(b)) if a == b => {}
                         _ => break,
@@ -1209,7 +1460,8 @@ impl IncentivePlan {
             let mut settled = Vec::new();
             for (i, paid) in as_one.iter().enumerate().filter(|(_, p)| !p.is_empty()) {
                 let d = &drafts[i];
-                let (line, capped) = self.tiered_line(t, &d.rep_id, d.mine, d.credit, d.quota, paid)?;
+                let (mine, credit) = d.view(k);
+                let (line, capped) = self.tiered_line(t, &d.rep_id, mine, credit, d.quota, paid)?;
                 if capped {
                     left_out[i] = true;
                 }

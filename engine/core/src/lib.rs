@@ -35,11 +35,13 @@
 
 pub mod approval;
 pub mod backtest;
+pub mod calculation;
 pub mod context;
 pub mod error;
 pub mod funnel;
 pub mod incentive;
 pub mod money;
+pub mod multi;
 pub mod period;
 pub mod table;
 pub mod targets;
@@ -57,8 +59,10 @@ use serde::Serialize;
 use smallvec::SmallVec;
 
 pub use approval::{ApprovalDecision, ApprovalPolicy};
+pub use calculation::{Calculation, CalculationDecision};
 pub use error::DecideError;
 pub use funnel::{Funnel, MoveDecision, PlannedAction, Reason};
+pub use multi::{ManyDecisions, status_of};
 pub use table::{DecisionTable, TableDecision};
 pub use testing::{PolicyCoverage, TestOutcome, TestReport};
 
@@ -110,6 +114,7 @@ struct Entry {
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Compiled {
     Table(DecisionTable),
+    Calculation(Calculation),
     Approval(ApprovalPolicy),
     Funnel(Funnel),
     Plan(incentive::IncentivePlan),
@@ -134,6 +139,7 @@ impl std::fmt::Debug for Snapshot {
 #[serde(untagged)]
 pub enum Decision<'a> {
     Table(Box<TableDecision<'a>>),
+    Calculation(Box<CalculationDecision<'a>>),
     Approval(Box<ApprovalDecision<'a>>),
     Move(Box<MoveDecision>),
     Plan(Box<incentive::PlanDecision<'a>>),
@@ -201,6 +207,7 @@ impl Snapshot {
             };
             let compiled = match &doc.spec {
                 Spec::DecisionTable(spec) => table::compile(doc, spec, &mut cx).map(Compiled::Table),
+                Spec::Calculation(spec) => calculation::compile(doc, spec, &mut cx).map(Compiled::Calculation),
                 Spec::ApprovalPolicy(spec) => approval::compile(doc, spec, &mut cx).map(Compiled::Approval),
                 Spec::Funnel(spec) => funnel::compile(doc, spec, &pack, &mut cx).map(Compiled::Funnel),
                 Spec::IncentivePlan(spec) => incentive::compile(doc, spec, &pack, &mut cx).map(Compiled::Plan),
@@ -394,6 +401,7 @@ impl Snapshot {
     ) -> Result<Decision<'s>, DecideError> {
         match &entry.compiled {
             Compiled::Table(t) => Ok(Decision::Table(Box::new(t.decide(&self.version, input, now)?))),
+            Compiled::Calculation(c) => Ok(Decision::Calculation(Box::new(c.decide(&self.version, input, now)?))),
             Compiled::Approval(a) => Ok(Decision::Approval(Box::new(a.decide(&self.version, input, now)?))),
             Compiled::Funnel(f) => {
                 let parsed;
@@ -470,6 +478,21 @@ impl Snapshot {
         Value::from_json_str(text).map_err(bad_json)
     }
 
+    /// The input fields deciding `entry` reads: all of them for kinds that
+    /// take the whole input and for policies that call plugins.
+    pub(crate) fn interest_of(entry: &Entry) -> std::borrow::Cow<'_, dealrules_expr::Interest> {
+        use std::borrow::Cow;
+        if !entry.plugin_facts.is_empty() {
+            return Cow::Owned(dealrules_expr::Interest::All);
+        }
+        match &entry.compiled {
+            Compiled::Table(t) => Cow::Borrowed(t.input_interest()),
+            Compiled::Approval(a) => Cow::Borrowed(a.input_interest()),
+            Compiled::Calculation(c) => Cow::Borrowed(c.input_interest()),
+            _ => Cow::Owned(dealrules_expr::Interest::All),
+        }
+    }
+
     pub(crate) fn entries_of(&self, kind: Kind) -> impl Iterator<Item = (&str, &Compiled)> {
         self.entries
             .iter()
@@ -492,6 +515,13 @@ impl Snapshot {
         }
     }
 
+    pub fn calculation(&self, name: &str) -> Option<&Calculation> {
+        match self.compiled(Kind::Calculation, name)? {
+            Compiled::Calculation(c) => Some(c),
+            _ => None,
+        }
+    }
+
     pub fn decision_table(&self, name: &str) -> Option<&DecisionTable> {
         match self.compiled(Kind::DecisionTable, name)? {
             Compiled::Table(t) => Some(t),
@@ -503,6 +533,7 @@ impl Snapshot {
     pub fn summary(&self, kind: Kind, name: &str) -> Option<serde_json::Value> {
         match self.compiled(kind, name)? {
             Compiled::Table(t) => Some(t.summary()),
+            Compiled::Calculation(c) => Some(c.summary()),
             Compiled::Approval(a) => Some(a.summary()),
             Compiled::Funnel(f) => Some(f.summary()),
             _ => None,

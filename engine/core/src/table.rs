@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use dealrules_expr::{AtomOp, CmpOp, Expr, Value};
-use dealrules_model::{DecisionTableSpec, Document, HitPolicy, suggest};
+use dealrules_model::{DecisionTableSpec, Document, HitPolicy, OutputValue, suggest};
 use rust_decimal::Decimal;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use smol_str::SmolStr;
@@ -48,7 +48,18 @@ struct Row {
     id: Arc<str>,
     when: Option<Expr>,
     priority: i64,
-    values: Vec<Value>,
+    values: Vec<Cell>,
+    /// Whether any output is computed (the common constant row takes a
+    /// plain copy).
+    computed: bool,
+}
+
+/// A row's value for one output column.
+#[derive(Debug)]
+enum Cell {
+    Const(Value),
+    /// `{ expr: "..." }`, evaluated only for a row that answers.
+    Computed(Expr),
 }
 
 /// The outcome of a table decision.
@@ -186,16 +197,32 @@ pub fn compile(doc: &Document, spec: &DecisionTableSpec, cx: &mut DocCompiler) -
             .when
             .as_ref()
             .and_then(|w| cx.expr(&format!("{path}.when"), w, &locals));
-        let values = spec
-            .outputs
-            .iter()
-            .map(|o| r.outputs.get(o).map(Value::from_json).unwrap_or(Value::Null))
-            .collect();
+        let mut values = Vec::with_capacity(spec.outputs.len());
+        for o in &spec.outputs {
+            values.push(match r.outputs.get(o) {
+                None => Cell::Const(Value::Null),
+                Some(OutputValue::Computed(c)) => match cx.expr(&format!("{path}.{o}.expr"), &c.expr, &locals) {
+                    Some(e) => Cell::Computed(e),
+                    None => Cell::Const(Value::Null),
+                },
+                Some(OutputValue::Constant(v)) => {
+                    if v.get("expr").is_some() {
+                        cx.error(
+                            &format!("{path}.{o}"),
+                            "a computed output is written `{ expr: \"...\" }`: `expr` must be text and the only key",
+                        );
+                    }
+                    Cell::Const(Value::from_json(v))
+                }
+            });
+        }
+        let computed = values.iter().any(|c| matches!(c, Cell::Computed(_)));
         rows.push(Row {
             id,
             when,
             priority: r.priority.unwrap_or(0),
             values,
+            computed,
         });
     }
     if spec.rules.is_empty() {
@@ -221,7 +248,13 @@ pub fn compile(doc: &Document, spec: &DecisionTableSpec, cx: &mut DocCompiler) -
     };
     table.interest = table.interest();
     let mut exprs: Vec<&mut Expr> = table.inputs.iter_mut().map(|(_, e)| e).collect();
-    exprs.extend(table.rows.iter_mut().filter_map(|r| r.when.as_mut()));
+    for row in table.rows.iter_mut() {
+        exprs.extend(row.when.as_mut());
+        exprs.extend(row.values.iter_mut().filter_map(|c| match c {
+            Cell::Computed(e) => Some(e),
+            Cell::Const(_) => None,
+        }));
+    }
     table.plan = bind_all(&mut exprs);
     table.why_not_slot = table.plan.as_ref().and_then(|p| p.slot_of(&[WHY_NOT]));
     Some(table)
@@ -238,11 +271,20 @@ impl DecisionTable {
         acc.add_path(&["now"]);
         acc.add_path(&[WHY_NOT]);
         self.inputs.iter().for_each(|(_, e)| e.collect_interest(&mut acc));
-        self.rows
-            .iter()
-            .filter_map(|r| r.when.as_ref())
-            .for_each(|w| w.collect_interest(&mut acc));
+        for row in &self.rows {
+            row.when.iter().for_each(|w| w.collect_interest(&mut acc));
+            for c in &row.values {
+                if let Cell::Computed(e) = c {
+                    e.collect_interest(&mut acc);
+                }
+            }
+        }
         acc
+    }
+
+    /// The input fields a decision reads (computed once at load).
+    pub(crate) fn input_interest(&self) -> &dealrules_expr::Interest {
+        &self.interest
     }
 
     pub(crate) fn disable_index(&mut self) {
@@ -256,12 +298,23 @@ impl DecisionTable {
             .iter()
             .filter(|r| r.when.as_ref().is_none_or(|w| w.is_compiled()))
             .count();
+        let computed: Vec<_> = self
+            .rows
+            .iter()
+            .flat_map(|r| r.values.iter())
+            .filter_map(|c| match c {
+                Cell::Computed(e) => Some(e),
+                Cell::Const(_) => None,
+            })
+            .collect();
         serde_json::json!({
             "hit": format!("{:?}", self.hit).to_lowercase(),
             "inputs": self.inputs.iter().map(|(n, _)| &**n).collect::<Vec<_>>(),
             "outputs": self.outputs.iter().map(|o| &**o).collect::<Vec<_>>(),
             "rows": self.rows.len(),
             "rows_compiled_ahead_of_time": compiled,
+            "computed_outputs": computed.len(),
+            "computed_outputs_compiled_ahead_of_time": computed.iter().filter(|e| e.is_compiled()).count(),
             "indexed": self.index.is_some(),
             "reads_input_through_slots": self.plan.is_some(),
         })
@@ -391,12 +444,43 @@ impl DecisionTable {
                 }))
             }
         };
-        let outputs_of = |r: &Row| {
+        let outputs_of = |r: &Row| -> Result<Vec<(&str, Value)>, DecideError> {
+            if !r.computed {
+                return Ok(self
+                    .outputs
+                    .iter()
+                    .zip(&r.values)
+                    .map(|(o, cell)| match cell {
+                        Cell::Const(v) => (&**o, v.clone()),
+                        Cell::Computed(_) => (&**o, Value::Null),
+                    })
+                    .collect());
+            }
             self.outputs
                 .iter()
-                .map(|o| &**o)
-                .zip(r.values.iter().cloned())
-                .collect::<Vec<_>>()
+                .zip(&r.values)
+                .map(|(o, cell)| match cell {
+                    Cell::Const(v) => Ok((&**o, v.clone())),
+                    Cell::Computed(e) => e.eval(&env).map(|v| (&**o, v)).map_err(|error| DecideError::Eval {
+                        policy: self.name.to_string(),
+                        at: format!("row `{}` output `{o}`", r.id),
+                        error,
+                    }),
+                })
+                .collect()
+        };
+        let outputs = match chosen {
+            Some(r) => outputs_of(r)?,
+            None => Vec::new(),
+        };
+        let rows = match self.hit {
+            HitPolicy::Collect => Some(
+                matches
+                    .iter()
+                    .map(|r| outputs_of(r).map(|outs| (&*r.id, outs)))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            _ => None,
         };
         let inputs = self
             .inputs
@@ -410,8 +494,8 @@ impl DecisionTable {
             version,
             matched: !matches.is_empty(),
             rule: chosen.map(|r| &*r.id),
-            outputs: chosen.map(outputs_of).unwrap_or_default(),
-            rows: (self.hit == HitPolicy::Collect).then(|| matches.iter().map(|r| (&*r.id, outputs_of(r))).collect()),
+            outputs,
+            rows,
             inputs,
             trace,
             skipped,

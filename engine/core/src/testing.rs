@@ -87,7 +87,7 @@ fn matched_rules(d: &Decision) -> Vec<String> {
             .map(|s| s.rule.to_string())
             .collect(),
         Decision::Move(m) => m.transition.iter().map(|t| t.to_string()).collect(),
-        Decision::Plan(_) | Decision::Targets(_) => Vec::new(),
+        Decision::Calculation(_) | Decision::Plan(_) | Decision::Targets(_) => Vec::new(),
     }
 }
 

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use dealrules_model::{
-    Component, Document, IncentivePlanSpec, Kind, Pack, PluginSpec, Quota, Shares, TargetsSpec, suggest,
+    Component, DealRate, Document, IncentivePlanSpec, Kind, Pack, PluginSpec, Quota, Shares, TargetsSpec, suggest,
 };
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
@@ -100,6 +100,7 @@ pub fn incentive_plan(_doc: &Document, spec: &IncentivePlanSpec, pack: &Pack, cx
         let path = format!("spec.components[{i}]");
         let id = match c {
             Component::Tiered(t) => &t.id,
+            Component::Rate(r) => &r.id,
             Component::Spiff(s) => &s.id,
             Component::Scorecard(s) => &s.id,
             Component::Script(s) => &s.id,
@@ -109,7 +110,25 @@ pub fn incentive_plan(_doc: &Document, spec: &IncentivePlanSpec, pack: &Pack, cx
             cx.error(&format!("{path}.id"), format!("component id `{id}` is used twice"));
         }
         match c {
+            Component::Rate(r) => {
+                if let Some(w) = &r.when {
+                    cx.expr(&format!("{path}.when"), w, &PLAN_LOCALS);
+                }
+                match &r.rate {
+                    DealRate::Fixed(x) if *x < Decimal::ZERO => {
+                        cx.error(&format!("{path}.rate"), "a rate cannot be negative")
+                    }
+                    DealRate::Fixed(_) => {}
+                    DealRate::Expression(e) => {
+                        cx.expr(&format!("{path}.rate"), e, &PLAN_LOCALS);
+                    }
+                    DealRate::Table(t) => rate_table(t, pack, &format!("{path}.rate"), cx),
+                }
+            }
             Component::Tiered(t) => {
+                if let Some(w) = &t.when {
+                    cx.expr(&format!("{path}.when"), w, &PLAN_LOCALS);
+                }
                 if t.tiers.is_empty() {
                     cx.error(&format!("{path}.tiers"), "at least one tier is needed");
                 }
@@ -191,6 +210,56 @@ pub fn incentive_plan(_doc: &Document, spec: &IncentivePlanSpec, pack: &Pack, cx
         if c.share < Decimal::ZERO || c.share > Decimal::ONE {
             cx.error("spec.clawback.share", "share must be between 0 and 1");
         }
+    }
+}
+
+/// A rate read from a DecisionTable: the table exists, has the output,
+/// and answers with one row.
+fn rate_table(t: &dealrules_model::RateTable, pack: &Pack, path: &str, cx: &mut DocCompiler) {
+    match pack.find(Kind::DecisionTable, &t.table) {
+        None if pack.has(Kind::DecisionTable, &t.table) => {}
+        None => {
+            let tables = pack
+                .documents
+                .iter()
+                .filter(|d| d.kind == Kind::DecisionTable)
+                .map(|d| d.metadata.name.as_str());
+            cx.error(
+                &format!("{path}.table"),
+                format!(
+                    "no DecisionTable `{}` in the pack{}",
+                    t.table,
+                    suggest(&t.table, tables)
+                ),
+            );
+        }
+        Some(Document {
+            spec: dealrules_model::Spec::DecisionTable(ts),
+            ..
+        }) => {
+            if !ts.outputs.contains(&t.output) {
+                cx.error(
+                    &format!("{path}.output"),
+                    format!(
+                        "table `{}` has no output `{}` (outputs: {}){}",
+                        t.table,
+                        t.output,
+                        ts.outputs.join(", "),
+                        suggest(&t.output, ts.outputs.iter().map(String::as_str))
+                    ),
+                );
+            }
+            if ts.hit == dealrules_model::HitPolicy::Collect {
+                cx.error(
+                    &format!("{path}.table"),
+                    format!(
+                        "table `{}` collects rows; a rate needs one answer (hit: first, unique or priority)",
+                        t.table
+                    ),
+                );
+            }
+        }
+        Some(_) => {}
     }
 }
 

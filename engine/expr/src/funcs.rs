@@ -38,7 +38,68 @@ pub fn add_days(s: &str, n: Decimal) -> Result<String, EvalError> {
         .trunc()
         .try_into()
         .map_err(|_| EvalError::Arithmetic(format!("{n} days is out of range")))?;
-    d.checked_add_signed(chrono::Duration::days(n))
+    // `Duration::days` panics past about 2.5e13 days; `try_days` refuses.
+    chrono::Duration::try_days(n)
+        .and_then(|days| d.checked_add_signed(days))
         .map(|d| d.format("%Y-%m-%d").to_string())
         .ok_or_else(|| EvalError::Arithmetic(format!("{s} + {n} days is out of range")))
+}
+
+/// How `round`, `round_even`, `floor` and `ceil` treat the digits they drop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoundMode {
+    /// `round`: half away from zero, like plans' `half_up` (50.025 -> 50.03, -1.005 -> -1.01).
+    HalfAwayFromZero,
+    /// `round_even`: half to the even digit, banker's rounding (50.025 -> 50.02).
+    HalfEven,
+    /// `floor`: toward minus infinity.
+    Floor,
+    /// `ceil`: toward plus infinity.
+    Ceil,
+}
+
+impl RoundMode {
+    /// The expression function that rounds this way.
+    pub fn name(self) -> &'static str {
+        match self {
+            RoundMode::HalfAwayFromZero => "round",
+            RoundMode::HalfEven => "round_even",
+            RoundMode::Floor => "floor",
+            RoundMode::Ceil => "ceil",
+        }
+    }
+}
+
+/// The most decimal places a value may be rounded to (an exact decimal holds 28).
+pub const MAX_PLACES: u32 = 28;
+
+/// `x` rounded to `places` decimal places in `mode`, shown with exactly
+/// that many places (`round(5, 2)` is `5.00`), as plans show money.
+/// `places` must be a whole number from 0 to 28.
+pub fn round(x: Decimal, places: Decimal, mode: RoundMode) -> Result<Decimal, EvalError> {
+    let p: u32 = Some(places)
+        .filter(|p| p.fract().is_zero())
+        .and_then(|p| u32::try_from(p).ok())
+        .filter(|p| *p <= MAX_PLACES)
+        .ok_or_else(|| {
+            EvalError::Arithmetic(format!(
+                "{}() needs places as a whole number from 0 to {MAX_PLACES}, got {places}",
+                mode.name()
+            ))
+        })?;
+    let strategy = match mode {
+        RoundMode::HalfAwayFromZero => rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+        RoundMode::HalfEven => rust_decimal::RoundingStrategy::MidpointNearestEven,
+        RoundMode::Floor => rust_decimal::RoundingStrategy::ToNegativeInfinity,
+        RoundMode::Ceil => rust_decimal::RoundingStrategy::ToPositiveInfinity,
+    };
+    let mut r = x.round_dp_with_strategy(p, strategy);
+    if r.scale() < p {
+        r.rescale(p);
+    }
+    if r.is_zero() {
+        // -0.001 rounded to 2 places is 0.00, not -0.00.
+        r.set_sign_positive(true);
+    }
+    Ok(r)
 }

@@ -44,6 +44,21 @@ impl Interest {
         }
     }
 
+    /// Adds everything `other` reads.
+    pub fn merge(&mut self, other: &Interest) {
+        let Interest::Fields(mine) = self else { return };
+        let Interest::Fields(theirs) = other else {
+            *self = Interest::All;
+            return;
+        };
+        for (k, i) in theirs {
+            match mine.iter_mut().find(|(m, _)| m == k) {
+                Some((_, m)) => m.merge(i),
+                None => mine.push((k.clone(), i.clone())),
+            }
+        }
+    }
+
     /// The interest in field `key` of an object, or `None` to skip it.
     pub fn field(&self, key: &str) -> Option<(&SmolStr, &Interest)> {
         match self {
@@ -70,6 +85,7 @@ pub fn collect(node: &Node, acc: &mut Interest) {
         Node::And(items) | Node::Or(items) | Node::Coalesce(items) | Node::Array(items) | Node::Call(_, items) => {
             items.iter().for_each(|i| collect(i, acc));
         }
+        Node::If(c, a, b) => [c, a, b].into_iter().for_each(|i| collect(i, acc)),
     }
 }
 
@@ -92,5 +108,20 @@ mod tests {
         let (_, deal) = i.field("deal").unwrap();
         assert!(deal.field("amount").is_some() && deal.field("stage").is_none());
         assert_eq!(i.field("rep").unwrap().1, &Interest::All);
+    }
+
+    #[test]
+    fn merging_keeps_every_path_of_both() {
+        let mut a = Interest::default();
+        a.add_path(&["deal", "amount"]);
+        let mut b = Interest::default();
+        b.add_path(&["deal", "region"]);
+        b.add_path(&["rep", "attainment"]);
+        a.merge(&b);
+        let (_, deal) = a.field("deal").unwrap();
+        assert!(deal.field("amount").is_some() && deal.field("region").is_some());
+        assert!(a.field("rep").unwrap().1.field("attainment").is_some());
+        a.merge(&Interest::All);
+        assert_eq!(a, Interest::All);
     }
 }

@@ -14,7 +14,7 @@ use rust_decimal::Decimal;
 use smol_str::SmolStr;
 
 use crate::error::EvalError;
-use crate::funcs;
+use crate::funcs::{self, RoundMode};
 use crate::rhai_env::from_dynamic;
 use crate::value::Value;
 
@@ -42,6 +42,9 @@ pub enum Node {
     In(Box<Node>, Box<Node>),
     Array(Vec<Node>),
     Call(Builtin, Vec<Node>),
+    /// `if cond { then } else { otherwise }`; only the branch taken is
+    /// evaluated (a missing `else` is null, as in Rhai).
+    If(Box<Node>, Box<Node>, Box<Node>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +99,28 @@ pub enum Builtin {
     DaysBetween,
     Date,
     AddDays,
+    /// `round`, `round_even`, `floor`, `ceil`: one argument (0 places) or two.
+    Round(RoundMode),
+    Min,
+    Max,
+    Abs,
+}
+
+impl Builtin {
+    /// The function's name in an expression.
+    pub fn name(self) -> &'static str {
+        match self {
+            Builtin::Has => "has",
+            Builtin::Get => "get",
+            Builtin::DaysBetween => "days_between",
+            Builtin::Date => "date",
+            Builtin::AddDays => "add_days",
+            Builtin::Round(mode) => mode.name(),
+            Builtin::Min => "min",
+            Builtin::Max => "max",
+            Builtin::Abs => "abs",
+        }
+    }
 }
 
 /// Lowers a Rhai expression; `None` when it needs Rhai itself.
@@ -132,8 +157,27 @@ pub fn lower(e: &Expr, locals: &[SmolStr]) -> Option<Node> {
         Expr::Or(v, _) => Node::Or(v.iter().map(|i| lower(i, locals)).collect::<Option<_>>()?),
         Expr::Coalesce(v, _) => Node::Coalesce(v.iter().map(|i| lower(i, locals)).collect::<Option<_>>()?),
         Expr::FnCall(call, _) => lower_call(call, locals)?,
+        Expr::Stmt(block) => lower_statements(block.statements(), locals)?,
         _ => return None,
     })
+}
+
+/// Lowers a block that is one expression (`if` branches, a whole
+/// expression's statements); `None` for anything with real statements.
+pub fn lower_statements(stmts: &[rhai::Stmt], locals: &[SmolStr]) -> Option<Node> {
+    use rhai::Stmt;
+    match stmts {
+        [] | [Stmt::Noop(_)] => Some(Node::Const(Value::Null)),
+        [Stmt::Expr(e)] => lower(e, locals),
+        [Stmt::FnCall(call, _)] => lower_call(call, locals),
+        [Stmt::Block(block)] => lower_statements(block.statements(), locals),
+        [Stmt::If(flow, _)] => Some(Node::If(
+            Box::new(lower(&flow.expr, locals)?),
+            Box::new(lower_statements(flow.body.statements(), locals)?),
+            Box::new(lower_statements(flow.branch.statements(), locals)?),
+        )),
+        _ => None,
+    }
 }
 
 /// Lowers an operator or helper call; `None` for anything else.
@@ -167,6 +211,13 @@ pub fn lower_call(call: &rhai::FnCallExpr, locals: &[SmolStr]) -> Option<Node> {
         ("days_between", 2, false) => Some(Node::Call(Builtin::DaysBetween, args)),
         ("date", 1, false) => Some(Node::Call(Builtin::Date, args)),
         ("add_days", 2, false) => Some(Node::Call(Builtin::AddDays, args)),
+        ("round", 1 | 2, false) => Some(Node::Call(Builtin::Round(RoundMode::HalfAwayFromZero), args)),
+        ("round_even", 1 | 2, false) => Some(Node::Call(Builtin::Round(RoundMode::HalfEven), args)),
+        ("floor", 1 | 2, false) => Some(Node::Call(Builtin::Round(RoundMode::Floor), args)),
+        ("ceil", 1 | 2, false) => Some(Node::Call(Builtin::Round(RoundMode::Ceil), args)),
+        ("min", 2, false) => Some(Node::Call(Builtin::Min, args)),
+        ("max", 2, false) => Some(Node::Call(Builtin::Max, args)),
+        ("abs", 1, false) => Some(Node::Call(Builtin::Abs, args)),
         _ => {
             args.clear();
             None
@@ -256,6 +307,7 @@ impl Node {
                 Box::new([&**a, &**b].into_iter())
             }
             Node::And(v) | Node::Or(v) | Node::Coalesce(v) | Node::Array(v) | Node::Call(_, v) => Box::new(v.iter()),
+            Node::If(c, a, b) => Box::new([&**c, &**a, &**b].into_iter()),
         }
     }
 
@@ -276,6 +328,7 @@ impl Node {
             Node::Coalesce(v) => Node::Coalesce(v.iter().map(|n| *b(n)).collect()),
             Node::Array(v) => Node::Array(v.iter().map(|n| *b(n)).collect()),
             Node::Call(c, v) => Node::Call(*c, v.iter().map(|n| *b(n)).collect()),
+            Node::If(c, x, y) => Node::If(b(c), b(x), b(y)),
         }
     }
 }
@@ -338,6 +391,13 @@ impl Node {
                 Cow::Borrowed(b) => get_field(b, key, path).map(Cow::Borrowed),
                 Cow::Owned(b) => get_field(&b, key, path).cloned().map(Cow::Owned),
             },
+            Node::If(c, a, b) => {
+                if c.if_condition(env)? {
+                    a.eval_ref(env)
+                } else {
+                    b.eval_ref(env)
+                }
+            }
             other => other.eval(env).map(Cow::Owned),
         }
     }
@@ -345,7 +405,7 @@ impl Node {
     pub fn eval(&self, env: &Env<'_>) -> Result<Value, EvalError> {
         match self {
             Node::Const(v) => Ok(v.clone()),
-            Node::Local(..) | Node::Fact(_) | Node::Slot(..) | Node::Get(..) => {
+            Node::Local(..) | Node::Fact(_) | Node::Slot(..) | Node::Get(..) | Node::If(..) => {
                 self.eval_ref(env).map(|c| c.into_owned())
             }
             Node::Index(base, idx) => {
@@ -390,6 +450,14 @@ impl Node {
         }
     }
 
+    /// The condition of an `if`: it must give true or false.
+    fn if_condition(&self, env: &Env<'_>) -> Result<bool, EvalError> {
+        match self {
+            Node::Cmp(..) | Node::And(_) | Node::Or(_) => self.eval_bool(env),
+            other => boolean(&*other.eval_ref(env)?, "`if`"),
+        }
+    }
+
     /// Evaluates a condition: it must give true or false.
     pub fn eval_bool(&self, env: &Env<'_>) -> Result<bool, EvalError> {
         match self {
@@ -402,6 +470,13 @@ impl Node {
                     return Ok(op.holds(x.cmp(c)));
                 }
                 compare(*op, &*a.eval_ref(env)?, &*b.eval_ref(env)?)
+            }
+            Node::If(c, a, b) => {
+                if c.if_condition(env)? {
+                    a.eval_bool(env)
+                } else {
+                    b.eval_bool(env)
+                }
             }
             Node::And(items) => {
                 for i in items {
@@ -609,5 +684,48 @@ fn call(f: Builtin, args: &[Node], env: &Env<'_>) -> Result<Value, EvalError> {
             let n = args[1].eval_ref(env)?;
             funcs::add_days(text(&a, "add_days()")?, num(&n, "add_days()")?).map(|s| Value::Str(SmolStr::new(s)))
         }
+        Builtin::Round(mode) => {
+            let x = args[0].eval_ref(env)?;
+            match args.get(1) {
+                Some(p) => rounded(mode, &x, Some(&*p.eval_ref(env)?)),
+                None => rounded(mode, &x, None),
+            }
+        }
+        Builtin::Min | Builtin::Max => {
+            let a = args[0].eval_ref(env)?;
+            let b = args[1].eval_ref(env)?;
+            extreme(f == Builtin::Max, &a, &b)
+        }
+        Builtin::Abs => absolute(&*args[0].eval_ref(env)?),
     }
+}
+
+/// `round(x, places)` and its kin (see [`RoundMode`]); no places is 0.
+/// Numeric text counts as a number, as everywhere else.
+pub fn rounded(mode: RoundMode, x: &Value, places: Option<&Value>) -> Result<Value, EvalError> {
+    let what = match mode {
+        RoundMode::HalfAwayFromZero => "round()",
+        RoundMode::HalfEven => "round_even()",
+        RoundMode::Floor => "floor()",
+        RoundMode::Ceil => "ceil()",
+    };
+    let x = num(x, what)?;
+    let places = match places {
+        Some(p) => num(p, what)?,
+        None => Decimal::ZERO,
+    };
+    funcs::round(x, places, mode).map(Value::Num)
+}
+
+/// `min(a, b)` or `max(a, b)` of two numbers; on a tie, the first.
+pub fn extreme(max: bool, a: &Value, b: &Value) -> Result<Value, EvalError> {
+    let what = if max { "max()" } else { "min()" };
+    let (x, y) = (num(a, what)?, num(b, what)?);
+    let first = if max { x >= y } else { x <= y };
+    Ok(Value::Num(if first { x } else { y }))
+}
+
+/// `abs(x)`.
+pub fn absolute(x: &Value) -> Result<Value, EvalError> {
+    Ok(Value::Num(num(x, "abs()")?.abs()))
 }

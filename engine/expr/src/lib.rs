@@ -102,12 +102,9 @@ impl ExprEngine {
     pub fn compile(&self, source: &str, locals: &[&str]) -> Result<Expr, CompileError> {
         let ast = self.rhai.compile_expression(source).map_err(|e| compile_error(&e))?;
         let locals: Arc<[SmolStr]> = locals.iter().map(SmolStr::new).collect();
-        let lowered = match ast.statements() {
-            _ if !self.lowering => None,
-            [rhai::Stmt::Expr(e)] => ir::lower(e, &locals),
-            [rhai::Stmt::FnCall(call, _)] => ir::lower_call(call, &locals),
-            [] => Some(Node::Const(Value::Null)),
-            _ => None,
+        let lowered = match self.lowering {
+            true => ir::lower_statements(ast.statements(), &locals),
+            false => None,
         };
         let body = match lowered {
             Some(node) => Body::Compiled(node),

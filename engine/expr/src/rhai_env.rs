@@ -105,6 +105,7 @@ pub fn sandboxed_engine(limits: Limits) -> Engine {
                 .map_err(|e| e.to_string().into())
         },
     );
+    money_functions(&mut engine);
     engine.register_fn("-", |a: ImmutableString| -> Result<Dynamic, Box<EvalAltResult>> {
         crate::ir::negate(&Value::str(&a))
             .map(|v| to_dynamic(&v))
@@ -264,4 +265,67 @@ fn strict_ordering(engine: &mut Engine) {
     maths::<INT, ImmutableString>(engine, &all);
     maths::<Decimal, ImmutableString>(engine, &all);
     maths::<ImmutableString, ImmutableString>(engine, &all[1..]);
+}
+
+/// The rounding family (`round`, `round_even`, `floor`, `ceil`, with or
+/// without places), `min`, `max` and `abs`, registered for every mix of
+/// integer, decimal, text and nothing so that Rhai runs the very functions
+/// the compiled path runs. Rhai's own `round` on a decimal rounds half to
+/// even; these replace it.
+fn money_functions(engine: &mut Engine) {
+    use crate::funcs::RoundMode;
+    use crate::ir::{absolute, extreme, rounded};
+    type Out = Result<Dynamic, Box<EvalAltResult>>;
+    fn val<T: rhai::Variant + Clone>(x: T) -> Result<Value, Box<EvalAltResult>> {
+        from_dynamic(&Dynamic::from(x)).map_err(|e| e.to_string().into())
+    }
+    fn out(r: Result<Value, EvalError>) -> Out {
+        r.map(|v| to_dynamic(&v)).map_err(|e| e.to_string().into())
+    }
+    fn one<A: rhai::Variant + Clone>(
+        engine: &mut Engine,
+        name: &'static str,
+        f: impl Fn(&Value) -> Result<Value, EvalError> + Copy + Send + Sync + 'static,
+    ) {
+        engine.register_fn(name, move |a: A| -> Out { out(f(&val(a)?)) });
+    }
+    fn two<A: rhai::Variant + Clone, B: rhai::Variant + Clone>(
+        engine: &mut Engine,
+        name: &'static str,
+        f: impl Fn(&Value, &Value) -> Result<Value, EvalError> + Copy + Send + Sync + 'static,
+    ) {
+        engine.register_fn(name, move |a: A, b: B| -> Out { out(f(&val(a)?, &val(b)?)) });
+    }
+    macro_rules! every_type {
+        ($engine:expr, $name:expr, one: $f:expr) => {
+            one::<INT>($engine, $name, $f);
+            one::<Decimal>($engine, $name, $f);
+            one::<ImmutableString>($engine, $name, $f);
+            one::<()>($engine, $name, $f);
+        };
+        ($engine:expr, $name:expr, two: $f:expr) => {
+            every_type!(@second $engine, $name, $f, INT);
+            every_type!(@second $engine, $name, $f, Decimal);
+            every_type!(@second $engine, $name, $f, ImmutableString);
+            every_type!(@second $engine, $name, $f, ());
+        };
+        (@second $engine:expr, $name:expr, $f:expr, $a:ty) => {
+            two::<$a, INT>($engine, $name, $f);
+            two::<$a, Decimal>($engine, $name, $f);
+            two::<$a, ImmutableString>($engine, $name, $f);
+            two::<$a, ()>($engine, $name, $f);
+        };
+    }
+    for mode in [
+        RoundMode::HalfAwayFromZero,
+        RoundMode::HalfEven,
+        RoundMode::Floor,
+        RoundMode::Ceil,
+    ] {
+        every_type!(engine, mode.name(), one: move |x: &Value| rounded(mode, x, None));
+        every_type!(engine, mode.name(), two: move |x: &Value, p: &Value| rounded(mode, x, Some(p)));
+    }
+    every_type!(engine, "min", two: |a: &Value, b: &Value| extreme(false, a, b));
+    every_type!(engine, "max", two: |a: &Value, b: &Value| extreme(true, a, b));
+    every_type!(engine, "abs", one: absolute);
 }

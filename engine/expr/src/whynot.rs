@@ -458,6 +458,7 @@ pub fn text(n: &Node) -> String {
 
 fn precedence(n: &Node) -> u8 {
     match n {
+        Node::If(..) => 0,
         Node::Or(_) => 1,
         Node::And(_) => 2,
         Node::Coalesce(_) => 3,
@@ -572,14 +573,22 @@ fn write_node(n: &Node, s: &mut String) {
             write_joined(items, ", ", 0, s);
             s.push(']');
         }
+        Node::If(c, a, b) => {
+            s.push_str("if ");
+            write_node(c, s);
+            s.push_str(" { ");
+            write_node(a, s);
+            s.push_str(" } else ");
+            if matches!(**b, Node::If(..)) {
+                write_node(b, s);
+            } else {
+                s.push_str("{ ");
+                write_node(b, s);
+                s.push_str(" }");
+            }
+        }
         Node::Call(f, args) => {
-            s.push_str(match f {
-                Builtin::Has => "has",
-                Builtin::Get => "get",
-                Builtin::DaysBetween => "days_between",
-                Builtin::Date => "date",
-                Builtin::AddDays => "add_days",
-            });
+            s.push_str(f.name());
             s.push('(');
             write_joined(args, ", ", 0, s);
             s.push(')');
@@ -665,6 +674,24 @@ mod tests {
         for (src, want) in cases {
             assert_eq!(would_pass(src, d), want, "{src}");
         }
+    }
+
+    #[test]
+    fn a_conditional_is_shown_whole_and_a_field_against_a_rounded_bound_still_has_a_nearest_value() {
+        let w = why(
+            "deal.amount > (if deal.new_logo { 1000 } else { 5000 }) && deal.pct <= round(vars.cap / 3, 1)",
+            r#"{"deal": {"amount": 10, "new_logo": true, "pct": 9}}"#,
+        );
+        assert_eq!(
+            w,
+            json!([
+                {"expr": "deal.amount > (if deal.new_logo { 1000 } else { 5000 })",
+                 "values": {"deal.amount": "10", "deal.new_logo": true}, "cannot_say": true,
+                 "reason": "the value compared is computed from the input; dealrules does not work backwards through arithmetic or functions"},
+                {"expr": "deal.pct <= round(vars.cap / 3, 1)", "values": {"deal.pct": "9", "vars.cap": "25"},
+                 "would_pass": {"deal.pct": "8.3"}},
+            ])
+        );
     }
 
     #[test]

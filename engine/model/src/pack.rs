@@ -99,6 +99,7 @@ fn read_dir_into(dir: &Path, prefix: &str, out: &mut BTreeMap<String, Vec<u8>>) 
 #[derive(Debug, Clone)]
 pub enum Spec {
     DecisionTable(DecisionTableSpec),
+    Calculation(CalculationSpec),
     ApprovalPolicy(ApprovalPolicySpec),
     Funnel(FunnelSpec),
     IncentivePlan(IncentivePlanSpec),
@@ -176,6 +177,7 @@ pub fn item_at(kind: Kind, spec: &Value, path: &str) -> Option<String> {
             Some(text(r, "id").unwrap_or_else(|| format!("#{}", i + 1)))
         }),
         (Kind::DecisionTable, "inputs") => entry().map(|k| format!("input {k}")),
+        (Kind::Calculation, "steps") => entry().map(|k| format!("step {k}")),
         (Kind::ApprovalPolicy, "rules") => listed("rule", &|_, r| text(r, "id")),
         (Kind::ApprovalPolicy, "escalate") => listed("escalation", &|_, e| text(e, "id")),
         (Kind::ApprovalPolicy, "levels") => listed("level", &|_, l| l.as_str().map(str::to_string)),
@@ -398,7 +400,7 @@ fn parse_document(file: &str, value: Value, index: PosIndex) -> Result<Document,
             Some(k) => Some(k),
             None => {
                 diags.push(Diagnostic::new(file, index.value("kind"), format!(
-                    "unknown kind `{k}`: expected one of DecisionTable, ApprovalPolicy, Funnel, IncentivePlan, Targets, Plugin{}",
+                    "unknown kind `{k}`: expected one of DecisionTable, Calculation, ApprovalPolicy, Funnel, IncentivePlan, Targets, Plugin{}",
                     suggest(k, Kind::ALL.iter().map(|k| k.as_str()))
                 )));
                 None
@@ -483,6 +485,7 @@ fn parse_spec(
     let raw = raw.clone();
     Ok(match kind {
         Kind::DecisionTable => Spec::DecisionTable(deserialize_at_with(file, index, at, raw, label, &item)?),
+        Kind::Calculation => Spec::Calculation(deserialize_at_with(file, index, at, raw, label, &item)?),
         Kind::ApprovalPolicy => Spec::ApprovalPolicy(deserialize_at_with(file, index, at, raw, label, &item)?),
         Kind::Funnel => Spec::Funnel(deserialize_at_with(file, index, at, raw, label, &item)?),
         Kind::IncentivePlan => Spec::IncentivePlan(deserialize_at_with(file, index, at, raw, label, &item)?),

@@ -16,6 +16,7 @@ pub type Expression = String;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 pub enum Kind {
     DecisionTable,
+    Calculation,
     ApprovalPolicy,
     Funnel,
     IncentivePlan,
@@ -24,8 +25,9 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::DecisionTable,
+        Kind::Calculation,
         Kind::ApprovalPolicy,
         Kind::Funnel,
         Kind::IncentivePlan,
@@ -36,6 +38,7 @@ impl Kind {
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::DecisionTable => "DecisionTable",
+            Kind::Calculation => "Calculation",
             Kind::ApprovalPolicy => "ApprovalPolicy",
             Kind::Funnel => "Funnel",
             Kind::IncentivePlan => "IncentivePlan",
@@ -130,9 +133,46 @@ pub struct TableRow {
     pub priority: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// Output column -> value.
+    /// Output column -> value: a constant, or `{ expr: "..." }` computed
+    /// for the matched row only.
     #[serde(flatten)]
-    pub outputs: IndexMap<String, Value>,
+    pub outputs: IndexMap<String, OutputValue>,
+}
+
+/// A row's value for one output column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum OutputValue {
+    /// `{ expr: "..." }`: an expression over the facts and the table's
+    /// inputs, computed only when the row is the answer (every matching
+    /// row for `collect`).
+    Computed(ComputedOutput),
+    /// The value as written.
+    Constant(Value),
+}
+
+/// An output computed by an expression.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ComputedOutput {
+    pub expr: Expression,
+}
+
+// ------------------------------------------------------------------ Calculation
+
+/// Named steps evaluated in order, each an expression over the facts and
+/// the steps before it; the result shows every step's value.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CalculationSpec {
+    /// Step name -> expression, in the order they run. A step reads the
+    /// input facts, `vars`, `now` and the steps above it by name.
+    pub steps: IndexMap<String, Expression>,
+    /// The steps the result shows under `outputs` (default: every step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub vars: Vars,
 }
 
 // --------------------------------------------------------------- ApprovalPolicy
@@ -431,6 +471,7 @@ pub struct Tier {
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Component {
     Tiered(TieredComponent),
+    Rate(RateComponent),
     Spiff(SpiffComponent),
     Scorecard(ScorecardComponent),
     Script(ScriptComponent),
@@ -441,6 +482,11 @@ pub enum Component {
 #[serde(deny_unknown_fields)]
 pub struct TieredComponent {
     pub id: String,
+    /// Which credited deals this component counts (an expression over
+    /// `deal` and `rep`); absent: every one. Its tiers fill with the credit
+    /// of those deals only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<Expression>,
     #[serde(default)]
     pub basis: TierBasis,
     #[serde(default)]
@@ -450,6 +496,43 @@ pub struct TieredComponent {
     pub tiers: Vec<Tier>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cap: Option<Decimal>,
+}
+
+/// Pays each credited deal its credit times a rate of its own (a rate per
+/// product line, per region...).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateComponent {
+    pub id: String,
+    /// Which credited deals this component pays (an expression over `deal`
+    /// and `rep`); absent: every one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<Expression>,
+    /// The deal's rate.
+    pub rate: DealRate,
+    /// The most the component pays a rep in a period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap: Option<Decimal>,
+}
+
+/// A deal's rate: a number, an expression over `deal` and `rep`, or an
+/// output of a DecisionTable decided over `{deal, rep}`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum DealRate {
+    Fixed(Decimal),
+    Table(RateTable),
+    Expression(Expression),
+}
+
+/// `{ table: product-rates, output: rate }`
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateTable {
+    /// A DecisionTable of the pack (not `collect`).
+    pub table: String,
+    /// The output column holding the rate.
+    pub output: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -655,6 +738,12 @@ pub enum PolicyDocument {
         api_version: ApiVersion,
         metadata: Metadata,
         spec: DecisionTableSpec,
+    },
+    Calculation {
+        #[serde(rename = "apiVersion")]
+        api_version: ApiVersion,
+        metadata: Metadata,
+        spec: CalculationSpec,
     },
     ApprovalPolicy {
         #[serde(rename = "apiVersion")]
