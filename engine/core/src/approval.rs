@@ -342,11 +342,6 @@ impl ApprovalPolicy {
     }
 
     /// The input fields this policy can read.
-    /// The input fields a decision reads (computed once at load).
-    pub(crate) fn input_interest(&self) -> &dealrules_expr::Interest {
-        &self.interest
-    }
-
     pub fn interest(&self) -> dealrules_expr::Interest {
         let mut acc = dealrules_expr::Interest::default();
         acc.add_path(&["now"]);

@@ -169,11 +169,6 @@ pub fn compile(doc: &Document, spec: &CalculationSpec, cx: &mut DocCompiler) -> 
 }
 
 impl Calculation {
-    /// The input fields a decision reads (computed once at load).
-    pub(crate) fn input_interest(&self) -> &dealrules_expr::Interest {
-        &self.interest
-    }
-
     pub fn step_names(&self) -> impl Iterator<Item = &str> {
         self.steps.iter().map(|(n, _)| &**n)
     }

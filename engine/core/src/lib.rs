@@ -478,21 +478,6 @@ impl Snapshot {
         Value::from_json_str(text).map_err(bad_json)
     }
 
-    /// The input fields deciding `entry` reads: all of them for kinds that
-    /// take the whole input and for policies that call plugins.
-    pub(crate) fn interest_of(entry: &Entry) -> std::borrow::Cow<'_, dealrules_expr::Interest> {
-        use std::borrow::Cow;
-        if !entry.plugin_facts.is_empty() {
-            return Cow::Owned(dealrules_expr::Interest::All);
-        }
-        match &entry.compiled {
-            Compiled::Table(t) => Cow::Borrowed(t.input_interest()),
-            Compiled::Approval(a) => Cow::Borrowed(a.input_interest()),
-            Compiled::Calculation(c) => Cow::Borrowed(c.input_interest()),
-            _ => Cow::Owned(dealrules_expr::Interest::All),
-        }
-    }
-
     pub(crate) fn entries_of(&self, kind: Kind) -> impl Iterator<Item = (&str, &Compiled)> {
         self.entries
             .iter()

@@ -282,11 +282,6 @@ impl DecisionTable {
         acc
     }
 
-    /// The input fields a decision reads (computed once at load).
-    pub(crate) fn input_interest(&self) -> &dealrules_expr::Interest {
-        &self.interest
-    }
-
     pub(crate) fn disable_index(&mut self) {
         self.index = None;
     }
