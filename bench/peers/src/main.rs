@@ -11,6 +11,8 @@
 //! deal's level and commission.
 //!
 //! Run: `scripts/bench-peers [--deals N] [--seed S] [--rounds R]`.
+//! `--only PEER:MODE` (e.g. `dealrules:parsed`, `zen:json`) runs one
+//! engine alone and prints its rate, for a profiler.
 
 mod deals;
 mod zen;
@@ -39,6 +41,7 @@ struct Args {
     deals: usize,
     seed: u64,
     rounds: usize,
+    only: Option<(Peer, Mode)>,
 }
 
 fn args() -> Result<Args, String> {
@@ -46,6 +49,7 @@ fn args() -> Result<Args, String> {
         deals: 100_000,
         seed: 17,
         rounds: 3,
+        only: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -59,9 +63,24 @@ fn args() -> Result<Args, String> {
             "--deals" => a.deals = value("--deals")? as usize,
             "--seed" => a.seed = value("--seed")?,
             "--rounds" => a.rounds = value("--rounds")? as usize,
+            "--only" => {
+                let v = it.next().unwrap_or_default();
+                let (peer, mode) = v.split_once(':').unwrap_or((&v, "parsed"));
+                let peer = Peer::ALL.into_iter().find(|p| p.key() == peer);
+                let mode = [Mode::Json, Mode::Parsed].into_iter().find(|m| m.key() == mode);
+                match (peer, mode) {
+                    (Some(p), Some(m)) => a.only = Some((p, m)),
+                    _ => {
+                        let peers: Vec<&str> = Peer::ALL.iter().map(|p| p.key()).collect();
+                        return Err(format!(
+                            "--only takes PEER:MODE, PEER one of {peers:?}, MODE json or parsed"
+                        ));
+                    }
+                }
+            }
             other => {
                 return Err(format!(
-                    "unknown argument `{other}`; use --deals N, --seed S, --rounds R"
+                    "unknown argument `{other}`; use --deals N, --seed S, --rounds R, --only PEER:MODE"
                 ));
             }
         }
@@ -89,6 +108,15 @@ enum Mode {
     Parsed,
 }
 
+impl Mode {
+    fn key(self) -> &'static str {
+        match self {
+            Mode::Json => "json",
+            Mode::Parsed => "parsed",
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Peer {
     Rust,
@@ -111,6 +139,17 @@ impl Peer {
         Peer::Rhai,
         Peer::Rust,
     ];
+
+    fn key(self) -> &'static str {
+        match self {
+            Peer::DealrulesMany => "dealrules-many",
+            Peer::DealrulesTwo => "dealrules",
+            Peer::DealrulesTable => "dealrules-table",
+            Peer::Zen => "zen",
+            Peer::Rhai => "rhai",
+            Peer::Rust => "rust",
+        }
+    }
 
     fn label(self) -> &'static str {
         match self {
@@ -347,6 +386,21 @@ fn main() -> ExitCode {
         }
     };
     let n = bench.deals.len();
+    if let Some((peer, mode)) = a.only {
+        for _ in 0..a.rounds {
+            let start = Instant::now();
+            let got = bench.run(peer, mode);
+            let secs = start.elapsed().as_secs_f64();
+            let answered = got.iter().filter(|g| g.is_some()).count();
+            println!(
+                "{}:{}: {}/s, {answered} of {n} answered",
+                peer.key(),
+                mode.key(),
+                rate(n as f64 / secs)
+            );
+        }
+        return ExitCode::SUCCESS;
+    }
     let want: Vec<Answer> = bench.deals.iter().map(deals::decide).collect();
     let half_cents = bench
         .deals
