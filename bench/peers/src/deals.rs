@@ -81,7 +81,7 @@ pub fn generate(n: usize, seed: u64) -> Vec<Deal> {
             let region = rng.pick(&REGIONS);
             let product = rng.pick(&PRODUCTS);
             let payment_terms_days = rng.pick(&TERMS);
-            let (cents, tenths) = if rng.next() % 10 == 0 {
+            let (cents, tenths) = if rng.next().is_multiple_of(10) {
                 half_cent_case(&mut rng, product)
             } else {
                 let cents = match rng.next() % 10 {
