@@ -24,6 +24,7 @@
 pub mod auth;
 pub mod decision_log;
 pub mod error;
+mod extract;
 pub mod long_work;
 pub mod openapi;
 pub mod reload;
@@ -32,7 +33,6 @@ pub mod state;
 pub mod upload;
 pub mod workers;
 pub mod workflow;
-pub mod workflow_routes;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -121,7 +121,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
         store: store.clone(),
         fixed_tokens: fixed,
         decision_log: config.decision_log,
-        clock: workflow::Clock::with_offset(config.clock_offset),
+        clock: dealrules_workflow::Clock::with_offset(config.clock_offset),
     })
     .await?;
     if let Some(errors) = startup_errors {

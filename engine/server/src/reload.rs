@@ -179,8 +179,9 @@ async fn after_activation(state: &Arc<AppState>, version: &str) {
     }
     let state = state.clone();
     tokio::spawn(async move {
-        if let Err(e) = crate::workflow::reconcile_timers(&state).await {
-            tracing::error!(error = ?e, "reconciling timers with the new pack failed");
+        let snapshot = state.snapshot.load_full();
+        if let Err(e) = state.workflow.reconcile_timers(&snapshot).await {
+            tracing::error!(error = %e, "reconciling timers with the new pack failed");
         }
     });
 }
@@ -217,8 +218,9 @@ pub async fn follow(state: &Arc<AppState>) -> Result<(), String> {
     state.metrics.reload(true);
     let state = state.clone();
     tokio::spawn(async move {
-        if let Err(e) = crate::workflow::reconcile_timers(&state).await {
-            tracing::error!(error = ?e, "reconciling timers with the new pack failed");
+        let snapshot = state.snapshot.load_full();
+        if let Err(e) = state.workflow.reconcile_timers(&snapshot).await {
+            tracing::error!(error = %e, "reconciling timers with the new pack failed");
         }
     });
     Ok(())

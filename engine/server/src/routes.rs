@@ -19,8 +19,9 @@ use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::{Principal, Role, generate_token, hash_token, require};
+use crate::auth::{Role, generate_token, hash_token};
 use crate::error::ApiError;
+use crate::extract::who;
 use crate::openapi;
 use crate::reload::{self, Outcome};
 use crate::state::AppState;
@@ -99,25 +100,9 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(replay))
         .routes(routes!(tokens, create_token))
         .routes(routes!(revoke_token))
-        .routes(routes!(crate::workflow_routes::create_deal))
-        .routes(routes!(crate::workflow_routes::deal))
-        .routes(routes!(crate::workflow_routes::event))
-        .routes(routes!(crate::workflow_routes::approvals))
-        .routes(routes!(crate::workflow_routes::decide_approval))
-        .routes(routes!(crate::workflow_routes::recall))
-        .routes(routes!(crate::workflow_routes::delegate))
-        .routes(routes!(crate::workflow_routes::pipeline))
-        .routes(routes!(crate::workflow_routes::outbox))
         .merge(uploads)
+        .merge(crate::workflow::router())
         .split_for_parts()
-}
-
-pub(crate) async fn who(state: &AppState, headers: &HeaderMap, needed: Role) -> Result<Principal, ApiError> {
-    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let p = state.tokens.authenticate(&state.store, auth).await?;
-    tracing::Span::current().record("subject", p.subject.as_str());
-    require(&p, needed)?;
-    Ok(p)
 }
 
 /// Liveness.

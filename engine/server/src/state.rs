@@ -17,6 +17,7 @@ use serde::Serialize;
 use crate::auth::{TokenBook, Tokens};
 use crate::decision_log::{DecisionLog, LogCounters};
 use dealrules_store::Store;
+use dealrules_workflow::{Clock, Workflow};
 
 #[derive(Debug, Clone, Serialize, Default, utoipa::ToSchema)]
 pub struct ReloadStatus {
@@ -148,14 +149,12 @@ pub struct AppState {
     pub log: DecisionLog,
     /// One activation at a time (a folder reload, an upload, a rollback).
     pub activating: tokio::sync::Mutex<()>,
-    /// The workflow runtime's clock.
-    pub clock: crate::workflow::Clock,
-    /// This process, as timers record who fired them.
-    pub node: String,
-    /// Notification templates.
-    pub templates: tera::Tera,
+    /// The server's one clock: decisions and the workflow read it.
+    pub clock: Arc<Clock>,
     /// Where decisions that can take long run (see [`crate::long_work`]).
     pub long_work: crate::long_work::LongWork,
+    /// Deals, approvals, timers and the outbox.
+    pub workflow: Arc<Workflow>,
 }
 
 /// How a server state is put together.
@@ -168,7 +167,7 @@ pub struct Setup {
     /// Tokens that are not in the store (`DEALRULES_ADMIN_TOKEN`).
     pub fixed_tokens: TokenBook,
     pub decision_log: bool,
-    pub clock: crate::workflow::Clock,
+    pub clock: Clock,
 }
 
 impl AppState {
@@ -196,6 +195,15 @@ impl AppState {
             decision_log: log.is_on(),
             ..Default::default()
         };
+        let clock = Arc::new(setup.clock);
+        let long_work = crate::long_work::LongWork::default();
+        let workflow = Workflow::new(
+            setup.store.clone(),
+            clock.clone(),
+            long_work.pool(),
+            format!("{}-{}", hostname(), std::process::id()),
+        )
+        .map_err(|e| e.to_string())?;
         Ok(Arc::new(AppState {
             snapshot: ArcSwap::from_pointee(setup.snapshot),
             rules_dir: setup.rules_dir,
@@ -205,10 +213,9 @@ impl AppState {
             store: setup.store,
             log,
             activating: tokio::sync::Mutex::new(()),
-            clock: setup.clock,
-            node: format!("{}-{}", hostname(), std::process::id()),
-            templates: crate::workflow::notification_templates()?,
-            long_work: crate::long_work::LongWork::default(),
+            clock,
+            long_work,
+            workflow: Arc::new(workflow),
         }))
     }
 }

@@ -27,6 +27,10 @@ mod workflow;
 
 pub use workflow::{Approval, ApprovalStep, Deal, Delegation, HistoryEntry, OutboxRow, TimerRow, WriteTx};
 
+/// A connection inside a [`WriteTx`]: what the functions that must run in
+/// one transaction take, so their callers need no database driver.
+pub type Conn = sqlx::AnyConnection;
+
 use std::borrow::Cow;
 use std::sync::Mutex;
 
@@ -605,7 +609,7 @@ impl Store {
                 .await
                 .map_err(query_err("writing the decision log"))?;
         }
-        tx.commit().await.map_err(query_err("writing the decision log"))?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -202,8 +202,8 @@ pub struct WriteTx {
 }
 
 impl WriteTx {
-    pub async fn commit(self) -> std::result::Result<(), sqlx::Error> {
-        self.tx.commit().await
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await.map_err(query_err("committing a transaction"))
     }
 }
 
@@ -322,27 +322,6 @@ impl Store {
             .await
             .map_err(query_err("storing a deal"))?;
         Ok(())
-    }
-
-    pub async fn add_history(
-        &self,
-        conn: &mut AnyConnection,
-        deal_id: &str,
-        kind: &str,
-        detail: &Value,
-        version: &str,
-        actor: &str,
-    ) -> Result<HistoryEntry> {
-        let e = HistoryEntry {
-            id: self.new_id(),
-            at: timestamp_now(),
-            kind: kind.into(),
-            detail: detail.clone(),
-            version: version.into(),
-            actor: actor.into(),
-        };
-        self.insert_history_at(conn, deal_id, &e).await?;
-        Ok(e)
     }
 
     /// A history entry with its time given (the runtime's clock).
