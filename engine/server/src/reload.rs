@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use dealrules_core::Snapshot;
 use dealrules_model::PackSource;
-use dealrules_store::Activation;
+use dealrules_store::{Activation, ActivationSource};
 use notify::{RecursiveMode, Watcher};
 use serde::Serialize;
 
@@ -104,7 +104,7 @@ pub async fn activate(
     state: &Arc<AppState>,
     source: PackSource,
     by: &str,
-    from: &str,
+    from: ActivationSource,
     comment: Option<&str>,
 ) -> Outcome {
     let _one_at_a_time = state.activating.lock().await;
@@ -133,7 +133,7 @@ pub async fn activate(
     };
     let refuse = |validation: Validation| {
         let mut status = state.status.write().unwrap_or_else(|p| p.into_inner());
-        tracing::warn!(version = %validation.version, source = from, keeping = %status.version, errors = ?validation.errors, "activation refused; the active pack keeps serving");
+        tracing::warn!(version = %validation.version, source = from.as_str(), keeping = %status.version, errors = ?validation.errors, "activation refused; the active pack keeps serving");
         status.last_reload_at = Some(now());
         status.last_reload_errors = Some(validation.errors.clone());
         status.failed_reloads += 1;
@@ -162,7 +162,7 @@ pub async fn activate(
         status.version = activation.version.clone();
         status.activated_at = activation.activated_at.clone();
         status.activated_by = activation.activated_by.clone();
-        status.source = activation.source.clone();
+        status.source = activation.source;
         status.last_reload_at = Some(now());
         status.last_reload_errors = None;
         status.reloads += 1;
@@ -211,7 +211,7 @@ pub async fn follow(state: &Arc<AppState>) -> Result<(), String> {
         status.version = latest.version.clone();
         status.activated_at = latest.activated_at.clone();
         status.activated_by = latest.activated_by.clone();
-        status.source = latest.source.clone();
+        status.source = latest.source;
         status.last_reload_at = Some(now());
         status.reloads += 1;
     }
@@ -245,7 +245,7 @@ pub async fn reload(state: &Arc<AppState>) -> bool {
         }
     };
     !matches!(
-        activate(state, source, "directory", "directory", None).await,
+        activate(state, source, "directory", ActivationSource::Directory, None).await,
         Outcome::Refused(_)
     )
 }
@@ -285,13 +285,13 @@ pub async fn startup(
     let dir_source = read_dir(dir);
     let latest = store.latest_activation(None).await.map_err(|e| e.to_string())?;
     let last_from_dir = store
-        .latest_activation(Some("directory"))
+        .latest_activation(Some(ActivationSource::Directory.as_str()))
         .await
         .map_err(|e| e.to_string())?;
     let dir_version = dir_source.as_ref().ok().map(PackSource::version);
     if let Some(latest) = &latest {
         let dir_unchanged = dir_version.is_some() && last_from_dir.as_ref().map(|a| &a.version) == dir_version.as_ref();
-        if latest.source != "directory"
+        if latest.source != ActivationSource::Directory
             && dir_unchanged
             && let Some(snapshot) = stored_snapshot(store, &latest.version).await
         {
@@ -313,7 +313,7 @@ pub async fn startup(
             let activation = match &latest {
                 Some(a) if a.version == *snapshot.version => a.clone(),
                 _ => store
-                    .activate(&source, "directory", "directory", None)
+                    .activate(&source, "directory", ActivationSource::Directory, None)
                     .await
                     .map_err(|e| e.to_string())?,
             };

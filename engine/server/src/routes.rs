@@ -12,7 +12,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use dealrules_core::DecideError;
 use dealrules_model::Kind;
-use dealrules_store::{DecisionQuery, DecisionRecord};
+use dealrules_store::{ActivationSource, DecisionQuery, DecisionRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json_, json};
 use utoipa::{OpenApi, ToSchema};
@@ -350,7 +350,16 @@ async fn activate_pack(
 ) -> Result<Json<ActivationAnswer>, ApiError> {
     let who = who(&state, &headers, Role::Admin).await?;
     let source = upload::read_pack(&body).map_err(ApiError::BadRequest)?;
-    activation_answer(reload::activate(&state, source, &who.subject, "upload", q.comment.as_deref()).await)
+    activation_answer(
+        reload::activate(
+            &state,
+            source,
+            &who.subject,
+            ActivationSource::Upload,
+            q.comment.as_deref(),
+        )
+        .await,
+    )
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -386,7 +395,16 @@ async fn rollback(
         .pack(&version)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no stored pack version `{version}`")))?;
-    activation_answer(reload::activate(&state, source, &who.subject, "rollback", req.comment.as_deref()).await)
+    activation_answer(
+        reload::activate(
+            &state,
+            source,
+            &who.subject,
+            ActivationSource::Rollback,
+            req.comment.as_deref(),
+        )
+        .await,
+    )
 }
 
 #[derive(Serialize, ToSchema)]
@@ -451,7 +469,7 @@ pub struct ActivePack {
     pub version: String,
     pub activated_at: String,
     pub activated_by: String,
-    pub source: String,
+    pub source: dealrules_store::ActivationSource,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::auth::{TokenBook, Tokens};
 use crate::decision_log::{DecisionLog, LogCounters};
-use dealrules_store::Store;
+use dealrules_store::{ActivationSource, Store};
 use dealrules_workflow::{Clock, Workflow};
 
 #[derive(Debug, Clone, Serialize, Default, utoipa::ToSchema)]
@@ -29,7 +29,7 @@ pub struct ReloadStatus {
     pub activated_by: String,
     /// Where it came from: `directory` (the watched rules folder),
     /// `upload` or `rollback`.
-    pub source: String,
+    pub source: ActivationSource,
     /// The last reload attempt, good or bad.
     pub last_reload_at: Option<String>,
     /// Why the last reload was refused (`file:line:col: message` lines);
@@ -182,8 +182,8 @@ impl AppState {
         let tokens = Tokens::new(setup.fixed_tokens);
         tokens.refresh(&setup.store).await.map_err(|e| e.to_string())?;
         let (activated_at, activated_by, source) = match &setup.activation {
-            Some(a) => (a.activated_at.clone(), a.activated_by.clone(), a.source.clone()),
-            None => (now(), "directory".into(), "directory".into()),
+            Some(a) => (a.activated_at.clone(), a.activated_by.clone(), a.source),
+            None => (now(), "directory".into(), ActivationSource::Directory),
         };
         let status = ReloadStatus {
             version: setup.snapshot.version.to_string(),

@@ -389,10 +389,10 @@ mod schema {
     #[derive(Serialize, ToSchema)]
     pub struct TimerView {
         pub id: String,
-        pub kind: String,
+        pub kind: dealrules_store::TimerKind,
         pub name: String,
         pub due_at: String,
-        pub state: String,
+        pub state: dealrules_store::TimerState,
     }
 
     #[allow(dead_code)]

@@ -23,7 +23,10 @@
 
 mod packs;
 pub mod scratch;
+mod states;
 mod workflow;
+
+pub use states::{ActivationSource, ApprovalState, OutboxState, StepState, TimerKind, TimerState};
 
 pub use workflow::{Approval, ApprovalStep, Deal, Delegation, HistoryEntry, OutboxRow, TimerRow, WriteTx};
 
@@ -133,8 +136,7 @@ pub struct Activation {
     pub version: String,
     pub activated_at: String,
     pub activated_by: String,
-    /// `directory`, `upload` or `rollback`.
-    pub source: String,
+    pub source: ActivationSource,
     pub comment: Option<String>,
 }
 
@@ -485,16 +487,17 @@ impl Store {
         &self,
         source: &dealrules_model::PackSource,
         by: &str,
-        from: &str,
+        from: impl TryInto<ActivationSource, Error: std::fmt::Display>,
         comment: Option<&str>,
     ) -> Result<Activation> {
+        let from = from.try_into().map_err(|e| StoreError::BadArgument(e.to_string()))?;
         let version = self.put_pack(source).await?;
         let activation = Activation {
             id: self.new_id(),
             version,
             activated_at: timestamp_now(),
             activated_by: by.into(),
-            source: from.into(),
+            source: from,
             comment: comment.map(str::to_string),
         };
         sqlx::query("INSERT INTO activations (id, version, activated_at, activated_by, source, comment) VALUES ($1, $2, $3, $4, $5, $6)")
@@ -502,7 +505,7 @@ impl Store {
             .bind(&activation.version)
             .bind(&activation.activated_at)
             .bind(&activation.activated_by)
-            .bind(&activation.source)
+            .bind(activation.source.as_str())
             .bind(activation.comment.clone())
             .execute(&self.pool)
             .await
@@ -704,7 +707,10 @@ fn activation_row(r: &AnyRow) -> Result<Activation> {
         version: get(1)?,
         activated_at: get(2)?,
         activated_by: get(3)?,
-        source: get(4)?,
+        source: get(4)?.parse().map_err(|e: String| StoreError::Query {
+            what: "reading activations",
+            source: sqlx::Error::Decode(e.into()),
+        })?,
         comment: r.try_get(5).map_err(query_err("reading activations"))?,
     })
 }

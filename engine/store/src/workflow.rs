@@ -11,6 +11,7 @@ use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Row, Transaction};
 
+use crate::states::{ApprovalState, OutboxState, StepState, TimerKind, TimerState};
 use crate::{Backend, Result, Store, StoreError, query_err, timestamp_now};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -50,8 +51,7 @@ pub struct ApprovalStep {
     pub level: String,
     /// A user id, or `role:NAME`.
     pub approver: String,
-    /// waiting | pending | approved | rejected | skipped
-    pub state: String,
+    pub state: StepState,
     pub decided_by: Option<String>,
     pub comment: Option<String>,
     pub decided_at: Option<String>,
@@ -69,8 +69,7 @@ pub struct Approval {
     pub deal: String,
     pub policy: String,
     pub level: String,
-    /// pending | approved | rejected | recalled
-    pub state: String,
+    pub state: ApprovalState,
     pub submitter: String,
     /// The decision and the values its rules tested (for smart re-approval).
     #[schema(value_type = Object)]
@@ -96,14 +95,13 @@ pub struct Delegation {
 pub struct TimerRow {
     pub id: String,
     pub deal_id: String,
-    /// funnel | remind | escalate
-    pub kind: String,
+    pub kind: TimerKind,
     pub name: String,
     pub stage: Option<String>,
     pub approval_id: Option<String>,
     pub due_at: String,
     pub every_ms: Option<i64>,
-    pub state: String,
+    pub state: TimerState,
     pub fired_at: Option<String>,
     pub fired_by: Option<String>,
     pub version: String,
@@ -116,7 +114,7 @@ pub struct OutboxRow {
     pub template: String,
     pub recipient: String,
     pub body: String,
-    pub state: String,
+    pub state: OutboxState,
     pub attempts: i64,
     pub next_attempt_at: String,
     pub last_error: Option<String>,
@@ -126,6 +124,14 @@ pub struct OutboxRow {
 
 fn json_text(v: &impl Serialize) -> Result<String> {
     serde_json::to_string(v).map_err(|e| StoreError::BadArgument(e.to_string()))
+}
+
+/// A state or kind as stored.
+fn parse_text<T: std::str::FromStr<Err = String>>(text: &str, what: &'static str) -> Result<T> {
+    text.parse().map_err(|e: String| StoreError::Query {
+        what,
+        source: sqlx::Error::Decode(e.into()),
+    })
 }
 
 fn parse_json<T: for<'de> Deserialize<'de>>(text: &str, what: &'static str) -> Result<T> {
@@ -164,7 +170,7 @@ fn approval_row(r: &AnyRow) -> Result<Approval> {
         deal: s(1)?,
         policy: s(2)?,
         level: s(3)?,
-        state: s(4)?,
+        state: parse_text(&s(4)?, "reading an approval")?,
         submitter: s(5)?,
         basis: parse_json(&s(6)?, "reading an approval")?,
         steps: parse_json(&s(7)?, "reading an approval")?,
@@ -182,13 +188,13 @@ fn timer_row(r: &AnyRow) -> Result<TimerRow> {
     Ok(TimerRow {
         id: r.try_get(0).map_err(e())?,
         deal_id: r.try_get(1).map_err(e())?,
-        kind: r.try_get(2).map_err(e())?,
+        kind: parse_text(&r.try_get::<String, _>(2).map_err(e())?, "reading a timer")?,
         name: r.try_get(3).map_err(e())?,
         stage: r.try_get(4).map_err(e())?,
         approval_id: r.try_get(5).map_err(e())?,
         due_at: r.try_get(6).map_err(e())?,
         every_ms: r.try_get(7).map_err(e())?,
-        state: r.try_get(8).map_err(e())?,
+        state: parse_text(&r.try_get::<String, _>(8).map_err(e())?, "reading a timer")?,
         fired_at: r.try_get(9).map_err(e())?,
         fired_by: r.try_get(10).map_err(e())?,
         version: r.try_get(11).map_err(e())?,
@@ -425,7 +431,7 @@ impl Store {
             .bind(&a.deal)
             .bind(&a.policy)
             .bind(&a.level)
-            .bind(&a.state)
+            .bind(a.state.as_str())
             .bind(&a.submitter)
             .bind(json_text(&a.basis)?)
             .bind(json_text(&a.steps)?)
@@ -441,7 +447,7 @@ impl Store {
     pub async fn update_approval(&self, conn: &mut AnyConnection, a: &Approval) -> Result<()> {
         sqlx::query("UPDATE approvals SET state = $2, steps = $3, decided_at = $4 WHERE id = $1")
             .bind(&a.id)
-            .bind(&a.state)
+            .bind(a.state.as_str())
             .bind(json_text(&a.steps)?)
             .bind(a.decided_at.clone())
             .execute(&mut *conn)
@@ -474,11 +480,11 @@ impl Store {
     }
 
     /// Approvals by state and deal, oldest first.
-    pub async fn approvals(&self, state: Option<&str>, deal: Option<&str>) -> Result<Vec<Approval>> {
+    pub async fn approvals(&self, state: Option<ApprovalState>, deal: Option<&str>) -> Result<Vec<Approval>> {
         let mut sql = format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE 1 = 1");
         let mut binds = Vec::new();
         if let Some(s) = state {
-            binds.push(s.to_string());
+            binds.push(s.as_str().to_string());
             sql.push_str(&format!(" AND state = ${}", binds.len()));
         }
         if let Some(d) = deal {
@@ -556,13 +562,13 @@ impl Store {
         sqlx::query("INSERT INTO timers (id, deal_id, kind, name, stage, approval_id, due_at, every_ms, state, fired_at, fired_by, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
             .bind(&t.id)
             .bind(&t.deal_id)
-            .bind(&t.kind)
+            .bind(t.kind.as_str())
             .bind(&t.name)
             .bind(t.stage.clone())
             .bind(t.approval_id.clone())
             .bind(&t.due_at)
             .bind(t.every_ms)
-            .bind(&t.state)
+            .bind(t.state.as_str())
             .bind(t.fired_at.clone())
             .bind(t.fired_by.clone())
             .bind(&t.version)
@@ -599,7 +605,7 @@ impl Store {
         &self,
         conn: &mut AnyConnection,
         id: &str,
-        state: &str,
+        state: TimerState,
         at: &str,
         by: Option<&str>,
     ) -> Result<bool> {
@@ -607,7 +613,7 @@ impl Store {
             "UPDATE timers SET state = $2, fired_at = $3, fired_by = $4 WHERE id = $1 AND state = 'scheduled'",
         )
         .bind(id)
-        .bind(state)
+        .bind(state.as_str())
         .bind(at)
         .bind(by.map(str::to_string))
         .execute(&mut *conn)
@@ -674,7 +680,7 @@ impl Store {
             .bind(&o.template)
             .bind(&o.recipient)
             .bind(&o.body)
-            .bind(&o.state)
+            .bind(o.state.as_str())
             .bind(o.attempts)
             .bind(&o.next_attempt_at)
             .bind(o.last_error.clone())
@@ -753,13 +759,13 @@ impl Store {
     pub async fn outbox_attempt(&self, id: &str, ok: bool, error: Option<&str>, next: Option<&str>) -> Result<()> {
         let now = timestamp_now();
         let (state, next_at) = match (ok, next) {
-            (true, _) => ("sent", now.clone()),
-            (false, Some(n)) => ("pending", n.to_string()),
-            (false, None) => ("failed", now.clone()),
+            (true, _) => (OutboxState::Sent, now.clone()),
+            (false, Some(n)) => (OutboxState::Pending, n.to_string()),
+            (false, None) => (OutboxState::Failed, now.clone()),
         };
         sqlx::query("UPDATE outbox SET state = $2, attempts = attempts + 1, next_attempt_at = $3, last_error = $4, sent_at = $5 WHERE id = $1")
             .bind(id)
-            .bind(state)
+            .bind(state.as_str())
             .bind(next_at)
             .bind(error.map(str::to_string))
             .bind(ok.then_some(now))
@@ -778,7 +784,7 @@ fn outbox_row(r: &AnyRow) -> Result<OutboxRow> {
         template: r.try_get(2).map_err(e())?,
         recipient: r.try_get(3).map_err(e())?,
         body: r.try_get(4).map_err(e())?,
-        state: r.try_get(5).map_err(e())?,
+        state: parse_text(&r.try_get::<String, _>(5).map_err(e())?, "reading the outbox")?,
         attempts: r.try_get(6).map_err(e())?,
         next_attempt_at: r.try_get(7).map_err(e())?,
         last_error: r.try_get(8).map_err(e())?,

@@ -19,42 +19,42 @@ pub(crate) async fn run_action(
     deal: &mut Deal,
     a: &PlannedAction,
 ) -> Result<(), WorkflowError> {
-    if let Some(e) = &a.error {
+    if let Some(e) = a.error() {
         return cx
             .history(
                 conn,
                 &deal.id,
                 "action_failed",
-                json!({ "action": a.kind, "detail": a.detail, "error": e }),
+                json!({ "action": a.kind(), "detail": a.detail(), "error": e }),
             )
             .await;
     }
-    match a.kind {
-        "approval" => open_approval(cx, conn, deal, &a.detail).await,
-        "notify" => {
-            let template = a.detail["template"].as_str().unwrap_or_default().to_string();
-            let to = match &a.detail["to"] {
+    match a {
+        PlannedAction::Approval {
+            policy,
+            decision: Ok(decision),
+        } => open_approval(cx, conn, deal, policy, decision).await,
+        PlannedAction::Notify { template, to: Ok(to) } => {
+            let to = match to {
                 Json::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            notify(cx, conn, deal, &template, &to, json!({})).await
+            notify(cx, conn, deal, template, &to, json!({})).await
         }
-        "set" => {
+        PlannedAction::Set { fields: set, .. } => {
             let fields = deal
                 .fields
                 .as_object_mut()
                 .ok_or_else(|| internal("stored fields are not an object"))?;
-            if let Some(set) = a.detail.as_object() {
-                for (k, v) in set {
-                    fields.insert(k.clone(), v.clone());
-                }
+            for (k, v) in set {
+                fields.insert(k.clone(), v.clone());
             }
             cx.wf.store.update_deal(conn, deal).await?;
-            cx.history(conn, &deal.id, "action", json!({ "action": "set", "fields": a.detail }))
+            cx.history(conn, &deal.id, "action", json!({ "action": "set", "fields": set }))
                 .await
         }
-        "script" => {
-            let path = a.detail["script"].as_str().unwrap_or_default();
+        PlannedAction::Script { script: path } => {
+            let path: &str = path;
             let approvals = cx.wf.store.deal_approvals(conn, &deal.id).await?;
             let mut input = facts(deal, &approvals);
             input["now"] = json!(cx.now);
@@ -79,9 +79,9 @@ pub(crate) async fn run_action(
                 }
             }
         }
-        "plugin" => {
-            let name = a.detail["plugin"].as_str().unwrap_or_default();
-            let function = a.detail["function"].as_str().unwrap_or("run");
+        PlannedAction::Plugin { plugin: name, function } => {
+            let name: &str = name;
+            let function = function.as_deref().unwrap_or("run");
             let approvals = cx.wf.store.deal_approvals(conn, &deal.id).await?;
             let facts = facts(deal, &approvals);
             // Bounded by the plugin's deadline, and run on the long-work
@@ -97,14 +97,7 @@ pub(crate) async fn run_action(
                 Err(e) => cx.history(conn, &deal.id, "action_failed", json!({ "action": "plugin", "plugin": name, "function": function, "error": e })).await,
             }
         }
-        other => {
-            cx.history(
-                conn,
-                &deal.id,
-                "action_failed",
-                json!({ "action": other, "error": "unknown action" }),
-            )
-            .await
-        }
+        // An action with an error was written above.
+        PlannedAction::Approval { decision: Err(_), .. } | PlannedAction::Notify { to: Err(_), .. } => Ok(()),
     }
 }

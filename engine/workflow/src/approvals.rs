@@ -4,9 +4,11 @@
 
 use std::sync::Arc;
 
-use dealrules_core::Snapshot;
-use dealrules_store::{Approval, ApprovalStep, Conn, Deal, Delegation};
-use serde_json::{Value as Json, json};
+use dealrules_core::{PlannedApproval, Snapshot};
+use dealrules_store::{
+    Approval, ApprovalState, ApprovalStep, Conn, Deal, Delegation, StepState, TimerKind, TimerState,
+};
+use serde_json::json;
 
 use crate::cx::Cx;
 use crate::error::{WorkflowError, internal};
@@ -42,19 +44,18 @@ pub(crate) async fn open_approval(
     cx: &Cx<'_>,
     conn: &mut Conn,
     deal: &Deal,
-    detail: &Json,
+    policy: &str,
+    decision: &PlannedApproval,
 ) -> Result<(), WorkflowError> {
-    let policy = detail["policy"].as_str().unwrap_or_default().to_string();
-    let decision = &detail["decision"];
+    let policy = policy.to_string();
     let previous = cx.wf.store.deal_approvals(conn, &deal.id).await?;
     let tested = tested_values(cx.snapshot, &policy, &facts(deal, &previous));
-    let basis =
-        json!({ "level": decision["level"], "chain": decision["chain"], "rule": decision["rule"], "tested": tested });
+    let basis = json!({ "level": decision.level, "chain": decision.chain, "rule": decision.rule, "tested": tested });
     // Still pending for the same policy: it stays the open request.
     if let Some(open) = previous
         .iter()
         .rev()
-        .find(|a| a.policy == policy && a.state == "pending")
+        .find(|a| a.policy == policy && a.state == ApprovalState::Pending)
     {
         return cx
             .history(
@@ -69,8 +70,8 @@ pub(crate) async fn open_approval(
         id: format!("apr_{}", cx.wf.store.new_id().to_lowercase()),
         deal: deal.id.clone(),
         policy: policy.clone(),
-        level: decision["level"].as_str().unwrap_or_default().to_string(),
-        state: "pending".into(),
+        level: decision.level.clone(),
+        state: ApprovalState::Pending,
         submitter: cx.actor.clone(),
         basis: basis.clone(),
         steps: Vec::new(),
@@ -81,9 +82,9 @@ pub(crate) async fn open_approval(
     let reused = previous
         .iter()
         .rev()
-        .find(|p| p.policy == policy && p.state == "approved" && p.basis == basis);
-    if decision["auto_approved"] == json!(true) {
-        a.state = "approved".into();
+        .find(|p| p.policy == policy && p.state == ApprovalState::Approved && p.basis == basis);
+    if decision.auto_approved {
+        a.state = ApprovalState::Approved;
         a.decided_at = Some(cx.now.clone());
         cx.wf.store.insert_approval(conn, &a).await?;
         return cx
@@ -95,32 +96,24 @@ pub(crate) async fn open_approval(
             )
             .await;
     }
-    let approvers = decision["approvers"].as_array().cloned().unwrap_or_default();
-    for (i, level) in decision["chain"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-    {
-        let level = level.as_str().unwrap_or_default().to_string();
-        let approver = approvers
+    for (i, level) in decision.chain.iter().enumerate() {
+        let approver = decision
+            .approvers
             .iter()
-            .find(|x| x["level"] == json!(level))
-            .and_then(|x| x["approver"].as_str())
-            .map(str::to_string);
+            .find(|x| x.level == *level)
+            .and_then(|x| x.approver.clone());
         let state = if reused.is_some() {
-            "skipped"
+            StepState::Skipped
         } else if i == 0 {
-            "pending"
+            StepState::Pending
         } else {
-            "waiting"
+            StepState::Waiting
         };
         a.steps.push(ApprovalStep {
-            level,
+            level: level.clone(),
             // An approver the deal does not name goes to admins, who may decide any step.
             approver: approver.unwrap_or_else(|| "role:admin".into()),
-            state: state.into(),
+            state,
             decided_by: None,
             comment: None,
             decided_at: None,
@@ -129,13 +122,19 @@ pub(crate) async fn open_approval(
         });
     }
     if let Some(prior) = reused {
-        a.state = "approved".into();
+        a.state = ApprovalState::Approved;
         a.decided_at = Some(cx.now.clone());
         cx.wf.store.insert_approval(conn, &a).await?;
         return cx.history(conn, &deal.id, "approval", json!({ "approval": a.id, "policy": policy, "event": "re-approval skipped", "reason": format!("the values the rules tested are those approved in {}", prior.id) })).await;
     }
     cx.wf.store.insert_approval(conn, &a).await?;
-    cx.history(conn, &deal.id, "approval", json!({ "approval": a.id, "policy": policy, "event": "requested", "level": a.level, "chain": decision["chain"] })).await?;
+    cx.history(
+        conn,
+        &deal.id,
+        "approval",
+        json!({ "approval": a.id, "policy": policy, "event": "requested", "level": a.level, "chain": decision.chain }),
+    )
+    .await?;
     step_opened(cx, conn, deal, &a, 0).await
 }
 
@@ -166,7 +165,10 @@ async fn step_opened(
             _ => None,
         });
     let Some(sla) = sla else { return Ok(()) };
-    for (kind, after) in [("remind", sla.remind_after), ("escalate", sla.escalate_after)] {
+    for (kind, after) in [
+        (TimerKind::Remind, sla.remind_after),
+        (TimerKind::Escalate, sla.escalate_after),
+    ] {
         let Some(after) = after else { continue };
         let wait = dealrules_model::duration::parse_duration(&after.0).map_err(internal)?;
         let mut row = cx.scheduled(
@@ -186,7 +188,7 @@ async fn cancel_sla_timers(cx: &Cx<'_>, conn: &mut Conn, deal: &str, approval: &
         if t.approval_id.as_deref() == Some(approval) {
             cx.wf
                 .store
-                .set_timer_state(conn, &t.id, "cancelled", &cx.now, None)
+                .set_timer_state(conn, &t.id, TimerState::Cancelled, &cx.now, None)
                 .await?;
         }
     }
@@ -259,7 +261,7 @@ impl Workflow {
             .approval(&mut tx, id)
             .await?
             .ok_or_else(|| WorkflowError::NoApproval(id.into()))?;
-        if a.state != "pending" {
+        if a.state != ApprovalState::Pending {
             return Err(WorkflowError::Conflict(format!(
                 "approval `{id}` is {}, not pending",
                 a.state
@@ -268,7 +270,7 @@ impl Workflow {
         let step = a
             .steps
             .iter()
-            .position(|s| s.state == "pending")
+            .position(|s| s.state == StepState::Pending)
             .ok_or_else(|| WorkflowError::Conflict(format!("approval `{id}` has no pending step")))?;
         let day = &cx.now[..10];
         let delegations = self.store.delegations_on(&mut tx, day).await?;
@@ -288,7 +290,11 @@ impl Workflow {
         }
         {
             let s = &mut a.steps[step];
-            s.state = if approve { "approved" } else { "rejected" }.into();
+            s.state = if approve {
+                StepState::Approved
+            } else {
+                StepState::Rejected
+            };
             s.decided_by = Some(who.subject.clone());
             s.comment = comment.clone();
             s.decided_at = Some(cx.now.clone());
@@ -296,18 +302,18 @@ impl Workflow {
             s.delegate_of = delegate_of.clone();
         }
         cancel_sla_timers(&cx, &mut tx, &deal.id, &a.id).await?;
-        let next = a.steps.iter().position(|s| s.state == "waiting");
+        let next = a.steps.iter().position(|s| s.state == StepState::Waiting);
         match (approve, next) {
-            (true, Some(n)) => a.steps[n].state = "pending".into(),
+            (true, Some(n)) => a.steps[n].state = StepState::Pending,
             (true, None) => {
-                a.state = "approved".into();
+                a.state = ApprovalState::Approved;
                 a.decided_at = Some(cx.now.clone());
             }
             (false, _) => {
-                a.state = "rejected".into();
+                a.state = ApprovalState::Rejected;
                 a.decided_at = Some(cx.now.clone());
-                for s in a.steps.iter_mut().filter(|s| s.state == "waiting") {
-                    s.state = "skipped".into();
+                for s in a.steps.iter_mut().filter(|s| s.state == StepState::Waiting) {
+                    s.state = StepState::Skipped;
                 }
             }
         }
@@ -353,20 +359,20 @@ impl Workflow {
                 a.submitter
             )));
         }
-        if a.state != "pending" {
+        if a.state != ApprovalState::Pending {
             return Err(WorkflowError::Conflict(format!(
                 "approval `{id}` is {}, not pending",
                 a.state
             )));
         }
-        a.state = "recalled".into();
+        a.state = ApprovalState::Recalled;
         a.decided_at = Some(cx.now.clone());
         for s in a
             .steps
             .iter_mut()
-            .filter(|s| s.state == "pending" || s.state == "waiting")
+            .filter(|s| matches!(s.state, StepState::Pending | StepState::Waiting))
         {
-            s.state = "skipped".into();
+            s.state = StepState::Skipped;
         }
         self.store.update_approval(&mut tx, &a).await?;
         cancel_sla_timers(&cx, &mut tx, &a.deal, &a.id).await?;
@@ -383,13 +389,13 @@ impl Workflow {
 
     /// Approval requests by state and deal, oldest first.
     pub async fn approvals(&self, state: Option<&str>, deal: Option<&str>) -> Result<Vec<Approval>, WorkflowError> {
-        if let Some(s) = state
-            && !["pending", "approved", "rejected", "recalled"].contains(&s)
-        {
-            return Err(WorkflowError::Invalid(format!(
-                "`{s}` is not a state: pending, approved, rejected or recalled"
-            )));
-        }
+        let state = state
+            .map(|s| {
+                s.parse::<ApprovalState>().map_err(|_| {
+                    WorkflowError::Invalid(format!("`{s}` is not a state: pending, approved, rejected or recalled"))
+                })
+            })
+            .transpose()?;
         Ok(self.store.approvals(state, deal).await?)
     }
 
@@ -440,20 +446,20 @@ pub(crate) async fn sla_timer_fired(
     let Some(a) = cx.wf.store.approval(conn, approval_id).await? else {
         return Ok(());
     };
-    let Some(step) = a.steps.iter().find(|s| s.state == "pending") else {
+    let Some(step) = a.steps.iter().find(|s| s.state == StepState::Pending) else {
         return Ok(());
     };
-    if a.state != "pending" {
+    if a.state != ApprovalState::Pending {
         return Ok(());
     }
-    let (template, to) = if t.kind == "remind" {
+    let (template, to) = if t.kind == TimerKind::Remind {
         ("approval-reminder", step.approver.clone())
     } else {
         // Escalation goes to whoever approves the next level, or to admins.
         let next = a
             .steps
             .iter()
-            .skip_while(|s| s.state != "pending")
+            .skip_while(|s| s.state != StepState::Pending)
             .nth(1)
             .map(|s| s.approver.clone());
         ("approval-escalated", next.unwrap_or_else(|| "role:admin".into()))

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use dealrules_core::Snapshot;
-use dealrules_store::{Conn, HistoryEntry, TimerRow};
+use dealrules_store::{Conn, HistoryEntry, TimerKind, TimerRow, TimerState};
 use serde_json::Value as Json;
 
 use crate::error::WorkflowError;
@@ -48,17 +48,17 @@ impl<'a> Cx<'a> {
 
 impl Cx<'_> {
     /// A timer due at `due`, scheduled under the pack version in force.
-    pub fn scheduled(&self, deal: &str, kind: &str, name: &str, due: chrono::DateTime<chrono::Utc>) -> TimerRow {
+    pub fn scheduled(&self, deal: &str, kind: TimerKind, name: &str, due: chrono::DateTime<chrono::Utc>) -> TimerRow {
         TimerRow {
             id: self.wf.store.new_id(),
             deal_id: deal.to_string(),
-            kind: kind.into(),
+            kind,
             name: name.into(),
             stage: None,
             approval_id: None,
             due_at: dealrules_store::timestamp(due),
             every_ms: None,
-            state: "scheduled".into(),
+            state: TimerState::Scheduled,
             fired_at: None,
             fired_by: None,
             version: self.version().into(),

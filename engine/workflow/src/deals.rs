@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use dealrules_core::{Decision, PlannedAction, Snapshot};
 use dealrules_expr::Value;
-use dealrules_store::{Approval, Conn, Deal, HistoryEntry, Store, TimerRow};
+use dealrules_store::{Approval, Conn, Deal, HistoryEntry, Store, TimerKind, TimerRow, TimerState};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json, json};
 
@@ -68,20 +68,20 @@ pub struct DealView {
 #[derive(Debug, Serialize)]
 pub struct TimerView {
     pub id: String,
-    pub kind: String,
+    pub kind: TimerKind,
     pub name: String,
     pub due_at: String,
-    pub state: String,
+    pub state: TimerState,
 }
 
 impl From<&TimerRow> for TimerView {
     fn from(t: &TimerRow) -> Self {
         TimerView {
             id: t.id.clone(),
-            kind: t.kind.clone(),
+            kind: t.kind,
             name: t.name.clone(),
             due_at: t.due_at.clone(),
-            state: t.state.clone(),
+            state: t.state,
         }
     }
 }
@@ -115,7 +115,7 @@ impl Workflow {
             .timers_of(id)
             .await?
             .iter()
-            .filter(|t| t.state == "scheduled")
+            .filter(|t| t.state == TimerState::Scheduled)
             .map(TimerView::from)
             .collect();
         Ok(DealView {
@@ -328,12 +328,12 @@ async fn move_deal(
     .await?;
     // Timers of the stage left no longer apply.
     for t in cx.wf.store.deal_timers(conn, &deal.id).await? {
-        if t.kind == "funnel"
+        if t.kind == TimerKind::Funnel
             && t.stage.as_deref() == Some(from.as_str())
             && cx
                 .wf
                 .store
-                .set_timer_state(conn, &t.id, "cancelled", &cx.now, None)
+                .set_timer_state(conn, &t.id, TimerState::Cancelled, &cx.now, None)
                 .await?
         {
             cx.history(
@@ -383,7 +383,7 @@ async fn enter_stage(
             continue;
         };
         let due = cx.wf.clock.now() + chrono::Duration::from_std(wait).map_err(internal)?;
-        let mut row = cx.scheduled(&deal.id, "funnel", &timer.id, due);
+        let mut row = cx.scheduled(&deal.id, TimerKind::Funnel, &timer.id, due);
         row.stage = Some(deal.stage.clone());
         row.every_ms = timer.every.map(|e| e.as_millis() as i64);
         cx.wf.store.insert_timer(conn, &row).await?;

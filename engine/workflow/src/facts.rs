@@ -1,7 +1,7 @@
 //! The facts a deal's policies read.
 
 use dealrules_core::Snapshot;
-use dealrules_store::{Approval, Deal};
+use dealrules_store::{Approval, ApprovalState, Deal};
 use serde_json::{Value as Json, json};
 
 /// The facts a deal's policies read: its context (`rep`, `customer`, ...)
@@ -35,7 +35,7 @@ pub(crate) fn facts(deal: &Deal, approvals: &[Approval]) -> Json {
 /// rejection does not block a deal that was resubmitted.
 fn latest_approvals(approvals: &[Approval]) -> Vec<&Approval> {
     let mut latest: Vec<&Approval> = Vec::new();
-    for a in approvals.iter().filter(|a| a.state != "recalled") {
+    for a in approvals.iter().filter(|a| a.state != ApprovalState::Recalled) {
         match latest.iter_mut().find(|l| l.policy == a.policy) {
             Some(l) => *l = a,
             None => latest.push(a),

@@ -1,6 +1,6 @@
 //! Notifications: rendered into the outbox inside the deal's transaction.
 
-use dealrules_store::{Conn, Deal, OutboxRow};
+use dealrules_store::{Conn, Deal, OutboxRow, OutboxState};
 use serde_json::{Value as Json, json};
 
 use crate::cx::Cx;
@@ -32,7 +32,7 @@ pub(crate) async fn notify(
                 template: template.into(),
                 recipient: to.into(),
                 body,
-                state: "pending".into(),
+                state: OutboxState::Pending,
                 attempts: 0,
                 next_attempt_at: cx.now.clone(),
                 last_error: None,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use dealrules_core::Snapshot;
 use dealrules_expr::Value;
-use dealrules_store::{Conn, Deal, TimerRow};
+use dealrules_store::{Conn, Deal, TimerKind, TimerRow, TimerState};
 use serde_json::json;
 
 use crate::actions::run_action;
@@ -27,30 +27,21 @@ impl Workflow {
         for t in &due {
             let Some(mut deal) = self.store.lock_deal(&mut tx, &t.deal_id).await? else {
                 self.store
-                    .set_timer_state(&mut tx, &t.id, "cancelled", &cx.now, Some(&self.node))
+                    .set_timer_state(&mut tx, &t.id, TimerState::Cancelled, &cx.now, Some(&self.node))
                     .await?;
                 continue;
             };
             if !self
                 .store
-                .set_timer_state(&mut tx, &t.id, "fired", &cx.now, Some(&self.node))
+                .set_timer_state(&mut tx, &t.id, TimerState::Fired, &cx.now, Some(&self.node))
                 .await?
             {
                 continue;
             }
             fired += 1;
-            match t.kind.as_str() {
-                "funnel" => fire_funnel_timer(&cx, &mut tx, &mut deal, t).await?,
-                "remind" | "escalate" => sla_timer_fired(&cx, &mut tx, &deal, t).await?,
-                other => {
-                    cx.history(
-                        &mut tx,
-                        &deal.id,
-                        "action_failed",
-                        json!({ "timer": t.name, "error": format!("unknown timer kind `{other}`") }),
-                    )
-                    .await?
-                }
+            match t.kind {
+                TimerKind::Funnel => fire_funnel_timer(&cx, &mut tx, &mut deal, t).await?,
+                TimerKind::Remind | TimerKind::Escalate => sla_timer_fired(&cx, &mut tx, &deal, t).await?,
             }
         }
         tx.commit().await?;
@@ -67,7 +58,7 @@ impl Workflow {
             .scheduled_timers()
             .await?
             .into_iter()
-            .filter(|t| t.kind == "funnel")
+            .filter(|t| t.kind == TimerKind::Funnel)
         {
             let Some(deal) = self.store.deal(&t.deal_id).await? else {
                 continue;
@@ -95,7 +86,7 @@ impl Workflow {
                 let mut tx = self.store.begin_write().await?;
                 if self
                     .store
-                    .set_timer_state(&mut tx, &t.id, "cancelled", &cx.now, Some(&self.node))
+                    .set_timer_state(&mut tx, &t.id, TimerState::Cancelled, &cx.now, Some(&self.node))
                     .await?
                 {
                     cx.history(
@@ -170,7 +161,7 @@ async fn fire_funnel_timer(cx: &Cx<'_>, conn: &mut Conn, deal: &mut Deal, t: &Ti
         let next = TimerRow {
             id: cx.wf.store.new_id(),
             due_at: dealrules_store::timestamp(due),
-            state: "scheduled".into(),
+            state: TimerState::Scheduled,
             fired_at: None,
             fired_by: None,
             version: cx.version().into(),
