@@ -21,11 +21,13 @@
 //!   constant time.
 #![forbid(unsafe_code)]
 
+pub mod activation;
 pub mod auth;
 pub mod decision_log;
 pub mod error;
 mod extract;
 pub mod long_work;
+pub mod metrics;
 pub mod openapi;
 pub mod reload;
 pub mod routes;
@@ -124,12 +126,8 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
         clock: dealrules_workflow::Clock::with_offset(config.clock_offset),
     })
     .await?;
-    if let Some(errors) = startup_errors {
-        state
-            .status
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .last_reload_errors = Some(errors);
+    if startup_errors.is_some() {
+        state.activations.started(startup_errors).await;
     }
     if let (true, Some(keep)) = (config.decision_log, config.retention) {
         decision_log::prune_every_hour(store.clone(), keep);
@@ -140,7 +138,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
     if let Some(url) = &config.webhook_url {
         workers::webhook(state.clone(), url.clone());
     }
-    let _watcher = reload::watch(state.clone(), Duration::from_millis(150))
+    let _watcher = workers::watch(state.clone(), Duration::from_millis(150))
         .map_err(|e| format!("cannot watch {}: {e}", config.rules.display()))?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await

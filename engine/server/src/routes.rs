@@ -19,11 +19,12 @@ use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::activation::Outcome;
 use crate::auth::{Role, generate_token, hash_token};
 use crate::error::ApiError;
 use crate::extract::who;
 use crate::openapi;
-use crate::reload::{self, Outcome};
+use crate::reload;
 use crate::state::AppState;
 use crate::upload;
 
@@ -179,7 +180,7 @@ async fn decide(
         .record("policy", policy.as_str())
         .record("version", &*snapshot.version);
     let started = std::time::Instant::now();
-    let now = crate::state::now();
+    let now = state.clock.text();
     let result = if snapshot.may_run_long(&policy) {
         // Plugins and plans run off the async workers (see `long_work`);
         // the text is checked again there, a trifle beside a plugin call.
@@ -293,11 +294,11 @@ async fn policy(
 }
 
 /// The active pack version, who activated it and when, the last reload and its errors.
-#[utoipa::path(get, path = "/v1/status", tag = "policies", responses((status = 200, description = "The status", body = crate::state::ReloadStatus)), extensions(("x-required-role" = json!("viewer"))))]
+#[utoipa::path(get, path = "/v1/status", tag = "policies", responses((status = 200, description = "The status", body = crate::activation::ReloadStatus)), extensions(("x-required-role" = json!("viewer"))))]
 async fn status(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-) -> Result<Json<crate::state::ReloadStatus>, ApiError> {
+) -> Result<Json<crate::activation::ReloadStatus>, ApiError> {
     who(&state, &headers, Role::Viewer).await?;
     Ok(Json(state.status.read().unwrap_or_else(|p| p.into_inner()).clone()))
 }
@@ -351,14 +352,10 @@ async fn activate_pack(
     let who = who(&state, &headers, Role::Admin).await?;
     let source = upload::read_pack(&body).map_err(ApiError::BadRequest)?;
     activation_answer(
-        reload::activate(
-            &state,
-            source,
-            &who.subject,
-            ActivationSource::Upload,
-            q.comment.as_deref(),
-        )
-        .await,
+        state
+            .activations
+            .activate(source, &who.subject, ActivationSource::Upload, q.comment.as_deref())
+            .await,
     )
 }
 
@@ -396,14 +393,10 @@ async fn rollback(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no stored pack version `{version}`")))?;
     activation_answer(
-        reload::activate(
-            &state,
-            source,
-            &who.subject,
-            ActivationSource::Rollback,
-            req.comment.as_deref(),
-        )
-        .await,
+        state
+            .activations
+            .activate(source, &who.subject, ActivationSource::Rollback, req.comment.as_deref())
+            .await,
     )
 }
 

@@ -82,6 +82,28 @@ pub fn webhook(state: Arc<AppState>, url: String) {
     });
 }
 
+/// Watches the rules folder; changes within `debounce` of each other make
+/// one reload, asked of the activation owner.
+pub fn watch(state: Arc<AppState>, debounce: Duration) -> notify::Result<notify::RecommendedWatcher> {
+    use notify::{RecursiveMode, Watcher};
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if event.is_ok_and(|e| !e.kind.is_access()) {
+            let _ = tx.send(());
+        }
+    })?;
+    watcher.watch(&state.rules_dir, RecursiveMode::Recursive)?;
+    tokio::spawn(async move {
+        while rx.recv().await.is_some() {
+            // Let a burst of writes (an editor saving, a git checkout) settle.
+            tokio::time::sleep(debounce).await;
+            while rx.try_recv().is_ok() {}
+            state.activations.folder_changed().await;
+        }
+    });
+    Ok(watcher)
+}
+
 /// Follows activations made elsewhere (another node, the CLI): polls every
 /// 500 ms and, on PostgreSQL, wakes at once on a NOTIFY.
 pub fn follow_activations(state: Arc<AppState>) {
@@ -100,7 +122,7 @@ pub fn follow_activations(state: Arc<AppState>) {
                 _ = every.tick() => {},
                 _ = woken.recv() => {},
             }
-            if let Err(e) = crate::reload::follow(&state).await {
+            if let Err(e) = state.activations.follow().await {
                 tracing::warn!(error = %e, "following another node's activation failed");
             }
         }
