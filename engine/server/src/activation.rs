@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::Metrics;
 use crate::reload::{Validation, read_dir, stored_snapshot, validate};
+use crate::supervisor::Supervisor;
 
 #[derive(Debug, Clone, Serialize, Default, utoipa::ToSchema)]
 pub struct ReloadStatus {
@@ -42,6 +43,8 @@ pub struct ReloadStatus {
     /// The database, without its password.
     pub store: String,
     pub decision_log: bool,
+    /// The background workers: state, restarts, last error.
+    pub workers: Vec<crate::supervisor::WorkerStatus>,
 }
 
 /// How an activation ended.
@@ -186,13 +189,22 @@ enum Record<'a> {
 }
 
 impl Owner {
-    /// Starts the owner's task; it ends when every handle is dropped.
-    pub fn start(self) -> Activations {
-        let (jobs, mut queue) = mpsc::unbounded_channel::<Job>();
-        tokio::spawn(async move {
-            while let Some(job) = queue.recv().await {
-                let answer = self.handle(job.event).await;
-                let _ = job.reply.send(answer);
+    /// Starts the owner, as the supervisor's worker `activation`; it
+    /// ends when every handle is dropped.
+    pub fn start(self, workers: &Supervisor) -> Activations {
+        let (jobs, queue) = mpsc::unbounded_channel::<Job>();
+        // A restarted owner goes on with the same queue.
+        let queue = Arc::new(tokio::sync::Mutex::new(queue));
+        let owner = Arc::new(self);
+        workers.spawn("activation", move || {
+            let (owner, queue) = (owner.clone(), queue.clone());
+            async move {
+                let mut queue = queue.lock().await;
+                while let Some(job) = queue.recv().await {
+                    let answer = owner.handle(job.event).await;
+                    let _ = job.reply.send(answer);
+                }
+                Ok(())
             }
         });
         Activations { jobs }

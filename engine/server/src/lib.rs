@@ -32,6 +32,7 @@ pub mod openapi;
 pub mod reload;
 pub mod routes;
 pub mod state;
+pub mod supervisor;
 pub mod upload;
 pub mod workers;
 pub mod workflow;
@@ -130,9 +131,9 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
         state.activations.started(startup_errors).await;
     }
     if let (true, Some(keep)) = (config.decision_log, config.retention) {
-        decision_log::prune_every_hour(store.clone(), keep);
+        decision_log::prune_every_hour(store.clone(), keep, &state.workers);
     }
-    tokens_refresh_every(state.clone(), Duration::from_secs(10));
+    workers::tokens_refresh(state.clone(), Duration::from_secs(10));
     workers::timers(state.clone(), config.timer_tick);
     workers::follow_activations(state.clone());
     if let Some(url) = &config.webhook_url {
@@ -155,23 +156,12 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
         .with_graceful_shutdown(shutdown())
         .await
         .map_err(|e| e.to_string())?;
-    // In-flight requests are done; write what they logged.
+    // In-flight requests are done; write what they logged, then stop the
+    // background work.
     state.log.flush().await;
+    state.workers.shutdown().await;
     store.close().await;
     Ok(())
-}
-
-/// Tokens made or revoked elsewhere (the CLI, another node) take effect.
-fn tokens_refresh_every(state: Arc<state::AppState>, every: Duration) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        loop {
-            tick.tick().await;
-            if let Err(e) = state.tokens.refresh(&state.store).await {
-                tracing::warn!(error = %e, "refreshing tokens failed");
-            }
-        }
-    });
 }
 
 async fn shutdown() {

@@ -300,7 +300,9 @@ async fn status(
     headers: HeaderMap,
 ) -> Result<Json<crate::activation::ReloadStatus>, ApiError> {
     who(&state, &headers, Role::Viewer).await?;
-    Ok(Json(state.status.read().unwrap_or_else(|p| p.into_inner()).clone()))
+    let mut status = state.status.read().unwrap_or_else(|p| p.into_inner()).clone();
+    status.workers = state.workers.status();
+    Ok(Json(status))
 }
 
 // ---- packs ----

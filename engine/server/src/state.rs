@@ -11,6 +11,7 @@ use crate::activation::{Activations, Owner, ReloadStatus};
 use crate::auth::{TokenBook, Tokens};
 use crate::decision_log::DecisionLog;
 use crate::metrics::Metrics;
+use crate::supervisor::Supervisor;
 use dealrules_store::{ActivationSource, Store};
 use dealrules_workflow::{Clock, Workflow};
 
@@ -26,6 +27,8 @@ pub struct AppState {
     pub log: DecisionLog,
     /// Where every activation goes (see [`crate::activation`]).
     pub activations: Activations,
+    /// Background work (see [`crate::supervisor`]).
+    pub workers: Supervisor,
     /// The server's one clock: decisions and the workflow read it.
     pub clock: Arc<Clock>,
     /// Where decisions that can take long run (see [`crate::long_work`]).
@@ -51,8 +54,9 @@ impl AppState {
     /// Loads the stored tokens and starts the decision log writer.
     pub async fn start(setup: Setup) -> Result<Arc<AppState>, String> {
         let metrics = Arc::new(Metrics::default());
+        let workers = Supervisor::default();
         let log = if setup.decision_log {
-            DecisionLog::start(setup.store.clone(), metrics.log.clone())
+            DecisionLog::start(setup.store.clone(), metrics.log.clone(), &workers)
         } else {
             DecisionLog::off()
         };
@@ -96,7 +100,7 @@ impl AppState {
             workflow: workflow.clone(),
             rules_dir: setup.rules_dir.clone(),
         }
-        .start();
+        .start(&workers);
         Ok(Arc::new(AppState {
             snapshot,
             rules_dir: setup.rules_dir,
@@ -106,6 +110,7 @@ impl AppState {
             store: setup.store,
             log,
             activations,
+            workers,
             clock,
             long_work,
             workflow,
