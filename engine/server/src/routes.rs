@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -22,7 +22,7 @@ use utoipa_axum::routes;
 use crate::activation::Outcome;
 use crate::auth::{Role, generate_token, hash_token};
 use crate::error::ApiError;
-use crate::extract::who;
+use crate::extract::{Admin, Caller, Expected, JsonBody, Service, Viewer};
 use crate::openapi;
 use crate::reload;
 use crate::state::AppState;
@@ -164,11 +164,10 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     extensions(("x-required-role" = json!("service"))))]
 async fn decide(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
     Path(policy): Path<String>,
+    Caller(who, _): Caller<Service>,
     body: String,
 ) -> Result<Response, ApiError> {
-    let who = who(&state, &headers, Role::Service).await?;
     // Depth, size and duplicate keys over the whole body, before anything
     // (the decision log included) keeps it.
     let shaped = dealrules_expr::input_shape::Shaped::check(&body)
@@ -235,8 +234,7 @@ async fn decide(
 
 /// The active pack's policies with kind, name and version.
 #[utoipa::path(get, path = "/v1/policies", tag = "policies", responses((status = 200, description = "The policies", body = PolicyList)), extensions(("x-required-role" = json!("viewer"))))]
-async fn policies(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<PolicyList>, ApiError> {
-    who(&state, &headers, Role::Viewer).await?;
+async fn policies(State(state): State<Arc<AppState>>, _: Caller<Viewer>) -> Result<Json<PolicyList>, ApiError> {
     let s = state.snapshot.load();
     let policies = s
         .policies()
@@ -265,10 +263,9 @@ pub struct PolicyList {
     extensions(("x-required-role" = json!("viewer"))))]
 async fn policy(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
     Path((kind, name)): Path<(String, String)>,
+    _: Caller<Viewer>,
 ) -> Result<Json<Json_>, ApiError> {
-    who(&state, &headers, Role::Viewer).await?;
     let kind = Kind::parse(&kind).ok_or_else(|| ApiError::NotFound(format!("no kind `{kind}`")))?;
     let s = state.snapshot.load();
     let doc = s
@@ -297,9 +294,8 @@ async fn policy(
 #[utoipa::path(get, path = "/v1/status", tag = "policies", responses((status = 200, description = "The status", body = crate::activation::ReloadStatus)), extensions(("x-required-role" = json!("viewer"))))]
 async fn status(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    _: Caller<Viewer>,
 ) -> Result<Json<crate::activation::ReloadStatus>, ApiError> {
-    who(&state, &headers, Role::Viewer).await?;
     let mut status = state.status.read().unwrap_or_else(|p| p.into_inner()).clone();
     status.workers = state.workers.status();
     Ok(Json(status))
@@ -314,12 +310,7 @@ async fn status(
     )),
     responses((status = 200, description = "What validation found; `valid` says whether it could be activated", body = reload::Validation), (status = 400, description = "Not a pack (a path outside the pack, a link, not tar.gz nor JSON)"), (status = 413, description = "Larger than 16 MiB")),
     extensions(("x-required-role" = json!("admin"))))]
-async fn validate_pack(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<reload::Validation>, ApiError> {
-    who(&state, &headers, Role::Admin).await?;
+async fn validate_pack(_: Caller<Admin>, body: Bytes) -> Result<Json<reload::Validation>, ApiError> {
     let source = upload::read_pack(&body).map_err(ApiError::BadRequest)?;
     let (_, validation) = tokio::task::spawn_blocking(move || reload::validate(source))
         .await
@@ -347,11 +338,10 @@ struct ActivateQuery {
     extensions(("x-required-role" = json!("admin"))))]
 async fn activate_pack(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
     Query(q): Query<ActivateQuery>,
+    Caller(who, _): Caller<Admin>,
     body: Bytes,
 ) -> Result<Json<ActivationAnswer>, ApiError> {
-    let who = who(&state, &headers, Role::Admin).await?;
     let source = upload::read_pack(&body).map_err(ApiError::BadRequest)?;
     activation_answer(
         state
@@ -359,6 +349,10 @@ async fn activate_pack(
             .activate(source, &who.subject, ActivationSource::Upload, q.comment.as_deref())
             .await,
     )
+}
+
+impl Expected for RollbackRequest {
+    const EXPECTED: &'static str = r#"expected {"version": "sha256:..."}"#;
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -378,12 +372,9 @@ pub struct RollbackRequest {
     extensions(("x-required-role" = json!("admin"))))]
 async fn rollback(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Bytes,
+    Caller(who, _): Caller<Admin>,
+    JsonBody { value: req, .. }: JsonBody<RollbackRequest>,
 ) -> Result<Json<ActivationAnswer>, ApiError> {
-    let who = who(&state, &headers, Role::Admin).await?;
-    let req: RollbackRequest = crate::error::read_json(&body)
-        .map_err(|e| ApiError::BadRequest(format!("expected {{\"version\": \"sha256:...\"}}: {e}")))?;
     let version = state
         .store
         .resolve_version(&req.version)
@@ -441,8 +432,7 @@ fn activation_answer(outcome: Outcome) -> Result<Json<ActivationAnswer>, ApiErro
 
 /// The active pack, every activation (who, when, from where) and every stored version.
 #[utoipa::path(get, path = "/v1/packs", tag = "packs", responses((status = 200, description = "Versions and activations, newest first", body = PackList)), extensions(("x-required-role" = json!("viewer"))))]
-async fn packs(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<PackList>, ApiError> {
-    who(&state, &headers, Role::Viewer).await?;
+async fn packs(State(state): State<Arc<AppState>>, _: Caller<Viewer>) -> Result<Json<PackList>, ApiError> {
     let activations = state.store.activations(200).await?;
     let versions = state.store.packs().await?;
     let s = state.status.read().unwrap_or_else(|p| p.into_inner()).clone();
@@ -481,10 +471,9 @@ pub struct PackList {
     extensions(("x-required-role" = json!("viewer"))))]
 async fn pack_files(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
     Path(version): Path<String>,
+    _: Caller<Viewer>,
 ) -> Result<Json<PackFiles>, ApiError> {
-    who(&state, &headers, Role::Viewer).await?;
     let version = state
         .store
         .resolve_version(&version)
@@ -581,10 +570,9 @@ pub struct DecisionPage {
     extensions(("x-required-role" = json!("viewer"))))]
 async fn decisions(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
     Query(q): Query<DecisionsQuery>,
+    _: Caller<Viewer>,
 ) -> Result<Json<DecisionPage>, ApiError> {
-    who(&state, &headers, Role::Viewer).await?;
     let limit = q.limit.unwrap_or(100).clamp(1, dealrules_store::MAX_PAGE);
     let found = state
         .store
@@ -611,10 +599,9 @@ async fn decisions(
     extensions(("x-required-role" = json!("viewer"))))]
 async fn decision(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
     Path(id): Path<String>,
+    _: Caller<Viewer>,
 ) -> Result<Json<LoggedDecision>, ApiError> {
-    who(&state, &headers, Role::Viewer).await?;
     let r = state
         .store
         .decision(&id)
@@ -632,10 +619,9 @@ async fn decision(
     extensions(("x-required-role" = json!("viewer"))))]
 async fn replay(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
     Path(id): Path<String>,
+    _: Caller<Viewer>,
 ) -> Result<Json<Replay>, ApiError> {
-    who(&state, &headers, Role::Viewer).await?;
     let r = state
         .store
         .decision(&id)
@@ -691,6 +677,10 @@ pub struct Replay {
 
 // ---- tokens ----
 
+impl Expected for NewToken {
+    const EXPECTED: &'static str = r#"expected {"role", "subject", "groups"}"#;
+}
+
 #[derive(Deserialize, ToSchema)]
 pub struct NewToken {
     /// viewer, service, approver or admin.
@@ -702,8 +692,7 @@ pub struct NewToken {
 
 /// Live tokens (never the tokens nor their hashes).
 #[utoipa::path(get, path = "/v1/tokens", tag = "tokens", responses((status = 200, description = "The tokens", body = TokenList)), extensions(("x-required-role" = json!("admin"))))]
-async fn tokens(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<TokenList>, ApiError> {
-    who(&state, &headers, Role::Admin).await?;
+async fn tokens(State(state): State<Arc<AppState>>, _: Caller<Admin>) -> Result<Json<TokenList>, ApiError> {
     Ok(Json(TokenList {
         tokens: state.store.tokens().await?,
     }))
@@ -728,12 +717,9 @@ pub struct CreatedToken {
     extensions(("x-required-role" = json!("admin"))))]
 async fn create_token(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Bytes,
+    Caller(who, _): Caller<Admin>,
+    JsonBody { value: req, .. }: JsonBody<NewToken>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
-    let who = who(&state, &headers, Role::Admin).await?;
-    let req: NewToken = crate::error::read_json(&body)
-        .map_err(|e| ApiError::BadRequest(format!("expected {{\"role\", \"subject\", \"groups\"}}: {e}")))?;
     let role = Role::parse(&req.role).ok_or_else(|| {
         ApiError::BadRequest(format!(
             "`{}` is not a role: viewer, service, approver or admin",
@@ -762,10 +748,9 @@ async fn create_token(
     extensions(("x-required-role" = json!("admin"))))]
 async fn revoke_token(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
     Path(id): Path<String>,
+    _: Caller<Admin>,
 ) -> Result<StatusCode, ApiError> {
-    who(&state, &headers, Role::Admin).await?;
     if !state.store.revoke_token(&id).await? {
         return Err(ApiError::NotFound(format!("no live token `{id}`")));
     }

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -18,7 +17,7 @@ use utoipa_axum::routes;
 
 use crate::auth::{Principal, Role};
 use crate::error::ApiError;
-use crate::extract::who;
+use crate::extract::{Approver, Caller, Expected, JsonBody, Service, Viewer};
 use crate::state::AppState;
 
 /// The workflow's routes and their OpenAPI document.
@@ -63,7 +62,9 @@ pub async fn apply_event(
     key: Option<&str>,
     body: &[u8],
 ) -> Result<(u16, String), ApiError> {
-    match event_answer(state, who, deal_id, key, body).await {
+    let event = crate::error::read_json::<Event>(body)
+        .map_err(|e| ApiError::BadRequest(format!("{}: {e}", Event::EXPECTED)))?;
+    match event_answer(state, who, deal_id, key, event, body).await {
         Ok(text) => Ok((200, text)),
         Err(e @ ApiError::ConflictWith { .. }) => Ok((409, e.problem().to_string())),
         Err(e) => Err(e),
@@ -75,13 +76,9 @@ async fn event_answer(
     who: &Principal,
     deal_id: &str,
     key: Option<&str>,
+    event: Event,
     body: &[u8],
 ) -> Result<String, ApiError> {
-    let event: Event = crate::error::read_json(body).map_err(|e| {
-        ApiError::BadRequest(format!(
-            "expected {{\"type\": \"update\", \"fields\": {{...}}}} or {{\"type\": \"move\", \"to\": \"stage\"}}: {e}"
-        ))
-    })?;
     let key = match key {
         Some(k) if k.is_empty() || k.chars().count() > 200 => {
             return Err(ApiError::BadRequest(
@@ -107,6 +104,14 @@ pub async fn fire_due_timers(state: &Arc<AppState>, limit: i64) -> Result<usize,
     Ok(state.workflow.fire_due_timers(&snapshot, limit).await?)
 }
 
+impl Expected for NewDeal {
+    const EXPECTED: &'static str = r#"expected {"id", "funnel", "owner", "fields", "context"}"#;
+}
+
+impl Expected for Event {
+    const EXPECTED: &'static str = r#"expected {"type": "update", "fields": {...}} or {"type": "move", "to": "stage"}"#;
+}
+
 // ---- routes ----
 
 /// Creates a deal in its funnel's initial stage.
@@ -115,15 +120,9 @@ pub async fn fire_due_timers(state: &Arc<AppState>, limit: i64) -> Result<usize,
     extensions(("x-required-role" = json!("service"))))]
 async fn create_deal_route(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Bytes,
+    Caller(who, _): Caller<Service>,
+    JsonBody { value: req, .. }: JsonBody<NewDeal>,
 ) -> Result<(StatusCode, Json<DealView>), ApiError> {
-    let who = who(&state, &headers, Role::Service).await?;
-    let req: NewDeal = crate::error::read_json(&body).map_err(|e| {
-        ApiError::BadRequest(format!(
-            "expected {{\"id\", \"funnel\", \"owner\", \"fields\", \"context\"}}: {e}"
-        ))
-    })?;
     Ok((StatusCode::CREATED, Json(create_deal(&state, &who, req).await?)))
 }
 
@@ -133,10 +132,9 @@ async fn create_deal_route(
     extensions(("x-required-role" = json!("viewer"))))]
 async fn deal(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
     Path(id): Path<String>,
+    _: Caller<Viewer>,
 ) -> Result<Json<DealView>, ApiError> {
-    who(&state, &headers, Role::Viewer).await?;
     Ok(Json(state.workflow.view(&id).await?))
 }
 
@@ -157,11 +155,11 @@ async fn event(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    body: Bytes,
+    Caller(who, _): Caller<Service>,
+    JsonBody { value: event, text }: JsonBody<Event>,
 ) -> Result<Response, ApiError> {
-    let who = who(&state, &headers, Role::Service).await?;
     let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok());
-    let text = event_answer(&state, &who, &id, key, &body).await?;
+    let text = event_answer(&state, &who, &id, key, event, &text).await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
 }
 
@@ -185,13 +183,16 @@ pub struct ApprovalList {
     extensions(("x-required-role" = json!("viewer"))))]
 async fn approvals(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
     Query(q): Query<ApprovalsQuery>,
+    _: Caller<Viewer>,
 ) -> Result<Json<ApprovalList>, ApiError> {
-    who(&state, &headers, Role::Viewer).await?;
     Ok(Json(ApprovalList {
         approvals: state.workflow.approvals(q.state.as_deref(), q.deal.as_deref()).await?,
     }))
+}
+
+impl Expected for ApprovalDecisionRequest {
+    const EXPECTED: &'static str = r#"expected {"decision": "approve" | "reject", "comment"}"#;
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -214,16 +215,10 @@ pub struct ApprovalDecisionRequest {
     extensions(("x-required-role" = json!("approver"))))]
 async fn decide_approval(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    body: Bytes,
+    Caller(who, _): Caller<Approver>,
+    JsonBody { value: req, .. }: JsonBody<ApprovalDecisionRequest>,
 ) -> Result<Json<dealrules_store::Approval>, ApiError> {
-    let who = who(&state, &headers, Role::Approver).await?;
-    let req: ApprovalDecisionRequest = crate::error::read_json(&body).map_err(|e| {
-        ApiError::BadRequest(format!(
-            "expected {{\"decision\": \"approve\" | \"reject\", \"comment\"}}: {e}"
-        ))
-    })?;
     let verdict: Verdict = req.decision.parse()?;
     let snapshot = state.snapshot.load_full();
     Ok(Json(
@@ -240,14 +235,17 @@ async fn decide_approval(
     extensions(("x-required-role" = json!("service"))))]
 async fn recall(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
     Path(id): Path<String>,
+    Caller(who, _): Caller<Service>,
 ) -> Result<Json<dealrules_store::Approval>, ApiError> {
-    let who = who(&state, &headers, Role::Service).await?;
     let snapshot = state.snapshot.load_full();
     Ok(Json(
         state.workflow.recall_approval(&snapshot, &(&who).into(), &id).await?,
     ))
+}
+
+impl Expected for NewDelegation {
+    const EXPECTED: &'static str = r#"expected {"to", "starts", "ends"}"#;
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -267,12 +265,9 @@ pub struct NewDelegation {
     extensions(("x-required-role" = json!("approver"))))]
 async fn delegate(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Bytes,
+    Caller(who, _): Caller<Approver>,
+    JsonBody { value: req, .. }: JsonBody<NewDelegation>,
 ) -> Result<(StatusCode, Json<dealrules_store::Delegation>), ApiError> {
-    let who = who(&state, &headers, Role::Approver).await?;
-    let req: NewDelegation = crate::error::read_json(&body)
-        .map_err(|e| ApiError::BadRequest(format!("expected {{\"to\", \"starts\", \"ends\"}}: {e}")))?;
     for (field, value) in [("from", req.from.as_deref()), ("to", Some(req.to.as_str()))] {
         if let Some(v) = value {
             crate::error::user_id(field, v)?;
@@ -298,10 +293,9 @@ pub struct PipelineQuery {
     extensions(("x-required-role" = json!("viewer"))))]
 async fn pipeline(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
     Query(q): Query<PipelineQuery>,
+    _: Caller<Viewer>,
 ) -> Result<Json<Pipeline>, ApiError> {
-    who(&state, &headers, Role::Viewer).await?;
     let snapshot = state.snapshot.load_full();
     Ok(Json(
         state
@@ -329,10 +323,9 @@ pub struct OutboxList {
     extensions(("x-required-role" = json!("viewer"))))]
 async fn outbox(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
     Query(q): Query<OutboxQuery>,
+    _: Caller<Viewer>,
 ) -> Result<Json<OutboxList>, ApiError> {
-    who(&state, &headers, Role::Viewer).await?;
     Ok(Json(OutboxList {
         notifications: state.store.outbox(q.deal.as_deref()).await?,
     }))
