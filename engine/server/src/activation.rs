@@ -30,6 +30,7 @@ pub struct ReloadStatus {
     pub activated_by: String,
     /// Where it came from: `directory` (the watched rules folder),
     /// `upload` or `rollback`.
+    #[schema(value_type = crate::schemas::ActivationSource)]
     pub source: ActivationSource,
     /// The last reload attempt, good or bad.
     pub last_reload_at: Option<String>,

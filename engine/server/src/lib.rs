@@ -31,6 +31,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod reload;
 pub mod routes;
+pub mod schemas;
 pub mod state;
 pub mod supervisor;
 pub mod upload;

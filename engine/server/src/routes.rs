@@ -399,6 +399,7 @@ pub struct ActivationAnswer {
     pub activated: bool,
     pub version: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::schemas::Activation>)]
     pub activation: Option<dealrules_store::Activation>,
 }
 
@@ -454,6 +455,7 @@ pub struct ActivePack {
     pub version: String,
     pub activated_at: String,
     pub activated_by: String,
+    #[schema(value_type = crate::schemas::ActivationSource)]
     pub source: dealrules_store::ActivationSource,
 }
 
@@ -461,7 +463,9 @@ pub struct ActivePack {
 pub struct PackList {
     pub active: ActivePack,
     /// The latest 200.
+    #[schema(value_type = Vec<crate::schemas::Activation>)]
     pub activations: Vec<dealrules_store::Activation>,
+    #[schema(value_type = Vec<crate::schemas::PackInfo>)]
     pub versions: Vec<dealrules_store::PackInfo>,
 }
 
@@ -700,10 +704,12 @@ async fn tokens(State(state): State<Arc<AppState>>, _: Caller<Admin>) -> Result<
 
 #[derive(Serialize, ToSchema)]
 pub struct TokenList {
+    #[schema(value_type = Vec<crate::schemas::TokenRecord>)]
     pub tokens: Vec<dealrules_store::TokenRecord>,
 }
 
-#[derive(Serialize, ToSchema)]
+/// The document's schema is [`crate::schemas::CreatedToken`].
+#[derive(Serialize)]
 pub struct CreatedToken {
     #[serde(flatten)]
     pub record: dealrules_store::TokenRecord,
@@ -713,7 +719,7 @@ pub struct CreatedToken {
 
 /// Creates a token; the answer is the only time the token is shown.
 #[utoipa::path(post, path = "/v1/tokens", tag = "tokens", request_body = NewToken,
-    responses((status = 201, description = "The token", body = CreatedToken), (status = 400, description = "Not a role, or no subject")),
+    responses((status = 201, description = "The token", body = crate::schemas::CreatedToken), (status = 400, description = "Not a role, or no subject")),
     extensions(("x-required-role" = json!("admin"))))]
 async fn create_token(
     State(state): State<Arc<AppState>>,

@@ -115,8 +115,8 @@ impl Expected for Event {
 // ---- routes ----
 
 /// Creates a deal in its funnel's initial stage.
-#[utoipa::path(post, path = "/v1/deals", tag = "deals", request_body = schema::NewDeal,
-    responses((status = 201, description = "The deal", body = schema::DealView), (status = 400, description = "Not a deal"), (status = 409, description = "A deal with this id exists"), (status = 422, description = "No such funnel in the active pack")),
+#[utoipa::path(post, path = "/v1/deals", tag = "deals", request_body = crate::schemas::NewDeal,
+    responses((status = 201, description = "The deal", body = crate::schemas::DealView), (status = 400, description = "Not a deal"), (status = 409, description = "A deal with this id exists"), (status = 422, description = "No such funnel in the active pack")),
     extensions(("x-required-role" = json!("service"))))]
 async fn create_deal_route(
     State(state): State<Arc<AppState>>,
@@ -128,7 +128,7 @@ async fn create_deal_route(
 
 /// A deal: stage, fields, approvals, scheduled timers and its whole history.
 #[utoipa::path(get, path = "/v1/deals/{id}", tag = "deals", params(("id" = String, Path)),
-    responses((status = 200, description = "The deal", body = schema::DealView), (status = 404, description = "No such deal")),
+    responses((status = 200, description = "The deal", body = crate::schemas::DealView), (status = 404, description = "No such deal")),
     extensions(("x-required-role" = json!("viewer"))))]
 async fn deal(
     State(state): State<Arc<AppState>>,
@@ -141,10 +141,10 @@ async fn deal(
 /// An event on a deal: field changes or a move request. With an
 /// `Idempotency-Key` header, a retry returns the first answer and changes
 /// nothing.
-#[utoipa::path(post, path = "/v1/deals/{id}/events", tag = "deals", request_body = schema::Event,
+#[utoipa::path(post, path = "/v1/deals/{id}/events", tag = "deals", request_body = crate::schemas::Event,
     params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "The client's key for this event")),
     responses(
-        (status = 200, description = "The deal after the event", body = schema::DealView),
+        (status = 200, description = "The deal after the event", body = crate::schemas::DealView),
         (status = 400, description = "Not an event"),
         (status = 404, description = "No such deal"),
         (status = 409, description = "The move is refused; `reasons` lists every reason"),
@@ -174,6 +174,7 @@ pub struct ApprovalsQuery {
 
 #[derive(Serialize, ToSchema)]
 pub struct ApprovalList {
+    #[schema(value_type = Vec<crate::schemas::Approval>)]
     pub approvals: Vec<dealrules_store::Approval>,
 }
 
@@ -207,7 +208,7 @@ pub struct ApprovalDecisionRequest {
 /// role, a delegate, or an admin (recorded as an override).
 #[utoipa::path(post, path = "/v1/approvals/{id}/decision", tag = "approvals", params(("id" = String, Path)), request_body = ApprovalDecisionRequest,
     responses(
-        (status = 200, description = "The approval", body = dealrules_store::Approval),
+        (status = 200, description = "The approval", body = crate::schemas::Approval),
         (status = 400, description = "Not a decision"),
         (status = 404, description = "No such approval"),
         (status = 409, description = "Not pending"),
@@ -231,7 +232,7 @@ async fn decide_approval(
 
 /// The submitter takes a pending request back.
 #[utoipa::path(post, path = "/v1/approvals/{id}/recall", tag = "approvals", params(("id" = String, Path)),
-    responses((status = 200, description = "The approval", body = dealrules_store::Approval), (status = 404, description = "No such approval"), (status = 409, description = "Not pending")),
+    responses((status = 200, description = "The approval", body = crate::schemas::Approval), (status = 404, description = "No such approval"), (status = 409, description = "Not pending")),
     extensions(("x-required-role" = json!("service"))))]
 async fn recall(
     State(state): State<Arc<AppState>>,
@@ -261,7 +262,7 @@ pub struct NewDelegation {
 
 /// Delegates an approver's requests to another user for a date range.
 #[utoipa::path(post, path = "/v1/delegations", tag = "approvals", request_body = NewDelegation,
-    responses((status = 201, description = "The delegation", body = dealrules_store::Delegation), (status = 400, description = "Not a date"), (status = 422, description = "Ends before it starts, or delegates to oneself")),
+    responses((status = 201, description = "The delegation", body = crate::schemas::Delegation), (status = 400, description = "Not a date"), (status = 422, description = "Ends before it starts, or delegates to oneself")),
     extensions(("x-required-role" = json!("approver"))))]
 async fn delegate(
     State(state): State<Arc<AppState>>,
@@ -289,7 +290,7 @@ pub struct PipelineQuery {
 
 /// The weighted pipeline of open deals: amount x stage probability.
 #[utoipa::path(get, path = "/v1/pipeline", tag = "deals", params(PipelineQuery),
-    responses((status = 200, description = "Totals and groups", body = schema::Pipeline), (status = 400, description = "Not a grouping")),
+    responses((status = 200, description = "Totals and groups", body = crate::schemas::Pipeline), (status = 400, description = "Not a grouping")),
     extensions(("x-required-role" = json!("viewer"))))]
 async fn pipeline(
     State(state): State<Arc<AppState>>,
@@ -329,79 +330,4 @@ async fn outbox(
     Ok(Json(OutboxList {
         notifications: state.store.outbox(q.deal.as_deref()).await?,
     }))
-}
-
-/// The OpenAPI schemas of the runtime's types, which know nothing of
-/// OpenAPI; the API tests check every answer against them.
-mod schema {
-    use serde::{Deserialize, Serialize};
-    use serde_json::Value as Json;
-    use utoipa::ToSchema;
-
-    #[allow(dead_code)]
-    #[derive(Deserialize, ToSchema)]
-    pub struct NewDeal {
-        pub id: String,
-        pub funnel: String,
-        pub owner: String,
-        #[serde(default)]
-        #[schema(value_type = Object)]
-        pub fields: Json,
-        /// Facts beside the deal that policies read: `rep` (with `manager`), `customer`, ...
-        #[serde(default)]
-        #[schema(value_type = Object)]
-        pub context: Json,
-    }
-
-    #[allow(dead_code)]
-    #[derive(Deserialize, ToSchema)]
-    #[serde(tag = "type", rename_all = "lowercase")]
-    pub enum Event {
-        /// Field changes; `null` removes a field.
-        Update {
-            #[schema(value_type = Object)]
-            fields: Json,
-        },
-        /// A move request.
-        Move { to: String },
-    }
-
-    /// A deal as the API shows it.
-    #[allow(dead_code)]
-    #[derive(Serialize, ToSchema)]
-    pub struct DealView {
-        #[serde(flatten)]
-        pub deal: dealrules_store::Deal,
-        pub approvals: Vec<dealrules_store::Approval>,
-        pub history: Vec<dealrules_store::HistoryEntry>,
-        /// Scheduled timers.
-        pub timers: Vec<TimerView>,
-    }
-
-    #[allow(dead_code)]
-    #[derive(Serialize, ToSchema)]
-    pub struct TimerView {
-        pub id: String,
-        pub kind: dealrules_store::TimerKind,
-        pub name: String,
-        pub due_at: String,
-        pub state: dealrules_store::TimerState,
-    }
-
-    #[allow(dead_code)]
-    #[derive(ToSchema)]
-    pub struct Pipeline {
-        pub total: String,
-        pub weighted: String,
-        pub groups: Vec<PipelineGroup>,
-    }
-
-    #[allow(dead_code)]
-    #[derive(ToSchema)]
-    pub struct PipelineGroup {
-        pub key: String,
-        pub count: usize,
-        pub amount: String,
-        pub weighted: String,
-    }
 }

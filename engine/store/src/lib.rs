@@ -117,7 +117,7 @@ pub struct Store {
 }
 
 /// A token as stored: its hash, never the token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TokenRecord {
     pub id: String,
     #[serde(skip)]
@@ -130,7 +130,7 @@ pub struct TokenRecord {
     pub revoked_at: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Activation {
     pub id: String,
     pub version: String,
@@ -140,7 +140,7 @@ pub struct Activation {
     pub comment: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PackInfo {
     pub version: String,
     pub files: i64,

@@ -14,17 +14,15 @@ use sqlx::{Any, AnyConnection, Row, Transaction};
 use crate::states::{ApprovalState, OutboxState, StepState, TimerKind, TimerState};
 use crate::{Backend, Result, Store, StoreError, query_err, timestamp_now};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Deal {
     pub id: String,
     pub funnel: String,
     pub owner: String,
     pub stage: String,
     /// The deal's fields (amount, close_date, ...).
-    #[schema(value_type = Object)]
     pub fields: Value,
     /// Facts beside the deal that policies read: `rep`, `customer`, ...
-    #[schema(value_type = Object)]
     pub context: Value,
     pub stage_entered_at: String,
     pub created_at: String,
@@ -32,13 +30,12 @@ pub struct Deal {
     pub revision: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HistoryEntry {
     pub id: String,
     pub at: String,
     #[serde(rename = "type")]
     pub kind: String,
-    #[schema(value_type = Object)]
     pub detail: Value,
     /// The pack version in force.
     pub version: String,
@@ -46,7 +43,7 @@ pub struct HistoryEntry {
     pub actor: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApprovalStep {
     pub level: String,
     /// A user id, or `role:NAME`.
@@ -63,7 +60,7 @@ pub struct ApprovalStep {
     pub delegate_of: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Approval {
     pub id: String,
     pub deal: String,
@@ -72,7 +69,6 @@ pub struct Approval {
     pub state: ApprovalState,
     pub submitter: String,
     /// The decision and the values its rules tested (for smart re-approval).
-    #[schema(value_type = Object)]
     pub basis: Value,
     pub steps: Vec<ApprovalStep>,
     pub version: String,
@@ -80,7 +76,7 @@ pub struct Approval {
     pub decided_at: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Delegation {
     pub id: String,
     pub from_user: String,
