@@ -19,13 +19,14 @@ use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::activation::Activations;
 use crate::activation::Outcome;
 use crate::auth::{Role, generate_token, hash_token};
 use crate::error::ApiError;
 use crate::extract::{Admin, Caller, Expected, JsonBody, Service, Viewer};
 use crate::openapi;
 use crate::reload;
-use crate::state::AppState;
+use crate::state::{Active, AppState, StoreHandle};
 use crate::upload;
 
 /// Largest request body accepted (pack uploads: [`upload::MAX_UPLOAD_BYTES`]).
@@ -125,15 +126,14 @@ pub struct Health {
 
 /// Readiness: a pack is loaded (always, once started) and the store answers.
 #[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, description = "Ready", body = Health), (status = 503, description = "The store is not answering")))]
-async fn readyz(State(state): State<Arc<AppState>>) -> Result<Json<Health>, ApiError> {
-    state
-        .store
+async fn readyz(State(active): State<Active>, State(store): State<StoreHandle>) -> Result<Json<Health>, ApiError> {
+    store
         .ping()
         .await
         .map_err(|e| ApiError::Unavailable(format!("the store is not answering: {e}")))?;
     Ok(Json(Health {
         status: "ready".into(),
-        version: Some(state.snapshot.load().version.to_string()),
+        version: Some(active.load().version.to_string()),
     }))
 }
 
@@ -234,8 +234,8 @@ async fn decide(
 
 /// The active pack's policies with kind, name and version.
 #[utoipa::path(get, path = "/v1/policies", tag = "policies", responses((status = 200, description = "The policies", body = PolicyList)), extensions(("x-required-role" = json!("viewer"))))]
-async fn policies(State(state): State<Arc<AppState>>, _: Caller<Viewer>) -> Result<Json<PolicyList>, ApiError> {
-    let s = state.snapshot.load();
+async fn policies(State(active): State<Active>, _: Caller<Viewer>) -> Result<Json<PolicyList>, ApiError> {
+    let s = active.load();
     let policies = s
         .policies()
         .iter()
@@ -262,12 +262,12 @@ pub struct PolicyList {
     responses((status = 200, description = "The policy", body = Object), (status = 404, description = "No such kind or policy")),
     extensions(("x-required-role" = json!("viewer"))))]
 async fn policy(
-    State(state): State<Arc<AppState>>,
+    State(active): State<Active>,
     Path((kind, name)): Path<(String, String)>,
     _: Caller<Viewer>,
 ) -> Result<Json<Json_>, ApiError> {
     let kind = Kind::parse(&kind).ok_or_else(|| ApiError::NotFound(format!("no kind `{kind}`")))?;
-    let s = state.snapshot.load();
+    let s = active.load();
     let doc = s
         .pack
         .find(kind, &name)
@@ -337,15 +337,14 @@ struct ActivateQuery {
     ),
     extensions(("x-required-role" = json!("admin"))))]
 async fn activate_pack(
-    State(state): State<Arc<AppState>>,
+    State(activations): State<Activations>,
     Query(q): Query<ActivateQuery>,
     Caller(who, _): Caller<Admin>,
     body: Bytes,
 ) -> Result<Json<ActivationAnswer>, ApiError> {
     let source = upload::read_pack(&body).map_err(ApiError::BadRequest)?;
     activation_answer(
-        state
-            .activations
+        activations
             .activate(source, &who.subject, ActivationSource::Upload, q.comment.as_deref())
             .await,
     )
@@ -371,23 +370,21 @@ pub struct RollbackRequest {
     ),
     extensions(("x-required-role" = json!("admin"))))]
 async fn rollback(
-    State(state): State<Arc<AppState>>,
+    State(activations): State<Activations>,
+    State(store): State<StoreHandle>,
     Caller(who, _): Caller<Admin>,
     JsonBody { value: req, .. }: JsonBody<RollbackRequest>,
 ) -> Result<Json<ActivationAnswer>, ApiError> {
-    let version = state
-        .store
+    let version = store
         .resolve_version(&req.version)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no stored pack version `{}`", req.version)))?;
-    let source = state
-        .store
+    let source = store
         .pack(&version)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no stored pack version `{version}`")))?;
     activation_answer(
-        state
-            .activations
+        activations
             .activate(source, &who.subject, ActivationSource::Rollback, req.comment.as_deref())
             .await,
     )
@@ -474,17 +471,15 @@ pub struct PackList {
     responses((status = 200, description = "The files", body = PackFiles), (status = 400, description = "Not a version"), (status = 404, description = "No such stored version")),
     extensions(("x-required-role" = json!("viewer"))))]
 async fn pack_files(
-    State(state): State<Arc<AppState>>,
+    State(store): State<StoreHandle>,
     Path(version): Path<String>,
     _: Caller<Viewer>,
 ) -> Result<Json<PackFiles>, ApiError> {
-    let version = state
-        .store
+    let version = store
         .resolve_version(&version)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no stored pack version `{version}`")))?;
-    let source = state
-        .store
+    let source = store
         .pack(&version)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no stored pack version `{version}`")))?;
@@ -573,13 +568,12 @@ pub struct DecisionPage {
     responses((status = 200, description = "A page of the log", body = DecisionPage), (status = 400, description = "A time that is not a time")),
     extensions(("x-required-role" = json!("viewer"))))]
 async fn decisions(
-    State(state): State<Arc<AppState>>,
+    State(store): State<StoreHandle>,
     Query(q): Query<DecisionsQuery>,
     _: Caller<Viewer>,
 ) -> Result<Json<DecisionPage>, ApiError> {
     let limit = q.limit.unwrap_or(100).clamp(1, dealrules_store::MAX_PAGE);
-    let found = state
-        .store
+    let found = store
         .decisions(&DecisionQuery {
             policy: q.policy,
             since: q.since,
@@ -602,12 +596,11 @@ async fn decisions(
     responses((status = 200, description = "The decision", body = LoggedDecision), (status = 404, description = "Not in the log")),
     extensions(("x-required-role" = json!("viewer"))))]
 async fn decision(
-    State(state): State<Arc<AppState>>,
+    State(store): State<StoreHandle>,
     Path(id): Path<String>,
     _: Caller<Viewer>,
 ) -> Result<Json<LoggedDecision>, ApiError> {
-    let r = state
-        .store
+    let r = store
         .decision(&id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no decision `{id}` in the log")))?;
@@ -622,20 +615,20 @@ async fn decision(
     responses((status = 200, description = "The original and the replayed answer", body = Replay), (status = 404, description = "Not in the log"), (status = 422, description = "Its pack version is not stored or no longer builds")),
     extensions(("x-required-role" = json!("viewer"))))]
 async fn replay(
-    State(state): State<Arc<AppState>>,
+    State(active): State<Active>,
+    State(store): State<StoreHandle>,
     Path(id): Path<String>,
     _: Caller<Viewer>,
 ) -> Result<Json<Replay>, ApiError> {
-    let r = state
-        .store
+    let r = store
         .decision(&id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no decision `{id}` in the log")))?;
-    let active = state.snapshot.load_full();
+    let active = active.load_full();
     let snapshot = if *active.version == r.version {
         active
     } else {
-        let source = state.store.pack(&r.version).await?.ok_or_else(|| {
+        let source = store.pack(&r.version).await?.ok_or_else(|| {
             ApiError::Unprocessable(format!("pack {} is not stored, so {id} cannot be replayed", r.version))
         })?;
         let built = tokio::task::spawn_blocking(move || reload::build_source(source))
@@ -696,9 +689,9 @@ pub struct NewToken {
 
 /// Live tokens (never the tokens nor their hashes).
 #[utoipa::path(get, path = "/v1/tokens", tag = "tokens", responses((status = 200, description = "The tokens", body = TokenList)), extensions(("x-required-role" = json!("admin"))))]
-async fn tokens(State(state): State<Arc<AppState>>, _: Caller<Admin>) -> Result<Json<TokenList>, ApiError> {
+async fn tokens(State(store): State<StoreHandle>, _: Caller<Admin>) -> Result<Json<TokenList>, ApiError> {
     Ok(Json(TokenList {
-        tokens: state.store.tokens().await?,
+        tokens: store.tokens().await?,
     }))
 }
 

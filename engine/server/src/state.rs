@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use arc_swap::ArcSwap;
+use axum::extract::FromRef;
 use dealrules_core::Snapshot;
 
 use crate::activation::{Activations, Owner, ReloadStatus};
@@ -124,4 +125,64 @@ fn hostname() -> String {
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "node".into())
+}
+
+/// The active pack, as a handler that reads only it takes it
+/// (`State(active): State<Active>`); `load_full` for the whole request.
+#[derive(Clone)]
+pub struct Active(pub Arc<ArcSwap<Snapshot>>);
+
+impl std::ops::Deref for Active {
+    type Target = ArcSwap<Snapshot>;
+    fn deref(&self) -> &ArcSwap<Snapshot> {
+        &self.0
+    }
+}
+
+// Handlers take the parts they need (`State<Arc<Store>>`, ...), not the
+// whole state.
+impl FromRef<Arc<AppState>> for Active {
+    fn from_ref(s: &Arc<AppState>) -> Active {
+        Active(s.snapshot.clone())
+    }
+}
+
+/// The store, as a handler that needs only it takes it.
+#[derive(Clone)]
+pub struct StoreHandle(pub Arc<Store>);
+
+impl std::ops::Deref for StoreHandle {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        &self.0
+    }
+}
+
+impl FromRef<Arc<AppState>> for StoreHandle {
+    fn from_ref(s: &Arc<AppState>) -> StoreHandle {
+        StoreHandle(s.store.clone())
+    }
+}
+
+/// The workflow runtime, as a handler that needs only it takes it.
+#[derive(Clone)]
+pub struct WorkflowHandle(pub Arc<Workflow>);
+
+impl std::ops::Deref for WorkflowHandle {
+    type Target = Workflow;
+    fn deref(&self) -> &Workflow {
+        &self.0
+    }
+}
+
+impl FromRef<Arc<AppState>> for WorkflowHandle {
+    fn from_ref(s: &Arc<AppState>) -> WorkflowHandle {
+        WorkflowHandle(s.workflow.clone())
+    }
+}
+
+impl FromRef<Arc<AppState>> for Activations {
+    fn from_ref(s: &Arc<AppState>) -> Activations {
+        s.activations.clone()
+    }
 }

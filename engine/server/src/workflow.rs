@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 use crate::auth::{Principal, Role};
 use crate::error::ApiError;
 use crate::extract::{Approver, Caller, Expected, JsonBody, Service, Viewer};
-use crate::state::AppState;
+use crate::state::{Active, AppState, StoreHandle, WorkflowHandle};
 
 /// The workflow's routes and their OpenAPI document.
 pub fn router() -> OpenApiRouter<Arc<AppState>> {
@@ -131,11 +131,11 @@ async fn create_deal_route(
     responses((status = 200, description = "The deal", body = crate::schemas::DealView), (status = 404, description = "No such deal")),
     extensions(("x-required-role" = json!("viewer"))))]
 async fn deal(
-    State(state): State<Arc<AppState>>,
+    State(workflow): State<WorkflowHandle>,
     Path(id): Path<String>,
     _: Caller<Viewer>,
 ) -> Result<Json<DealView>, ApiError> {
-    Ok(Json(state.workflow.view(&id).await?))
+    Ok(Json(workflow.view(&id).await?))
 }
 
 /// An event on a deal: field changes or a move request. With an
@@ -183,12 +183,12 @@ pub struct ApprovalList {
     responses((status = 200, description = "The requests, oldest first", body = ApprovalList), (status = 400, description = "Not a state")),
     extensions(("x-required-role" = json!("viewer"))))]
 async fn approvals(
-    State(state): State<Arc<AppState>>,
+    State(workflow): State<WorkflowHandle>,
     Query(q): Query<ApprovalsQuery>,
     _: Caller<Viewer>,
 ) -> Result<Json<ApprovalList>, ApiError> {
     Ok(Json(ApprovalList {
-        approvals: state.workflow.approvals(q.state.as_deref(), q.deal.as_deref()).await?,
+        approvals: workflow.approvals(q.state.as_deref(), q.deal.as_deref()).await?,
     }))
 }
 
@@ -215,16 +215,16 @@ pub struct ApprovalDecisionRequest {
     ),
     extensions(("x-required-role" = json!("approver"))))]
 async fn decide_approval(
-    State(state): State<Arc<AppState>>,
+    State(active): State<Active>,
+    State(workflow): State<WorkflowHandle>,
     Path(id): Path<String>,
     Caller(who, _): Caller<Approver>,
     JsonBody { value: req, .. }: JsonBody<ApprovalDecisionRequest>,
 ) -> Result<Json<dealrules_store::Approval>, ApiError> {
     let verdict: Verdict = req.decision.parse()?;
-    let snapshot = state.snapshot.load_full();
+    let snapshot = active.load_full();
     Ok(Json(
-        state
-            .workflow
+        workflow
             .decide_approval(&snapshot, &(&who).into(), &id, verdict, req.comment)
             .await?,
     ))
@@ -235,14 +235,13 @@ async fn decide_approval(
     responses((status = 200, description = "The approval", body = crate::schemas::Approval), (status = 404, description = "No such approval"), (status = 409, description = "Not pending")),
     extensions(("x-required-role" = json!("service"))))]
 async fn recall(
-    State(state): State<Arc<AppState>>,
+    State(active): State<Active>,
+    State(workflow): State<WorkflowHandle>,
     Path(id): Path<String>,
     Caller(who, _): Caller<Service>,
 ) -> Result<Json<dealrules_store::Approval>, ApiError> {
-    let snapshot = state.snapshot.load_full();
-    Ok(Json(
-        state.workflow.recall_approval(&snapshot, &(&who).into(), &id).await?,
-    ))
+    let snapshot = active.load_full();
+    Ok(Json(workflow.recall_approval(&snapshot, &(&who).into(), &id).await?))
 }
 
 impl Expected for NewDelegation {
@@ -265,7 +264,7 @@ pub struct NewDelegation {
     responses((status = 201, description = "The delegation", body = crate::schemas::Delegation), (status = 400, description = "Not a date"), (status = 422, description = "Ends before it starts, or delegates to oneself")),
     extensions(("x-required-role" = json!("approver"))))]
 async fn delegate(
-    State(state): State<Arc<AppState>>,
+    State(workflow): State<WorkflowHandle>,
     Caller(who, _): Caller<Approver>,
     JsonBody { value: req, .. }: JsonBody<NewDelegation>,
 ) -> Result<(StatusCode, Json<dealrules_store::Delegation>), ApiError> {
@@ -274,8 +273,7 @@ async fn delegate(
             crate::error::user_id(field, v)?;
         }
     }
-    let d = state
-        .workflow
+    let d = workflow
         .delegate(&(&who).into(), req.from.as_deref(), &req.to, &req.starts, &req.ends)
         .await?;
     Ok((StatusCode::CREATED, Json(d)))
@@ -293,16 +291,14 @@ pub struct PipelineQuery {
     responses((status = 200, description = "Totals and groups", body = crate::schemas::Pipeline), (status = 400, description = "Not a grouping")),
     extensions(("x-required-role" = json!("viewer"))))]
 async fn pipeline(
-    State(state): State<Arc<AppState>>,
+    State(active): State<Active>,
+    State(workflow): State<WorkflowHandle>,
     Query(q): Query<PipelineQuery>,
     _: Caller<Viewer>,
 ) -> Result<Json<Pipeline>, ApiError> {
-    let snapshot = state.snapshot.load_full();
+    let snapshot = active.load_full();
     Ok(Json(
-        state
-            .workflow
-            .pipeline(&snapshot, q.by.as_deref().unwrap_or("stage"))
-            .await?,
+        workflow.pipeline(&snapshot, q.by.as_deref().unwrap_or("stage")).await?,
     ))
 }
 
@@ -323,11 +319,11 @@ pub struct OutboxList {
     responses((status = 200, description = "Notifications, oldest first", body = OutboxList)),
     extensions(("x-required-role" = json!("viewer"))))]
 async fn outbox(
-    State(state): State<Arc<AppState>>,
+    State(store): State<StoreHandle>,
     Query(q): Query<OutboxQuery>,
     _: Caller<Viewer>,
 ) -> Result<Json<OutboxList>, ApiError> {
     Ok(Json(OutboxList {
-        notifications: state.store.outbox(q.deal.as_deref()).await?,
+        notifications: store.outbox(q.deal.as_deref()).await?,
     }))
 }
