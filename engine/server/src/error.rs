@@ -228,3 +228,36 @@ impl IntoResponse for ApiError {
         problem(self.status(), self.problem())
     }
 }
+
+/// Why a server could not start or stopped serving (`dealrules serve`
+/// prints it and exits 2).
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot open the store: {0}")]
+    OpenStore(#[source] dealrules_store::StoreError),
+    #[error(transparent)]
+    Store(#[from] dealrules_store::StoreError),
+    /// Neither the rules folder nor a stored activation can serve.
+    #[error("the pack in {dir} cannot serve:\n{}", errors.join("\n"))]
+    NoPack { dir: String, errors: Vec<String> },
+    /// Building the pack's snapshot did not finish (a panic in the build).
+    #[error(transparent)]
+    Build(#[from] tokio::task::JoinError),
+    #[error(transparent)]
+    Workflow(#[from] WorkflowError),
+    /// Loading the tokens.
+    #[error(transparent)]
+    Tokens(#[from] ApiError),
+    /// Making the first admin token.
+    #[error("{0}")]
+    Token(String),
+    #[error("cannot watch {dir}: {source}")]
+    Watch { dir: String, source: notify::Error },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}

@@ -45,6 +45,7 @@ use std::time::Duration;
 
 use auth::{Principal, Role, TokenBook};
 use dealrules_store::Store;
+use error::ServeError;
 
 /// How `serve` was asked to run.
 #[derive(Debug, Clone)]
@@ -69,11 +70,11 @@ pub struct ServeConfig {
 
 /// Creates an admin token in the store when the store has none and no
 /// `DEALRULES_ADMIN_TOKEN` is set; the token, to be shown once.
-pub async fn first_admin_token(store: &Store) -> Result<Option<String>, String> {
-    if !store.tokens().await.map_err(|e| e.to_string())?.is_empty() {
+pub async fn first_admin_token(store: &Store) -> Result<Option<String>, ServeError> {
+    if !store.tokens().await?.is_empty() {
         return Ok(None);
     }
-    let t = auth::generate_token()?;
+    let t = auth::generate_token().map_err(ServeError::Token)?;
     store
         .add_token(
             &hex::encode(auth::hash_token(&t)),
@@ -82,19 +83,14 @@ pub async fn first_admin_token(store: &Store) -> Result<Option<String>, String> 
             &[],
             "first start",
         )
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     Ok(Some(t))
 }
 
 /// Runs until SIGTERM or Ctrl-C, then lets in-flight requests finish and
 /// flushes the decision log.
-pub async fn serve(config: ServeConfig) -> Result<(), String> {
-    let store = Arc::new(
-        Store::open(&config.db)
-            .await
-            .map_err(|e| format!("cannot open the store: {e}"))?,
-    );
+pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
+    let store = Arc::new(Store::open(&config.db).await.map_err(ServeError::OpenStore)?);
     let (snapshot, activation, startup_errors) = reload::startup(&store, &config.rules).await?;
     let mut fixed = TokenBook::default();
     let mut listen = config.listen;
@@ -140,23 +136,24 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
     if let Some(url) = &config.webhook_url {
         workers::webhook(state.clone(), url.clone());
     }
-    let _watcher = workers::watch(state.clone(), Duration::from_millis(150))
-        .map_err(|e| format!("cannot watch {}: {e}", config.rules.display()))?;
+    let _watcher = workers::watch(state.clone(), Duration::from_millis(150)).map_err(|source| ServeError::Watch {
+        dir: config.rules.display().to_string(),
+        source,
+    })?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        .map_err(|source| ServeError::Listen { addr: listen, source })?;
     tracing::info!(version = %state.snapshot.load().version, rules = %config.rules.display(), listen = %listen, store = %store.url(), "serving");
     println!(
         "dealrules serving pack {} from {} on http://{} (store {})",
         state.snapshot.load().version,
         config.rules.display(),
-        listener.local_addr().map_err(|e| e.to_string())?,
+        listener.local_addr()?,
         store.url()
     );
     axum::serve(listener, routes::app(state.clone()))
         .with_graceful_shutdown(shutdown())
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     // In-flight requests are done; write what they logged, then stop the
     // background work.
     state.log.flush().await;

@@ -9,6 +9,8 @@ use dealrules_model::PackSource;
 use dealrules_store::{Activation, ActivationSource};
 use serde::Serialize;
 
+use crate::error::ServeError;
+
 /// What validating a pack found.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Validation {
@@ -91,13 +93,12 @@ pub fn read_dir(dir: &Path) -> Result<PackSource, Vec<String>> {
 pub async fn startup(
     store: &dealrules_store::Store,
     dir: &Path,
-) -> Result<(Snapshot, Option<Activation>, Option<Vec<String>>), String> {
+) -> Result<(Snapshot, Option<Activation>, Option<Vec<String>>), ServeError> {
     let dir_source = read_dir(dir);
-    let latest = store.latest_activation(None).await.map_err(|e| e.to_string())?;
+    let latest = store.latest_activation(None).await?;
     let last_from_dir = store
         .latest_activation(Some(ActivationSource::Directory.as_str()))
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     let dir_version = dir_source.as_ref().ok().map(PackSource::version);
     if let Some(latest) = &latest {
         let dir_unchanged = dir_version.is_some() && last_from_dir.as_ref().map(|a| &a.version) == dir_version.as_ref();
@@ -112,8 +113,7 @@ pub async fn startup(
         Ok(source) => {
             let kept = source.clone();
             tokio::task::spawn_blocking(move || build_source(source))
-                .await
-                .map_err(|e| e.to_string())?
+                .await?
                 .map(|s| (s, kept))
         }
         Err(e) => Err(e),
@@ -122,10 +122,11 @@ pub async fn startup(
         Ok((snapshot, source)) => {
             let activation = match &latest {
                 Some(a) if a.version == *snapshot.version => a.clone(),
-                _ => store
-                    .activate(&source, "directory", ActivationSource::Directory, None)
-                    .await
-                    .map_err(|e| e.to_string())?,
+                _ => {
+                    store
+                        .activate(&source, "directory", ActivationSource::Directory, None)
+                        .await?
+                }
             };
             Ok((snapshot, Some(activation), None))
         }
@@ -139,11 +140,10 @@ pub async fn startup(
                     tracing::warn!(folder = %dir.display(), serving = %a.version, errors = ?errors, "the rules folder cannot serve; serving the last activated version");
                     Ok((snapshot, Some(a), Some(errors)))
                 }
-                None => Err(format!(
-                    "the pack in {} cannot serve:\n{}",
-                    dir.display(),
-                    errors.join("\n")
-                )),
+                None => Err(ServeError::NoPack {
+                    dir: dir.display().to_string(),
+                    errors,
+                }),
             }
         }
     }

@@ -11,6 +11,7 @@ use dealrules_core::Snapshot;
 use crate::activation::{Activations, Owner, ReloadStatus};
 use crate::auth::{TokenBook, Tokens};
 use crate::decision_log::DecisionLog;
+use crate::error::ServeError;
 use crate::metrics::Metrics;
 use crate::supervisor::Supervisor;
 use dealrules_store::{ActivationSource, Store};
@@ -53,7 +54,7 @@ pub struct Setup {
 
 impl AppState {
     /// Loads the stored tokens and starts the decision log writer.
-    pub async fn start(setup: Setup) -> Result<Arc<AppState>, String> {
+    pub async fn start(setup: Setup) -> Result<Arc<AppState>, ServeError> {
         let metrics = Arc::new(Metrics::default());
         let workers = Supervisor::default();
         let log = if setup.decision_log {
@@ -62,7 +63,7 @@ impl AppState {
             DecisionLog::off()
         };
         let tokens = Tokens::new(setup.fixed_tokens);
-        tokens.refresh(&setup.store).await.map_err(|e| e.to_string())?;
+        tokens.refresh(&setup.store).await?;
         let (activated_at, activated_by, source) = match &setup.activation {
             Some(a) => (a.activated_at.clone(), a.activated_by.clone(), a.source),
             None => (
@@ -88,8 +89,7 @@ impl AppState {
             clock.clone(),
             long_work.pool(),
             format!("{}-{}", hostname(), std::process::id()),
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         let workflow = Arc::new(workflow);
         let snapshot = Arc::new(ArcSwap::from_pointee(setup.snapshot));
         let status = Arc::new(RwLock::new(status));
