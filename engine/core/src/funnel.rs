@@ -72,14 +72,139 @@ pub struct Reason {
     pub why_not: Option<Vec<WhyNot>>,
 }
 
-/// What entering the target stage would run, evaluated where possible.
+/// What entering the target stage (or a timer) would run, evaluated where
+/// possible. Shown as `{"type", "detail", "error"}`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlannedAction {
+    /// Open an approval request: what the policy decided for the deal, or
+    /// why it could not decide.
+    Approval {
+        policy: Arc<str>,
+        decision: Result<PlannedApproval, String>,
+    },
+    /// Send a notification: the recipient, or the recipient's expression
+    /// and why it did not evaluate.
+    Notify {
+        template: Arc<str>,
+        to: Result<serde_json::Value, Unevaluated>,
+    },
+    /// Set fields of the deal; the fields that evaluated, and why the
+    /// others did not.
+    Set {
+        fields: serde_json::Map<String, serde_json::Value>,
+        error: Option<String>,
+    },
+    /// Run a pack script.
+    Script { script: Arc<str> },
+    /// Call a plugin's function (`run` when none is named).
+    Plugin {
+        plugin: Arc<str>,
+        function: Option<Arc<str>>,
+    },
+}
+
+/// An expression that did not evaluate: its source and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unevaluated {
+    pub source: String,
+    pub error: String,
+}
+
+/// What an approval policy decided, as an `approval:` action needs it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct PlannedAction {
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub detail: serde_json::Value,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+pub struct PlannedApproval {
+    pub level: String,
+    pub chain: Vec<String>,
+    pub rule: String,
+    pub auto_approved: bool,
+    pub approvers: Vec<PlannedApprover>,
+}
+
+/// Who approves a level of the chain.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PlannedApprover {
+    pub level: String,
+    /// A user id or `role:NAME`; `None` when the deal does not name one.
+    pub approver: Option<String>,
+    /// How the policy names the approver (`rep.manager`).
+    pub from: String,
+}
+
+impl From<&crate::approval::ApprovalDecision<'_>> for PlannedApproval {
+    fn from(d: &crate::approval::ApprovalDecision<'_>) -> Self {
+        PlannedApproval {
+            level: d.level.into(),
+            chain: d.chain.iter().map(|l| l.to_string()).collect(),
+            rule: d.rule.into(),
+            auto_approved: d.auto_approved,
+            approvers: d
+                .approvers
+                .iter()
+                .map(|a| PlannedApprover {
+                    level: a.level.into(),
+                    approver: a.approver.as_ref().map(|c| c.to_string()),
+                    from: a.from.into(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl PlannedAction {
+    /// `approval`, `notify`, `set`, `script` or `plugin`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PlannedAction::Approval { .. } => "approval",
+            PlannedAction::Notify { .. } => "notify",
+            PlannedAction::Set { .. } => "set",
+            PlannedAction::Script { .. } => "script",
+            PlannedAction::Plugin { .. } => "plugin",
+        }
+    }
+
+    /// Why the action cannot run, when it cannot.
+    pub fn error(&self) -> Option<&str> {
+        match self {
+            PlannedAction::Approval { decision: Err(e), .. } => Some(e),
+            PlannedAction::Notify { to: Err(u), .. } => Some(&u.error),
+            PlannedAction::Set { error, .. } => error.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// What the action does, as shown.
+    pub fn detail(&self) -> serde_json::Value {
+        use serde_json::json;
+        match self {
+            PlannedAction::Approval { policy, decision } => match decision {
+                Ok(d) => json!({ "policy": &**policy, "decision": d }),
+                Err(_) => json!({ "policy": &**policy }),
+            },
+            PlannedAction::Notify { template, to } => match to {
+                Ok(to) => json!({ "template": &**template, "to": to }),
+                Err(u) => json!({ "template": &**template, "to": u.source }),
+            },
+            PlannedAction::Set { fields, .. } => serde_json::Value::Object(fields.clone()),
+            PlannedAction::Script { script } => json!({ "script": &**script }),
+            PlannedAction::Plugin { plugin, function } => {
+                json!({ "plugin": &**plugin, "function": function.as_deref() })
+            }
+        }
+    }
+}
+
+impl Serialize for PlannedAction {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let error = self.error();
+        let mut m = s.serialize_map(Some(2 + usize::from(error.is_some())))?;
+        m.serialize_entry("type", self.kind())?;
+        m.serialize_entry("detail", &self.detail())?;
+        if let Some(e) = error {
+            m.serialize_entry("error", e)?;
+        }
+        m.end()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -328,7 +453,7 @@ impl Funnel {
         version: &Arc<str>,
         input: &Value,
         now: &str,
-        approvals: &dyn Fn(&str, &Value) -> Result<serde_json::Value, String>,
+        approvals: &dyn Fn(&str, &Value) -> Result<PlannedApproval, String>,
     ) -> Result<MoveDecision, DecideError> {
         let mut locals = [self.vars.clone(), Value::Null];
         let facts = facts_of(input, now, &mut locals)?;
@@ -497,7 +622,7 @@ impl Funnel {
         timer: &str,
         input: &Value,
         now: &str,
-        approvals: &dyn Fn(&str, &Value) -> Result<serde_json::Value, String>,
+        approvals: &dyn Fn(&str, &Value) -> Result<PlannedApproval, String>,
     ) -> Result<Vec<PlannedAction>, DecideError> {
         let t = self
             .timers
@@ -515,31 +640,19 @@ fn plan(
     a: &CompiledAction,
     env: &dealrules_expr::Env<'_>,
     input: &Value,
-    approvals: &dyn Fn(&str, &Value) -> Result<serde_json::Value, String>,
+    approvals: &dyn Fn(&str, &Value) -> Result<PlannedApproval, String>,
 ) -> PlannedAction {
-    use serde_json::json;
-    let done = |kind, detail| PlannedAction {
-        kind,
-        detail,
-        error: None,
-    };
-    let failed = |kind, detail, e: String| PlannedAction {
-        kind,
-        detail,
-        error: Some(e),
-    };
     match a {
-        CompiledAction::Approval(policy) => match approvals(policy, input) {
-            Ok(decision) => done("approval", json!({ "policy": &**policy, "decision": decision })),
-            Err(e) => failed("approval", json!({ "policy": &**policy }), e),
+        CompiledAction::Approval(policy) => PlannedAction::Approval {
+            policy: policy.clone(),
+            decision: approvals(policy, input),
         },
-        CompiledAction::Notify { template, to } => match to.eval(env) {
-            Ok(v) => done("notify", json!({ "template": &**template, "to": v.to_json() })),
-            Err(e) => failed(
-                "notify",
-                json!({ "template": &**template, "to": to.source() }),
-                e.to_string(),
-            ),
+        CompiledAction::Notify { template, to } => PlannedAction::Notify {
+            template: template.clone(),
+            to: to.eval(env).map(|v| v.to_json()).map_err(|e| Unevaluated {
+                source: to.source().to_string(),
+                error: e.to_string(),
+            }),
         },
         CompiledAction::Set(fields) => {
             let mut out = serde_json::Map::new();
@@ -552,15 +665,15 @@ fn plan(
                     Err(err) => errors.push(format!("{f}: {err}")),
                 }
             }
-            PlannedAction {
-                kind: "set",
-                detail: serde_json::Value::Object(out),
+            PlannedAction::Set {
+                fields: out,
                 error: (!errors.is_empty()).then(|| errors.join("; ")),
             }
         }
-        CompiledAction::Script(file) => done("script", json!({ "script": &**file })),
-        CompiledAction::Plugin { name, function } => {
-            done("plugin", json!({ "plugin": &**name, "function": function.as_deref() }))
-        }
+        CompiledAction::Script(file) => PlannedAction::Script { script: file.clone() },
+        CompiledAction::Plugin { name, function } => PlannedAction::Plugin {
+            plugin: name.clone(),
+            function: function.clone(),
+        },
     }
 }

@@ -61,7 +61,7 @@ use smallvec::SmallVec;
 pub use approval::{ApprovalDecision, ApprovalPolicy};
 pub use calculation::{Calculation, CalculationDecision};
 pub use error::DecideError;
-pub use funnel::{Funnel, MoveDecision, PlannedAction, Reason};
+pub use funnel::{Funnel, MoveDecision, PlannedAction, PlannedApproval, PlannedApprover, Reason, Unevaluated};
 pub use multi::{ManyDecisions, status_of};
 pub use table::{DecisionTable, TableDecision};
 pub use testing::{PolicyCoverage, TestOutcome, TestReport};
@@ -412,17 +412,7 @@ impl Snapshot {
                         &parsed
                     }
                 };
-                let approvals = |policy: &str, input: &Value| -> Result<serde_json::Value, String> {
-                    let a = self
-                        .approval_policy(policy)
-                        .ok_or_else(|| format!("no ApprovalPolicy `{policy}`"))?;
-                    let d = a
-                        .decide(&self.version, Input::Parsed(input), now)
-                        .map_err(|e| e.to_string())?;
-                    Ok(
-                        serde_json::json!({ "level": d.level, "chain": d.chain, "rule": d.rule, "auto_approved": d.auto_approved, "approvers": d.approvers }),
-                    )
-                };
+                let approvals = |policy: &str, input: &Value| self.plan_approval(policy, input, now);
                 Ok(Decision::Move(Box::new(f.check_move(
                     &self.version,
                     input,
@@ -556,18 +546,20 @@ impl Snapshot {
             name: funnel.to_string(),
             hint: String::new(),
         })?;
-        let approvals = |policy: &str, input: &Value| -> Result<serde_json::Value, String> {
-            let a = self
-                .approval_policy(policy)
-                .ok_or_else(|| format!("no ApprovalPolicy `{policy}`"))?;
-            let d = a
-                .decide(&self.version, Input::Parsed(input), now)
-                .map_err(|e| e.to_string())?;
-            Ok(
-                serde_json::json!({ "level": d.level, "chain": d.chain, "rule": d.rule, "auto_approved": d.auto_approved, "approvers": d.approvers }),
-            )
-        };
+        let approvals = |policy: &str, input: &Value| self.plan_approval(policy, input, now);
         f.plan_timer(timer, input, now, &approvals)
+    }
+
+    /// What an `approval:` action of a funnel plans: the policy's decision
+    /// for the deal, or why it cannot decide.
+    fn plan_approval(&self, policy: &str, input: &Value, now: &str) -> Result<funnel::PlannedApproval, String> {
+        let a = self
+            .approval_policy(policy)
+            .ok_or_else(|| format!("no ApprovalPolicy `{policy}`"))?;
+        let d = a
+            .decide(&self.version, Input::Parsed(input), now)
+            .map_err(|e| e.to_string())?;
+        Ok(funnel::PlannedApproval::from(&d))
     }
 
     /// Gives the snapshot its loaded plugins.

@@ -10,6 +10,8 @@ use std::time::Duration;
 use dealrules_store::{DecisionRecord, Store};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::supervisor::{Supervisor, WorkerResult};
+
 /// Records waiting to be written, at most.
 pub const QUEUE: usize = 65_536;
 /// Records written in one transaction, at most.
@@ -43,10 +45,14 @@ impl DecisionLog {
         self.tx.is_some()
     }
 
-    /// Starts the writer task.
-    pub fn start(store: Arc<Store>, counters: LogCounters) -> DecisionLog {
+    /// Starts the writer, as the supervisor's worker `decision-log`.
+    pub fn start(store: Arc<Store>, counters: LogCounters, workers: &Supervisor) -> DecisionLog {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(writer(store, rx, counters));
+        // A restarted writer goes on with the same queue.
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        workers.spawn("decision-log", move || {
+            writer(store.clone(), rx.clone(), counters.clone())
+        });
         DecisionLog { tx: Some(tx) }
     }
 
@@ -71,7 +77,12 @@ impl DecisionLog {
     }
 }
 
-async fn writer(store: Arc<Store>, mut rx: mpsc::Receiver<Msg>, counters: LogCounters) {
+async fn writer(
+    store: Arc<Store>,
+    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Msg>>>,
+    counters: LogCounters,
+) -> WorkerResult {
+    let mut rx = rx.lock().await;
     let mut batch = Vec::with_capacity(BATCH);
     let mut flushes = Vec::new();
     while let Some(first) = rx.recv().await {
@@ -93,6 +104,7 @@ async fn writer(store: Arc<Store>, mut rx: mpsc::Receiver<Msg>, counters: LogCou
             let _ = done.send(());
         }
     }
+    Ok(())
 }
 
 /// Writes a batch, trying again with backoff when the database is busy or
@@ -119,23 +131,26 @@ async fn write(store: &Store, batch: &[DecisionRecord], counters: &LogCounters) 
     }
 }
 
-/// Deletes what is older than `keep`, now and every hour.
-pub fn prune_every_hour(store: Arc<Store>, keep: Duration) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(3600));
-        loop {
-            tick.tick().await;
-            let keep = chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
-            let Some(cut) = chrono::Utc::now().checked_sub_signed(keep) else {
-                continue;
-            };
-            match store.prune_decisions(&dealrules_store::timestamp(cut)).await {
-                Ok(0) => {}
-                Ok(n) => {
-                    tracing::info!(records = n, before = %dealrules_store::timestamp(cut), "decision log: old records removed")
-                }
-                Err(e) => tracing::error!(error = %e, "decision log: pruning failed"),
+/// Deletes what is older than `keep`, now and every hour (the
+/// supervisor's worker `decision-log-pruning`).
+pub fn prune_every_hour(store: Arc<Store>, keep: Duration, workers: &Supervisor) {
+    workers.spawn("decision-log-pruning", move || prune(store.clone(), keep));
+}
+
+async fn prune(store: Arc<Store>, keep: Duration) -> WorkerResult {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let keep = chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
+        let Some(cut) = chrono::Utc::now().checked_sub_signed(keep) else {
+            continue;
+        };
+        match store.prune_decisions(&dealrules_store::timestamp(cut)).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(records = n, before = %dealrules_store::timestamp(cut), "decision log: old records removed")
             }
+            Err(e) => return Err(format!("decision log: pruning failed: {e}")),
         }
-    });
+    }
 }

@@ -3,6 +3,7 @@
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use dealrules_core::DecideError;
+use dealrules_workflow::WorkflowError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -16,6 +17,12 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// 409 with extension members, e.g. `reasons` for a refused move.
+    #[error("{detail}")]
+    ConflictWith {
+        detail: String,
+        extra: serde_json::Map<String, serde_json::Value>,
+    },
     #[error("{0}")]
     Unprocessable(String),
     /// 422 with the reasons as an extension member, e.g. `errors` for a
@@ -43,7 +50,7 @@ impl ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::ConflictWith { .. } => StatusCode::CONFLICT,
             ApiError::Unprocessable(_) | ApiError::UnprocessableWith { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -57,6 +64,32 @@ impl From<DecideError> for ApiError {
             DecideError::UnknownPolicy { .. } => ApiError::NotFound(e.to_string()),
             DecideError::BadInput(_) | DecideError::AmbiguousPolicy { .. } => ApiError::BadRequest(e.to_string()),
             _ => ApiError::Unprocessable(e.to_string()),
+        }
+    }
+}
+
+/// The one mapping of the workflow runtime's errors to answers.
+impl From<WorkflowError> for ApiError {
+    fn from(e: WorkflowError) -> Self {
+        match e {
+            WorkflowError::Invalid(m) => ApiError::BadRequest(m),
+            WorkflowError::NoDeal(_) | WorkflowError::NoApproval(_) => ApiError::NotFound(e.to_string()),
+            WorkflowError::DealExists(_) => ApiError::Conflict(e.to_string()),
+            WorkflowError::Conflict(m) => ApiError::Conflict(m),
+            WorkflowError::MoveRefused { ref reasons, .. } => {
+                let mut extra = serde_json::Map::new();
+                extra.insert("reasons".into(), serde_json::Value::Array(reasons.clone()));
+                ApiError::ConflictWith {
+                    detail: e.to_string(),
+                    extra,
+                }
+            }
+            WorkflowError::Unprocessable(m) => ApiError::Unprocessable(m),
+            WorkflowError::Forbidden(m) => ApiError::Forbidden(m),
+            WorkflowError::Busy(m) => ApiError::Busy(m),
+            WorkflowError::Decide(d) => ApiError::from(d),
+            WorkflowError::Store(s) => ApiError::from(s),
+            WorkflowError::Internal(m) => ApiError::Internal(m),
         }
     }
 }
@@ -92,15 +125,6 @@ pub fn user_id<'a>(field: &str, value: &'a str) -> Result<&'a str, ApiError> {
 }
 
 impl ApiError {
-    /// A sqlx error met in the server (a transaction's commit).
-    pub fn from_sqlx(e: sqlx::Error) -> ApiError {
-        if dealrules_store::unavailable(&e) {
-            ApiError::store_unavailable(&e)
-        } else {
-            ApiError::Internal(e.to_string())
-        }
-    }
-
     /// 503 with Retry-After: the store is down or out of connections.
     pub fn store_unavailable(e: &dyn std::fmt::Display) -> ApiError {
         tracing::warn!(error = %e, "the store is not answering");
@@ -175,23 +199,65 @@ pub async fn problem_json_everywhere(res: Response) -> Response {
     out
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The problem details document of this error.
+    pub fn problem(&self) -> serde_json::Value {
         let status = self.status();
-        if let ApiError::Internal(detail) = &self {
-            tracing::error!(%detail, "internal error");
-        }
         let mut body = serde_json::json!({
             "type": "about:blank",
             "title": status.canonical_reason().unwrap_or("error"),
             "status": status.as_u16(),
             "detail": self.to_string(),
         });
-        if let (ApiError::UnprocessableWith { extra, .. }, Some(obj)) = (&self, body.as_object_mut()) {
+        if let (ApiError::UnprocessableWith { extra, .. } | ApiError::ConflictWith { extra, .. }, Some(obj)) =
+            (self, body.as_object_mut())
+        {
             for (k, v) in extra {
                 obj.insert(k.clone(), v.clone());
             }
         }
-        problem(status, body)
+        body
     }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(detail) = &self {
+            tracing::error!(%detail, "internal error");
+        }
+        problem(self.status(), self.problem())
+    }
+}
+
+/// Why a server could not start or stopped serving (`dealrules serve`
+/// prints it and exits 2).
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot open the store: {0}")]
+    OpenStore(#[source] dealrules_store::StoreError),
+    #[error(transparent)]
+    Store(#[from] dealrules_store::StoreError),
+    /// Neither the rules folder nor a stored activation can serve.
+    #[error("the pack in {dir} cannot serve:\n{}", errors.join("\n"))]
+    NoPack { dir: String, errors: Vec<String> },
+    /// Building the pack's snapshot did not finish (a panic in the build).
+    #[error(transparent)]
+    Build(#[from] tokio::task::JoinError),
+    #[error(transparent)]
+    Workflow(#[from] WorkflowError),
+    /// Loading the tokens.
+    #[error(transparent)]
+    Tokens(#[from] ApiError),
+    /// Making the first admin token.
+    #[error("{0}")]
+    Token(String),
+    #[error("cannot watch {dir}: {source}")]
+    Watch { dir: String, source: notify::Error },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
 }

@@ -21,18 +21,22 @@
 //!   constant time.
 #![forbid(unsafe_code)]
 
+pub mod activation;
 pub mod auth;
 pub mod decision_log;
 pub mod error;
+mod extract;
 pub mod long_work;
+pub mod metrics;
 pub mod openapi;
 pub mod reload;
 pub mod routes;
+pub mod schemas;
 pub mod state;
+pub mod supervisor;
 pub mod upload;
 pub mod workers;
 pub mod workflow;
-pub mod workflow_routes;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -41,6 +45,7 @@ use std::time::Duration;
 
 use auth::{Principal, Role, TokenBook};
 use dealrules_store::Store;
+use error::ServeError;
 
 /// How `serve` was asked to run.
 #[derive(Debug, Clone)]
@@ -65,11 +70,11 @@ pub struct ServeConfig {
 
 /// Creates an admin token in the store when the store has none and no
 /// `DEALRULES_ADMIN_TOKEN` is set; the token, to be shown once.
-pub async fn first_admin_token(store: &Store) -> Result<Option<String>, String> {
-    if !store.tokens().await.map_err(|e| e.to_string())?.is_empty() {
+pub async fn first_admin_token(store: &Store) -> Result<Option<String>, ServeError> {
+    if !store.tokens().await?.is_empty() {
         return Ok(None);
     }
-    let t = auth::generate_token()?;
+    let t = auth::generate_token().map_err(ServeError::Token)?;
     store
         .add_token(
             &hex::encode(auth::hash_token(&t)),
@@ -78,19 +83,14 @@ pub async fn first_admin_token(store: &Store) -> Result<Option<String>, String> 
             &[],
             "first start",
         )
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     Ok(Some(t))
 }
 
 /// Runs until SIGTERM or Ctrl-C, then lets in-flight requests finish and
 /// flushes the decision log.
-pub async fn serve(config: ServeConfig) -> Result<(), String> {
-    let store = Arc::new(
-        Store::open(&config.db)
-            .await
-            .map_err(|e| format!("cannot open the store: {e}"))?,
-    );
+pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
+    let store = Arc::new(Store::open(&config.db).await.map_err(ServeError::OpenStore)?);
     let (snapshot, activation, startup_errors) = reload::startup(&store, &config.rules).await?;
     let mut fixed = TokenBook::default();
     let mut listen = config.listen;
@@ -121,59 +121,45 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
         store: store.clone(),
         fixed_tokens: fixed,
         decision_log: config.decision_log,
-        clock: workflow::Clock::with_offset(config.clock_offset),
+        clock: dealrules_workflow::Clock::with_offset(config.clock_offset),
     })
     .await?;
-    if let Some(errors) = startup_errors {
-        state
-            .status
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .last_reload_errors = Some(errors);
+    if startup_errors.is_some() {
+        state.activations.started(startup_errors).await;
     }
     if let (true, Some(keep)) = (config.decision_log, config.retention) {
-        decision_log::prune_every_hour(store.clone(), keep);
+        decision_log::prune_every_hour(store.clone(), keep, &state.workers);
     }
-    tokens_refresh_every(state.clone(), Duration::from_secs(10));
+    workers::tokens_refresh(state.clone(), Duration::from_secs(10));
     workers::timers(state.clone(), config.timer_tick);
     workers::follow_activations(state.clone());
     if let Some(url) = &config.webhook_url {
         workers::webhook(state.clone(), url.clone());
     }
-    let _watcher = reload::watch(state.clone(), Duration::from_millis(150))
-        .map_err(|e| format!("cannot watch {}: {e}", config.rules.display()))?;
+    let _watcher = workers::watch(state.clone(), Duration::from_millis(150)).map_err(|source| ServeError::Watch {
+        dir: config.rules.display().to_string(),
+        source,
+    })?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        .map_err(|source| ServeError::Listen { addr: listen, source })?;
     tracing::info!(version = %state.snapshot.load().version, rules = %config.rules.display(), listen = %listen, store = %store.url(), "serving");
     println!(
         "dealrules serving pack {} from {} on http://{} (store {})",
         state.snapshot.load().version,
         config.rules.display(),
-        listener.local_addr().map_err(|e| e.to_string())?,
+        listener.local_addr()?,
         store.url()
     );
     axum::serve(listener, routes::app(state.clone()))
         .with_graceful_shutdown(shutdown())
-        .await
-        .map_err(|e| e.to_string())?;
-    // In-flight requests are done; write what they logged.
+        .await?;
+    // In-flight requests are done; write what they logged, then stop the
+    // background work.
     state.log.flush().await;
+    state.workers.shutdown().await;
     store.close().await;
     Ok(())
-}
-
-/// Tokens made or revoked elsewhere (the CLI, another node) take effect.
-fn tokens_refresh_every(state: Arc<state::AppState>, every: Duration) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        loop {
-            tick.tick().await;
-            if let Err(e) = state.tokens.refresh(&state.store).await {
-                tracing::warn!(error = %e, "refreshing tokens failed");
-            }
-        }
-    });
 }
 
 async fn shutdown() {

@@ -1,68 +1,43 @@
 //! Decisions that can take long (plugin calls, each up to its deadline;
-//! incentive plans over a period of deals) run here, on a bounded pool of
+//! incentive plans over a period of deals) run on a bounded pool of
 //! blocking threads, never on the async workers that answer health checks
 //! and every other request. A storm of spinning plugins fills this pool and
 //! its queue, then gets a quick 503 with Retry-After; nothing else waits.
+//!
+//! The pool is the workflow runtime's ([`dealrules_workflow::LongWork`]):
+//! decisions and the workflow's plugin actions share it.
 
 use std::sync::Arc;
 
-use tokio::sync::Semaphore;
-
 use crate::error::ApiError;
 
-/// Long decisions running at once.
-pub const RUNNING: usize = 8;
-/// Long decisions waiting for a thread, beyond which callers get 503.
-pub const QUEUED: usize = 64;
+pub use dealrules_workflow::{QUEUED, RUNNING};
 
+#[derive(Clone, Default)]
 pub struct LongWork {
-    /// Held while a decision runs.
-    running: Arc<Semaphore>,
-    /// Held while a decision runs or waits: its size bounds the queue.
-    admitted: Arc<Semaphore>,
-}
-
-impl Default for LongWork {
-    fn default() -> Self {
-        LongWork::new(RUNNING, QUEUED)
-    }
+    pool: Arc<dealrules_workflow::LongWork>,
 }
 
 impl LongWork {
     pub fn new(running: usize, queued: usize) -> LongWork {
         LongWork {
-            running: Arc::new(Semaphore::new(running)),
-            admitted: Arc::new(Semaphore::new(running + queued)),
+            pool: Arc::new(dealrules_workflow::LongWork::new(running, queued)),
         }
     }
 
     /// Runs `work` on a blocking thread once one of the pool's places is
     /// free; 503 at once when the queue is full.
     pub async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
-        let Ok(admitted) = self.admitted.clone().try_acquire_owned() else {
-            return Err(ApiError::Busy(
-                "too many long-running decisions (plugin calls, incentive plans) are waiting; try again shortly".into(),
-            ));
-        };
-        let running = self
-            .running
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        let out = tokio::task::spawn_blocking(move || {
-            let out = work();
-            drop(running);
-            drop(admitted);
-            out
-        })
-        .await
-        .map_err(|e| ApiError::Internal(format!("a long decision failed: {e}")))?;
-        Ok(out)
+        Ok(self.pool.run(work).await?)
     }
 
     /// Places free now (for the status page and tests).
     pub fn free(&self) -> usize {
-        self.running.available_permits()
+        self.pool.free()
+    }
+
+    /// The pool itself, to share with the workflow runtime.
+    pub fn pool(&self) -> Arc<dealrules_workflow::LongWork> {
+        self.pool.clone()
     }
 }

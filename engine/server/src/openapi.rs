@@ -103,7 +103,7 @@ fn exact(doc: &mut Value) {
             "/v1/approvals",
             "get",
             "state",
-            json!({ "type": "string", "enum": ["pending", "approved", "rejected", "recalled"] }),
+            json!({ "type": "string", "enum": dealrules_store::ApprovalState::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>() }),
         ),
         (
             "/v1/pipeline",

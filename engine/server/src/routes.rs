@@ -6,24 +6,27 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use dealrules_core::DecideError;
 use dealrules_model::Kind;
-use dealrules_store::{DecisionQuery, DecisionRecord};
+use dealrules_store::{ActivationSource, DecisionQuery, DecisionRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json_, json};
 use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::{Principal, Role, generate_token, hash_token, require};
+use crate::activation::Activations;
+use crate::activation::Outcome;
+use crate::auth::{Role, generate_token, hash_token};
 use crate::error::ApiError;
+use crate::extract::{Admin, Caller, Expected, JsonBody, Service, Viewer};
 use crate::openapi;
-use crate::reload::{self, Outcome};
-use crate::state::AppState;
+use crate::reload;
+use crate::state::{Active, AppState, StoreHandle};
 use crate::upload;
 
 /// Largest request body accepted (pack uploads: [`upload::MAX_UPLOAD_BYTES`]).
@@ -99,25 +102,9 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(replay))
         .routes(routes!(tokens, create_token))
         .routes(routes!(revoke_token))
-        .routes(routes!(crate::workflow_routes::create_deal))
-        .routes(routes!(crate::workflow_routes::deal))
-        .routes(routes!(crate::workflow_routes::event))
-        .routes(routes!(crate::workflow_routes::approvals))
-        .routes(routes!(crate::workflow_routes::decide_approval))
-        .routes(routes!(crate::workflow_routes::recall))
-        .routes(routes!(crate::workflow_routes::delegate))
-        .routes(routes!(crate::workflow_routes::pipeline))
-        .routes(routes!(crate::workflow_routes::outbox))
         .merge(uploads)
+        .merge(crate::workflow::router())
         .split_for_parts()
-}
-
-pub(crate) async fn who(state: &AppState, headers: &HeaderMap, needed: Role) -> Result<Principal, ApiError> {
-    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let p = state.tokens.authenticate(&state.store, auth).await?;
-    tracing::Span::current().record("subject", p.subject.as_str());
-    require(&p, needed)?;
-    Ok(p)
 }
 
 /// Liveness.
@@ -139,15 +126,14 @@ pub struct Health {
 
 /// Readiness: a pack is loaded (always, once started) and the store answers.
 #[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, description = "Ready", body = Health), (status = 503, description = "The store is not answering")))]
-async fn readyz(State(state): State<Arc<AppState>>) -> Result<Json<Health>, ApiError> {
-    state
-        .store
+async fn readyz(State(active): State<Active>, State(store): State<StoreHandle>) -> Result<Json<Health>, ApiError> {
+    store
         .ping()
         .await
         .map_err(|e| ApiError::Unavailable(format!("the store is not answering: {e}")))?;
     Ok(Json(Health {
         status: "ready".into(),
-        version: Some(state.snapshot.load().version.to_string()),
+        version: Some(active.load().version.to_string()),
     }))
 }
 
@@ -178,11 +164,10 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     extensions(("x-required-role" = json!("service"))))]
 async fn decide(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
     Path(policy): Path<String>,
+    Caller(who, _): Caller<Service>,
     body: String,
 ) -> Result<Response, ApiError> {
-    let who = who(&state, &headers, Role::Service).await?;
     // Depth, size and duplicate keys over the whole body, before anything
     // (the decision log included) keeps it.
     let shaped = dealrules_expr::input_shape::Shaped::check(&body)
@@ -194,7 +179,7 @@ async fn decide(
         .record("policy", policy.as_str())
         .record("version", &*snapshot.version);
     let started = std::time::Instant::now();
-    let now = crate::state::now();
+    let now = state.clock.text();
     let result = if snapshot.may_run_long(&policy) {
         // Plugins and plans run off the async workers (see `long_work`);
         // the text is checked again there, a trifle beside a plugin call.
@@ -249,9 +234,8 @@ async fn decide(
 
 /// The active pack's policies with kind, name and version.
 #[utoipa::path(get, path = "/v1/policies", tag = "policies", responses((status = 200, description = "The policies", body = PolicyList)), extensions(("x-required-role" = json!("viewer"))))]
-async fn policies(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<PolicyList>, ApiError> {
-    who(&state, &headers, Role::Viewer).await?;
-    let s = state.snapshot.load();
+async fn policies(State(active): State<Active>, _: Caller<Viewer>) -> Result<Json<PolicyList>, ApiError> {
+    let s = active.load();
     let policies = s
         .policies()
         .iter()
@@ -278,13 +262,12 @@ pub struct PolicyList {
     responses((status = 200, description = "The policy", body = Object), (status = 404, description = "No such kind or policy")),
     extensions(("x-required-role" = json!("viewer"))))]
 async fn policy(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    State(active): State<Active>,
     Path((kind, name)): Path<(String, String)>,
+    _: Caller<Viewer>,
 ) -> Result<Json<Json_>, ApiError> {
-    who(&state, &headers, Role::Viewer).await?;
     let kind = Kind::parse(&kind).ok_or_else(|| ApiError::NotFound(format!("no kind `{kind}`")))?;
-    let s = state.snapshot.load();
+    let s = active.load();
     let doc = s
         .pack
         .find(kind, &name)
@@ -308,13 +291,14 @@ async fn policy(
 }
 
 /// The active pack version, who activated it and when, the last reload and its errors.
-#[utoipa::path(get, path = "/v1/status", tag = "policies", responses((status = 200, description = "The status", body = crate::state::ReloadStatus)), extensions(("x-required-role" = json!("viewer"))))]
+#[utoipa::path(get, path = "/v1/status", tag = "policies", responses((status = 200, description = "The status", body = crate::activation::ReloadStatus)), extensions(("x-required-role" = json!("viewer"))))]
 async fn status(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-) -> Result<Json<crate::state::ReloadStatus>, ApiError> {
-    who(&state, &headers, Role::Viewer).await?;
-    Ok(Json(state.status.read().unwrap_or_else(|p| p.into_inner()).clone()))
+    _: Caller<Viewer>,
+) -> Result<Json<crate::activation::ReloadStatus>, ApiError> {
+    let mut status = state.status.read().unwrap_or_else(|p| p.into_inner()).clone();
+    status.workers = state.workers.status();
+    Ok(Json(status))
 }
 
 // ---- packs ----
@@ -326,12 +310,7 @@ async fn status(
     )),
     responses((status = 200, description = "What validation found; `valid` says whether it could be activated", body = reload::Validation), (status = 400, description = "Not a pack (a path outside the pack, a link, not tar.gz nor JSON)"), (status = 413, description = "Larger than 16 MiB")),
     extensions(("x-required-role" = json!("admin"))))]
-async fn validate_pack(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<reload::Validation>, ApiError> {
-    who(&state, &headers, Role::Admin).await?;
+async fn validate_pack(_: Caller<Admin>, body: Bytes) -> Result<Json<reload::Validation>, ApiError> {
     let source = upload::read_pack(&body).map_err(ApiError::BadRequest)?;
     let (_, validation) = tokio::task::spawn_blocking(move || reload::validate(source))
         .await
@@ -358,14 +337,21 @@ struct ActivateQuery {
     ),
     extensions(("x-required-role" = json!("admin"))))]
 async fn activate_pack(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    State(activations): State<Activations>,
     Query(q): Query<ActivateQuery>,
+    Caller(who, _): Caller<Admin>,
     body: Bytes,
 ) -> Result<Json<ActivationAnswer>, ApiError> {
-    let who = who(&state, &headers, Role::Admin).await?;
     let source = upload::read_pack(&body).map_err(ApiError::BadRequest)?;
-    activation_answer(reload::activate(&state, source, &who.subject, "upload", q.comment.as_deref()).await)
+    activation_answer(
+        activations
+            .activate(source, &who.subject, ActivationSource::Upload, q.comment.as_deref())
+            .await,
+    )
+}
+
+impl Expected for RollbackRequest {
+    const EXPECTED: &'static str = r#"expected {"version": "sha256:..."}"#;
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -384,24 +370,24 @@ pub struct RollbackRequest {
     ),
     extensions(("x-required-role" = json!("admin"))))]
 async fn rollback(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Bytes,
+    State(activations): State<Activations>,
+    State(store): State<StoreHandle>,
+    Caller(who, _): Caller<Admin>,
+    JsonBody { value: req, .. }: JsonBody<RollbackRequest>,
 ) -> Result<Json<ActivationAnswer>, ApiError> {
-    let who = who(&state, &headers, Role::Admin).await?;
-    let req: RollbackRequest = crate::error::read_json(&body)
-        .map_err(|e| ApiError::BadRequest(format!("expected {{\"version\": \"sha256:...\"}}: {e}")))?;
-    let version = state
-        .store
+    let version = store
         .resolve_version(&req.version)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no stored pack version `{}`", req.version)))?;
-    let source = state
-        .store
+    let source = store
         .pack(&version)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no stored pack version `{version}`")))?;
-    activation_answer(reload::activate(&state, source, &who.subject, "rollback", req.comment.as_deref()).await)
+    activation_answer(
+        activations
+            .activate(source, &who.subject, ActivationSource::Rollback, req.comment.as_deref())
+            .await,
+    )
 }
 
 #[derive(Serialize, ToSchema)]
@@ -410,6 +396,7 @@ pub struct ActivationAnswer {
     pub activated: bool,
     pub version: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::schemas::Activation>)]
     pub activation: Option<dealrules_store::Activation>,
 }
 
@@ -443,8 +430,7 @@ fn activation_answer(outcome: Outcome) -> Result<Json<ActivationAnswer>, ApiErro
 
 /// The active pack, every activation (who, when, from where) and every stored version.
 #[utoipa::path(get, path = "/v1/packs", tag = "packs", responses((status = 200, description = "Versions and activations, newest first", body = PackList)), extensions(("x-required-role" = json!("viewer"))))]
-async fn packs(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<PackList>, ApiError> {
-    who(&state, &headers, Role::Viewer).await?;
+async fn packs(State(state): State<Arc<AppState>>, _: Caller<Viewer>) -> Result<Json<PackList>, ApiError> {
     let activations = state.store.activations(200).await?;
     let versions = state.store.packs().await?;
     let s = state.status.read().unwrap_or_else(|p| p.into_inner()).clone();
@@ -466,14 +452,17 @@ pub struct ActivePack {
     pub version: String,
     pub activated_at: String,
     pub activated_by: String,
-    pub source: String,
+    #[schema(value_type = crate::schemas::ActivationSource)]
+    pub source: dealrules_store::ActivationSource,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct PackList {
     pub active: ActivePack,
     /// The latest 200.
+    #[schema(value_type = Vec<crate::schemas::Activation>)]
     pub activations: Vec<dealrules_store::Activation>,
+    #[schema(value_type = Vec<crate::schemas::PackInfo>)]
     pub versions: Vec<dealrules_store::PackInfo>,
 }
 
@@ -482,18 +471,15 @@ pub struct PackList {
     responses((status = 200, description = "The files", body = PackFiles), (status = 400, description = "Not a version"), (status = 404, description = "No such stored version")),
     extensions(("x-required-role" = json!("viewer"))))]
 async fn pack_files(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    State(store): State<StoreHandle>,
     Path(version): Path<String>,
+    _: Caller<Viewer>,
 ) -> Result<Json<PackFiles>, ApiError> {
-    who(&state, &headers, Role::Viewer).await?;
-    let version = state
-        .store
+    let version = store
         .resolve_version(&version)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no stored pack version `{version}`")))?;
-    let source = state
-        .store
+    let source = store
         .pack(&version)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no stored pack version `{version}`")))?;
@@ -582,14 +568,12 @@ pub struct DecisionPage {
     responses((status = 200, description = "A page of the log", body = DecisionPage), (status = 400, description = "A time that is not a time")),
     extensions(("x-required-role" = json!("viewer"))))]
 async fn decisions(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    State(store): State<StoreHandle>,
     Query(q): Query<DecisionsQuery>,
+    _: Caller<Viewer>,
 ) -> Result<Json<DecisionPage>, ApiError> {
-    who(&state, &headers, Role::Viewer).await?;
     let limit = q.limit.unwrap_or(100).clamp(1, dealrules_store::MAX_PAGE);
-    let found = state
-        .store
+    let found = store
         .decisions(&DecisionQuery {
             policy: q.policy,
             since: q.since,
@@ -612,13 +596,11 @@ async fn decisions(
     responses((status = 200, description = "The decision", body = LoggedDecision), (status = 404, description = "Not in the log")),
     extensions(("x-required-role" = json!("viewer"))))]
 async fn decision(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    State(store): State<StoreHandle>,
     Path(id): Path<String>,
+    _: Caller<Viewer>,
 ) -> Result<Json<LoggedDecision>, ApiError> {
-    who(&state, &headers, Role::Viewer).await?;
-    let r = state
-        .store
+    let r = store
         .decision(&id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no decision `{id}` in the log")))?;
@@ -633,21 +615,20 @@ async fn decision(
     responses((status = 200, description = "The original and the replayed answer", body = Replay), (status = 404, description = "Not in the log"), (status = 422, description = "Its pack version is not stored or no longer builds")),
     extensions(("x-required-role" = json!("viewer"))))]
 async fn replay(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    State(active): State<Active>,
+    State(store): State<StoreHandle>,
     Path(id): Path<String>,
+    _: Caller<Viewer>,
 ) -> Result<Json<Replay>, ApiError> {
-    who(&state, &headers, Role::Viewer).await?;
-    let r = state
-        .store
+    let r = store
         .decision(&id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no decision `{id}` in the log")))?;
-    let active = state.snapshot.load_full();
+    let active = active.load_full();
     let snapshot = if *active.version == r.version {
         active
     } else {
-        let source = state.store.pack(&r.version).await?.ok_or_else(|| {
+        let source = store.pack(&r.version).await?.ok_or_else(|| {
             ApiError::Unprocessable(format!("pack {} is not stored, so {id} cannot be replayed", r.version))
         })?;
         let built = tokio::task::spawn_blocking(move || reload::build_source(source))
@@ -693,6 +674,10 @@ pub struct Replay {
 
 // ---- tokens ----
 
+impl Expected for NewToken {
+    const EXPECTED: &'static str = r#"expected {"role", "subject", "groups"}"#;
+}
+
 #[derive(Deserialize, ToSchema)]
 pub struct NewToken {
     /// viewer, service, approver or admin.
@@ -704,19 +689,20 @@ pub struct NewToken {
 
 /// Live tokens (never the tokens nor their hashes).
 #[utoipa::path(get, path = "/v1/tokens", tag = "tokens", responses((status = 200, description = "The tokens", body = TokenList)), extensions(("x-required-role" = json!("admin"))))]
-async fn tokens(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<TokenList>, ApiError> {
-    who(&state, &headers, Role::Admin).await?;
+async fn tokens(State(store): State<StoreHandle>, _: Caller<Admin>) -> Result<Json<TokenList>, ApiError> {
     Ok(Json(TokenList {
-        tokens: state.store.tokens().await?,
+        tokens: store.tokens().await?,
     }))
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct TokenList {
+    #[schema(value_type = Vec<crate::schemas::TokenRecord>)]
     pub tokens: Vec<dealrules_store::TokenRecord>,
 }
 
-#[derive(Serialize, ToSchema)]
+/// The document's schema is [`crate::schemas::CreatedToken`].
+#[derive(Serialize)]
 pub struct CreatedToken {
     #[serde(flatten)]
     pub record: dealrules_store::TokenRecord,
@@ -726,16 +712,13 @@ pub struct CreatedToken {
 
 /// Creates a token; the answer is the only time the token is shown.
 #[utoipa::path(post, path = "/v1/tokens", tag = "tokens", request_body = NewToken,
-    responses((status = 201, description = "The token", body = CreatedToken), (status = 400, description = "Not a role, or no subject")),
+    responses((status = 201, description = "The token", body = crate::schemas::CreatedToken), (status = 400, description = "Not a role, or no subject")),
     extensions(("x-required-role" = json!("admin"))))]
 async fn create_token(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Bytes,
+    Caller(who, _): Caller<Admin>,
+    JsonBody { value: req, .. }: JsonBody<NewToken>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
-    let who = who(&state, &headers, Role::Admin).await?;
-    let req: NewToken = crate::error::read_json(&body)
-        .map_err(|e| ApiError::BadRequest(format!("expected {{\"role\", \"subject\", \"groups\"}}: {e}")))?;
     let role = Role::parse(&req.role).ok_or_else(|| {
         ApiError::BadRequest(format!(
             "`{}` is not a role: viewer, service, approver or admin",
@@ -764,10 +747,9 @@ async fn create_token(
     extensions(("x-required-role" = json!("admin"))))]
 async fn revoke_token(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
     Path(id): Path<String>,
+    _: Caller<Admin>,
 ) -> Result<StatusCode, ApiError> {
-    who(&state, &headers, Role::Admin).await?;
     if !state.store.revoke_token(&id).await? {
         return Err(ApiError::NotFound(format!("no live token `{id}`")));
     }

@@ -4,158 +4,39 @@
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
-
 use arc_swap::ArcSwap;
+use axum::extract::FromRef;
 use dealrules_core::Snapshot;
-use serde::Serialize;
 
+use crate::activation::{Activations, Owner, ReloadStatus};
 use crate::auth::{TokenBook, Tokens};
-use crate::decision_log::{DecisionLog, LogCounters};
-use dealrules_store::Store;
-
-#[derive(Debug, Clone, Serialize, Default, utoipa::ToSchema)]
-pub struct ReloadStatus {
-    /// The active pack version.
-    pub version: String,
-    /// When the active pack was activated (RFC 3339).
-    pub activated_at: String,
-    /// Who activated it: a token's subject, or `directory`.
-    pub activated_by: String,
-    /// Where it came from: `directory` (the watched rules folder),
-    /// `upload` or `rollback`.
-    pub source: String,
-    /// The last reload attempt, good or bad.
-    pub last_reload_at: Option<String>,
-    /// Why the last reload was refused (`file:line:col: message` lines);
-    /// `None` when it succeeded.
-    pub last_reload_errors: Option<Vec<String>>,
-    pub reloads: u64,
-    pub failed_reloads: u64,
-    /// The rules folder being watched.
-    pub rules_dir: String,
-    /// The database, without its password.
-    pub store: String,
-    pub decision_log: bool,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct DecisionLabels {
-    pub policy: String,
-    pub outcome: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ReloadLabels {
-    pub outcome: &'static str,
-}
-
-/// The Prometheus metrics of `/metrics`.
-pub struct Metrics {
-    pub registry: Registry,
-    pub decisions: Family<DecisionLabels, Counter>,
-    pub latency: Family<DecisionLabels, Histogram>,
-    pub reloads: Family<ReloadLabels, Counter>,
-    pub log: LogCounters,
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        let mut registry = Registry::with_prefix("dealrules");
-        let decisions = Family::<DecisionLabels, Counter>::default();
-        // 10 µs to about 160 ms.
-        let latency = Family::<DecisionLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new(exponential_buckets(0.00001, 2.0, 15))
-        });
-        let reloads = Family::<ReloadLabels, Counter>::default();
-        registry.register(
-            "decisions",
-            "Decisions made, by policy and outcome (ok, rejected: the decision failed)",
-            decisions.clone(),
-        );
-        registry.register(
-            "decision_seconds",
-            "Time to decide, request body to response body",
-            latency.clone(),
-        );
-        registry.register(
-            "reloads",
-            "Pack reloads and activations, by outcome (ok, refused)",
-            reloads.clone(),
-        );
-        let log = LogCounters::default();
-        registry.register(
-            "decision_log_written",
-            "Decisions written to the decision log",
-            log.written.clone(),
-        );
-        registry.register(
-            "decision_log_failed",
-            "Decisions the log could not write after retrying",
-            log.failed.clone(),
-        );
-        registry.register(
-            "decision_log_batches",
-            "Transactions the decision log writer committed",
-            log.batches.clone(),
-        );
-        Metrics {
-            registry,
-            decisions,
-            latency,
-            reloads,
-            log,
-        }
-    }
-}
-
-impl Metrics {
-    pub fn decision(&self, policy: &str, ok: bool, seconds: f64) {
-        let labels = DecisionLabels {
-            policy: policy.to_string(),
-            outcome: if ok { "ok" } else { "rejected" },
-        };
-        self.decisions.get_or_create(&labels).inc();
-        self.latency.get_or_create(&labels).observe(seconds);
-    }
-
-    pub fn reload(&self, ok: bool) {
-        self.reloads
-            .get_or_create(&ReloadLabels {
-                outcome: if ok { "ok" } else { "refused" },
-            })
-            .inc();
-    }
-
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        out
-    }
-}
+use crate::decision_log::DecisionLog;
+use crate::error::ServeError;
+use crate::metrics::Metrics;
+use crate::supervisor::Supervisor;
+use dealrules_store::{ActivationSource, Store};
+use dealrules_workflow::{Clock, Workflow};
 
 pub struct AppState {
-    pub snapshot: ArcSwap<Snapshot>,
+    /// The active pack; only the activation owner swaps it.
+    pub snapshot: Arc<ArcSwap<Snapshot>>,
     pub rules_dir: PathBuf,
-    pub status: RwLock<ReloadStatus>,
+    /// Written only by the activation owner.
+    pub status: Arc<RwLock<ReloadStatus>>,
     pub tokens: Tokens,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     pub store: Arc<Store>,
     pub log: DecisionLog,
-    /// One activation at a time (a folder reload, an upload, a rollback).
-    pub activating: tokio::sync::Mutex<()>,
-    /// The workflow runtime's clock.
-    pub clock: crate::workflow::Clock,
-    /// This process, as timers record who fired them.
-    pub node: String,
-    /// Notification templates.
-    pub templates: tera::Tera,
+    /// Where every activation goes (see [`crate::activation`]).
+    pub activations: Activations,
+    /// Background work (see [`crate::supervisor`]).
+    pub workers: Supervisor,
+    /// The server's one clock: decisions and the workflow read it.
+    pub clock: Arc<Clock>,
     /// Where decisions that can take long run (see [`crate::long_work`]).
     pub long_work: crate::long_work::LongWork,
+    /// Deals, approvals, timers and the outbox.
+    pub workflow: Arc<Workflow>,
 }
 
 /// How a server state is put together.
@@ -168,23 +49,28 @@ pub struct Setup {
     /// Tokens that are not in the store (`DEALRULES_ADMIN_TOKEN`).
     pub fixed_tokens: TokenBook,
     pub decision_log: bool,
-    pub clock: crate::workflow::Clock,
+    pub clock: Clock,
 }
 
 impl AppState {
     /// Loads the stored tokens and starts the decision log writer.
-    pub async fn start(setup: Setup) -> Result<Arc<AppState>, String> {
-        let metrics = Metrics::default();
+    pub async fn start(setup: Setup) -> Result<Arc<AppState>, ServeError> {
+        let metrics = Arc::new(Metrics::default());
+        let workers = Supervisor::default();
         let log = if setup.decision_log {
-            DecisionLog::start(setup.store.clone(), metrics.log.clone())
+            DecisionLog::start(setup.store.clone(), metrics.log.clone(), &workers)
         } else {
             DecisionLog::off()
         };
         let tokens = Tokens::new(setup.fixed_tokens);
-        tokens.refresh(&setup.store).await.map_err(|e| e.to_string())?;
+        tokens.refresh(&setup.store).await?;
         let (activated_at, activated_by, source) = match &setup.activation {
-            Some(a) => (a.activated_at.clone(), a.activated_by.clone(), a.source.clone()),
-            None => (now(), "directory".into(), "directory".into()),
+            Some(a) => (a.activated_at.clone(), a.activated_by.clone(), a.source),
+            None => (
+                dealrules_store::timestamp_now(),
+                "directory".into(),
+                ActivationSource::Directory,
+            ),
         };
         let status = ReloadStatus {
             version: setup.snapshot.version.to_string(),
@@ -196,25 +82,41 @@ impl AppState {
             decision_log: log.is_on(),
             ..Default::default()
         };
+        let clock = Arc::new(setup.clock);
+        let long_work = crate::long_work::LongWork::default();
+        let workflow = Workflow::new(
+            setup.store.clone(),
+            clock.clone(),
+            long_work.pool(),
+            format!("{}-{}", hostname(), std::process::id()),
+        )?;
+        let workflow = Arc::new(workflow);
+        let snapshot = Arc::new(ArcSwap::from_pointee(setup.snapshot));
+        let status = Arc::new(RwLock::new(status));
+        let activations = Owner {
+            snapshot: snapshot.clone(),
+            status: status.clone(),
+            metrics: metrics.clone(),
+            store: setup.store.clone(),
+            workflow: workflow.clone(),
+            rules_dir: setup.rules_dir.clone(),
+        }
+        .start(&workers);
         Ok(Arc::new(AppState {
-            snapshot: ArcSwap::from_pointee(setup.snapshot),
+            snapshot,
             rules_dir: setup.rules_dir,
-            status: RwLock::new(status),
+            status,
             tokens,
             metrics,
             store: setup.store,
             log,
-            activating: tokio::sync::Mutex::new(()),
-            clock: setup.clock,
-            node: format!("{}-{}", hostname(), std::process::id()),
-            templates: crate::workflow::notification_templates()?,
-            long_work: crate::long_work::LongWork::default(),
+            activations,
+            workers,
+            clock,
+            long_work,
+            workflow,
         }))
     }
-}
-
-pub fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 fn hostname() -> String {
@@ -223,4 +125,64 @@ fn hostname() -> String {
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "node".into())
+}
+
+/// The active pack, as a handler that reads only it takes it
+/// (`State(active): State<Active>`); `load_full` for the whole request.
+#[derive(Clone)]
+pub struct Active(pub Arc<ArcSwap<Snapshot>>);
+
+impl std::ops::Deref for Active {
+    type Target = ArcSwap<Snapshot>;
+    fn deref(&self) -> &ArcSwap<Snapshot> {
+        &self.0
+    }
+}
+
+// Handlers take the parts they need (`State<Arc<Store>>`, ...), not the
+// whole state.
+impl FromRef<Arc<AppState>> for Active {
+    fn from_ref(s: &Arc<AppState>) -> Active {
+        Active(s.snapshot.clone())
+    }
+}
+
+/// The store, as a handler that needs only it takes it.
+#[derive(Clone)]
+pub struct StoreHandle(pub Arc<Store>);
+
+impl std::ops::Deref for StoreHandle {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        &self.0
+    }
+}
+
+impl FromRef<Arc<AppState>> for StoreHandle {
+    fn from_ref(s: &Arc<AppState>) -> StoreHandle {
+        StoreHandle(s.store.clone())
+    }
+}
+
+/// The workflow runtime, as a handler that needs only it takes it.
+#[derive(Clone)]
+pub struct WorkflowHandle(pub Arc<Workflow>);
+
+impl std::ops::Deref for WorkflowHandle {
+    type Target = Workflow;
+    fn deref(&self) -> &Workflow {
+        &self.0
+    }
+}
+
+impl FromRef<Arc<AppState>> for WorkflowHandle {
+    fn from_ref(s: &Arc<AppState>) -> WorkflowHandle {
+        WorkflowHandle(s.workflow.clone())
+    }
+}
+
+impl FromRef<Arc<AppState>> for Activations {
+    fn from_ref(s: &Arc<AppState>) -> Activations {
+        s.activations.clone()
+    }
 }

@@ -1,6 +1,9 @@
-//! What a server does besides answering requests: fire due timers, deliver
-//! notifications to the webhook, and follow activations made by other
-//! nodes sharing the database.
+//! What a server does besides answering requests, each a worker of the
+//! state's [`Supervisor`](crate::supervisor::Supervisor): fire due timers,
+//! deliver notifications to the webhook, follow activations made by other
+//! nodes sharing the database, refresh tokens, watch the rules folder.
+//! A worker's run ends with an error when something fails; the
+//! supervisor starts it again after a backoff.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,111 +12,161 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 
 use crate::state::AppState;
+use crate::supervisor::WorkerResult;
 
 /// Fires due timers every `tick`, in batches, until none is due.
 pub fn timers(state: Arc<AppState>, tick: Duration) {
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(tick);
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            every.tick().await;
-            loop {
-                match crate::workflow::fire_due_timers(&state, 100).await {
-                    Ok(100) => continue,
-                    Ok(_) => break,
-                    Err(e) => {
-                        tracing::error!(error = ?e, "firing due timers failed");
-                        break;
-                    }
-                }
-            }
-        }
-    });
+    let workers = state.workers.clone();
+    workers.spawn("timers", move || fire_timers(state.clone(), tick));
 }
 
-/// Delivery: POST each pending notification to `url` as JSON, with the
-/// notification's id as `Idempotency-Key` (delivery is at least once);
-/// failures are tried again after 2, 4, 8, ... seconds (at most an hour
-/// apart), 8 times in all.
-pub fn webhook(state: Arc<AppState>, url: String) {
-    tokio::spawn(async move {
-        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build_http::<Full<Bytes>>();
-        let mut every = tokio::time::interval(Duration::from_millis(500));
+async fn fire_timers(state: Arc<AppState>, tick: Duration) -> WorkerResult {
+    let mut every = tokio::time::interval(tick);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
         loop {
-            every.tick().await;
-            let now = state.clock.now();
-            let Ok(due) = state.store.due_outbox(&dealrules_store::timestamp(now), 50).await else {
-                continue;
-            };
-            for n in due {
-                let lease = dealrules_store::timestamp(now + chrono::Duration::seconds(60));
-                if !state
-                    .store
-                    .claim_outbox(&n.id, &n.next_attempt_at, &lease)
-                    .await
-                    .unwrap_or(false)
-                {
-                    continue;
-                }
-                let body = serde_json::json!({ "id": n.id, "deal": n.deal_id, "template": n.template, "recipient": n.recipient, "body": n.body, "created_at": n.created_at });
-                let request = hyper::Request::post(&url)
-                    .header("content-type", "application/json")
-                    .header("idempotency-key", &n.id)
-                    .body(Full::new(Bytes::from(body.to_string())));
-                let result = match request {
-                    Ok(req) => match tokio::time::timeout(Duration::from_secs(10), client.request(req)).await {
-                        Ok(Ok(res)) if res.status().is_success() => {
-                            let _ = res.into_body().collect().await;
-                            Ok(())
-                        }
-                        Ok(Ok(res)) => Err(format!("the webhook answered {}", res.status())),
-                        Ok(Err(e)) => Err(format!("cannot reach the webhook: {e}")),
-                        Err(_) => Err("the webhook did not answer within 10 s".to_string()),
-                    },
-                    Err(e) => Err(format!("bad webhook URL: {e}")),
-                };
-                let outcome = match &result {
-                    Ok(()) => state.store.outbox_attempt(&n.id, true, None, None).await,
-                    Err(e) => {
-                        let attempts = n.attempts + 1;
-                        let next = (attempts < 8).then(|| {
-                            dealrules_store::timestamp(
-                                state.clock.now() + chrono::Duration::seconds((1i64 << attempts).min(3600)),
-                            )
-                        });
-                        state.store.outbox_attempt(&n.id, false, Some(e), next.as_deref()).await
-                    }
-                };
-                if let Err(e) = outcome {
-                    tracing::error!(error = %e, "delivering the outbox failed");
-                }
+            let snapshot = state.snapshot.load_full();
+            match state.workflow.fire_due_timers(&snapshot, 100).await {
+                Ok(100) => continue,
+                Ok(_) => break,
+                Err(e) => return Err(format!("firing due timers failed: {e}")),
             }
         }
+    }
+}
+
+/// The webhook notifications are POSTed to, as JSON, with the
+/// notification's id as `Idempotency-Key`.
+pub struct Webhook {
+    url: String,
+    client: hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+}
+
+impl Webhook {
+    pub fn new(url: String) -> Webhook {
+        Webhook {
+            url,
+            client: hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http(),
+        }
+    }
+}
+
+impl dealrules_workflow::delivery::Deliver for Webhook {
+    async fn deliver(&self, id: &str, body: String) -> Result<(), String> {
+        let request = hyper::Request::post(&self.url)
+            .header("content-type", "application/json")
+            .header("idempotency-key", id)
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| format!("bad webhook URL: {e}"))?;
+        match tokio::time::timeout(Duration::from_secs(10), self.client.request(request)).await {
+            Ok(Ok(res)) if res.status().is_success() => {
+                let _ = res.into_body().collect().await;
+                Ok(())
+            }
+            Ok(Ok(res)) => Err(format!("the webhook answered {}", res.status())),
+            Ok(Err(e)) => Err(format!("cannot reach the webhook: {e}")),
+            Err(_) => Err("the webhook did not answer within 10 s".to_string()),
+        }
+    }
+}
+
+/// Delivery: every 500 ms, the due notifications go to `url` (see
+/// [`dealrules_workflow::delivery`]).
+pub fn webhook(state: Arc<AppState>, url: String) {
+    let hook = Arc::new(Webhook::new(url));
+    let workers = state.workers.clone();
+    workers.spawn("webhook", move || deliver(state.clone(), hook.clone()));
+}
+
+async fn deliver(state: Arc<AppState>, hook: Arc<Webhook>) -> WorkerResult {
+    let mut every = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        every.tick().await;
+        state
+            .workflow
+            .deliver_due(&*hook, 50)
+            .await
+            .map_err(|e| format!("delivering the outbox failed: {e}"))?;
+    }
+}
+
+/// Tokens made or revoked elsewhere (the CLI, another node) take effect.
+pub fn tokens_refresh(state: Arc<AppState>, every: Duration) {
+    let workers = state.workers.clone();
+    workers.spawn("token-refresh", move || refresh_tokens(state.clone(), every));
+}
+
+async fn refresh_tokens(state: Arc<AppState>, every: Duration) -> WorkerResult {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        state
+            .tokens
+            .refresh(&state.store)
+            .await
+            .map_err(|e| format!("refreshing tokens failed: {e}"))?;
+    }
+}
+
+/// Watches the rules folder; changes within `debounce` of each other make
+/// one reload, asked of the activation owner.
+pub fn watch(state: Arc<AppState>, debounce: Duration) -> notify::Result<notify::RecommendedWatcher> {
+    use notify::{RecursiveMode, Watcher};
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if event.is_ok_and(|e| !e.kind.is_access()) {
+            let _ = tx.send(());
+        }
+    })?;
+    watcher.watch(&state.rules_dir, RecursiveMode::Recursive)?;
+    let rx = Arc::new(tokio::sync::Mutex::new(rx));
+    let workers = state.workers.clone();
+    workers.spawn("rules-folder", move || {
+        let (state, rx) = (state.clone(), rx.clone());
+        async move {
+            let mut rx = rx.lock().await;
+            while rx.recv().await.is_some() {
+                // Let a burst of writes (an editor saving, a git checkout) settle.
+                tokio::time::sleep(debounce).await;
+                while rx.try_recv().is_ok() {}
+                state.activations.folder_changed().await;
+            }
+            Ok(())
+        }
     });
+    Ok(watcher)
 }
 
 /// Follows activations made elsewhere (another node, the CLI): polls every
 /// 500 ms and, on PostgreSQL, wakes at once on a NOTIFY.
 pub fn follow_activations(state: Arc<AppState>) {
-    tokio::spawn(async move {
-        let (wake, mut woken) = tokio::sync::mpsc::channel::<()>(1);
-        if let Ok(Some(mut listener)) = state.store.listen_activations().await {
-            tokio::spawn(async move {
-                while listener.recv().await.is_ok() {
-                    let _ = wake.try_send(());
-                }
-            });
-        }
-        let mut every = tokio::time::interval(Duration::from_millis(500));
-        loop {
-            tokio::select! {
+    let workers = state.workers.clone();
+    workers.spawn("follower", move || follow(state.clone()));
+}
+
+async fn follow(state: Arc<AppState>) -> WorkerResult {
+    let mut listener = state.store.listen_activations().await.ok().flatten();
+    let mut every = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        match &mut listener {
+            Some(l) => tokio::select! {
                 _ = every.tick() => {},
-                _ = woken.recv() => {},
-            }
-            if let Err(e) = crate::reload::follow(&state).await {
-                tracing::warn!(error = %e, "following another node's activation failed");
+                woken = l.recv() => {
+                    if woken.is_err() {
+                        // The connection went: poll until a restart listens again.
+                        listener = None;
+                    }
+                },
+            },
+            None => {
+                every.tick().await;
             }
         }
-    });
+        state
+            .activations
+            .follow()
+            .await
+            .map_err(|e| format!("following another node's activation failed: {e}"))?;
+    }
 }

@@ -11,19 +11,18 @@ use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Row, Transaction};
 
+use crate::states::{ApprovalState, StepState, TimerKind, TimerState};
 use crate::{Backend, Result, Store, StoreError, query_err, timestamp_now};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Deal {
     pub id: String,
     pub funnel: String,
     pub owner: String,
     pub stage: String,
     /// The deal's fields (amount, close_date, ...).
-    #[schema(value_type = Object)]
     pub fields: Value,
     /// Facts beside the deal that policies read: `rep`, `customer`, ...
-    #[schema(value_type = Object)]
     pub context: Value,
     pub stage_entered_at: String,
     pub created_at: String,
@@ -31,13 +30,12 @@ pub struct Deal {
     pub revision: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HistoryEntry {
     pub id: String,
     pub at: String,
     #[serde(rename = "type")]
     pub kind: String,
-    #[schema(value_type = Object)]
     pub detail: Value,
     /// The pack version in force.
     pub version: String,
@@ -45,13 +43,12 @@ pub struct HistoryEntry {
     pub actor: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApprovalStep {
     pub level: String,
     /// A user id, or `role:NAME`.
     pub approver: String,
-    /// waiting | pending | approved | rejected | skipped
-    pub state: String,
+    pub state: StepState,
     pub decided_by: Option<String>,
     pub comment: Option<String>,
     pub decided_at: Option<String>,
@@ -63,17 +60,15 @@ pub struct ApprovalStep {
     pub delegate_of: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Approval {
     pub id: String,
     pub deal: String,
     pub policy: String,
     pub level: String,
-    /// pending | approved | rejected | recalled
-    pub state: String,
+    pub state: ApprovalState,
     pub submitter: String,
     /// The decision and the values its rules tested (for smart re-approval).
-    #[schema(value_type = Object)]
     pub basis: Value,
     pub steps: Vec<ApprovalStep>,
     pub version: String,
@@ -81,7 +76,7 @@ pub struct Approval {
     pub decided_at: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Delegation {
     pub id: String,
     pub from_user: String,
@@ -96,36 +91,28 @@ pub struct Delegation {
 pub struct TimerRow {
     pub id: String,
     pub deal_id: String,
-    /// funnel | remind | escalate
-    pub kind: String,
+    pub kind: TimerKind,
     pub name: String,
     pub stage: Option<String>,
     pub approval_id: Option<String>,
     pub due_at: String,
     pub every_ms: Option<i64>,
-    pub state: String,
+    pub state: TimerState,
     pub fired_at: Option<String>,
     pub fired_by: Option<String>,
     pub version: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct OutboxRow {
-    pub id: String,
-    pub deal_id: Option<String>,
-    pub template: String,
-    pub recipient: String,
-    pub body: String,
-    pub state: String,
-    pub attempts: i64,
-    pub next_attempt_at: String,
-    pub last_error: Option<String>,
-    pub created_at: String,
-    pub sent_at: Option<String>,
-}
-
 fn json_text(v: &impl Serialize) -> Result<String> {
     serde_json::to_string(v).map_err(|e| StoreError::BadArgument(e.to_string()))
+}
+
+/// A state or kind as stored.
+pub(crate) fn parse_text<T: std::str::FromStr<Err = String>>(text: &str, what: &'static str) -> Result<T> {
+    text.parse().map_err(|e: String| StoreError::Query {
+        what,
+        source: sqlx::Error::Decode(e.into()),
+    })
 }
 
 fn parse_json<T: for<'de> Deserialize<'de>>(text: &str, what: &'static str) -> Result<T> {
@@ -164,7 +151,7 @@ fn approval_row(r: &AnyRow) -> Result<Approval> {
         deal: s(1)?,
         policy: s(2)?,
         level: s(3)?,
-        state: s(4)?,
+        state: parse_text(&s(4)?, "reading an approval")?,
         submitter: s(5)?,
         basis: parse_json(&s(6)?, "reading an approval")?,
         steps: parse_json(&s(7)?, "reading an approval")?,
@@ -182,13 +169,13 @@ fn timer_row(r: &AnyRow) -> Result<TimerRow> {
     Ok(TimerRow {
         id: r.try_get(0).map_err(e())?,
         deal_id: r.try_get(1).map_err(e())?,
-        kind: r.try_get(2).map_err(e())?,
+        kind: parse_text(&r.try_get::<String, _>(2).map_err(e())?, "reading a timer")?,
         name: r.try_get(3).map_err(e())?,
         stage: r.try_get(4).map_err(e())?,
         approval_id: r.try_get(5).map_err(e())?,
         due_at: r.try_get(6).map_err(e())?,
         every_ms: r.try_get(7).map_err(e())?,
-        state: r.try_get(8).map_err(e())?,
+        state: parse_text(&r.try_get::<String, _>(8).map_err(e())?, "reading a timer")?,
         fired_at: r.try_get(9).map_err(e())?,
         fired_by: r.try_get(10).map_err(e())?,
         version: r.try_get(11).map_err(e())?,
@@ -202,8 +189,8 @@ pub struct WriteTx {
 }
 
 impl WriteTx {
-    pub async fn commit(self) -> std::result::Result<(), sqlx::Error> {
-        self.tx.commit().await
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await.map_err(query_err("committing a transaction"))
     }
 }
 
@@ -324,27 +311,6 @@ impl Store {
         Ok(())
     }
 
-    pub async fn add_history(
-        &self,
-        conn: &mut AnyConnection,
-        deal_id: &str,
-        kind: &str,
-        detail: &Value,
-        version: &str,
-        actor: &str,
-    ) -> Result<HistoryEntry> {
-        let e = HistoryEntry {
-            id: self.new_id(),
-            at: timestamp_now(),
-            kind: kind.into(),
-            detail: detail.clone(),
-            version: version.into(),
-            actor: actor.into(),
-        };
-        self.insert_history_at(conn, deal_id, &e).await?;
-        Ok(e)
-    }
-
     /// A history entry with its time given (the runtime's clock).
     pub async fn insert_history_at(&self, conn: &mut AnyConnection, deal_id: &str, e: &HistoryEntry) -> Result<()> {
         sqlx::query("INSERT INTO deal_history (id, deal_id, at, type, detail, version, actor) VALUES ($1, $2, $3, $4, $5, $6, $7)")
@@ -446,7 +412,7 @@ impl Store {
             .bind(&a.deal)
             .bind(&a.policy)
             .bind(&a.level)
-            .bind(&a.state)
+            .bind(a.state.as_str())
             .bind(&a.submitter)
             .bind(json_text(&a.basis)?)
             .bind(json_text(&a.steps)?)
@@ -462,7 +428,7 @@ impl Store {
     pub async fn update_approval(&self, conn: &mut AnyConnection, a: &Approval) -> Result<()> {
         sqlx::query("UPDATE approvals SET state = $2, steps = $3, decided_at = $4 WHERE id = $1")
             .bind(&a.id)
-            .bind(&a.state)
+            .bind(a.state.as_str())
             .bind(json_text(&a.steps)?)
             .bind(a.decided_at.clone())
             .execute(&mut *conn)
@@ -495,11 +461,11 @@ impl Store {
     }
 
     /// Approvals by state and deal, oldest first.
-    pub async fn approvals(&self, state: Option<&str>, deal: Option<&str>) -> Result<Vec<Approval>> {
+    pub async fn approvals(&self, state: Option<ApprovalState>, deal: Option<&str>) -> Result<Vec<Approval>> {
         let mut sql = format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE 1 = 1");
         let mut binds = Vec::new();
         if let Some(s) = state {
-            binds.push(s.to_string());
+            binds.push(s.as_str().to_string());
             sql.push_str(&format!(" AND state = ${}", binds.len()));
         }
         if let Some(d) = deal {
@@ -577,13 +543,13 @@ impl Store {
         sqlx::query("INSERT INTO timers (id, deal_id, kind, name, stage, approval_id, due_at, every_ms, state, fired_at, fired_by, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
             .bind(&t.id)
             .bind(&t.deal_id)
-            .bind(&t.kind)
+            .bind(t.kind.as_str())
             .bind(&t.name)
             .bind(t.stage.clone())
             .bind(t.approval_id.clone())
             .bind(&t.due_at)
             .bind(t.every_ms)
-            .bind(&t.state)
+            .bind(t.state.as_str())
             .bind(t.fired_at.clone())
             .bind(t.fired_by.clone())
             .bind(&t.version)
@@ -620,7 +586,7 @@ impl Store {
         &self,
         conn: &mut AnyConnection,
         id: &str,
-        state: &str,
+        state: TimerState,
         at: &str,
         by: Option<&str>,
     ) -> Result<bool> {
@@ -628,7 +594,7 @@ impl Store {
             "UPDATE timers SET state = $2, fired_at = $3, fired_by = $4 WHERE id = $1 AND state = 'scheduled'",
         )
         .bind(id)
-        .bind(state)
+        .bind(state.as_str())
         .bind(at)
         .bind(by.map(str::to_string))
         .execute(&mut *conn)
@@ -685,125 +651,4 @@ impl Store {
         .map_err(query_err("reading timers"))?;
         rows.iter().map(timer_row).collect()
     }
-
-    // ---- outbox ----
-
-    pub async fn insert_outbox(&self, conn: &mut AnyConnection, o: &OutboxRow) -> Result<()> {
-        sqlx::query("INSERT INTO outbox (id, deal_id, template, recipient, body, state, attempts, next_attempt_at, last_error, created_at, sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
-            .bind(&o.id)
-            .bind(o.deal_id.clone())
-            .bind(&o.template)
-            .bind(&o.recipient)
-            .bind(&o.body)
-            .bind(&o.state)
-            .bind(o.attempts)
-            .bind(&o.next_attempt_at)
-            .bind(o.last_error.clone())
-            .bind(&o.created_at)
-            .bind(o.sent_at.clone())
-            .execute(&mut *conn)
-            .await
-            .map_err(query_err("storing a notification"))?;
-        Ok(())
-    }
-
-    /// Notifications due for delivery.
-    pub async fn due_outbox(&self, now: &str, limit: i64) -> Result<Vec<OutboxRow>> {
-        let rows = sqlx::query("SELECT id, deal_id, template, recipient, body, state, attempts, next_attempt_at, last_error, created_at, sent_at FROM outbox WHERE state = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2")
-            .bind(now)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(query_err("reading the outbox"))?;
-        rows.iter().map(outbox_row).collect()
-    }
-
-    pub async fn outbox(&self, deal_id: Option<&str>) -> Result<Vec<OutboxRow>> {
-        let rows = match deal_id {
-            Some(d) => sqlx::query("SELECT id, deal_id, template, recipient, body, state, attempts, next_attempt_at, last_error, created_at, sent_at FROM outbox WHERE deal_id = $1 ORDER BY id").bind(d).fetch_all(&self.pool).await,
-            None => sqlx::query("SELECT id, deal_id, template, recipient, body, state, attempts, next_attempt_at, last_error, created_at, sent_at FROM outbox ORDER BY id LIMIT 1000").fetch_all(&self.pool).await,
-        }
-        .map_err(query_err("reading the outbox"))?;
-        rows.iter().map(outbox_row).collect()
-    }
-
-    /// Takes a notification for delivery until `until`, unless another
-    /// node took it first (its `next_attempt_at` moved).
-    pub async fn claim_outbox(&self, id: &str, seen_next: &str, until: &str) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE outbox SET next_attempt_at = $3 WHERE id = $1 AND next_attempt_at = $2 AND state = 'pending'",
-        )
-        .bind(id)
-        .bind(seen_next)
-        .bind(until)
-        .execute(&self.pool)
-        .await
-        .map_err(query_err("claiming a notification"))?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// Tells the other nodes sharing a PostgreSQL database that a pack was
-    /// activated (they also poll, so this only makes it faster).
-    pub async fn notify_activation(&self, version: &str) -> Result<()> {
-        if self.backend == Backend::Postgres {
-            sqlx::query("SELECT pg_notify('dealrules_activations', $1)")
-                .bind(version)
-                .execute(&self.pool)
-                .await
-                .map_err(query_err("notifying other nodes"))?;
-        }
-        Ok(())
-    }
-
-    /// On PostgreSQL, a listener for other nodes' activations.
-    pub async fn listen_activations(&self) -> Result<Option<sqlx::postgres::PgListener>> {
-        if self.backend != Backend::Postgres {
-            return Ok(None);
-        }
-        let mut l = sqlx::postgres::PgListener::connect(&self.connect_url)
-            .await
-            .map_err(query_err("listening for activations"))?;
-        l.listen("dealrules_activations")
-            .await
-            .map_err(query_err("listening for activations"))?;
-        Ok(Some(l))
-    }
-
-    /// Records a delivery attempt: sent, or tried again at `next` (or
-    /// failed for good when `next` is `None`).
-    pub async fn outbox_attempt(&self, id: &str, ok: bool, error: Option<&str>, next: Option<&str>) -> Result<()> {
-        let now = timestamp_now();
-        let (state, next_at) = match (ok, next) {
-            (true, _) => ("sent", now.clone()),
-            (false, Some(n)) => ("pending", n.to_string()),
-            (false, None) => ("failed", now.clone()),
-        };
-        sqlx::query("UPDATE outbox SET state = $2, attempts = attempts + 1, next_attempt_at = $3, last_error = $4, sent_at = $5 WHERE id = $1")
-            .bind(id)
-            .bind(state)
-            .bind(next_at)
-            .bind(error.map(str::to_string))
-            .bind(ok.then_some(now))
-            .execute(&self.pool)
-            .await
-            .map_err(query_err("updating the outbox"))?;
-        Ok(())
-    }
-}
-
-fn outbox_row(r: &AnyRow) -> Result<OutboxRow> {
-    let e = || query_err("reading the outbox");
-    Ok(OutboxRow {
-        id: r.try_get(0).map_err(e())?,
-        deal_id: r.try_get(1).map_err(e())?,
-        template: r.try_get(2).map_err(e())?,
-        recipient: r.try_get(3).map_err(e())?,
-        body: r.try_get(4).map_err(e())?,
-        state: r.try_get(5).map_err(e())?,
-        attempts: r.try_get(6).map_err(e())?,
-        next_attempt_at: r.try_get(7).map_err(e())?,
-        last_error: r.try_get(8).map_err(e())?,
-        created_at: r.try_get(9).map_err(e())?,
-        sent_at: r.try_get(10).map_err(e())?,
-    })
 }

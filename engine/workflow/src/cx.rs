@@ -1,0 +1,67 @@
+//! What a change to a deal needs around it.
+
+use std::sync::Arc;
+
+use dealrules_core::Snapshot;
+use dealrules_store::{Conn, HistoryEntry, TimerKind, TimerRow, TimerState};
+use serde_json::Value as Json;
+
+use crate::error::WorkflowError;
+use crate::runtime::Workflow;
+
+pub(crate) struct Cx<'a> {
+    pub wf: &'a Workflow,
+    pub snapshot: &'a Arc<Snapshot>,
+    /// The runtime clock's now, for everything one change writes.
+    pub now: String,
+    pub actor: String,
+}
+
+impl<'a> Cx<'a> {
+    pub fn new(wf: &'a Workflow, snapshot: &'a Arc<Snapshot>, actor: impl Into<String>) -> Cx<'a> {
+        Cx {
+            wf,
+            snapshot,
+            now: wf.clock.text(),
+            actor: actor.into(),
+        }
+    }
+
+    pub fn version(&self) -> &str {
+        &self.snapshot.version
+    }
+
+    /// Writes an entry of the deal's history.
+    pub async fn history(&self, conn: &mut Conn, deal: &str, kind: &str, detail: Json) -> Result<(), WorkflowError> {
+        let e = HistoryEntry {
+            id: self.wf.store.new_id(),
+            at: self.now.clone(),
+            kind: kind.into(),
+            detail,
+            version: self.version().into(),
+            actor: self.actor.clone(),
+        };
+        self.wf.store.insert_history_at(conn, deal, &e).await?;
+        Ok(())
+    }
+}
+
+impl Cx<'_> {
+    /// A timer due at `due`, scheduled under the pack version in force.
+    pub fn scheduled(&self, deal: &str, kind: TimerKind, name: &str, due: chrono::DateTime<chrono::Utc>) -> TimerRow {
+        TimerRow {
+            id: self.wf.store.new_id(),
+            deal_id: deal.to_string(),
+            kind,
+            name: name.into(),
+            stage: None,
+            approval_id: None,
+            due_at: dealrules_store::timestamp(due),
+            every_ms: None,
+            state: TimerState::Scheduled,
+            fired_at: None,
+            fired_by: None,
+            version: self.version().into(),
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! The workflow runtime: deals moving through the active Funnel, approval
+//! requests opened by the `approval:` action, actions run on entering a
+//! stage, durable timers, the notification outbox and its delivery.
+//!
+//! Every change to a deal happens in one write transaction that first
+//! locks the deal's row: the check, the new stage, the history, the
+//! approval request, the timers and the notifications are stored together
+//! or not at all, and two requests on one deal queue. The checks themselves
+//! are the pure core's ([`dealrules_core::Snapshot`]); the rows are the
+//! store's. Nothing here speaks HTTP: the server maps [`WorkflowError`] to
+//! its answers.
+//!
+//! Core concepts:
+//! - [`Workflow`]: the runtime's parts (store, clock, templates, the pool
+//!   for long work); every operation takes the snapshot it runs on.
+//! - [`Clock`]: the one clock of a server, moved by an offset for drills.
+//! - [`delivery`]: the outbox's delivery loop, over any [`delivery::Deliver`].
+#![forbid(unsafe_code)]
+
+mod actions;
+mod approvals;
+mod clock;
+mod cx;
+mod deals;
+pub mod delivery;
+mod error;
+mod facts;
+mod notify;
+mod pipeline;
+mod pool;
+mod runtime;
+mod timers;
+
+pub use approvals::Verdict;
+pub use clock::Clock;
+pub use deals::{DealView, Event, Idempotency, NewDeal, TimerView};
+pub use error::WorkflowError;
+pub use pipeline::{Pipeline, PipelineGroup};
+pub use pool::{LongWork, QUEUED, RUNNING};
+pub use runtime::{Actor, Workflow, notification_templates};
+
+pub type Result<T, E = WorkflowError> = std::result::Result<T, E>;
