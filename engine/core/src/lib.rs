@@ -41,6 +41,7 @@ pub mod funnel;
 pub mod incentive;
 pub mod money;
 pub mod period;
+pub mod plan_input;
 pub mod table;
 pub mod targets;
 pub mod testing;

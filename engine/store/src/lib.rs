@@ -21,7 +21,10 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod deal_import;
 mod packs;
+pub mod people;
+mod runs;
 pub mod scratch;
 mod states;
 mod workflow;
@@ -44,10 +47,15 @@ use sqlx::{AnyPool, AssertSqlSafe, Row};
 
 pub use packs::{pack_from_json, pack_to_json};
 
+pub use deal_import::ImportCounts;
+pub use people::Person;
+pub use runs::{Run, RunQuery, RunState, StatementRow};
+
 /// The schema, embedded in the binary: applied in order on open.
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "store", include_str!("../migrations/0001_store.sql")),
     (2, "workflow", include_str!("../migrations/0002_workflow.sql")),
+    (3, "incentives", include_str!("../migrations/0003_incentives.sql")),
 ];
 
 /// Largest page `decisions` returns.
