@@ -194,7 +194,10 @@ mod tests {
             id: id.into(),
             from: from.into(),
             to: to.map(str::to_string),
-            rep: json!({"id": id, "role": "ae", "region": region}).as_object().unwrap().clone(),
+            rep: json!({"id": id, "role": "ae", "region": region})
+                .as_object()
+                .unwrap()
+                .clone(),
         }
     }
 
@@ -249,9 +252,18 @@ mod tests {
 
     #[test]
     fn periods_are_read_from_their_labels() {
-        assert_eq!(period_of("2026-Q2").unwrap().start, NaiveDate::from_ymd_opt(2026, 4, 1).unwrap());
-        assert_eq!(period_of("2026-03").unwrap().end, NaiveDate::from_ymd_opt(2026, 3, 31).unwrap());
-        assert_eq!(period_of("2026").unwrap().end, NaiveDate::from_ymd_opt(2026, 12, 31).unwrap());
+        assert_eq!(
+            period_of("2026-Q2").unwrap().start,
+            NaiveDate::from_ymd_opt(2026, 4, 1).unwrap()
+        );
+        assert_eq!(
+            period_of("2026-03").unwrap().end,
+            NaiveDate::from_ymd_opt(2026, 3, 31).unwrap()
+        );
+        assert_eq!(
+            period_of("2026").unwrap().end,
+            NaiveDate::from_ymd_opt(2026, 12, 31).unwrap()
+        );
         assert!(period_of("Q1").is_err());
     }
 }

@@ -63,7 +63,8 @@ impl Store {
                 }
             }
             self.insert_deals(&mut tx, &new).await?;
-            self.insert_import_history(&mut tx, &history, version, actor, at).await?;
+            self.insert_import_history(&mut tx, &history, version, actor, at)
+                .await?;
         }
         tx.commit().await?;
         Ok(counts)
@@ -81,9 +82,7 @@ impl Store {
             q = q.bind(&d.id);
         }
         let rows = q.fetch_all(&mut *conn).await.map_err(query_err("reading deals"))?;
-        rows.iter()
-            .map(|r| deal_row(r).map(|d| (d.id.clone(), d)))
-            .collect()
+        rows.iter().map(|r| deal_row(r).map(|d| (d.id.clone(), d))).collect()
     }
 
     async fn insert_deals(&self, conn: &mut AnyConnection, deals: &[&Deal]) -> Result<()> {
@@ -156,7 +155,10 @@ impl Store {
         let mut out = Vec::new();
         let mut after = String::new();
         loop {
-            let sql = format!("SELECT {DEAL_COLUMNS} FROM deals WHERE id > $1 ORDER BY id LIMIT {}", page.max(1));
+            let sql = format!(
+                "SELECT {DEAL_COLUMNS} FROM deals WHERE id > $1 ORDER BY id LIMIT {}",
+                page.max(1)
+            );
             let rows = sqlx::query(AssertSqlSafe(sql))
                 .bind(&after)
                 .fetch_all(&self.pool)
@@ -175,7 +177,6 @@ impl Store {
             }
         }
     }
-
 }
 
 const DEAL_COLUMNS: &str =

@@ -45,7 +45,11 @@ impl Person {
         rep.insert("id".into(), Value::String(self.id.clone()));
         rep.insert("name".into(), Value::String(self.name.clone()));
         rep.insert("role".into(), Value::String(self.role.clone()));
-        for (k, v) in [("manager", &self.manager), ("region", &self.region), ("team", &self.team)] {
+        for (k, v) in [
+            ("manager", &self.manager),
+            ("region", &self.region),
+            ("team", &self.team),
+        ] {
             if let Some(v) = v {
                 rep.insert(k.into(), Value::String(v.clone()));
             }
@@ -125,7 +129,8 @@ impl Store {
         .execute(&mut *conn)
         .await
         .map_err(query_err("storing a person"))?;
-        let attributes = serde_json::to_string(&stored.attributes).map_err(|e| StoreError::BadArgument(e.to_string()))?;
+        let attributes =
+            serde_json::to_string(&stored.attributes).map_err(|e| StoreError::BadArgument(e.to_string()))?;
         sqlx::query("INSERT INTO people (id, valid_from, valid_to, name, role, manager, region, team, attributes, updated_at, updated_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
             .bind(&stored.id)
             .bind(&stored.valid_from)

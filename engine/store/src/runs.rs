@@ -270,11 +270,13 @@ impl Store {
     }
 
     async fn run_in(&self, conn: &mut sqlx::AnyConnection, id: &str) -> Result<Option<Run>> {
-        let row = sqlx::query(AssertSqlSafe(format!("SELECT {RUN_COLUMNS} FROM incentive_runs WHERE id = $1")))
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(query_err("reading a run"))?;
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {RUN_COLUMNS} FROM incentive_runs WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(query_err("reading a run"))?;
         row.as_ref().map(run_row).transpose()
     }
 
@@ -363,18 +365,22 @@ impl Store {
 
     /// A run's statements, by rep.
     pub async fn run_statements(&self, run_id: &str) -> Result<Vec<StatementRow>> {
-        let rows = sqlx::query(
-            "SELECT run_id, rep, plan, period, total, body FROM statements WHERE run_id = $1 ORDER BY rep",
-        )
-        .bind(run_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(query_err("reading statements"))?;
+        let rows =
+            sqlx::query("SELECT run_id, rep, plan, period, total, body FROM statements WHERE run_id = $1 ORDER BY rep")
+                .bind(run_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(query_err("reading statements"))?;
         rows.iter().map(statement_row).collect()
     }
 
     /// A rep's statements for a period from runs in `states`, by plan.
-    pub async fn statements_of(&self, rep: &str, period: &str, states: &[RunState]) -> Result<Vec<(Run, StatementRow)>> {
+    pub async fn statements_of(
+        &self,
+        rep: &str,
+        period: &str,
+        states: &[RunState],
+    ) -> Result<Vec<(Run, StatementRow)>> {
         let marks: Vec<String> = (0..states.len()).map(|i| format!("${}", i + 3)).collect();
         let cols: Vec<String> = RUN_COLUMNS.split(", ").map(|c| format!("r.{c}")).collect();
         let sql = format!(

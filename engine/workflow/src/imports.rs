@@ -237,7 +237,9 @@ pub fn person(mut m: Map<String, Value>) -> Result<Person, String> {
     }
     let from = from.unwrap_or_else(|| BEGINNING.to_string());
     if chrono::NaiveDate::parse_from_str(&from, "%Y-%m-%d").is_err() {
-        return Err(format!("`effective_from` must be a date such as 2026-02-15, not `{from}`"));
+        return Err(format!(
+            "`effective_from` must be a date such as 2026-02-15, not `{from}`"
+        ));
     }
     let mut attributes = match m.remove("attributes") {
         None | Some(Value::Null) => Map::new(),
@@ -358,13 +360,20 @@ mod tests {
 
     #[test]
     fn jsonl_people_with_attributes_and_dates() {
-        let body = br#"{"id": "ana", "role": "ae", "manager": "frank", "quota": 480000, "effective": {"from": "2026-02-15"}}
+        let body =
+            br#"{"id": "ana", "role": "ae", "manager": "frank", "quota": 480000, "effective": {"from": "2026-02-15"}}
 
 {"id": "frank", "role": "manager", "attributes": {"csat": 93}}
 [1]
 "#;
         let errors = people(body, ImportFormat::Jsonl).unwrap_err();
-        assert_eq!(errors, vec![LineError { line: 4, message: "not a JSON object".into() }]);
+        assert_eq!(
+            errors,
+            vec![LineError {
+                line: 4,
+                message: "not a JSON object".into()
+            }]
+        );
         let ok = people(&body[..body.len() - 4], ImportFormat::Jsonl).unwrap();
         assert_eq!(ok[0].valid_from, "2026-02-15");
         assert_eq!(ok[0].attributes["quota"].to_string(), "480000");
@@ -374,7 +383,10 @@ mod tests {
 
     #[test]
     fn formats_are_detected() {
-        assert_eq!(ImportFormat::detect(Some("text/csv; charset=utf-8"), b"{"), ImportFormat::Csv);
+        assert_eq!(
+            ImportFormat::detect(Some("text/csv; charset=utf-8"), b"{"),
+            ImportFormat::Csv
+        );
         assert_eq!(ImportFormat::detect(None, b"  {\"id\": 1}"), ImportFormat::Jsonl);
         assert_eq!(ImportFormat::detect(None, b"id,role"), ImportFormat::Csv);
         assert_eq!(ImportFormat::from_path("x.jsonl", b"id"), ImportFormat::Jsonl);

@@ -228,7 +228,13 @@ impl Workflow {
             .ok_or_else(|| internal(format!("run {} vanished", run.id)))
     }
 
-    async fn record_run(&self, snapshot: &Snapshot, actor: &Actor, plan: &str, period: &str) -> Result<Run, WorkflowError> {
+    async fn record_run(
+        &self,
+        snapshot: &Snapshot,
+        actor: &Actor,
+        plan: &str,
+        period: &str,
+    ) -> Result<Run, WorkflowError> {
         let (kind, name) = snapshot.resolve(plan)?;
         if kind != Kind::IncentivePlan {
             return Err(WorkflowError::Unprocessable(format!(
@@ -326,7 +332,12 @@ impl Workflow {
             RunState::Approved => RunState::Draft,
             RunState::Published => RunState::Approved,
             RunState::Locked => RunState::Published,
-            other => return Err(WorkflowError::Invalid(format!("a run is not moved to {}", other.as_str()))),
+            other => {
+                return Err(WorkflowError::Invalid(format!(
+                    "a run is not moved to {}",
+                    other.as_str()
+                )));
+            }
         };
         if !actor.admin {
             return Err(WorkflowError::Forbidden("runs are moved on by admins".into()));
@@ -337,7 +348,12 @@ impl Workflow {
                 run.started_by
             )));
         }
-        if run.state != from || !self.store.move_run(id, from, to, &actor.subject, &timestamp_now()).await? {
+        if run.state != from
+            || !self
+                .store
+                .move_run(id, from, to, &actor.subject, &timestamp_now())
+                .await?
+        {
             let now = self.store.run(id).await?.map(|r| r.state).unwrap_or(run.state);
             return Err(WorkflowError::Conflict(format!(
                 "run {id} is {}; only a {} run can be {}",
@@ -467,4 +483,58 @@ pub fn payroll_csv(lines: &[PayrollLine]) -> Result<String, WorkflowError> {
     ])
     .map_err(internal)?;
     String::from_utf8(w.into_inner().map_err(internal)?).map_err(internal)
+}
+
+/// The payroll lines as an XLSX workbook: one sheet, amounts as numbers
+/// with two decimals, and a totals row of SUM formulas (its cached values
+/// are the exact decimal sums).
+pub fn payroll_xlsx(lines: &[PayrollLine]) -> Result<Vec<u8>, WorkflowError> {
+    use rust_xlsxwriter::{Format, Formula, Workbook};
+    let x = |e: rust_xlsxwriter::XlsxError| internal(format!("writing the workbook: {e}"));
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.set_name("payroll").map_err(x)?;
+    let bold = Format::new().set_bold();
+    let money = Format::new().set_num_format("#,##0.00");
+    let money_bold = Format::new().set_num_format("#,##0.00").set_bold();
+    for (c, h) in ["rep", "period", "currency", "earned", "draw", "adjustments", "paid"]
+        .iter()
+        .enumerate()
+    {
+        sheet.write_string_with_format(0, c as u16, *h, &bold).map_err(x)?;
+    }
+    let mut sums = [Decimal::ZERO; 4];
+    let number = |d: Decimal| -> Result<f64, WorkflowError> {
+        use rust_decimal::prelude::ToPrimitive;
+        d.to_f64()
+            .ok_or_else(|| internal(format!("{d} does not fit a spreadsheet number")))
+    };
+    for (i, l) in lines.iter().enumerate() {
+        let row = i as u32 + 1;
+        sheet
+            .write_string(row, 0, crate::statement_docs::no_formula(&l.rep))
+            .map_err(x)?;
+        sheet.write_string(row, 1, &l.period).map_err(x)?;
+        sheet.write_string(row, 2, &l.currency).map_err(x)?;
+        for (k, v) in [l.earned, l.draw, l.adjustments, l.paid].into_iter().enumerate() {
+            sums[k] = sums[k]
+                .checked_add(v)
+                .ok_or_else(|| internal("payroll totals overflow"))?;
+            sheet
+                .write_number_with_format(row, 3 + k as u16, number(v)?, &money)
+                .map_err(x)?;
+        }
+    }
+    let total_row = lines.len() as u32 + 1;
+    sheet
+        .write_string_with_format(total_row, 0, "total", &bold)
+        .map_err(x)?;
+    for (k, col) in ["D", "E", "F", "G"].iter().enumerate() {
+        let formula = Formula::new(format!("=SUM({col}2:{col}{total_row})")).set_result(sums[k].to_string());
+        sheet
+            .write_formula_with_format(total_row, 3 + k as u16, formula, &money_bold)
+            .map_err(x)?;
+    }
+    sheet.set_column_width(0, 20).map_err(x)?;
+    book.save_to_buffer().map_err(x)
 }
