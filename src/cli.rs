@@ -50,6 +50,13 @@ pub enum Command {
         #[arg(long, env = "DEALRULES_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
         log_format: String,
     },
+    /// Import people or deals (CSV or JSONL) into a server or a store.
+    Import {
+        #[command(subcommand)]
+        command: crate::import_cli::ImportCommand,
+    },
+    /// Run an IncentivePlan for a period on the deals and people a store holds.
+    Run(crate::run_cli::RunArgs),
     /// Make, build, test and inspect WebAssembly plugins.
     Plugin {
         #[command(subcommand)]
@@ -289,6 +296,11 @@ fn token(command: TokenCommand) -> u8 {
     }
 }
 
+/// The new commands answer an `ExitCode`; `run` answers its number.
+fn exit_code(code: std::process::ExitCode) -> u8 {
+    if code == std::process::ExitCode::SUCCESS { 0 } else { 1 }
+}
+
 fn hex_hash(token: &str) -> String {
     dealrules_server::auth::hash_token(token)
         .iter()
@@ -315,6 +327,8 @@ pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Token { command } => token(command),
         Command::Plugin { command } => crate::plugin_cli::run(command),
+        Command::Import { command } => exit_code(crate::import_cli::run(command)),
+        Command::Run(args) => exit_code(crate::run_cli::run(args)),
         Command::Serve {
             rules,
             listen,

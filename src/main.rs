@@ -1,8 +1,10 @@
 //! `dealrules`: run a company's own sales policies. See `dealrules --help`.
 
 mod cli;
+mod import_cli;
 mod plugin_cli;
 mod render;
+mod run_cli;
 
 use clap::Parser;
 

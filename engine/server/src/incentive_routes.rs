@@ -283,7 +283,7 @@ fn doc_locale(q: Option<&str>, headers: &HeaderMap) -> Result<DocLocale, ApiErro
 /// HTML, CSV, Markdown (Accept or `?format=`), in English or Chinese
 /// (`?locale=zh-CN`). The rep, their managers and admins may read them.
 #[utoipa::path(get, path = "/v1/statements/{rep}/{period}", tag = "incentives", params(("rep" = String, Path), ("period" = String, Path), StatementQuery),
-    responses((status = 200, description = "The statements", body = RepStatements), (status = 403, description = "Neither the rep, nor above them, nor an admin"), (status = 404, description = "Nothing published for this rep and period")),
+    responses((status = 200, description = "The statements", body = RepStatements), (status = 400, description = "Not a period, format or locale"), (status = 403, description = "Neither the rep, nor above them, nor an admin"), (status = 404, description = "Nothing published for this rep and period")),
     extensions(("x-required-role" = json!("viewer"))))]
 async fn statement(
     State(state): State<Arc<AppState>>,

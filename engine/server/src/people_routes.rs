@@ -138,6 +138,27 @@ pub struct PeopleImported {
     pub imported: usize,
 }
 
+/// A file refused whole: problem details with every bad line.
+#[derive(Serialize, ToSchema)]
+pub struct ImportRefused {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub errors: Vec<BadLine>,
+}
+
+/// A bad line of an import file (the CSV header is line 1).
+#[derive(Serialize, ToSchema)]
+pub struct BadLine {
+    pub line: u64,
+    pub message: String,
+}
+
 fn refused(errors: Vec<LineError>, what: &str) -> ApiError {
     let mut extra = Map::new();
     for k in ["created", "updated", "unchanged"] {
@@ -170,7 +191,7 @@ fn format_of(headers: &HeaderMap, body: &[u8]) -> ImportFormat {
 /// attributes. All or nothing.
 #[utoipa::path(post, path = "/v1/people:import", tag = "people",
     request_body(content = String, content_type = "text/csv", description = "CSV or JSONL (application/x-ndjson)"),
-    responses((status = 200, description = "Imported", body = PeopleImported), (status = 422, description = "Bad lines, each with its number in `errors`; nothing imported")),
+    responses((status = 200, description = "Imported", body = PeopleImported), (status = 422, description = "Bad lines, each with its number in `errors`; nothing imported", body = ImportRefused, content_type = "application/problem+json")),
     extensions(("x-required-role" = json!("admin"))))]
 async fn import_people(
     State(state): State<Arc<AppState>>,
@@ -213,7 +234,7 @@ pub fn default_funnel(snapshot: &dealrules_core::Snapshot) -> String {
 /// changed ones updated, the rest left. All or nothing.
 #[utoipa::path(post, path = "/v1/deals:import", tag = "deals",
     request_body(content = String, content_type = "text/csv", description = "CSV or JSONL (application/x-ndjson)"),
-    responses((status = 200, description = "What the import did", body = DealsImported), (status = 422, description = "Bad lines, each with its number in `errors`; nothing imported")),
+    responses((status = 200, description = "What the import did", body = DealsImported), (status = 422, description = "Bad lines, each with its number in `errors`; nothing imported", body = ImportRefused, content_type = "application/problem+json")),
     extensions(("x-required-role" = json!("service"))))]
 async fn import_deals(
     State(state): State<Arc<AppState>>,
