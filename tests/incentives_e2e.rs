@@ -382,3 +382,92 @@ fn incentive_runs_on_postgres() {
     lifecycle(&url);
     rt.block_on(scratch::drop_postgres_database(&url)).unwrap();
 }
+
+fn dealrules(args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dealrules"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_command_line_imports_into_a_store_or_a_server_and_runs_a_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = pack(dir.path());
+    let rules = rules.to_str().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("dealrules.db").display());
+    let people = dir.path().join("people.csv");
+    let deals = dir.path().join("deals.csv");
+    std::fs::write(&people, PEOPLE_CSV).unwrap();
+    std::fs::write(&deals, DEALS_CSV).unwrap();
+    let (ok, out, err) = dealrules(&["import", "people", people.to_str().unwrap(), "--db", &db]);
+    assert!(ok, "{err}");
+    assert_eq!(json(&out)["imported"], 4);
+    let (ok, out, err) = dealrules(&[
+        "import",
+        "deals",
+        deals.to_str().unwrap(),
+        "--db",
+        &db,
+        "--rules",
+        rules,
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(json(&out)["created"], 6);
+    // A bad file: every bad line on stderr as FILE:LINE: message, nothing in.
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "id,owner,stage\nz-1,ana,won\nz-2,,won\n").unwrap();
+    let (ok, _, err) = dealrules(&["import", "deals", bad.to_str().unwrap(), "--db", &db, "--rules", rules]);
+    assert!(!ok);
+    assert!(err.contains("bad.csv:3: `owner` is missing"), "{err}");
+
+    let (ok, out, err) = dealrules(&["run", "ae-plan", "--period", "2026-Q1", "--db", &db, "--rules", rules]);
+    assert!(ok, "{err}");
+    let run = json(&out);
+    assert_eq!(run["state"], "draft");
+    assert_eq!(run["reps"], 3);
+    // ana: d-1 + d-2 = 115000 on 100000: 10000 + 15000 x 15% + 500.
+    let server = start_on(Path::new(rules), &db, tempfile::tempdir().unwrap());
+    let detail = json(
+        &http(
+            &server.addr,
+            "GET",
+            &format!("/v1/incentives/runs/{}", run["id"].as_str().unwrap()),
+            "",
+        )
+        .1,
+    );
+    let ana = detail["statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["rep"] == "ana")
+        .unwrap()
+        .clone();
+    assert_eq!(ana["total"], "12750.00", "{detail}");
+
+    // Into a running server, with a token.
+    let more = dir.path().join("more.jsonl");
+    std::fs::write(
+        &more,
+        "{\"id\": \"d-9\", \"owner\": \"cleo\", \"stage\": \"won\", \"amount\": 1000, \"closed_at\": \"2026-03-01\"}\n",
+    )
+    .unwrap();
+    let url = format!("http://{}", server.addr);
+    let (ok, out, err) = dealrules(&[
+        "import",
+        "deals",
+        more.to_str().unwrap(),
+        "--server",
+        &url,
+        "--token",
+        TOKEN,
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(json(&out)["created"], 1);
+}
