@@ -32,6 +32,13 @@ pub enum Command {
         after_help = "Examples:\n  dealrules serve                                   # ./rules, sqlite://dealrules.db, 127.0.0.1:8080\n  dealrules serve --rules examples/acme --listen 0.0.0.0:8080\n  DEALRULES_ADMIN_TOKEN=... dealrules serve --db postgres://user@db/dealrules --log-format json"
     )]
     Serve(ServeArgs),
+    /// Import people or deals (CSV or JSONL) into a server or a store.
+    Import {
+        #[command(subcommand)]
+        command: crate::import_cli::ImportCommand,
+    },
+    /// Run an IncentivePlan for a period on the deals and people a store holds.
+    Run(crate::run_cli::RunArgs),
     /// Make, build, test and inspect WebAssembly plugins.
     #[command(
         after_help = "Examples:\n  dealrules plugin new fx --lang rust\n  dealrules plugin build fx --out fx/fx.wasm --manifest fx/fx.yaml\n  dealrules plugin test fx/fx.yaml --cases fx/cases"

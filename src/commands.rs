@@ -23,6 +23,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Init(args) => crate::init::init(&args.dir, args.template),
         Command::Serve(args) => serve(args),
         Command::Plugin { command } => crate::plugin_cli::run(command),
+        Command::Import { command } => Ok(crate::import_cli::run(command)),
+        Command::Run(args) => Ok(crate::run_cli::run(args)),
         Command::Token { command } => token(command),
         Command::Check(args) => check(args),
         Command::Eval(args) => eval(args),

@@ -3,10 +3,12 @@
 mod cli;
 mod commands;
 mod error;
+mod import_cli;
 mod init;
 mod out;
 mod plugin_cli;
 mod render;
+mod run_cli;
 
 use std::process::ExitCode;
 

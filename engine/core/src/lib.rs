@@ -43,6 +43,7 @@ pub mod incentive;
 pub mod money;
 pub mod multi;
 pub mod period;
+pub mod plan_input;
 pub mod table;
 pub mod targets;
 pub mod testing;

@@ -73,7 +73,9 @@ impl From<WorkflowError> for ApiError {
     fn from(e: WorkflowError) -> Self {
         match e {
             WorkflowError::Invalid(m) => ApiError::BadRequest(m),
-            WorkflowError::NoDeal(_) | WorkflowError::NoApproval(_) => ApiError::NotFound(e.to_string()),
+            WorkflowError::NoDeal(_) | WorkflowError::NoApproval(_) | WorkflowError::NoRun(_) => {
+                ApiError::NotFound(e.to_string())
+            }
             WorkflowError::DealExists(_) => ApiError::Conflict(e.to_string()),
             WorkflowError::Conflict(m) => ApiError::Conflict(m),
             WorkflowError::MoveRefused { ref reasons, .. } => {

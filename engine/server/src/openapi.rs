@@ -39,6 +39,8 @@ pub struct Problem {
         (name = "tokens", description = "API tokens"),
         (name = "deals", description = "Deals moving through the funnel, the pipeline, notifications"),
         (name = "approvals", description = "Approval requests, decisions, recalls, delegations"),
+        (name = "people", description = "The roster: effective-dated people and their managers"),
+        (name = "incentives", description = "Incentive runs on stored deals, their lifecycle, statements, payroll export"),
     )
 )]
 pub struct ApiDoc;

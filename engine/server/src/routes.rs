@@ -104,6 +104,8 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(revoke_token))
         .merge(uploads)
         .merge(crate::workflow::router())
+        .merge(crate::people_routes::router())
+        .merge(crate::incentive_routes::router())
         .split_for_parts()
 }
 

@@ -329,6 +329,59 @@ async fn every_documented_operation_answers_as_documented_for_every_role() {
         ("/v1/pipeline", "GET", "/v1/pipeline?by=mood".into(), String::new()),
         ("/v1/outbox", "GET", "/v1/outbox?deal=d-1".into(), String::new()),
     ]);
+    // The roster, imports and incentive runs (the default pack has no
+    // IncentivePlan: runs are refused or not found).
+    samples.extend([
+        (
+            "/v1/people/{id}",
+            "PUT",
+            "/v1/people/t-viewer".to_string(),
+            r#"{"name": "Vi", "role": "ae", "manager": "t-approver", "attributes": {"quota": 100000}, "effective": {"from": "2026-01-01"}}"#.to_string(),
+        ),
+        ("/v1/people/{id}", "PUT", "/v1/people/t-viewer".into(), r#"{"role": 5}"#.into()),
+        ("/v1/people", "GET", "/v1/people?as_of=2026-02-01&role=ae".into(), String::new()),
+        ("/v1/people", "GET", "/v1/people?as_of=soon".into(), String::new()),
+        (
+            "/v1/people:import",
+            "POST",
+            "/v1/people:import".into(),
+            "id,name,role,manager\nt-approver,Ap,manager,\n".into(),
+        ),
+        ("/v1/people:import", "POST", "/v1/people:import".into(), "id,name\nx,X\n".into()),
+        (
+            "/v1/deals:import",
+            "POST",
+            "/v1/deals:import".into(),
+            "id,owner,stage,amount,closed_at\ni-1,t-viewer,won,1000,2026-01-15\n".into(),
+        ),
+        ("/v1/deals:import", "POST", "/v1/deals:import".into(), "id,owner\ni-2,\n".into()),
+        (
+            "/v1/incentives/{plan}/runs",
+            "POST",
+            "/v1/incentives/no-plan/runs".into(),
+            r#"{"period": "2026-Q1"}"#.into(),
+        ),
+        (
+            "/v1/incentives/{plan}/runs",
+            "POST",
+            "/v1/incentives/discount-approvals/runs".into(),
+            r#"{"period": "2026-Q1"}"#.into(),
+        ),
+        ("/v1/incentives/runs", "GET", "/v1/incentives/runs?state=draft".into(), String::new()),
+        ("/v1/incentives/runs", "GET", "/v1/incentives/runs?state=soon".into(), String::new()),
+        ("/v1/incentives/runs/{id}", "GET", "/v1/incentives/runs/run_nope".into(), String::new()),
+        ("/v1/incentives/runs/{id}/approve", "POST", "/v1/incentives/runs/run_nope/approve".into(), String::new()),
+        ("/v1/incentives/runs/{id}/publish", "POST", "/v1/incentives/runs/run_nope/publish".into(), String::new()),
+        ("/v1/incentives/runs/{id}/lock", "POST", "/v1/incentives/runs/run_nope/lock".into(), String::new()),
+        (
+            "/v1/incentives/runs/{id}/export",
+            "GET",
+            "/v1/incentives/runs/run_nope/export?format=csv".into(),
+            String::new(),
+        ),
+        ("/v1/statements/{rep}/{period}", "GET", "/v1/statements/t-viewer/2026-Q1".into(), String::new()),
+        ("/v1/statements/{rep}/{period}", "GET", "/v1/statements/t-viewer/Q9".into(), String::new()),
+    ]);
 
     // A real revocation last, so the 204 is seen too.
     let victim = json(

@@ -24,9 +24,12 @@
 #![forbid(unsafe_code)]
 
 mod activations;
+mod deal_import;
 mod decisions;
 mod outbox;
 mod packs;
+pub mod people;
+mod runs;
 pub mod scratch;
 mod states;
 mod tokens;
@@ -55,10 +58,15 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 pub use packs::{pack_from_json, pack_to_json};
 
+pub use deal_import::ImportCounts;
+pub use people::Person;
+pub use runs::{Run, RunQuery, RunState, StatementRow};
+
 /// The schema, embedded in the binary: applied in order on open.
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "store", include_str!("../migrations/0001_store.sql")),
     (2, "workflow", include_str!("../migrations/0002_workflow.sql")),
+    (3, "incentives", include_str!("../migrations/0003_incentives.sql")),
 ];
 
 /// Largest page `decisions` returns.

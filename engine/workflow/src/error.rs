@@ -13,6 +13,8 @@ pub enum WorkflowError {
     NoDeal(String),
     #[error("no approval `{0}`")]
     NoApproval(String),
+    #[error("no incentive run `{0}`")]
+    NoRun(String),
     #[error("deal `{0}` exists")]
     DealExists(String),
     /// The request conflicts with the current state (not pending, a

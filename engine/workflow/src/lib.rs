@@ -25,10 +25,13 @@ mod deals;
 pub mod delivery;
 mod error;
 mod facts;
+pub mod imports;
+pub mod incentive_runs;
 mod notify;
 mod pipeline;
 mod pool;
 mod runtime;
+pub mod statement_docs;
 mod timers;
 
 pub use approvals::Verdict;

@@ -1,0 +1,269 @@
+//! The input of an IncentivePlan built from what a server holds: stored
+//! deals and the effective-dated roster, for one period.
+//!
+//! Pure: the caller reads the rows; this decides which deals a period
+//! reads, when a deal closed, and who each rep was on each date.
+//!
+//! - A deal's close date is its `closed_at` field, else its `booked_on`
+//!   (set by the funnel on entering `won`), else, for a deal in a `won`
+//!   stage, the day it entered that stage. Its cancellation date is its
+//!   `cancelled_at` field.
+//! - A period reads the deals that closed in it, and those cancelled in
+//!   it (for clawbacks of deals paid earlier).
+//! - Each deal carries its owner as of its close date as `deal.rep` (unless
+//!   the deal names its own `rep`): a rep who moved region mid-quarter is
+//!   credited by the region of the day each deal closed.
+//! - The reps are everyone on the roster during the period, each as of the
+//!   last version in force in it, with attributes beside the fields
+//!   (`rep.quota`, `rep.csat`).
+//!
+//! ```
+//! use dealrules_core::plan_input::{PlanInput, RosterVersion, StoredDeal, period_of};
+//! let period = period_of("2026-Q1").unwrap();
+//! let rep = RosterVersion { id: "ana".into(), from: "1900-01-01".into(), to: None,
+//!     rep: serde_json::json!({"id": "ana", "role": "ae"}).as_object().unwrap().clone() };
+//! let fields = serde_json::json!({"amount": 1000, "closed_at": "2026-02-01"});
+//! let deal = StoredDeal { id: "d1", owner: "ana", stage: "won", fields: &fields, stage_entered_at: "2026-02-01T10:00:00.000Z" };
+//! let mut input = PlanInput::new(&period, vec![rep]);
+//! assert!(input.add_deal(&deal));
+//! let json = input.finish(vec![]);
+//! assert_eq!(json["deals"][0]["rep"]["role"], "ae");
+//! assert_eq!(json["reps"][0]["id"], "ana");
+//! ```
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use dealrules_model::PeriodKind;
+use serde_json::{Map, Value};
+
+use crate::period::Period;
+
+/// A stored deal, as a run reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredDeal<'a> {
+    pub id: &'a str,
+    pub owner: &'a str,
+    pub stage: &'a str,
+    /// The deal's fields (a JSON object).
+    pub fields: &'a Value,
+    /// RFC 3339.
+    pub stage_entered_at: &'a str,
+}
+
+/// One version of a person: in force from `from` (inclusive) to `to`
+/// (exclusive), both `YYYY-MM-DD`; `rep` is what a plan reads as `rep`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RosterVersion {
+    pub id: String,
+    pub from: String,
+    pub to: Option<String>,
+    pub rep: Map<String, Value>,
+}
+
+/// The kind of period a label names: `2026` a year, `2026-Q1` a quarter,
+/// `2026-03` a month.
+pub fn period_of(label: &str) -> Result<Period, String> {
+    let kind = if label.contains("-Q") {
+        PeriodKind::Quarter
+    } else if label.contains('-') {
+        PeriodKind::Month
+    } else {
+        PeriodKind::Year
+    };
+    Period::parse(label, kind)
+}
+
+fn date_of(v: Option<&Value>) -> Option<NaiveDate> {
+    let s = v?.as_str()?;
+    NaiveDate::parse_from_str(s.get(..10)?, "%Y-%m-%d").ok()
+}
+
+/// When a deal closed, if it did (see the module's rules).
+pub fn close_date(deal: &StoredDeal<'_>) -> Option<NaiveDate> {
+    date_of(deal.fields.get("closed_at"))
+        .or_else(|| date_of(deal.fields.get("booked_on")))
+        .or_else(|| {
+            (deal.stage == "won")
+                .then(|| NaiveDate::parse_from_str(deal.stage_entered_at.get(..10)?, "%Y-%m-%d").ok())
+                .flatten()
+        })
+}
+
+/// When a deal was cancelled, if it was.
+pub fn cancel_date(deal: &StoredDeal<'_>) -> Option<NaiveDate> {
+    date_of(deal.fields.get("cancelled_at"))
+}
+
+/// A plan input being built for one period.
+pub struct PlanInput<'p> {
+    period: &'p Period,
+    /// Every version of each person, by id, oldest first.
+    roster: BTreeMap<String, Vec<RosterVersion>>,
+    deals: Vec<Value>,
+}
+
+impl<'p> PlanInput<'p> {
+    pub fn new(period: &'p Period, versions: Vec<RosterVersion>) -> PlanInput<'p> {
+        let mut roster: BTreeMap<String, Vec<RosterVersion>> = BTreeMap::new();
+        for v in versions {
+            roster.entry(v.id.clone()).or_default().push(v);
+        }
+        for versions in roster.values_mut() {
+            versions.sort_by(|a, b| a.from.cmp(&b.from));
+        }
+        PlanInput {
+            period,
+            roster,
+            deals: Vec::new(),
+        }
+    }
+
+    /// Whether the period reads this deal (closed or cancelled in it).
+    pub fn reads(period: &Period, deal: &StoredDeal<'_>) -> bool {
+        close_date(deal).is_some_and(|d| period.contains(d)) || cancel_date(deal).is_some_and(|d| period.contains(d))
+    }
+
+    /// The person `id` as of `date`.
+    pub fn person_on(&self, id: &str, date: NaiveDate) -> Option<&RosterVersion> {
+        let day = date.format("%Y-%m-%d").to_string();
+        self.roster
+            .get(id)?
+            .iter()
+            .find(|v| v.from <= day && v.to.as_deref().is_none_or(|to| day.as_str() < to))
+    }
+
+    /// Adds a deal if the period reads it; whether it did.
+    pub fn add_deal(&mut self, deal: &StoredDeal<'_>) -> bool {
+        if !Self::reads(self.period, deal) {
+            return false;
+        }
+        let closed = close_date(deal);
+        let mut d = match deal.fields {
+            Value::Object(m) => m.clone(),
+            _ => Map::new(),
+        };
+        d.insert("id".into(), Value::String(deal.id.to_string()));
+        d.insert("owner".into(), Value::String(deal.owner.to_string()));
+        d.insert("stage".into(), Value::String(deal.stage.to_string()));
+        if let Some(c) = closed {
+            d.insert("closed_at".into(), Value::String(c.format("%Y-%m-%d").to_string()));
+            if !d.contains_key("rep")
+                && let Some(v) = self.person_on(deal.owner, c)
+            {
+                d.insert("rep".into(), Value::Object(v.rep.clone()));
+            }
+        }
+        self.deals.push(Value::Object(d));
+        true
+    }
+
+    /// The input: `period`, `reps` (everyone on the roster during the
+    /// period, as of their last version in it), `deals` and `history` (the
+    /// statements of earlier periods, oldest first).
+    pub fn finish(self, history: Vec<Value>) -> Value {
+        let start = self.period.start.format("%Y-%m-%d").to_string();
+        let end = self.period.end.format("%Y-%m-%d").to_string();
+        let reps: Vec<Value> = self
+            .roster
+            .values()
+            .filter_map(|versions| {
+                versions
+                    .iter()
+                    .rev()
+                    .find(|v| v.from <= end && v.to.as_deref().is_none_or(|to| start.as_str() < to))
+            })
+            .map(|v| Value::Object(v.rep.clone()))
+            .collect();
+        let mut input = Map::new();
+        input.insert("period".into(), Value::String(self.period.label.clone()));
+        input.insert("reps".into(), Value::Array(reps));
+        input.insert("deals".into(), Value::Array(self.deals));
+        input.insert("history".into(), Value::Array(history));
+        Value::Object(input)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn version(id: &str, from: &str, to: Option<&str>, region: &str) -> RosterVersion {
+        RosterVersion {
+            id: id.into(),
+            from: from.into(),
+            to: to.map(str::to_string),
+            rep: json!({"id": id, "role": "ae", "region": region})
+                .as_object()
+                .unwrap()
+                .clone(),
+        }
+    }
+
+    #[test]
+    fn a_rep_who_moved_region_is_read_as_of_each_close_date() {
+        let period = period_of("2026-Q1").unwrap();
+        let mut input = PlanInput::new(
+            &period,
+            vec![
+                version("ana", "1900-01-01", Some("2026-02-15"), "NA"),
+                version("ana", "2026-02-15", None, "EMEA"),
+            ],
+        );
+        for (id, closed) in [("d1", "2026-02-14"), ("d2", "2026-02-15"), ("d3", "2026-04-01")] {
+            let fields = json!({"amount": 10, "closed_at": closed});
+            input.add_deal(&StoredDeal {
+                id,
+                owner: "ana",
+                stage: "won",
+                fields: &fields,
+                stage_entered_at: "2026-01-01T00:00:00.000Z",
+            });
+        }
+        let v = input.finish(vec![]);
+        assert_eq!(v["deals"].as_array().unwrap().len(), 2, "d3 closed in Q2");
+        assert_eq!(v["deals"][0]["rep"]["region"], "NA");
+        assert_eq!(v["deals"][1]["rep"]["region"], "EMEA");
+        assert_eq!(v["reps"], json!([{"id": "ana", "role": "ae", "region": "EMEA"}]));
+    }
+
+    #[test]
+    fn close_dates_come_from_the_fields_or_the_won_stage() {
+        let f = json!({"booked_on": "2026-03-02"});
+        let d = StoredDeal {
+            id: "d",
+            owner: "o",
+            stage: "won",
+            fields: &f,
+            stage_entered_at: "2026-03-03T09:00:00.000Z",
+        };
+        assert_eq!(close_date(&d), NaiveDate::from_ymd_opt(2026, 3, 2));
+        let none = json!({});
+        let won = StoredDeal { fields: &none, ..d };
+        assert_eq!(close_date(&won), NaiveDate::from_ymd_opt(2026, 3, 3));
+        let open = StoredDeal {
+            stage: "proposal",
+            fields: &none,
+            ..d
+        };
+        assert_eq!(close_date(&open), None);
+    }
+
+    #[test]
+    fn periods_are_read_from_their_labels() {
+        assert_eq!(
+            period_of("2026-Q2").unwrap().start,
+            NaiveDate::from_ymd_opt(2026, 4, 1).unwrap()
+        );
+        assert_eq!(
+            period_of("2026-03").unwrap().end,
+            NaiveDate::from_ymd_opt(2026, 3, 31).unwrap()
+        );
+        assert_eq!(
+            period_of("2026").unwrap().end,
+            NaiveDate::from_ymd_opt(2026, 12, 31).unwrap()
+        );
+        assert!(period_of("Q1").is_err());
+    }
+}

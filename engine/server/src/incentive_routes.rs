@@ -1,0 +1,327 @@
+//! Incentive operations on stored data over HTTP: runs of a plan for a
+//! period (computed off the request path), their lifecycle, statements in
+//! every format for those who may read them, and the payroll export.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use dealrules_store::{Run, RunQuery, RunState};
+use dealrules_workflow::incentive_runs::{self, StoredStatement};
+use dealrules_workflow::statement_docs::{DocFormat, DocLocale};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::Role;
+use crate::error::ApiError;
+use crate::extract::who;
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(start_run))
+        .routes(routes!(runs))
+        .routes(routes!(run))
+        .routes(routes!(approve))
+        .routes(routes!(publish))
+        .routes(routes!(lock))
+        .routes(routes!(export))
+        .routes(routes!(statement))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunRequest {
+    /// `2026-Q1`, `2026-03` or `2026`, as the plan pays.
+    pub period: String,
+}
+
+/// Starts a run of the plan for a period on the active pack: 202 with the
+/// run (`running`); it becomes `draft` (or `failed`, saying why) when its
+/// statements are computed. Replaces the period's runs that are not locked.
+#[utoipa::path(post, path = "/v1/incentives/{plan}/runs", tag = "incentives", params(("plan" = String, Path)), request_body = RunRequest,
+    responses((status = 202, description = "The run, computing", body = Run), (status = 400, description = "Not a period"), (status = 404, description = "No such plan"),
+        (status = 409, description = "The period is locked"), (status = 422, description = "Not an IncentivePlan")),
+    extensions(("x-required-role" = json!("admin"))))]
+async fn start_run(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(plan): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Run>), ApiError> {
+    let who = who(&state, &headers, Role::Admin).await?;
+    let req: RunRequest = crate::error::read_json(&body)
+        .map_err(|e| ApiError::BadRequest(format!("expected {{\"period\": \"2026-Q1\"}}: {e}")))?;
+    let snapshot = state.snapshot.load_full();
+    let run = state
+        .workflow
+        .start_run(snapshot, &(&who).into(), &plan, &req.period)
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(run)))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RunsQuery {
+    period: Option<String>,
+    plan: Option<String>,
+    /// running | draft | approved | published | locked | failed | replaced
+    state: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RunList {
+    pub runs: Vec<Run>,
+}
+
+/// Runs, newest first.
+#[utoipa::path(get, path = "/v1/incentives/runs", tag = "incentives", params(RunsQuery),
+    responses((status = 200, description = "The runs", body = RunList), (status = 400, description = "Not a state")),
+    extensions(("x-required-role" = json!("admin"))))]
+async fn runs(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<RunsQuery>,
+) -> Result<Json<RunList>, ApiError> {
+    who(&state, &headers, Role::Admin).await?;
+    let run_state = q
+        .state
+        .map(|s| s.parse::<RunState>())
+        .transpose()
+        .map_err(ApiError::BadRequest)?;
+    let runs = state
+        .store
+        .runs(&RunQuery {
+            plan: q.plan,
+            period: q.period,
+            state: run_state,
+        })
+        .await?;
+    Ok(Json(RunList { runs }))
+}
+
+/// A run with its totals and what each rep's statement pays.
+#[utoipa::path(get, path = "/v1/incentives/runs/{id}", tag = "incentives", params(("id" = String, Path)),
+    responses((status = 200, description = "The run and its per-rep totals", body = Object), (status = 404, description = "No such run")),
+    extensions(("x-required-role" = json!("admin"))))]
+async fn run(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<incentive_runs::RunView>, ApiError> {
+    who(&state, &headers, Role::Admin).await?;
+    Ok(Json(state.workflow.run_view(&id).await?))
+}
+
+async fn advance(state: &Arc<AppState>, headers: &HeaderMap, id: &str, to: RunState) -> Result<Json<Run>, ApiError> {
+    let who = who(state, headers, Role::Admin).await?;
+    Ok(Json(state.workflow.advance_run(&(&who).into(), id, to).await?))
+}
+
+/// Approves a draft run: an admin other than who started it.
+#[utoipa::path(post, path = "/v1/incentives/runs/{id}/approve", tag = "incentives", params(("id" = String, Path)),
+    responses((status = 200, description = "The run, approved", body = Run), (status = 403, description = "The admin who started the run"), (status = 404, description = "No such run"), (status = 409, description = "Not a draft")),
+    extensions(("x-required-role" = json!("admin"))))]
+async fn approve(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Run>, ApiError> {
+    advance(&state, &headers, &id, RunState::Approved).await
+}
+
+/// Publishes an approved run: its statements become readable.
+#[utoipa::path(post, path = "/v1/incentives/runs/{id}/publish", tag = "incentives", params(("id" = String, Path)),
+    responses((status = 200, description = "The run, published", body = Run), (status = 404, description = "No such run"), (status = 409, description = "Not approved")),
+    extensions(("x-required-role" = json!("admin"))))]
+async fn publish(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Run>, ApiError> {
+    advance(&state, &headers, &id, RunState::Published).await
+}
+
+/// Locks a published run: its statements never change; the period cannot
+/// be run again.
+#[utoipa::path(post, path = "/v1/incentives/runs/{id}/lock", tag = "incentives", params(("id" = String, Path)),
+    responses((status = 200, description = "The run, locked", body = Run), (status = 404, description = "No such run"), (status = 409, description = "Not published")),
+    extensions(("x-required-role" = json!("admin"))))]
+async fn lock(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Run>, ApiError> {
+    advance(&state, &headers, &id, RunState::Locked).await
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// csv (the default) or xlsx
+    format: Option<String>,
+}
+
+/// The run's payroll lines: rep, period, currency, earned, draw,
+/// adjustments, paid, and a totals line.
+#[utoipa::path(get, path = "/v1/incentives/runs/{id}/export", tag = "incentives", params(("id" = String, Path), ExportQuery),
+    responses((status = 200, description = "CSV or XLSX", content_type = "text/csv", body = String), (status = 400, description = "Not a format"), (status = 404, description = "No such run")),
+    extensions(("x-required-role" = json!("admin"))))]
+async fn export(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<ExportQuery>,
+) -> Result<Response, ApiError> {
+    who(&state, &headers, Role::Admin).await?;
+    let format = q.format.as_deref().unwrap_or("csv");
+    let (run, lines) = state.workflow.payroll(&id).await?;
+    let name = format!("payroll-{}-{}", run.plan, run.period);
+    match format {
+        "csv" => {
+            let text = incentive_runs::payroll_csv(&lines)?;
+            Ok((
+                [
+                    (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        format!("attachment; filename=\"{name}.csv\""),
+                    ),
+                ],
+                text,
+            )
+                .into_response())
+        }
+        "xlsx" => {
+            let bytes = incentive_runs::payroll_xlsx(&lines)?;
+            Ok((
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_string(),
+                    ),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        format!("attachment; filename=\"{name}.xlsx\""),
+                    ),
+                ],
+                bytes,
+            )
+                .into_response())
+        }
+        other => Err(ApiError::BadRequest(format!(
+            "`{other}` is not an export format: csv or xlsx"
+        ))),
+    }
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatementQuery {
+    /// json | html | md | csv; else from Accept
+    format: Option<String>,
+    /// en | zh-CN; else from Accept-Language
+    locale: Option<String>,
+    /// Only this plan's statement.
+    plan: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RepStatements {
+    pub rep: String,
+    pub period: String,
+    /// One per plan: the plan, its run, the run's state and pack version, the statement.
+    #[schema(value_type = Vec<Object>)]
+    pub statements: Vec<StoredStatement>,
+}
+
+fn doc_format(q: Option<&str>, headers: &HeaderMap) -> Result<DocFormat, ApiError> {
+    if let Some(f) = q {
+        return DocFormat::parse(f)
+            .ok_or_else(|| ApiError::BadRequest(format!("`{f}` is not a format: json, html, md or csv")));
+    }
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    Ok(if accept.contains("text/html") {
+        DocFormat::Html
+    } else if accept.contains("text/csv") {
+        DocFormat::Csv
+    } else if accept.contains("text/markdown") {
+        DocFormat::Md
+    } else {
+        DocFormat::Json
+    })
+}
+
+fn doc_locale(q: Option<&str>, headers: &HeaderMap) -> Result<DocLocale, ApiError> {
+    if let Some(l) = q {
+        return DocLocale::parse(l).ok_or_else(|| ApiError::BadRequest(format!("`{l}` is not a locale: en or zh-CN")));
+    }
+    let lang = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    Ok(if lang.starts_with("zh") {
+        DocLocale::ZhCn
+    } else {
+        DocLocale::En
+    })
+}
+
+/// A rep's published statements for a period, one per plan: JSON, or
+/// HTML, CSV, Markdown (Accept or `?format=`), in English or Chinese
+/// (`?locale=zh-CN`). The rep, their managers and admins may read them.
+#[utoipa::path(get, path = "/v1/statements/{rep}/{period}", tag = "incentives", params(("rep" = String, Path), ("period" = String, Path), StatementQuery),
+    responses((status = 200, description = "The statements", body = RepStatements), (status = 400, description = "Not a period, format or locale"), (status = 403, description = "Neither the rep, nor above them, nor an admin"), (status = 404, description = "Nothing published for this rep and period")),
+    extensions(("x-required-role" = json!("viewer"))))]
+async fn statement(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path((rep, period)): Path<(String, String)>,
+    Query(q): Query<StatementQuery>,
+) -> Result<Response, ApiError> {
+    let who = who(&state, &headers, Role::Viewer).await?;
+    let format = doc_format(q.format.as_deref(), &headers)?;
+    let locale = doc_locale(q.locale.as_deref(), &headers)?;
+    let mut statements = state.workflow.statements_for(&(&who).into(), &rep, &period).await?;
+    if let Some(plan) = &q.plan {
+        statements.retain(|s| &s.plan == plan);
+    }
+    if statements.is_empty() {
+        return Err(ApiError::NotFound(format!(
+            "no published statement of {rep} for {period}"
+        )));
+    }
+    if format == DocFormat::Json {
+        return Ok(Json(RepStatements {
+            rep,
+            period,
+            statements,
+        })
+        .into_response());
+    }
+    let mut plans: Vec<&str> = statements.iter().map(|s| s.plan.as_str()).collect();
+    plans.dedup();
+    let mut versions: Vec<&str> = statements.iter().map(|s| s.pack_version.as_str()).collect();
+    versions.dedup();
+    let decision = json!({
+        "policy": plans.join(", "),
+        "kind": "IncentivePlan",
+        "version": versions.join(", "),
+        "period": period,
+        "statements": statements.iter().map(|s| s.statement.clone()).collect::<Vec<Value>>(),
+    });
+    let text = dealrules_workflow::statement_docs::render(&decision, format, locale).map_err(ApiError::Internal)?;
+    Ok(([(header::CONTENT_TYPE, format.content_type())], text).into_response())
+}

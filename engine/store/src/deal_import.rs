@@ -1,0 +1,226 @@
+//! Deals imported in bulk (history from before dealrules, CRM back-fills):
+//! idempotent by id, in one transaction, so a file goes in whole or not at
+//! all. Imported deals are ordinary deals: the pipeline shows them and
+//! events move them on; each one's history says it was imported.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use serde_json::json;
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
+
+use crate::{Deal, Result, Store, StoreError, query_err};
+
+/// What an import did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ImportCounts {
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+}
+
+/// Rows per multi-row statement: 10 columns x 500 stays under both
+/// databases' parameter limits.
+const CHUNK: usize = 500;
+
+impl Store {
+    /// Creates the deals that are new, updates those whose owner, stage or
+    /// fields differ, leaves the rest; one transaction. `version` is the
+    /// pack in force, `actor` who imported, `at` the time recorded.
+    pub async fn import_deals(&self, deals: &[Deal], version: &str, actor: &str, at: &str) -> Result<ImportCounts> {
+        let mut tx = self.begin_write().await?;
+        let mut counts = ImportCounts::default();
+        for chunk in deals.chunks(CHUNK) {
+            let existing = self.deals_by_id(&mut tx, chunk).await?;
+            let mut new = Vec::new();
+            let mut history = Vec::new();
+            for d in chunk {
+                match existing.get(&d.id) {
+                    None => {
+                        new.push(d);
+                        history.push((d.id.clone(), json!({ "imported": "created", "stage": d.stage })));
+                        counts.created += 1;
+                    }
+                    Some(old) if old.owner == d.owner && old.stage == d.stage && old.fields == d.fields => {
+                        counts.unchanged += 1;
+                    }
+                    Some(old) => {
+                        let mut changed = d.clone();
+                        changed.funnel = old.funnel.clone();
+                        changed.context = old.context.clone();
+                        changed.created_at = old.created_at.clone();
+                        changed.revision = old.revision + 1;
+                        if old.stage == d.stage {
+                            changed.stage_entered_at = old.stage_entered_at.clone();
+                        }
+                        self.update_deal(&mut tx, &changed).await?;
+                        history.push((
+                            d.id.clone(),
+                            json!({ "imported": "updated", "from_stage": old.stage, "stage": d.stage }),
+                        ));
+                        counts.updated += 1;
+                    }
+                }
+            }
+            self.insert_deals(&mut tx, &new).await?;
+            self.insert_import_history(&mut tx, &history, version, actor, at)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(counts)
+    }
+
+    async fn deals_by_id(&self, conn: &mut AnyConnection, chunk: &[Deal]) -> Result<HashMap<String, Deal>> {
+        if chunk.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        // Only placeholders are formatted into the text; every value is bound.
+        let sql = format!("SELECT {DEAL_COLUMNS} FROM deals WHERE id IN ({})", marks.join(", "));
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for d in chunk {
+            q = q.bind(&d.id);
+        }
+        let rows = q.fetch_all(&mut *conn).await.map_err(query_err("reading deals"))?;
+        rows.iter().map(|r| deal_row(r).map(|d| (d.id.clone(), d))).collect()
+    }
+
+    async fn insert_deals(&self, conn: &mut AnyConnection, deals: &[&Deal]) -> Result<()> {
+        if deals.is_empty() {
+            return Ok(());
+        }
+        let mut sql = String::from(
+            "INSERT INTO deals (id, funnel, owner, stage, fields, context, stage_entered_at, created_at, updated_at, revision) VALUES ",
+        );
+        push_marks(&mut sql, deals.len(), 10);
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for d in deals {
+            q = q
+                .bind(&d.id)
+                .bind(&d.funnel)
+                .bind(&d.owner)
+                .bind(&d.stage)
+                .bind(text(&d.fields)?)
+                .bind(text(&d.context)?)
+                .bind(&d.stage_entered_at)
+                .bind(&d.created_at)
+                .bind(&d.updated_at)
+                .bind(d.revision);
+        }
+        q.execute(&mut *conn).await.map_err(query_err("importing deals"))?;
+        Ok(())
+    }
+
+    async fn insert_import_history(
+        &self,
+        conn: &mut AnyConnection,
+        entries: &[(String, serde_json::Value)],
+        version: &str,
+        actor: &str,
+        at: &str,
+    ) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut sql = String::from("INSERT INTO deal_history (id, deal_id, at, type, detail, version, actor) VALUES ");
+        push_marks(&mut sql, entries.len(), 7);
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (deal, detail) in entries {
+            q = q
+                .bind(self.new_id())
+                .bind(deal)
+                .bind(at)
+                .bind("import")
+                .bind(text(detail)?)
+                .bind(version)
+                .bind(actor);
+        }
+        q.execute(&mut *conn).await.map_err(query_err("importing deals"))?;
+        Ok(())
+    }
+
+    /// How many deals are stored.
+    pub async fn count_deals(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) FROM deals")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(query_err("counting deals"))?;
+        row.try_get(0).map_err(query_err("counting deals"))
+    }
+
+    /// Deals a run reads, streamed in pages of `page` by id so a million
+    /// deals never sit in memory as rows and parsed values at once:
+    /// `keep` sees each and returns what to hold.
+    pub async fn scan_deals<T>(&self, page: i64, mut keep: impl FnMut(Deal) -> Option<T>) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        let mut after = String::new();
+        loop {
+            let sql = format!(
+                "SELECT {DEAL_COLUMNS} FROM deals WHERE id > $1 ORDER BY id LIMIT {}",
+                page.max(1)
+            );
+            let rows = sqlx::query(AssertSqlSafe(sql))
+                .bind(&after)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(query_err("reading deals"))?;
+            let n = rows.len();
+            for r in &rows {
+                let d = deal_row(r)?;
+                after.clone_from(&d.id);
+                if let Some(t) = keep(d) {
+                    out.push(t);
+                }
+            }
+            if (n as i64) < page.max(1) {
+                return Ok(out);
+            }
+        }
+    }
+}
+
+const DEAL_COLUMNS: &str =
+    "id, funnel, owner, stage, fields, context, stage_entered_at, created_at, updated_at, revision";
+
+fn deal_row(r: &sqlx::any::AnyRow) -> Result<Deal> {
+    let s = |i: usize| r.try_get::<String, _>(i).map_err(query_err("reading a deal"));
+    let json = |i: usize| -> Result<serde_json::Value> {
+        serde_json::from_str(&s(i)?).map_err(|e| StoreError::Query {
+            what: "reading a deal",
+            source: sqlx::Error::Decode(Box::new(e)),
+        })
+    };
+    Ok(Deal {
+        id: s(0)?,
+        funnel: s(1)?,
+        owner: s(2)?,
+        stage: s(3)?,
+        fields: json(4)?,
+        context: json(5)?,
+        stage_entered_at: s(6)?,
+        created_at: s(7)?,
+        updated_at: s(8)?,
+        revision: r.try_get(9).map_err(query_err("reading a deal"))?,
+    })
+}
+
+fn text(v: &serde_json::Value) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::BadArgument(e.to_string()))
+}
+
+/// `($1, $2, ...), (...)` for `rows` rows of `cols` columns.
+fn push_marks(sql: &mut String, rows: usize, cols: usize) {
+    for i in 0..rows {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", i * cols + c + 1));
+        }
+        sql.push(')');
+    }
+}

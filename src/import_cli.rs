@@ -1,0 +1,180 @@
+//! `dealrules import people|deals FILE`: a CSV or JSONL file into a
+//! running server (`--server URL`, with a token) or straight into a store
+//! (`--db URL`). Either way the file goes in whole or not at all, and bad
+//! lines are listed with their numbers.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Subcommand};
+use dealrules_workflow::imports::{self, ImportFormat, LineError};
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// The roster: id,name,role,manager,region,team,effective_from,... (other columns are attributes).
+    People(ImportArgs),
+    /// Deals: id,owner,stage,funnel,amount,closed_at,splits,...; idempotent by id.
+    Deals(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The CSV or JSONL file (by extension, else by its first byte).
+    pub file: PathBuf,
+    /// A running server, e.g. http://127.0.0.1:8080.
+    #[arg(long, conflicts_with = "db", required_unless_present = "db")]
+    pub server: Option<String>,
+    /// The token for --server (admin for people, service for deals).
+    #[arg(long, env = "DEALRULES_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// A store, e.g. sqlite://dealrules.db or postgres://...
+    #[arg(long)]
+    pub db: Option<String>,
+    /// With --db: the pack whose funnel imported deals join and whose version their history names.
+    #[arg(long, env = "DEALRULES_RULES", default_value = "./rules")]
+    pub rules: PathBuf,
+}
+
+/// Runs an import command.
+pub fn run(command: ImportCommand) -> ExitCode {
+    let (what, args) = match command {
+        ImportCommand::People(a) => ("people", a),
+        ImportCommand::Deals(a) => ("deals", a),
+    };
+    let body = match std::fs::read(&args.file) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("cannot read {}: {e}", args.file.display());
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match (&args.server, &args.db) {
+        (Some(server), _) => rt.block_on(to_server(what, server, args.token.as_deref(), &args.file, body)),
+        (None, Some(db)) => rt.block_on(to_store(what, db, &args.rules, &args.file, body)),
+        (None, None) => Err(Failure::Usage("give --server URL or --db URL".into())),
+    };
+    match result {
+        Ok(summary) => {
+            println!("{summary}");
+            ExitCode::SUCCESS
+        }
+        Err(Failure::Lines(errors)) => {
+            for e in &errors {
+                eprintln!("{}:{}: {}", args.file.display(), e.line, e.message);
+            }
+            eprintln!("{} bad line(s); nothing was imported", errors.len());
+            ExitCode::from(1)
+        }
+        Err(Failure::Usage(m)) => {
+            eprintln!("{m}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Other(m)) => {
+            eprintln!("{m}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+enum Failure {
+    Lines(Vec<LineError>),
+    Usage(String),
+    Other(String),
+}
+
+async fn to_store(
+    what: &str,
+    db: &str,
+    rules: &std::path::Path,
+    file: &std::path::Path,
+    body: Vec<u8>,
+) -> Result<String, Failure> {
+    let format = ImportFormat::from_path(&file.display().to_string(), &body);
+    let store = dealrules_store::Store::open(db)
+        .await
+        .map_err(|e| Failure::Other(format!("cannot open the store: {e}")))?;
+    let who = std::env::var("USER").unwrap_or_else(|_| "cli".into());
+    let summary = if what == "people" {
+        let people = imports::people(&body, format).map_err(Failure::Lines)?;
+        let n = store
+            .import_people(&people, &who)
+            .await
+            .map_err(|e| Failure::Other(e.to_string()))?;
+        serde_json::json!({ "imported": n })
+    } else {
+        let source = dealrules_model::PackSource::from_dir(rules)
+            .map_err(|e| Failure::Other(format!("cannot read pack {}: {e}", rules.display())))?;
+        let snapshot = dealrules_core::Snapshot::load(source)
+            .map_err(|e| Failure::Other(format!("pack {} does not load: {e}", rules.display())))?;
+        let at = dealrules_store::timestamp_now();
+        let funnel = dealrules_server::people_routes::default_funnel(&snapshot);
+        let deals = imports::deals(&body, format, &funnel, &at).map_err(Failure::Lines)?;
+        let counts = store
+            .import_deals(&deals, &snapshot.version, &who, &at)
+            .await
+            .map_err(|e| Failure::Other(e.to_string()))?;
+        serde_json::json!({ "created": counts.created, "updated": counts.updated, "unchanged": counts.unchanged, "errors": [] })
+    };
+    store.close().await;
+    Ok(summary.to_string())
+}
+
+async fn to_server(
+    what: &str,
+    server: &str,
+    token: Option<&str>,
+    file: &std::path::Path,
+    body: Vec<u8>,
+) -> Result<String, Failure> {
+    use http_body_util::{BodyExt, Full};
+    let token = token.ok_or_else(|| Failure::Usage("--server needs --token or DEALRULES_TOKEN".into()))?;
+    let content_type = match ImportFormat::from_path(&file.display().to_string(), &body) {
+        ImportFormat::Csv => "text/csv",
+        ImportFormat::Jsonl => "application/x-ndjson",
+    };
+    let url = format!("{}/v1/{what}:import", server.trim_end_matches('/'));
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+    let request = hyper::Request::post(&url)
+        .header("content-type", content_type)
+        .header("authorization", format!("Bearer {token}"))
+        .body(Full::new(hyper::body::Bytes::from(body)))
+        .map_err(|e| Failure::Usage(format!("bad server URL `{url}`: {e}")))?;
+    let response = Arc::new(client)
+        .request(request)
+        .await
+        .map_err(|e| Failure::Other(format!("cannot reach {url}: {e}")))?;
+    let status = response.status();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| Failure::Other(format!("reading the answer of {url}: {e}")))?
+        .to_bytes();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    if status.is_success() {
+        return Ok(text);
+    }
+    let problem: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    if let Some(errors) = problem.get("errors").and_then(|e| e.as_array()) {
+        let lines = errors
+            .iter()
+            .map(|e| LineError {
+                line: e.get("line").and_then(|l| l.as_u64()).unwrap_or(0),
+                message: e.get("message").and_then(|m| m.as_str()).unwrap_or("").to_string(),
+            })
+            .collect();
+        return Err(Failure::Lines(lines));
+    }
+    Err(Failure::Other(format!(
+        "{url} answered {status}: {}",
+        problem.get("detail").and_then(|d| d.as_str()).unwrap_or(&text)
+    )))
+}
