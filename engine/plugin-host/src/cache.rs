@@ -6,6 +6,7 @@ use std::hash::{Hash, Hasher};
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
 use wasmtime::{Engine, Module};
 
 /// How many loads the cache served (for tests and benchmarks).
@@ -33,14 +34,76 @@ fn compatibility(engine: &Engine) -> String {
     hex::encode(&h.0.finalize()[..8])
 }
 
+/// Compiled code the cache can hold: a v1 module or a v2 component.
+trait Compiled: Sized {
+    fn compile(engine: &Engine, wasm: &[u8]) -> wasmtime::Result<Self>;
+    /// # Safety
+    /// `bytes` must be what `serialize` wrote for this engine.
+    #[allow(unsafe_code)]
+    unsafe fn deserialize(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self>;
+    fn serialize(&self) -> wasmtime::Result<Vec<u8>>;
+}
+
+impl Compiled for Module {
+    fn compile(engine: &Engine, wasm: &[u8]) -> wasmtime::Result<Self> {
+        Module::from_binary(engine, wasm)
+    }
+
+    #[allow(unsafe_code)]
+    unsafe fn deserialize(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self> {
+        // SAFETY: the caller's promise, passed on.
+        unsafe { Module::deserialize(engine, bytes) }
+    }
+
+    fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
+        Module::serialize(self)
+    }
+}
+
+impl Compiled for Component {
+    fn compile(engine: &Engine, wasm: &[u8]) -> wasmtime::Result<Self> {
+        Component::from_binary(engine, wasm)
+    }
+
+    #[allow(unsafe_code)]
+    unsafe fn deserialize(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self> {
+        // SAFETY: the caller's promise, passed on.
+        unsafe { Component::deserialize(engine, bytes) }
+    }
+
+    fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
+        Component::serialize(self)
+    }
+}
+
 /// The module, compiled or read back; whether it came from the cache.
 pub fn load(engine: &Engine, wasm: &[u8], sha: &str, dir: Option<&Path>) -> Result<(Module, bool), String> {
+    load_compiled(engine, wasm, sha, dir, "cwasm")
+}
+
+/// The component (ABI v2), compiled or read back; whether it came from the cache.
+pub fn load_component(
+    engine: &Engine,
+    wasm: &[u8],
+    sha: &str,
+    dir: Option<&Path>,
+) -> Result<(Component, bool), String> {
+    load_compiled(engine, wasm, sha, dir, "ccomponent")
+}
+
+fn load_compiled<C: Compiled>(
+    engine: &Engine,
+    wasm: &[u8],
+    sha: &str,
+    dir: Option<&Path>,
+    extension: &str,
+) -> Result<(C, bool), String> {
     let Some(dir) = dir else {
-        return Module::from_binary(engine, wasm)
+        return C::compile(engine, wasm)
             .map(|m| (m, false))
             .map_err(|e| format!("{e:#}"));
     };
-    let path = dir.join(format!("{sha}-{}.cwasm", compatibility(engine)));
+    let path = dir.join(format!("{sha}-{}.{extension}", compatibility(engine)));
     // Read into memory rather than mapped: a file changed under a mapping
     // would crash the process (SIGBUS), a read copy cannot.
     if let Ok(bytes) = std::fs::read(&path) {
@@ -52,7 +115,7 @@ pub fn load(engine: &Engine, wasm: &[u8], sha: &str, dir: Option<&Path>) -> Resu
         // reader sees half a file; a file that fails to load is removed and
         // the module compiled again.
         #[allow(unsafe_code)]
-        let loaded = unsafe { Module::deserialize(engine, &bytes) };
+        let loaded = unsafe { C::deserialize(engine, &bytes) };
         match loaded {
             Ok(m) => return Ok((m, true)),
             Err(_) => {
@@ -60,7 +123,7 @@ pub fn load(engine: &Engine, wasm: &[u8], sha: &str, dir: Option<&Path>) -> Resu
             }
         }
     }
-    let module = Module::from_binary(engine, wasm).map_err(|e| format!("{e:#}"))?;
+    let module = C::compile(engine, wasm).map_err(|e| format!("{e:#}"))?;
     // A cache that cannot be written is not an error: the module runs.
     if make_private_dir(dir).is_ok()
         && let Ok(bytes) = module.serialize()
