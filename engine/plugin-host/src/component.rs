@@ -12,7 +12,7 @@ use crate::{CapabilityDenied, Host};
 
 /// The interfaces of the `dealrules:plugin` world a component may import
 /// (any patch or minor release of 2.x), and the capability each needs.
-pub(crate) const INTERFACES: [(&str, &str, &str); 3] = [
+pub const INTERFACES: [(&str, &str, &str); 3] = [
     ("dealrules:plugin/clock@2.", "clock", "dealrules:plugin/clock@2.0.0"),
     ("dealrules:plugin/random@2.", "random", "dealrules:plugin/random@2.0.0"),
     ("dealrules:plugin/log@2.", "log", "dealrules:plugin/log@2.0.0"),

@@ -6,10 +6,11 @@
 //          "bureau": {"score": 712, "inquiries_6m": 3, "derogatory": 0,
 //                     "utilization": "0.42", "tradelines": [{"status": "current"}, {"status": "late_30"}]}}}
 // config: {"limit_share": {"A": "0.25", "B": "0.15", "C": "0.05", "D": "0"}}
-// answer: {"score": 681, "band": "B", "credit_limit": "180000.00", "reasons": [...]}
+// answer: {"score": 681, "band": "B", "credit_limit": 180000.00, "reasons": [...]}
 //
-// Money stays exact: amounts arrive and leave as decimal strings and are
-// computed in integer cents with BigInt, never through JavaScript's floats.
+// Money stays exact: amounts arrive as decimal strings (or numbers), are
+// computed in integer cents with BigInt, never through JavaScript's floats,
+// and leave as JSON numbers written digit for digit (`Exact` below).
 
 /** "1200000.5" -> 120000050n (cents); null when it is not a decimal. */
 function cents(text) {
@@ -25,6 +26,21 @@ function basisPoints(text) {
   if (!m) return null;
   const bp = BigInt(m[1]) * 10000n + BigInt((m[2] || "").padEnd(4, "0"));
   return bp <= 10000n ? bp : null;
+}
+
+/** A decimal written into the answer's JSON as a number, exactly as given. */
+class Exact {
+  constructor(text) {
+    this.text = text;
+  }
+}
+
+/** JSON.stringify, with every `Exact` written as a bare number. */
+function stringify(value) {
+  return JSON.stringify(value, (_k, v) => (v instanceof Exact ? `\u0000${v.text}\u0000` : v)).replace(
+    /"\\u0000(-?[0-9.]+)\\u0000"/g,
+    "$1",
+  );
 }
 
 function formatCents(c) {
@@ -71,7 +87,7 @@ function score(input, config) {
   if (share === null) throw `config.limit_share.${band} must be a decimal between 0 and 1`;
   // revenue (cents) x share (1/10,000), rounded half away from zero.
   const limit = (revenue * share + 5000n) / 10000n;
-  return { score: points, band, credit_limit: formatCents(limit), reasons };
+  return { score: points, band, credit_limit: new Exact(formatCents(limit)), reasons };
 }
 
 const FUNCTIONS = { score };
@@ -84,5 +100,5 @@ export function functions() {
 export function call(fn, input, config) {
   const f = FUNCTIONS[fn];
   if (!f) throw `no function \`${fn}\` (functions: ${Object.keys(FUNCTIONS).join(", ")})`;
-  return JSON.stringify(f(JSON.parse(input), JSON.parse(config)));
+  return stringify(f(JSON.parse(input), JSON.parse(config)));
 }

@@ -66,7 +66,8 @@ def bonus(inp, config):
         if t.get("name") == name:
             rate = Decimal(str(t.get("bonus_rate", "0")))
             amount = (credit * rate).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-            return {"amount": str(amount), "explain": f"{credit} x {rate} ({name})"}
+            shown = credit.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+            return {"amount": str(amount), "explain": f"{shown} x {rate} ({name})"}
     raise Err(f"no territory named {name!r} in config.territories")
 
 
