@@ -320,15 +320,15 @@ pub fn build_cached(source: &Path, cache_dir: &Path) -> Result<(Vec<u8>, bool), 
 fn collect_sources(path: &Path, out: &mut Vec<PathBuf>) {
     if path.is_file() {
         // A one-file plugin: its folder's other sources may be imported.
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if let Ok(entries) = std::fs::read_dir(dir) {
-                for e in entries.flatten() {
-                    let p = e.path();
-                    if p.extension()
-                        .is_some_and(|x| x == "py" || x == "js" || x == "mjs" || x == "c" || x == "h")
-                    {
-                        out.push(p);
-                    }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && let Ok(entries) = std::fs::read_dir(dir)
+        {
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.extension()
+                    .is_some_and(|x| x == "py" || x == "js" || x == "mjs" || x == "c" || x == "h")
+                {
+                    out.push(p);
                 }
             }
         }
