@@ -179,3 +179,40 @@ fn plugin_pin_writes_the_hash_of_a_module_built_elsewhere() {
             .contains(&format!("sha256: {sha}"))
     );
 }
+
+#[test]
+fn plugin_new_makes_javascript_and_python_components_that_build_and_pass_their_case() {
+    if toolchains().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (lang, source) in [("js", "quote.js"), ("python", "quote.py")] {
+        let plugin = dir.path().join(lang);
+        let made = dealrules(&[
+            "plugin",
+            "new",
+            "quote",
+            "--lang",
+            lang,
+            "--dir",
+            &plugin.display().to_string(),
+        ]);
+        assert!(made.status.success(), "{}", text(&made));
+        let built = dealrules(&[
+            "plugin",
+            "build",
+            &plugin.join(source).display().to_string(),
+            "--out",
+            &plugin.join("quote.wasm").display().to_string(),
+            "--manifest",
+            &plugin.join("quote.yaml").display().to_string(),
+        ]);
+        assert!(built.status.success(), "{lang}: {}", text(&built));
+        let tested = dealrules_in(Some(&plugin), &["plugin", "test", "quote.yaml", "--cases", "cases"]);
+        assert!(
+            text(&tested).contains("1 passed, 0 failed"),
+            "{lang}: {}",
+            text(&tested)
+        );
+    }
+}
