@@ -112,7 +112,12 @@ fn main() {
         // First load: compiled, then read back from a warm disk cache.
         let mut compile = Vec::new();
         let mut cached = Vec::new();
-        for _ in 0..if big { 3 } else { 5 } {
+        let loads = match (full, big) {
+            (false, _) => 1,
+            (true, true) => 3,
+            (true, false) => 5,
+        };
+        for _ in 0..loads {
             let cache = tempfile::tempdir().unwrap();
             let t = Instant::now();
             let p = Plugin::load(label, s, bytes, Some(cache.path())).unwrap();
