@@ -139,10 +139,16 @@ fn plugin_test_from_the_manifests_own_folder_opens_the_module() {
         &fx.join("fx-convert.yaml").display().to_string(),
     ]);
     assert!(built.status.success(), "{}", text(&built));
+    // Numbers reach the plugin as in a pack: `1e+5` as `100000`.
+    std::fs::write(
+        fx.join("cases/exponent.json"),
+        r#"{"function": "convert", "input": {"amount": 1e+5, "currency": "EUR"}, "expect": "92000.00"}"#,
+    )
+    .unwrap();
     // A bare file name: its folder is the current one.
     let tested = dealrules_in(Some(&fx), &["plugin", "test", "fx-convert.yaml", "--cases", "cases"]);
     assert!(tested.status.success(), "{}", text(&tested));
-    assert!(text(&tested).contains("2 passed, 0 failed"), "{}", text(&tested));
+    assert!(text(&tested).contains("3 passed, 0 failed"), "{}", text(&tested));
     // Without the module: said so, not a hash of nothing.
     std::fs::remove_file(fx.join("fx-convert.wasm")).unwrap();
     let missing = dealrules_in(Some(&fx), &["plugin", "test", "fx-convert.yaml", "--cases", "cases"]);
