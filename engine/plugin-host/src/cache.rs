@@ -42,6 +42,18 @@ trait Compiled: Sized {
     #[allow(unsafe_code)]
     unsafe fn deserialize(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self>;
     fn serialize(&self) -> wasmtime::Result<Vec<u8>>;
+    /// Compiled code from the cache file at `path`.
+    ///
+    /// # Safety
+    /// The file must be what `serialize` wrote for this engine.
+    #[allow(unsafe_code)]
+    unsafe fn deserialize_file(engine: &Engine, path: &Path) -> wasmtime::Result<Self> {
+        // Read into memory rather than mapped: a file changed under a
+        // mapping would crash the process (SIGBUS), a read copy cannot.
+        let bytes = std::fs::read(path)?;
+        // SAFETY: the caller's promise, passed on.
+        unsafe { Self::deserialize(engine, &bytes) }
+    }
 }
 
 impl Compiled for Module {
@@ -74,6 +86,18 @@ impl Compiled for Component {
     fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
         Component::serialize(self)
     }
+
+    /// Mapped, not read: a JavaScript or Python component's compiled code
+    /// is tens of MB, and a mapping lets wasmtime use the file for the
+    /// heap snapshot's copy-on-write image instead of copying it twice.
+    /// The cache is written only through a rename (a mapping keeps the
+    /// inode it mapped) in a folder private to the user; a process able to
+    /// truncate a file there could as well replace the code it trusts.
+    #[allow(unsafe_code)]
+    unsafe fn deserialize_file(engine: &Engine, path: &Path) -> wasmtime::Result<Self> {
+        // SAFETY: the caller's promise, passed on.
+        unsafe { Component::deserialize_file(engine, path) }
+    }
 }
 
 /// The module, compiled or read back; whether it came from the cache.
@@ -104,9 +128,7 @@ fn load_compiled<C: Compiled>(
             .map_err(|e| format!("{e:#}"));
     };
     let path = dir.join(format!("{sha}-{}.{extension}", compatibility(engine)));
-    // Read into memory rather than mapped: a file changed under a mapping
-    // would crash the process (SIGBUS), a read copy cannot.
-    if let Ok(bytes) = std::fs::read(&path) {
+    if path.is_file() {
         // SAFETY: `deserialize` trusts its input to be code this engine
         // produced. Only this function writes to the cache folder (made
         // private to the user below), naming each file by the module's
@@ -115,7 +137,7 @@ fn load_compiled<C: Compiled>(
         // reader sees half a file; a file that fails to load is removed and
         // the module compiled again.
         #[allow(unsafe_code)]
-        let loaded = unsafe { C::deserialize(engine, &bytes) };
+        let loaded = unsafe { C::deserialize_file(engine, &path) };
         match loaded {
             Ok(m) => return Ok((m, true)),
             Err(_) => {
