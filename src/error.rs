@@ -58,15 +58,6 @@ pub enum CliError {
     /// `serve` stopped with an error (the store, the listener, the pack).
     #[error("{0}")]
     Serve(String),
-    /// The WebAssembly engine did not start.
-    #[error("{0}")]
-    PluginEngine(String),
-    /// A plugin that does not build, load or match its manifest.
-    #[error("{0}")]
-    Plugin(String),
-    /// `plugin new` never writes over a folder.
-    #[error("{} exists", .0.display())]
-    Exists(PathBuf),
     /// `init` writes into a new or empty folder only.
     #[error("{} is not empty; `dealrules init` writes a new pack into a new or empty folder", .0.display())]
     NotEmpty(PathBuf),
@@ -82,8 +73,7 @@ impl CliError {
             | CliError::StoreOpen(_)
             | CliError::Store(_)
             | CliError::NoSuchToken(_)
-            | CliError::Token(_)
-            | CliError::Plugin(_) => 1,
+            | CliError::Token(_) => 1,
             CliError::Flag { .. }
             | CliError::Read { .. }
             | CliError::Stdin(_)
@@ -94,8 +84,6 @@ impl CliError {
             | CliError::PackInvalid { .. }
             | CliError::Cases { .. }
             | CliError::Serve(_)
-            | CliError::PluginEngine(_)
-            | CliError::Exists(_)
             | CliError::NotEmpty(_) => 2,
         }
     }

@@ -1,7 +1,9 @@
 //! What a plugin call costs: a fresh instance per call (instantiate, write
-//! the request, run, read and parse the answer), for the C and the Rust
-//! example; and the first load of a module, compiled vs read back from the
-//! disk cache.
+//! the request, run, read and parse the answer), for each language: ABI v1
+//! modules in C and Rust, ABI v2 components in Rust, JavaScript and Python
+//! (the last two when their toolchain is installed:
+//! `scripts/component-toolchain`); and the first load, compiled vs read
+//! back from the disk cache.
 //!
 //! `cargo bench -p dealrules-plugin-host --bench plugin_call`; under `cargo
 //! test` it runs a few calls as a smoke test. `CALLS` sets the count.
@@ -15,11 +17,22 @@ use serde_json::json;
 use sha2::Digest;
 
 fn spec(bytes: &[u8], exports: &[&str], inputs: &[&str], config: serde_json::Value) -> PluginSpec {
+    // A JavaScript or Python runtime starts with tens of MiB and burns more fuel.
+    let limits = if dealrules_plugin_host::component::is_component(bytes) {
+        PluginLimits {
+            memory: Some("64MiB".into()),
+            fuel: Some(1_000_000_000),
+            timeout: Some(dealrules_model::DurationText("1s".into())),
+            ..PluginLimits::default()
+        }
+    } else {
+        PluginLimits::default()
+    };
     PluginSpec {
         wasm: "x.wasm".into(),
         sha256: hex::encode(sha2::Sha256::digest(bytes)),
         exports: exports.iter().map(|s| s.to_string()).collect(),
-        limits: Some(PluginLimits::default()),
+        limits: Some(limits),
         capabilities: vec![],
         inputs: inputs.iter().map(|s| s.to_string()).collect(),
         config: serde_json::from_value(config).unwrap(),
@@ -43,7 +56,21 @@ fn main() {
         .unwrap();
     let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/plugins");
     let credit = dealrules_plugin_host::build::build_rust(&plugins.join("examples/credit-rust"), &target).unwrap();
-    let cases = [
+    // The builds the tests keep (same sources, same bytes).
+    let kept = Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugin-builds");
+    let component = |rel: &str| {
+        dealrules_plugin_host::build::build_cached(&plugins.join(rel), &kept)
+            .map(|(b, _)| b)
+            .map_err(|e| eprintln!("plugin_call: {rel} not built ({e}); skipped"))
+            .ok()
+    };
+    let territories = json!({"territories": [
+        {"name": "DACH South", "team": "munich", "country": "DE", "postal_prefixes": ["8", "9"], "bonus_rate": "0.015"},
+        {"name": "DACH North", "team": "hamburg", "country": "DE", "postal_prefixes": ["2"], "bonus_rate": "0.01"},
+        {"name": "Austria", "team": "vienna", "country": "AT", "bonus_rate": "0.0125"}
+    ]});
+    let account = json!({"account": {"country": "DE", "postal_code": "80331"}, "deal": {"amount": "1.00"}});
+    let mut cases = vec![
         (
             "C fx-convert.convert",
             fx.clone(),
@@ -59,11 +86,38 @@ fn main() {
             json!({"customer": {"annual_revenue": "1200000", "late_payments_12m": 1, "open_ar": "20000"}}),
         ),
     ];
+    if let Some(b) = component("examples/territory-rust") {
+        let s = spec(&b, &["lookup"], &["account"], territories.clone());
+        cases.push(("Rust component territory.lookup", b, s, "lookup", account.clone()));
+    }
+    if let Some(b) = component("examples/territory-py/territory.py") {
+        let s = spec(&b, &["lookup"], &["account"], territories.clone());
+        cases.push(("Python component territory.lookup", b, s, "lookup", account.clone()));
+    }
+    if let Some(b) = component("examples/credit-js/credit.js") {
+        let s = spec(
+            &b,
+            &["score"],
+            &["customer"],
+            json!({"limit_share": {"A": "0.25", "B": "0.15", "C": "0.05", "D": "0"}}),
+        );
+        let facts = json!({"customer": {"annual_revenue": "1200000.00", "bureau": {"score": 712, "inquiries_6m": 3, "utilization": "0.42", "tradelines": [{"status": "late_30"}]}}});
+        cases.push(("JavaScript component credit-bureau.score", b, s, "score", facts));
+    }
     for (label, bytes, s, function, facts) in &cases {
+        // JavaScript and Python runtimes compile for seconds: 3 loads, and
+        // a tenth of the calls.
+        let big = bytes.len() > 4 << 20;
+        let calls = if big { (calls / 10).max(20) } else { calls };
         // First load: compiled, then read back from a warm disk cache.
         let mut compile = Vec::new();
         let mut cached = Vec::new();
-        for _ in 0..5 {
+        let loads = match (full, big) {
+            (false, _) => 1,
+            (true, true) => 3,
+            (true, false) => 5,
+        };
+        for _ in 0..loads {
             let cache = tempfile::tempdir().unwrap();
             let t = Instant::now();
             let p = Plugin::load(label, s, bytes, Some(cache.path())).unwrap();

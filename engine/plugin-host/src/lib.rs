@@ -12,6 +12,11 @@
 //! - No capability unless the manifest grants it: the host's own small
 //!   import set (`dealrules.log`, `now_ms`, `random`) and the few WASI
 //!   imports C's libc links against, each checked at call time.
+//! - ABI v2 ([`component`]): a WebAssembly component of the
+//!   `dealrules:plugin` world (`plugins/abi/dealrules.wit`), told apart from
+//!   a v1 module by its preamble, under the same limits, cache and fresh
+//!   instance per call; it may import only the world's clock, random and
+//!   log interfaces, anything else is refused at load with its name.
 //!
 //! A plugin that loops, traps, exhausts its memory or answers too much
 //! fails that call with a [`PluginError`] naming the plugin; the engine and
@@ -20,6 +25,7 @@
 
 pub mod build;
 mod cache;
+pub mod component;
 mod imports;
 
 use std::path::PathBuf;
@@ -86,6 +92,16 @@ impl Ceilings {
 pub const WASM_STACK: usize = 256 << 10;
 /// Instances alive at once, across plugins.
 pub const POOL_INSTANCES: u32 = 64;
+/// Core instances one component may make (its runtime, adapters, shims):
+/// a Python component (componentize-py) makes 38.
+pub const COMPONENT_CORE_INSTANCES: u32 = 64;
+/// Core instances alive at once, across plugins: a component counts each
+/// of its own.
+pub const POOL_CORE_INSTANCES: u32 = 1024;
+/// Memories one component may define.
+pub const COMPONENT_MEMORIES: u32 = 4;
+/// Elements of a table: a language runtime's function table is large.
+pub const TABLE_ELEMENTS: usize = 100_000;
 
 /// What went wrong, in a word, for metrics and tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -130,13 +146,19 @@ pub fn engine() -> Result<&'static Engine, String> {
     ENGINE
         .get_or_init(|| {
             let mut pool = PoolingAllocationConfig::default();
-            pool.total_core_instances(POOL_INSTANCES)
+            pool.total_core_instances(POOL_CORE_INSTANCES)
                 .total_memories(POOL_INSTANCES)
-                .total_tables(POOL_INSTANCES)
+                .total_tables(POOL_CORE_INSTANCES)
                 .max_memories_per_module(1)
                 .max_tables_per_module(1)
                 .max_memory_size(MAX_MEMORY as usize)
-                .table_elements(20_000);
+                .table_elements(TABLE_ELEMENTS)
+                // Components (ABI v2): a JavaScript or Python runtime is a
+                // handful of core instances sharing one or two memories.
+                .total_component_instances(POOL_INSTANCES)
+                .max_core_instances_per_component(COMPONENT_CORE_INSTANCES)
+                .max_memories_per_component(COMPONENT_MEMORIES)
+                .max_tables_per_component(COMPONENT_CORE_INSTANCES);
             let mut config = Config::new();
             config
                 .consume_fuel(true)
@@ -199,9 +221,11 @@ pub struct Plugin {
     pub exports: Vec<String>,
     pub limits: Limits,
     pub caps: Caps,
+    /// Which ABI the plugin was built for: 1 (a core module) or 2 (a component).
+    pub abi: u8,
     inputs: Vec<Vec<String>>,
     config: Value,
-    pre: InstancePre<Host>,
+    code: Code,
     /// Whether the compiled code came from the disk cache.
     pub from_cache: bool,
     /// Time to compile (or read from the cache) and link.
@@ -218,6 +242,12 @@ impl std::fmt::Debug for Plugin {
     }
 }
 
+/// What a call instantiates.
+enum Code {
+    Module(InstancePre<Host>),
+    Component(component::Linked),
+}
+
 /// The state of one call's store.
 pub(crate) struct Host {
     limiter: Limiter,
@@ -228,8 +258,20 @@ pub(crate) struct Host {
     pub(crate) deadline: Instant,
 }
 
+/// The memory of all a call's memories together (a component may have
+/// more than one), against the manifest's `limits.memory`.
 struct Limiter {
     max: usize,
+    used: usize,
+}
+
+impl Limiter {
+    fn new(max: u64) -> Limiter {
+        Limiter {
+            max: max as usize,
+            used: 0,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -277,18 +319,20 @@ impl std::fmt::Display for CapabilityDenied {
 impl std::error::Error for CapabilityDenied {}
 
 impl ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > self.max {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let total = self.used.saturating_sub(current).saturating_add(desired);
+        if total > self.max {
             return Err(wasmtime::Error::new(MemoryLimit {
                 limit: self.max,
-                desired,
+                desired: total,
             }));
         }
+        self.used = total;
         Ok(true)
     }
 
     fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(desired <= 20_000)
+        Ok(desired <= TABLE_ELEMENTS)
     }
 }
 
@@ -370,60 +414,47 @@ impl Plugin {
             }
         }
         let engine = engine().map_err(err)?;
-        let (module, from_cache) =
-            cache::load(engine, wasm, &sha, cache).map_err(|e| err(format!("does not compile: {e}")))?;
-        for required in ["memory", "dr_alloc", "dealrules_abi_v1"] {
-            if module.get_export(required).is_none() {
-                return Err(err(format!(
-                    "does not export `{required}`: not built for the dealrules plugin ABI v1"
-                )));
-            }
-        }
-        // A module whose starting memory is over the limit would fail every
-        // call; say so at load, with both figures.
-        if let Some(wasmtime::ExternType::Memory(m)) = module.get_export("memory") {
-            let initial = m.minimum().saturating_mul(m.page_size());
-            if initial > limits.memory {
-                return Err(err(format!(
-                    "the module starts with {initial} bytes of memory ({} pages), more than limits.memory of {} bytes: raise limits.memory or build with a smaller stack and heap",
-                    m.minimum(),
-                    limits.memory
-                )));
-            }
-        }
-        for f in &spec.exports {
-            match module.get_export(f) {
-                Some(wasmtime::ExternType::Func(t)) if t.params().len() == 2 && t.results().len() == 1 => {}
-                Some(_) => return Err(err(format!("export `{f}` is not a function (i32, i32) -> i64"))),
-                None => {
-                    return Err(err(format!(
-                        "the manifest lists `{f}`, which the module does not export"
-                    )));
-                }
-            }
-        }
-        let mut linker: Linker<Host> = Linker::new(engine);
-        imports::link(&mut linker, &module).map_err(err)?;
-        let pre = linker
-            .instantiate_pre(&module)
-            .map_err(|e| err(format!("cannot link: {e:#}")))?;
+        let (code, from_cache) = if component::is_component(wasm) {
+            let (c, from_cache) =
+                cache::load_component(engine, wasm, &sha, cache).map_err(|e| err(format!("does not compile: {e}")))?;
+            (Code::Component(component::link(engine, &c).map_err(err)?), from_cache)
+        } else {
+            let (pre, from_cache) = load_module(engine, spec, wasm, &sha, &limits, cache).map_err(err)?;
+            (Code::Module(pre), from_cache)
+        };
         let inputs = spec
             .inputs
             .iter()
             .map(|p| p.split('.').map(str::to_string).collect())
             .collect();
-        Ok(Plugin {
+        let mut plugin = Plugin {
             name: name.to_string(),
             sha256: sha,
             exports: spec.exports.clone(),
             limits,
             caps,
+            abi: if matches!(code, Code::Component(_)) { 2 } else { 1 },
             inputs,
             config: serde_json::to_value(&spec.config).unwrap_or(Value::Null),
-            pre,
+            code,
             from_cache,
-            load_micros: started.elapsed().as_micros() as u64,
-        })
+            load_micros: 0,
+        };
+        // A component says which functions `call` answers: every one the
+        // manifest lists must be among them.
+        if plugin.abi == 2 {
+            let served = plugin.functions().map_err(|e| err(e.detail))?;
+            for f in &spec.exports {
+                if !served.contains(f) {
+                    return Err(err(format!(
+                        "the manifest lists `{f}`, which the component does not serve (its functions: {})",
+                        served.join(", ")
+                    )));
+                }
+            }
+        }
+        plugin.load_micros = started.elapsed().as_micros() as u64;
+        Ok(plugin)
     }
 
     /// Only the fields of `facts` the manifest's `inputs:` name.
@@ -463,91 +494,221 @@ impl Plugin {
                 format!("does not export `{function}` (exports: {})", self.exports.join(", ")),
             ));
         }
-        let request =
-            serde_json::to_vec(&json!({ "function": function, "input": self.project(facts), "config": self.config }))
-                .map_err(|e| err(ErrorKind::Plugin, e.to_string()))?;
+        let input = self.project(facts);
         let started = Instant::now();
-        let engine = self.pre.module().engine();
-        let deadline = started + self.limits.timeout;
-        let mut store = Store::new(
-            engine,
-            Host {
-                limiter: Limiter {
-                    max: self.limits.memory as usize,
-                },
-                caps: self.caps,
-                log: Vec::new(),
-                deadline,
-            },
-        );
-        store.limiter(|h| &mut h.limiter);
-        store
-            .set_fuel(self.limits.fuel)
-            .map_err(|e| err(ErrorKind::Load, format!("{e:#}")))?;
-        // Epoch ticks are 1 ms; at least one tick past the deadline.
-        store.set_epoch_deadline((self.limits.timeout.as_millis() as u64).max(1) + 1);
-        let run = |store: &mut Store<Host>| -> wasmtime::Result<Vec<u8>> {
-            // Starting the module (its data segments, tables, start and
-            // `_initialize` code) is told apart from the call, so a limit
-            // hit there says so.
-            let start = |store: &mut Store<Host>| -> wasmtime::Result<wasmtime::Instance> {
-                let instance = self.pre.instantiate(&mut *store)?;
-                if let Ok(init) = instance.get_typed_func::<(), ()>(&mut *store, "_initialize") {
-                    init.call(&mut *store, ())?;
-                }
-                Ok(instance)
-            };
-            let instance = start(store).map_err(|e| e.context(Starting))?;
-            let memory = instance
-                .get_memory(&mut *store, "memory")
-                .ok_or_else(|| wasmtime::format_err!("no memory export"))?;
-            let alloc = instance.get_typed_func::<u32, u32>(&mut *store, "dr_alloc")?;
-            let f = instance.get_typed_func::<(u32, u32), u64>(&mut *store, function)?;
-            let ptr = alloc.call(&mut *store, request.len() as u32)?;
-            if ptr == 0 {
-                return Err(wasmtime::format_err!("dr_alloc could not give {} bytes", request.len()));
-            }
-            memory.write(&mut *store, ptr as usize, &request)?;
-            let packed = f.call(&mut *store, (ptr, request.len() as u32))?;
-            let (at, len) = ((packed >> 32) as usize, (packed & 0xffff_ffff) as usize);
-            if len as u64 > self.limits.output {
-                return Err(wasmtime::Error::new(OutputTooLarge {
-                    limit: self.limits.output,
-                    len,
-                }));
-            }
-            memory
-                .data(&*store)
-                .get(at..at + len)
-                .map(<[u8]>::to_vec)
-                .ok_or_else(|| {
-                    wasmtime::format_err!("the answer at {at}..{} lies outside the plugin's memory", at + len)
-                })
+        let mut store = self.store(started);
+        let result = match &self.code {
+            Code::Module(pre) => self.run_module(pre, &mut store, function, &input).map(Answer::V1),
+            Code::Component(linked) => self.run_component(linked, &mut store, function, &input).map(Answer::V2),
         };
-        let result = run(&mut store);
         let fuel_used = self.limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
         let micros = started.elapsed().as_micros() as u64;
         let log = std::mem::take(&mut store.data_mut().log);
-        let bytes = result.map_err(|e| classify(&e, &self.limits, err))?;
-        let answer: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| err(ErrorKind::Plugin, format!("the answer is not JSON: {e}")))?;
-        match (answer.get("ok"), answer.get("error")) {
-            (Some(v), None) => Ok(CallOutcome {
-                value: v.clone(),
-                fuel_used,
-                micros,
-                log,
-            }),
-            (None, Some(e)) => Err(err(
-                ErrorKind::Plugin,
-                e.as_str().map(str::to_string).unwrap_or_else(|| e.to_string()),
-            )),
-            _ => Err(err(
-                ErrorKind::Plugin,
-                "the answer must be {\"ok\": ...} or {\"error\": \"...\"}".into(),
-            )),
+        let answer = result.map_err(|e| classify(&e, &self.limits, err))?;
+        let value = match answer {
+            Answer::V1(bytes) => {
+                let answer: Value = serde_json::from_slice(&bytes)
+                    .map_err(|e| err(ErrorKind::Plugin, format!("the answer is not JSON: {e}")))?;
+                match (answer.get("ok"), answer.get("error")) {
+                    (Some(v), None) => v.clone(),
+                    (None, Some(e)) => {
+                        return Err(err(
+                            ErrorKind::Plugin,
+                            e.as_str().map(str::to_string).unwrap_or_else(|| e.to_string()),
+                        ));
+                    }
+                    _ => {
+                        return Err(err(
+                            ErrorKind::Plugin,
+                            "the answer must be {\"ok\": ...} or {\"error\": \"...\"}".into(),
+                        ));
+                    }
+                }
+            }
+            Answer::V2(Ok(text)) => serde_json::from_str(&text)
+                .map_err(|e| err(ErrorKind::Plugin, format!("the answer is not JSON: {e}")))?,
+            Answer::V2(Err(message)) => return Err(err(ErrorKind::Plugin, message)),
+        };
+        Ok(CallOutcome {
+            value,
+            fuel_used,
+            micros,
+            log,
+        })
+    }
+
+    /// A component's own list of the functions its `call` answers, asked in
+    /// a fresh instance under the manifest's limits; empty for a v1 module.
+    pub fn functions(&self) -> Result<Vec<String>, PluginError> {
+        let Code::Component(linked) = &self.code else {
+            return Ok(Vec::new());
+        };
+        let mut store = self.store(Instant::now());
+        let run = |store: &mut Store<Host>| -> wasmtime::Result<Vec<String>> {
+            let instance = linked.pre.instantiate(&mut *store).map_err(|e| e.context(Starting))?;
+            let f = instance.get_typed_func::<(), (Vec<String>,)>(&mut *store, &linked.functions)?;
+            Ok(f.call(&mut *store, ())?.0)
+        };
+        run(&mut store).map_err(|e| {
+            classify(&e, &self.limits, |kind, detail| PluginError {
+                plugin: self.name.clone(),
+                function: Some("functions".into()),
+                kind,
+                detail,
+            })
+        })
+    }
+
+    /// A store for one call: the manifest's fuel, memory and deadline.
+    fn store(&self, started: Instant) -> Store<Host> {
+        let engine = match &self.code {
+            Code::Module(pre) => pre.module().engine(),
+            Code::Component(linked) => linked.pre.component().engine(),
+        };
+        let mut store = Store::new(
+            engine,
+            Host {
+                limiter: Limiter::new(self.limits.memory),
+                caps: self.caps,
+                log: Vec::new(),
+                deadline: started + self.limits.timeout,
+            },
+        );
+        store.limiter(|h| &mut h.limiter);
+        // Fuel is always on in this engine, so setting it cannot fail.
+        let _ = store.set_fuel(self.limits.fuel);
+        // Epoch ticks are 1 ms; at least one tick past the deadline.
+        store.set_epoch_deadline((self.limits.timeout.as_millis() as u64).max(1) + 1);
+        store
+    }
+
+    /// ABI v1: the request written through `dr_alloc`, the answer read from
+    /// where the function says it lies.
+    fn run_module(
+        &self,
+        pre: &InstancePre<Host>,
+        store: &mut Store<Host>,
+        function: &str,
+        input: &Value,
+    ) -> wasmtime::Result<Vec<u8>> {
+        let request = serde_json::to_vec(&json!({ "function": function, "input": input, "config": self.config }))?;
+        // Starting the module (its data segments, tables, start and
+        // `_initialize` code) is told apart from the call, so a limit hit
+        // there says so.
+        let start = |store: &mut Store<Host>| -> wasmtime::Result<wasmtime::Instance> {
+            let instance = pre.instantiate(&mut *store)?;
+            if let Ok(init) = instance.get_typed_func::<(), ()>(&mut *store, "_initialize") {
+                init.call(&mut *store, ())?;
+            }
+            Ok(instance)
+        };
+        let instance = start(store).map_err(|e| e.context(Starting))?;
+        let memory = instance
+            .get_memory(&mut *store, "memory")
+            .ok_or_else(|| wasmtime::format_err!("no memory export"))?;
+        let alloc = instance.get_typed_func::<u32, u32>(&mut *store, "dr_alloc")?;
+        let f = instance.get_typed_func::<(u32, u32), u64>(&mut *store, function)?;
+        let ptr = alloc.call(&mut *store, request.len() as u32)?;
+        if ptr == 0 {
+            return Err(wasmtime::format_err!("dr_alloc could not give {} bytes", request.len()));
+        }
+        memory.write(&mut *store, ptr as usize, &request)?;
+        let packed = f.call(&mut *store, (ptr, request.len() as u32))?;
+        let (at, len) = ((packed >> 32) as usize, (packed & 0xffff_ffff) as usize);
+        if len as u64 > self.limits.output {
+            return Err(wasmtime::Error::new(OutputTooLarge {
+                limit: self.limits.output,
+                len,
+            }));
+        }
+        memory
+            .data(&*store)
+            .get(at..at + len)
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| wasmtime::format_err!("the answer at {at}..{} lies outside the plugin's memory", at + len))
+    }
+
+    /// ABI v2: `call(function, input, config)` on a fresh instance of the
+    /// component; the answer (or the error message) is held to the output
+    /// limit.
+    fn run_component(
+        &self,
+        linked: &component::Linked,
+        store: &mut Store<Host>,
+        function: &str,
+        input: &Value,
+    ) -> wasmtime::Result<Result<String, String>> {
+        let input = serde_json::to_string(input)?;
+        let config = serde_json::to_string(&self.config)?;
+        let instance = linked.pre.instantiate(&mut *store).map_err(|e| e.context(Starting))?;
+        let f = instance.get_typed_func::<(&str, &str, &str), (Result<String, String>,)>(&mut *store, &linked.call)?;
+        let (answer,) = f.call(&mut *store, (function, &input, &config))?;
+        let len = match &answer {
+            Ok(text) | Err(text) => text.len(),
+        };
+        if len as u64 > self.limits.output {
+            return Err(wasmtime::Error::new(OutputTooLarge {
+                limit: self.limits.output,
+                len,
+            }));
+        }
+        Ok(answer)
+    }
+}
+
+/// What a call answered, before it is read as JSON.
+enum Answer {
+    /// ABI v1: `{"ok": ...}` or `{"error": ...}` as bytes.
+    V1(Vec<u8>),
+    /// ABI v2: the JSON text of the answer, or the plugin's error message.
+    V2(Result<String, String>),
+}
+
+/// ABI v1: the module compiled (or read from the cache), checked against the
+/// ABI's exports and the manifest's, and linked.
+fn load_module(
+    engine: &Engine,
+    spec: &PluginSpec,
+    wasm: &[u8],
+    sha: &str,
+    limits: &Limits,
+    cache: Option<&std::path::Path>,
+) -> Result<(InstancePre<Host>, bool), String> {
+    let (module, from_cache) = cache::load(engine, wasm, sha, cache).map_err(|e| format!("does not compile: {e}"))?;
+    for required in ["memory", "dr_alloc", "dealrules_abi_v1"] {
+        if module.get_export(required).is_none() {
+            return Err(format!(
+                "does not export `{required}`: not built for the dealrules plugin ABI v1"
+            ));
         }
     }
+    // A module whose starting memory is over the limit would fail every
+    // call; say so at load, with both figures.
+    if let Some(wasmtime::ExternType::Memory(m)) = module.get_export("memory") {
+        let initial = m.minimum().saturating_mul(m.page_size());
+        if initial > limits.memory {
+            return Err(format!(
+                "the module starts with {initial} bytes of memory ({} pages), more than limits.memory of {} bytes: raise limits.memory or build with a smaller stack and heap",
+                m.minimum(),
+                limits.memory
+            ));
+        }
+    }
+    for f in &spec.exports {
+        match module.get_export(f) {
+            Some(wasmtime::ExternType::Func(t)) if t.params().len() == 2 && t.results().len() == 1 => {}
+            Some(_) => return Err(format!("export `{f}` is not a function (i32, i32) -> i64")),
+            None => {
+                return Err(format!("the manifest lists `{f}`, which the module does not export"));
+            }
+        }
+    }
+    let mut linker: Linker<Host> = Linker::new(engine);
+    imports::link(&mut linker, &module)?;
+    let pre = linker
+        .instantiate_pre(&module)
+        .map_err(|e| format!("cannot link: {e:#}"))?;
+    Ok((pre, from_cache))
 }
 
 #[derive(Debug)]

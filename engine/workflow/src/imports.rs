@@ -101,7 +101,10 @@ fn cell_value(column: &str, cell: &str) -> Result<Option<Value>, String> {
 }
 
 /// The file's records as JSON objects, each with its line number.
-pub fn records(body: &[u8], format: ImportFormat) -> Result<Vec<(u64, Map<String, Value>)>, Vec<LineError>> {
+/// One record of a file and the line it starts on.
+pub type NumberedRecord = (u64, Map<String, Value>);
+
+pub fn records(body: &[u8], format: ImportFormat) -> Result<Vec<NumberedRecord>, Vec<LineError>> {
     let mut out = Vec::new();
     let mut errors = Vec::new();
     match format {
