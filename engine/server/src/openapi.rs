@@ -123,6 +123,42 @@ fn exact(doc: &mut Value) {
         ),
         ("/v1/packs/{version}", "get", "version", version.clone()),
         (
+            "/v1/incentives/runs",
+            "get",
+            "state",
+            json!({ "type": "string", "enum": ["running", "draft", "approved", "published", "locked", "failed", "replaced"] }),
+        ),
+        (
+            "/v1/people",
+            "get",
+            "as_of",
+            json!({ "type": "string", "format": "date", "description": "YYYY-MM-DD; today when left out." }),
+        ),
+        (
+            "/v1/statements/{rep}/{period}",
+            "get",
+            "period",
+            json!({ "type": "string", "pattern": "^[0-9]{4}(-Q[1-4]|-(0[1-9]|1[0-2]))?$", "description": "2026, 2026-Q1 or 2026-03" }),
+        ),
+        (
+            "/v1/statements/{rep}/{period}",
+            "get",
+            "format",
+            json!({ "type": "string", "enum": ["json", "html", "md", "csv"] }),
+        ),
+        (
+            "/v1/statements/{rep}/{period}",
+            "get",
+            "locale",
+            json!({ "type": "string", "enum": ["en", "zh-CN"] }),
+        ),
+        (
+            "/v1/incentives/runs/{id}/export",
+            "get",
+            "format",
+            json!({ "type": "string", "enum": ["csv", "xlsx"] }),
+        ),
+        (
             "/v1/deals/{id}/events",
             "post",
             "Idempotency-Key",
@@ -167,7 +203,18 @@ fn exact(doc: &mut Value) {
             "role",
             json!({ "type": "string", "enum": ["viewer", "service", "approver", "admin"] }),
         ),
-        ("NewToken", "subject", id),
+        ("NewToken", "subject", id.clone()),
+        ("PersonRequest", "role", id),
+        (
+            "Effective",
+            "from",
+            json!({ "anyOf": [{ "type": "string", "format": "date" }, { "type": "string", "maxLength": 0 }], "description": "First day in force, YYYY-MM-DD (empty: from the beginning)." }),
+        ),
+        (
+            "RunRequest",
+            "period",
+            json!({ "type": "string", "pattern": "^[0-9]{4}(-Q[1-4]|-(0[1-9]|1[0-2]))?$", "description": "2026, 2026-Q1 or 2026-03" }),
+        ),
     ];
     for (schema, field, value) in fields {
         let props = &mut doc["components"]["schemas"][*schema]["properties"];
@@ -189,6 +236,16 @@ fn exact(doc: &mut Value) {
         "additionalProperties": { "type": "string" },
         "example": { "approvals.yaml": "apiVersion: dealrules/v1\nkind: ApprovalPolicy\n..." }
     });
+    // An import sends at least one byte (an empty body is refused).
+    for path in ["/v1/people:import", "/v1/deals:import"] {
+        let body = doc.pointer_mut(&format!(
+            "/paths/{}/post/requestBody/content/text~1csv",
+            path.replace('/', "~1")
+        ));
+        if let Some(body) = body.and_then(Value::as_object_mut) {
+            body.insert("schema".into(), json!({ "type": "string", "minLength": 1 }));
+        }
+    }
     for (path, method) in [("/v1/packs/active", "put"), ("/v1/packs/validate", "post")] {
         let body = doc.pointer_mut(&format!(
             "/paths/{}/{method}/requestBody/content/application~1json",
