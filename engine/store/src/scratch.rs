@@ -44,7 +44,16 @@ pub async fn create_postgres_database(server_url: &str, label: &str) -> Result<S
 }
 
 pub async fn drop_postgres_database(url: &str) -> Result<(), String> {
-    sqlx::Any::force_drop_database(url)
-        .await
-        .map_err(|e| format!("dropping {}: {e}", crate::redact(url)))
+    // A server process can still be on the new database for a moment (an
+    // autovacuum worker, which only a superuser may stop): try again
+    // briefly before giving up.
+    let mut last = String::new();
+    for attempt in 0..10 {
+        match sqlx::Any::force_drop_database(url).await {
+            Ok(()) => return Ok(()),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100 * (attempt + 1))).await;
+    }
+    Err(format!("dropping {}: {last}", crate::redact(url)))
 }
