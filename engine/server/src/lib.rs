@@ -23,6 +23,7 @@
 
 pub mod activation;
 pub mod auth;
+pub mod console;
 pub mod decision_log;
 pub mod error;
 mod extract;

@@ -39,6 +39,7 @@ pub fn app(state: Arc<AppState>) -> Router {
             "/openapi.json",
             get(move || async move { ([(header::CONTENT_TYPE, "application/json")], (*doc).clone()) }),
         )
+        .merge(crate::console::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         // Last on the way out: the framework's own rejections (413, a
@@ -168,6 +169,19 @@ async fn decide(
     Caller(who, _): Caller<Service>,
     body: String,
 ) -> Result<Response, ApiError> {
+    let text = decide_for(&state, &who, policy, body).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
+}
+
+/// One decision as `POST /v1/decide/{policy}` makes it (the console's "try
+/// it" too): shape check, the snapshot the request started on, metrics and
+/// the decision log; the decision as JSON text.
+pub(crate) async fn decide_for(
+    state: &Arc<AppState>,
+    who: &crate::auth::Principal,
+    policy: String,
+    body: String,
+) -> Result<String, ApiError> {
     // Depth, size and duplicate keys over the whole body, before anything
     // (the decision log included) keeps it.
     let shaped = dealrules_expr::input_shape::Shaped::check(&body)
@@ -229,7 +243,7 @@ async fn decide(
             ))
             .await;
     }
-    answer.map(|text| ([(header::CONTENT_TYPE, "application/json")], text).into_response())
+    answer
 }
 
 /// The active pack's policies with kind, name and version.

@@ -28,6 +28,7 @@ mod decisions;
 mod outbox;
 mod packs;
 pub mod scratch;
+mod sessions;
 mod states;
 mod tokens;
 mod workflow;
@@ -35,6 +36,7 @@ mod workflow;
 pub use activations::{Activation, PackInfo};
 pub use decisions::{DecisionQuery, DecisionRecord};
 pub use outbox::OutboxRow;
+pub use sessions::SessionRecord;
 pub use tokens::TokenRecord;
 
 pub use states::{ActivationSource, ApprovalState, OutboxState, StepState, TimerKind, TimerState};
@@ -59,6 +61,11 @@ pub use packs::{pack_from_json, pack_to_json};
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "store", include_str!("../migrations/0001_store.sql")),
     (2, "workflow", include_str!("../migrations/0002_workflow.sql")),
+    (
+        3,
+        "console_sessions",
+        include_str!("../migrations/0003_console_sessions.sql"),
+    ),
 ];
 
 /// Largest page `decisions` returns.
