@@ -167,8 +167,8 @@ pub async fn try_policy(
     session: Session,
     Form(form): Form<TryForm>,
 ) -> Response {
-    if let Err(r) = session.check_csrf(&form.csrf) {
-        return r;
+    if !session.csrf_ok(&form.csrf) {
+        return session.csrf_refused();
     }
     let mut tried = Tried {
         input: form.input.clone(),

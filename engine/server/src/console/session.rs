@@ -53,13 +53,25 @@ fn secure(headers: &HeaderMap) -> &'static str {
     if tls { "; Secure" } else { "" }
 }
 
-fn random_hex() -> Result<String, Response> {
+/// 32 random bytes from the OS, hex; `None` (logged) when the OS has none.
+fn random_hex() -> Option<String> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| {
-        tracing::error!(error = %e, "no randomness from the OS");
-        (StatusCode::SERVICE_UNAVAILABLE, "no randomness from the OS").into_response()
-    })?;
-    Ok(hex::encode(bytes))
+    match getrandom::fill(&mut bytes) {
+        Ok(()) => Some(hex::encode(bytes)),
+        Err(e) => {
+            tracing::error!(error = %e, "no randomness from the OS");
+            None
+        }
+    }
+}
+
+fn no_randomness(lang: Lang) -> Response {
+    error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        lang,
+        "error",
+        "no randomness from the OS",
+    )
 }
 
 fn same(a: &str, b: &str) -> bool {
@@ -77,13 +89,14 @@ pub struct Session {
 }
 
 impl Session {
-    /// Refuses a form whose CSRF token is not this session's.
-    pub fn check_csrf(&self, presented: &str) -> Result<(), Response> {
-        if same(presented, &self.csrf) {
-            Ok(())
-        } else {
-            Err(csrf_refused(self.lang))
-        }
+    /// Whether a form's CSRF token is this session's.
+    pub fn csrf_ok(&self, presented: &str) -> bool {
+        same(presented, &self.csrf)
+    }
+
+    /// The 403 page for a form without this session's CSRF token.
+    pub fn csrf_refused(&self) -> Response {
+        csrf_refused(self.lang)
     }
 
     /// What every page shows of the session.
@@ -159,9 +172,8 @@ pub async fn signin_page(headers: HeaderMap) -> Response {
 
 fn signin_form(headers: &HeaderMap, status: StatusCode, error_key: Option<&str>) -> Response {
     let lang = lang(headers);
-    let csrf = match random_hex() {
-        Ok(c) => c,
-        Err(r) => return r,
+    let Some(csrf) = random_hex() else {
+        return no_randomness(lang);
     };
     let mut cx = tera::Context::new();
     cx.insert("csrf", &csrf);
@@ -197,9 +209,8 @@ pub async fn signin(State(state): State<Arc<AppState>>, headers: HeaderMap, Form
         Ok(who) if !token.is_empty() => who,
         _ => return signin_form(&headers, StatusCode::UNAUTHORIZED, Some("bad_token")),
     };
-    let (id, csrf) = match (random_hex(), random_hex()) {
-        (Ok(id), Ok(csrf)) => (id, csrf),
-        (Err(r), _) | (_, Err(r)) => return r,
+    let (Some(id), Some(csrf)) = (random_hex(), random_hex()) else {
+        return no_randomness(lang);
     };
     let now = chrono::Utc::now();
     let record = SessionRecord {
@@ -240,8 +251,8 @@ pub struct CsrfOnly {
 
 /// Revokes the session and clears its cookie.
 pub async fn signout(State(state): State<Arc<AppState>>, session: Session, Form(form): Form<CsrfOnly>) -> Response {
-    if let Err(r) = session.check_csrf(&form.csrf) {
-        return r;
+    if !session.csrf_ok(&form.csrf) {
+        return session.csrf_refused();
     }
     if let Err(e) = state.store.revoke_session(&session.id_hash).await {
         return error_page(StatusCode::SERVICE_UNAVAILABLE, session.lang, "error", &e.to_string());
@@ -280,7 +291,7 @@ pub async fn set_lang(
         let mut parts = axum::http::Request::new(()).into_parts().0;
         parts.headers = headers.clone();
         match Session::from_request_parts(&mut parts, &state).await {
-            Ok(s) => s.check_csrf(&form.csrf).is_ok(),
+            Ok(s) => s.csrf_ok(&form.csrf),
             Err(_) => false,
         }
     };
