@@ -24,6 +24,7 @@
 pub mod activation;
 pub mod auth;
 pub mod console;
+pub mod decide;
 pub mod decision_log;
 pub mod error;
 mod extract;

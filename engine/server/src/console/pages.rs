@@ -179,7 +179,7 @@ pub async fn try_policy(
             tried.error = Some(e.to_string());
             StatusCode::FORBIDDEN
         }
-        Ok(()) => match crate::routes::decide_for(&state, &session.who, name.clone(), form.input).await {
+        Ok(()) => match crate::decide::decide_for(&state, &session.who, name.clone(), form.input).await {
             Ok(text) => {
                 tried.result = Some(
                     serde_json::from_str::<serde_json::Value>(&text)
