@@ -93,6 +93,17 @@ impl TokenBook {
         self.entries.is_empty()
     }
 
+    /// The principal of the token with this hash, checking every entry.
+    pub fn by_hash(&self, presented: &[u8; 32]) -> Option<Principal> {
+        let mut found = None;
+        for (hash, who) in &self.entries {
+            if bool::from(hash.ct_eq(presented)) {
+                found = Some(who.clone());
+            }
+        }
+        found
+    }
+
     /// Checks every stored hash, whatever matches first, so timing tells
     /// nothing about which token was close.
     pub fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, ApiError> {
@@ -148,6 +159,13 @@ impl Tokens {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The principal of a token known by its hash (a console session's),
+    /// as current as [`Tokens::authenticate`] keeps the book: a revoked
+    /// token answers `None`.
+    pub fn by_hash(&self, hash: &[u8; 32]) -> Option<Principal> {
+        self.book.load().by_hash(hash)
     }
 
     pub async fn authenticate(

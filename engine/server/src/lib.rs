@@ -23,6 +23,8 @@
 
 pub mod activation;
 pub mod auth;
+pub mod console;
+pub mod decide;
 pub mod decision_log;
 pub mod error;
 mod extract;

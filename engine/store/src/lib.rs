@@ -31,6 +31,7 @@ mod packs;
 pub mod people;
 mod runs;
 pub mod scratch;
+mod sessions;
 mod states;
 mod tokens;
 mod workflow;
@@ -38,6 +39,7 @@ mod workflow;
 pub use activations::{Activation, PackInfo};
 pub use decisions::{DecisionQuery, DecisionRecord};
 pub use outbox::OutboxRow;
+pub use sessions::SessionRecord;
 pub use tokens::TokenRecord;
 
 pub use states::{ActivationSource, ApprovalState, OutboxState, StepState, TimerKind, TimerState};
@@ -67,6 +69,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "store", include_str!("../migrations/0001_store.sql")),
     (2, "workflow", include_str!("../migrations/0002_workflow.sql")),
     (3, "incentives", include_str!("../migrations/0003_incentives.sql")),
+    (
+        4,
+        "console_sessions",
+        include_str!("../migrations/0004_console_sessions.sql"),
+    ),
 ];
 
 /// Largest page `decisions` returns.

@@ -1,0 +1,342 @@
+//! The admin console over real HTTP on loopback: sign-in and its cookie,
+//! every page for an admin, CSRF refusals, the API's role checks, the
+//! languages, and no page loading anything from another origin.
+
+mod common;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn cookies(&self) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection.
+async fn http(addr: std::net::SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if method == "POST" {
+        req.push_str(&format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let mut lines = head.lines();
+    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Answer {
+        status,
+        headers,
+        body: body.to_string(),
+    }
+}
+
+async fn server() -> std::net::SocketAddr {
+    let state = common::state().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, dealrules_server::routes::app(state)).await });
+    addr
+}
+
+/// The value of the first `name="csrf"` hidden field.
+fn csrf(html: &str) -> String {
+    let at = html.find(r#"name="csrf" value=""#).expect("a CSRF field") + r#"name="csrf" value=""#.len();
+    html[at..].split('"').next().unwrap().to_string()
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Signs in with `token`; the `name=value` of the session cookie.
+async fn sign_in(addr: std::net::SocketAddr, token: &str) -> String {
+    let page = http(addr, "GET", "/admin/signin", &[], "").await;
+    assert_eq!(page.status, 200);
+    let pre = page.cookies()[0].split(';').next().unwrap().to_string();
+    let form = format!("csrf={}&token={}", csrf(&page.body), enc(token));
+    let done = http(addr, "POST", "/admin/signin", &[("Cookie", &pre)], &form).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let session = done
+        .cookies()
+        .into_iter()
+        .find(|c| c.starts_with("dealrules_session="))
+        .expect("a session cookie");
+    session.split(';').next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn root_redirects_and_pages_need_a_session() {
+    let addr = server().await;
+    let root = http(addr, "GET", "/", &[], "").await;
+    assert!(root.status == 303 || root.status == 307, "{}", root.status);
+    assert_eq!(root.header("location"), Some("/admin"));
+    let overview = http(addr, "GET", "/admin", &[], "").await;
+    assert_eq!(overview.header("location"), Some("/admin/signin"));
+    let forged = http(addr, "GET", "/admin", &[("Cookie", "dealrules_session=00ff")], "").await;
+    assert_eq!(forged.header("location"), Some("/admin/signin"));
+}
+
+#[tokio::test]
+async fn sign_in_sets_a_strict_http_only_cookie_and_a_wrong_token_says_so_next_to_the_field() {
+    let addr = server().await;
+    let page = http(addr, "GET", "/admin/signin", &[], "").await;
+    let pre = page.cookies()[0].split(';').next().unwrap().to_string();
+    let wrong = http(
+        addr,
+        "POST",
+        "/admin/signin",
+        &[("Cookie", &pre)],
+        &format!("csrf={}&token=nope", csrf(&page.body)),
+    )
+    .await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.body.contains(r#"id="token-error""#), "{}", wrong.body);
+    assert!(wrong.body.contains("aria-invalid=\"true\""));
+
+    let page = http(addr, "GET", "/admin/signin", &[], "").await;
+    let pre = page.cookies()[0].split(';').next().unwrap().to_string();
+    let done = http(
+        addr,
+        "POST",
+        "/admin/signin",
+        &[("Cookie", &pre)],
+        &format!("csrf={}&token=t-admin", csrf(&page.body)),
+    )
+    .await;
+    assert_eq!(done.status, 303);
+    let cookie = done
+        .cookies()
+        .into_iter()
+        .find(|c| c.starts_with("dealrules_session="))
+        .unwrap()
+        .to_string();
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age="] {
+        assert!(cookie.contains(flag), "{cookie} lacks {flag}");
+    }
+    assert!(!cookie.contains("Secure"), "plain HTTP: not Secure");
+    // Behind TLS (a proxy says so) the cookie is Secure.
+    let page = http(addr, "GET", "/admin/signin", &[], "").await;
+    let pre = page.cookies()[0].split(';').next().unwrap().to_string();
+    let tls = http(
+        addr,
+        "POST",
+        "/admin/signin",
+        &[("Cookie", &pre), ("X-Forwarded-Proto", "https")],
+        &format!("csrf={}&token=t-admin", csrf(&page.body)),
+    )
+    .await;
+    assert!(
+        tls.cookies()
+            .iter()
+            .any(|c| c.starts_with("dealrules_session=") && c.contains("; Secure"))
+    );
+}
+
+#[tokio::test]
+async fn every_page_answers_an_admin_and_loads_nothing_from_another_origin() {
+    let addr = server().await;
+    let session = sign_in(addr, "t-admin").await;
+    let mut paths = vec!["/admin".to_string(), "/admin/policies".to_string()];
+    let list = http(addr, "GET", "/admin/policies", &[("Cookie", &session)], "").await;
+    for part in list.body.split(r#"href="/admin/policies/"#).skip(1) {
+        paths.push(format!("/admin/policies/{}", part.split('"').next().unwrap()));
+    }
+    assert!(paths.len() > 4, "the example pack's policies are listed: {paths:?}");
+    for path in &paths {
+        let page = http(addr, "GET", path, &[("Cookie", &session)], "").await;
+        assert_eq!(page.status, 200, "{path}: {}", page.body);
+        assert!(page.header("content-type").unwrap().starts_with("text/html"));
+        for attr in ["src=\"", "href=\"", "action=\""] {
+            for value in page.body.split(attr).skip(1) {
+                let url = value.split('"').next().unwrap();
+                assert!(
+                    url.starts_with('/') && !url.starts_with("//") || url.starts_with('#'),
+                    "{path} references {url}"
+                );
+            }
+        }
+        assert!(
+            !page.body.contains("http://") && !page.body.contains("https://"),
+            "{path}"
+        );
+        // Every form carries the session's CSRF token.
+        assert_eq!(
+            page.body.matches("<form").count(),
+            page.body.matches(r#"name="csrf""#).count(),
+            "{path}"
+        );
+    }
+    let css = http(addr, "GET", "/admin/console.css", &[], "").await;
+    assert_eq!(css.status, 200);
+    assert!(!css.body.contains("url("), "the stylesheet loads nothing");
+}
+
+#[tokio::test]
+async fn a_post_without_the_csrf_token_is_refused() {
+    let addr = server().await;
+    let session = sign_in(addr, "t-admin").await;
+    let input = enc(r#"{"deal": {"amount": 120000, "discount_pct": 15, "region": "NA", "payment_terms_days": 30}}"#);
+    for (path, body) in [
+        (
+            "/admin/policies/ApprovalPolicy/discount-approvals",
+            format!("input={input}"),
+        ),
+        (
+            "/admin/policies/ApprovalPolicy/discount-approvals",
+            format!("csrf=abc&input={input}"),
+        ),
+        ("/admin/signout", String::new()),
+        ("/admin/lang", "lang=zh-CN".to_string()),
+    ] {
+        let answer = http(addr, "POST", path, &[("Cookie", &session)], &body).await;
+        assert_eq!(answer.status, 403, "{path} {body}");
+        assert!(answer.header("content-type").unwrap().starts_with("text/html"));
+    }
+    // Sign-in without the sign-in page's token.
+    let answer = http(addr, "POST", "/admin/signin", &[], "token=t-admin").await;
+    assert_eq!(answer.status, 403);
+    // The session still works: nothing was done.
+    assert_eq!(
+        http(addr, "GET", "/admin", &[("Cookie", &session)], "").await.status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn try_it_decides_through_the_api_with_why_not_and_a_viewer_may_not() {
+    let addr = server().await;
+    let input = r#"{"deal": {"amount": 120000, "discount_pct": 15, "region": "NA", "payment_terms_days": 30}, "why_not": true}"#;
+    let path = "/admin/policies/ApprovalPolicy/discount-approvals";
+    let admin = sign_in(addr, "t-admin").await;
+    let page = http(addr, "GET", path, &[("Cookie", &admin)], "").await;
+    let form = format!("csrf={}&input={}", csrf(&page.body), enc(input));
+    let tried = http(addr, "POST", path, &[("Cookie", &admin)], &form).await;
+    assert_eq!(tried.status, 200, "{}", tried.body);
+    assert!(tried.body.contains("trace"), "{}", tried.body);
+    assert!(tried.body.contains("why_not"), "{}", tried.body);
+
+    let broken = format!("csrf={}&input={}", csrf(&page.body), enc("{not json"));
+    let refused = http(addr, "POST", path, &[("Cookie", &admin)], &broken).await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains(r#"id="input-error""#));
+
+    let viewer = sign_in(addr, "t-viewer").await;
+    let page = http(addr, "GET", path, &[("Cookie", &viewer)], "").await;
+    assert_eq!(page.status, 200);
+    let form = format!("csrf={}&input={}", csrf(&page.body), enc(input));
+    let tried = http(addr, "POST", path, &[("Cookie", &viewer)], &form).await;
+    assert_eq!(tried.status, 403, "the API's role check refuses a viewer");
+    assert!(tried.body.contains("service role"), "{}", tried.body);
+}
+
+#[tokio::test]
+async fn sign_out_revokes_the_session() {
+    let addr = server().await;
+    let session = sign_in(addr, "t-approver").await;
+    let page = http(addr, "GET", "/admin", &[("Cookie", &session)], "").await;
+    assert_eq!(page.status, 200);
+    let out = http(
+        addr,
+        "POST",
+        "/admin/signout",
+        &[("Cookie", &session)],
+        &format!("csrf={}", csrf(&page.body)),
+    )
+    .await;
+    assert_eq!(out.status, 303);
+    assert!(out.cookies().iter().any(|c| c.starts_with("dealrules_session=;")));
+    let again = http(addr, "GET", "/admin", &[("Cookie", &session)], "").await;
+    assert_eq!(
+        again.header("location"),
+        Some("/admin/signin"),
+        "the old cookie no longer works"
+    );
+}
+
+#[tokio::test]
+async fn chinese_is_picked_by_accept_language_and_the_switch_overrides() {
+    let addr = server().await;
+    let session = sign_in(addr, "t-admin").await;
+    let zh = http(
+        addr,
+        "GET",
+        "/admin",
+        &[("Cookie", &session), ("Accept-Language", "zh-CN,zh;q=0.9,en;q=0.5")],
+        "",
+    )
+    .await;
+    assert!(zh.body.contains(r#"<html lang="zh-CN">"#));
+    for (key, en, zh_label) in dealrules_server::console::i18n::LABELS {
+        // Labels on the overview: in Chinese, none left in English.
+        if zh.body.contains(zh_label) {
+            assert!(!zh.body.contains(&format!(">{en}<")), "{key} is also in English");
+        }
+    }
+    for en in [
+        "Overview",
+        "Policies",
+        "Sign out",
+        "Active version",
+        "Background workers",
+    ] {
+        assert!(!zh.body.contains(en), "English label `{en}` on the zh-CN overview");
+    }
+    let switched = http(
+        addr,
+        "POST",
+        "/admin/lang",
+        &[("Cookie", &session), ("Accept-Language", "zh-CN")],
+        &format!("csrf={}&lang=en&back=%2Fadmin%2Fpolicies", csrf(&zh.body)),
+    )
+    .await;
+    assert_eq!(switched.status, 303);
+    assert_eq!(switched.header("location"), Some("/admin/policies"));
+    let lang = switched.cookies()[0].split(';').next().unwrap().to_string();
+    let en = http(
+        addr,
+        "GET",
+        "/admin",
+        &[("Cookie", &format!("{session}; {lang}")), ("Accept-Language", "zh-CN")],
+        "",
+    )
+    .await;
+    assert!(en.body.contains(r#"<html lang="en">"#));
+    assert!(en.body.contains("Overview"));
+}
