@@ -167,8 +167,11 @@ pub struct CheckArgs {
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// A policy name, or Kind/name when names repeat across kinds.
-    pub policy: String,
+    /// A policy name, or Kind/name when names repeat across kinds; several
+    /// decide over the one input, printed as `{"results": {name: ...}}`
+    /// like `POST /v1/decide`.
+    #[arg(required = true, num_args = 1.., value_name = "POLICY")]
+    pub policies: Vec<String>,
     #[arg(long, env = "DEALRULES_RULES", default_value = "./rules")]
     pub rules: PathBuf,
     /// Input JSON file; stdin when absent or `-`.

@@ -136,25 +136,49 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
 }
 
 fn eval(args: EvalArgs) -> Result<ExitCode> {
+    if args.policies.len() > 1 && args.format != crate::render::Format::Json {
+        return Err(CliError::Flag {
+            flag: "format",
+            message: "several policies print as JSON only; name one policy to render its statement".into(),
+        });
+    }
     let snapshot = load_valid(&args.rules)?;
     let text = read_input(args.input.as_deref())?;
     let input = dealrules_expr::input_shape::check(&text)
         .and_then(|()| Value::from_json_str(&text))
         .map_err(|e| CliError::InputJson(e.to_string()))?;
-    let decision = snapshot.decide(&args.policy, &input, &now_or(args.now))?;
-    if args.format != crate::render::Format::Json {
-        let json = serde_json::to_value(&decision).unwrap_or_default();
-        let text = crate::render::statements(&json, args.format, args.locale).map_err(CliError::Render)?;
-        out!("{text}")?;
+    let now = now_or(args.now);
+    if let [policy] = args.policies.as_slice() {
+        let decision = snapshot.decide(policy, &input, &now)?;
+        if args.format != crate::render::Format::Json {
+            let json = serde_json::to_value(&decision).unwrap_or_default();
+            let text = crate::render::statements(&json, args.format, args.locale).map_err(CliError::Render)?;
+            out!("{text}")?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        print_json(&decision, args.compact)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let out = if args.compact {
-        serde_json::to_string(&decision)
+    // Several: every policy answers (an `error` entry for one that cannot),
+    // and the exit code says whether all decided.
+    let names: Vec<&str> = args.policies.iter().map(String::as_str).collect();
+    let many = snapshot.decide_many(&names, &input, &now)?;
+    print_json(&many, args.compact)?;
+    Ok(if many.all_decided() {
+        ExitCode::SUCCESS
     } else {
-        serde_json::to_string_pretty(&decision)
+        ExitCode::from(1)
+    })
+}
+
+fn print_json<T: serde::Serialize>(value: &T, compact: bool) -> Result<()> {
+    let out = if compact {
+        serde_json::to_string(value)
+    } else {
+        serde_json::to_string_pretty(value)
     };
     outln!("{}", out.map_err(CliError::Print)?)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 fn test(args: TestArgs) -> Result<ExitCode> {

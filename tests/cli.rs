@@ -21,7 +21,10 @@ fn run(cmd: &mut Command, stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    // A command that fails before reading its input closes stdin early.
+    if let Err(e) = child.stdin.take().unwrap().write_all(stdin.as_bytes()) {
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
+    }
     child.wait_with_output().unwrap()
 }
 
@@ -125,6 +128,60 @@ fn eval_decision_errors_exit_1_with_the_message_on_stderr() {
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("not valid JSON"), "{}", text(&out.stderr));
+}
+
+/// Several policies over one input: `{"results": ...}` as `POST /v1/decide`
+/// answers, each what it decides alone; exit 1 when one could not decide.
+#[test]
+fn eval_of_several_policies_prints_each_result() {
+    let input = r#"{"deal": {"amount": 120000, "discount_pct": 15, "region": "NA", "payment_terms_days": 30}, "customer": {"annual_revenue": 250000, "late_payments_12m": 1}}"#;
+    let out = run(
+        bin()
+            .args([
+                "eval",
+                "discount-approvals",
+                "customer-tier",
+                "--compact",
+                "--now",
+                "2026-11-23T00:00:00Z",
+                "--rules",
+            ])
+            .arg(rules()),
+        input,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let snapshot = dealrules_core::Snapshot::load(dealrules_model::PackSource::from_dir(&rules()).unwrap()).unwrap();
+    for policy in ["discount-approvals", "customer-tier"] {
+        let alone = snapshot.decide_json(policy, input, "2026-11-23T00:00:00Z").unwrap();
+        assert_eq!(v["results"][policy], serde_json::to_value(&alone).unwrap(), "{policy}");
+    }
+    let out = run(
+        bin()
+            .args(["eval", "customer-tier", "no-such-policy", "--rules"])
+            .arg(rules()),
+        input,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["results"]["no-such-policy"]["error"]["status"], 404);
+    assert_eq!(v["results"]["customer-tier"]["kind"], "DecisionTable");
+    // Statements render one at a time.
+    let out = run(
+        bin()
+            .args([
+                "eval",
+                "customer-tier",
+                "discount-approvals",
+                "--format",
+                "md",
+                "--rules",
+            ])
+            .arg(rules()),
+        input,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--format"), "{}", text(&out.stderr));
 }
 
 #[test]

@@ -63,7 +63,7 @@ pub use approval::{ApprovalDecision, ApprovalPolicy};
 pub use calculation::{Calculation, CalculationDecision};
 pub use error::DecideError;
 pub use funnel::{Funnel, MoveDecision, PlannedAction, PlannedApproval, PlannedApprover, Reason, Unevaluated};
-pub use multi::{ManyDecisions, status_of};
+pub use multi::{DecideRequest, ManyDecisions, status_of};
 pub use table::{DecisionTable, TableDecision};
 pub use testing::{PolicyCoverage, TestOutcome, TestReport};
 

@@ -146,6 +146,25 @@ impl Snapshot {
     /// (no other keys): checked once, the input's text handed to each
     /// policy as in [`Snapshot::decide_many_json`].
     pub fn decide_request_json(&self, body: &str, now: &str) -> Result<ManyDecisions<'_>, DecideError> {
+        let request = DecideRequest::parse(body)?;
+        let names: Vec<&str> = request.policies.iter().map(String::as_str).collect();
+        self.decide_many_json(&names, request.input, now)
+    }
+}
+
+/// A `POST /v1/decide` body, read: the policies named (at least one, at
+/// most [`MAX_POLICIES`], none twice) and the input's JSON text, an object
+/// whose shape (depth, size, duplicate keys) has been checked.
+#[derive(Debug)]
+pub struct DecideRequest<'a> {
+    pub policies: Vec<String>,
+    pub input: &'a str,
+}
+
+impl<'a> DecideRequest<'a> {
+    /// Reads `{"policies": [...], "input": {...}}` (no other keys); an
+    /// error is [`DecideError::BadInput`] saying what the body lacks.
+    pub fn parse(body: &'a str) -> Result<Self, DecideError> {
         #[derive(serde::Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Request<'a> {
@@ -167,14 +186,21 @@ impl Snapshot {
                 "the request must be {{\"policies\": [...], \"input\": {{...}}}}: {msg}"
             ))
         })?;
-        let names = request
+        let policies = request
             .policies
             .ok_or_else(|| bad("the request needs `policies`, a list of policy names".into()))?;
         let input = request
             .input
-            .ok_or_else(|| bad("the request needs `input`, the facts to decide on".into()))?;
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        self.decide_many_json(&names, input.get(), now)
+            .ok_or_else(|| bad("the request needs `input`, the facts to decide on".into()))?
+            .get();
+        check_names(&policies.iter().map(String::as_str).collect::<Vec<_>>())?;
+        if !input.trim_start().starts_with('{') {
+            let found = Value::from_json_str(input)
+                .map(|v| v.type_name())
+                .unwrap_or("not an object");
+            return Err(bad(format!("the input must be a JSON object, got {found}")));
+        }
+        Ok(DecideRequest { policies, input })
     }
 }
 

@@ -1,14 +1,19 @@
-//! One decision, as `POST /v1/decide/{policy}` and the console's "try it"
-//! both make it.
+//! Decisions as `POST /v1/decide/{policy}`, `POST /v1/decide` (several
+//! policies over one input) and the console's "try it" make them.
 
 use std::sync::Arc;
 
-use dealrules_core::DecideError;
+use dealrules_core::{DecideError, DecideRequest, Snapshot};
+use dealrules_expr::input_shape::Shaped;
 use dealrules_store::DecisionRecord;
 use serde_json::json;
 
 use crate::error::ApiError;
 use crate::state::AppState;
+
+fn shape(input: &str) -> Result<Shaped<'_>, ApiError> {
+    Shaped::check(input).map_err(|e| ApiError::BadRequest(format!("input is not valid JSON: {e}")))
+}
 
 /// One decision as `POST /v1/decide/{policy}` makes it (the console's "try
 /// it" too): shape check, the snapshot the request started on, metrics and
@@ -21,20 +26,73 @@ pub async fn decide_for(
 ) -> Result<String, ApiError> {
     // Depth, size and duplicate keys over the whole body, before anything
     // (the decision log included) keeps it.
-    let shaped = dealrules_expr::input_shape::Shaped::check(&body)
-        .map_err(|e| ApiError::BadRequest(format!("input is not valid JSON: {e}")))?;
+    let shaped = shape(&body)?;
     // The request finishes on the snapshot it started with, whatever a
     // reload swaps in meanwhile.
     let snapshot = state.snapshot.load_full();
     tracing::Span::current()
         .record("policy", policy.as_str())
         .record("version", &*snapshot.version);
-    let started = std::time::Instant::now();
     let now = state.clock.text();
-    let result = if snapshot.may_run_long(&policy) {
+    decide_one(state, who, &snapshot, &policy, shaped, &now).await
+}
+
+/// `POST /v1/decide`: every policy the body names over its one input, read
+/// and shape-checked once, on one snapshot and one `now`; each policy is
+/// decided, counted and logged as its own decide would be. A request that
+/// is malformed as a whole (no policies, one named twice, an input that is
+/// not an object) is an error; a policy that cannot decide is an `error`
+/// entry (`{"status", "detail"}`) and the others still decide.
+pub async fn decide_several(
+    state: &Arc<AppState>,
+    who: &crate::auth::Principal,
+    body: String,
+) -> Result<String, ApiError> {
+    let request = DecideRequest::parse(&body)?;
+    let shaped = shape(request.input)?;
+    let snapshot = state.snapshot.load_full();
+    tracing::Span::current()
+        .record("policy", request.policies.join(",").as_str())
+        .record("version", &*snapshot.version);
+    let now = state.clock.text();
+    let mut answer = String::from("{\"results\":{");
+    for (i, policy) in request.policies.iter().enumerate() {
+        if i > 0 {
+            answer.push(',');
+        }
+        answer.push_str(&serde_json::to_string(policy).map_err(|e| ApiError::Internal(e.to_string()))?);
+        answer.push(':');
+        match decide_one(state, who, &snapshot, policy, shaped, &now).await {
+            Ok(decision) => answer.push_str(&decision),
+            Err(e) => {
+                if let ApiError::Internal(detail) = &e {
+                    tracing::error!(policy = %policy, %detail, "a policy of a several-policy decide failed");
+                }
+                let entry = json!({ "error": { "status": e.status().as_u16(), "detail": e.to_string() } });
+                answer.push_str(&entry.to_string());
+            }
+        }
+    }
+    answer.push_str("}}");
+    Ok(answer)
+}
+
+/// One policy over a shape-checked input on a given snapshot and `now`:
+/// plugins and plans off the async workers, metrics, the decision log.
+async fn decide_one(
+    state: &Arc<AppState>,
+    who: &crate::auth::Principal,
+    snapshot: &Arc<Snapshot>,
+    policy: &str,
+    input: Shaped<'_>,
+    now: &str,
+) -> Result<String, ApiError> {
+    let body = input.as_str();
+    let started = std::time::Instant::now();
+    let result = if snapshot.may_run_long(policy) {
         // Plugins and plans run off the async workers (see `long_work`);
         // the text is checked again there, a trifle beside a plugin call.
-        let (snapshot, policy, body, now) = (snapshot.clone(), policy.clone(), body.clone(), now.clone());
+        let (snapshot, policy, body, now) = (snapshot.clone(), policy.to_string(), body.to_string(), now.to_string());
         state
             .long_work
             .run(move || {
@@ -45,13 +103,13 @@ pub async fn decide_for(
             .await?
     } else {
         snapshot
-            .decide_shaped(&policy, shaped, &now)
+            .decide_shaped(policy, input, now)
             .map(|d| serde_json::to_string(&d))
     };
     // Only known policies get a series of their own.
     let label = match &result {
         Err(DecideError::UnknownPolicy { .. }) => "(unknown)",
-        _ => policy.as_str(),
+        _ => policy,
     };
     state
         .metrics
@@ -70,12 +128,12 @@ pub async fn decide_for(
             .log
             .record(DecisionRecord::new(
                 &state.store,
-                &now,
-                &policy,
+                now,
+                policy,
                 &snapshot.version,
                 outcome,
                 &who.subject,
-                &body,
+                body,
                 &logged,
             ))
             .await;

@@ -173,6 +173,11 @@ fn exact(doc: &mut Value) {
         }
     }
     let fields: &[(&str, &str, Value)] = &[
+        (
+            "DecideSeveral",
+            "policies",
+            json!({ "type": "array", "items": { "type": "string", "minLength": 1 }, "minItems": 1, "maxItems": 64, "uniqueItems": true }),
+        ),
         ("NewDeal", "id", id.clone()),
         ("NewDeal", "funnel", json!({ "type": "string", "minLength": 1 })),
         ("NewDeal", "owner", json!({ "type": "string" })),

@@ -91,6 +91,7 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(readyz))
         .routes(routes!(metrics))
         .routes(routes!(decide))
+        .routes(routes!(decide_several))
         .routes(routes!(policies))
         .routes(routes!(policy))
         .routes(routes!(status))
@@ -171,6 +172,24 @@ async fn decide(
     body: String,
 ) -> Result<Response, ApiError> {
     let text = crate::decide::decide_for(&state, &who, policy, body).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
+}
+
+/// Several policies over one input, each as its own decide.
+#[utoipa::path(post, path = "/v1/decide", tag = "decide",
+    request_body(content = crate::schemas::DecideSeveral, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Each policy's decision by name, in the order asked; a policy that could not decide is `{\"error\": {\"status\", \"detail\"}}` (404 unknown, 400 bad input, 422 cannot be decided) and the others still decide", body = Object),
+        (status = 400, description = "The body is not `{\"policies\": [...], \"input\": {...}}`: no policies, more than 64, one named twice, an input that is not an object"),
+        (status = 413, description = "The body is larger than 1 MiB"),
+    ),
+    extensions(("x-required-role" = json!("service"))))]
+async fn decide_several(
+    State(state): State<Arc<AppState>>,
+    Caller(who, _): Caller<Service>,
+    body: String,
+) -> Result<Response, ApiError> {
+    let text = crate::decide::decide_several(&state, &who, body).await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
 }
 

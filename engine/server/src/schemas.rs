@@ -212,3 +212,15 @@ pub struct PipelineGroup {
     pub amount: String,
     pub weighted: String,
 }
+
+/// `POST /v1/decide`: several policies over one input.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecideSeveral {
+    /// Policy names (or Kind/name), each at most once; one to 64.
+    #[schema(min_items = 1, max_items = 64)]
+    pub policies: Vec<String>,
+    /// The facts, as `POST /v1/decide/{policy}` takes them.
+    #[schema(value_type = Object)]
+    pub input: Json,
+}

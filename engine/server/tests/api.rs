@@ -41,6 +41,7 @@ async fn role_table() {
         .to_string();
     let pack = rules_as_json(|_, t| t);
     let rollback = format!(r#"{{"version": "{version}"}}"#);
+    let several = format!(r#"{{"policies": ["discount-approvals"], "input": {DEAL}}}"#);
     // (method, path, body, weakest role allowed, the allowed answer)
     let routes: Vec<(&str, String, &str, Role, StatusCode)> = vec![
         (
@@ -50,6 +51,7 @@ async fn role_table() {
             Role::Service,
             StatusCode::OK,
         ),
+        ("POST", "/v1/decide".into(), &several, Role::Service, StatusCode::OK),
         ("GET", "/v1/policies".into(), "", Role::Viewer, StatusCode::OK),
         (
             "GET",
@@ -151,6 +153,114 @@ async fn decide_gives_what_the_core_gives() {
         serde_json::from_str::<serde_json::Value>(&body).unwrap(),
         serde_json::to_value(&core).unwrap()
     );
+}
+
+/// `POST /v1/decide`: each policy answers what its own decide answers, in
+/// the order asked; an unknown one is an error entry and the others still
+/// decide; each is logged and counted as its own decision.
+#[tokio::test]
+async fn several_policies_decide_as_each_would_alone() {
+    let s = state().await;
+    const INPUT: &str = r#"{"deal": {"amount": 120000, "discount_pct": 15, "region": "NA", "payment_terms_days": 60},
+        "customer": {"max_terms_days": 45, "credit_limit": 100000}}"#;
+    let body =
+        format!(r#"{{"policies": ["payment-terms", "no-such-policy", "discount-approvals"], "input": {INPUT}}}"#);
+    let (code, ctype, text) = call(&s, "POST", "/v1/decide", Some("t-service"), &body).await;
+    assert_eq!((code, ctype.as_str()), (StatusCode::OK, "application/json"), "{text}");
+    let answer = json(&text);
+    let snapshot = dealrules_server::reload::build(&rules()).unwrap();
+    for policy in ["payment-terms", "discount-approvals"] {
+        let alone = snapshot.decide_json(policy, INPUT, "2026-01-01T00:00:00Z").unwrap();
+        assert_eq!(
+            answer["results"][policy],
+            serde_json::to_value(&alone).unwrap(),
+            "{policy}"
+        );
+    }
+    assert_eq!(answer["results"]["no-such-policy"]["error"]["status"], 404);
+    assert!(
+        answer["results"]["no-such-policy"]["error"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no-such-policy"),
+        "{text}"
+    );
+    // In the order asked.
+    let at = |k: &str| text.find(&format!("\"{k}\":")).unwrap();
+    assert!(at("payment-terms") < at("no-such-policy") && at("no-such-policy") < at("discount-approvals"));
+    // Logged one by one, with the input alone (so each replays on its own).
+    s.log.flush().await;
+    let logged = json(&call(&s, "GET", "/v1/decisions?limit=10", Some("t-viewer"), "").await.2);
+    let logged = logged["decisions"].as_array().unwrap();
+    let mut policies: Vec<&str> = logged.iter().map(|d| d["policy"].as_str().unwrap()).collect();
+    policies.sort();
+    assert_eq!(policies, ["discount-approvals", "no-such-policy", "payment-terms"]);
+    for d in logged {
+        let id = d["id"].as_str().unwrap();
+        let one = json(
+            &call(&s, "GET", &format!("/v1/decisions/{id}"), Some("t-viewer"), "")
+                .await
+                .2,
+        );
+        assert_eq!(one["input"], json(INPUT), "{one}");
+    }
+    let (_, _, metrics) = call(&s, "GET", "/metrics", None, "").await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.contains("policy=\"payment-terms\"") && l.contains("outcome=\"ok\"") && l.ends_with(" 1")),
+        "{metrics}"
+    );
+    // A policy that cannot decide (payment-terms needs the customer) is a
+    // 422 entry; the other still decides.
+    let body = format!(r#"{{"policies": ["payment-terms", "discount-approvals"], "input": {DEAL}}}"#);
+    let (code, _, text) = call(&s, "POST", "/v1/decide", Some("t-service"), &body).await;
+    assert_eq!(code, StatusCode::OK, "{text}");
+    let answer = json(&text);
+    assert_eq!(answer["results"]["payment-terms"]["error"]["status"], 422, "{text}");
+    assert!(text.contains("customer"), "{text}");
+    let alone = snapshot
+        .decide_json("discount-approvals", DEAL, "2026-01-01T00:00:00Z")
+        .unwrap();
+    assert_eq!(
+        answer["results"]["discount-approvals"],
+        serde_json::to_value(&alone).unwrap()
+    );
+}
+
+/// A request that is malformed as a whole is one 400 problem, naming what
+/// is wrong; nothing is decided or logged.
+#[tokio::test]
+async fn several_policies_refuse_malformed_requests() {
+    let s = state().await;
+    let cases = [
+        ("{not json", "the request must be"),
+        ("[1]", "must be a JSON object"),
+        (r#"{"input": {}}"#, "needs `policies`"),
+        (r#"{"policies": ["payment-terms"]}"#, "needs `input`"),
+        (r#"{"policies": [], "input": {}}"#, "at least one policy"),
+        (r#"{"policies": ["a", "a"], "input": {}}"#, "named twice"),
+        (r#"{"policies": ["a"], "input": [1]}"#, "input must be a JSON object"),
+        (r#"{"policies": ["a"], "input": {}, "extra": 1}"#, "unknown field"),
+        (r#"{"policies": "a", "input": {}}"#, "policies"),
+    ];
+    for (body, says) in cases {
+        let (code, ctype, text) = call(&s, "POST", "/v1/decide", Some("t-service"), body).await;
+        assert_eq!(
+            (code, ctype.as_str()),
+            (StatusCode::BAD_REQUEST, "application/problem+json"),
+            "{body}: {text}"
+        );
+        assert!(json(&text)["detail"].as_str().unwrap().contains(says), "{body}: {text}");
+    }
+    let many: Vec<String> = (0..65).map(|i| format!("\"p{i}\"")).collect();
+    let body = format!(r#"{{"policies": [{}], "input": {{}}}}"#, many.join(","));
+    let (code, _, text) = call(&s, "POST", "/v1/decide", Some("t-service"), &body).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{text}");
+    assert!(text.contains("at most 64"), "{text}");
+    s.log.flush().await;
+    let logged = json(&call(&s, "GET", "/v1/decisions", Some("t-viewer"), "").await.2);
+    assert_eq!(logged["decisions"].as_array().unwrap().len(), 0, "{logged}");
 }
 
 #[tokio::test]

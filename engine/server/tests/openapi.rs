@@ -128,6 +128,18 @@ async fn every_documented_operation_answers_as_documented_for_every_role() {
             "/v1/decide/discount-approvals".into(),
             r#"{"deal": {"amount": 1}}"#.into(),
         ),
+        (
+            "/v1/decide",
+            "POST",
+            "/v1/decide".into(),
+            format!(r#"{{"policies": ["discount-approvals", "no-such-policy"], "input": {DEAL}}}"#),
+        ),
+        (
+            "/v1/decide",
+            "POST",
+            "/v1/decide".into(),
+            r#"{"policies": [], "input": {}}"#.into(),
+        ),
         ("/v1/policies", "GET", "/v1/policies".into(), String::new()),
         (
             "/v1/policies/{kind}/{name}",
