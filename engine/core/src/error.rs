@@ -26,6 +26,43 @@ pub enum DecideError {
     /// names the line, component or total.
     #[error("{policy}: {at}: amount out of range (beyond about 7.9e28, the largest exact decimal)")]
     Overflow { policy: String, at: String },
+    /// A plugin the policy calls failed; `at` names the fact or component.
+    #[error("{policy}: {at}: {error}")]
+    Plugin {
+        policy: String,
+        at: String,
+        error: PluginCallError,
+    },
     #[error("{kind} `{policy}` cannot be evaluated by this version of dealrules")]
     Unsupported { kind: String, policy: String },
+}
+
+/// Why a plugin call failed, in a word: for metrics, tests and the
+/// workflow's history. The plugin host maps its own causes onto these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PluginFailure {
+    /// No plugin of that name is loaded (or no host is attached).
+    NotLoaded,
+    /// The module is not what the manifest pins, does not compile, or does
+    /// not follow the ABI.
+    Load,
+    OutOfFuel,
+    Timeout,
+    MemoryLimit,
+    StackOverflow,
+    Trap,
+    OutputTooLarge,
+    CapabilityDenied,
+    /// The plugin answered an error, or an answer that is not the ABI's.
+    Plugin,
+}
+
+/// A failed plugin call: its cause and the host's message (which names the
+/// plugin and function).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct PluginCallError {
+    pub kind: PluginFailure,
+    pub message: String,
 }

@@ -961,7 +961,11 @@ impl IncentivePlan {
                 .collect();
                 let call = snapshot
                     .call_plugin(plugin, function, &Value::map(input).to_json())
-                    .map_err(|e| self.policy_error(format!("component `{id}`: {e}")))?;
+                    .map_err(|error| DecideError::Plugin {
+                        policy: self.name.to_string(),
+                        at: format!("component `{id}`"),
+                        error,
+                    })?;
                 // The answer's digits are read once, exactly: a number with
                 // more digits than a decimal holds is refused, not rounded
                 // here and then again to cents.

@@ -61,7 +61,7 @@ use smallvec::SmallVec;
 
 pub use approval::{ApprovalDecision, ApprovalPolicy};
 pub use calculation::{Calculation, CalculationDecision};
-pub use error::DecideError;
+pub use error::{DecideError, PluginCallError, PluginFailure};
 pub use funnel::{Funnel, MoveDecision, PlannedAction, PlannedApproval, PlannedApprover, Reason, Unevaluated};
 pub use multi::{DecideRequest, ManyDecisions, status_of};
 pub use table::{DecisionTable, TableDecision};
@@ -74,7 +74,7 @@ use context::{DocCompiler, Input};
 pub trait PluginRuntime: Send + Sync {
     /// Calls `plugin.function` with the facts; the plugin sees only what
     /// its manifest's `inputs:` name.
-    fn call(&self, plugin: &str, function: &str, facts: &serde_json::Value) -> Result<PluginCall, String>;
+    fn call(&self, plugin: &str, function: &str, facts: &serde_json::Value) -> Result<PluginCall, PluginCallError>;
 }
 
 /// A plugin call's answer and cost, for the decision trace.
@@ -371,9 +371,10 @@ impl Snapshot {
         for (as_name, plugin, function) in &entry.plugin_facts {
             let call = self
                 .call_plugin(plugin, function, &facts)
-                .map_err(|message| DecideError::Policy {
+                .map_err(|error| DecideError::Plugin {
                     policy: name.to_string(),
-                    message: format!("plugins.{as_name}: {message}"),
+                    at: format!("plugins.{as_name}"),
+                    error,
                 })?;
             answers.insert(as_name.as_str(), Value::from_json(&call.value));
             calls.push(serde_json::json!({ "as": as_name, "plugin": plugin, "function": function, "answer": call.value, "fuel_used": call.fuel_used, "micros": call.micros }));
@@ -585,12 +586,18 @@ impl Snapshot {
     }
 
     /// Calls a plugin; an error names the plugin.
-    pub fn call_plugin(&self, plugin: &str, function: &str, facts: &serde_json::Value) -> Result<PluginCall, String> {
+    pub fn call_plugin(
+        &self,
+        plugin: &str,
+        function: &str,
+        facts: &serde_json::Value,
+    ) -> Result<PluginCall, PluginCallError> {
         match &self.plugins {
             Some(p) => p.call(plugin, function, facts),
-            None => Err(format!(
-                "plugin `{plugin}` cannot run: no plugin host is attached to this pack"
-            )),
+            None => Err(PluginCallError {
+                kind: PluginFailure::NotLoaded,
+                message: format!("plugin `{plugin}` cannot run: no plugin host is attached to this pack"),
+            }),
         }
     }
 

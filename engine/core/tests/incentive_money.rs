@@ -264,7 +264,7 @@ fn a_number_with_more_digits_than_a_decimal_holds_is_refused_not_rounded_twice()
 struct Answers(&'static str);
 
 impl PluginRuntime for Answers {
-    fn call(&self, _: &str, _: &str, _: &Json) -> Result<PluginCall, String> {
+    fn call(&self, _: &str, _: &str, _: &Json) -> Result<PluginCall, dealrules_core::PluginCallError> {
         Ok(PluginCall {
             value: serde_json::from_str(self.0).unwrap(),
             fuel_used: 1,

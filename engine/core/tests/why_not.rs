@@ -133,7 +133,12 @@ proptest! {
 struct Fixed(Json);
 
 impl PluginRuntime for Fixed {
-    fn call(&self, _plugin: &str, _function: &str, _facts: &Json) -> Result<PluginCall, String> {
+    fn call(
+        &self,
+        _plugin: &str,
+        _function: &str,
+        _facts: &Json,
+    ) -> Result<PluginCall, dealrules_core::PluginCallError> {
         Ok(PluginCall {
             value: self.0.clone(),
             fuel_used: 1,

@@ -121,6 +121,24 @@ pub enum ErrorKind {
     Plugin,
 }
 
+/// The one mapping of the host's causes onto the engine's.
+impl From<ErrorKind> for dealrules_core::PluginFailure {
+    fn from(kind: ErrorKind) -> Self {
+        use dealrules_core::PluginFailure as F;
+        match kind {
+            ErrorKind::Load => F::Load,
+            ErrorKind::OutOfFuel => F::OutOfFuel,
+            ErrorKind::Timeout => F::Timeout,
+            ErrorKind::MemoryLimit => F::MemoryLimit,
+            ErrorKind::StackOverflow => F::StackOverflow,
+            ErrorKind::Trap => F::Trap,
+            ErrorKind::OutputTooLarge => F::OutputTooLarge,
+            ErrorKind::CapabilityDenied => F::CapabilityDenied,
+            ErrorKind::Plugin => F::Plugin,
+        }
+    }
+}
+
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("plugin `{plugin}`{}: {detail}", function.as_ref().map(|f| format!(" ({f})")).unwrap_or_default())]
 pub struct PluginError {
@@ -847,12 +865,23 @@ impl Plugins {
 }
 
 impl dealrules_core::PluginRuntime for Plugins {
-    fn call(&self, plugin: &str, function: &str, facts: &Value) -> Result<dealrules_core::PluginCall, String> {
+    fn call(
+        &self,
+        plugin: &str,
+        function: &str,
+        facts: &Value,
+    ) -> Result<dealrules_core::PluginCall, dealrules_core::PluginCallError> {
         let p = self
             .by_name
             .get(plugin)
-            .ok_or_else(|| format!("plugin `{plugin}` is not loaded"))?;
-        let out = p.call(function, facts).map_err(|e| e.to_string())?;
+            .ok_or_else(|| dealrules_core::PluginCallError {
+                kind: dealrules_core::PluginFailure::NotLoaded,
+                message: format!("plugin `{plugin}` is not loaded"),
+            })?;
+        let out = p.call(function, facts).map_err(|e| dealrules_core::PluginCallError {
+            kind: e.kind.into(),
+            message: e.to_string(),
+        })?;
         Ok(dealrules_core::PluginCall {
             value: out.value,
             fuel_used: out.fuel_used,

@@ -400,3 +400,38 @@ fn a_limit_hit_while_the_module_starts_says_so() {
         .unwrap_err();
     assert!(!e.detail.contains("while starting"), "{e}");
 }
+
+/// A policy whose plugin fails says why in a typed cause across the
+/// engine's boundary (not only in words): here a plugin that spins until
+/// its fuel runs out, called from an approval policy's `plugins:`.
+#[test]
+fn a_decision_names_the_plugin_failure_kind() {
+    let bytes = wasm("hostile/loop");
+    let sha = hex::encode(sha2::Sha256::digest(&bytes));
+    let manifest = format!(
+        "apiVersion: dealrules/v1\nkind: Plugin\nmetadata: {{ name: spinner }}\nspec:\n  wasm: spinner.wasm\n  sha256: {sha}\n  exports: [run]\n  inputs: [deal]\n  limits: {{ fuel: 1000000, timeout: 5s, memory: 16MiB }}\n"
+    );
+    let policy = "apiVersion: dealrules/v1\nkind: ApprovalPolicy\nmetadata: { name: spun }\nspec:\n  levels: [auto, manager]\n  plugins:\n    - { as: spin, plugin: spinner, function: run }\n  rules:\n    - { id: any, level: auto }\n  approvers:\n    manager: \"role:manager\"\n";
+    let mut files = std::collections::BTreeMap::new();
+    files.insert("spinner.yaml".to_string(), manifest.into_bytes());
+    files.insert("spinner.wasm".to_string(), bytes);
+    files.insert("spun.yaml".to_string(), policy.as_bytes().to_vec());
+    let mut snapshot = dealrules_core::Snapshot::load(dealrules_model::PackSource { files }).unwrap();
+    dealrules_plugin_host::attach(&mut snapshot, None).unwrap();
+    let e = snapshot
+        .decide_json("spun", r#"{"deal": {"amount": 1}}"#, "2026-11-30T00:00:00Z")
+        .unwrap_err();
+    match &e {
+        dealrules_core::DecideError::Plugin { policy, at, error } => {
+            assert_eq!((policy.as_str(), at.as_str()), ("spun", "plugins.spin"));
+            assert_eq!(error.kind, dealrules_core::PluginFailure::OutOfFuel, "{e}");
+        }
+        other => panic!("expected a plugin failure, got {other:?}"),
+    }
+    assert!(
+        e.to_string()
+            .starts_with("spun: plugins.spin: plugin `spinner` (run): "),
+        "{e}"
+    );
+    assert!(e.to_string().contains("ran out of fuel"), "{e}");
+}

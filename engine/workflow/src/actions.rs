@@ -94,7 +94,7 @@ pub(crate) async fn run_action(
                 .await?;
             match called {
                 Ok(out) => cx.history(conn, &deal.id, "action", json!({ "action": "plugin", "plugin": name, "function": function, "result": out.value, "fuel_used": out.fuel_used, "micros": out.micros })).await,
-                Err(e) => cx.history(conn, &deal.id, "action_failed", json!({ "action": "plugin", "plugin": name, "function": function, "error": e })).await,
+                Err(e) => cx.history(conn, &deal.id, "action_failed", json!({ "action": "plugin", "plugin": name, "function": function, "error": e.to_string(), "kind": e.kind })).await,
             }
         }
         // An action with an error was written above.
