@@ -74,9 +74,9 @@ impl Store {
         if chunk.is_empty() {
             return Ok(HashMap::new());
         }
-        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-        // Only placeholders are formatted into the text; every value is bound.
-        let sql = format!("SELECT {DEAL_COLUMNS} FROM deals WHERE id IN ({})", marks.join(", "));
+        let mut sql = format!("SELECT {DEAL_COLUMNS} FROM deals WHERE id IN (");
+        crate::placeholders::push_list(&mut sql, self.backend, 1, chunk.len());
+        sql.push(')');
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for d in chunk {
             q = q.bind(&d.id);
@@ -92,7 +92,7 @@ impl Store {
         let mut sql = String::from(
             "INSERT INTO deals (id, funnel, owner, stage, fields, context, stage_entered_at, created_at, updated_at, revision) VALUES ",
         );
-        push_marks(&mut sql, deals.len(), 10);
+        crate::placeholders::push_rows(&mut sql, self.backend, deals.len(), 10);
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for d in deals {
             q = q
@@ -123,7 +123,7 @@ impl Store {
             return Ok(());
         }
         let mut sql = String::from("INSERT INTO deal_history (id, deal_id, at, type, detail, version, actor) VALUES ");
-        push_marks(&mut sql, entries.len(), 7);
+        crate::placeholders::push_rows(&mut sql, self.backend, entries.len(), 7);
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for (deal, detail) in entries {
             q = q
@@ -206,21 +206,4 @@ fn deal_row(r: &sqlx::any::AnyRow) -> Result<Deal> {
 
 fn text(v: &serde_json::Value) -> Result<String> {
     serde_json::to_string(v).map_err(|e| StoreError::BadArgument(e.to_string()))
-}
-
-/// `($1, $2, ...), (...)` for `rows` rows of `cols` columns.
-fn push_marks(sql: &mut String, rows: usize, cols: usize) {
-    for i in 0..rows {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for c in 0..cols {
-            if c > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("${}", i * cols + c + 1));
-        }
-        sql.push(')');
-    }
 }

@@ -75,23 +75,7 @@ impl Store {
             let mut sql = String::from(
                 "INSERT INTO decision_log (id, decided_at, policy, version, outcome, subject, input, result) VALUES ",
             );
-            for i in 0..chunk.len() {
-                let b = i * 8;
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7,
-                    b + 8
-                ));
-            }
+            crate::placeholders::push_rows(&mut sql, self.backend, chunk.len(), 8);
             // Only placeholders are formatted into the text; every value is bound.
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for r in chunk {

@@ -29,6 +29,7 @@ mod decisions;
 mod outbox;
 mod packs;
 pub mod people;
+mod placeholders;
 mod runs;
 pub mod scratch;
 mod sessions;

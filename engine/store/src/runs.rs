@@ -210,21 +210,7 @@ impl Store {
         .map_err(query_err("replacing a run"))?;
         for chunk in statements.chunks(1000) {
             let mut sql = String::from("INSERT INTO statements (run_id, rep, plan, period, total, body) VALUES ");
-            for i in 0..chunk.len() {
-                let b = i * 6;
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6
-                ));
-            }
+            crate::placeholders::push_rows(&mut sql, self.backend, chunk.len(), 6);
             // Only placeholders are formatted into the text; every value is bound.
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for s in chunk {
