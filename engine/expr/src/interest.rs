@@ -4,8 +4,6 @@
 
 use smol_str::SmolStr;
 
-use crate::ir::Node;
-
 /// The part of an input a policy reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Interest {
@@ -66,32 +64,6 @@ impl Interest {
             Interest::Fields(fields) => fields.iter().find(|(k, _)| k == key).map(|(k, i)| (k, i)),
         }
     }
-}
-
-/// Adds what `node` reads to `acc`.
-pub fn collect(node: &Node, acc: &mut Interest) {
-    if let Some(path) = node.fact_path() {
-        acc.add_path(&path.iter().map(|k| k.as_str()).collect::<Vec<_>>());
-        return;
-    }
-    match node {
-        Node::Const(_) | Node::Local(..) | Node::Slot(..) => {}
-        Node::Fact(_) => unreachable_fact(acc),
-        Node::Get(base, ..) | Node::Not(base) | Node::Neg(base) => collect(base, acc),
-        Node::Index(a, b) | Node::Cmp(_, a, b) | Node::Arith(_, a, b) | Node::In(a, b) => {
-            collect(a, acc);
-            collect(b, acc);
-        }
-        Node::And(items) | Node::Or(items) | Node::Coalesce(items) | Node::Array(items) | Node::Call(_, items) => {
-            items.iter().for_each(|i| collect(i, acc));
-        }
-        Node::If(c, a, b) => [c, a, b].into_iter().for_each(|i| collect(i, acc)),
-    }
-}
-
-// A bare fact always has a path; kept total so the walk cannot miss one.
-fn unreachable_fact(acc: &mut Interest) {
-    *acc = Interest::All;
 }
 
 #[cfg(test)]

@@ -15,6 +15,9 @@ use smol_str::SmolStr;
 
 use crate::error::EvalError;
 use crate::funcs::{self, RoundMode};
+use crate::interest::Interest;
+pub use crate::ops::{ArithOp, CmpOp, absolute, arith, compare, extreme, negate, rounded};
+use crate::ops::{num, text, type_err};
 use crate::rhai_env::from_dynamic;
 use crate::value::Value;
 
@@ -45,51 +48,6 @@ pub enum Node {
     /// `if cond { then } else { otherwise }`; only the branch taken is
     /// evaluated (a missing `else` is null, as in Rhai).
     If(Box<Node>, Box<Node>, Box<Node>),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CmpOp {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-}
-
-impl CmpOp {
-    /// Whether an ordering satisfies this comparison.
-    pub fn holds(self, o: std::cmp::Ordering) -> bool {
-        use std::cmp::Ordering::*;
-        match self {
-            CmpOp::Eq => o == Equal,
-            CmpOp::Ne => o != Equal,
-            CmpOp::Lt => o == Less,
-            CmpOp::Le => o != Greater,
-            CmpOp::Gt => o == Greater,
-            CmpOp::Ge => o != Less,
-        }
-    }
-
-    /// The same comparison with its operands swapped (`1 < x` is `x > 1`).
-    pub fn flipped(self) -> CmpOp {
-        match self {
-            CmpOp::Lt => CmpOp::Gt,
-            CmpOp::Le => CmpOp::Ge,
-            CmpOp::Gt => CmpOp::Lt,
-            CmpOp::Ge => CmpOp::Le,
-            other => other,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ArithOp {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    Rem,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,12 +212,12 @@ fn lower_chain(base: Node, rhs: &Expr, locals: &[SmolStr]) -> Option<Node> {
 }
 
 /// What an evaluation reads: the input facts, the declared locals, and the
-/// slots of expressions bound to a [`crate::slots::SlotPlan`].
+/// slots of expressions bound to a [`crate::slot::SlotPlan`].
 #[derive(Clone, Copy)]
 pub struct Env<'a> {
     pub facts: &'a crate::value::Map,
     pub locals: &'a [Value],
-    pub slots: &'a [crate::slots::Slot],
+    pub slots: &'a [crate::slot::Slot],
 }
 
 static NO_FACTS: std::sync::LazyLock<crate::value::Map> = std::sync::LazyLock::new(crate::value::Map::new);
@@ -274,7 +232,7 @@ impl<'a> Env<'a> {
     }
 
     /// For expressions bound to slots: the input is in `slots`.
-    pub fn with_slots(locals: &'a [Value], slots: &'a [crate::slots::Slot]) -> Self {
+    pub fn with_slots(locals: &'a [Value], slots: &'a [crate::slot::Slot]) -> Self {
         Env {
             facts: &NO_FACTS,
             locals,
@@ -333,31 +291,6 @@ impl Node {
     }
 }
 
-fn type_err(msg: String) -> EvalError {
-    EvalError::Type(msg)
-}
-
-/// A number, or text that reads as one (inputs carry money as text).
-pub(crate) fn num(v: &Value, what: &str) -> Result<Decimal, EvalError> {
-    match v {
-        Value::Num(d) => Ok(*d),
-        s @ Value::Str(_) => numeric_text(s)?.ok_or_else(|| type_err(format!("{what} needs a number, got text `{s}`"))),
-        other => Err(type_err(format!("{what} needs a number, got {}", other.type_name()))),
-    }
-}
-
-/// `-x`, for numbers and numeric text alike.
-pub fn negate(v: &Value) -> Result<Value, EvalError> {
-    Ok(Value::Num(-num(v, "unary `-`")?))
-}
-
-fn text<'v>(v: &'v Value, what: &str) -> Result<&'v str, EvalError> {
-    match v {
-        Value::Str(s) => Ok(s),
-        other => Err(type_err(format!("{what} needs text, got {}", other.type_name()))),
-    }
-}
-
 fn boolean(v: &Value, what: &str) -> Result<bool, EvalError> {
     match v {
         Value::Bool(b) => Ok(*b),
@@ -381,9 +314,9 @@ impl Node {
                 .map(Cow::Borrowed)
                 .ok_or_else(|| EvalError::Missing { path: name.to_string() }),
             Node::Slot(i, path) => match &env.slots[*i] {
-                crate::slots::Slot::Present(v) => Ok(Cow::Borrowed(v)),
-                crate::slots::Slot::Missing => Err(EvalError::Missing { path: path.to_string() }),
-                crate::slots::Slot::Blocked { key, parent, found } => Err(type_err(format!(
+                crate::slot::Slot::Present(v) => Ok(Cow::Borrowed(v)),
+                crate::slot::Slot::Missing => Err(EvalError::Missing { path: path.to_string() }),
+                crate::slot::Slot::Blocked { key, parent, found } => Err(type_err(format!(
                     "cannot read `{key}` of {parent}: it is {found}, not a mapping"
                 ))),
             },
@@ -465,7 +398,7 @@ impl Node {
                 // The common case, a field against a number, without the
                 // general machinery; anything else takes the general path.
                 if let (Node::Slot(i, _), Node::Const(Value::Num(c))) = (&**a, &**b)
-                    && let Some(crate::slots::Slot::Present(Value::Num(x))) = env.slots.get(*i)
+                    && let Some(crate::slot::Slot::Present(Value::Num(x))) = env.slots.get(*i)
                 {
                     return Ok(op.holds(x.cmp(c)));
                 }
@@ -537,103 +470,6 @@ fn index(base: &Value, idx: &Value) -> Result<Value, EvalError> {
     }
 }
 
-/// Text that reads as a number, next to a number, is that number: inputs
-/// may carry `"10.5"` where a policy compares with `10`. Text written as a
-/// number that no exact decimal holds is an error, never a rounded copy
-/// and never plain text.
-fn numeric_text(v: &Value) -> Result<Option<Decimal>, EvalError> {
-    match v {
-        Value::Str(s) => match crate::value::read_decimal(s.trim()) {
-            Ok(d) => Ok(Some(d)),
-            Err(e) if e.is_number_shaped() => Err(EvalError::Arithmetic(e.to_string())),
-            Err(_) => Ok(None),
-        },
-        _ => Ok(None),
-    }
-}
-
-/// `==` between different types is false; ordering them is an error.
-/// A number and numeric text compare as numbers.
-pub fn compare(op: CmpOp, a: &Value, b: &Value) -> Result<bool, EvalError> {
-    use std::cmp::Ordering;
-    let ord: Option<Ordering> = match (a, b) {
-        (Value::Num(x), Value::Num(y)) => Some(x.cmp(y)),
-        (Value::Num(x), s @ Value::Str(_)) => numeric_text(s)?.map(|y| x.cmp(&y)),
-        (s @ Value::Str(_), Value::Num(y)) => numeric_text(s)?.map(|x| x.cmp(y)),
-        (Value::Str(x), Value::Str(y)) => Some(x.as_str().cmp(y.as_str())),
-        (Value::Bool(x), Value::Bool(y)) if matches!(op, CmpOp::Eq | CmpOp::Ne) => Some(x.cmp(y)),
-        _ => None,
-    };
-    match (op, ord) {
-        (_, Some(o)) => Ok(op.holds(o)),
-        (CmpOp::Eq, None) => Ok(a == b),
-        (CmpOp::Ne, None) => Ok(a != b),
-        (_, None) => Err(type_err(match (a, b) {
-            (Value::Str(t), Value::Num(_)) | (Value::Num(_), Value::Str(t)) => {
-                format!("cannot order text `{t}` against a number")
-            }
-            _ => format!("cannot order {} against {}", a.type_name(), b.type_name()),
-        })),
-    }
-}
-
-/// Arithmetic on numbers; numeric text next to a number counts as a number.
-/// `+` joins text as Rhai does (`"total: " + 5` is `"total: 5"`) unless the
-/// text is itself a number (`"10" + 5` is 15).
-pub fn arith(op: ArithOp, a: &Value, b: &Value) -> Result<Value, EvalError> {
-    if op == ArithOp::Add {
-        match (a, b) {
-            (Value::Str(x), Value::Num(_)) if numeric_text(a)?.is_none() => {
-                return Ok(Value::Str(SmolStr::new(format!("{x}{b}"))));
-            }
-            (Value::Num(_), Value::Str(y)) if numeric_text(b)?.is_none() => {
-                return Ok(Value::Str(SmolStr::new(format!("{a}{y}"))));
-            }
-            _ => {}
-        }
-    }
-    let operands = match (a, b) {
-        (Value::Num(x), Value::Num(y)) => Some((*x, *y)),
-        (Value::Num(x), Value::Str(_)) => Some((*x, numeric_text(b)?.ok_or_else(|| not_a_number(b))?)),
-        (Value::Str(_), Value::Num(y)) => Some((numeric_text(a)?.ok_or_else(|| not_a_number(a))?, *y)),
-        (Value::Str(_), Value::Str(_)) if op != ArithOp::Add => Some((
-            numeric_text(a)?.ok_or_else(|| not_a_number(a))?,
-            numeric_text(b)?.ok_or_else(|| not_a_number(b))?,
-        )),
-        _ => None,
-    };
-    if let Some((x, y)) = operands {
-        let r = match op {
-            ArithOp::Add => x.checked_add(y),
-            ArithOp::Sub => x.checked_sub(y),
-            ArithOp::Mul => x.checked_mul(y),
-            ArithOp::Div => return funcs::div(x, y).map(Value::Num),
-            ArithOp::Rem => {
-                if y.is_zero() {
-                    return Err(EvalError::Arithmetic("division by zero".into()));
-                }
-                x.checked_rem(y)
-            }
-        };
-        return r
-            .map(Value::Num)
-            .ok_or_else(|| EvalError::Arithmetic(format!("{x} {op:?} {y} overflows")));
-    }
-    match (op, a, b) {
-        (ArithOp::Add, Value::Str(x), Value::Str(y)) => Ok(Value::Str(SmolStr::new(format!("{x}{y}")))),
-        (ArithOp::Add, Value::List(x), Value::List(y)) => Ok(Value::list(x.iter().chain(y.iter()).cloned().collect())),
-        _ => Err(type_err(format!(
-            "cannot apply {op:?} to {} and {}",
-            a.type_name(),
-            b.type_name()
-        ))),
-    }
-}
-
-fn not_a_number(v: &Value) -> EvalError {
-    type_err(format!("text `{v}` is not a number"))
-}
-
 fn contains(container: &Value, item: &Value) -> Result<bool, EvalError> {
     match container {
         Value::List(items) => Ok(items.iter().any(|i| compare(CmpOp::Eq, i, item).unwrap_or(false))),
@@ -700,32 +536,28 @@ fn call(f: Builtin, args: &[Node], env: &Env<'_>) -> Result<Value, EvalError> {
     }
 }
 
-/// `round(x, places)` and its kin (see [`RoundMode`]); no places is 0.
-/// Numeric text counts as a number, as everywhere else.
-pub fn rounded(mode: RoundMode, x: &Value, places: Option<&Value>) -> Result<Value, EvalError> {
-    let what = match mode {
-        RoundMode::HalfAwayFromZero => "round()",
-        RoundMode::HalfEven => "round_even()",
-        RoundMode::Floor => "floor()",
-        RoundMode::Ceil => "ceil()",
-    };
-    let x = num(x, what)?;
-    let places = match places {
-        Some(p) => num(p, what)?,
-        None => Decimal::ZERO,
-    };
-    funcs::round(x, places, mode).map(Value::Num)
+/// Adds what `node` reads to `acc` (see `interest`).
+pub fn collect_interest(node: &Node, acc: &mut Interest) {
+    if let Some(path) = node.fact_path() {
+        acc.add_path(&path.iter().map(|k| k.as_str()).collect::<Vec<_>>());
+        return;
+    }
+    match node {
+        Node::Const(_) | Node::Local(..) | Node::Slot(..) => {}
+        Node::Fact(_) => unreachable_fact(acc),
+        Node::Get(base, ..) | Node::Not(base) | Node::Neg(base) => collect_interest(base, acc),
+        Node::Index(a, b) | Node::Cmp(_, a, b) | Node::Arith(_, a, b) | Node::In(a, b) => {
+            collect_interest(a, acc);
+            collect_interest(b, acc);
+        }
+        Node::And(items) | Node::Or(items) | Node::Coalesce(items) | Node::Array(items) | Node::Call(_, items) => {
+            items.iter().for_each(|i| collect_interest(i, acc));
+        }
+        Node::If(c, a, b) => [c, a, b].into_iter().for_each(|i| collect_interest(i, acc)),
+    }
 }
 
-/// `min(a, b)` or `max(a, b)` of two numbers; on a tie, the first.
-pub fn extreme(max: bool, a: &Value, b: &Value) -> Result<Value, EvalError> {
-    let what = if max { "max()" } else { "min()" };
-    let (x, y) = (num(a, what)?, num(b, what)?);
-    let first = if max { x >= y } else { x <= y };
-    Ok(Value::Num(if first { x } else { y }))
-}
-
-/// `abs(x)`.
-pub fn absolute(x: &Value) -> Result<Value, EvalError> {
-    Ok(Value::Num(num(x, "abs()")?.abs()))
+// A bare fact always has a path; kept total so the walk cannot miss one.
+fn unreachable_fact(acc: &mut Interest) {
+    *acc = Interest::All;
 }

@@ -133,6 +133,13 @@ pub(crate) fn read(j: &mut Jiter, peek: Peek, depth: usize, interest: &Interest)
     })
 }
 
+impl Value {
+    /// Parses JSON text; numbers are read exactly, never through binary floats.
+    pub fn from_json_str(text: &str) -> Result<Value, JsonError> {
+        parse(text)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,7 +28,9 @@ pub mod input_shape;
 pub mod interest;
 pub mod ir;
 pub mod json;
+pub mod ops;
 pub mod rhai_env;
+pub mod slot;
 pub mod slots;
 pub mod value;
 pub mod whynot;
@@ -273,7 +275,7 @@ impl Expr {
     /// expression run by Rhai may read anything.
     pub fn collect_interest(&self, acc: &mut Interest) {
         match &self.body {
-            Body::Compiled(node) => interest::collect(node, acc),
+            Body::Compiled(node) => ir::collect_interest(node, acc),
             Body::Rhai(..) => *acc = Interest::All,
         }
     }

@@ -99,7 +99,7 @@ pub fn sandboxed_engine(limits: Limits) -> Engine {
     engine.register_fn(
         "add_days",
         |s: ImmutableString, n: ImmutableString| -> Result<ImmutableString, Box<EvalAltResult>> {
-            let n = crate::ir::num(&Value::str(&n), "add_days()").map_err(|e| e.to_string())?;
+            let n = crate::ops::num(&Value::str(&n), "add_days()").map_err(|e| e.to_string())?;
             funcs::add_days(&s, n)
                 .map(|d| d.into())
                 .map_err(|e| e.to_string().into())
@@ -107,7 +107,7 @@ pub fn sandboxed_engine(limits: Limits) -> Engine {
     );
     money_functions(&mut engine);
     engine.register_fn("-", |a: ImmutableString| -> Result<Dynamic, Box<EvalAltResult>> {
-        crate::ir::negate(&Value::str(&a))
+        crate::ops::negate(&Value::str(&a))
             .map(|v| to_dynamic(&v))
             .map_err(|e| e.to_string().into())
     });
@@ -209,7 +209,7 @@ pub fn map_rhai_error(err: &EvalAltResult) -> EvalError {
 /// ordering values of different types is an error (Rhai alone would answer
 /// `"APAC" > 3` with false, hiding a policy author's mistake).
 fn strict_ordering(engine: &mut Engine) {
-    use crate::ir::{ArithOp, CmpOp, arith, compare};
+    use crate::ops::{ArithOp, CmpOp, arith, compare};
     fn both<A: rhai::Variant + Clone, B: rhai::Variant + Clone>(engine: &mut Engine) {
         let cmps = [
             ("<", CmpOp::Lt),
@@ -274,7 +274,7 @@ fn strict_ordering(engine: &mut Engine) {
 /// even; these replace it.
 fn money_functions(engine: &mut Engine) {
     use crate::funcs::RoundMode;
-    use crate::ir::{absolute, extreme, rounded};
+    use crate::ops::{absolute, extreme, rounded};
     type Out = Result<Dynamic, Box<EvalAltResult>>;
     fn val<T: rhai::Variant + Clone>(x: T) -> Result<Value, Box<EvalAltResult>> {
         from_dynamic(&Dynamic::from(x)).map_err(|e| e.to_string().into())

@@ -20,22 +20,7 @@ use crate::ir::Node;
 use crate::json::{self, JsonError};
 use crate::value::Value;
 
-/// A decision's slots; most policies read fewer than eight paths.
-pub type Slots = smallvec::SmallVec<[Slot; 8]>;
-
-/// What a decision found at one slot's path.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub enum Slot {
-    #[default]
-    Missing,
-    Present(Value),
-    /// A value on the way was not a mapping (`deal` is text, `deal.amount` read).
-    Blocked {
-        key: SmolStr,
-        parent: Arc<str>,
-        found: &'static str,
-    },
-}
+pub use crate::slot::{Slot, Slots};
 
 #[derive(Debug, Clone, Default)]
 struct Trie {

@@ -148,11 +148,6 @@ impl Value {
         }
     }
 
-    /// Parses JSON text; numbers are read exactly, never through binary floats.
-    pub fn from_json_str(text: &str) -> Result<Value, crate::json::JsonError> {
-        crate::json::parse(text)
-    }
-
     /// A JSON value as facts. A number no exact decimal holds is kept as
     /// its text, so that using it as a number fails with its digits named
     /// instead of computing with a rounded copy; [`Value::try_from_json`]
