@@ -68,7 +68,7 @@ pub fn run(command: ImportCommand) -> ExitCode {
         }
         Err(Failure::Lines(errors)) => {
             for e in &errors {
-                eprintln!("{}:{}: {}", args.file.display(), e.line, e.message);
+                eprintln!("{}{}: {}", args.file.display(), e.place(), e.message);
             }
             eprintln!("{} bad line(s); nothing was imported", errors.len());
             ExitCode::from(1)
@@ -136,10 +136,7 @@ async fn to_server(
 ) -> Result<String, Failure> {
     use http_body_util::{BodyExt, Full};
     let token = token.ok_or_else(|| Failure::Usage("--server needs --token or DEALRULES_TOKEN".into()))?;
-    let content_type = match ImportFormat::from_path(&file.display().to_string(), &body) {
-        ImportFormat::Csv => "text/csv",
-        ImportFormat::Jsonl => "application/x-ndjson",
-    };
+    let content_type = ImportFormat::from_path(&file.display().to_string(), &body).content_type();
     let url = format!("{}/v1/{what}:import", server.trim_end_matches('/'));
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
     let request = hyper::Request::post(&url)
@@ -166,9 +163,14 @@ async fn to_server(
     if let Some(errors) = problem.get("errors").and_then(|e| e.as_array()) {
         let lines = errors
             .iter()
-            .map(|e| LineError {
-                line: e.get("line").and_then(|l| l.as_u64()).unwrap_or(0),
-                message: e.get("message").and_then(|m| m.as_str()).unwrap_or("").to_string(),
+            .map(|e| {
+                let text = |k: &str| e.get(k).and_then(|v| v.as_str()).map(str::to_string);
+                LineError {
+                    line: e.get("line").and_then(|l| l.as_u64()).unwrap_or(0),
+                    message: text("message").unwrap_or_default(),
+                    sheet: text("sheet"),
+                    column: text("column"),
+                }
             })
             .collect();
         return Err(Failure::Lines(lines));
