@@ -186,11 +186,11 @@ fn format_of(headers: &HeaderMap, body: &[u8]) -> ImportFormat {
     ImportFormat::detect(headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()), body)
 }
 
-/// Imports people (CSV with a header `id,name,role,manager,region,team,
+/// Imports people (XLSX, or CSV with a header `id,name,role,manager,region,team,
 /// effective_from,...`, or JSONL): every line a version; other columns are
 /// attributes. All or nothing.
 #[utoipa::path(post, path = "/v1/people:import", tag = "people",
-    request_body(content = String, content_type = "text/csv", description = "CSV or JSONL (application/x-ndjson)"),
+    request_body(content = String, content_type = "text/csv", description = "CSV, JSONL (application/x-ndjson) or XLSX (application/vnd.openxmlformats-officedocument.spreadsheetml.sheet)"),
     responses((status = 200, description = "Imported", body = PeopleImported), (status = 422, description = "Bad lines, each with its number in `errors`; nothing imported", body = ImportRefused, content_type = "application/problem+json")),
     extensions(("x-required-role" = json!("admin"))))]
 async fn import_people(
@@ -229,11 +229,11 @@ pub fn default_funnel(snapshot: &dealrules_core::Snapshot) -> String {
     }
 }
 
-/// Imports deals (CSV or JSONL: `id, owner, stage, funnel, amount,
+/// Imports deals (CSV, JSONL or XLSX: `id, owner, stage, funnel, amount,
 /// closed_at, splits, ...`), idempotent by id: new deals are created,
 /// changed ones updated, the rest left. All or nothing.
 #[utoipa::path(post, path = "/v1/deals:import", tag = "deals",
-    request_body(content = String, content_type = "text/csv", description = "CSV or JSONL (application/x-ndjson)"),
+    request_body(content = String, content_type = "text/csv", description = "CSV, JSONL (application/x-ndjson) or XLSX (application/vnd.openxmlformats-officedocument.spreadsheetml.sheet)"),
     responses((status = 200, description = "What the import did", body = DealsImported), (status = 422, description = "Bad lines, each with its number in `errors`; nothing imported", body = ImportRefused, content_type = "application/problem+json")),
     extensions(("x-required-role" = json!("service"))))]
 async fn import_deals(

@@ -446,7 +446,7 @@ pub fn person(mut m: Map<String, Value>) -> Result<Person, String> {
     let name = text_field(&mut m, "name")?.unwrap_or_else(|| id.clone());
     let manager = text_field(&mut m, "manager")?;
     if manager.as_deref() == Some(id.as_str()) {
-        return Err(format!("`{id}` cannot be their own manager"));
+        return Err(format!("`manager`: {id} cannot be their own manager"));
     }
     let region = text_field(&mut m, "region")?;
     let team = text_field(&mut m, "team")?;
