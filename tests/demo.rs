@@ -138,6 +138,27 @@ fn the_demo_company_is_served_and_nothing_is_written_beside_it() {
     assert_eq!(statement["rep"], "ana");
     assert!(!statement["lines"].as_array().unwrap().is_empty(), "{statement}");
 
+    // Notifications in each recipient's language: the APAC manager's
+    // roster entry has `locale: zh-CN`.
+    let (code, body) = http(&addr, "GET", "/v1/outbox", "");
+    assert_eq!(code, 200, "{body}");
+    let outbox = json(&body)["notifications"].as_array().unwrap().clone();
+    let requested = |to: &str| {
+        outbox
+            .iter()
+            .find(|n| n["recipient"] == to && n["template"] == "approval-requested")
+            .unwrap_or_else(|| panic!("no approval request to {to}"))["body"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(requested("u-liwei").starts_with("待审批："), "{}", requested("u-liwei"));
+    assert!(
+        requested("u-priya").starts_with("Approval needed: "),
+        "{}",
+        requested("u-priya")
+    );
+
     // The console answers.
     let (code, _) = http(&addr, "GET", "/admin/signin", "");
     assert_eq!(code, 200);
