@@ -555,6 +555,85 @@ pub fn deals(body: &[u8], format: ImportFormat, default_funnel: &str, at: &str) 
     if errors.is_empty() { Ok(out) } else { Err(errors) }
 }
 
+/// A roster as an XLSX workbook that imports back as the same people: a
+/// `People` sheet with `id, name, role, manager, region, team,
+/// effective_from` and a column per attribute. Numbers are number cells
+/// when a spreadsheet number holds them exactly (else text, which imports
+/// as the same decimal), dates are date cells, objects and lists are JSON.
+pub fn people_xlsx(people: &[Person]) -> Result<Vec<u8>, String> {
+    use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
+    let x = |e: rust_xlsxwriter::XlsxError| format!("writing the workbook: {e}");
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.set_name("People").map_err(x)?;
+    let bold = Format::new().set_bold();
+    let date = Format::new().set_num_format("yyyy-mm-dd");
+    let mut header: Vec<String> = ["id", "name", "role", "manager", "region", "team", "effective_from"]
+        .map(String::from)
+        .to_vec();
+    for p in people {
+        for k in p.attributes.keys() {
+            if !header.contains(k) {
+                header.push(k.clone());
+            }
+        }
+    }
+    for (c, h) in header.iter().enumerate() {
+        sheet.write_string_with_format(0, c as u16, h, &bold).map_err(x)?;
+    }
+    for (i, p) in people.iter().enumerate() {
+        let row = i as u32 + 1;
+        for (c, value) in [
+            Some(&p.id),
+            Some(&p.name),
+            Some(&p.role),
+            p.manager.as_ref(),
+            p.region.as_ref(),
+            p.team.as_ref(),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if let Some(v) = value {
+                sheet.write_string(row, c as u16, v).map_err(x)?;
+            }
+        }
+        if p.valid_from != BEGINNING {
+            let d = ExcelDateTime::parse_from_str(&p.valid_from).map_err(x)?;
+            sheet.write_datetime_with_format(row, 6, &d, &date).map_err(x)?;
+        }
+        for (k, v) in &p.attributes {
+            let c = header.iter().position(|h| h == k).unwrap_or(0) as u16;
+            match v {
+                Value::Null => {}
+                Value::Bool(b) => {
+                    sheet.write_boolean(row, c, *b).map_err(x)?;
+                }
+                Value::Number(n) => {
+                    let text = n.to_string();
+                    match text.parse::<f64>() {
+                        // Only when the cell reads back as the same text.
+                        Ok(f) if xlsx_cell(k, &calamine::Data::Float(f)).ok().flatten() == Some(v.clone()) => {
+                            sheet.write_number(row, c, f).map_err(x)?;
+                        }
+                        _ => {
+                            sheet.write_string(row, c, &text).map_err(x)?;
+                        }
+                    }
+                }
+                Value::String(t) => {
+                    sheet.write_string(row, c, t).map_err(x)?;
+                }
+                other => {
+                    sheet.write_string(row, c, other.to_string()).map_err(x)?;
+                }
+            }
+        }
+    }
+    sheet.set_freeze_panes(1, 0).map_err(x)?;
+    book.save_to_buffer().map_err(x)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -770,5 +849,17 @@ mod tests {
         let errors = people(b"PK\x03\x04 not really", ImportFormat::Xlsx).unwrap_err();
         assert_eq!(errors.len(), 1);
         assert!(errors[0].message.contains("not an XLSX workbook"), "{errors:?}");
+    }
+
+    #[test]
+    fn a_roster_workbook_imports_back_as_the_same_people() {
+        let body = br#"{"id": "1001", "name": "Ana", "role": "ae", "manager": "m-1", "region": "NA", "effective_from": "2026-02-15", "quota": 480000.5, "share": 0.1, "exact": 12345678901234567.89, "remote": true, "splits": [{"rep": "ana", "share": 1}]}
+{"id": "m-1", "name": "Frank", "role": "manager", "team": "NA sales", "csat": 93}
+"#;
+        let people = people(body, ImportFormat::Jsonl).unwrap();
+        let workbook = people_xlsx(&people).unwrap();
+        let back = super::people(&workbook, ImportFormat::Xlsx).unwrap();
+        assert_eq!(back, people);
+        assert_eq!(back[0].attributes["exact"].to_string(), "12345678901234567.89");
     }
 }
