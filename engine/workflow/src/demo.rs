@@ -40,8 +40,17 @@ pub struct DemoCompany {
     pub run: Option<(String, String)>,
 }
 
-/// The demo's people: id, name, role, manager, region, locale.
-const PEOPLE: &[(&str, &str, &str, Option<&str>, Option<&str>, &str)] = &[
+/// One of the demo's people: id, name, role, manager, region, locale.
+type DemoPerson = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    Option<&'static str>,
+    &'static str,
+);
+
+const PEOPLE: &[DemoPerson] = &[
     ("u-mara", "Mara Lindqvist", "vp-sales", None, None, "en"),
     ("u-dan", "Daniel Okafor", "sales-director", Some("u-mara"), None, "en"),
     ("u-sam", "Sam Patel", "revops", Some("u-mara"), None, "en"),
@@ -400,7 +409,7 @@ impl Seeder<'_> {
                 "close_date": close.format("%Y-%m-%d").to_string(),
                 "contact_email": format!("buyer{n}@{}.example", customer.to_lowercase().replace(' ', "-")),
                 "region": rep.region,
-                "new_logo": rng.next() % 3 == 0,
+                "new_logo": rng.next().is_multiple_of(3),
             }),
             context: json!({
                 "rep": { "id": rep.id, "manager": manager, "role": rep.role, "region": rep.region },
