@@ -29,10 +29,10 @@ pub enum Command {
     Init(InitArgs),
     /// Serve the HTTP API over a pack; the folder is watched and reloaded.
     #[command(
-        after_help = "Examples:\n  dealrules serve                                   # ./rules, sqlite://dealrules.db, 127.0.0.1:8080\n  dealrules serve --rules examples/acme --listen 0.0.0.0:8080\n  DEALRULES_ADMIN_TOKEN=... dealrules serve --db postgres://user@db/dealrules --log-format json"
+        after_help = "Examples:\n  dealrules serve                                   # ./rules, sqlite://dealrules.db, 127.0.0.1:8080\n  dealrules serve --demo                            # a made-up company in a throwaway store\n  dealrules serve --rules examples/acme --listen 0.0.0.0:8080\n  DEALRULES_ADMIN_TOKEN=... dealrules serve --db postgres://user@db/dealrules --log-format json"
     )]
     Serve(ServeArgs),
-    /// Import people or deals (CSV or JSONL) into a server or a store.
+    /// Import people or deals (CSV, JSONL or XLSX) into a server or a store.
     Import {
         #[command(subcommand)]
         command: crate::import_cli::ImportCommand,
@@ -146,6 +146,11 @@ pub struct ServeArgs {
     /// for collectors. `RUST_LOG` picks the level (default `info`).
     #[arg(long, env = "DEALRULES_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
+    /// Serve a made-up company (people, a quarter and a half of deals,
+    /// pending approvals, a published incentive run) from a throwaway store
+    /// deleted on exit; never opens --db.
+    #[arg(long, conflicts_with = "db")]
+    pub demo: bool,
 }
 
 #[derive(Debug, Args)]

@@ -93,10 +93,27 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         "forever" => None,
         text => Some(duration("decision-log-retention", text)?),
     };
+    // The demo's store lives in a folder of its own that is removed when
+    // the server stops: `dealrules.db` is never opened.
+    let demo_dir = if args.demo {
+        Some(
+            tempfile::Builder::new()
+                .prefix("dealrules-demo-")
+                .tempdir()
+                .map_err(|e| CliError::Serve(format!("cannot make the demo's throwaway store: {e}")))?,
+        )
+    } else {
+        None
+    };
+    let db = match &demo_dir {
+        Some(dir) => format!("sqlite://{}", dir.path().join("demo.db").display()),
+        None => args.db,
+    };
     let config = dealrules_server::ServeConfig {
         rules: args.rules,
         listen: args.listen,
-        db: args.db,
+        db,
+        demo: args.demo,
         admin_token: std::env::var("DEALRULES_ADMIN_TOKEN").ok(),
         decision_log: args.decision_log == "on",
         retention,
@@ -109,6 +126,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
     runtime()?
         .block_on(dealrules_server::serve(config))
         .map_err(|e| CliError::Serve(e.to_string()))?;
+    drop(demo_dir);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,8 +1,9 @@
-//! `dealrules import people|deals FILE`: a CSV or JSONL file into a
+//! `dealrules import people|deals FILE`: a CSV, JSONL or XLSX file into a
 //! running server (`--server URL`, with a token) or straight into a store
 //! (`--db URL`). Either way the file goes in whole or not at all, and bad
 //! lines are listed with their numbers.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -20,7 +21,7 @@ pub enum ImportCommand {
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// The CSV or JSONL file (by extension, else by its first byte).
+    /// The CSV, JSONL or XLSX file (by extension, else by its first bytes).
     pub file: PathBuf,
     /// A running server, e.g. http://127.0.0.1:8080.
     #[arg(long, conflicts_with = "db", required_unless_present = "db")]
@@ -56,11 +57,22 @@ pub fn run(command: ImportCommand) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // A spinner while the file is read, checked and stored (or sent); on a
+    // terminal only, so pipes and logs get the summary alone.
+    let spinner = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_message(format!("importing {what} from {}", args.file.display()));
+        bar.enable_steady_tick(std::time::Duration::from_millis(100));
+        bar
+    });
     let result = match (&args.server, &args.db) {
         (Some(server), _) => rt.block_on(to_server(what, server, args.token.as_deref(), &args.file, body)),
         (None, Some(db)) => rt.block_on(to_store(what, db, &args.rules, &args.file, body)),
         (None, None) => Err(Failure::Usage("give --server URL or --db URL".into())),
     };
+    if let Some(bar) = spinner {
+        bar.finish_and_clear();
+    }
     match result {
         Ok(summary) => {
             println!("{summary}");
@@ -68,9 +80,14 @@ pub fn run(command: ImportCommand) -> ExitCode {
         }
         Err(Failure::Lines(errors)) => {
             for e in &errors {
-                eprintln!("{}:{}: {}", args.file.display(), e.line, e.message);
+                eprintln!("{}{}: {}", args.file.display(), e.place(), e.message);
             }
-            eprintln!("{} bad line(s); nothing was imported", errors.len());
+            let unit = if errors.iter().any(|e| e.sheet.is_some()) {
+                "row"
+            } else {
+                "line"
+            };
+            eprintln!("{} bad {unit}(s); nothing was imported", errors.len());
             ExitCode::from(1)
         }
         Err(Failure::Usage(m)) => {
@@ -136,10 +153,7 @@ async fn to_server(
 ) -> Result<String, Failure> {
     use http_body_util::{BodyExt, Full};
     let token = token.ok_or_else(|| Failure::Usage("--server needs --token or DEALRULES_TOKEN".into()))?;
-    let content_type = match ImportFormat::from_path(&file.display().to_string(), &body) {
-        ImportFormat::Csv => "text/csv",
-        ImportFormat::Jsonl => "application/x-ndjson",
-    };
+    let content_type = ImportFormat::from_path(&file.display().to_string(), &body).content_type();
     let url = format!("{}/v1/{what}:import", server.trim_end_matches('/'));
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
     let request = hyper::Request::post(&url)
@@ -166,9 +180,14 @@ async fn to_server(
     if let Some(errors) = problem.get("errors").and_then(|e| e.as_array()) {
         let lines = errors
             .iter()
-            .map(|e| LineError {
-                line: e.get("line").and_then(|l| l.as_u64()).unwrap_or(0),
-                message: e.get("message").and_then(|m| m.as_str()).unwrap_or("").to_string(),
+            .map(|e| {
+                let text = |k: &str| e.get(k).and_then(|v| v.as_str()).map(str::to_string);
+                LineError {
+                    line: e.get("line").and_then(|l| l.as_u64()).unwrap_or(0),
+                    message: text("message").unwrap_or_default(),
+                    sheet: text("sheet"),
+                    column: text("column"),
+                }
             })
             .collect();
         return Err(Failure::Lines(lines));

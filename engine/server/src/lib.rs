@@ -70,6 +70,8 @@ pub struct ServeConfig {
     pub webhook_url: Option<String>,
     /// How often due timers are looked for.
     pub timer_tick: Duration,
+    /// Seed the (new, throwaway) store with the demo company before serving.
+    pub demo: bool,
 }
 
 /// Creates an admin token in the store when the store has none and no
@@ -130,6 +132,20 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     .await?;
     if startup_errors.is_some() {
         state.activations.started(startup_errors).await;
+    }
+    if config.demo {
+        let company =
+            dealrules_workflow::demo::seed(store.clone(), state.snapshot.load_full(), state.clock.now()).await?;
+        println!(
+            "Demo company: {} people, {} deals, {} approvals pending{}. Nothing is kept after the server stops.",
+            company.people,
+            company.deals,
+            company.pending_approvals,
+            match &company.run {
+                Some((run, period)) => format!(", incentive run {run} published for {period}"),
+                None => String::new(),
+            }
+        );
     }
     if let (true, Some(keep)) = (config.decision_log, config.retention) {
         decision_log::prune_every_hour(store.clone(), keep, &state.workers);

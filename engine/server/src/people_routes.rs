@@ -1,7 +1,9 @@
 //! The roster and bulk imports over HTTP: `PUT /v1/people/{id}`,
 //! `GET /v1/people`, `POST /v1/people:import`, `POST /v1/deals:import`.
-//! Files are CSV or JSONL (by content type, else by their first byte); a
-//! file with a bad line is refused whole, every bad line numbered.
+//! Files are CSV, JSONL or XLSX (by content type, else by their first
+//! bytes); a file with a bad line is refused whole, every bad line numbered
+//! (in a workbook, with its sheet and column). The roster also comes out as
+//! XLSX (`GET /v1/people?format=xlsx`) in the shape it is imported in.
 
 use std::sync::Arc;
 
@@ -9,6 +11,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
 use dealrules_model::Kind;
 use dealrules_store::{ImportCounts, Person, people::BEGINNING};
 use dealrules_workflow::imports::{self, ImportFormat, LineError};
@@ -109,6 +112,8 @@ pub struct PeopleQuery {
     as_of: Option<String>,
     /// Only people of this role.
     role: Option<String>,
+    /// json (the default) or xlsx: a workbook that imports back as the same people.
+    format: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -119,17 +124,43 @@ pub struct Roster {
 
 /// The roster as of a date, by id.
 #[utoipa::path(get, path = "/v1/people", tag = "people", params(PeopleQuery),
-    responses((status = 200, description = "The people in force that day", body = Roster), (status = 400, description = "Not a date")),
+    responses((status = 200, description = "The people in force that day (JSON, or XLSX with `format=xlsx`)", content(
+        (Roster = "application/json"),
+        (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    )), (status = 400, description = "Not a date, or not a format")),
     extensions(("x-required-role" = json!("approver"))))]
 async fn people(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Query(q): Query<PeopleQuery>,
-) -> Result<Json<Roster>, ApiError> {
+) -> Result<Response, ApiError> {
     who(&state, &headers, Role::Approver).await?;
+    let xlsx = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("xlsx") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "`{other}` is not a roster format: json or xlsx"
+            )));
+        }
+    };
     let as_of = q.as_of.unwrap_or_else(|| state.clock.text().chars().take(10).collect());
     let people = state.store.people_as_of(&as_of, q.role.as_deref()).await?;
-    Ok(Json(Roster { as_of, people }))
+    if !xlsx {
+        return Ok(Json(Roster { as_of, people }).into_response());
+    }
+    let bytes = imports::people_xlsx(&people).map_err(ApiError::Internal)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, imports::XLSX_CONTENT_TYPE.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"people-{as_of}.xlsx\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 #[derive(Serialize, ToSchema)]
@@ -155,8 +186,15 @@ pub struct ImportRefused {
 /// A bad line of an import file (the CSV header is line 1).
 #[derive(Serialize, ToSchema)]
 pub struct BadLine {
+    /// The line; in a workbook, the row as the spreadsheet numbers it.
     pub line: u64,
     pub message: String,
+    /// In a workbook: the sheet read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sheet: Option<String>,
+    /// In a workbook: the column the message is about, when one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
 }
 
 fn refused(errors: Vec<LineError>, what: &str) -> ApiError {
@@ -186,11 +224,11 @@ fn format_of(headers: &HeaderMap, body: &[u8]) -> ImportFormat {
     ImportFormat::detect(headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()), body)
 }
 
-/// Imports people (CSV with a header `id,name,role,manager,region,team,
+/// Imports people (XLSX, or CSV with a header `id,name,role,manager,region,team,
 /// effective_from,...`, or JSONL): every line a version; other columns are
 /// attributes. All or nothing.
 #[utoipa::path(post, path = "/v1/people:import", tag = "people",
-    request_body(content = String, content_type = "text/csv", description = "CSV or JSONL (application/x-ndjson)"),
+    request_body(content = String, content_type = "text/csv", description = "CSV, JSONL (application/x-ndjson) or XLSX (application/vnd.openxmlformats-officedocument.spreadsheetml.sheet)"),
     responses((status = 200, description = "Imported", body = PeopleImported), (status = 422, description = "Bad lines, each with its number in `errors`; nothing imported", body = ImportRefused, content_type = "application/problem+json")),
     extensions(("x-required-role" = json!("admin"))))]
 async fn import_people(
@@ -229,11 +267,11 @@ pub fn default_funnel(snapshot: &dealrules_core::Snapshot) -> String {
     }
 }
 
-/// Imports deals (CSV or JSONL: `id, owner, stage, funnel, amount,
+/// Imports deals (CSV, JSONL or XLSX: `id, owner, stage, funnel, amount,
 /// closed_at, splits, ...`), idempotent by id: new deals are created,
 /// changed ones updated, the rest left. All or nothing.
 #[utoipa::path(post, path = "/v1/deals:import", tag = "deals",
-    request_body(content = String, content_type = "text/csv", description = "CSV or JSONL (application/x-ndjson)"),
+    request_body(content = String, content_type = "text/csv", description = "CSV, JSONL (application/x-ndjson) or XLSX (application/vnd.openxmlformats-officedocument.spreadsheetml.sheet)"),
     responses((status = 200, description = "What the import did", body = DealsImported), (status = 422, description = "Bad lines, each with its number in `errors`; nothing imported", body = ImportRefused, content_type = "application/problem+json")),
     extensions(("x-required-role" = json!("service"))))]
 async fn import_deals(

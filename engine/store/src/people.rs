@@ -159,6 +159,16 @@ impl Store {
         Ok(people.len())
     }
 
+    /// The version of person `id` in force on `date` (YYYY-MM-DD), read in
+    /// `conn` (a write transaction's own connection).
+    pub async fn person_on_in(&self, conn: &mut AnyConnection, id: &str, date: &str) -> Result<Option<Person>> {
+        Ok(self
+            .person_versions_in(conn, id)
+            .await?
+            .into_iter()
+            .find(|p| p.in_force(date)))
+    }
+
     async fn person_versions_in(&self, conn: &mut AnyConnection, id: &str) -> Result<Vec<Person>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {PERSON_COLUMNS} FROM people WHERE id = $1 ORDER BY valid_from"

@@ -23,6 +23,7 @@ mod clock;
 mod cx;
 mod deals;
 pub mod delivery;
+pub mod demo;
 mod error;
 mod facts;
 pub mod imports;

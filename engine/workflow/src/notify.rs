@@ -6,6 +6,39 @@ use serde_json::{Value as Json, json};
 use crate::cx::Cx;
 use crate::error::WorkflowError;
 
+/// Locales notifications are written in besides English.
+const LOCALES: &[&str] = &["zh-CN"];
+
+/// The template for the recipient: `NAME.LOCALE` when the recipient is a
+/// person whose roster entry (in force today) has a `locale` attribute
+/// with such a variant (`zh-CN`, or `zh` and `zh-Hans` for it), else
+/// `NAME`. Group recipients (`role:...`) read English.
+async fn localized(cx: &Cx<'_>, conn: &mut Conn, template: &str, to: &str) -> Result<String, WorkflowError> {
+    if to.starts_with("role:") || to.is_empty() {
+        return Ok(template.to_string());
+    }
+    let today = cx.now.get(..10).unwrap_or(&cx.now);
+    let locale = cx
+        .wf
+        .store
+        .person_on_in(conn, to, today)
+        .await?
+        .and_then(|p| p.attributes.get("locale").and_then(|l| l.as_str()).map(str::to_string));
+    let Some(locale) = locale else {
+        return Ok(template.to_string());
+    };
+    let wanted = match locale.as_str() {
+        "zh" | "zh-Hans" | "zh-CN" | "zh_CN" => "zh-CN",
+        other => other,
+    };
+    let variant = format!("{template}.{wanted}");
+    if LOCALES.contains(&wanted) && cx.wf.templates.get_template_names().any(|n| n == variant) {
+        Ok(variant)
+    } else {
+        Ok(template.to_string())
+    }
+}
+
 /// Renders a notification into the outbox; a template that does not
 /// render is a failed action on the deal's history.
 pub(crate) async fn notify(
@@ -24,7 +57,8 @@ pub(crate) async fn notify(
             context.insert(k, v);
         }
     }
-    match cx.wf.templates.render(template, &context) {
+    let chosen = localized(cx, conn, template, to).await?;
+    match cx.wf.templates.render(&chosen, &context) {
         Ok(body) => {
             let row = OutboxRow {
                 id: cx.wf.store.new_id(),

@@ -48,36 +48,29 @@ impl Workflow {
     }
 }
 
-/// The notification templates of `templates/notifications/`, embedded.
+/// The notification templates of `templates/notifications/`, embedded:
+/// each by its name, and its Simplified Chinese variant as `NAME.zh-CN`.
 pub fn notification_templates() -> Result<tera::Tera, WorkflowError> {
     let mut t = tera::Tera::default();
     t.autoescape_on(vec![]);
-    let files: [(&str, &str); 6] = [
-        (
-            "proposal-sent",
-            include_str!("../../../templates/notifications/proposal-sent.tera"),
-        ),
-        (
-            "stale-deal",
-            include_str!("../../../templates/notifications/stale-deal.tera"),
-        ),
-        (
-            "customer-revisit",
-            include_str!("../../../templates/notifications/customer-revisit.tera"),
-        ),
-        (
-            "approval-requested",
-            include_str!("../../../templates/notifications/approval-requested.tera"),
-        ),
-        (
-            "approval-reminder",
-            include_str!("../../../templates/notifications/approval-reminder.tera"),
-        ),
-        (
-            "approval-escalated",
-            include_str!("../../../templates/notifications/approval-escalated.tera"),
-        ),
-    ];
+    // Each template in English and in Simplified Chinese (`NAME.zh-CN`),
+    // chosen by the recipient's locale (see `notify`).
+    macro_rules! both {
+        ($($name:literal),*) => {
+            [$(
+                ($name, include_str!(concat!("../../../templates/notifications/", $name, ".tera"))),
+                (concat!($name, ".zh-CN"), include_str!(concat!("../../../templates/notifications/", $name, ".zh-CN.tera"))),
+            )*]
+        };
+    }
+    let files = both!(
+        "proposal-sent",
+        "stale-deal",
+        "customer-revisit",
+        "approval-requested",
+        "approval-reminder",
+        "approval-escalated"
+    );
     t.add_raw_templates(files)
         .map_err(|e| WorkflowError::Internal(format!("notification templates: {e}")))?;
     Ok(t)
