@@ -592,11 +592,18 @@ struct ShownStatement {
 /// the console knows the field.
 fn statement_rows(lang: Lang, st: &Value) -> (Vec<Row>, Vec<Vec<Row>>) {
     let labels = lang.labels();
+    // `by_deal.w-1`: the field's label, then the key inside it.
     let label = |k: &str| {
-        labels
-            .get(format!("st_{k}").as_str())
-            .map(|l| l.to_string())
-            .unwrap_or_else(|| k.to_string())
+        if let Some(l) = labels.get(format!("st_{k}").as_str()) {
+            return l.to_string();
+        }
+        match k.split_once('.') {
+            Some((head, rest)) => match labels.get(format!("st_{head}").as_str()) {
+                Some(l) => format!("{l} · {rest}"),
+                None => k.to_string(),
+            },
+            None => k.to_string(),
+        }
     };
     let mut summary = Vec::new();
     let mut lines = Vec::new();
