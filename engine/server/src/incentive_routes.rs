@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::Role;
+use crate::auth::{Principal, Role, require};
 use crate::error::ApiError;
 use crate::extract::who;
 use crate::state::AppState;
@@ -58,21 +58,26 @@ async fn start_run(
     let who = who(&state, &headers, Role::Admin).await?;
     let req: RunRequest = crate::error::read_json(&body)
         .map_err(|e| ApiError::BadRequest(format!("expected {{\"period\": \"2026-Q1\"}}: {e}")))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(begin_run(&state, &who, &plan, &req.period).await?),
+    ))
+}
+
+/// Starts a run, for `POST /v1/incentives/{plan}/runs` and the console.
+pub(crate) async fn begin_run(state: &AppState, who: &Principal, plan: &str, period: &str) -> Result<Run, ApiError> {
+    require(who, Role::Admin)?;
     let snapshot = state.snapshot.load_full();
-    let run = state
-        .workflow
-        .start_run(snapshot, &(&who).into(), &plan, &req.period)
-        .await?;
-    Ok((StatusCode::ACCEPTED, Json(run)))
+    Ok(state.workflow.start_run(snapshot, &who.into(), plan, period).await?)
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RunsQuery {
-    period: Option<String>,
-    plan: Option<String>,
+    pub period: Option<String>,
+    pub plan: Option<String>,
     /// running | draft | approved | published | locked | failed | replaced
-    state: Option<String>,
+    pub state: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -89,7 +94,13 @@ async fn runs(
     headers: HeaderMap,
     Query(q): Query<RunsQuery>,
 ) -> Result<Json<RunList>, ApiError> {
-    who(&state, &headers, Role::Admin).await?;
+    let who = who(&state, &headers, Role::Admin).await?;
+    Ok(Json(run_list(&state, &who, q).await?))
+}
+
+/// Runs, for `GET /v1/incentives/runs` and the console.
+pub(crate) async fn run_list(state: &AppState, who: &Principal, q: RunsQuery) -> Result<RunList, ApiError> {
+    require(who, Role::Admin)?;
     let run_state = q
         .state
         .map(|s| s.parse::<RunState>())
@@ -103,7 +114,7 @@ async fn runs(
             state: run_state,
         })
         .await?;
-    Ok(Json(RunList { runs }))
+    Ok(RunList { runs })
 }
 
 /// A run with its totals and what each rep's statement pays.
@@ -115,13 +126,25 @@ async fn run(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<incentive_runs::RunView>, ApiError> {
-    who(&state, &headers, Role::Admin).await?;
-    Ok(Json(state.workflow.run_view(&id).await?))
+    let who = who(&state, &headers, Role::Admin).await?;
+    Ok(Json(run_view(&state, &who, &id).await?))
+}
+
+/// A run and its per-rep totals, for `GET /v1/incentives/runs/{id}` and the console.
+pub(crate) async fn run_view(state: &AppState, who: &Principal, id: &str) -> Result<incentive_runs::RunView, ApiError> {
+    require(who, Role::Admin)?;
+    Ok(state.workflow.run_view(id).await?)
 }
 
 async fn advance(state: &Arc<AppState>, headers: &HeaderMap, id: &str, to: RunState) -> Result<Json<Run>, ApiError> {
     let who = who(state, headers, Role::Admin).await?;
-    Ok(Json(state.workflow.advance_run(&(&who).into(), id, to).await?))
+    Ok(Json(advance_run(state, &who, id, to).await?))
+}
+
+/// Approves, publishes or locks a run, for the API's three routes and the console.
+pub(crate) async fn advance_run(state: &AppState, who: &Principal, id: &str, to: RunState) -> Result<Run, ApiError> {
+    require(who, Role::Admin)?;
+    Ok(state.workflow.advance_run(&who.into(), id, to).await?)
 }
 
 /// Approves a draft run: an admin other than who started it.
@@ -179,9 +202,20 @@ async fn export(
     Path(id): Path<String>,
     Query(q): Query<ExportQuery>,
 ) -> Result<Response, ApiError> {
-    who(&state, &headers, Role::Admin).await?;
-    let format = q.format.as_deref().unwrap_or("csv");
-    let (run, lines) = state.workflow.payroll(&id).await?;
+    let who = who(&state, &headers, Role::Admin).await?;
+    payroll_export(&state, &who, &id, q.format.as_deref()).await
+}
+
+/// The payroll file, for `GET /v1/incentives/runs/{id}/export` and the console.
+pub(crate) async fn payroll_export(
+    state: &AppState,
+    who: &Principal,
+    id: &str,
+    format: Option<&str>,
+) -> Result<Response, ApiError> {
+    require(who, Role::Admin)?;
+    let format = format.unwrap_or("csv");
+    let (run, lines) = state.workflow.payroll(id).await?;
     let name = format!("payroll-{}-{}", run.plan, run.period);
     match format {
         "csv" => {
@@ -279,6 +313,28 @@ fn doc_locale(q: Option<&str>, headers: &HeaderMap) -> Result<DocLocale, ApiErro
     })
 }
 
+/// `rep`'s published statements for `period` (one plan's, if named) when
+/// `who` may read them, for `GET /v1/statements/{rep}/{period}` and the console.
+pub(crate) async fn rep_statements(
+    state: &AppState,
+    who: &Principal,
+    rep: &str,
+    period: &str,
+    plan: Option<&str>,
+) -> Result<Vec<StoredStatement>, ApiError> {
+    require(who, Role::Viewer)?;
+    let mut statements = state.workflow.statements_for(&who.into(), rep, period).await?;
+    if let Some(plan) = plan {
+        statements.retain(|s| s.plan == plan);
+    }
+    if statements.is_empty() {
+        return Err(ApiError::NotFound(format!(
+            "no published statement of {rep} for {period}"
+        )));
+    }
+    Ok(statements)
+}
+
 /// A rep's published statements for a period, one per plan: JSON, or
 /// HTML, CSV, Markdown (Accept or `?format=`), in English or Chinese
 /// (`?locale=zh-CN`). The rep, their managers and admins may read them.
@@ -294,15 +350,7 @@ async fn statement(
     let who = who(&state, &headers, Role::Viewer).await?;
     let format = doc_format(q.format.as_deref(), &headers)?;
     let locale = doc_locale(q.locale.as_deref(), &headers)?;
-    let mut statements = state.workflow.statements_for(&(&who).into(), &rep, &period).await?;
-    if let Some(plan) = &q.plan {
-        statements.retain(|s| &s.plan == plan);
-    }
-    if statements.is_empty() {
-        return Err(ApiError::NotFound(format!(
-            "no published statement of {rep} for {period}"
-        )));
-    }
+    let statements = rep_statements(&state, &who, &rep, &period, q.plan.as_deref()).await?;
     if format == DocFormat::Json {
         return Ok(Json(RepStatements {
             rep,

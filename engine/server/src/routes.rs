@@ -20,7 +20,7 @@ use utoipa_axum::routes;
 
 use crate::activation::Activations;
 use crate::activation::Outcome;
-use crate::auth::{Role, generate_token, hash_token};
+use crate::auth::{Principal, Role, generate_token, hash_token, require};
 use crate::error::ApiError;
 use crate::extract::{Admin, Caller, Expected, JsonBody, Service, Viewer};
 use crate::openapi;
@@ -462,19 +462,19 @@ pub struct PackFiles {
 
 // ---- the decision log ----
 
-#[derive(Deserialize, utoipa::IntoParams)]
+#[derive(Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-struct DecisionsQuery {
+pub struct DecisionsQuery {
     /// Only this policy.
-    policy: Option<String>,
+    pub policy: Option<String>,
     /// From this time, inclusive (RFC 3339 or YYYY-MM-DD).
-    since: Option<String>,
+    pub since: Option<String>,
     /// Before this time (RFC 3339 or YYYY-MM-DD).
-    until: Option<String>,
+    pub until: Option<String>,
     /// The `next_after` of the previous page.
-    after: Option<String>,
+    pub after: Option<String>,
     /// At most this many (default 100, at most 1000).
-    limit: Option<u32>,
+    pub limit: Option<u32>,
 }
 
 /// A stored body as JSON when it is JSON (numbers exact), else as text.
@@ -529,12 +529,23 @@ pub struct DecisionPage {
     responses((status = 200, description = "A page of the log", body = DecisionPage), (status = 400, description = "A time that is not a time")),
     extensions(("x-required-role" = json!("viewer"))))]
 async fn decisions(
-    State(store): State<StoreHandle>,
+    State(state): State<Arc<AppState>>,
     Query(q): Query<DecisionsQuery>,
-    _: Caller<Viewer>,
+    Caller(who, _): Caller<Viewer>,
 ) -> Result<Json<DecisionPage>, ApiError> {
+    Ok(Json(decision_page(&state, &who, q).await?))
+}
+
+/// A page of the decision log, for `GET /v1/decisions` and the console.
+pub(crate) async fn decision_page(
+    state: &AppState,
+    who: &Principal,
+    q: DecisionsQuery,
+) -> Result<DecisionPage, ApiError> {
+    require(who, Role::Viewer)?;
     let limit = q.limit.unwrap_or(100).clamp(1, dealrules_store::MAX_PAGE);
-    let found = store
+    let found = state
+        .store
         .decisions(&DecisionQuery {
             policy: q.policy,
             since: q.since,
@@ -546,10 +557,10 @@ async fn decisions(
     let next = (found.len() == limit as usize)
         .then(|| found.last().map(|r| r.id.clone()))
         .flatten();
-    Ok(Json(DecisionPage {
+    Ok(DecisionPage {
         decisions: found.iter().map(record_json).collect(),
         next_after: next,
-    }))
+    })
 }
 
 /// One logged decision.
@@ -557,15 +568,22 @@ async fn decisions(
     responses((status = 200, description = "The decision", body = LoggedDecision), (status = 404, description = "Not in the log")),
     extensions(("x-required-role" = json!("viewer"))))]
 async fn decision(
-    State(store): State<StoreHandle>,
+    State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-    _: Caller<Viewer>,
+    Caller(who, _): Caller<Viewer>,
 ) -> Result<Json<LoggedDecision>, ApiError> {
-    let r = store
-        .decision(&id)
+    Ok(Json(logged_decision(&state, &who, &id).await?))
+}
+
+/// One logged decision, for `GET /v1/decisions/{id}` and the console.
+pub(crate) async fn logged_decision(state: &AppState, who: &Principal, id: &str) -> Result<LoggedDecision, ApiError> {
+    require(who, Role::Viewer)?;
+    let r = state
+        .store
+        .decision(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no decision `{id}` in the log")))?;
-    Ok(Json(record_json(&r)))
+    Ok(record_json(&r))
 }
 
 /// Replays a logged decision on the pack version that made it.
@@ -576,16 +594,22 @@ async fn decision(
     responses((status = 200, description = "The original and the replayed answer", body = Replay), (status = 404, description = "Not in the log"), (status = 422, description = "Its pack version is not stored or no longer builds")),
     extensions(("x-required-role" = json!("viewer"))))]
 async fn replay(
-    State(active): State<Active>,
-    State(store): State<StoreHandle>,
+    State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-    _: Caller<Viewer>,
+    Caller(who, _): Caller<Viewer>,
 ) -> Result<Json<Replay>, ApiError> {
+    Ok(Json(replay_decision(&state, &who, &id).await?))
+}
+
+/// Replays a logged decision, for `POST /v1/decisions/{id}/replay` and the console.
+pub(crate) async fn replay_decision(state: &AppState, who: &Principal, id: &str) -> Result<Replay, ApiError> {
+    require(who, Role::Viewer)?;
+    let store = &state.store;
     let r = store
-        .decision(&id)
+        .decision(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no decision `{id}` in the log")))?;
-    let active = active.load_full();
+    let active = state.snapshot.load_full();
     let snapshot = if *active.version == r.version {
         active
     } else {
@@ -608,7 +632,7 @@ async fn replay(
     .map_err(|e| ApiError::Internal(e.to_string()))?
     .map_err(ApiError::Internal)?;
     let (original, again) = (as_json(&r.result), as_json(&replayed));
-    Ok(Json(Replay {
+    Ok(Replay {
         id: r.id,
         policy: r.policy,
         version: r.version,
@@ -616,7 +640,7 @@ async fn replay(
         same: original == again,
         original,
         replayed: again,
-    }))
+    })
 }
 
 #[derive(Serialize, ToSchema)]

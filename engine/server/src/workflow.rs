@@ -15,15 +15,15 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::{Principal, Role};
+use crate::auth::{Principal, Role, require};
 use crate::error::ApiError;
 use crate::extract::{Approver, Caller, Expected, JsonBody, Service, Viewer};
-use crate::state::{Active, AppState, StoreHandle, WorkflowHandle};
+use crate::state::{Active, AppState, WorkflowHandle};
 
 /// The workflow's routes and their OpenAPI document.
 pub fn router() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new()
-        .routes(routes!(create_deal_route))
+        .routes(routes!(create_deal_route, deals))
         .routes(routes!(deal))
         .routes(routes!(event))
         .routes(routes!(approvals))
@@ -131,11 +131,61 @@ async fn create_deal_route(
     responses((status = 200, description = "The deal", body = crate::schemas::DealView), (status = 404, description = "No such deal")),
     extensions(("x-required-role" = json!("viewer"))))]
 async fn deal(
-    State(workflow): State<WorkflowHandle>,
+    State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-    _: Caller<Viewer>,
+    Caller(who, _): Caller<Viewer>,
 ) -> Result<Json<DealView>, ApiError> {
-    Ok(Json(workflow.view(&id).await?))
+    Ok(Json(deal_view(&state, &who, &id).await?))
+}
+
+/// A deal, for `GET /v1/deals/{id}` and the console.
+pub(crate) async fn deal_view(state: &AppState, who: &Principal, id: &str) -> Result<DealView, ApiError> {
+    require(who, Role::Viewer)?;
+    Ok(state.workflow.view(id).await?)
+}
+
+#[derive(Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DealsQuery {
+    /// The `next_after` of the previous page.
+    pub after: Option<String>,
+    /// At most this many (default 50, at most 1000).
+    pub limit: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DealPage {
+    /// Deals by id: id, funnel, owner, stage, fields, timestamps.
+    #[schema(value_type = Vec<Object>)]
+    pub deals: Vec<dealrules_store::Deal>,
+    /// Pass as `after` for the next page; null on the last page.
+    pub next_after: Option<String>,
+}
+
+/// Deals by id, a page at a time, with their stage and fields.
+#[utoipa::path(get, path = "/v1/deals", tag = "deals", params(DealsQuery),
+    responses((status = 200, description = "A page of deals", body = DealPage)),
+    extensions(("x-required-role" = json!("viewer"))))]
+async fn deals(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<DealsQuery>,
+    Caller(who, _): Caller<Viewer>,
+) -> Result<Json<DealPage>, ApiError> {
+    Ok(Json(deal_page(&state, &who, q).await?))
+}
+
+/// A page of deals, for `GET /v1/deals` and the console.
+pub(crate) async fn deal_page(state: &AppState, who: &Principal, q: DealsQuery) -> Result<DealPage, ApiError> {
+    require(who, Role::Viewer)?;
+    let limit = q.limit.unwrap_or(50).clamp(1, dealrules_store::MAX_PAGE);
+    let deals = state
+        .store
+        .deals_page(q.after.as_deref().unwrap_or(""), i64::from(limit))
+        .await?;
+    let next_after = (deals.len() == limit as usize)
+        .then(|| deals.last().map(|d| d.id.clone()))
+        .flatten();
+    Ok(DealPage { deals, next_after })
 }
 
 /// An event on a deal: field changes or a move request. With an
@@ -163,13 +213,16 @@ async fn event(
     Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
+#[derive(Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ApprovalsQuery {
     /// pending | approved | rejected | recalled
-    state: Option<String>,
+    pub state: Option<String>,
     /// Only this deal's.
-    deal: Option<String>,
+    pub deal: Option<String>,
+    /// `true`: only the pending requests whose pending step the caller may
+    /// decide today (the approver's inbox); `state` and `deal` are ignored.
+    pub mine: Option<bool>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -183,13 +236,26 @@ pub struct ApprovalList {
     responses((status = 200, description = "The requests, oldest first", body = ApprovalList), (status = 400, description = "Not a state")),
     extensions(("x-required-role" = json!("viewer"))))]
 async fn approvals(
-    State(workflow): State<WorkflowHandle>,
+    State(state): State<Arc<AppState>>,
     Query(q): Query<ApprovalsQuery>,
-    _: Caller<Viewer>,
+    Caller(who, _): Caller<Viewer>,
 ) -> Result<Json<ApprovalList>, ApiError> {
-    Ok(Json(ApprovalList {
-        approvals: workflow.approvals(q.state.as_deref(), q.deal.as_deref()).await?,
-    }))
+    Ok(Json(approval_list(&state, &who, q).await?))
+}
+
+/// Approval requests, or the caller's inbox, for `GET /v1/approvals` and the console.
+pub(crate) async fn approval_list(
+    state: &AppState,
+    who: &Principal,
+    q: ApprovalsQuery,
+) -> Result<ApprovalList, ApiError> {
+    require(who, Role::Viewer)?;
+    let approvals = if q.mine == Some(true) {
+        state.workflow.inbox(&who.into()).await?
+    } else {
+        state.workflow.approvals(q.state.as_deref(), q.deal.as_deref()).await?
+    };
+    Ok(ApprovalList { approvals })
 }
 
 impl Expected for ApprovalDecisionRequest {
@@ -215,19 +281,28 @@ pub struct ApprovalDecisionRequest {
     ),
     extensions(("x-required-role" = json!("approver"))))]
 async fn decide_approval(
-    State(active): State<Active>,
-    State(workflow): State<WorkflowHandle>,
+    State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     Caller(who, _): Caller<Approver>,
     JsonBody { value: req, .. }: JsonBody<ApprovalDecisionRequest>,
 ) -> Result<Json<dealrules_store::Approval>, ApiError> {
+    Ok(Json(approval_decision(&state, &who, &id, req).await?))
+}
+
+/// Approves or rejects a pending step, for `POST /v1/approvals/{id}/decision` and the console.
+pub(crate) async fn approval_decision(
+    state: &AppState,
+    who: &Principal,
+    id: &str,
+    req: ApprovalDecisionRequest,
+) -> Result<dealrules_store::Approval, ApiError> {
+    require(who, Role::Approver)?;
     let verdict: Verdict = req.decision.parse()?;
-    let snapshot = active.load_full();
-    Ok(Json(
-        workflow
-            .decide_approval(&snapshot, &(&who).into(), &id, verdict, req.comment)
-            .await?,
-    ))
+    let snapshot = state.snapshot.load_full();
+    Ok(state
+        .workflow
+        .decide_approval(&snapshot, &who.into(), id, verdict, req.comment)
+        .await?)
 }
 
 /// The submitter takes a pending request back.
@@ -319,11 +394,17 @@ pub struct OutboxList {
     responses((status = 200, description = "Notifications, oldest first", body = OutboxList)),
     extensions(("x-required-role" = json!("viewer"))))]
 async fn outbox(
-    State(store): State<StoreHandle>,
+    State(state): State<Arc<AppState>>,
     Query(q): Query<OutboxQuery>,
-    _: Caller<Viewer>,
+    Caller(who, _): Caller<Viewer>,
 ) -> Result<Json<OutboxList>, ApiError> {
-    Ok(Json(OutboxList {
-        notifications: store.outbox(q.deal.as_deref()).await?,
-    }))
+    Ok(Json(outbox_list(&state, &who, q.deal.as_deref()).await?))
+}
+
+/// Notifications, for `GET /v1/outbox` and the console.
+pub(crate) async fn outbox_list(state: &AppState, who: &Principal, deal: Option<&str>) -> Result<OutboxList, ApiError> {
+    require(who, Role::Viewer)?;
+    Ok(OutboxList {
+        notifications: state.store.outbox(deal).await?,
+    })
 }

@@ -340,3 +340,319 @@ async fn chinese_is_picked_by_accept_language_and_the_switch_overrides() {
     assert!(en.body.contains(r#"<html lang="en">"#));
     assert!(en.body.contains("Overview"));
 }
+
+async fn world_server() -> (std::net::SocketAddr, String) {
+    let (state, approval) = common::world::world().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, dealrules_server::routes::app(state)).await });
+    (addr, approval)
+}
+
+/// The values of `attr="..."` in `html`, entities in URLs undone.
+fn attrs(html: &str, attr: &str) -> Vec<String> {
+    let needle = format!(" {attr}=\"");
+    html.split(needle.as_str())
+        .skip(1)
+        .map(|v| v.split('"').next().unwrap().replace("&amp;", "&"))
+        .collect()
+}
+
+/// A form: its action and its fields' names and values (hidden fields,
+/// inputs, textareas, selects and the first submit button).
+struct FormSeen {
+    page: String,
+    action: String,
+    fields: Vec<(String, String)>,
+}
+
+fn forms(page: &str, html: &str) -> Vec<FormSeen> {
+    html.split("<form")
+        .skip(1)
+        .map(|f| f.split("</form>").next().unwrap())
+        .filter(|f| f.contains(r#"method="post""#))
+        .map(|f| {
+            let action = attrs(&format!(" {f}"), "action").into_iter().next().unwrap();
+            let mut fields = Vec::new();
+            for tag in f.split('<').skip(1) {
+                let name = attrs(&format!(" {tag}"), "name").into_iter().next();
+                let value = attrs(&format!(" {tag}"), "value")
+                    .into_iter()
+                    .next()
+                    .unwrap_or_default();
+                if let Some(name) = name
+                    && !fields.iter().any(|(n, _)| n == &name)
+                {
+                    fields.push((name, value));
+                }
+            }
+            FormSeen {
+                page: page.to_string(),
+                action,
+                fields,
+            }
+        })
+        .collect()
+}
+
+/// Every console page an admin reaches by following links from the
+/// overview, with its answer.
+async fn crawl(addr: std::net::SocketAddr, session: &str) -> Vec<(String, Answer)> {
+    let mut queue = vec!["/admin".to_string()];
+    let mut seen = std::collections::BTreeSet::new();
+    let mut pages = Vec::new();
+    while let Some(path) = queue.pop() {
+        if !seen.insert(path.clone()) || seen.len() > 400 {
+            continue;
+        }
+        let answer = http(addr, "GET", &path, &[("Cookie", session)], "").await;
+        if answer
+            .header("content-type")
+            .is_some_and(|c| c.starts_with("text/html"))
+        {
+            for href in attrs(&answer.body, "href") {
+                if href.starts_with("/admin") && !href.ends_with(".css") && !seen.contains(&href) {
+                    queue.push(href);
+                }
+            }
+        }
+        pages.push((path, answer));
+    }
+    pages
+}
+
+/// Whether a concrete path is an instance of a route's pattern.
+fn instance_of(path: &str, pattern: &str) -> bool {
+    let path = path.split('?').next().unwrap();
+    let (a, b): (Vec<&str>, Vec<&str>) = (path.split('/').collect(), pattern.split('/').collect());
+    a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| x == y || y.starts_with('{'))
+}
+
+#[tokio::test]
+async fn every_page_of_a_working_day_loads_nothing_from_another_origin() {
+    let (addr, _) = world_server().await;
+    let session = sign_in(addr, "t-admin").await;
+    let pages = crawl(addr, &session).await;
+    let paths: Vec<&str> = pages.iter().map(|(p, _)| p.as_str()).collect();
+    for must in [
+        "/admin/approvals",
+        "/admin/deals",
+        "/admin/deals/d-1001",
+        "/admin/runs",
+        "/admin/statements",
+        "/admin/decisions",
+    ] {
+        assert!(paths.contains(&must), "{must} is linked: {paths:?}");
+    }
+    for prefix in ["/admin/runs/run_", "/admin/decisions/", "/admin/statements?rep="] {
+        assert!(
+            paths.iter().any(|p| p.starts_with(prefix)),
+            "a {prefix}... page is linked: {paths:?}"
+        );
+    }
+    for (path, page) in &pages {
+        assert_eq!(page.status, 200, "{path}: {}", page.body);
+        if !page.header("content-type").unwrap().starts_with("text/html") {
+            assert!(path.contains("/export"), "{path}");
+            continue;
+        }
+        let csp = page.header("content-security-policy").unwrap_or_default();
+        for directive in ["default-src 'self'", "script-src 'none'", "form-action 'self'"] {
+            assert!(csp.contains(directive), "{path}: CSP {csp}");
+        }
+        for attr in ["src", "href", "action", "srcset", "poster", "data"] {
+            for url in attrs(&page.body, attr) {
+                assert!(
+                    (url.starts_with('/') && !url.starts_with("//")) || url.starts_with('#'),
+                    "{path}: {attr}={url}"
+                );
+            }
+        }
+        let lower = page.body.to_ascii_lowercase();
+        for external in ["http://", "https://", "@import", "url(", "<script", "<iframe"] {
+            assert!(!lower.contains(external), "{path} contains {external}");
+        }
+        assert_eq!(
+            page.body.matches(r#"method="post""#).count(),
+            page.body.matches(r#"name="csrf""#).count(),
+            "{path}: every POST form carries the CSRF token"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_console_route_that_takes_a_post_refuses_one_without_the_csrf_token() {
+    let (addr, approval) = world_server().await;
+    let session = sign_in(addr, "t-admin").await;
+    // The forms the pages show, and the routes the console's router has.
+    let mut seen = Vec::new();
+    for (path, page) in crawl(addr, &session).await {
+        seen.extend(forms(&path, &page.body));
+    }
+    // The sign-in form is on the one page shown without a session.
+    let signin = http(addr, "GET", "/admin/signin", &[], "").await;
+    seen.extend(forms("/admin/signin", &signin.body));
+    let routes = dealrules_server::console::paths();
+    let mut takes_post = Vec::new();
+    for pattern in &routes {
+        let path = pattern
+            .replace("{id}", &approval)
+            .replace("{kind}", "x")
+            .replace("{name}", "x")
+            .replace("{action}", "approve");
+        let answer = http(addr, "POST", &path, &[("Cookie", &session)], "").await;
+        match answer.status {
+            405 => {}
+            403 => takes_post.push(*pattern),
+            other => panic!("POST {path} without a CSRF token answered {other}: {}", answer.body),
+        }
+        // A wrong token is refused as well as none.
+        let answer = http(addr, "POST", &path, &[("Cookie", &session)], "csrf=0000").await;
+        assert!(
+            answer.status == 403 || answer.status == 405,
+            "{path}: {}",
+            answer.status
+        );
+    }
+    assert!(takes_post.len() >= 8, "{takes_post:?}");
+    // Every route that takes a POST has a form on some page, and every
+    // form posts to such a route.
+    for pattern in &takes_post {
+        assert!(
+            seen.iter().any(|f| instance_of(&f.action, pattern)),
+            "no page has a form for {pattern}"
+        );
+    }
+    for form in &seen {
+        assert!(
+            takes_post.iter().any(|p| instance_of(&form.action, p)),
+            "{} posts to {}, which is no console route",
+            form.page,
+            form.action
+        );
+        assert!(
+            form.fields.iter().any(|(n, _)| n == "csrf"),
+            "{}: the form for {} has no CSRF field",
+            form.page,
+            form.action
+        );
+        // The form as the page shows it, without its CSRF field: refused.
+        let body: Vec<String> = form
+            .fields
+            .iter()
+            .filter(|(n, _)| n != "csrf")
+            .map(|(n, v)| format!("{}={}", enc(n), enc(v)))
+            .collect();
+        let answer = http(addr, "POST", &form.action, &[("Cookie", &session)], &body.join("&")).await;
+        assert_eq!(answer.status, 403, "{} -> {}: {}", form.page, form.action, answer.body);
+    }
+    // Nothing was done: the approval is still pending.
+    let inbox = http(addr, "GET", "/admin/approvals", &[("Cookie", &session)], "").await;
+    assert!(inbox.body.contains(&approval), "{}", inbox.body);
+}
+
+#[tokio::test]
+async fn a_rep_reads_their_statement_and_the_page_says_why_not_a_peers() {
+    let (addr, _) = world_server().await;
+    let ana = sign_in(addr, "t-ana").await;
+    let mine = http(
+        addr,
+        "GET",
+        "/admin/statements?rep=ana&period=2026-Q1",
+        &[("Cookie", &ana)],
+        "",
+    )
+    .await;
+    assert_eq!(mine.status, 200, "{}", mine.body);
+    assert!(mine.body.contains("ae-commission"), "{}", mine.body);
+    assert!(mine.body.contains("Credited bookings"), "{}", mine.body);
+    let peer = http(
+        addr,
+        "GET",
+        "/admin/statements?rep=ben&period=2026-Q1",
+        &[("Cookie", &ana)],
+        "",
+    )
+    .await;
+    assert_eq!(peer.status, 403, "{}", peer.body);
+    assert!(peer.body.contains(r#"role="alert""#));
+    assert!(
+        peer.body
+            .contains("ana may read their own statements and their reports&#x27;, not ben&#x27;s")
+            || peer
+                .body
+                .contains("ana may read their own statements and their reports', not ben's"),
+        "{}",
+        peer.body
+    );
+    // In Chinese, the refusal's heading is in Chinese.
+    let zh = http(
+        addr,
+        "GET",
+        "/admin/statements?rep=ben&period=2026-Q1",
+        &[("Cookie", &ana), ("Accept-Language", "zh-CN")],
+        "",
+    )
+    .await;
+    assert!(zh.body.contains("不允许"), "{}", zh.body);
+    // A rep is no admin: the runs page says so instead of listing runs.
+    let runs = http(addr, "GET", "/admin/runs", &[("Cookie", &ana)], "").await;
+    assert_eq!(runs.status, 403);
+    assert!(runs.body.contains("admin role"), "{}", runs.body);
+}
+
+#[tokio::test]
+async fn an_approver_decides_from_the_inbox_through_the_api_rules() {
+    let (addr, approval) = world_server().await;
+    // Not u-17's peer: the step is not in their inbox, and posting anyway is refused in words.
+    let other = sign_in(addr, "t-u18").await;
+    let inbox = http(addr, "GET", "/admin/approvals", &[("Cookie", &other)], "").await;
+    assert!(!inbox.body.contains(&approval), "{}", inbox.body);
+    let form = format!("csrf={}&decision=approve&comment=ok", csrf(&inbox.body));
+    let refused = http(
+        addr,
+        "POST",
+        &format!("/admin/approvals/{approval}"),
+        &[("Cookie", &other)],
+        &form,
+    )
+    .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(refused.body.contains("is for u-17, not u-18"), "{}", refused.body);
+
+    let manager = sign_in(addr, "t-u17").await;
+    let inbox = http(addr, "GET", "/admin/approvals", &[("Cookie", &manager)], "").await;
+    assert!(inbox.body.contains(&approval), "{}", inbox.body);
+    assert!(
+        inbox.body.contains("deal.discount_pct"),
+        "the tested values: {}",
+        inbox.body
+    );
+    let form = format!("csrf={}&decision=maybe&comment=", csrf(&inbox.body));
+    let bad = http(
+        addr,
+        "POST",
+        &format!("/admin/approvals/{approval}"),
+        &[("Cookie", &manager)],
+        &form,
+    )
+    .await;
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.body.contains(&format!(r#"id="comment-error-{approval}""#)),
+        "next to the form: {}",
+        bad.body
+    );
+    let form = format!("csrf={}&decision=approve&comment=fine%20by%20me", csrf(&inbox.body));
+    let done = http(
+        addr,
+        "POST",
+        &format!("/admin/approvals/{approval}"),
+        &[("Cookie", &manager)],
+        &form,
+    )
+    .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let deal = http(addr, "GET", "/admin/deals/d-1001", &[("Cookie", &manager)], "").await;
+    assert!(deal.body.contains("fine by me"), "{}", deal.body);
+}

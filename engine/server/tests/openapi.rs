@@ -301,6 +301,14 @@ async fn every_documented_operation_answers_as_documented_for_every_role() {
             "/v1/approvals?state=maybe".into(),
             String::new(),
         ),
+        ("/v1/approvals", "GET", "/v1/approvals?mine=true".into(), String::new()),
+        ("/v1/deals", "GET", "/v1/deals?limit=1".into(), String::new()),
+        (
+            "/v1/deals",
+            "GET",
+            "/v1/deals?after=d-1&limit=5000".into(),
+            String::new(),
+        ),
         (
             "/v1/approvals/{id}/decision",
             "POST",

@@ -268,6 +268,20 @@ impl Store {
         rows.iter().map(deal_row).collect()
     }
 
+    /// A page of deals by id, after `after` (the last id of the previous
+    /// page): the console's and `GET /v1/deals`' list, never every deal.
+    pub async fn deals_page(&self, after: &str, limit: i64) -> Result<Vec<Deal>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {DEAL_COLUMNS} FROM deals WHERE id > $1 ORDER BY id LIMIT {}",
+            limit.clamp(1, crate::MAX_PAGE as i64)
+        )))
+        .bind(after)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("reading deals"))?;
+        rows.iter().map(deal_row).collect()
+    }
+
     /// Inserts a deal; false when the id is taken.
     pub async fn insert_deal(&self, conn: &mut AnyConnection, d: &Deal) -> Result<bool> {
         let sql = match self.backend {
@@ -515,6 +529,12 @@ impl Store {
     }
 
     /// Delegations in force on `day` (YYYY-MM-DD).
+    /// Delegations in force on `day`, outside any transaction.
+    pub async fn delegations_in_force(&self, day: &str) -> Result<Vec<Delegation>> {
+        let mut conn = self.pool.acquire().await.map_err(query_err("reading delegations"))?;
+        self.delegations_on(&mut conn, day).await
+    }
+
     pub async fn delegations_on(&self, conn: &mut AnyConnection, day: &str) -> Result<Vec<Delegation>> {
         let rows = sqlx::query("SELECT id, from_user, to_user, starts_on, ends_on, created_by, created_at FROM delegations WHERE starts_on <= $1 AND ends_on >= $1 ORDER BY id")
             .bind(day)

@@ -399,6 +399,25 @@ impl Workflow {
         Ok(self.store.approvals(state, deal).await?)
     }
 
+    /// The pending requests whose pending step `who` may decide today (as
+    /// its approver, a member of its role, a delegate, or an admin), oldest
+    /// first: an approver's inbox. The same rule [`Workflow::decide_approval`]
+    /// applies.
+    pub async fn inbox(&self, who: &Actor) -> Result<Vec<Approval>, WorkflowError> {
+        let now = self.clock.text();
+        let delegations = self.store.delegations_in_force(&now[..10]).await?;
+        let pending = self.store.approvals(Some(ApprovalState::Pending), None).await?;
+        Ok(pending
+            .into_iter()
+            .filter(|a| {
+                a.steps
+                    .iter()
+                    .find(|s| s.state == StepState::Pending)
+                    .is_some_and(|s| may_decide(who, s, &delegations).is_some())
+            })
+            .collect())
+    }
+
     /// Delegates `from`'s approvals to `to` for the days `starts` to `ends`
     /// (YYYY-MM-DD); `from` is the actor unless an admin names another.
     pub async fn delegate(

@@ -12,13 +12,14 @@
 pub mod i18n;
 mod pages;
 mod session;
+mod work;
 
 use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 
 use crate::state::AppState;
 use i18n::Lang;
@@ -27,18 +28,44 @@ pub use session::SESSION_HOURS;
 
 /// The console's routes, merged into [`crate::routes::app`].
 pub fn router() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/", get(|| async { Redirect::to("/admin") }))
-        .route("/admin", get(pages::overview))
-        .route("/admin/signin", get(session::signin_page).post(session::signin))
-        .route("/admin/signout", post(session::signout))
-        .route("/admin/lang", post(session::set_lang))
-        .route("/admin/policies", get(pages::policies))
-        .route(
+    routes()
+        .into_iter()
+        .fold(Router::new(), |router, (path, route)| router.route(path, route))
+}
+
+/// Every console path and what answers it: the router is built from this
+/// table, and the tests walk it (every path that takes a POST must refuse
+/// one without the session's CSRF token).
+pub fn paths() -> Vec<&'static str> {
+    routes().into_iter().map(|(path, _)| path).collect()
+}
+
+fn routes() -> Vec<(&'static str, MethodRouter<Arc<AppState>>)> {
+    vec![
+        ("/", get(|| async { Redirect::to("/admin") })),
+        ("/admin", get(pages::overview)),
+        ("/admin/signin", get(session::signin_page).post(session::signin)),
+        ("/admin/signout", post(session::signout)),
+        ("/admin/lang", post(session::set_lang)),
+        ("/admin/policies", get(pages::policies)),
+        (
             "/admin/policies/{kind}/{name}",
             get(pages::policy).post(pages::try_policy),
-        )
-        .route("/admin/console.css", get(stylesheet))
+        ),
+        ("/admin/approvals", get(work::inbox)),
+        ("/admin/approvals/{id}", post(work::decide)),
+        ("/admin/deals", get(work::deals)),
+        ("/admin/deals/{id}", get(work::deal)),
+        ("/admin/runs", get(work::runs).post(work::start_run)),
+        ("/admin/runs/{id}", get(work::run)),
+        ("/admin/runs/{id}/export", get(work::export)),
+        ("/admin/runs/{id}/{action}", post(work::advance_run)),
+        ("/admin/statements", get(work::statements)),
+        ("/admin/decisions", get(work::decisions)),
+        ("/admin/decisions/{id}", get(work::decision)),
+        ("/admin/decisions/{id}/replay", post(work::replay)),
+        ("/admin/console.css", get(stylesheet)),
+    ]
 }
 
 const TEMPLATES: &[(&str, &str)] = &[
@@ -54,6 +81,26 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("policy.html", include_str!("../../../../templates/admin/policy.html")),
     ("error.html", include_str!("../../../../templates/admin/error.html")),
+    (
+        "approvals.html",
+        include_str!("../../../../templates/admin/approvals.html"),
+    ),
+    ("deals.html", include_str!("../../../../templates/admin/deals.html")),
+    ("deal.html", include_str!("../../../../templates/admin/deal.html")),
+    ("runs.html", include_str!("../../../../templates/admin/runs.html")),
+    ("run.html", include_str!("../../../../templates/admin/run.html")),
+    (
+        "statements.html",
+        include_str!("../../../../templates/admin/statements.html"),
+    ),
+    (
+        "decisions.html",
+        include_str!("../../../../templates/admin/decisions.html"),
+    ),
+    (
+        "decision.html",
+        include_str!("../../../../templates/admin/decision.html"),
+    ),
 ];
 
 const STYLESHEET: &str = include_str!("../../../../templates/admin/console.css");
@@ -64,11 +111,45 @@ fn templates() -> &'static tera::Tera {
         let mut t = tera::Tera::default();
         // The templates are part of the binary: a broken one is a build
         // defect, caught by the console's tests.
+        t.register_filter("label", label);
+        // Tera's own `urlencode` is behind a feature this build leaves out.
+        t.register_filter(
+            "urlencode",
+            |v: &tera::Value, _: &std::collections::HashMap<String, tera::Value>| {
+                Ok(tera::Value::String(percent_encode(v.as_str().unwrap_or_default())))
+            },
+        );
         if let Err(e) = t.add_raw_templates(TEMPLATES.iter().copied()) {
             tracing::error!(error = %e, "console templates do not parse");
         }
         t
     })
+}
+
+/// A query value, percent-encoded (unreserved characters kept).
+pub(crate) fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `{{ state | label(t=t, prefix="state_") }}`: a stored value (a state,
+/// a timer's kind) in the page's language when the console has a label for
+/// it, else as stored.
+fn label(value: &tera::Value, args: &std::collections::HashMap<String, tera::Value>) -> tera::Result<tera::Value> {
+    let text = match value {
+        tera::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let prefix = args.get("prefix").and_then(|p| p.as_str()).unwrap_or("");
+    Ok(args
+        .get("t")
+        .and_then(|t| t.get(format!("{prefix}{text}")))
+        .cloned()
+        .unwrap_or(tera::Value::String(text)))
 }
 
 async fn stylesheet() -> Response {

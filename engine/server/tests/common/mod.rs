@@ -13,6 +13,8 @@ use dealrules_store::Store;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
+pub mod world;
+
 pub fn rules() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../rules")
 }
