@@ -399,10 +399,7 @@ impl PlanVersions {
         let history = list(input, "history")?;
         let mut parts = Vec::with_capacity(self.0.len());
         for (me, v) in self.0.iter().enumerate() {
-            let part = Part {
-                versions: &self.0,
-                me,
-            };
+            let part = Part { versions: &self.0, me };
             parts.push(v.decide_part(version, snapshot, input, now, Some(part))?);
         }
         let latest = &self.0[self.0.len() - 1];
@@ -709,7 +706,8 @@ impl IncentivePlan {
             };
             if let Some(c) = deal.get("cancelled_at").and_then(Value::as_str) {
                 let c = parse_date(c).map_err(|e| bad(format!("deal `{id}`: cancelled_at: {e}")))?;
-                if period.contains(c) && !period.contains(closed) && part.as_ref().is_none_or(|p| p.governs(closed, c)) {
+                if period.contains(c) && !period.contains(closed) && part.as_ref().is_none_or(|p| p.governs(closed, c))
+                {
                     cancelled.push((deal, id.clone(), closed, c));
                 }
             }

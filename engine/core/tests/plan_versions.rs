@@ -39,7 +39,12 @@ fn decide(s: &Snapshot, input: &Json) -> Json {
 }
 
 fn statement<'j>(d: &'j Json, rep: &str) -> &'j Json {
-    d["statements"].as_array().unwrap().iter().find(|s| s["rep"] == rep).unwrap()
+    d["statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["rep"] == rep)
+        .unwrap()
 }
 
 #[test]
@@ -128,7 +133,10 @@ fn overlapping_versions_are_refused() {
         version("2026-02-15", "2026-12-31", "0.12", "USD"),
     ])
     .unwrap_err();
-    assert!(e.contains("duplicate IncentivePlan name `ae`") && e.contains("overlap"), "{e}");
+    assert!(
+        e.contains("duplicate IncentivePlan name `ae`") && e.contains("overlap"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -143,7 +151,11 @@ fn versions_in_two_currencies_are_refused() {
 
 #[test]
 fn a_second_plan_of_one_name_without_effective_is_refused() {
-    let plain = version("2026-01-01", "2026-12-31", "0.10", "USD").replace("  effective: { from: 2026-01-01, to: 2026-12-31 }\n", "");
+    let plain = version("2026-01-01", "2026-12-31", "0.10", "USD")
+        .replace("  effective: { from: 2026-01-01, to: 2026-12-31 }\n", "");
     let e = load(&[plain, version("2026-01-01", "2026-12-31", "0.12", "USD")]).unwrap_err();
-    assert!(e.contains("duplicate IncentivePlan name `ae`") && e.contains("each need an `effective` range"), "{e}");
+    assert!(
+        e.contains("duplicate IncentivePlan name `ae`") && e.contains("each need an `effective` range"),
+        "{e}"
+    );
 }
