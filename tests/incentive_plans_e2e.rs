@@ -27,6 +27,8 @@ spec:
   transitions:
     - { from: open, to: won }
     - { from: "*", to: lost }
+  timers:
+    - { id: nudge, in: [open], after: 7d, do: [ { set: { nudged: "true" } } ] }
 "#;
 
 /// `ae-plan` pays 10% of each deal closed up to 2026-02-14 and 12% from
@@ -110,9 +112,19 @@ fn run(server: &Server, path: &str, body: &str) -> Value {
     let mut done = Value::Null;
     wait_for("the run", || {
         done = json(&http(&server.addr, "GET", &format!("/v1/incentives/runs/{id}"), "").1);
+        if done["state"] == "running" {
+            // Seen mid-run: how far it has got, never past the end.
+            let p = &done["progress"];
+            assert!(p["phase"] == "reading" || p["phase"] == "computing", "{done}");
+            assert!(
+                p["processed"].as_u64().unwrap() <= p["total"].as_u64().unwrap(),
+                "{done}"
+            );
+        }
         done["state"] != "running"
     });
     assert_eq!(done["state"], "draft", "{done}");
+    assert!(done.get("progress").is_none(), "{done}");
     done
 }
 
@@ -165,6 +177,40 @@ fn plans_over_time(url: &str) {
     let (code, text) = http(&addr, "POST", "/v1/deals:import", DEALS);
     assert_eq!(code, 200, "{text}");
     assert_eq!(json(&text)["created"], 3);
+
+    // Imported open deals get their stage's timers, as new deals do; a
+    // re-import that moves one on cancels them.
+    let (code, text) = http(
+        &addr,
+        "POST",
+        "/v1/deals:import",
+        r#"{"id": "d-9", "owner": "ana", "stage": "open", "amount": 100}"#,
+    );
+    assert_eq!(code, 200, "{text}");
+    let d9 = json(&http(&addr, "GET", "/v1/deals/d-9", "").1);
+    let timers = d9["timers"].as_array().unwrap();
+    assert_eq!(timers.len(), 1, "{d9}");
+    assert_eq!(timers[0]["name"], "nudge");
+    assert_eq!(timers[0]["state"], "scheduled");
+    let due = chrono::DateTime::parse_from_rfc3339(timers[0]["due_at"].as_str().unwrap()).unwrap();
+    let in_days = (due.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_hours();
+    assert!((7 * 24 - 1..=7 * 24).contains(&in_days), "due in 7 days: {d9}");
+    let (code, text) = http(
+        &addr,
+        "POST",
+        "/v1/deals:import",
+        r#"{"id": "d-9", "owner": "ana", "stage": "lost", "amount": 100}"#,
+    );
+    assert_eq!(code, 200, "{text}");
+    let d9 = json(&http(&addr, "GET", "/v1/deals/d-9", "").1);
+    assert!(
+        d9["timers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["state"] != "scheduled"),
+        "{d9}"
+    );
 
     // 1. Two versions in one quarter. ana: d-1 (2026-01-20) 10000 x 10% =
     // 1000.00 under the first; d-2 (2026-02-20) 20000 x 12% = 2400.00 under

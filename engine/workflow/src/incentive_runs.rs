@@ -4,8 +4,9 @@
 //! admin other than who started it), published and locked. Also who may
 //! read a statement, and the payroll lines of a run.
 
-use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use dealrules_core::plan_input::{PlanInput, RosterVersion, StoredDeal, period_of};
 use dealrules_core::{Decision, Snapshot};
@@ -32,8 +33,41 @@ pub struct Computed {
     pub input: String,
 }
 
+/// How far a run computing on this node has got: deals read of the
+/// deals the store holds (times the run's plans), then computing.
+#[derive(Debug, Default)]
+pub struct RunProgress {
+    pub read: AtomicU64,
+    pub total: AtomicU64,
+    pub computing: AtomicBool,
+}
+
+/// The runs computing on this node, by id.
+pub type ProgressBoard = Mutex<HashMap<String, Arc<RunProgress>>>;
+
+/// A running run's progress, as `GET /v1/incentives/runs/{id}` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Progress {
+    /// `reading` (deals from the store) or `computing` (the statements).
+    pub phase: &'static str,
+    /// Deals read so far.
+    pub processed: u64,
+    /// Deals to read: the deals the store holds, once per plan.
+    pub total: u64,
+}
+
 /// The plan input a run of `plan` for `period` reads from the store now.
 pub async fn read_input(store: &Store, plan: &str, period_label: &str) -> Result<Json, WorkflowError> {
+    read_input_counted(store, plan, period_label, None).await
+}
+
+/// As [`read_input`], adding each deal read to `seen`.
+pub async fn read_input_counted(
+    store: &Store,
+    plan: &str,
+    period_label: &str,
+    seen: Option<&AtomicU64>,
+) -> Result<Json, WorkflowError> {
     let period = period_of(period_label).map_err(WorkflowError::Invalid)?;
     let end = period.end.format("%Y-%m-%d").to_string();
     let roster = store
@@ -49,6 +83,9 @@ pub async fn read_input(store: &Store, plan: &str, period_label: &str) -> Result
         .collect();
     let deals = store
         .scan_deals(PAGE, |d| {
+            if let Some(seen) = seen {
+                seen.fetch_add(1, Ordering::Relaxed);
+            }
             let stored = StoredDeal {
                 id: &d.id,
                 owner: &d.owner,
@@ -472,6 +509,9 @@ pub fn payroll_line(statement: &Json) -> Result<PayrollLine, WorkflowError> {
 pub struct RunView {
     #[serde(flatten)]
     pub run: Run,
+    /// While the run computes (on this node): how far it has got.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<Progress>,
     /// Rep by rep: what each statement pays.
     pub statements: Vec<RepTotal>,
 }
@@ -611,8 +651,19 @@ impl Workflow {
 
     /// Computes a recorded run and stores its statements, or records why
     /// it failed.
+    fn progress_of(&self, id: &str) -> Option<Arc<RunProgress>> {
+        self.run_progress.lock().ok()?.get(id).cloned()
+    }
+
     async fn execute(&self, snapshot: Arc<Snapshot>, run: &Run) -> Result<(), WorkflowError> {
-        let outcome = self.compute_run(snapshot, run).await;
+        let progress = Arc::new(RunProgress::default());
+        if let Ok(mut board) = self.run_progress.lock() {
+            board.insert(run.id.clone(), progress.clone());
+        }
+        let outcome = self.compute_run(snapshot, run, &progress).await;
+        if let Ok(mut board) = self.run_progress.lock() {
+            board.remove(&run.id);
+        }
         let at = timestamp_now();
         match outcome {
             Ok(c) => {
@@ -635,22 +686,37 @@ impl Workflow {
         }
     }
 
-    async fn compute_run(&self, snapshot: Arc<Snapshot>, run: &Run) -> Result<Computed, WorkflowError> {
+    async fn compute_run(
+        &self,
+        snapshot: Arc<Snapshot>,
+        run: &Run,
+        progress: &RunProgress,
+    ) -> Result<Computed, WorkflowError> {
         let now = self.clock.text();
         let plans = plans_of(run);
+        let deals = u64::try_from(self.store.count_deals().await?).unwrap_or(0);
+        progress
+            .total
+            .store(deals.saturating_mul(plans.len() as u64), Ordering::Relaxed);
+        let seen = Some(&progress.read);
         if plans.len() > 1 {
             let mut inputs = Vec::with_capacity(plans.len());
             for plan in plans {
-                inputs.push((plan.to_string(), read_input(&self.store, plan, &run.period).await?));
+                inputs.push((
+                    plan.to_string(),
+                    read_input_counted(&self.store, plan, &run.period, seen).await?,
+                ));
             }
+            progress.computing.store(true, Ordering::Relaxed);
             let run = run.clone();
             return self
                 .long_work
                 .run(move || compute_plans(&snapshot, &run, &inputs, &now))
                 .await?;
         }
-        let input = read_input(&self.store, &run.plan, &run.period).await?;
+        let input = read_input_counted(&self.store, &run.plan, &run.period, seen).await?;
         let locked = self.locked_periods(run).await?;
+        progress.computing.store(true, Ordering::Relaxed);
         let history: Vec<Json> = input["history"].as_array().cloned().unwrap_or_default();
         let run = run.clone();
         self.long_work
@@ -713,7 +779,26 @@ impl Workflow {
                 total: s.total,
             })
             .collect();
-        Ok(RunView { run, statements })
+        let progress = match run.state {
+            RunState::Running => self.progress_of(id).map(|p| {
+                let total = p.total.load(Ordering::Relaxed);
+                Progress {
+                    phase: if p.computing.load(Ordering::Relaxed) {
+                        "computing"
+                    } else {
+                        "reading"
+                    },
+                    processed: p.read.load(Ordering::Relaxed).min(total),
+                    total,
+                }
+            }),
+            _ => None,
+        };
+        Ok(RunView {
+            run,
+            progress,
+            statements,
+        })
     }
 
     /// Moves a run on: approve (draft, by an admin other than who started
