@@ -337,6 +337,20 @@ fn plans_over_time(url: &str) {
             ("d-4".to_string(), "2026-Q1".to_string(), "70.00".to_string()),
         ]
     );
+    // In Chinese, each line explains itself in Chinese.
+    let (code, zh) = http_full(
+        &addr,
+        TOKEN,
+        "GET",
+        "/v1/statements/ana/2026-Q2?format=md&locale=zh-CN&plan=se-plan",
+        &[("Accept", "*/*")],
+        "",
+    )
+    .unwrap();
+    assert_eq!(code, 200, "{zh}");
+    assert!(zh.contains("交易 d-4（2026-Q1，已锁定，运行"), "{zh}");
+    assert!(zh.contains("现应付 70.00：+70.00"), "{zh}");
+    assert!(!zh.contains("pays"), "{zh}");
     // The locked statement never changes.
     assert_eq!(statement_of(&server, "ana", "2026-Q1", "se-plan")["total"], "300.00");
     assert_eq!(statement_of(&server, "ben", "2026-Q1", "se-plan")["total"], "50.00");

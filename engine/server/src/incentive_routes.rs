@@ -340,6 +340,10 @@ async fn statement(
         )));
     }
     if format == DocFormat::Json {
+        // Documents are localized as they render; JSON here.
+        for s in &mut statements {
+            dealrules_workflow::statement_docs::localize(&mut s.statement, locale);
+        }
         return Ok(Json(RepStatements {
             rep,
             period,

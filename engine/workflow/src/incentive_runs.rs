@@ -644,7 +644,16 @@ impl Workflow {
             locked_at: None,
             error: None,
         };
-        self.store.insert_run(&run).await?;
+        // On the board before anyone can see the run `running`.
+        if let Ok(mut board) = self.run_progress.lock() {
+            board.insert(run.id.clone(), Arc::default());
+        }
+        if let Err(e) = self.store.insert_run(&run).await {
+            if let Ok(mut board) = self.run_progress.lock() {
+                board.remove(&run.id);
+            }
+            return Err(e.into());
+        }
         tracing::info!(run = %run.id, plan = %run.plan, period = %run.period, "incentive run started");
         Ok(run)
     }
@@ -656,14 +665,18 @@ impl Workflow {
     }
 
     async fn execute(&self, snapshot: Arc<Snapshot>, run: &Run) -> Result<(), WorkflowError> {
-        let progress = Arc::new(RunProgress::default());
-        if let Ok(mut board) = self.run_progress.lock() {
-            board.insert(run.id.clone(), progress.clone());
-        }
-        let outcome = self.compute_run(snapshot, run, &progress).await;
+        let progress = self.progress_of(&run.id).unwrap_or_default();
+        let done = self.finish(snapshot, run, &progress).await;
         if let Ok(mut board) = self.run_progress.lock() {
             board.remove(&run.id);
         }
+        done
+    }
+
+    /// Computes a run and stores the outcome; its progress is on the
+    /// board until the run is stored as computed or failed.
+    async fn finish(&self, snapshot: Arc<Snapshot>, run: &Run, progress: &RunProgress) -> Result<(), WorkflowError> {
+        let outcome = self.compute_run(snapshot, run, progress).await;
         let at = timestamp_now();
         match outcome {
             Ok(c) => {
