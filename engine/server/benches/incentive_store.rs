@@ -152,6 +152,10 @@ fn main() {
             .block_on(scratch::create_postgres_database(&server, "incentive_bench"))
             .unwrap();
         measure(&runtime, "PostgreSQL", &url, people, deals);
-        runtime.block_on(scratch::drop_postgres_database(&url)).unwrap();
+        // A server process (autovacuum) can hold the database; say so
+        // rather than fail after the figures are out.
+        if let Err(e) = runtime.block_on(scratch::drop_postgres_database(&url)) {
+            eprintln!("the scratch database is left behind, drop it by hand: {e}");
+        }
     }
 }
