@@ -134,8 +134,11 @@ async fn to_store(
         let at = dealrules_store::timestamp_now();
         let funnel = dealrules_server::people_routes::default_funnel(&snapshot);
         let deals = imports::deals(&body, format, &funnel, &at).map_err(Failure::Lines)?;
+        let now = chrono::Utc::now();
+        let timers =
+            |d: &dealrules_store::Deal| dealrules_workflow::timers::stage_timers(&snapshot, d, now, &|| store.new_id());
         let counts = store
-            .import_deals(&deals, &snapshot.version, &who, &at)
+            .import_deals(&deals, &snapshot.version, &who, &at, &timers)
             .await
             .map_err(|e| Failure::Other(e.to_string()))?;
         serde_json::json!({ "created": counts.created, "updated": counts.updated, "unchanged": counts.unchanged, "errors": [] })

@@ -143,6 +143,10 @@ pub struct Line {
     /// The plugin call behind a plugin line: its fuel and time.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plugin: Option<serde_json::Value>,
+    /// The plan version the line was computed under (its
+    /// `effective.from`), when the plan has several versions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -322,6 +326,137 @@ pub fn compile(doc: &Document, spec: &IncentivePlanSpec, pack: &Pack, cx: &mut D
     })
 }
 
+/// The versions of one plan, oldest first: one document, or several
+/// sharing a name whose `effective` ranges do not overlap. Each deal is
+/// credited under the version in force on its close date.
+#[derive(Debug)]
+pub struct PlanVersions(Vec<IncentivePlan>);
+
+/// One version's share of a decision over several versions.
+struct Part<'v> {
+    versions: &'v [IncentivePlan],
+    me: usize,
+}
+
+impl Part<'_> {
+    /// Whether this version takes back a deal cancelled on `cancelled`:
+    /// the version in force on its close date does; when none was, the
+    /// one in force on the cancellation; else the latest.
+    fn governs(&self, closed: NaiveDate, cancelled: NaiveDate) -> bool {
+        let in_force = |d: NaiveDate| {
+            self.versions
+                .iter()
+                .position(|v| v.effective.is_some_and(|(from, to)| from <= d && d <= to))
+        };
+        let owner = in_force(closed)
+            .or_else(|| in_force(cancelled))
+            .unwrap_or(self.versions.len().saturating_sub(1));
+        owner == self.me
+    }
+}
+
+impl PlanVersions {
+    pub fn new(plan: IncentivePlan) -> PlanVersions {
+        PlanVersions(vec![plan])
+    }
+
+    /// Takes the versions of `more` in; versions of one plan pay in one
+    /// currency for one kind of period.
+    pub fn add(&mut self, more: &mut PlanVersions) -> Result<(), String> {
+        for v in more.0.drain(..) {
+            let first = &self.0[0];
+            if v.currency != first.currency {
+                return Err(format!(
+                    "this version of `{}` pays in {}, another in {}; the versions of a plan pay in one currency",
+                    v.name, v.currency, first.currency
+                ));
+            }
+            if v.period != first.period {
+                return Err(format!(
+                    "this version of `{}` has period {:?}, another {:?}; the versions of a plan share the period",
+                    v.name, v.period, first.period
+                ));
+            }
+            self.0.push(v);
+        }
+        self.0.sort_by_key(|v| v.effective.map(|(from, _)| from));
+        Ok(())
+    }
+
+    /// One statement per rep: with one version, that version's; with
+    /// several, each version pays the deals that closed while it was in
+    /// force (its lines name it), and the draw applies once to the sum.
+    pub fn decide<'a>(
+        &'a self,
+        version: &'a str,
+        snapshot: &crate::Snapshot,
+        input: &Value,
+        now: &str,
+    ) -> Result<PlanDecision<'a>, DecideError> {
+        if let [only] = self.0.as_slice() {
+            return only.decide(version, snapshot, input, now);
+        }
+        let history = list(input, "history")?;
+        let mut parts = Vec::with_capacity(self.0.len());
+        for (me, v) in self.0.iter().enumerate() {
+            let part = Part { versions: &self.0, me };
+            parts.push(v.decide_part(version, snapshot, input, now, Some(part))?);
+        }
+        let latest = &self.0[self.0.len() - 1];
+        let mut order: Vec<String> = Vec::new();
+        let mut by_rep: BTreeMap<String, Vec<(usize, Statement)>> = BTreeMap::new();
+        let mut period = String::new();
+        for (k, d) in parts.into_iter().enumerate() {
+            period = d.period;
+            for s in d.statements {
+                let pieces = by_rep.entry(s.rep.clone()).or_default();
+                if pieces.is_empty() {
+                    order.push(s.rep.clone());
+                }
+                pieces.push((k, s));
+            }
+        }
+        let mut statements = Vec::with_capacity(order.len());
+        for rep in order {
+            let pieces = by_rep.remove(&rep).unwrap_or_default();
+            let Some((governing, last)) = pieces.last().map(|(k, s)| (&self.0[*k], s.clone())) else {
+                continue;
+            };
+            let overflow = || latest.overflow(format!("statement of rep `{rep}`"));
+            let credit = checked_sum(pieces.iter().map(|(_, s)| s.credit)).map_err(|_| overflow())?;
+            let lines: Vec<Line> = pieces.into_iter().flat_map(|(_, s)| s.lines).collect();
+            let earned = checked_sum(lines.iter().map(|l| l.amount)).map_err(|_| overflow())?;
+            let attainment = match last.quota.filter(|q| !q.is_zero()) {
+                Some(q) => Some(credit.checked_div(q).ok_or_else(overflow)?.round_dp(4).normalize()),
+                None => None,
+            };
+            let (total, draw) = governing.apply_draw(&rep, earned, history)?;
+            let r = governing.rounding;
+            statements.push(Statement {
+                rep,
+                period: period.clone(),
+                currency: latest.currency.to_string(),
+                credit: r.round(credit),
+                quota: last.quota,
+                attainment,
+                earned: r.round(earned),
+                total: r.round(total),
+                lines,
+                draw,
+                pace: last.pace,
+            });
+        }
+        Ok(PlanDecision {
+            policy: &latest.name,
+            kind: "IncentivePlan",
+            version,
+            period,
+            currency: &latest.currency,
+            statements,
+        })
+    }
+}
+
 /// Tier bands in credit units: `(upto, rate)`, the last `upto` may be open.
 type Bands = Vec<(Option<Decimal>, Decimal)>;
 
@@ -457,6 +592,11 @@ fn list<'v>(input: &'v Value, key: &str) -> Result<&'v [Value], DecideError> {
 }
 
 impl IncentivePlan {
+    /// The version a line names: `effective.from`.
+    fn version_tag(&self) -> Option<String> {
+        self.effective.map(|(from, _)| from.format("%Y-%m-%d").to_string())
+    }
+
     fn fail(&self, at: impl Into<String>, error: dealrules_expr::EvalError) -> DecideError {
         DecideError::Eval {
             policy: self.name.to_string(),
@@ -508,6 +648,20 @@ impl IncentivePlan {
         input: &Value,
         now: &str,
     ) -> Result<PlanDecision<'a>, DecideError> {
+        self.decide_part(version, snapshot, input, now, None)
+    }
+
+    /// Decides the plan; as one `part` of several versions, it credits
+    /// only the deals it governs, tags its lines with its version and
+    /// leaves the draw to the statement the versions make together.
+    fn decide_part<'a>(
+        &'a self,
+        version: &'a str,
+        snapshot: &crate::Snapshot,
+        input: &Value,
+        now: &str,
+        part: Option<Part<'_>>,
+    ) -> Result<PlanDecision<'a>, DecideError> {
         let bad = |m: String| DecideError::BadInput(m);
         let period_label = input
             .get("period")
@@ -552,7 +706,8 @@ impl IncentivePlan {
             };
             if let Some(c) = deal.get("cancelled_at").and_then(Value::as_str) {
                 let c = parse_date(c).map_err(|e| bad(format!("deal `{id}`: cancelled_at: {e}")))?;
-                if period.contains(c) && !period.contains(closed) {
+                if period.contains(c) && !period.contains(closed) && part.as_ref().is_none_or(|p| p.governs(closed, c))
+                {
                     cancelled.push((deal, id.clone(), closed, c));
                 }
             }
@@ -704,7 +859,16 @@ impl IncentivePlan {
             lines.extend(self.clawbacks(&rep_id, &cancelled, history)?);
             let earned = checked_sum(lines.iter().map(|l| l.amount))
                 .map_err(|_| self.overflow(format!("earned of rep `{rep_id}`")))?;
-            let (total, draw) = self.apply_draw(&rep_id, earned, history)?;
+            let (total, draw) = match &part {
+                None => self.apply_draw(&rep_id, earned, history)?,
+                Some(_) => (earned, None),
+            };
+            if part.is_some() {
+                let tag = self.version_tag();
+                for l in &mut lines {
+                    l.version = tag.clone();
+                }
+            }
             let pace = match (&annual_targets, attainment) {
                 (Some((t, _)), Some(att)) => match t.pace_alert() {
                     Some(below) => self.pace(&rep_id, att, below, &now_value, &period)?,
@@ -873,6 +1037,7 @@ impl IncentivePlan {
                     by_deal: by_deal(hits.iter().map(|c| (c.id.clone(), each)))
                         .map_err(|_| self.overflow(format!("spiff `{id}` for rep `{rep_id}`")))?,
                     plugin: None,
+                    version: None,
                 }
             }
             ComponentDef::Scorecard {
@@ -946,6 +1111,7 @@ impl IncentivePlan {
                     explain,
                     by_deal: BTreeMap::new(),
                     plugin: None,
+                    version: None,
                 }
             }
             ComponentDef::Plugin { id, plugin, function } => {
@@ -1004,6 +1170,7 @@ impl IncentivePlan {
                     plugin: Some(
                         serde_json::json!({ "plugin": plugin, "function": function, "fuel_used": call.fuel_used, "micros": call.micros }),
                     ),
+                    version: None,
                 }
             }
             ComponentDef::Script { id, script } => {
@@ -1047,6 +1214,7 @@ impl IncentivePlan {
                     explain,
                     by_deal: BTreeMap::new(),
                     plugin: None,
+                    version: None,
                 }
             }
         }))
@@ -1217,6 +1385,7 @@ impl IncentivePlan {
             },
             by_deal,
             plugin: None,
+            version: None,
         })
     }
 
@@ -1378,6 +1547,7 @@ impl IncentivePlan {
             },
             by_deal,
             plugin: None,
+            version: None,
         };
         Ok((line, capped))
     }
@@ -1565,6 +1735,7 @@ impl IncentivePlan {
                 ),
                 by_deal: BTreeMap::from([(id.clone(), -back)]),
                 plugin: None,
+                version: None,
             });
         }
         Ok(lines)

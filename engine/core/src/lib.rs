@@ -118,7 +118,8 @@ pub(crate) enum Compiled {
     Calculation(Calculation),
     Approval(ApprovalPolicy),
     Funnel(Funnel),
-    Plan(incentive::IncentivePlan),
+    /// The versions of one plan (one, or several by `effective` range).
+    Plan(incentive::PlanVersions),
     Targets(targets::Targets),
     /// Validated, run by the plugin host (Plugin manifests).
     NotDecidable,
@@ -198,7 +199,7 @@ impl Snapshot {
                 )),
             }
         }
-        let mut entries = Vec::new();
+        let mut entries: Vec<Entry> = Vec::new();
         let mut by_name: FxHashMap<String, SmallVec<[usize; 1]>> = FxHashMap::default();
         for doc in &pack.documents {
             let mut cx = DocCompiler {
@@ -211,7 +212,8 @@ impl Snapshot {
                 Spec::Calculation(spec) => calculation::compile(doc, spec, &mut cx).map(Compiled::Calculation),
                 Spec::ApprovalPolicy(spec) => approval::compile(doc, spec, &mut cx).map(Compiled::Approval),
                 Spec::Funnel(spec) => funnel::compile(doc, spec, &pack, &mut cx).map(Compiled::Funnel),
-                Spec::IncentivePlan(spec) => incentive::compile(doc, spec, &pack, &mut cx).map(Compiled::Plan),
+                Spec::IncentivePlan(spec) => incentive::compile(doc, spec, &pack, &mut cx)
+                    .map(|p| Compiled::Plan(incentive::PlanVersions::new(p))),
                 Spec::Targets(spec) => {
                     let before = cx.diags.len();
                     validate::targets(spec, &mut cx);
@@ -239,6 +241,27 @@ impl Snapshot {
                 .map(|f| (f.name.clone(), f.plugin.clone(), f.function.clone()))
                 .collect();
             let compiled = compiled.unwrap_or(Compiled::Broken);
+            // A later version of a plan joins the entry of the first one.
+            if doc.kind == Kind::IncentivePlan
+                && let Some(&first) = by_name
+                    .get(&doc.metadata.name)
+                    .and_then(|ids| ids.iter().find(|&&i| entries[i].kind == Kind::IncentivePlan))
+            {
+                match (&mut entries[first].compiled, compiled) {
+                    (Compiled::Plan(versions), Compiled::Plan(mut more)) => {
+                        if let Err(message) = versions.add(&mut more) {
+                            let mut cx = DocCompiler {
+                                doc,
+                                engine: &engine,
+                                diags: &mut diags,
+                            };
+                            cx.error("spec", message);
+                        }
+                    }
+                    (slot, _) => *slot = Compiled::Broken,
+                }
+                continue;
+            }
             by_name
                 .entry(doc.metadata.name.clone())
                 .or_default()

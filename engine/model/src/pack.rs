@@ -324,21 +324,36 @@ pub fn load_pack_partial(source: PackSource) -> (Pack, Vec<Diagnostic>) {
             }
         }
     }
-    // Names are unique per kind.
-    let mut seen: HashMap<(Kind, &str), &Document> = HashMap::new();
+    // Names are unique per kind, except the versions of an IncentivePlan:
+    // documents of one name whose `effective` ranges do not overlap.
+    let mut seen: HashMap<(Kind, &str), Vec<&Document>> = HashMap::new();
     for d in &documents {
-        if let Some(first) = seen.insert((d.kind, d.metadata.name.as_str()), d) {
+        let earlier = seen.entry((d.kind, d.metadata.name.as_str())).or_default();
+        if let Some(first) = earlier.iter().find(|e| !plan_versions(e, d)) {
+            let why = match (plan_effective(first), plan_effective(d)) {
+                (Some(a), Some(b)) => format!(
+                    "the effective ranges {}..{} and {}..{} overlap; versions of a plan must not",
+                    a.from, a.to, b.from, b.to
+                ),
+                _ if d.kind == Kind::IncentivePlan => {
+                    "two versions of a plan each need an `effective` range, and the ranges must not overlap".into()
+                }
+                _ => String::new(),
+            };
             diags.push(d.error_at(
                 "metadata.name",
                 format!(
-                    "duplicate {} name `{}` (first defined at {}:{})",
+                    "duplicate {} name `{}` (first defined at {}:{}){}{}",
                     d.kind,
                     d.metadata.name,
                     first.file,
-                    first.index.value("metadata.name").line
+                    first.index.value("metadata.name").line,
+                    if why.is_empty() { "" } else { ": " },
+                    why
                 ),
             ));
         }
+        earlier.push(d);
     }
     let version = source.version();
     (
@@ -352,6 +367,23 @@ pub fn load_pack_partial(source: PackSource) -> (Pack, Vec<Diagnostic>) {
         },
         diags,
     )
+}
+
+fn plan_effective(d: &Document) -> Option<&DateRange> {
+    match &d.spec {
+        Spec::IncentivePlan(p) => p.effective.as_ref(),
+        _ => None,
+    }
+}
+
+/// Whether two IncentivePlan documents are versions of one plan: both
+/// have an `effective` range and the ranges do not overlap (ISO dates
+/// compare as text; malformed dates are reported by validation).
+fn plan_versions(a: &Document, b: &Document) -> bool {
+    match (plan_effective(a), plan_effective(b)) {
+        (Some(x), Some(y)) => x.to < y.from || y.to < x.from,
+        _ => false,
+    }
 }
 
 fn envelope_name(v: &Value) -> Option<(Kind, String)> {

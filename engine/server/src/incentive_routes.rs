@@ -26,7 +26,7 @@ use crate::state::AppState;
 pub fn router() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new()
         .routes(routes!(start_run))
-        .routes(routes!(runs))
+        .routes(routes!(runs, start_plans_run))
         .routes(routes!(run))
         .routes(routes!(approve))
         .routes(routes!(publish))
@@ -69,6 +69,42 @@ pub(crate) async fn begin_run(state: &AppState, who: &Principal, plan: &str, per
     require(who, Role::Admin)?;
     let snapshot = state.snapshot.load_full();
     Ok(state.workflow.start_run(snapshot, &who.into(), plan, period).await?)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlansRunRequest {
+    /// `2026-Q1`, `2026-03` or `2026`, as the plans pay.
+    pub period: String,
+    /// The IncentivePlans to run together (1 to 50, each once): each rep
+    /// gets one statement with each plan's lines.
+    pub plans: Vec<String>,
+}
+
+/// Starts a run of several plans for one period on the active pack: 202
+/// with the run (`running`, its `plan` the plans joined by `+`); each rep
+/// gets one statement with each plan's lines, each line naming its plan.
+#[utoipa::path(post, path = "/v1/incentives/runs", tag = "incentives", request_body = PlansRunRequest,
+    responses((status = 202, description = "The run, computing", body = Run), (status = 400, description = "Not a period, or no plans, or a plan named twice"),
+        (status = 404, description = "No such plan"), (status = 409, description = "The period is locked"), (status = 422, description = "Not an IncentivePlan")),
+    extensions(("x-required-role" = json!("admin"))))]
+async fn start_plans_run(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Run>), ApiError> {
+    let who = who(&state, &headers, Role::Admin).await?;
+    let req: PlansRunRequest = crate::error::read_json(&body).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "expected {{\"period\": \"2026-Q1\", \"plans\": [\"ae-2026\", ...]}}: {e}"
+        ))
+    })?;
+    let snapshot = state.snapshot.load_full();
+    let run = state
+        .workflow
+        .start_plans_run(snapshot, &(&who).into(), &req.plans, &req.period)
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(run)))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -352,6 +388,10 @@ async fn statement(
     let locale = doc_locale(q.locale.as_deref(), &headers)?;
     let statements = rep_statements(&state, &who, &rep, &period, q.plan.as_deref()).await?;
     if format == DocFormat::Json {
+        // Documents are localized as they render; JSON here.
+        for s in &mut statements {
+            dealrules_workflow::statement_docs::localize(&mut s.statement, locale);
+        }
         return Ok(Json(RepStatements {
             rep,
             period,

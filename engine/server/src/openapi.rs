@@ -220,6 +220,16 @@ fn exact(doc: &mut Value) {
             "period",
             json!({ "type": "string", "pattern": "^[0-9]{4}(-Q[1-4]|-(0[1-9]|1[0-2]))?$", "description": "2026, 2026-Q1 or 2026-03" }),
         ),
+        (
+            "PlansRunRequest",
+            "period",
+            json!({ "type": "string", "pattern": "^[0-9]{4}(-Q[1-4]|-(0[1-9]|1[0-2]))?$", "description": "2026, 2026-Q1 or 2026-03" }),
+        ),
+        (
+            "PlansRunRequest",
+            "plans",
+            json!({ "type": "array", "minItems": 1, "maxItems": 50, "uniqueItems": true, "items": { "type": "string", "minLength": 1 } }),
+        ),
     ];
     for (schema, field, value) in fields {
         let props = &mut doc["components"]["schemas"][*schema]["properties"];

@@ -289,9 +289,13 @@ async fn import_deals(
         .run(move || imports::deals(&body, format, &funnel, &at))
         .await?
         .map_err(|e| refused(e, "deals"))?;
+    let now = state.clock.now();
+    let store = state.store.clone();
+    let timers =
+        |d: &dealrules_store::Deal| dealrules_workflow::timers::stage_timers(&snapshot, d, now, &|| store.new_id());
     let counts = state
         .store
-        .import_deals(&deals, &snapshot.version, &who.subject, &state.clock.text())
+        .import_deals(&deals, &snapshot.version, &who.subject, &state.clock.text(), &timers)
         .await?;
     tracing::info!(created = counts.created, updated = counts.updated, unchanged = counts.unchanged, by = %who.subject, "deals imported");
     Ok(Json(DealsImported { counts, errors: vec![] }))

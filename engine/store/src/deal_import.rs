@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::json;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
-use crate::{Deal, Result, Store, StoreError, query_err};
+use crate::{Deal, Result, Store, StoreError, TimerRow, query_err};
 
 /// What an import did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -27,17 +27,32 @@ impl Store {
     /// Creates the deals that are new, updates those whose owner, stage or
     /// fields differ, leaves the rest; one transaction. `version` is the
     /// pack in force, `actor` who imported, `at` the time recorded.
-    pub async fn import_deals(&self, deals: &[Deal], version: &str, actor: &str, at: &str) -> Result<ImportCounts> {
+    ///
+    /// `timers` gives the timers of a deal that enters its stage by the
+    /// import (a new deal, or one whose stage the import changes): they
+    /// are stored in the same transaction, and the scheduled funnel timers
+    /// of a deal whose stage changed are cancelled, as a move does.
+    pub async fn import_deals(
+        &self,
+        deals: &[Deal],
+        version: &str,
+        actor: &str,
+        at: &str,
+        timers: &(dyn Fn(&Deal) -> Vec<TimerRow> + Sync),
+    ) -> Result<ImportCounts> {
         let mut tx = self.begin_write().await?;
         let mut counts = ImportCounts::default();
         for chunk in deals.chunks(CHUNK) {
             let existing = self.deals_by_id(&mut tx, chunk).await?;
             let mut new = Vec::new();
             let mut history = Vec::new();
+            let mut scheduled: Vec<TimerRow> = Vec::new();
+            let mut left_stage: Vec<&str> = Vec::new();
             for d in chunk {
                 match existing.get(&d.id) {
                     None => {
                         new.push(d);
+                        scheduled.extend(timers(d));
                         history.push((d.id.clone(), json!({ "imported": "created", "stage": d.stage })));
                         counts.created += 1;
                     }
@@ -52,6 +67,9 @@ impl Store {
                         changed.revision = old.revision + 1;
                         if old.stage == d.stage {
                             changed.stage_entered_at = old.stage_entered_at.clone();
+                        } else {
+                            left_stage.push(&d.id);
+                            scheduled.extend(timers(&changed));
                         }
                         self.update_deal(&mut tx, &changed).await?;
                         history.push((
@@ -63,6 +81,17 @@ impl Store {
                 }
             }
             self.insert_deals(&mut tx, &new).await?;
+            for id in left_stage {
+                sqlx::query(
+                    "UPDATE timers SET state = 'cancelled', fired_at = $2 WHERE deal_id = $1 AND kind = 'funnel' AND state = 'scheduled'",
+                )
+                .bind(id)
+                .bind(at)
+                .execute(&mut *tx)
+                .await
+                .map_err(query_err("cancelling timers"))?;
+            }
+            self.insert_timers(&mut tx, &scheduled).await?;
             self.insert_import_history(&mut tx, &history, version, actor, at)
                 .await?;
         }
@@ -108,6 +137,33 @@ impl Store {
                 .bind(d.revision);
         }
         q.execute(&mut *conn).await.map_err(query_err("importing deals"))?;
+        Ok(())
+    }
+
+    async fn insert_timers(&self, conn: &mut AnyConnection, timers: &[TimerRow]) -> Result<()> {
+        for chunk in timers.chunks(CHUNK) {
+            let mut sql = String::from(
+                "INSERT INTO timers (id, deal_id, kind, name, stage, approval_id, due_at, every_ms, state, fired_at, fired_by, version) VALUES ",
+            );
+            push_marks(&mut sql, chunk.len(), 12);
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for t in chunk {
+                q = q
+                    .bind(&t.id)
+                    .bind(&t.deal_id)
+                    .bind(t.kind.as_str())
+                    .bind(&t.name)
+                    .bind(t.stage.clone())
+                    .bind(t.approval_id.clone())
+                    .bind(&t.due_at)
+                    .bind(t.every_ms)
+                    .bind(t.state.as_str())
+                    .bind(t.fired_at.clone())
+                    .bind(t.fired_by.clone())
+                    .bind(&t.version);
+            }
+            q.execute(&mut *conn).await.map_err(query_err("scheduling timers"))?;
+        }
         Ok(())
     }
 

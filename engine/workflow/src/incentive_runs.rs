@@ -4,8 +4,9 @@
 //! admin other than who started it), published and locked. Also who may
 //! read a statement, and the payroll lines of a run.
 
-use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use dealrules_core::plan_input::{PlanInput, RosterVersion, StoredDeal, period_of};
 use dealrules_core::{Decision, Snapshot};
@@ -32,8 +33,41 @@ pub struct Computed {
     pub input: String,
 }
 
+/// How far a run computing on this node has got: deals read of the
+/// deals the store holds (times the run's plans), then computing.
+#[derive(Debug, Default)]
+pub struct RunProgress {
+    pub read: AtomicU64,
+    pub total: AtomicU64,
+    pub computing: AtomicBool,
+}
+
+/// The runs computing on this node, by id.
+pub type ProgressBoard = Mutex<HashMap<String, Arc<RunProgress>>>;
+
+/// A running run's progress, as `GET /v1/incentives/runs/{id}` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Progress {
+    /// `reading` (deals from the store) or `computing` (the statements).
+    pub phase: &'static str,
+    /// Deals read so far.
+    pub processed: u64,
+    /// Deals to read: the deals the store holds, once per plan.
+    pub total: u64,
+}
+
 /// The plan input a run of `plan` for `period` reads from the store now.
 pub async fn read_input(store: &Store, plan: &str, period_label: &str) -> Result<Json, WorkflowError> {
+    read_input_counted(store, plan, period_label, None).await
+}
+
+/// As [`read_input`], adding each deal read to `seen`.
+pub async fn read_input_counted(
+    store: &Store,
+    plan: &str,
+    period_label: &str,
+    seen: Option<&AtomicU64>,
+) -> Result<Json, WorkflowError> {
     let period = period_of(period_label).map_err(WorkflowError::Invalid)?;
     let end = period.end.format("%Y-%m-%d").to_string();
     let roster = store
@@ -49,6 +83,9 @@ pub async fn read_input(store: &Store, plan: &str, period_label: &str) -> Result
         .collect();
     let deals = store
         .scan_deals(PAGE, |d| {
+            if let Some(seen) = seen {
+                seen.fetch_add(1, Ordering::Relaxed);
+            }
             let stored = StoredDeal {
                 id: &d.id,
                 owner: &d.owner,
@@ -112,6 +149,309 @@ pub fn compute(snapshot: &Snapshot, run: &Run, input: &Json, now: &str) -> Resul
     })
 }
 
+/// The plans of a run: one, or several joined by `+` (a run of several
+/// plans for one period; plan names never hold a `+`).
+pub fn plans_of(run: &Run) -> Vec<&str> {
+    run.plan.split('+').collect()
+}
+
+/// Decides each plan of a run of several on its own input and gives one
+/// statement per rep with each plan's lines (each line names its plan),
+/// `plans` (what each plan pays the rep) and the sums. The plans must pay
+/// in one currency.
+pub fn compute_plans(
+    snapshot: &Snapshot,
+    run: &Run,
+    inputs: &[(String, Json)],
+    now: &str,
+) -> Result<Computed, WorkflowError> {
+    let overflow = || WorkflowError::Unprocessable(format!("the total of run {} overflows", run.id));
+    let mut currency: Option<String> = None;
+    let mut order: Vec<String> = Vec::new();
+    let mut by_rep: BTreeMap<String, Vec<(String, Json)>> = BTreeMap::new();
+    for (plan, input) in inputs {
+        let value = dealrules_expr::Value::from_json(input);
+        let Decision::Plan(decision) = snapshot.decide(plan, &value, now)? else {
+            return Err(WorkflowError::Unprocessable(format!(
+                "`{plan}` is not an IncentivePlan"
+            )));
+        };
+        match &currency {
+            Some(c) if c != decision.currency => {
+                return Err(WorkflowError::Unprocessable(format!(
+                    "`{plan}` pays in {}, the run's other plans in {c}; a run of several plans pays in one currency",
+                    decision.currency
+                )));
+            }
+            _ => currency = Some(decision.currency.to_string()),
+        }
+        for st in &decision.statements {
+            let pieces = by_rep.entry(st.rep.clone()).or_default();
+            if pieces.is_empty() {
+                order.push(st.rep.clone());
+            }
+            pieces.push((plan.clone(), serde_json::to_value(st).map_err(internal)?));
+        }
+    }
+    let currency = currency.unwrap_or_default();
+    let mut total = Decimal::ZERO;
+    let mut statements = Vec::with_capacity(order.len());
+    for rep in order {
+        let pieces = by_rep.remove(&rep).unwrap_or_default();
+        let mut credit = Decimal::ZERO;
+        let mut earned = Decimal::ZERO;
+        let mut paid = Decimal::ZERO;
+        let mut lines = Vec::new();
+        let mut plans = Vec::new();
+        for (plan, st) in pieces {
+            credit = credit
+                .checked_add(decimal(&st["credit"], "a statement's credit")?)
+                .ok_or_else(overflow)?;
+            earned = earned
+                .checked_add(decimal(&st["earned"], "a statement's earned")?)
+                .ok_or_else(overflow)?;
+            paid = paid
+                .checked_add(decimal(&st["total"], "a statement's total")?)
+                .ok_or_else(overflow)?;
+            for line in st["lines"].as_array().into_iter().flatten() {
+                let mut line = line.clone();
+                line["plan"] = Json::String(plan.clone());
+                lines.push(line);
+            }
+            let mut summary = serde_json::Map::new();
+            summary.insert("plan".into(), Json::String(plan.clone()));
+            for k in ["credit", "quota", "attainment", "earned", "total", "draw"] {
+                if let Some(v) = st.get(k) {
+                    summary.insert(k.into(), v.clone());
+                }
+            }
+            plans.push(Json::Object(summary));
+        }
+        total = total.checked_add(paid).ok_or_else(overflow)?;
+        let body = serde_json::json!({
+            "rep": rep,
+            "period": run.period,
+            "currency": currency,
+            "credit": credit.to_string(),
+            "earned": earned.to_string(),
+            "total": paid.to_string(),
+            "lines": lines,
+            "plans": plans,
+        });
+        statements.push(StatementRow {
+            run_id: run.id.clone(),
+            rep,
+            plan: run.plan.clone(),
+            period: run.period.clone(),
+            total: paid.to_string(),
+            body: serde_json::to_string(&body).map_err(internal)?,
+        });
+    }
+    let input: serde_json::Map<String, Json> = inputs.iter().map(|(p, i)| (p.clone(), i.clone())).collect();
+    Ok(Computed {
+        statements,
+        currency,
+        total,
+        input: serde_json::to_string(&serde_json::json!({ "plans": input })).map_err(internal)?,
+    })
+}
+
+/// What a plan's decision pays each rep, deal by deal, from the lines a
+/// plan earns (clawbacks and adjustments left out): `(rep, deal) ->
+/// amount`, with `(rep, "")` for what lines not tied to deals pay.
+fn paid_by_deal(
+    snapshot: &Snapshot,
+    plan: &str,
+    input: &Json,
+    now: &str,
+) -> Result<BTreeMap<(String, String), Decimal>, WorkflowError> {
+    let value = dealrules_expr::Value::from_json(input);
+    let Decision::Plan(decision) = snapshot.decide(plan, &value, now)? else {
+        return Err(WorkflowError::Unprocessable(format!(
+            "`{plan}` is not an IncentivePlan"
+        )));
+    };
+    let overflow = || WorkflowError::Unprocessable(format!("an adjustment of `{plan}` overflows"));
+    let mut out: BTreeMap<(String, String), Decimal> = BTreeMap::new();
+    for st in &decision.statements {
+        for line in st
+            .lines
+            .iter()
+            .filter(|l| l.component != "clawback" && l.component != "adjustment")
+        {
+            let mut rest = line.amount;
+            for (deal, amount) in &line.by_deal {
+                let slot = out.entry((st.rep.clone(), deal.clone())).or_default();
+                *slot = slot.checked_add(*amount).ok_or_else(overflow)?;
+                rest = rest.checked_sub(*amount).ok_or_else(overflow)?;
+            }
+            let slot = out.entry((st.rep.clone(), String::new())).or_default();
+            *slot = slot.checked_add(rest).ok_or_else(overflow)?;
+        }
+    }
+    Ok(out)
+}
+
+/// A locked period to adjust: its run and the input that run read.
+pub struct LockedPeriod {
+    pub run: Run,
+    pub input: Json,
+    /// The same period read from the store now.
+    pub now_input: Json,
+}
+
+/// Adjustment lines, by rep: for each locked period, what the plan pays
+/// on the deals as they are now minus what it pays on the input the
+/// locked run read (both under `snapshot`, so only changed data moves
+/// money), minus the adjustments earlier statements (`history`) already
+/// paid for that period. One line per deal that moved, and one for lines
+/// not tied to deals; they add up to the difference exactly. Deals with a
+/// `cancelled_at` are left to the clawback.
+pub fn adjustment_lines(
+    snapshot: &Snapshot,
+    plan: &str,
+    locked: &[LockedPeriod],
+    history: &[Json],
+    now: &str,
+) -> Result<BTreeMap<String, Vec<Json>>, WorkflowError> {
+    let overflow = || WorkflowError::Unprocessable(format!("an adjustment of `{plan}` overflows"));
+    let mut out: BTreeMap<String, Vec<Json>> = BTreeMap::new();
+    for l in locked {
+        let period = &l.run.period;
+        let cancelled: HashSet<&str> = l.now_input["deals"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|d| d.get("cancelled_at").is_some_and(|c| !c.is_null()))
+            .filter_map(|d| d["id"].as_str())
+            .collect();
+        let before = paid_by_deal(snapshot, plan, &l.input, now)?;
+        let after = paid_by_deal(snapshot, plan, &l.now_input, now)?;
+        let mut already: BTreeMap<(String, String), Decimal> = BTreeMap::new();
+        for st in history {
+            let rep = st["rep"].as_str().unwrap_or_default();
+            for line in st["lines"].as_array().into_iter().flatten() {
+                if line["component"] != "adjustment" || line["adjusts"].as_str() != Some(period) {
+                    continue;
+                }
+                let deal = line["deals"][0].as_str().unwrap_or_default().to_string();
+                let amount = decimal(&line["amount"], "an adjustment's amount")?;
+                let slot = already.entry((rep.to_string(), deal)).or_default();
+                *slot = slot.checked_add(amount).ok_or_else(overflow)?;
+            }
+        }
+        let keys: std::collections::BTreeSet<&(String, String)> = before.keys().chain(after.keys()).collect();
+        for key in keys {
+            let (rep, deal) = key;
+            if cancelled.contains(deal.as_str()) {
+                continue;
+            }
+            let was = before.get(key).copied().unwrap_or_default();
+            let is = after.get(key).copied().unwrap_or_default();
+            let paid = already.get(key).copied().unwrap_or_default();
+            let delta = is
+                .checked_sub(was)
+                .and_then(|d| d.checked_sub(paid))
+                .ok_or_else(overflow)?;
+            if delta.is_zero() {
+                continue;
+            }
+            let sign = if delta > Decimal::ZERO { "+" } else { "" };
+            let earlier = if paid.is_zero() {
+                String::new()
+            } else {
+                format!(", {paid} adjusted already")
+            };
+            let (deals, by_deal, explain) = if deal.is_empty() {
+                (
+                    serde_json::json!([]),
+                    serde_json::json!({}),
+                    format!(
+                        "{period} (locked, run {}): lines not tied to a deal paid {was}, pay {is} now{earlier}: {sign}{delta}",
+                        l.run.id
+                    ),
+                )
+            } else {
+                (
+                    serde_json::json!([deal]),
+                    serde_json::json!({ deal: delta.to_string() }),
+                    format!(
+                        "deal {deal} in {period} (locked, run {}): paid {was}, pays {is} now{earlier}: {sign}{delta}",
+                        l.run.id
+                    ),
+                )
+            };
+            out.entry(rep.clone()).or_default().push(serde_json::json!({
+                "component": "adjustment",
+                "amount": delta.to_string(),
+                "deals": deals,
+                "adjusts": period,
+                "locked_run": l.run.id,
+                "explain": explain,
+                "by_deal": by_deal,
+            }));
+        }
+    }
+    Ok(out)
+}
+
+/// Adds adjustment lines to a run's computed statements: each rep's
+/// `earned` and `total` grow by their sum (after the draw), and a rep
+/// with adjustments but no statement gets one of adjustments only.
+pub fn apply_adjustments(
+    run: &Run,
+    computed: &mut Computed,
+    mut lines: BTreeMap<String, Vec<Json>>,
+) -> Result<(), WorkflowError> {
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let overflow = || WorkflowError::Unprocessable(format!("the adjustments of run {} overflow", run.id));
+    let add = |body: &mut Json, extra: Vec<Json>| -> Result<Decimal, WorkflowError> {
+        let mut sum = Decimal::ZERO;
+        for l in &extra {
+            sum = sum
+                .checked_add(decimal(&l["amount"], "an adjustment")?)
+                .ok_or_else(overflow)?;
+        }
+        for k in ["earned", "total"] {
+            let v = decimal(&body[k], k)?.checked_add(sum).ok_or_else(overflow)?;
+            body[k] = Json::String(v.to_string());
+        }
+        if let Some(ls) = body["lines"].as_array_mut() {
+            ls.extend(extra);
+        }
+        Ok(sum)
+    };
+    for row in &mut computed.statements {
+        let Some(extra) = lines.remove(&row.rep) else {
+            continue;
+        };
+        let mut body: Json = serde_json::from_str(&row.body).map_err(internal)?;
+        let sum = add(&mut body, extra)?;
+        computed.total = computed.total.checked_add(sum).ok_or_else(overflow)?;
+        row.total = body["total"].as_str().unwrap_or_default().to_string();
+        row.body = serde_json::to_string(&body).map_err(internal)?;
+    }
+    for (rep, extra) in lines {
+        let mut body = serde_json::json!({
+            "rep": rep, "period": run.period, "currency": computed.currency,
+            "credit": "0", "earned": "0", "total": "0", "lines": [],
+        });
+        let sum = add(&mut body, extra)?;
+        computed.total = computed.total.checked_add(sum).ok_or_else(overflow)?;
+        computed.statements.push(StatementRow {
+            run_id: run.id.clone(),
+            rep,
+            plan: run.plan.clone(),
+            period: run.period.clone(),
+            total: body["total"].as_str().unwrap_or_default().to_string(),
+            body: serde_json::to_string(&body).map_err(internal)?,
+        });
+    }
+    Ok(())
+}
+
 /// One payroll line of a run: `earned` (the plan's lines), `adjustments`
 /// (clawbacks and adjustment lines), `draw` (what the draw added or
 /// recovered) and `paid`; `earned + draw + adjustments = paid` exactly.
@@ -169,6 +509,9 @@ pub fn payroll_line(statement: &Json) -> Result<PayrollLine, WorkflowError> {
 pub struct RunView {
     #[serde(flatten)]
     pub run: Run,
+    /// While the run computes (on this node): how far it has got.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<Progress>,
     /// Rep by rep: what each statement pays.
     pub statements: Vec<RepTotal>,
 }
@@ -200,7 +543,25 @@ impl Workflow {
         plan: &str,
         period: &str,
     ) -> Result<Run, WorkflowError> {
-        let run = self.record_run(&snapshot, actor, plan, period).await?;
+        let run = self.record_run(&snapshot, actor, &[plan], period).await?;
+        self.spawn_run(snapshot, run)
+    }
+
+    /// Starts a run of several plans for one period: one statement per
+    /// rep with each plan's lines. As [`Workflow::start_run`] otherwise.
+    pub async fn start_plans_run(
+        self: &Arc<Self>,
+        snapshot: Arc<Snapshot>,
+        actor: &Actor,
+        plans: &[String],
+        period: &str,
+    ) -> Result<Run, WorkflowError> {
+        let names: Vec<&str> = plans.iter().map(String::as_str).collect();
+        let run = self.record_run(&snapshot, actor, &names, period).await?;
+        self.spawn_run(snapshot, run)
+    }
+
+    fn spawn_run(self: &Arc<Self>, snapshot: Arc<Snapshot>, run: Run) -> Result<Run, WorkflowError> {
         let this = self.clone();
         let started = run.clone();
         tokio::spawn(async move {
@@ -220,7 +581,7 @@ impl Workflow {
         plan: &str,
         period: &str,
     ) -> Result<Run, WorkflowError> {
-        let run = self.record_run(&snapshot, actor, plan, period).await?;
+        let run = self.record_run(&snapshot, actor, &[plan], period).await?;
         self.execute(snapshot, &run).await?;
         self.store
             .run(&run.id)
@@ -232,15 +593,30 @@ impl Workflow {
         &self,
         snapshot: &Snapshot,
         actor: &Actor,
-        plan: &str,
+        plans: &[&str],
         period: &str,
     ) -> Result<Run, WorkflowError> {
-        let (kind, name) = snapshot.resolve(plan)?;
-        if kind != Kind::IncentivePlan {
-            return Err(WorkflowError::Unprocessable(format!(
-                "`{name}` is a {kind}, not an IncentivePlan"
+        if plans.is_empty() || plans.len() > 50 {
+            return Err(WorkflowError::Invalid(format!(
+                "a run names 1 to 50 plans, not {}",
+                plans.len()
             )));
         }
+        let mut names: Vec<&str> = Vec::with_capacity(plans.len());
+        for plan in plans {
+            let (kind, name) = snapshot.resolve(plan)?;
+            if kind != Kind::IncentivePlan {
+                return Err(WorkflowError::Unprocessable(format!(
+                    "`{name}` is a {kind}, not an IncentivePlan"
+                )));
+            }
+            if names.contains(&name) {
+                return Err(WorkflowError::Invalid(format!("`{name}` is named twice")));
+            }
+            names.push(name);
+        }
+        let name = names.join("+");
+        let name = name.as_str();
         period_of(period).map_err(WorkflowError::Invalid)?;
         if let Some(locked) = self.store.locked_run(name, period).await? {
             return Err(WorkflowError::Conflict(format!(
@@ -268,15 +644,39 @@ impl Workflow {
             locked_at: None,
             error: None,
         };
-        self.store.insert_run(&run).await?;
+        // On the board before anyone can see the run `running`.
+        if let Ok(mut board) = self.run_progress.lock() {
+            board.insert(run.id.clone(), Arc::default());
+        }
+        if let Err(e) = self.store.insert_run(&run).await {
+            if let Ok(mut board) = self.run_progress.lock() {
+                board.remove(&run.id);
+            }
+            return Err(e.into());
+        }
         tracing::info!(run = %run.id, plan = %run.plan, period = %run.period, "incentive run started");
         Ok(run)
     }
 
     /// Computes a recorded run and stores its statements, or records why
     /// it failed.
+    fn progress_of(&self, id: &str) -> Option<Arc<RunProgress>> {
+        self.run_progress.lock().ok()?.get(id).cloned()
+    }
+
     async fn execute(&self, snapshot: Arc<Snapshot>, run: &Run) -> Result<(), WorkflowError> {
-        let outcome = self.compute_run(snapshot, run).await;
+        let progress = self.progress_of(&run.id).unwrap_or_default();
+        let done = self.finish(snapshot, run, &progress).await;
+        if let Ok(mut board) = self.run_progress.lock() {
+            board.remove(&run.id);
+        }
+        done
+    }
+
+    /// Computes a run and stores the outcome; its progress is on the
+    /// board until the run is stored as computed or failed.
+    async fn finish(&self, snapshot: Arc<Snapshot>, run: &Run, progress: &RunProgress) -> Result<(), WorkflowError> {
+        let outcome = self.compute_run(snapshot, run, progress).await;
         let at = timestamp_now();
         match outcome {
             Ok(c) => {
@@ -299,13 +699,84 @@ impl Workflow {
         }
     }
 
-    async fn compute_run(&self, snapshot: Arc<Snapshot>, run: &Run) -> Result<Computed, WorkflowError> {
-        let input = read_input(&self.store, &run.plan, &run.period).await?;
+    async fn compute_run(
+        &self,
+        snapshot: Arc<Snapshot>,
+        run: &Run,
+        progress: &RunProgress,
+    ) -> Result<Computed, WorkflowError> {
         let now = self.clock.text();
+        let plans = plans_of(run);
+        let deals = u64::try_from(self.store.count_deals().await?).unwrap_or(0);
+        progress
+            .total
+            .store(deals.saturating_mul(plans.len() as u64), Ordering::Relaxed);
+        let seen = Some(&progress.read);
+        if plans.len() > 1 {
+            let mut inputs = Vec::with_capacity(plans.len());
+            for plan in plans {
+                inputs.push((
+                    plan.to_string(),
+                    read_input_counted(&self.store, plan, &run.period, seen).await?,
+                ));
+            }
+            progress.computing.store(true, Ordering::Relaxed);
+            let run = run.clone();
+            return self
+                .long_work
+                .run(move || compute_plans(&snapshot, &run, &inputs, &now))
+                .await?;
+        }
+        let input = read_input_counted(&self.store, &run.plan, &run.period, seen).await?;
+        let locked = self.locked_periods(run).await?;
+        progress.computing.store(true, Ordering::Relaxed);
+        let history: Vec<Json> = input["history"].as_array().cloned().unwrap_or_default();
         let run = run.clone();
         self.long_work
-            .run(move || compute(&snapshot, &run, &input, &now))
+            .run(move || {
+                let mut computed = compute(&snapshot, &run, &input, &now)?;
+                if !locked.is_empty() {
+                    let lines = adjustment_lines(&snapshot, &run.plan, &locked, &history, &now)?;
+                    apply_adjustments(&run, &mut computed, lines)?;
+                }
+                Ok(computed)
+            })
             .await?
+    }
+
+    /// The locked periods of `run`'s plan before its period (periods of
+    /// one kind), each with the input its locked run read and the same
+    /// period as the store holds it now.
+    async fn locked_periods(&self, run: &Run) -> Result<Vec<LockedPeriod>, WorkflowError> {
+        let runs = self
+            .store
+            .runs(&dealrules_store::RunQuery {
+                plan: Some(run.plan.clone()),
+                period: None,
+                state: Some(RunState::Locked),
+            })
+            .await?;
+        let mut out: Vec<LockedPeriod> = Vec::new();
+        for r in runs {
+            if r.period.len() != run.period.len()
+                || r.period >= run.period
+                || out.iter().any(|l| l.run.period == r.period)
+            {
+                continue;
+            }
+            let Some(text) = self.store.run_input(&r.id).await? else {
+                continue;
+            };
+            let input: Json = serde_json::from_str(&text).map_err(internal)?;
+            let now_input = read_input(&self.store, &run.plan, &r.period).await?;
+            out.push(LockedPeriod {
+                run: r,
+                input,
+                now_input,
+            });
+        }
+        out.sort_by(|a, b| a.run.period.cmp(&b.run.period));
+        Ok(out)
     }
 
     /// A run with its per-rep totals.
@@ -321,7 +792,26 @@ impl Workflow {
                 total: s.total,
             })
             .collect();
-        Ok(RunView { run, statements })
+        let progress = match run.state {
+            RunState::Running => self.progress_of(id).map(|p| {
+                let total = p.total.load(Ordering::Relaxed);
+                Progress {
+                    phase: if p.computing.load(Ordering::Relaxed) {
+                        "computing"
+                    } else {
+                        "reading"
+                    },
+                    processed: p.read.load(Ordering::Relaxed).min(total),
+                    total,
+                }
+            }),
+            _ => None,
+        };
+        Ok(RunView {
+            run,
+            progress,
+            statements,
+        })
     }
 
     /// Moves a run on: approve (draft, by an admin other than who started

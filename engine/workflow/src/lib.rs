@@ -33,7 +33,7 @@ mod pipeline;
 mod pool;
 mod runtime;
 pub mod statement_docs;
-mod timers;
+pub mod timers;
 
 pub use approvals::Verdict;
 pub use clock::Clock;

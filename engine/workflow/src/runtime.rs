@@ -29,6 +29,8 @@ pub struct Workflow {
     pub node: String,
     /// Where plugin calls run, off the async workers.
     pub long_work: Arc<LongWork>,
+    /// How far the incentive runs computing on this node have got.
+    pub run_progress: crate::incentive_runs::ProgressBoard,
 }
 
 impl Workflow {
@@ -44,6 +46,7 @@ impl Workflow {
             templates: notification_templates()?,
             node,
             long_work,
+            run_progress: Default::default(),
         })
     }
 }

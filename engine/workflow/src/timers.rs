@@ -15,6 +15,46 @@ use crate::error::{WorkflowError, internal};
 use crate::facts::facts;
 use crate::runtime::Workflow;
 
+/// The funnel timers `deal` schedules on entering its current stage, due
+/// from `now`: what a move or a new deal schedules, for deals that enter
+/// a stage another way (an import). None when the active pack has no
+/// such funnel or stage.
+pub fn stage_timers(
+    snapshot: &Snapshot,
+    deal: &Deal,
+    now: chrono::DateTime<chrono::Utc>,
+    new_id: &dyn Fn() -> String,
+) -> Vec<TimerRow> {
+    let Some(funnel) = snapshot.funnel(&deal.funnel) else {
+        return Vec::new();
+    };
+    let Some(stage) = funnel.stage(&deal.stage) else {
+        return Vec::new();
+    };
+    funnel
+        .timers
+        .iter()
+        .filter(|t| t.stages.contains(&stage))
+        .filter_map(|t| {
+            let wait = chrono::Duration::from_std(t.after.or(t.every)?).ok()?;
+            Some(TimerRow {
+                id: new_id(),
+                deal_id: deal.id.clone(),
+                kind: TimerKind::Funnel,
+                name: t.id.to_string(),
+                stage: Some(deal.stage.clone()),
+                approval_id: None,
+                due_at: dealrules_store::timestamp(now.checked_add_signed(wait)?),
+                every_ms: t.every.map(|e| e.as_millis() as i64),
+                state: TimerState::Scheduled,
+                fired_at: None,
+                fired_by: None,
+                version: snapshot.version.to_string(),
+            })
+        })
+        .collect()
+}
+
 impl Workflow {
     /// Fires the timers that are due, in batches, each batch one
     /// transaction: a node that dies mid-batch fires nothing of it, and its
