@@ -179,10 +179,10 @@ impl Store {
     }
 }
 
-const DEAL_COLUMNS: &str =
+pub(crate) const DEAL_COLUMNS: &str =
     "id, funnel, owner, stage, fields, context, stage_entered_at, created_at, updated_at, revision";
 
-fn deal_row(r: &sqlx::any::AnyRow) -> Result<Deal> {
+pub(crate) fn deal_row(r: &sqlx::any::AnyRow) -> Result<Deal> {
     let s = |i: usize| r.try_get::<String, _>(i).map_err(query_err("reading a deal"));
     let json = |i: usize| -> Result<serde_json::Value> {
         serde_json::from_str(&s(i)?).map_err(|e| StoreError::Query {

@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 mod activations;
+mod analytics;
 mod deal_import;
 mod decisions;
 mod outbox;
@@ -37,6 +38,7 @@ mod tokens;
 mod workflow;
 
 pub use activations::{Activation, PackInfo};
+pub use analytics::TrailEntry;
 pub use decisions::{DecisionQuery, DecisionRecord};
 pub use outbox::OutboxRow;
 pub use sessions::SessionRecord;
@@ -73,6 +75,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "console_sessions",
         include_str!("../migrations/0004_console_sessions.sql"),
+    ),
+    (
+        7,
+        "targets_measured",
+        include_str!("../migrations/0007_targets_measured.sql"),
     ),
 ];
 

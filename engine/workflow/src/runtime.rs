@@ -52,7 +52,7 @@ impl Workflow {
 pub fn notification_templates() -> Result<tera::Tera, WorkflowError> {
     let mut t = tera::Tera::default();
     t.autoescape_on(vec![]);
-    let files: [(&str, &str); 6] = [
+    let files: [(&str, &str); 7] = [
         (
             "proposal-sent",
             include_str!("../../../templates/notifications/proposal-sent.tera"),
@@ -76,6 +76,10 @@ pub fn notification_templates() -> Result<tera::Tera, WorkflowError> {
         (
             "approval-escalated",
             include_str!("../../../templates/notifications/approval-escalated.tera"),
+        ),
+        (
+            "pace-behind",
+            include_str!("../../../templates/notifications/pace-behind.tera"),
         ),
     ];
     t.add_raw_templates(files)
