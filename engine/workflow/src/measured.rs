@@ -210,13 +210,15 @@ impl Workflow {
                     }
                 }
             }
-            let mut entries = trail.iter().peekable();
+            // By deal, each in the order it happened (grouped here rather than
+            // merged by comparing ids: the database's collation orders them).
+            let mut by_deal: HashMap<&str, Vec<&dealrules_store::TrailEntry>> = HashMap::with_capacity(deals.len());
+            for e in &trail {
+                by_deal.entry(e.deal_id.as_str()).or_default().push(e);
+            }
             for deal in &deals {
                 let mut steps = Vec::new();
-                while let Some(e) = entries.next_if(|e| e.deal_id <= deal.id) {
-                    if e.deal_id != deal.id {
-                        continue;
-                    }
+                for e in by_deal.get(deal.id.as_str()).into_iter().flatten() {
                     let detail: Json = serde_json::from_str(&e.detail).map_err(internal)?;
                     let (from, to) = match e.kind.as_str() {
                         "created" => (None, detail["stage"].as_str()),
