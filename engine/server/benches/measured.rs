@@ -36,7 +36,11 @@ fn pack_dir() -> PathBuf {
 }
 
 fn ts(day: usize, hour: usize) -> String {
-    let t = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc()
+    let t = chrono::NaiveDate::from_ymd_opt(2026, 1, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc()
         + chrono::Duration::days(day as i64)
         + chrono::Duration::hours(hour as i64);
     dealrules_store::timestamp(t)
@@ -45,7 +49,11 @@ fn ts(day: usize, hour: usize) -> String {
 /// Writes `n` deals with five history entries each, in batches.
 async fn fill(url: &str, n: usize, version: &str) {
     sqlx::any::install_default_drivers();
-    let pool = sqlx::any::AnyPoolOptions::new().max_connections(1).connect(url).await.unwrap();
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .unwrap();
     let mut people = String::from(
         "INSERT INTO people (id, valid_from, valid_to, name, role, manager, region, team, attributes, updated_at, updated_by) VALUES ",
     );
@@ -66,7 +74,8 @@ async fn fill(url: &str, n: usize, version: &str) {
         let mut deals = String::from(
             "INSERT INTO deals (id, funnel, owner, stage, fields, context, stage_entered_at, created_at, updated_at, revision) VALUES ",
         );
-        let mut history = String::from("INSERT INTO deal_history (id, deal_id, at, type, detail, version, actor) VALUES ");
+        let mut history =
+            String::from("INSERT INTO deal_history (id, deal_id, at, type, detail, version, actor) VALUES ");
         for i in start..end {
             let id = format!("d{i:08}");
             let owner = format!("rep{:03}", i % 100);
@@ -88,13 +97,33 @@ async fn fill(url: &str, n: usize, version: &str) {
                 last
             ));
             let moves = [
-                (ts(day, 0), "created", r#"{"funnel": "b2b", "stage": "lead"}"#.to_string()),
-                (ts(day + 1, 0), "move", r#"{"from": "lead", "to": "qualified"}"#.to_string()),
-                (ts(day + 3, 0), "move", r#"{"from": "qualified", "to": "proposal"}"#.to_string()),
+                (
+                    ts(day, 0),
+                    "created",
+                    r#"{"funnel": "b2b", "stage": "lead"}"#.to_string(),
+                ),
+                (
+                    ts(day + 1, 0),
+                    "move",
+                    r#"{"from": "lead", "to": "qualified"}"#.to_string(),
+                ),
+                (
+                    ts(day + 3, 0),
+                    "move",
+                    r#"{"from": "qualified", "to": "proposal"}"#.to_string(),
+                ),
                 match outcome {
                     0 => (last.clone(), "move", r#"{"from": "proposal", "to": "won"}"#.to_string()),
-                    1 => (last.clone(), "move", r#"{"from": "proposal", "to": "lost"}"#.to_string()),
-                    _ => (last.clone(), "update", r#"{"fields": {"next_step": "call"}}"#.to_string()),
+                    1 => (
+                        last.clone(),
+                        "move",
+                        r#"{"from": "proposal", "to": "lost"}"#.to_string(),
+                    ),
+                    _ => (
+                        last.clone(),
+                        "update",
+                        r#"{"fields": {"next_step": "call"}}"#.to_string(),
+                    ),
                 },
                 (last.clone(), "action", r#"{"action": "notify"}"#.to_string()),
             ];
@@ -173,14 +202,20 @@ fn measured(c: &mut Criterion) {
     let s = runtime.block_on(state(&sqlite));
     // The figures are right before they are fast: a third of the deals won.
     let (report, _) = runtime
-        .block_on(s.workflow.funnel_analytics(&s.snapshot.load_full(), "b2b", None, None, None))
+        .block_on(
+            s.workflow
+                .funnel_analytics(&s.snapshot.load_full(), "b2b", None, None, None),
+        )
         .unwrap();
     assert_eq!(report.deals as usize, deals_wanted());
     reports(c, &runtime, "sqlite", &s);
     runtime.block_on(s.store.close());
     if let Some(server) = dealrules_store::scratch::postgres_server() {
         let url = runtime
-            .block_on(dealrules_store::scratch::create_postgres_database(&server, "measured_bench"))
+            .block_on(dealrules_store::scratch::create_postgres_database(
+                &server,
+                "measured_bench",
+            ))
             .unwrap();
         let s = runtime.block_on(state(&url));
         reports(c, &runtime, "postgres", &s);
