@@ -39,6 +39,11 @@ pub enum Command {
     },
     /// Run an IncentivePlan for a period on the deals and people a store holds.
     Run(crate::run_cli::RunArgs),
+    /// Progress against targets, funnel analytics and the forecast, from a store.
+    Report {
+        #[command(subcommand)]
+        command: crate::report_cli::ReportCommand,
+    },
     /// Make, build, test and inspect WebAssembly plugins.
     #[command(
         after_help = "Examples:\n  dealrules plugin new fx --lang rust\n  dealrules plugin build fx --out fx/fx.wasm --manifest fx/fx.yaml\n  dealrules plugin test fx/fx.yaml --cases fx/cases"

@@ -25,6 +25,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Plugin { command } => crate::plugin_cli::run(command),
         Command::Import { command } => Ok(crate::import_cli::run(command)),
         Command::Run(args) => Ok(crate::run_cli::run(args)),
+        Command::Report { command } => crate::report_cli::run(command),
         Command::Token { command } => token(command),
         Command::Check(args) => check(args),
         Command::Eval(args) => eval(args),

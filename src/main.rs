@@ -8,6 +8,7 @@ mod init;
 mod out;
 mod plugin_cli;
 mod render;
+mod report_cli;
 mod run_cli;
 
 use std::process::ExitCode;

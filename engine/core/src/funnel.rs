@@ -28,6 +28,8 @@ pub struct StageDef {
     pub requires: Vec<Arc<str>>,
     pub on_enter: Vec<CompiledAction>,
     pub terminal: bool,
+    /// The stage's `sla`, when given (see [`Funnel::sla`]).
+    pub sla: Option<std::time::Duration>,
 }
 
 #[derive(Debug)]
@@ -329,12 +331,23 @@ pub fn compile(doc: &Document, spec: &FunnelSpec, pack: &Pack, cx: &mut DocCompi
             );
         }
         let on_enter = compile_actions(&s.on_enter, &format!("{path}.on_enter"), pack, cx);
+        let sla = s
+            .sla
+            .as_ref()
+            .and_then(|d| match dealrules_model::duration::parse_duration(&d.0) {
+                Ok(x) => Some(x),
+                Err(e) => {
+                    cx.error(&format!("{path}.sla"), e);
+                    None
+                }
+            });
         stages.push(StageDef {
             id: s.id.as_str().into(),
             probability,
             requires: s.requires.iter().map(|r| Arc::from(r.as_str())).collect(),
             on_enter,
             terminal: s.terminal,
+            sla,
         });
     }
     let mut transitions = Vec::new();
@@ -428,6 +441,18 @@ pub fn compile(doc: &Document, spec: &FunnelSpec, pack: &Pack, cx: &mut DocCompi
 }
 
 impl Funnel {
+    /// How long a deal may stay in stage `index` before it is stalled: the
+    /// stage's `sla`, else the earliest `after` of a timer running in it.
+    pub fn sla(&self, index: usize) -> Option<std::time::Duration> {
+        self.stages.get(index)?.sla.or_else(|| {
+            self.timers
+                .iter()
+                .filter(|t| t.stages.contains(&index))
+                .filter_map(|t| t.after)
+                .min()
+        })
+    }
+
     pub fn stage(&self, id: &str) -> Option<usize> {
         self.stages.iter().position(|s| &*s.id == id)
     }

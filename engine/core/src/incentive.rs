@@ -181,6 +181,15 @@ pub struct Statement {
     pub pace: Option<Pace>,
 }
 
+/// One rep's credit from one deal (see [`IncentivePlan::credits`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DealCredit {
+    pub deal: String,
+    pub rep: String,
+    pub credit: Decimal,
+    pub closed: NaiveDate,
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Pace {
     /// Share of the period elapsed at `now` (0 to 1).
@@ -356,6 +365,11 @@ impl Part<'_> {
 }
 
 impl PlanVersions {
+    /// Every version, oldest `effective.from` first.
+    pub fn versions(&self) -> &[IncentivePlan] {
+        &self.0
+    }
+
     pub fn new(plan: IncentivePlan) -> PlanVersions {
         PlanVersions(vec![plan])
     }
@@ -711,27 +725,12 @@ impl IncentivePlan {
                     cancelled.push((deal, id.clone(), closed, c));
                 }
             }
-            if !period.contains(closed) || self.effective.is_some_and(|(from, to)| closed < from || closed > to) {
+            if !period.contains(closed) {
                 continue;
             }
-            let facts: Map = [("deal".into(), deal.clone())].into_iter().collect();
-            let locals = self.locals(&now_value, Value::Null, None, &period);
-            let env = Env::new(&facts, &locals);
-            if !self
-                .credit_when
-                .eval_bool(&env)
-                .map_err(|e| self.fail(format!("credit.when for deal `{id}`"), e))?
-            {
+            let Some((amount, recipients, shares)) = self.credit_of(deal, &id, closed, &period, &now_value)? else {
                 continue;
-            }
-            let value = self
-                .credit_amount
-                .eval(&env)
-                .map_err(|e| self.fail(format!("credit.amount for deal `{id}`"), e))?;
-            let amount = self
-                .rounding
-                .round(self.expect_number(&value, format_args!("credit.amount for deal `{id}`"))?);
-            let (recipients, shares) = self.recipients(deal, &id, amount, &env)?;
+            };
             if recipients.len() > 1 {
                 split_deals.push(SplitDeal {
                     id: id.clone(),
@@ -781,9 +780,10 @@ impl IncentivePlan {
                         .cloned()
                         .unwrap_or_else(|| Err(format!("targets give rep `{rep_id}` no share")));
                     let annual = a.map_err(|m| self.policy_error(m))?;
+                    let scale = t.period_scale(&period).map_err(|m| self.policy_error(m))?;
                     Some(
                         annual
-                            .checked_mul(t.phase(&period))
+                            .checked_mul(scale)
                             .ok_or_else(|| self.overflow(format!("quota of rep `{rep_id}`")))?,
                     )
                 }
@@ -898,6 +898,84 @@ impl IncentivePlan {
             currency: &self.currency,
             statements,
         })
+    }
+
+    /// What a deal closed on `closed` credits under this plan version, and
+    /// to whom: `None` when the version is not in force on that date or the
+    /// deal does not count (`credit.when`).
+    fn credit_of(
+        &self,
+        deal: &Value,
+        id: &str,
+        closed: NaiveDate,
+        period: &Period,
+        now: &Value,
+    ) -> Result<Option<(Decimal, ByRep, ByRep)>, DecideError> {
+        if self.effective.is_some_and(|(from, to)| closed < from || closed > to) {
+            return Ok(None);
+        }
+        let facts: Map = [("deal".into(), deal.clone())].into_iter().collect();
+        let locals = self.locals(now, Value::Null, None, period);
+        let env = Env::new(&facts, &locals);
+        if !self
+            .credit_when
+            .eval_bool(&env)
+            .map_err(|e| self.fail(format!("credit.when for deal `{id}`"), e))?
+        {
+            return Ok(None);
+        }
+        let value = self
+            .credit_amount
+            .eval(&env)
+            .map_err(|e| self.fail(format!("credit.amount for deal `{id}`"), e))?;
+        let amount = self
+            .rounding
+            .round(self.expect_number(&value, format_args!("credit.amount for deal `{id}`"))?);
+        let (recipients, shares) = self.recipients(deal, id, amount, &env)?;
+        Ok(Some((amount, recipients, shares)))
+    }
+
+    /// Each credit the plan gives for deals closed in `period` (each deal as
+    /// a plan input carries it, with `closed_at`): the same `credit.when`,
+    /// `credit.amount`, splits, rounding and effective range as a run, so
+    /// target progress measures what the plan pays on.
+    pub fn credits(&self, period: &Period, deals: &[Value], now: &str) -> Result<Vec<DealCredit>, DecideError> {
+        let now = Value::str(now);
+        let mut out = Vec::new();
+        for deal in deals {
+            let id = text(deal.get("id")).ok_or_else(|| DecideError::BadInput("every deal needs an `id`".into()))?;
+            let Some(closed) = deal
+                .get("closed_at")
+                .and_then(Value::as_str)
+                .and_then(|s| parse_date(s).ok())
+            else {
+                continue;
+            };
+            if !period.contains(closed) {
+                continue;
+            }
+            if let Some((_, recipients, _)) = self.credit_of(deal, &id, closed, period, &now)? {
+                for (rep, credit) in recipients {
+                    out.push(DealCredit {
+                        deal: id.clone(),
+                        rep,
+                        credit,
+                        closed,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether the plan's quota comes from the Targets document `name`
+    /// (`{from: targets}` names the pack's only one).
+    pub fn quota_from_targets(&self, name: &str, only_one: bool) -> bool {
+        match &self.quota {
+            QuotaDef::Targets(Some(n)) => n == name,
+            QuotaDef::Targets(None) => only_one,
+            _ => false,
+        }
     }
 
     /// Who a deal credits: its `splits` (shares summing to 1), or its owner.
@@ -1884,6 +1962,32 @@ fn apply_cap(
 }
 
 impl crate::Snapshot {
+    /// The IncentivePlan documents (every version of every plan) whose
+    /// quota comes from the Targets document `name`.
+    pub fn plans_fed_by(&self, name: &str) -> Vec<&IncentivePlan> {
+        let first = self
+            .entries_of(Kind::Targets)
+            .find(|(_, c)| matches!(c, crate::Compiled::Targets(_)))
+            .is_some_and(|(n, _)| n == name);
+        self.entries_of(Kind::IncentivePlan)
+            .flat_map(|(_, c)| match c {
+                crate::Compiled::Plan(versions) => versions.versions(),
+                _ => &[],
+            })
+            .filter(|p| p.quota_from_targets(name, first))
+            .collect()
+    }
+
+    /// Every Targets document of the pack.
+    pub fn all_targets(&self) -> Vec<&crate::targets::Targets> {
+        self.entries_of(Kind::Targets)
+            .filter_map(|(_, c)| match c {
+                crate::Compiled::Targets(t) => Some(t),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The pack's Targets document by name, or its only one.
     pub fn targets(&self, name: Option<&str>) -> Option<&crate::targets::Targets> {
         self.entries_of(Kind::Targets).find_map(|(n, c)| match c {

@@ -40,6 +40,7 @@ pub mod context;
 pub mod error;
 pub mod funnel;
 pub mod incentive;
+pub mod measure;
 pub mod money;
 pub mod multi;
 pub mod period;

@@ -133,6 +133,22 @@ impl<'p> PlanInput<'p> {
             .find(|v| v.from <= day && v.to.as_deref().is_none_or(|to| day.as_str() < to))
     }
 
+    /// Everyone on the roster during the period, each as of their last
+    /// version in force in it, by id.
+    pub fn reps_in_period(&self) -> Vec<&RosterVersion> {
+        let start = self.period.start.format("%Y-%m-%d").to_string();
+        let end = self.period.end.format("%Y-%m-%d").to_string();
+        self.roster
+            .values()
+            .filter_map(|versions| {
+                versions
+                    .iter()
+                    .rev()
+                    .find(|v| v.from <= end && v.to.as_deref().is_none_or(|to| start.as_str() < to))
+            })
+            .collect()
+    }
+
     /// Adds a deal if the period reads it; whether it did.
     pub fn add_deal(&mut self, deal: &StoredDeal<'_>) -> bool {
         if !Self::reads(self.period, deal) {
@@ -162,17 +178,9 @@ impl<'p> PlanInput<'p> {
     /// period, as of their last version in it), `deals` and `history` (the
     /// statements of earlier periods, oldest first).
     pub fn finish(self, history: Vec<Value>) -> Value {
-        let start = self.period.start.format("%Y-%m-%d").to_string();
-        let end = self.period.end.format("%Y-%m-%d").to_string();
         let reps: Vec<Value> = self
-            .roster
-            .values()
-            .filter_map(|versions| {
-                versions
-                    .iter()
-                    .rev()
-                    .find(|v| v.from <= end && v.to.as_deref().is_none_or(|to| start.as_str() < to))
-            })
+            .reps_in_period()
+            .into_iter()
             .map(|v| Value::Object(v.rep.clone()))
             .collect();
         let mut input = Map::new();

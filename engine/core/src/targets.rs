@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use chrono::NaiveDate;
 use dealrules_expr::Value;
-use dealrules_model::{PeriodKind, Shares, TargetsSpec};
+use dealrules_model::{PeriodKind, Shares, TargetAdjustment, TargetsSpec};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
@@ -107,6 +108,109 @@ impl Targets {
         out
     }
 
+    /// The year's total in force on `day`: the last adjustment effective
+    /// on or before it, else the total.
+    pub fn total_on(&self, day: NaiveDate) -> Decimal {
+        self.adjustments()
+            .filter(|(d, _)| *d <= day)
+            .last()
+            .map_or(self.spec.total, |(_, a)| a.total)
+    }
+
+    fn adjustments(&self) -> impl Iterator<Item = (NaiveDate, &TargetAdjustment)> {
+        self.spec
+            .adjustments
+            .iter()
+            .filter_map(|a| Some((NaiveDate::parse_from_str(&a.effective, "%Y-%m-%d").ok()?, a)))
+    }
+
+    /// The figures a period's target is made of: each total in force during
+    /// part of the period, with the days it covers and why it changed.
+    pub fn figures(&self, period: &Period) -> Vec<TargetFigure> {
+        let mut out: Vec<TargetFigure> = Vec::new();
+        let mut start = period.start;
+        let mut current = (self.total_on(period.start), None::<String>);
+        if let Some((_, a)) = self.adjustments().filter(|(d, _)| *d <= period.start).last() {
+            current.1 = a.reason.clone();
+        }
+        for (d, a) in self
+            .adjustments()
+            .filter(|(d, _)| period.start < *d && *d <= period.end)
+        {
+            out.push(TargetFigure {
+                from: start,
+                to: d.pred_opt().unwrap_or(d),
+                total: current.0,
+                reason: current.1.take(),
+            });
+            start = d;
+            current = (a.total, a.reason.clone());
+        }
+        out.push(TargetFigure {
+            from: start,
+            to: period.end,
+            total: current.0,
+            reason: current.1,
+        });
+        out
+    }
+
+    /// What a rep's yearly target (from [`Targets::annual_all`]) is
+    /// multiplied by for `period`: the period's phasing, scaled by the
+    /// adjustments in force. A period an adjustment cuts in two is counted
+    /// month by month, a month so cut day by day: the days before the
+    /// effective date at the old total, the rest at the new.
+    pub fn period_scale(&self, period: &Period) -> Result<Decimal, String> {
+        let overflow = || {
+            format!(
+                "targets `{}`: the target for {} is out of range",
+                self.name, period.label
+            )
+        };
+        let figures = self.figures(period);
+        if figures.len() == 1 && figures[0].total == self.spec.total {
+            return Ok(self.phase(period));
+        }
+        if self.spec.total.is_zero() {
+            return Err(format!(
+                "targets `{}`: a total of 0 cannot be adjusted (shares are taken of it)",
+                self.name
+            ));
+        }
+        let mut amount = Decimal::ZERO;
+        if figures.len() == 1 {
+            amount = figures[0].total.checked_mul(self.phase(period)).ok_or_else(overflow)?;
+        } else {
+            for month in months_of(period) {
+                let phase = self.phase(&month);
+                let days = Decimal::from(month.days());
+                for f in &figures {
+                    let (from, to) = (f.from.max(month.start), f.to.min(month.end));
+                    if from > to {
+                        continue;
+                    }
+                    let share = Decimal::from((to - from).num_days() + 1) / days;
+                    let part = f
+                        .total
+                        .checked_mul(phase)
+                        .and_then(|x| x.checked_mul(share))
+                        .ok_or_else(overflow)?;
+                    amount = amount.checked_add(part).ok_or_else(overflow)?;
+                }
+            }
+        }
+        amount.checked_div(self.spec.total).ok_or_else(overflow)
+    }
+
+    /// The pace alert's settings, when set.
+    pub fn pace_settings(&self) -> Option<&dealrules_model::PaceAlert> {
+        self.spec.pace_alert.as_ref()
+    }
+
+    pub fn measure(&self) -> &str {
+        &self.spec.measure
+    }
+
     /// The pace ratio under which an alert is raised, when set.
     pub fn pace_alert(&self) -> Option<Decimal> {
         self.spec.pace_alert.as_ref().map(|p| p.below)
@@ -169,12 +273,11 @@ impl Targets {
             });
             for q in 1..=4 {
                 let p = Period::parse(&format!("{}-Q{q}", self.spec.year), PeriodKind::Quarter).map_err(fail)?;
-                let amount = annual
-                    .checked_mul(self.phase(&p))
-                    .ok_or_else(|| DecideError::Overflow {
-                        policy: self.name.to_string(),
-                        at: format!("target of rep `{id}` for {}", p.label),
-                    })?;
+                let scale = self.period_scale(&p).map_err(fail)?;
+                let amount = annual.checked_mul(scale).ok_or_else(|| DecideError::Overflow {
+                    policy: self.name.to_string(),
+                    at: format!("target of rep `{id}` for {}", p.label),
+                })?;
                 targets.push(TargetRow {
                     rep: id.clone(),
                     period: p.label.clone(),
@@ -191,6 +294,28 @@ impl Targets {
             targets,
         })
     }
+}
+
+/// One total in force from `from` to `to` (inclusive) within a period.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TargetFigure {
+    #[serde(serialize_with = "crate::measure::text::date")]
+    pub from: NaiveDate,
+    #[serde(serialize_with = "crate::measure::text::date")]
+    pub to: NaiveDate,
+    /// The year's total in force.
+    pub total: Decimal,
+    /// Why this figure replaced the one before (the adjustment's reason).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The months of a period, in order.
+pub fn months_of(period: &Period) -> Vec<Period> {
+    (1..=12u32)
+        .filter_map(|m| Period::parse(&format!("{}-{m:02}", period.year), PeriodKind::Month).ok())
+        .filter(|m| period.start <= m.start && m.end <= period.end)
+        .collect()
 }
 
 fn round2(d: Decimal) -> Decimal {

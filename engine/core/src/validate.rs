@@ -289,6 +289,19 @@ pub fn targets(spec: &TargetsSpec, cx: &mut DocCompiler) {
             }
         }
     }
+    let mut last: Option<chrono::NaiveDate> = None;
+    for (i, a) in spec.adjustments.iter().enumerate() {
+        let path = format!("spec.adjustments[{i}].effective");
+        match chrono::NaiveDate::parse_from_str(&a.effective, "%Y-%m-%d") {
+            Err(_) => cx.error(&path, format!("`{}` is not a date such as 2026-07-01", a.effective)),
+            Ok(d) if chrono::Datelike::year(&d) != spec.year => cx.error(
+                &path,
+                format!("{} is not in the targets' year {}", a.effective, spec.year),
+            ),
+            Ok(d) if last.is_some_and(|l| d <= l) => cx.error(&path, "adjustments must be in date order, one per date"),
+            Ok(d) => last = Some(d),
+        }
+    }
     if !spec.phasing.is_empty() {
         if let Some(total) = not_one(spec.phasing.values().copied()) {
             cx.error("spec.phasing", format!("phasing must sum to 1, it sums to {total}"));

@@ -299,6 +299,11 @@ pub struct Stage {
     pub on_enter: Vec<Action>,
     #[serde(default)]
     pub terminal: bool,
+    /// How long a deal may stay in the stage before funnel analytics count
+    /// it as stalled (`14d`); without it, the earliest `after` of a timer
+    /// that runs in the stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla: Option<DurationText>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
@@ -646,7 +651,42 @@ pub struct SplitLevel {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaceAlert {
+    /// Pace (attainment / elapsed share of the period) under which a row alerts.
     pub below: Decimal,
+    /// How often the scheduled check runs: `daily`, `weekly` (the default,
+    /// Mondays) or `monthly` (the 1st), at 00:00 UTC.
+    #[serde(default)]
+    pub schedule: AlertSchedule,
+    /// The period the check measures: the current month, quarter (the
+    /// default) or year.
+    #[serde(default = "default_alert_period")]
+    pub period: PeriodKind,
+}
+
+fn default_alert_period() -> PeriodKind {
+    PeriodKind::Quarter
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertSchedule {
+    Daily,
+    #[default]
+    Weekly,
+    Monthly,
+}
+
+/// A mid-year change of the total: from `effective` on, the year's total is
+/// `total` (shares and phasing stay); before it, the earlier figure.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TargetAdjustment {
+    /// First day the new total is in force, YYYY-MM-DD.
+    pub effective: String,
+    pub total: Decimal,
+    /// Why the target changed, shown with progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Targets set once and decomposed by period, region and rep.
@@ -663,6 +703,9 @@ pub struct TargetsSpec {
     pub phasing: IndexMap<String, Decimal>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pace_alert: Option<PaceAlert>,
+    /// Mid-year changes of the total, each from its effective date.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adjustments: Vec<TargetAdjustment>,
 }
 
 // ---------------------------------------------------------------------- Plugin

@@ -386,7 +386,7 @@ async fn statement(
     let who = who(&state, &headers, Role::Viewer).await?;
     let format = doc_format(q.format.as_deref(), &headers)?;
     let locale = doc_locale(q.locale.as_deref(), &headers)?;
-    let statements = rep_statements(&state, &who, &rep, &period, q.plan.as_deref()).await?;
+    let mut statements = rep_statements(&state, &who, &rep, &period, q.plan.as_deref()).await?;
     if format == DocFormat::Json {
         // Documents are localized as they render; JSON here.
         for s in &mut statements {

@@ -30,6 +30,7 @@ pub mod error;
 mod extract;
 pub mod incentive_routes;
 pub mod long_work;
+pub mod measured_routes;
 pub mod metrics;
 pub mod openapi;
 pub mod people_routes;
@@ -152,6 +153,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     }
     workers::tokens_refresh(state.clone(), Duration::from_secs(10));
     workers::timers(state.clone(), config.timer_tick);
+    workers::pace_checks(state.clone(), config.timer_tick.max(Duration::from_secs(1)));
     workers::follow_activations(state.clone());
     if let Some(url) = &config.webhook_url {
         workers::webhook(state.clone(), url.clone());

@@ -41,6 +41,8 @@ pub struct Problem {
         (name = "approvals", description = "Approval requests, decisions, recalls, delegations"),
         (name = "people", description = "The roster: effective-dated people and their managers"),
         (name = "incentives", description = "Incentive runs on stored deals, their lifecycle, statements, payroll export"),
+        (name = "targets", description = "Progress against targets on stored deals: attainment, pace, alerts"),
+        (name = "analytics", description = "Funnel analytics and the forecast, from the deals' history"),
     )
 )]
 pub struct ApiDoc;
@@ -114,7 +116,7 @@ fn exact(doc: &mut Value) {
             json!({ "type": "string", "enum": ["stage", "owner", "period"] }),
         ),
         ("/v1/decisions", "get", "since", when.clone()),
-        ("/v1/decisions", "get", "until", when),
+        ("/v1/decisions", "get", "until", when.clone()),
         (
             "/v1/decisions",
             "get",
@@ -158,6 +160,28 @@ fn exact(doc: &mut Value) {
             "format",
             json!({ "type": "string", "enum": ["csv", "xlsx"] }),
         ),
+        (
+            "/v1/targets/{name}/progress",
+            "get",
+            "period",
+            json!({ "type": "string", "pattern": "^[0-9]{4}(-Q[1-4]|-(0[1-9]|1[0-2]))?$", "description": "2026, 2026-Q1 or 2026-03, in the targets' year" }),
+        ),
+        (
+            "/v1/targets/{name}/progress",
+            "get",
+            "by",
+            json!({ "type": "string", "enum": dealrules_core::measure::progress::ProgressBy::ALL }),
+        ),
+        ("/v1/analytics/funnel", "get", "since", when.clone()),
+        ("/v1/analytics/funnel", "get", "until", when.clone()),
+        (
+            "/v1/analytics/funnel",
+            "get",
+            "by",
+            json!({ "type": "string", "enum": dealrules_workflow::measured::FunnelBy::ALL }),
+        ),
+        ("/v1/analytics/forecast", "get", "since", when.clone()),
+        ("/v1/analytics/forecast", "get", "until", when.clone()),
         (
             "/v1/deals/{id}/events",
             "post",

@@ -107,6 +107,7 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .merge(crate::workflow::router())
         .merge(crate::people_routes::router())
         .merge(crate::incentive_routes::router())
+        .merge(crate::measured_routes::router())
         .split_for_parts()
 }
 

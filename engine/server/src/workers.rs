@@ -36,6 +36,28 @@ async fn fire_timers(state: Arc<AppState>, tick: Duration) -> WorkerResult {
     }
 }
 
+/// The scheduled pace check of every Targets document with a
+/// `pace_alert`, looked at every `tick`: the check itself runs once per due
+/// time of its schedule across the nodes sharing the database.
+pub fn pace_checks(state: Arc<AppState>, tick: Duration) {
+    let workers = state.workers.clone();
+    workers.spawn("pace-checks", move || check_pace(state.clone(), tick));
+}
+
+async fn check_pace(state: Arc<AppState>, tick: Duration) -> WorkerResult {
+    let mut every = tokio::time::interval(tick);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let snapshot = state.snapshot.load_full();
+        state
+            .workflow
+            .check_pace(&snapshot)
+            .await
+            .map_err(|e| format!("the pace check failed: {e}"))?;
+    }
+}
+
 /// The webhook notifications are POSTed to, as JSON, with the
 /// notification's id as `Idempotency-Key`.
 pub struct Webhook {

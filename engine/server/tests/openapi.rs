@@ -347,6 +347,48 @@ async fn every_documented_operation_answers_as_documented_for_every_role() {
         ),
         ("/v1/pipeline", "GET", "/v1/pipeline?by=owner".into(), String::new()),
         ("/v1/pipeline", "GET", "/v1/pipeline?by=mood".into(), String::new()),
+        (
+            "/v1/targets/{name}/progress",
+            "GET",
+            "/v1/targets/fy2026/progress?period=2026-Q1&by=region".into(),
+            String::new(),
+        ),
+        (
+            "/v1/targets/{name}/progress",
+            "GET",
+            "/v1/targets/fy2026/progress?period=2026-Q9".into(),
+            String::new(),
+        ),
+        (
+            "/v1/targets/{name}/progress",
+            "GET",
+            "/v1/targets/nope/progress?period=2026-Q1".into(),
+            String::new(),
+        ),
+        (
+            "/v1/analytics/funnel",
+            "GET",
+            "/v1/analytics/funnel?funnel=b2b&since=2026-01-01&by=owner".into(),
+            String::new(),
+        ),
+        (
+            "/v1/analytics/funnel",
+            "GET",
+            "/v1/analytics/funnel?funnel=b2b&by=mood".into(),
+            String::new(),
+        ),
+        (
+            "/v1/analytics/forecast",
+            "GET",
+            "/v1/analytics/forecast?funnel=b2b".into(),
+            String::new(),
+        ),
+        (
+            "/v1/analytics/forecast",
+            "GET",
+            "/v1/analytics/forecast?funnel=nope".into(),
+            String::new(),
+        ),
         ("/v1/outbox", "GET", "/v1/outbox?deal=d-1".into(), String::new()),
     ]);
     // The roster, imports and incentive runs (the default pack has no

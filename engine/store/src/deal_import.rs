@@ -145,7 +145,7 @@ impl Store {
             let mut sql = String::from(
                 "INSERT INTO timers (id, deal_id, kind, name, stage, approval_id, due_at, every_ms, state, fired_at, fired_by, version) VALUES ",
             );
-            push_marks(&mut sql, chunk.len(), 12);
+            crate::placeholders::push_rows(&mut sql, self.backend, chunk.len(), 12);
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for t in chunk {
                 q = q
@@ -235,10 +235,10 @@ impl Store {
     }
 }
 
-const DEAL_COLUMNS: &str =
+pub(crate) const DEAL_COLUMNS: &str =
     "id, funnel, owner, stage, fields, context, stage_entered_at, created_at, updated_at, revision";
 
-fn deal_row(r: &sqlx::any::AnyRow) -> Result<Deal> {
+pub(crate) fn deal_row(r: &sqlx::any::AnyRow) -> Result<Deal> {
     let s = |i: usize| r.try_get::<String, _>(i).map_err(query_err("reading a deal"));
     let json = |i: usize| -> Result<serde_json::Value> {
         serde_json::from_str(&s(i)?).map_err(|e| StoreError::Query {

@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 mod activations;
+mod analytics;
 mod deal_import;
 mod decisions;
 mod outbox;
@@ -38,6 +39,7 @@ mod tokens;
 mod workflow;
 
 pub use activations::{Activation, PackInfo};
+pub use analytics::TrailEntry;
 pub use decisions::{DecisionQuery, DecisionRecord};
 pub use outbox::OutboxRow;
 pub use sessions::SessionRecord;
@@ -74,6 +76,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "console_sessions",
         include_str!("../migrations/0004_console_sessions.sql"),
+    ),
+    (
+        7,
+        "targets_measured",
+        include_str!("../migrations/0007_targets_measured.sql"),
     ),
 ];
 

@@ -28,6 +28,7 @@ mod error;
 mod facts;
 pub mod imports;
 pub mod incentive_runs;
+pub mod measured;
 mod notify;
 mod pipeline;
 mod pool;

@@ -13,13 +13,18 @@ const LOCALES: &[&str] = &["zh-CN"];
 /// person whose roster entry (in force today) has a `locale` attribute
 /// with such a variant (`zh-CN`, or `zh` and `zh-Hans` for it), else
 /// `NAME`. Group recipients (`role:...`) read English.
-async fn localized(cx: &Cx<'_>, conn: &mut Conn, template: &str, to: &str) -> Result<String, WorkflowError> {
+pub(crate) async fn localized(
+    wf: &crate::runtime::Workflow,
+    conn: &mut Conn,
+    template: &str,
+    to: &str,
+    now: &str,
+) -> Result<String, WorkflowError> {
     if to.starts_with("role:") || to.is_empty() {
         return Ok(template.to_string());
     }
-    let today = cx.now.get(..10).unwrap_or(&cx.now);
-    let locale = cx
-        .wf
+    let today = now.get(..10).unwrap_or(now);
+    let locale = wf
         .store
         .person_on_in(conn, to, today)
         .await?
@@ -32,7 +37,7 @@ async fn localized(cx: &Cx<'_>, conn: &mut Conn, template: &str, to: &str) -> Re
         other => other,
     };
     let variant = format!("{template}.{wanted}");
-    if LOCALES.contains(&wanted) && cx.wf.templates.get_template_names().any(|n| n == variant) {
+    if LOCALES.contains(&wanted) && wf.templates.get_template_names().any(|n| n == variant) {
         Ok(variant)
     } else {
         Ok(template.to_string())
@@ -57,7 +62,7 @@ pub(crate) async fn notify(
             context.insert(k, v);
         }
     }
-    let chosen = localized(cx, conn, template, to).await?;
+    let chosen = localized(cx.wf, conn, template, to, &cx.now).await?;
     match cx.wf.templates.render(&chosen, &context) {
         Ok(body) => {
             let row = OutboxRow {

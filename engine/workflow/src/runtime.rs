@@ -72,7 +72,8 @@ pub fn notification_templates() -> Result<tera::Tera, WorkflowError> {
         "customer-revisit",
         "approval-requested",
         "approval-reminder",
-        "approval-escalated"
+        "approval-escalated",
+        "pace-behind"
     );
     t.add_raw_templates(files)
         .map_err(|e| WorkflowError::Internal(format!("notification templates: {e}")))?;

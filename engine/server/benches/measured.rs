@@ -1,0 +1,230 @@
+//! Targets and the funnel, measured, over many stored deals: funnel
+//! analytics (`funnel/<backend>`) and progress against targets by region
+//! (`progress/<backend>`), each one whole report as the server computes it.
+//! On SQLite, and on PostgreSQL when `DEALRULES_TEST_POSTGRES` names a
+//! server (a scratch database, dropped after).
+//!
+//! The data is written by bulk SQL inserts (not through the API):
+//! `MEASURED_DEALS` deals (default 2,000, so the smoke run under `cargo
+//! test` stays small) of 100 reps, each with five history entries —
+//! created in lead, to qualified, to proposal, then won, lost or an update,
+//! and one action — spread over Q1 2026.
+//!
+//! `MEASURED_DEALS=1000000 cargo bench -p dealrules-server --bench measured`
+//! is the issue's size (1,000,000 deals, 5,000,000 history entries).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use dealrules_core::measure::progress::ProgressBy;
+use dealrules_server::auth::TokenBook;
+use dealrules_server::state::{AppState, Setup};
+use dealrules_store::Store;
+use sqlx::AssertSqlSafe;
+
+fn deals_wanted() -> usize {
+    std::env::var("MEASURED_DEALS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2000)
+}
+
+fn pack_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/measured")
+}
+
+fn ts(day: usize, hour: usize) -> String {
+    let t = chrono::NaiveDate::from_ymd_opt(2026, 1, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc()
+        + chrono::Duration::days(day as i64)
+        + chrono::Duration::hours(hour as i64);
+    dealrules_store::timestamp(t)
+}
+
+/// Writes `n` deals with five history entries each, in batches.
+async fn fill(url: &str, n: usize, version: &str) {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .unwrap();
+    let mut people = String::from(
+        "INSERT INTO people (id, valid_from, valid_to, name, role, manager, region, team, attributes, updated_at, updated_by) VALUES ",
+    );
+    for r in 0..100 {
+        let region = if r % 2 == 0 { "NA" } else { "EMEA" };
+        people.push_str(&format!(
+            "{}('rep{r:03}', '1900-01-01', NULL, 'Rep {r}', 'ae', 'mgr{}', '{region}', NULL, '{{}}', '{}', 'bench')",
+            if r == 0 { "" } else { "," },
+            r % 10,
+            ts(0, 0)
+        ));
+    }
+    sqlx::query(AssertSqlSafe(people)).execute(&pool).await.unwrap();
+    let batch = 500;
+    let started = Instant::now();
+    for start in (0..n).step_by(batch) {
+        let end = (start + batch).min(n);
+        let mut deals = String::from(
+            "INSERT INTO deals (id, funnel, owner, stage, fields, context, stage_entered_at, created_at, updated_at, revision) VALUES ",
+        );
+        let mut history =
+            String::from("INSERT INTO deal_history (id, deal_id, at, type, detail, version, actor) VALUES ");
+        for i in start..end {
+            let id = format!("d{i:08}");
+            let owner = format!("rep{:03}", i % 100);
+            let day = i % 80;
+            let outcome = i % 3;
+            let stage = ["won", "lost", "proposal"][outcome];
+            let last = ts(day + 6, 0);
+            let closed = if outcome == 0 {
+                format!(r#", "closed_at": "{}""#, &last[..10])
+            } else {
+                String::new()
+            };
+            let sep = if i == start { "" } else { "," };
+            deals.push_str(&format!(
+                "{sep}('{id}', 'b2b', '{owner}', '{stage}', '{{\"amount\": {}, \"close_date\": \"2026-03-31\"{closed}}}', '{{}}', '{}', '{}', '{}', 5)",
+                1000 + i % 5000,
+                if outcome == 2 { ts(day + 3, 0) } else { last.clone() },
+                ts(day, 0),
+                last
+            ));
+            let moves = [
+                (
+                    ts(day, 0),
+                    "created",
+                    r#"{"funnel": "b2b", "stage": "lead"}"#.to_string(),
+                ),
+                (
+                    ts(day + 1, 0),
+                    "move",
+                    r#"{"from": "lead", "to": "qualified"}"#.to_string(),
+                ),
+                (
+                    ts(day + 3, 0),
+                    "move",
+                    r#"{"from": "qualified", "to": "proposal"}"#.to_string(),
+                ),
+                match outcome {
+                    0 => (last.clone(), "move", r#"{"from": "proposal", "to": "won"}"#.to_string()),
+                    1 => (
+                        last.clone(),
+                        "move",
+                        r#"{"from": "proposal", "to": "lost"}"#.to_string(),
+                    ),
+                    _ => (
+                        last.clone(),
+                        "update",
+                        r#"{"fields": {"next_step": "call"}}"#.to_string(),
+                    ),
+                },
+                (last.clone(), "action", r#"{"action": "notify"}"#.to_string()),
+            ];
+            for (k, (at, kind, detail)) in moves.iter().enumerate() {
+                let sep = if i == start && k == 0 { "" } else { "," };
+                history.push_str(&format!(
+                    "{sep}('{id}-{k}', '{id}', '{at}', '{kind}', '{detail}', '{version}', 'bench')"
+                ));
+            }
+        }
+        let mut tx = pool.begin().await.unwrap();
+        sqlx::query(AssertSqlSafe(deals)).execute(&mut *tx).await.unwrap();
+        sqlx::query(AssertSqlSafe(history)).execute(&mut *tx).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    eprintln!(
+        "measured: wrote {n} deals and {} history entries in {:.1} s",
+        5 * n,
+        started.elapsed().as_secs_f64()
+    );
+    pool.close().await;
+}
+
+async fn state(url: &str) -> Arc<AppState> {
+    let store = Arc::new(Store::open(url).await.unwrap());
+    let (snapshot, activation, errors) = dealrules_server::reload::startup(&store, &pack_dir()).await.unwrap();
+    assert!(errors.is_none(), "{errors:?}");
+    let version = snapshot.version.to_string();
+    let state = AppState::start(Setup {
+        snapshot,
+        activation,
+        rules_dir: pack_dir(),
+        store,
+        fixed_tokens: TokenBook::default(),
+        decision_log: false,
+        clock: Default::default(),
+    })
+    .await
+    .unwrap();
+    fill(url, deals_wanted(), &version).await;
+    // Measured as of mid-February.
+    let at: chrono::DateTime<chrono::Utc> = "2026-02-14T12:00:00Z".parse().unwrap();
+    state.workflow.clock.advance(at - state.workflow.clock.now());
+    state
+}
+
+fn reports(c: &mut Criterion, runtime: &tokio::runtime::Runtime, backend: &str, state: &Arc<AppState>) {
+    let snapshot = state.snapshot.load_full();
+    let mut group = c.benchmark_group("measured");
+    group.sample_size(10);
+    group.bench_function(format!("funnel/{backend}"), |b| {
+        b.iter(|| {
+            runtime
+                .block_on(state.workflow.funnel_analytics(&snapshot, "b2b", None, None, None))
+                .unwrap()
+        })
+    });
+    group.bench_function(format!("progress/{backend}"), |b| {
+        b.iter(|| {
+            runtime
+                .block_on(
+                    state
+                        .workflow
+                        .target_progress(&snapshot, "fy2026", "2026-Q1", ProgressBy::Region),
+                )
+                .unwrap()
+        })
+    });
+    group.finish();
+}
+
+fn measured(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}", dir.path().join("measured.db").display());
+    let s = runtime.block_on(state(&sqlite));
+    // The figures are right before they are fast: a third of the deals won.
+    let (report, _) = runtime
+        .block_on(
+            s.workflow
+                .funnel_analytics(&s.snapshot.load_full(), "b2b", None, None, None),
+        )
+        .unwrap();
+    assert_eq!(report.deals as usize, deals_wanted());
+    reports(c, &runtime, "sqlite", &s);
+    runtime.block_on(s.store.close());
+    if let Some(server) = dealrules_store::scratch::postgres_server() {
+        let url = runtime
+            .block_on(dealrules_store::scratch::create_postgres_database(
+                &server,
+                "measured_bench",
+            ))
+            .unwrap();
+        let s = runtime.block_on(state(&url));
+        reports(c, &runtime, "postgres", &s);
+        runtime.block_on(s.store.close());
+        runtime
+            .block_on(dealrules_store::scratch::drop_postgres_database(&url))
+            .unwrap();
+    }
+}
+
+criterion_group!(benches, measured);
+criterion_main!(benches);

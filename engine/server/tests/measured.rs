@@ -1,0 +1,458 @@
+//! Targets and the funnel, measured, over real HTTP on loopback, on a small
+//! dated history whose figures are worked out by hand below: progress and
+//! pace at a fixed day, a mid-year change of the total, conversion and
+//! days in stage across a pack change that reordered the funnel, and pace
+//! alerts sent once per period and rep, also by two nodes sharing one
+//! PostgreSQL database.
+//!
+//! The history (pack v1 orders lead, qualified, proposal; v2, activated on
+//! January 15, puts proposal before qualified):
+//!
+//! | day    | event                                   |
+//! |--------|-----------------------------------------|
+//! | Jan 5  | d1 (ana, 30,000), d2 (bo, 20,000), d4 (cy, 40,000) created in lead |
+//! | Jan 6  | d2 and d4 to proposal                   |
+//! | Jan 7  | d1 to qualified                         |
+//! | Jan 8  | d2 back to qualified (a step back in v1)|
+//! | Jan 10 | d1 to proposal                          |
+//! | Jan 13 | d2 lost                                 |
+//! | Jan 14 | d1 won                                  |
+//! | Jan 15 | v2 active; d3 (bo, 15,000) created      |
+//! | Jan 16 | d3 to proposal                          |
+//! | Jan 22 | d3 to qualified (an advance in v2)      |
+//! | Feb 1  | d3 won                                  |
+//!
+//! Measured on February 14 (noon): 45 of Q1's 90 days are done.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use dealrules_server::auth::{Role, TokenBook, hash_token};
+use dealrules_server::state::{AppState, Setup};
+use dealrules_store::people::BEGINNING;
+use dealrules_store::{Person, Store};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn pack_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/measured")
+}
+
+/// One HTTP/1.1 request on a fresh connection: status and body.
+async fn http(addr: std::net::SocketAddr, method: &str, path: &str, token: &str, body: &str) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, body.to_string())
+}
+
+async fn ok(addr: std::net::SocketAddr, method: &str, path: &str, body: Value) -> Value {
+    let (status, text) = http(addr, method, path, "t-admin", &body.to_string()).await;
+    assert!((200..300).contains(&status), "{method} {path}: {status} {text}");
+    common::json(&text)
+}
+
+/// Sets the server's clock to `at`.
+fn set_clock(state: &AppState, at: &str) {
+    let want: chrono::DateTime<chrono::Utc> = at.parse().unwrap();
+    state.workflow.clock.advance(want - state.workflow.clock.now());
+}
+
+async fn start(url: &str) -> Arc<AppState> {
+    let store = Arc::new(Store::open(url).await.unwrap());
+    if store.tokens().await.unwrap().is_empty() {
+        for (t, role) in [("t-viewer", Role::Viewer), ("t-admin", Role::Admin)] {
+            store
+                .add_token(&hex::encode(hash_token(t)), role.as_str(), t, &[], "test")
+                .await
+                .unwrap();
+        }
+    }
+    let (snapshot, activation, errors) = dealrules_server::reload::startup(&store, &pack_dir()).await.unwrap();
+    assert!(errors.is_none(), "{errors:?}");
+    AppState::start(Setup {
+        snapshot,
+        activation,
+        rules_dir: pack_dir(),
+        store,
+        fixed_tokens: TokenBook::default(),
+        decision_log: false,
+        clock: Default::default(),
+    })
+    .await
+    .unwrap()
+}
+
+async fn serve(state: Arc<AppState>) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, dealrules_server::routes::app(state)).await });
+    addr
+}
+
+/// The pack with the funnel's stages reordered: proposal before qualified.
+fn reordered_pack() -> Value {
+    let mut files = serde_json::Map::new();
+    for name in ["targets.yaml", "funnel.yaml", "incentives.yaml"] {
+        let mut text = std::fs::read_to_string(pack_dir().join(name)).unwrap();
+        if name == "funnel.yaml" {
+            let qualified = "    - { id: qualified, probability: 0.3 }\n";
+            let proposal = "    - { id: proposal,  probability: 0.5, sla: 10d }\n";
+            text = text.replace(&format!("{qualified}{proposal}"), &format!("{proposal}{qualified}"));
+        }
+        files.insert(name.into(), Value::String(text));
+    }
+    Value::Object(files)
+}
+
+/// Builds the history of the module's table on a fresh store at `url`.
+async fn scenario(url: &str) -> (Arc<AppState>, std::net::SocketAddr) {
+    let state = start(url).await;
+    for (id, region, manager) in [("ana", "NA", "mia"), ("bo", "NA", "mia"), ("cy", "EMEA", "max")] {
+        let person = Person {
+            id: id.into(),
+            name: id.into(),
+            role: "ae".into(),
+            manager: Some(manager.into()),
+            region: Some(region.into()),
+            team: None,
+            attributes: Default::default(),
+            valid_from: BEGINNING.into(),
+            valid_to: None,
+        };
+        state.store.put_person(&person, "test").await.unwrap();
+    }
+    let addr = serve(state.clone()).await;
+    let create = |id: &'static str, owner: &'static str, amount: i64| json!({"id": id, "funnel": "b2b", "owner": owner, "fields": {"amount": amount, "close_date": "2026-03-31"}});
+    let step = |to: &str| json!({"type": "move", "to": to});
+    set_clock(&state, "2026-01-05T09:00:00Z");
+    for (id, owner, amount) in [("d1", "ana", 30000), ("d2", "bo", 20000), ("d4", "cy", 40000)] {
+        ok(addr, "POST", "/v1/deals", create(id, owner, amount)).await;
+    }
+    let moves: [(&str, &[(&str, &str)]); 6] = [
+        ("2026-01-06T09:00:00Z", &[("d2", "proposal"), ("d4", "proposal")]),
+        ("2026-01-07T09:00:00Z", &[("d1", "qualified")]),
+        ("2026-01-08T09:00:00Z", &[("d2", "qualified")]),
+        ("2026-01-10T09:00:00Z", &[("d1", "proposal")]),
+        ("2026-01-13T09:00:00Z", &[("d2", "lost")]),
+        ("2026-01-14T09:00:00Z", &[("d1", "won")]),
+    ];
+    for (at, events) in moves {
+        set_clock(&state, at);
+        for (id, to) in events {
+            ok(addr, "POST", &format!("/v1/deals/{id}/events"), step(to)).await;
+        }
+    }
+    set_clock(&state, "2026-01-15T09:00:00Z");
+    ok(addr, "PUT", "/v1/packs/active", reordered_pack()).await;
+    ok(addr, "POST", "/v1/deals", create("d3", "bo", 15000)).await;
+    for (at, to) in [
+        ("2026-01-16T09:00:00Z", "proposal"),
+        ("2026-01-22T09:00:00Z", "qualified"),
+        ("2026-02-01T09:00:00Z", "won"),
+    ] {
+        set_clock(&state, at);
+        ok(addr, "POST", "/v1/deals/d3/events", step(to)).await;
+    }
+    set_clock(&state, "2026-02-14T12:00:00Z");
+    (state, addr)
+}
+
+fn row<'a>(rows: &'a Value, key: &str) -> &'a Value {
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == key || r["stage"] == key)
+        .unwrap_or_else(|| panic!("no row {key} in {rows}"))
+}
+
+/// Q1 is 240,000 (1,200,000 x 0.2): NA's 120,000 split between ana and bo,
+/// EMEA's 120,000 for cy. ana won 30,000 (0.5 attained, pace 1.0), bo
+/// 15,000 (0.25, pace 0.5: an alert), cy nothing (pace 0: an alert).
+async fn check_progress(addr: std::net::SocketAddr) {
+    let (status, text) = http(
+        addr,
+        "GET",
+        "/v1/targets/fy2026/progress?period=2026-Q1&by=rep",
+        "t-viewer",
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    let p = common::json(&text);
+    assert_eq!(p["elapsed_share"], "0.5");
+    assert_eq!(p["today"], "2026-02-14");
+    let expect = [
+        ("ana", "60000.00", "30000.00", "0.5", "1", false),
+        ("bo", "60000.00", "15000.00", "0.25", "0.5", true),
+        ("cy", "120000.00", "0.00", "0", "0", true),
+    ];
+    for (key, target, actual, attainment, pace, alert) in expect {
+        let r = row(&p["rows"], key);
+        assert_eq!(
+            (&r["target"], &r["actual"], &r["attainment"], &r["pace"], &r["alert"]),
+            (
+                &json!(target),
+                &json!(actual),
+                &json!(attainment),
+                &json!(pace),
+                &json!(alert)
+            ),
+            "{key}: {r}"
+        );
+    }
+    // By month: January's 80,000 against ana's 30,000 (the only January win).
+    let p = ok(
+        addr,
+        "GET",
+        "/v1/targets/fy2026/progress?period=2026-Q1&by=month",
+        json!(null),
+    )
+    .await;
+    assert_eq!(row(&p["rows"], "2026-01")["actual"], "30000.00");
+    assert_eq!(row(&p["rows"], "2026-02")["actual"], "15000.00");
+    assert_eq!(row(&p["rows"], "2026-01")["target"], "80000.00");
+}
+
+/// The total becomes 1,500,000 on August 16: Q2 keeps 1,200,000 x 0.25 =
+/// 300,000; Q3 is July at the old 100,000 a month, August 15 days old and
+/// 16 new (100,000 x 15/31 + 125,000 x 16/31), September 125,000: NA's half
+/// is 168,951.61.
+async fn check_adjustment(addr: std::net::SocketAddr) {
+    let q2 = ok(
+        addr,
+        "GET",
+        "/v1/targets/fy2026/progress?period=2026-Q2&by=region",
+        json!(null),
+    )
+    .await;
+    assert_eq!(row(&q2["rows"], "NA")["target"], "150000.00");
+    assert_eq!(q2["figures"].as_array().unwrap().len(), 1);
+    let q3 = ok(
+        addr,
+        "GET",
+        "/v1/targets/fy2026/progress?period=2026-Q3&by=region",
+        json!(null),
+    )
+    .await;
+    assert_eq!(row(&q3["rows"], "NA")["target"], "168951.61");
+    assert_eq!(
+        q3["figures"],
+        json!([
+            {"from": "2026-07-01", "to": "2026-08-15", "total": "1200000"},
+            {"from": "2026-08-16", "to": "2026-09-30", "total": "1500000", "reason": "new region opened"}
+        ])
+    );
+    let q4 = ok(
+        addr,
+        "GET",
+        "/v1/targets/fy2026/progress?period=2026-Q4&by=region",
+        json!(null),
+    )
+    .await;
+    assert_eq!(row(&q4["rows"], "EMEA")["target"], "225000.00");
+}
+
+/// Per stage, by hand from the table:
+/// - lead: 4 entered, all advanced; days 2, 1, 1, 1 (median 1, p90 2); 2 of
+///   the 4 deals were won.
+/// - proposal: 4 entered; d1 (to won) and d3 (to qualified, under v2)
+///   advanced, d2 (to qualified, under v1) moved back, d4 still there since
+///   Jan 6: stalled past its 10-day SLA; days 2, 4, 6 (median 4, p90 6).
+/// - qualified: 3 entered; d1 advanced (to proposal, v1), d3 advanced (to
+///   won), d2 lost; days 3, 5, 10 (median 5, p90 10).
+async fn check_funnel(addr: std::net::SocketAddr) {
+    let f = ok(addr, "GET", "/v1/analytics/funnel?funnel=b2b", json!(null)).await;
+    assert_eq!(f["deals"], 4);
+    let stages: Vec<&str> = f["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stages,
+        ["lead", "proposal", "qualified", "won", "lost"],
+        "rows in the active order"
+    );
+    let lead = row(&f["stages"], "lead");
+    assert_eq!(
+        (&lead["entered"], &lead["advanced"], &lead["lost"]),
+        (&json!(4), &json!(4), &json!(0))
+    );
+    assert_eq!(
+        (&lead["days_median"], &lead["days_p90"]),
+        (&json!("1.00"), &json!("2.00"))
+    );
+    assert_eq!(lead["conversion_to_won"], "0.5");
+    let proposal = row(&f["stages"], "proposal");
+    assert_eq!(
+        (
+            &proposal["entered"],
+            &proposal["advanced"],
+            &proposal["moved_back"],
+            &proposal["lost"]
+        ),
+        (&json!(4), &json!(2), &json!(1), &json!(0))
+    );
+    assert_eq!(proposal["conversion_to_next"], "0.5");
+    assert_eq!(
+        (&proposal["days_median"], &proposal["days_p90"]),
+        (&json!("4.00"), &json!("6.00"))
+    );
+    assert_eq!(
+        (&proposal["open"], &proposal["weighted"], &proposal["stalled"]),
+        (&json!(1), &json!("20000.00"), &json!(1))
+    );
+    let qualified = row(&f["stages"], "qualified");
+    assert_eq!(
+        (&qualified["entered"], &qualified["advanced"], &qualified["lost"]),
+        (&json!(3), &json!(2), &json!(1))
+    );
+    assert_eq!(
+        (&qualified["days_median"], &qualified["days_p90"]),
+        (&json!("5.00"), &json!("10.00"))
+    );
+    assert_eq!(row(&f["stages"], "won")["entered"], 2);
+
+    // A window: only the visits that began from January 10 on.
+    let f = ok(
+        addr,
+        "GET",
+        "/v1/analytics/funnel?funnel=b2b&since=2026-01-10&by=owner",
+        json!(null),
+    )
+    .await;
+    assert_eq!(row(&f["stages"], "lead")["entered"], 1, "d3's");
+    assert_eq!(row(&f["stages"], "proposal")["entered"], 2, "d1's second and d3's");
+    let bo = f["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["key"] == "bo")
+        .unwrap();
+    assert_eq!(row(&bo["stages"], "qualified")["entered"], 1);
+
+    // The forecast: d4's 40,000 in proposal, closing in Q1; configured 0.5,
+    // measured 2/3 (of proposal's resolved visits, d1 and d3 won, d2 lost):
+    // 26,666.67.
+    let fc = ok(addr, "GET", "/v1/analytics/forecast?funnel=b2b", json!(null)).await;
+    assert_eq!(
+        fc["periods"],
+        json!([{"period": "2026-Q1", "open": 1, "amount": "40000.00", "weighted_configured": "20000.00", "weighted_measured": "26666.67"}])
+    );
+    assert_eq!(row(&fc["stages"], "proposal")["measured"], "0.6667");
+    let lead = row(&fc["stages"], "lead");
+    assert_eq!(
+        (&lead["configured"], &lead["measured"]),
+        (&json!("0.1"), &json!("0.6667"))
+    );
+
+    // Bad input is a 4xx problem, not a crash.
+    for path in [
+        "/v1/analytics/funnel?funnel=nope",
+        "/v1/analytics/funnel?funnel=b2b&since=yesterday",
+        "/v1/analytics/funnel?funnel=b2b&by=planet",
+        "/v1/targets/fy2026/progress?period=2027-Q1",
+        "/v1/targets/fy2026/progress?period=2026-Q5",
+        "/v1/targets/fy2026/progress?period=2026-Q1&by=planet",
+        "/v1/targets/nope/progress?period=2026-Q1",
+    ] {
+        let (status, text) = http(addr, "GET", path, "t-viewer", "").await;
+        assert!((400..500).contains(&status), "{path}: {status} {text}");
+    }
+}
+
+async fn outbox(state: &AppState) -> Vec<(String, String)> {
+    let mut rows: Vec<(String, String)> = state
+        .store
+        .outbox(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|o| o.template == "pace-behind")
+        .map(|o| (o.recipient, o.body))
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[tokio::test]
+async fn progress_funnel_and_alerts_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("dealrules.db").display());
+    let (state, addr) = scenario(&url).await;
+    check_progress(addr).await;
+    check_adjustment(addr).await;
+    check_funnel(addr).await;
+
+    // The check tells bo and cy, and their managers; once per period.
+    let snapshot = state.snapshot.load_full();
+    assert_eq!(state.workflow.check_pace(&snapshot).await.unwrap(), 4);
+    assert_eq!(
+        state.workflow.check_pace(&snapshot).await.unwrap(),
+        0,
+        "this week's check ran"
+    );
+    set_clock(&state, "2026-02-23T12:00:00Z");
+    assert_eq!(
+        state.workflow.check_pace(&snapshot).await.unwrap(),
+        0,
+        "next week's check: still behind, already told this quarter"
+    );
+    let sent = outbox(&state).await;
+    let to: Vec<&str> = sent.iter().map(|(r, _)| r.as_str()).collect();
+    assert_eq!(to, ["bo", "cy", "max", "mia"]);
+    assert!(
+        sent[0].1.contains("bo has 15000.00 of a 60000.00 target for 2026-Q1"),
+        "{}",
+        sent[0].1
+    );
+}
+
+#[tokio::test]
+async fn alerts_are_sent_once_across_two_nodes_on_postgres() {
+    let Some(server) = dealrules_store::scratch::postgres_server() else {
+        eprintln!("skipped: {} is not set", dealrules_store::scratch::POSTGRES_ENV);
+        return;
+    };
+    let url = dealrules_store::scratch::create_postgres_database(&server, "measured")
+        .await
+        .unwrap();
+    let (a, addr) = scenario(&url).await;
+    check_progress(addr).await;
+    check_funnel(addr).await;
+    // A second node on the same database, its clock on the same day.
+    let b = start(&url).await;
+    set_clock(&b, "2026-02-14T12:00:00Z");
+    let (sa, sb) = (a.snapshot.load_full(), b.snapshot.load_full());
+    let mut queued = 0;
+    for _ in 0..3 {
+        let (x, y) = tokio::join!(a.workflow.check_pace(&sa), b.workflow.check_pace(&sb));
+        queued += x.unwrap() + y.unwrap();
+    }
+    assert_eq!(queued, 4);
+    let to: Vec<String> = outbox(&a).await.into_iter().map(|(r, _)| r).collect();
+    assert_eq!(to, ["bo", "cy", "max", "mia"]);
+    let alerts = a.store.pace_alerts("fy2026").await.unwrap();
+    assert_eq!(
+        alerts
+            .iter()
+            .map(|(p, r, pace, _)| (p.as_str(), r.as_str(), pace.as_str()))
+            .collect::<Vec<_>>(),
+        [("2026-Q1", "bo", "0.5"), ("2026-Q1", "cy", "0")]
+    );
+    a.store.close().await;
+    b.store.close().await;
+    dealrules_store::scratch::drop_postgres_database(&url).await.unwrap();
+}

@@ -1,0 +1,458 @@
+//! Targets and the funnel, measured on the stored deals: the rows are read
+//! here, a page at a time, and the pure core computes
+//! ([`dealrules_core::measure`]). Also the scheduled pace check, which
+//! notifies each rep behind pace (and their manager) once per period.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use dealrules_core::measure::funnel::{
+    DealTrail, Forecast, FunnelReport, FunnelStats, FunnelWindow, StageInfo, StageOrder, Step,
+};
+use dealrules_core::measure::progress::{Credited, Progress, ProgressBy, progress};
+use dealrules_core::plan_input::{PlanInput, RosterVersion, StoredDeal, period_of};
+use dealrules_core::targets::Targets;
+use dealrules_core::{DecideError, Snapshot};
+use dealrules_model::{AlertSchedule, Kind, Spec};
+use dealrules_store::people::BEGINNING;
+use dealrules_store::{Deal, OutboxRow, OutboxState, Store};
+use rust_decimal::Decimal;
+use serde_json::Value as Json;
+
+use crate::error::{WorkflowError, internal};
+use crate::runtime::Workflow;
+
+/// Deals read per page.
+const PAGE: i64 = 5000;
+
+/// The template a pace alert is rendered with.
+pub const PACE_TEMPLATE: &str = "pace-behind";
+
+fn unknown(kind: &str, name: &str) -> WorkflowError {
+    WorkflowError::Decide(DecideError::UnknownPolicy {
+        name: name.to_string(),
+        hint: format!(" (no {kind} of that name in the active pack)"),
+    })
+}
+
+fn decimal(v: &Json) -> Decimal {
+    match v {
+        Json::Number(n) => n.to_string().parse().unwrap_or_default(),
+        Json::String(s) => s.trim().parse().unwrap_or_default(),
+        _ => Decimal::ZERO,
+    }
+}
+
+fn time(s: &str) -> Result<DateTime<Utc>, WorkflowError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| internal(format!("a stored time `{s}`: {e}")))
+}
+
+/// The quarter of a `close_date` field.
+fn quarter_of(v: &Json) -> Option<String> {
+    let d = NaiveDate::parse_from_str(v.as_str()?.get(..10)?, "%Y-%m-%d").ok()?;
+    Some(format!("{}-Q{}", d.year(), (d.month() - 1) / 3 + 1))
+}
+
+/// The stage order of a funnel as the core compiled it.
+pub fn current_order(f: &dealrules_core::Funnel) -> StageOrder {
+    StageOrder {
+        stages: f
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(i, s)| StageInfo {
+                id: s.id.to_string(),
+                probability: s.probability,
+                terminal: s.terminal,
+                sla: f.sla(i),
+            })
+            .collect(),
+    }
+}
+
+/// The stage order of funnel `name` in the stored pack `version`, if the
+/// store has that pack and it has that funnel.
+async fn order_in_version(store: &Store, version: &str, name: &str) -> Result<Option<StageOrder>, WorkflowError> {
+    let Some(source) = store.pack(version).await? else {
+        return Ok(None);
+    };
+    let (pack, _) = dealrules_model::load_pack_partial(source);
+    let Some(Spec::Funnel(spec)) = pack.find(Kind::Funnel, name).map(|d| &d.spec) else {
+        return Ok(None);
+    };
+    Ok(Some(StageOrder {
+        stages: spec
+            .stages
+            .iter()
+            .map(|s| StageInfo {
+                id: s.id.clone(),
+                probability: s.probability.unwrap_or_default(),
+                terminal: s.terminal,
+                sla: None,
+            })
+            .collect(),
+    }))
+}
+
+/// What funnel analytics group deals by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FunnelBy {
+    Owner,
+    Region,
+}
+
+impl FunnelBy {
+    pub const ALL: [&'static str; 2] = ["owner", "region"];
+
+    pub fn parse(s: &str) -> Result<FunnelBy, WorkflowError> {
+        match s {
+            "owner" => Ok(FunnelBy::Owner),
+            "region" => Ok(FunnelBy::Region),
+            other => Err(WorkflowError::Invalid(format!(
+                "`by` is owner or region, not `{other}`"
+            ))),
+        }
+    }
+
+    fn key(self, deal: &Deal) -> String {
+        match self {
+            FunnelBy::Owner => deal.owner.clone(),
+            FunnelBy::Region => deal.fields["region"]
+                .as_str()
+                .or_else(|| deal.context["rep"]["region"].as_str())
+                .unwrap_or("(none)")
+                .to_string(),
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            FunnelBy::Owner => "owner",
+            FunnelBy::Region => "region",
+        }
+    }
+}
+
+/// A time given as a query bound: RFC 3339, or a date (its midnight UTC).
+pub fn bound(s: &str, what: &str) -> Result<DateTime<Utc>, WorkflowError> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc())
+        .ok_or_else(|| WorkflowError::Invalid(format!("`{what}` is a date or an RFC 3339 time, not `{s}`")))
+}
+
+impl Workflow {
+    /// Progress of the Targets document `name` over `period`, by `by`, at
+    /// the server clock's today.
+    pub async fn target_progress(
+        &self,
+        snapshot: &Snapshot,
+        name: &str,
+        period: &str,
+        by: ProgressBy,
+    ) -> Result<Progress, WorkflowError> {
+        let targets = snapshot.targets(Some(name)).ok_or_else(|| unknown("Targets", name))?;
+        let period = period_of(period).map_err(WorkflowError::Invalid)?;
+        if period.year != targets.year() {
+            return Err(WorkflowError::Unprocessable(format!(
+                "targets `{name}` are for {}, not {}",
+                targets.year(),
+                period.label
+            )));
+        }
+        let now = self.clock.now();
+        let (roster, credits) = read_credits(&self.store, snapshot, targets, &period, &now).await?;
+        progress(targets, &period, by, &roster, &credits, now.date_naive()).map_err(WorkflowError::Unprocessable)
+    }
+
+    /// Funnel analytics and the forecast of funnel `name`, over the moves
+    /// made in `[since, until)`.
+    pub async fn funnel_analytics(
+        &self,
+        snapshot: &Snapshot,
+        name: &str,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        by: Option<FunnelBy>,
+    ) -> Result<(FunnelReport, Forecast), WorkflowError> {
+        let funnel = snapshot.funnel(name).ok_or_else(|| unknown("Funnel", name))?;
+        let current = Arc::new(current_order(funnel));
+        let mut stats = FunnelStats::new(FunnelWindow {
+            funnel: name,
+            since,
+            until,
+            now: self.clock.now(),
+            current: current.clone(),
+            orders: HashMap::from([(snapshot.version.to_string(), current)]),
+        });
+        let mut missing: HashSet<String> = HashSet::new();
+        let mut after = String::new();
+        loop {
+            let deals = self.store.funnel_deals_page(Some(name), &after, PAGE).await?;
+            let (Some(first), Some(last)) = (deals.first(), deals.last()) else {
+                break;
+            };
+            let trail = self.store.trails_between(&first.id, &last.id).await?;
+            for entry in &trail {
+                if !stats.knows(&entry.version) && !missing.contains(&entry.version) {
+                    match order_in_version(&self.store, &entry.version, name).await? {
+                        Some(order) => stats.add_order(&entry.version, Arc::new(order)),
+                        None => {
+                            missing.insert(entry.version.clone());
+                        }
+                    }
+                }
+            }
+            // By deal, each in the order it happened (grouped here rather than
+            // merged by comparing ids: the database's collation orders them).
+            let mut by_deal: HashMap<&str, Vec<&dealrules_store::TrailEntry>> = HashMap::with_capacity(deals.len());
+            for e in &trail {
+                by_deal.entry(e.deal_id.as_str()).or_default().push(e);
+            }
+            for deal in &deals {
+                let mut steps = Vec::new();
+                for e in by_deal.get(deal.id.as_str()).into_iter().flatten() {
+                    let detail: Json = serde_json::from_str(&e.detail).map_err(internal)?;
+                    let (from, to) = match e.kind.as_str() {
+                        "created" => (None, detail["stage"].as_str()),
+                        _ => (detail["from"].as_str().map(str::to_string), detail["to"].as_str()),
+                    };
+                    let Some(to) = to else { continue };
+                    steps.push(Step {
+                        at: time(&e.at)?,
+                        from,
+                        to: to.to_string(),
+                        version: e.version.clone(),
+                    });
+                }
+                stats.add(&DealTrail {
+                    key: by.map(|b| b.key(deal)).unwrap_or_default(),
+                    stage: deal.stage.clone(),
+                    stage_entered_at: time(&deal.stage_entered_at)?,
+                    amount: decimal(&deal.fields["amount"]),
+                    close_period: quarter_of(&deal.fields["close_date"]),
+                    steps,
+                });
+            }
+            after.clone_from(&last.id);
+            if (deals.len() as i64) < PAGE {
+                break;
+            }
+        }
+        stats
+            .finish(by.map(FunnelBy::as_str))
+            .map_err(WorkflowError::Unprocessable)
+    }
+
+    /// The scheduled pace check: for each Targets document with a
+    /// `pace_alert`, once per due time of its schedule across every node
+    /// sharing the database, tells each rep behind pace in the current
+    /// period (and their manager) through the outbox, once per period and
+    /// rep. How many alerts it queued.
+    pub async fn check_pace(&self, snapshot: &Snapshot) -> Result<usize, WorkflowError> {
+        let now = self.clock.now();
+        let mut queued = 0;
+        for targets in snapshot.all_targets() {
+            let name = targets.name.to_string();
+            let Some(alert) = targets.pace_settings() else { continue };
+            let slot = dealrules_store::timestamp(last_due(alert.schedule, now));
+            let today = now.date_naive();
+            if today.year() != targets.year() {
+                continue;
+            }
+            let label = match alert.period {
+                dealrules_model::PeriodKind::Month => format!("{}-{:02}", today.year(), today.month()),
+                dealrules_model::PeriodKind::Quarter => format!("{}-Q{}", today.year(), (today.month() - 1) / 3 + 1),
+                dealrules_model::PeriodKind::Year => today.year().to_string(),
+            };
+            if self.store.pace_check_done(&name, &slot).await? {
+                continue;
+            }
+            // Measured before the write transaction: SQLite writers take turns.
+            let p = self.target_progress(snapshot, &name, &label, ProgressBy::Rep).await?;
+            let at = dealrules_store::timestamp(now);
+            let mut tx = self.store.begin_write().await?;
+            if !self
+                .store
+                .claim_pace_check(&mut tx, &name, &slot, &self.node, &at)
+                .await?
+            {
+                continue;
+            }
+            for row in p.rows.iter().filter(|r| r.alert) {
+                let pace = row.pace.map(|x| x.to_string()).unwrap_or_default();
+                if !self
+                    .store
+                    .record_pace_alert(&mut tx, &name, &p.period, &row.key, &pace, &slot, &at)
+                    .await?
+                {
+                    continue;
+                }
+                let mut context = tera::Context::new();
+                context.insert("targets", &name);
+                context.insert("period", &p.period);
+                context.insert("rep", &row.key);
+                context.insert("row", row);
+                context.insert("elapsed_share", &p.elapsed_share);
+                context.insert("below", &p.below);
+                for to in std::iter::once(&row.key).chain(row.manager.as_ref()) {
+                    context.insert("recipient", to);
+                    let chosen = crate::notify::localized(self, &mut tx, PACE_TEMPLATE, to, &at).await?;
+                    let body = self
+                        .templates
+                        .render(&chosen, &context)
+                        .map_err(|e| internal(format!("template {PACE_TEMPLATE}: {e}")))?;
+                    let outbox = OutboxRow {
+                        id: self.store.new_id(),
+                        deal_id: None,
+                        template: PACE_TEMPLATE.into(),
+                        recipient: to.clone(),
+                        body,
+                        state: OutboxState::Pending,
+                        attempts: 0,
+                        next_attempt_at: at.clone(),
+                        last_error: None,
+                        created_at: at.clone(),
+                        sent_at: None,
+                    };
+                    self.store.insert_outbox(&mut tx, &outbox).await?;
+                    queued += 1;
+                }
+                tracing::info!(targets = %name, period = %p.period, rep = %row.key, pace = %pace, "pace alert queued");
+            }
+            tx.commit().await?;
+        }
+        Ok(queued)
+    }
+}
+
+/// The latest due time of a schedule at or before `now`: today's, this
+/// Monday's or this month's 1st, 00:00 UTC.
+pub fn last_due(schedule: AlertSchedule, now: DateTime<Utc>) -> DateTime<Utc> {
+    let today = now.date_naive();
+    let day = match schedule {
+        AlertSchedule::Daily => today,
+        AlertSchedule::Weekly => today - chrono::Duration::days(i64::from(today.weekday().num_days_from_monday())),
+        AlertSchedule::Monthly => today.with_day(1).unwrap_or(today),
+    };
+    day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
+}
+
+/// The roster and the credits of deals closed in `period`: by the plans
+/// whose quota comes from `targets` (their `credit` rules, splits and
+/// versions), or, when none does, each won deal's amount to its owner.
+async fn read_credits(
+    store: &Store,
+    snapshot: &Snapshot,
+    targets: &Targets,
+    period: &dealrules_core::period::Period,
+    now: &DateTime<Utc>,
+) -> Result<(Vec<RosterVersion>, Vec<Credited>), WorkflowError> {
+    let end = period.end.format("%Y-%m-%d").to_string();
+    let roster: Vec<RosterVersion> = store
+        .people_between(BEGINNING, &end)
+        .await?
+        .into_iter()
+        .map(|p| RosterVersion {
+            rep: p.as_rep(),
+            id: p.id,
+            from: p.valid_from,
+            to: p.valid_to,
+        })
+        .collect();
+    let stored = |d: &Deal| -> (String, String, String, Json, String) {
+        (
+            d.id.clone(),
+            d.owner.clone(),
+            d.stage.clone(),
+            d.fields.clone(),
+            d.stage_entered_at.clone(),
+        )
+    };
+    let deals = store
+        .scan_deals(PAGE, |d| {
+            let s = StoredDeal {
+                id: &d.id,
+                owner: &d.owner,
+                stage: &d.stage,
+                fields: &d.fields,
+                stage_entered_at: &d.stage_entered_at,
+            };
+            PlanInput::reads(period, &s).then(|| (stored(&d), d.funnel.clone()))
+        })
+        .await?;
+    let mut input = PlanInput::new(period, roster.clone());
+    let mut funnels = Vec::with_capacity(deals.len());
+    for ((id, owner, stage, fields, entered), funnel) in &deals {
+        if input.add_deal(&StoredDeal {
+            id,
+            owner,
+            stage,
+            fields,
+            stage_entered_at: entered,
+        }) {
+            funnels.push(funnel.clone());
+        }
+    }
+    drop(deals);
+    let json = input.finish(vec![]);
+    let deal_json: &[Json] = json["deals"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let text = |d: &Json, k: &str| d[k].as_str().map(str::to_string);
+    let closed = |d: &Json| {
+        d["closed_at"]
+            .as_str()
+            .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+    };
+    let plans = snapshot.plans_fed_by(&targets.name);
+    let mut credits = Vec::new();
+    if plans.is_empty() {
+        for (d, funnel) in deal_json.iter().zip(&funnels) {
+            let stage = d["stage"].as_str().unwrap_or_default();
+            let won = match snapshot.funnel(funnel) {
+                Some(f) => f.stage(stage).is_some_and(|i| {
+                    let s = &f.stages[i];
+                    s.terminal && (&*s.id == "won" || s.probability == Decimal::ONE)
+                }),
+                None => stage == "won",
+            };
+            let (Some(c), true) = (closed(d), won) else { continue };
+            credits.push(Credited {
+                deal: text(d, "id").unwrap_or_default(),
+                rep: text(d, "owner").unwrap_or_default(),
+                credit: decimal(&d["amount"]),
+                closed: c,
+                product: text(d, "product"),
+                channel: text(d, "channel"),
+            });
+        }
+    } else {
+        let values: Vec<dealrules_expr::Value> = deal_json.iter().map(dealrules_expr::Value::from_json).collect();
+        let by_id: HashMap<&str, &Json> = deal_json.iter().filter_map(|d| Some((d["id"].as_str()?, d))).collect();
+        let mut seen = HashSet::new();
+        let now = dealrules_store::timestamp(*now);
+        for plan in plans {
+            for c in plan.credits(period, &values, &now)? {
+                if !seen.insert((c.deal.clone(), c.rep.clone())) {
+                    continue;
+                }
+                let d = by_id.get(c.deal.as_str());
+                credits.push(Credited {
+                    product: d.and_then(|d| text(d, "product")),
+                    channel: d.and_then(|d| text(d, "channel")),
+                    deal: c.deal,
+                    rep: c.rep,
+                    credit: c.credit,
+                    closed: c.closed,
+                });
+            }
+        }
+    }
+    Ok((roster, credits))
+}
