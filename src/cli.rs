@@ -146,6 +146,10 @@ pub struct ServeArgs {
     /// for collectors. `RUST_LOG` picks the level (default `info`).
     #[arg(long, env = "DEALRULES_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
+    /// Approving a change request needs an admin other than its author:
+    /// on, or off for a team of one.
+    #[arg(long, env = "DEALRULES_FOUR_EYES", default_value = "on", value_parser = ["on", "off"])]
+    pub four_eyes: String,
 }
 
 #[derive(Debug, Args)]

@@ -41,6 +41,7 @@ pub struct Problem {
         (name = "approvals", description = "Approval requests, decisions, recalls, delegations"),
         (name = "people", description = "The roster: effective-dated people and their managers"),
         (name = "incentives", description = "Incentive runs on stored deals, their lifecycle, statements, payroll export"),
+        (name = "changes", description = "Change requests: drafts validated on save, impact on real history, four-eyes approval, scheduled activation, rollback"),
     )
 )]
 pub struct ApiDoc;

@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 mod activations;
+mod changes;
 mod deal_import;
 mod decisions;
 mod outbox;
@@ -37,12 +38,16 @@ mod tokens;
 mod workflow;
 
 pub use activations::{Activation, PackInfo};
+pub use changes::{ChangeFiles, ChangeRecord, ChangeTransition, ImpactJob, MoveSet, pack_changes};
 pub use decisions::{DecisionQuery, DecisionRecord};
 pub use outbox::OutboxRow;
 pub use sessions::SessionRecord;
 pub use tokens::TokenRecord;
 
-pub use states::{ActivationSource, ApprovalState, OutboxState, StepState, TimerKind, TimerState};
+pub use states::{
+    ActivationSource, ApprovalState, ChangeKind, ChangeState, ImpactState, OutboxState, StepState, TimerKind,
+    TimerState,
+};
 
 pub use workflow::{Approval, ApprovalStep, Deal, Delegation, HistoryEntry, TimerRow, WriteTx};
 
@@ -73,6 +78,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "console_sessions",
         include_str!("../migrations/0004_console_sessions.sql"),
+    ),
+    (
+        6,
+        "change_requests",
+        include_str!("../migrations/0006_change_requests.sql"),
     ),
 ];
 

@@ -25,6 +25,7 @@ mod deals;
 pub mod delivery;
 mod error;
 mod facts;
+pub mod impact;
 pub mod imports;
 pub mod incentive_runs;
 mod notify;
@@ -33,6 +34,8 @@ mod pool;
 mod runtime;
 pub mod statement_docs;
 mod timers;
+
+pub use timers::cancel_reason;
 
 pub use approvals::Verdict;
 pub use clock::Clock;

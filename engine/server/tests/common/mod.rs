@@ -46,6 +46,7 @@ pub async fn state() -> Arc<AppState> {
         fixed_tokens: TokenBook::default(),
         decision_log: true,
         clock: Default::default(),
+        four_eyes: true,
     })
     .await
     .unwrap()
