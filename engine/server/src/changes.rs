@@ -1067,6 +1067,18 @@ async fn start_impact(
     for t in req.decisions_since.iter().chain(req.decisions_until.iter()) {
         dealrules_store::normalize_time(t)?;
     }
+    if req.incentive_periods.len() > 24 {
+        return Err(ApiError::BadRequest("at most 24 `incentive_periods` at once".into()));
+    }
+    if req
+        .examples
+        .is_some_and(|n| n > dealrules_workflow::impact::MAX_EXAMPLES)
+    {
+        return Err(ApiError::BadRequest(format!(
+            "`examples` is at most {}",
+            dealrules_workflow::impact::MAX_EXAMPLES
+        )));
+    }
     for p in &req.incentive_periods {
         dealrules_core::plan_input::period_of(p).map_err(ApiError::BadRequest)?;
     }
