@@ -315,14 +315,12 @@ async fn replay_decisions(
     Ok(result)
 }
 
+/// Each rep's statement total, and the plan's currency.
+type RepTotals = (BTreeMap<String, Decimal>, String);
+
 /// Each rep's statement total of `plan` on `snapshot`, and the plan's
 /// currency; `None` when the snapshot has no such plan.
-fn statements(
-    snapshot: &Snapshot,
-    plan: &str,
-    input: &Value,
-    now: &str,
-) -> Result<Option<(BTreeMap<String, Decimal>, String)>, WorkflowError> {
+fn statements(snapshot: &Snapshot, plan: &str, input: &Value, now: &str) -> Result<Option<RepTotals>, WorkflowError> {
     if !snapshot.pack.has(Kind::IncentivePlan, plan) {
         return Ok(None);
     }
