@@ -289,10 +289,26 @@ async fn replay_decisions(
         let room = examples.saturating_sub(result.examples.len());
         let (a, c) = (active.clone(), candidate.clone());
         // The next page is read while this one is replayed.
-        let replay = tokio::task::spawn_blocking(move || replay_page(&a, &c, &page, room));
+        // Halves of the page on two threads; the first half lists first.
+        let replay = tokio::task::spawn_blocking(move || {
+            let (first, second) = page.split_at(page.len() / 2);
+            std::thread::scope(|scope| {
+                let early = scope.spawn(|| replay_page(&a, &c, first, room));
+                let late = replay_page(&a, &c, second, room);
+                let mut early = early.join().map_err(|_| "replaying a page of decisions panicked")?;
+                for (policy, (r, ch)) in late.counts {
+                    let e = early.counts.entry(policy).or_default();
+                    e.0 += r;
+                    e.1 += ch;
+                }
+                let left = room.saturating_sub(early.examples.len());
+                early.examples.extend(late.examples.into_iter().take(left));
+                Ok::<_, &str>(early)
+            })
+        });
         let next_query = query(last);
         let (replayed, next) = tokio::join!(replay, store.decisions(&next_query));
-        let replayed = replayed.map_err(internal)?;
+        let replayed = replayed.map_err(internal)?.map_err(internal)?;
         for (policy, (r, c)) in replayed.counts {
             let entry = counts.entry(policy).or_default();
             entry.0 += r;
@@ -365,9 +381,17 @@ async fn recompute_plans(
         for plan in &plans {
             let input = read_input(store, plan, period).await?;
             let (a, c, name, at) = (active.clone(), candidate.clone(), plan.clone(), now.to_string());
+            // The two packs decide the same input side by side.
             let (before, after) = tokio::task::spawn_blocking(move || {
                 let input = Value::from_json(&input);
-                Ok::<_, WorkflowError>((statements(&a, &name, &input, &at)?, statements(&c, &name, &input, &at)?))
+                std::thread::scope(|scope| {
+                    let before = scope.spawn(|| statements(&a, &name, &input, &at));
+                    let after = statements(&c, &name, &input, &at);
+                    let before = before
+                        .join()
+                        .map_err(|_| internal("recomputing the active pack's statements panicked"))?;
+                    Ok::<_, WorkflowError>((before?, after?))
+                })
             })
             .await
             .map_err(internal)??;
