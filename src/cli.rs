@@ -156,6 +156,10 @@ pub struct ServeArgs {
     /// deleted on exit; never opens --db.
     #[arg(long, conflicts_with = "db")]
     pub demo: bool,
+    /// Approving a change request needs an admin other than its author:
+    /// on, or off for a team of one.
+    #[arg(long, env = "DEALRULES_FOUR_EYES", default_value = "on", value_parser = ["on", "off"])]
+    pub four_eyes: String,
 }
 
 #[derive(Debug, Args)]

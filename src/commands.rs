@@ -123,6 +123,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
             .unwrap_or_default(),
         webhook_url: args.webhook_url,
         timer_tick,
+        four_eyes: args.four_eyes == "on",
     };
     runtime()?
         .block_on(dealrules_server::serve(config))

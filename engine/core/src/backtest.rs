@@ -89,31 +89,38 @@ pub fn parse_cases(text: &str) -> Result<Vec<Case>, String> {
         .collect()
 }
 
-pub fn backtest(current: &Snapshot, candidate: &Snapshot, cases: &[Case], now: &str) -> BacktestReport {
-    let mut changes = Vec::new();
-    for c in cases {
-        let (before, after) = (outcome(current, c, now), outcome(candidate, c, now));
-        if before != after {
-            let mut fields: Vec<String> = match (&before, &after) {
-                (Json::Object(b), Json::Object(a)) => b
-                    .keys()
-                    .chain(a.keys())
-                    .filter(|k| b.get(*k) != a.get(*k))
-                    .cloned()
-                    .collect(),
-                _ => vec![],
-            };
-            fields.sort();
-            fields.dedup();
-            changes.push(Change {
-                id: c.id.clone(),
-                policy: c.policy.clone(),
-                fields,
-                before,
-                after,
-            });
-        }
+/// One case decided on both packs at `now`: what differs, or `None` when
+/// the answers are the same.
+pub fn compare(current: &Snapshot, candidate: &Snapshot, c: &Case, now: &str) -> Option<Change> {
+    let (before, after) = (outcome(current, c, now), outcome(candidate, c, now));
+    if before == after {
+        return None;
     }
+    let mut fields: Vec<String> = match (&before, &after) {
+        (Json::Object(b), Json::Object(a)) => b
+            .keys()
+            .chain(a.keys())
+            .filter(|k| b.get(*k) != a.get(*k))
+            .cloned()
+            .collect(),
+        _ => vec![],
+    };
+    fields.sort();
+    fields.dedup();
+    Some(Change {
+        id: c.id.clone(),
+        policy: c.policy.clone(),
+        fields,
+        before,
+        after,
+    })
+}
+
+pub fn backtest(current: &Snapshot, candidate: &Snapshot, cases: &[Case], now: &str) -> BacktestReport {
+    let changes: Vec<Change> = cases
+        .iter()
+        .filter_map(|c| compare(current, candidate, c, now))
+        .collect();
     BacktestReport {
         current: current.version.to_string(),
         candidate: candidate.version.to_string(),

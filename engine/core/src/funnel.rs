@@ -471,6 +471,24 @@ impl Funnel {
         self.transitions.iter().map(|t| &*t.id)
     }
 
+    /// The stages a deal in `stage` may be asked to move to: its own
+    /// transitions, and the `*` ones unless the stage is terminal. Empty
+    /// for a stage the funnel does not have.
+    pub fn moves_from(&self, stage: &str) -> Vec<Arc<str>> {
+        let Some(from) = self.stage(stage) else {
+            return vec![];
+        };
+        let mut out: Vec<Arc<str>> = Vec::new();
+        for t in &self.transitions {
+            let applies = t.from == Some(from) || (t.from.is_none() && !self.stages[from].terminal);
+            let to = &self.stages[t.to].id;
+            if applies && t.to != from && !out.contains(to) {
+                out.push(to.clone());
+            }
+        }
+        out
+    }
+
     /// Checks a move: `{"deal": {..., "stage": "qualified"}, "move": "proposal"}`.
     /// Every reason for a refusal is given, not only the first.
     pub fn check_move(

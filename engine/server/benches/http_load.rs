@@ -55,6 +55,7 @@ fn run(
             fixed_tokens: TokenBook::default(),
             decision_log: log,
             clock: Default::default(),
+            four_eyes: true,
         })
         .await
         .unwrap();

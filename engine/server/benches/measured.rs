@@ -160,6 +160,7 @@ async fn state(url: &str) -> Arc<AppState> {
         fixed_tokens: TokenBook::default(),
         decision_log: false,
         clock: Default::default(),
+        four_eyes: true,
     })
     .await
     .unwrap();

@@ -43,6 +43,7 @@ fn run(runtime: &tokio::runtime::Runtime, label: &str, db: &str, clients: usize,
             fixed_tokens: TokenBook::default(),
             decision_log: true,
             clock: Default::default(),
+            four_eyes: true,
         })
         .await
         .unwrap();

@@ -29,7 +29,7 @@ pub struct ReloadStatus {
     /// Who activated it: a token's subject, or `directory`.
     pub activated_by: String,
     /// Where it came from: `directory` (the watched rules folder),
-    /// `upload` or `rollback`.
+    /// `upload`, `rollback` or `change` (an approved change request).
     #[schema(value_type = crate::schemas::ActivationSource)]
     pub source: ActivationSource,
     /// The last reload attempt, good or bad.
@@ -63,12 +63,14 @@ pub enum Outcome {
 pub enum Event {
     /// The watched rules folder changed: activate what it now holds.
     FolderChanged,
-    /// A pack uploaded or rolled back to by `by`.
+    /// A pack uploaded, rolled back to, or approved in a change request
+    /// (`change`) by `by`.
     Pack {
         source: PackSource,
         by: String,
         from: ActivationSource,
         comment: Option<String>,
+        change: Option<String>,
     },
     /// Another node (or the CLI) may have activated a pack in the shared
     /// store: serve it too.
@@ -123,12 +125,26 @@ impl Activations {
         from: ActivationSource,
         comment: Option<&str>,
     ) -> Outcome {
+        self.activate_change(source, by, from, comment, None).await
+    }
+
+    /// Activates a pack through the gate, recording the change request it
+    /// came from.
+    pub async fn activate_change(
+        &self,
+        source: PackSource,
+        by: &str,
+        from: ActivationSource,
+        comment: Option<&str>,
+        change: Option<&str>,
+    ) -> Outcome {
         let version = source.version();
         let event = Event::Pack {
             source,
             by: by.into(),
             from,
             comment: comment.map(str::to_string),
+            change: change.map(str::to_string),
         };
         match self.ask(event).await {
             Some(Answer::Outcome(o)) => o,
@@ -218,12 +234,16 @@ impl Owner {
                 by,
                 from,
                 comment,
-            } => Answer::Outcome(self.activate(source, &by, from, comment.as_deref()).await),
+                change,
+            } => Answer::Outcome(
+                self.activate(source, &by, from, comment.as_deref(), change.as_deref())
+                    .await,
+            ),
             Event::FolderChanged => {
                 let dir = self.rules_dir.clone();
                 match tokio::task::spawn_blocking(move || read_dir(&dir)).await {
                     Ok(Ok(source)) => Answer::Outcome(
-                        self.activate(source, "directory", ActivationSource::Directory, None)
+                        self.activate(source, "directory", ActivationSource::Directory, None, None)
                             .await,
                     ),
                     Ok(Err(errors)) => {
@@ -252,7 +272,14 @@ impl Owner {
     }
 
     /// The gate: validate and test off the request path, store, swap.
-    async fn activate(&self, source: PackSource, by: &str, from: ActivationSource, comment: Option<&str>) -> Outcome {
+    async fn activate(
+        &self,
+        source: PackSource,
+        by: &str,
+        from: ActivationSource,
+        comment: Option<&str>,
+        change: Option<&str>,
+    ) -> Outcome {
         let version = source.version();
         if *self.snapshot.load().version == *version {
             self.record(Record::Unchanged);
@@ -279,7 +306,7 @@ impl Owner {
         };
         // Stored before it answers anything, so every decision it makes can be
         // replayed on exactly these files.
-        let activation = match self.store.activate(&stored, by, from, comment).await {
+        let activation = match self.store.activate_from(&stored, by, from, comment, change).await {
             Ok(a) => a,
             Err(e) => {
                 validation.valid = false;

@@ -23,6 +23,7 @@
 
 pub mod activation;
 pub mod auth;
+pub mod changes;
 pub mod console;
 pub mod decide;
 pub mod decision_log;
@@ -69,10 +70,13 @@ pub struct ServeConfig {
     pub clock_offset: chrono::Duration,
     /// Where notifications are POSTed; none keeps them in the outbox.
     pub webhook_url: Option<String>,
-    /// How often due timers are looked for.
+    /// How often due timers (and scheduled change requests) are looked for.
     pub timer_tick: Duration,
     /// Seed the (new, throwaway) store with the demo company before serving.
     pub demo: bool,
+    /// Approving a change request needs a second admin (`--four-eyes off`
+    /// lets a lone admin approve their own).
+    pub four_eyes: bool,
 }
 
 /// Creates an admin token in the store when the store has none and no
@@ -129,6 +133,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         fixed_tokens: fixed,
         decision_log: config.decision_log,
         clock: dealrules_workflow::Clock::with_offset(config.clock_offset),
+        four_eyes: config.four_eyes,
     })
     .await?;
     if startup_errors.is_some() {
@@ -154,6 +159,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     workers::tokens_refresh(state.clone(), Duration::from_secs(10));
     workers::timers(state.clone(), config.timer_tick);
     workers::pace_checks(state.clone(), config.timer_tick.max(Duration::from_secs(1)));
+    workers::scheduled_changes(state.clone(), config.timer_tick);
     workers::follow_activations(state.clone());
     if let Some(url) = &config.webhook_url {
         workers::webhook(state.clone(), url.clone());

@@ -43,6 +43,7 @@ pub struct Problem {
         (name = "incentives", description = "Incentive runs on stored deals, their lifecycle, statements, payroll export"),
         (name = "targets", description = "Progress against targets on stored deals: attainment, pace, alerts"),
         (name = "analytics", description = "Funnel analytics and the forecast, from the deals' history"),
+        (name = "changes", description = "Change requests: drafts validated on save, impact on real history, four-eyes approval, scheduled activation, rollback"),
     )
 )]
 pub struct ApiDoc;
@@ -102,6 +103,21 @@ fn exact(doc: &mut Value) {
     let when =
         json!({ "anyOf": [{ "type": "string", "format": "date-time" }, { "type": "string", "format": "date" }] });
     let version = json!({ "type": "string", "pattern": "^\\s*(sha256:)?[0-9a-fA-F]{6,}\\s*$" });
+    let title = json!({ "type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S" });
+    let nullable = |schema: &Value| {
+        let mut s = schema.clone();
+        s["type"] = json!(["string", "null"]);
+        s
+    };
+    let comment = json!({ "type": ["string", "null"], "maxLength": 2000 });
+    // A change's files: path -> whole new text, or null to delete it.
+    let change_files = json!({
+        "type": "object",
+        "maxProperties": 10000,
+        "propertyNames": { "pattern": "^[^/\\\\:\\u0000.][^\\\\:\\u0000]{0,511}$" },
+        "additionalProperties": { "type": ["string", "null"] },
+        "description": "path -> the file's whole new text; null deletes it"
+    });
     let params: &[(&str, &str, &str, Value)] = &[
         (
             "/v1/approvals",
@@ -188,6 +204,12 @@ fn exact(doc: &mut Value) {
             "Idempotency-Key",
             json!({ "type": "string", "minLength": 1, "maxLength": 200 }),
         ),
+        (
+            "/v1/changes",
+            "get",
+            "state",
+            json!({ "type": "string", "enum": dealrules_store::ChangeState::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>() }),
+        ),
     ];
     for (path, method, name, schema) in params {
         if let Some(list) = doc["paths"][*path][*method]["parameters"].as_array_mut() {
@@ -226,7 +248,7 @@ fn exact(doc: &mut Value) {
             "ends",
             json!({ "type": "string", "format": "date", "description": "Last day, YYYY-MM-DD, on or after `starts`." }),
         ),
-        ("RollbackRequest", "version", version),
+        ("RollbackRequest", "version", version.clone()),
         (
             "NewToken",
             "role",
@@ -238,6 +260,40 @@ fn exact(doc: &mut Value) {
             "Effective",
             "from",
             json!({ "anyOf": [{ "type": "string", "format": "date" }, { "type": "string", "maxLength": 0 }], "description": "First day in force, YYYY-MM-DD (empty: from the beginning)." }),
+        ),
+        ("NewChange", "title", title.clone()),
+        ("EditChange", "title", nullable(&title)),
+        ("RollbackChange", "title", nullable(&title)),
+        ("RollbackChange", "version", version.clone()),
+        ("MoveRequest", "comment", comment.clone()),
+        ("ApproveRequest", "comment", comment.clone()),
+        (
+            "ApproveRequest",
+            "activate_at",
+            json!({ "type": ["string", "null"], "format": "date-time", "description": "When it activates (RFC 3339); left out or past, at once." }),
+        ),
+        ("RollbackChange", "comment", comment),
+        ("NewChange", "files", change_files.clone()),
+        ("EditChange", "files", change_files),
+        (
+            "ImpactRequest",
+            "decisions_since",
+            json!({ "anyOf": [{ "type": "string", "format": "date-time" }, { "type": "string", "format": "date" }, { "type": "null" }] }),
+        ),
+        (
+            "ImpactRequest",
+            "decisions_until",
+            json!({ "anyOf": [{ "type": "string", "format": "date-time" }, { "type": "string", "format": "date" }, { "type": "null" }] }),
+        ),
+        (
+            "ImpactRequest",
+            "incentive_periods",
+            json!({ "type": "array", "maxItems": 24, "items": { "type": "string", "pattern": "^[0-9]{4}(-Q[1-4]|-(0[1-9]|1[0-2]))?$" }, "description": "2026, 2026-Q1 or 2026-03 each" }),
+        ),
+        (
+            "ImpactRequest",
+            "examples",
+            json!({ "type": ["integer", "null"], "minimum": 0, "maximum": 10000, "description": "List at most this many of each (default 100)." }),
         ),
         (
             "RunRequest",

@@ -108,6 +108,7 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .merge(crate::people_routes::router())
         .merge(crate::incentive_routes::router())
         .merge(crate::measured_routes::router())
+        .merge(crate::changes::router())
         .split_for_parts()
 }
 

@@ -20,8 +20,9 @@ macro_rules! text_enum {
 }
 
 text_enum! {
-    /// `directory` (the watched rules folder), `upload` or `rollback`.
-    ActivationSource { Directory, Upload, Rollback }
+    /// `directory` (the watched rules folder), `upload`, `rollback` or
+    /// `change` (an approved change request, named by `change_id`).
+    ActivationSource { Directory, Upload, Rollback, Change }
 }
 text_enum! {
     ApprovalState { Pending, Approved, Rejected, Recalled }
@@ -65,6 +66,8 @@ pub struct Activation {
     pub activated_by: String,
     pub source: ActivationSource,
     pub comment: Option<String>,
+    /// The change request it came from, when it came from one.
+    pub change_id: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -37,6 +37,9 @@ pub struct AppState {
     pub long_work: crate::long_work::LongWork,
     /// Deals, approvals, timers and the outbox.
     pub workflow: Arc<Workflow>,
+    /// Approving a change request needs an admin other than its author
+    /// (`--four-eyes off` turns this off for a team of one).
+    pub four_eyes: bool,
 }
 
 /// How a server state is put together.
@@ -50,6 +53,8 @@ pub struct Setup {
     pub fixed_tokens: TokenBook,
     pub decision_log: bool,
     pub clock: Clock,
+    /// See [`AppState::four_eyes`].
+    pub four_eyes: bool,
 }
 
 impl AppState {
@@ -115,6 +120,7 @@ impl AppState {
             clock,
             long_work,
             workflow,
+            four_eyes: setup.four_eyes,
         }))
     }
 }

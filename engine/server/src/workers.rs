@@ -58,6 +58,25 @@ async fn check_pace(state: Arc<AppState>, tick: Duration) -> WorkerResult {
     }
 }
 
+/// Fires scheduled change requests that are due, every `tick`: each node
+/// runs this, and a lease in the store gives each change to one of them.
+pub fn scheduled_changes(state: Arc<AppState>, tick: Duration) {
+    let workers = state.workers.clone();
+    workers.spawn("scheduled-changes", move || fire_changes(state.clone(), tick));
+}
+
+async fn fire_changes(state: Arc<AppState>, tick: Duration) -> WorkerResult {
+    let node = state.workflow.node.clone();
+    let mut every = tokio::time::interval(tick);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        crate::changes::fire_due(&state, &node)
+            .await
+            .map_err(|e| format!("firing scheduled changes failed: {e}"))?;
+    }
+}
+
 /// The webhook notifications are POSTed to, as JSON, with the
 /// notification's id as `Idempotency-Key`.
 pub struct Webhook {

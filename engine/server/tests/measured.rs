@@ -88,6 +88,7 @@ async fn start(url: &str) -> Arc<AppState> {
         fixed_tokens: TokenBook::default(),
         decision_log: false,
         clock: Default::default(),
+        four_eyes: true,
     })
     .await
     .unwrap()

@@ -463,6 +463,172 @@ async fn every_documented_operation_answers_as_documented_for_every_role() {
         ("/v1/statements/{rep}/{period}", "GET", "/v1/statements/t-viewer/Q9".into(), String::new()),
     ]);
 
+    // Change requests: one per sample that moves one, so each sample sees
+    // the state it needs; an impact job to read back.
+    let edit = serde_json::json!({ "approvals.yaml": format!("{}\n# reviewed\n", String::from_utf8(s.store.pack(&version).await.unwrap().unwrap().files["approvals.yaml"].clone()).unwrap()) });
+    let new_change = serde_json::json!({ "title": "Note the review", "files": edit }).to_string();
+    let other = serde_json::json!({ "title": "Note the funnel's review", "files": { "funnel.yaml": format!("{}\n# reviewed\n", String::from_utf8(s.store.pack(&version).await.unwrap().unwrap().files["funnel.yaml"].clone()).unwrap()) } }).to_string();
+    s.store
+        .add_token(
+            &hex::encode(dealrules_server::auth::hash_token("t-admin2")),
+            "admin",
+            "t-admin2",
+            &[],
+            "test",
+        )
+        .await
+        .unwrap();
+    s.tokens.refresh(&s.store).await.unwrap();
+    // 0 draft, 1 draft, 2 draft, 3 submitted by another admin, 4 draft of
+    // another file (for impact), 5 submitted.
+    let mut change = Vec::new();
+    for (author, submit, body) in [
+        ("t-admin", false, &new_change),
+        ("t-admin", false, &new_change),
+        ("t-admin", false, &new_change),
+        ("t-admin2", true, &new_change),
+        ("t-admin", false, &other),
+        ("t-admin", true, &new_change),
+    ] {
+        let id = json(&call(&s, "POST", "/v1/changes", Some(author), body).await.2)["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        if submit {
+            call(&s, "POST", &format!("/v1/changes/{id}/submit"), Some(author), "").await;
+        }
+        change.push(id);
+    }
+    let job = json(
+        &call(
+            &s,
+            "POST",
+            &format!("/v1/changes/{}/impact", change[4]),
+            Some("t-admin"),
+            "",
+        )
+        .await
+        .2,
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    samples.extend([
+        ("/v1/changes", "POST", "/v1/changes".to_string(), new_change.clone()),
+        ("/v1/changes", "POST", "/v1/changes".into(), r#"{"title": ""}"#.into()),
+        ("/v1/changes", "GET", "/v1/changes?state=draft".into(), String::new()),
+        ("/v1/changes", "GET", "/v1/changes?state=soon".into(), String::new()),
+        (
+            "/v1/changes/{id}",
+            "GET",
+            format!("/v1/changes/{}", change[0]),
+            String::new(),
+        ),
+        ("/v1/changes/{id}", "GET", "/v1/changes/chg_nope".into(), String::new()),
+        (
+            "/v1/changes/{id}",
+            "PUT",
+            format!("/v1/changes/{}", change[0]),
+            r#"{"title": "Renamed"}"#.into(),
+        ),
+        (
+            "/v1/changes/{id}",
+            "PUT",
+            format!("/v1/changes/{}", change[0]),
+            r#"{"files": 3}"#.into(),
+        ),
+        (
+            "/v1/changes/{id}/submit",
+            "POST",
+            format!("/v1/changes/{}/submit", change[1]),
+            r#"{"comment": "ready"}"#.into(),
+        ),
+        (
+            "/v1/changes/{id}/submit",
+            "POST",
+            "/v1/changes/chg_nope/submit".into(),
+            String::new(),
+        ),
+        (
+            "/v1/changes/{id}/approve",
+            "POST",
+            format!("/v1/changes/{}/approve", change[2]),
+            String::new(),
+        ),
+        (
+            "/v1/changes/{id}/approve",
+            "POST",
+            format!("/v1/changes/{}/approve", change[3]),
+            String::new(),
+        ),
+        (
+            "/v1/changes/{id}/approve",
+            "POST",
+            format!("/v1/changes/{}/approve", change[3]),
+            r#"{"activate_at": "soon"}"#.into(),
+        ),
+        (
+            "/v1/changes/{id}/reject",
+            "POST",
+            format!("/v1/changes/{}/reject", change[3]),
+            r#"{"comment": "no"}"#.into(),
+        ),
+        (
+            "/v1/changes/{id}/reject",
+            "POST",
+            "/v1/changes/chg_nope/reject".into(),
+            String::new(),
+        ),
+        (
+            "/v1/changes/{id}/cancel",
+            "POST",
+            format!("/v1/changes/{}/cancel", change[2]),
+            String::new(),
+        ),
+        (
+            "/v1/changes/{id}/cancel",
+            "POST",
+            format!("/v1/changes/{}/cancel", change[2]),
+            String::new(),
+        ),
+        (
+            "/v1/changes/rollback",
+            "POST",
+            "/v1/changes/rollback".into(),
+            rollback.clone(),
+        ),
+        (
+            "/v1/changes/rollback",
+            "POST",
+            "/v1/changes/rollback".into(),
+            r#"{"version": "zz"}"#.into(),
+        ),
+        (
+            "/v1/changes/{id}/impact",
+            "POST",
+            format!("/v1/changes/{}/impact", change[4]),
+            r#"{"incentive_periods": ["2026-Q1"]}"#.into(),
+        ),
+        (
+            "/v1/changes/{id}/impact",
+            "POST",
+            format!("/v1/changes/{}/impact", change[4]),
+            r#"{"examples": "x"}"#.into(),
+        ),
+        (
+            "/v1/changes/{id}/impact/{job}",
+            "GET",
+            format!("/v1/changes/{}/impact/{job}", change[4]),
+            String::new(),
+        ),
+        (
+            "/v1/changes/{id}/impact/{job}",
+            "GET",
+            format!("/v1/changes/{}/impact/imp_nope", change[4]),
+            String::new(),
+        ),
+    ]);
+
     // A real revocation last, so the 204 is seen too.
     let victim = json(
         &call(

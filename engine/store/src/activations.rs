@@ -17,6 +17,8 @@ pub struct Activation {
     pub activated_by: String,
     pub source: ActivationSource,
     pub comment: Option<String>,
+    /// The change request it came from, when it came from one.
+    pub change_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -102,6 +104,18 @@ impl Store {
         from: impl TryInto<ActivationSource, Error: std::fmt::Display>,
         comment: Option<&str>,
     ) -> Result<Activation> {
+        self.activate_from(source, by, from, comment, None).await
+    }
+
+    /// As [`Store::activate`], naming the change request it came from.
+    pub async fn activate_from(
+        &self,
+        source: &dealrules_model::PackSource,
+        by: &str,
+        from: impl TryInto<ActivationSource, Error: std::fmt::Display>,
+        comment: Option<&str>,
+        change_id: Option<&str>,
+    ) -> Result<Activation> {
         let from = from.try_into().map_err(|e| StoreError::BadArgument(e.to_string()))?;
         let version = self.put_pack(source).await?;
         let activation = Activation {
@@ -111,14 +125,16 @@ impl Store {
             activated_by: by.into(),
             source: from,
             comment: comment.map(str::to_string),
+            change_id: change_id.map(str::to_string),
         };
-        sqlx::query("INSERT INTO activations (id, version, activated_at, activated_by, source, comment) VALUES ($1, $2, $3, $4, $5, $6)")
+        sqlx::query("INSERT INTO activations (id, version, activated_at, activated_by, source, comment, change_id) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(&activation.id)
             .bind(&activation.version)
             .bind(&activation.activated_at)
             .bind(&activation.activated_by)
             .bind(activation.source.as_str())
             .bind(activation.comment.clone())
+            .bind(activation.change_id.clone())
             .execute(&self.pool)
             .await
             .map_err(query_err("recording an activation"))?;
@@ -127,7 +143,7 @@ impl Store {
 
     /// Activations, newest first.
     pub async fn activations(&self, limit: u32) -> Result<Vec<Activation>> {
-        let rows = sqlx::query("SELECT id, version, activated_at, activated_by, source, comment FROM activations ORDER BY id DESC LIMIT $1")
+        let rows = sqlx::query("SELECT id, version, activated_at, activated_by, source, comment, change_id FROM activations ORDER BY id DESC LIMIT $1")
             .bind(i64::from(limit.clamp(1, MAX_PAGE)))
             .fetch_all(&self.pool)
             .await
@@ -138,8 +154,8 @@ impl Store {
     /// The latest activation, and the latest from the rules folder.
     pub async fn latest_activation(&self, source: Option<&str>) -> Result<Option<Activation>> {
         let row = match source {
-            None => sqlx::query("SELECT id, version, activated_at, activated_by, source, comment FROM activations ORDER BY id DESC LIMIT 1").fetch_optional(&self.pool).await,
-            Some(s) => sqlx::query("SELECT id, version, activated_at, activated_by, source, comment FROM activations WHERE source = $1 ORDER BY id DESC LIMIT 1")
+            None => sqlx::query("SELECT id, version, activated_at, activated_by, source, comment, change_id FROM activations ORDER BY id DESC LIMIT 1").fetch_optional(&self.pool).await,
+            Some(s) => sqlx::query("SELECT id, version, activated_at, activated_by, source, comment, change_id FROM activations WHERE source = $1 ORDER BY id DESC LIMIT 1")
                 .bind(s)
                 .fetch_optional(&self.pool)
                 .await,
@@ -217,5 +233,6 @@ fn activation_row(r: &AnyRow) -> Result<Activation> {
             source: sqlx::Error::Decode(e.into()),
         })?,
         comment: r.try_get(5).map_err(query_err("reading activations"))?,
+        change_id: r.try_get(6).map_err(query_err("reading activations"))?,
     })
 }

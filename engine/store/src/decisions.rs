@@ -157,6 +157,30 @@ impl Store {
         Ok(done.rows_affected())
     }
 
+    /// How many decisions were made from `since` (inclusive) to `until`
+    /// (exclusive, or to now).
+    pub async fn count_decisions_between(&self, since: &str, until: Option<&str>) -> Result<u64> {
+        let since = normalize_time(since)?;
+        let row = match until {
+            Some(u) => {
+                sqlx::query("SELECT COUNT(*) FROM decision_log WHERE decided_at >= $1 AND decided_at < $2")
+                    .bind(since)
+                    .bind(normalize_time(u)?)
+                    .fetch_one(&self.pool)
+                    .await
+            }
+            None => {
+                sqlx::query("SELECT COUNT(*) FROM decision_log WHERE decided_at >= $1")
+                    .bind(since)
+                    .fetch_one(&self.pool)
+                    .await
+            }
+        }
+        .map_err(query_err("counting the decision log"))?;
+        let n: i64 = row.try_get(0).map_err(query_err("counting the decision log"))?;
+        Ok(n.max(0) as u64)
+    }
+
     pub async fn count_decisions(&self) -> Result<i64> {
         let row = sqlx::query("SELECT COUNT(*) FROM decision_log")
             .fetch_one(&self.pool)

@@ -25,6 +25,7 @@
 
 mod activations;
 mod analytics;
+mod changes;
 mod deal_import;
 mod decisions;
 mod outbox;
@@ -40,12 +41,16 @@ mod workflow;
 
 pub use activations::{Activation, PackInfo};
 pub use analytics::TrailEntry;
+pub use changes::{ChangeFiles, ChangeRecord, ChangeTransition, ImpactJob, MoveSet, pack_changes};
 pub use decisions::{DecisionQuery, DecisionRecord};
 pub use outbox::OutboxRow;
 pub use sessions::SessionRecord;
 pub use tokens::TokenRecord;
 
-pub use states::{ActivationSource, ApprovalState, OutboxState, StepState, TimerKind, TimerState};
+pub use states::{
+    ActivationSource, ApprovalState, ChangeKind, ChangeState, ImpactState, OutboxState, StepState, TimerKind,
+    TimerState,
+};
 
 pub use workflow::{Approval, ApprovalStep, Deal, Delegation, HistoryEntry, TimerRow, WriteTx};
 
@@ -76,6 +81,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "console_sessions",
         include_str!("../migrations/0004_console_sessions.sql"),
+    ),
+    (
+        6,
+        "change_requests",
+        include_str!("../migrations/0006_change_requests.sql"),
     ),
     (
         7,

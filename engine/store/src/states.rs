@@ -6,7 +6,7 @@
 macro_rules! stored_enum {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
         #[serde(rename_all = "lowercase")]
         pub enum $name {
             $($(#[$vdoc])* $variant),+
@@ -111,6 +111,42 @@ stored_enum! {
         Directory = "directory",
         Upload = "upload",
         Rollback = "rollback",
+        /// An approved change request (its id is on the activation).
+        Change = "change",
+    }
+}
+
+stored_enum! {
+    /// Where a change request stands: `draft` (its author edits it),
+    /// `submitted` (waiting for an approver), `approved` (on its way to
+    /// active), `scheduled` (approved, activating at `activate_at`),
+    /// `active` (its pack was activated), `rejected`, `cancelled`.
+    ChangeState {
+        Draft = "draft",
+        Submitted = "submitted",
+        Approved = "approved",
+        Scheduled = "scheduled",
+        Active = "active",
+        Rejected = "rejected",
+        Cancelled = "cancelled",
+    }
+}
+
+stored_enum! {
+    /// What a change request is: an edit of files, or a rollback to a
+    /// stored version.
+    ChangeKind {
+        Change = "change",
+        Rollback = "rollback",
+    }
+}
+
+stored_enum! {
+    /// Where an impact job stands.
+    ImpactState {
+        Running = "running",
+        Done = "done",
+        Failed = "failed",
     }
 }
 

@@ -26,6 +26,7 @@ pub mod delivery;
 pub mod demo;
 mod error;
 mod facts;
+pub mod impact;
 pub mod imports;
 pub mod incentive_runs;
 pub mod measured;
@@ -35,6 +36,8 @@ mod pool;
 mod runtime;
 pub mod statement_docs;
 pub mod timers;
+
+pub use timers::cancel_reason;
 
 pub use approvals::Verdict;
 pub use clock::Clock;

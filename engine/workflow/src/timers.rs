@@ -103,25 +103,7 @@ impl Workflow {
             let Some(deal) = self.store.deal(&t.deal_id).await? else {
                 continue;
             };
-            let reason = match snapshot.funnel(&deal.funnel) {
-                None => Some(format!("the active pack has no Funnel `{}`", deal.funnel)),
-                Some(f) => match (
-                    f.timers.iter().find(|d| *d.id == *t.name),
-                    t.stage.as_deref().and_then(|s| f.stage(s)),
-                ) {
-                    (None, _) => Some(format!("the active pack has no timer `{}`", t.name)),
-                    (_, None) => Some(format!(
-                        "the active pack has no stage `{}`",
-                        t.stage.clone().unwrap_or_default()
-                    )),
-                    (Some(d), Some(s)) if !d.stages.contains(&s) => Some(format!(
-                        "timer `{}` no longer runs in `{}`",
-                        t.name,
-                        t.stage.clone().unwrap_or_default()
-                    )),
-                    _ => None,
-                },
-            };
+            let reason = cancel_reason(snapshot, &deal.funnel, &t);
             if let Some(reason) = reason {
                 let mut tx = self.store.begin_write().await?;
                 if self
@@ -210,4 +192,29 @@ async fn fire_funnel_timer(cx: &Cx<'_>, conn: &mut Conn, deal: &mut Deal, t: &Ti
         cx.wf.store.insert_timer(conn, &next).await?;
     }
     Ok(())
+}
+
+/// Why a scheduled funnel timer would be cancelled under `snapshot` (its
+/// funnel, timer or stage is gone, or the timer no longer runs in the
+/// stage); `None` when it still runs. The impact of a change reads it too.
+pub fn cancel_reason(snapshot: &Snapshot, funnel: &str, t: &TimerRow) -> Option<String> {
+    match snapshot.funnel(funnel) {
+        None => Some(format!("the active pack has no Funnel `{funnel}`")),
+        Some(f) => match (
+            f.timers.iter().find(|d| *d.id == *t.name),
+            t.stage.as_deref().and_then(|s| f.stage(s)),
+        ) {
+            (None, _) => Some(format!("the active pack has no timer `{}`", t.name)),
+            (_, None) => Some(format!(
+                "the active pack has no stage `{}`",
+                t.stage.clone().unwrap_or_default()
+            )),
+            (Some(d), Some(s)) if !d.stages.contains(&s) => Some(format!(
+                "timer `{}` no longer runs in `{}`",
+                t.name,
+                t.stage.clone().unwrap_or_default()
+            )),
+            _ => None,
+        },
+    }
 }

@@ -48,6 +48,7 @@ pub async fn state() -> Arc<AppState> {
         fixed_tokens: TokenBook::default(),
         decision_log: true,
         clock: Default::default(),
+        four_eyes: true,
     })
     .await
     .unwrap()
