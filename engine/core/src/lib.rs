@@ -33,6 +33,7 @@
 //! - [`Snapshot::run_tests`]: the pack's own policy tests, with rule coverage.
 #![forbid(unsafe_code)]
 
+mod answer_text;
 pub mod approval;
 pub mod backtest;
 pub mod calculation;

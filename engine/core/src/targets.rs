@@ -299,9 +299,9 @@ impl Targets {
 /// One total in force from `from` to `to` (inclusive) within a period.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TargetFigure {
-    #[serde(serialize_with = "crate::measure::text::date")]
+    #[serde(serialize_with = "crate::answer_text::date")]
     pub from: NaiveDate,
-    #[serde(serialize_with = "crate::measure::text::date")]
+    #[serde(serialize_with = "crate::answer_text::date")]
     pub to: NaiveDate,
     /// The year's total in force.
     pub total: Decimal,

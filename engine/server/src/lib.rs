@@ -27,6 +27,7 @@ pub mod changes;
 pub mod console;
 pub mod decide;
 pub mod decision_log;
+pub mod decision_routes;
 pub mod error;
 mod extract;
 pub mod incentive_routes;

@@ -4,9 +4,9 @@
 //! admin other than who started it), published and locked. Also who may
 //! read a statement, and the payroll lines of a run.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use dealrules_core::plan_input::{PlanInput, RosterVersion, StoredDeal, period_of};
 use dealrules_core::{Decision, Snapshot};
@@ -33,28 +33,7 @@ pub struct Computed {
     pub input: String,
 }
 
-/// How far a run computing on this node has got: deals read of the
-/// deals the store holds (times the run's plans), then computing.
-#[derive(Debug, Default)]
-pub struct RunProgress {
-    pub read: AtomicU64,
-    pub total: AtomicU64,
-    pub computing: AtomicBool,
-}
-
-/// The runs computing on this node, by id.
-pub type ProgressBoard = Mutex<HashMap<String, Arc<RunProgress>>>;
-
-/// A running run's progress, as `GET /v1/incentives/runs/{id}` shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Progress {
-    /// `reading` (deals from the store) or `computing` (the statements).
-    pub phase: &'static str,
-    /// Deals read so far.
-    pub processed: u64,
-    /// Deals to read: the deals the store holds, once per plan.
-    pub total: u64,
-}
+pub use crate::run_progress::{Progress, ProgressBoard, RunProgress};
 
 /// The plan input a run of `plan` for `period` reads from the store now.
 pub async fn read_input(store: &Store, plan: &str, period_label: &str) -> Result<Json, WorkflowError> {

@@ -33,6 +33,7 @@ pub mod measured;
 mod notify;
 mod pipeline;
 mod pool;
+pub mod run_progress;
 mod runtime;
 pub mod statement_docs;
 pub mod timers;

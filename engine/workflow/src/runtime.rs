@@ -30,7 +30,7 @@ pub struct Workflow {
     /// Where plugin calls run, off the async workers.
     pub long_work: Arc<LongWork>,
     /// How far the incentive runs computing on this node have got.
-    pub run_progress: crate::incentive_runs::ProgressBoard,
+    pub run_progress: crate::run_progress::ProgressBoard,
 }
 
 impl Workflow {

@@ -419,11 +419,11 @@ fn stage_row(id: &str, mut s: StageSums, current: &StageOrder) -> StageRow {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct FunnelReport {
     pub funnel: String,
-    #[serde(serialize_with = "super::text::time_opt")]
+    #[serde(serialize_with = "crate::answer_text::time_opt")]
     pub since: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "super::text::time_opt")]
+    #[serde(serialize_with = "crate::answer_text::time_opt")]
     pub until: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "super::text::time")]
+    #[serde(serialize_with = "crate::answer_text::time")]
     pub now: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub by: Option<String>,
@@ -469,9 +469,9 @@ pub struct StageRow {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Forecast {
     pub funnel: String,
-    #[serde(serialize_with = "super::text::time_opt")]
+    #[serde(serialize_with = "crate::answer_text::time_opt")]
     pub since: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "super::text::time_opt")]
+    #[serde(serialize_with = "crate::answer_text::time_opt")]
     pub until: Option<DateTime<Utc>>,
     pub periods: Vec<ForecastPeriod>,
     /// Each open stage's configured probability beside its measured win rate.

@@ -109,7 +109,7 @@ pub struct Progress {
     pub period: String,
     pub by: ProgressBy,
     /// The day progress is measured on.
-    #[serde(serialize_with = "super::text::date")]
+    #[serde(serialize_with = "crate::answer_text::date")]
     pub today: NaiveDate,
     /// Share of the period elapsed on `today`, 0 to 1.
     pub elapsed_share: Decimal,

@@ -26,7 +26,7 @@ use i18n::Lang;
 
 pub use session::SESSION_HOURS;
 
-/// The console's routes, merged into [`crate::routes::app`].
+/// The console's routes, merged into the app beside the API's.
 pub fn router() -> Router<Arc<AppState>> {
     routes()
         .into_iter()

@@ -1,6 +1,6 @@
 //! The daily-work pages: the approver's inbox, deals, incentive runs,
 //! statements and the decision log. Each calls the function its API route
-//! calls (`crate::workflow`, `crate::incentive_routes`, `crate::routes`),
+//! calls (`crate::workflow`, `crate::incentive_routes`, `crate::decision_routes`),
 //! whose role check decides what the page may show or do; a refusal is
 //! shown in words, in the page's language, next to what was refused.
 
@@ -726,7 +726,7 @@ pub async fn decisions(State(state): State<Arc<AppState>>, session: Session, Que
     let mut cx = session.context();
     cx.insert("back", "/admin/decisions");
     let nonempty = |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
-    let q = crate::routes::DecisionsQuery {
+    let q = crate::decision_routes::DecisionsQuery {
         policy: nonempty(q.policy),
         since: nonempty(q.since),
         until: nonempty(q.until),
@@ -752,7 +752,7 @@ pub async fn decisions(State(state): State<Arc<AppState>>, session: Session, Que
         enc(q.until.as_deref().unwrap_or(""))
     );
     cx.insert("query", &query);
-    match crate::routes::decision_page(&state, &session.who, q).await {
+    match crate::decision_routes::decision_page(&state, &session.who, q).await {
         Ok(p) => {
             let list: Vec<LogRow> = p
                 .decisions
@@ -789,12 +789,12 @@ async fn decision_page(
     state: &AppState,
     session: &Session,
     id: &str,
-    replayed: Option<Result<crate::routes::Replay, ApiError>>,
+    replayed: Option<Result<crate::decision_routes::Replay, ApiError>>,
 ) -> Response {
     let mut cx = session.context();
     cx.insert("back", &format!("/admin/decisions/{id}"));
     cx.insert("id", id);
-    let d = match crate::routes::logged_decision(state, &session.who, id).await {
+    let d = match crate::decision_routes::logged_decision(state, &session.who, id).await {
         Ok(d) => d,
         Err(e) => return page(session, "decision.html", "decisions", cx, Some(&e)),
     };
@@ -832,6 +832,6 @@ pub async fn replay(
     if !session.csrf_ok(&form.csrf) {
         return session.csrf_refused();
     }
-    let answer = crate::routes::replay_decision(&state, &session.who, &id).await;
+    let answer = crate::decision_routes::replay_decision(&state, &session.who, &id).await;
     decision_page(&state, &session, &id, Some(answer)).await
 }
