@@ -5,8 +5,8 @@
 //! read a statement, and the payroll lines of a run.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use dealrules_core::plan_input::{PlanInput, RosterVersion, StoredDeal, period_of};
 use dealrules_core::{Decision, Snapshot};
