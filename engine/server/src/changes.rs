@@ -500,8 +500,11 @@ fn merge(base: &PackSource, files: &mut ChangeFiles, edits: BTreeMap<String, Opt
 
 /// An empty body is an empty request; anything else must be the JSON.
 fn body_or_default<T: serde::de::DeserializeOwned + Default>(body: &[u8], expected: &str) -> Result<T, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => return Ok(T::default()),
+        // serde would read a list as the struct's fields in order.
+        Some(b'{') => {}
+        Some(_) => return Err(ApiError::BadRequest(format!("expected {expected}: a JSON object"))),
     }
     crate::error::read_json(body).map_err(|e| ApiError::BadRequest(format!("expected {expected}: {e}")))
 }

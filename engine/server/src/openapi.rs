@@ -131,6 +131,18 @@ fn exact(doc: &mut Value) {
             "by",
             json!({ "type": "string", "enum": ["stage", "owner", "period"] }),
         ),
+        (
+            "/v1/deals",
+            "get",
+            "limit",
+            json!({ "type": "integer", "minimum": 0, "maximum": 4294967295u64, "description": "At most this many (default 50); 0 and more than 1000 are taken as 1 and 1000" }),
+        ),
+        (
+            "/v1/people",
+            "get",
+            "format",
+            json!({ "type": "string", "enum": ["json", "xlsx"], "description": "json (the default) or xlsx, the import's shape" }),
+        ),
         ("/v1/decisions", "get", "since", when.clone()),
         ("/v1/decisions", "get", "until", when.clone()),
         (
@@ -222,7 +234,7 @@ fn exact(doc: &mut Value) {
         (
             "DecideSeveral",
             "policies",
-            json!({ "type": "array", "items": { "type": "string", "minLength": 1 }, "minItems": 1, "maxItems": 64, "uniqueItems": true }),
+            json!({ "type": "array", "items": { "type": "string" }, "minItems": 1, "maxItems": 64, "uniqueItems": true }),
         ),
         ("NewDeal", "id", id.clone()),
         ("NewDeal", "funnel", json!({ "type": "string", "minLength": 1 })),
@@ -340,6 +352,28 @@ fn exact(doc: &mut Value) {
         if let Some(body) = body.and_then(Value::as_object_mut) {
             body.insert("schema".into(), json!({ "type": "string", "minLength": 1 }));
         }
+    }
+    // Moves of a change take an optional body (a comment; the impact's
+    // scope), and answer 400 when one is sent that is not that.
+    for (path, method) in [
+        ("/v1/changes/{id}", "put"),
+        ("/v1/changes/{id}/submit", "post"),
+        ("/v1/changes/{id}/reject", "post"),
+        ("/v1/changes/{id}/cancel", "post"),
+        ("/v1/changes/{id}/impact", "post"),
+    ] {
+        let op = &mut doc["paths"][path][method];
+        if op.is_object() {
+            op["requestBody"]["required"] = json!(false);
+            if op["responses"].get("400").is_none() {
+                op["responses"]["400"] = json!({ "description": "A body that is not the move's JSON" });
+            }
+        }
+    }
+    // A page's `limit` is taken up to the page size, like the log's.
+    let op = &mut doc["paths"]["/v1/deals"]["get"];
+    if op.is_object() && op["responses"].get("400").is_none() {
+        op["responses"]["400"] = json!({ "description": "A query that is not a page (a limit that is not a number)" });
     }
     for (path, method) in [("/v1/packs/active", "put"), ("/v1/packs/validate", "post")] {
         let body = doc.pointer_mut(&format!(

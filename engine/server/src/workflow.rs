@@ -250,6 +250,13 @@ pub(crate) async fn approval_list(
     q: ApprovalsQuery,
 ) -> Result<ApprovalList, ApiError> {
     require(who, Role::Viewer)?;
+    if let Some(s) = q.state.as_deref()
+        && s.parse::<dealrules_store::ApprovalState>().is_err()
+    {
+        return Err(ApiError::BadRequest(format!(
+            "`{s}` is not a state: pending, approved, rejected or recalled"
+        )));
+    }
     let approvals = if q.mine == Some(true) {
         state.workflow.inbox(&who.into()).await?
     } else {

@@ -50,8 +50,25 @@ pub struct ImpactRequest {
     pub incentive_periods: Vec<String>,
     /// List at most this many changed decisions, refused moves and
     /// cancelled timers each (default 100); all are counted.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub examples: Option<usize>,
+}
+
+/// A count written as a JSON number with no fraction (`300` or `300.0`).
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    use serde::Deserialize;
+    let n = Option::<serde_json::Number>::deserialize(d)?;
+    n.map(|n| {
+        n.as_u64()
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= u64::MAX as f64)
+                    .map(|f| f as u64)
+            })
+            .and_then(|v| usize::try_from(v).ok())
+            .ok_or_else(|| serde::de::Error::custom(format!("`examples` must be a whole number, not {n}")))
+    })
+    .transpose()
 }
 
 impl ImpactRequest {
