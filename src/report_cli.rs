@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand, ValueEnum};
 use dealrules_core::measure::funnel::StageRow;
 use dealrules_core::measure::progress::ProgressBy;
@@ -132,6 +133,19 @@ fn flag(flag: &'static str) -> impl Fn(String) -> CliError {
     move |message| CliError::Flag { flag, message }
 }
 
+/// A report's `--since` and `--until`, each open when absent.
+type Window = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
+/// `--since` and `--until`, each a time or a day.
+fn window(since: Option<&str>, until: Option<&str>) -> Result<Window> {
+    let read = |text: Option<&str>, name: &'static str| {
+        text.map(|t| bound(t, name))
+            .transpose()
+            .map_err(|e| flag(name)(e.to_string()))
+    };
+    Ok((read(since, "since")?, read(until, "until")?))
+}
+
 async fn report(command: ReportCommand) -> Result<ExitCode> {
     match command {
         ReportCommand::Progress {
@@ -193,30 +207,12 @@ async fn report(command: ReportCommand) -> Result<ExitCode> {
             by,
             source,
         } => {
-            let since = since
-                .as_deref()
-                .map(|s| bound(s, "since"))
-                .transpose()
-                .map_err(|e| CliError::Flag {
-                    flag: "since",
-                    message: e.to_string(),
-                })?;
-            let until = until
-                .as_deref()
-                .map(|s| bound(s, "until"))
-                .transpose()
-                .map_err(|e| CliError::Flag {
-                    flag: "until",
-                    message: e.to_string(),
-                })?;
+            let (since, until) = window(since.as_deref(), until.as_deref())?;
             let by = by
                 .as_deref()
                 .map(FunnelBy::parse)
                 .transpose()
-                .map_err(|e| CliError::Flag {
-                    flag: "by",
-                    message: e.to_string(),
-                })?;
+                .map_err(|e| flag("by")(e.to_string()))?;
             let (workflow, snapshot) = open(&source).await?;
             let (report, _) = workflow
                 .funnel_analytics(&snapshot, &funnel, since, until, by)
@@ -254,22 +250,7 @@ async fn report(command: ReportCommand) -> Result<ExitCode> {
             until,
             source,
         } => {
-            let since = since
-                .as_deref()
-                .map(|s| bound(s, "since"))
-                .transpose()
-                .map_err(|e| CliError::Flag {
-                    flag: "since",
-                    message: e.to_string(),
-                })?;
-            let until = until
-                .as_deref()
-                .map(|s| bound(s, "until"))
-                .transpose()
-                .map_err(|e| CliError::Flag {
-                    flag: "until",
-                    message: e.to_string(),
-                })?;
+            let (since, until) = window(since.as_deref(), until.as_deref())?;
             let (workflow, snapshot) = open(&source).await?;
             let (_, forecast) = workflow
                 .funnel_analytics(&snapshot, &funnel, since, until, None)

@@ -509,6 +509,24 @@ fn body_or_default<T: serde::de::DeserializeOwned + Default>(body: &[u8], expect
     crate::error::read_json(body).map_err(|e| ApiError::BadRequest(format!("expected {expected}: {e}")))
 }
 
+/// Moves a change from `from` to `to`, recording who and why; 409 when
+/// someone else moved it first.
+async fn move_or_refuse(
+    state: &AppState,
+    id: &str,
+    from: ChangeState,
+    to: ChangeState,
+    by: &str,
+    comment: Option<&str>,
+    set: MoveSet<'_>,
+) -> Result<(), ApiError> {
+    if state.store.move_change(id, from, to, by, comment, set).await? {
+        Ok(())
+    } else {
+        Err(moved_by_someone_else(id))
+    }
+}
+
 fn moved_by_someone_else(id: &str) -> ApiError {
     ApiError::Conflict(format!(
         "change {id} was moved by someone else meanwhile; read it again"
@@ -682,24 +700,20 @@ async fn submit(
         return Err(invalid(&validation));
     }
     let v = json!(ChangeValidation::from(&validation));
-    let moved = state
-        .store
-        .move_change(
-            &id,
-            ChangeState::Draft,
-            ChangeState::Submitted,
-            &who.subject,
-            comment.as_deref(),
-            MoveSet {
-                base_version: Some(&base_version),
-                validation: Some(&v),
-                ..Default::default()
-            },
-        )
-        .await?;
-    if !moved {
-        return Err(moved_by_someone_else(&id));
-    }
+    move_or_refuse(
+        &state,
+        &id,
+        ChangeState::Draft,
+        ChangeState::Submitted,
+        &who.subject,
+        comment.as_deref(),
+        MoveSet {
+            base_version: Some(&base_version),
+            validation: Some(&v),
+            ..Default::default()
+        },
+    )
+    .await?;
     let c = load(&state, &id).await?;
     Ok(Json(view(&state, c).await?))
 }
@@ -748,24 +762,20 @@ async fn approve(
     }
     let v = json!(ChangeValidation::from(&validation));
     let later = activate_at.filter(|at| *at > state.clock.text());
-    let moved = state
-        .store
-        .move_change(
-            &id,
-            ChangeState::Submitted,
-            ChangeState::Approved,
-            &who.subject,
-            comment.as_deref(),
-            MoveSet {
-                base_version: Some(&base_version),
-                validation: Some(&v),
-                ..Default::default()
-            },
-        )
-        .await?;
-    if !moved {
-        return Err(moved_by_someone_else(&id));
-    }
+    move_or_refuse(
+        &state,
+        &id,
+        ChangeState::Submitted,
+        ChangeState::Approved,
+        &who.subject,
+        comment.as_deref(),
+        MoveSet {
+            base_version: Some(&base_version),
+            validation: Some(&v),
+            ..Default::default()
+        },
+    )
+    .await?;
     match later {
         Some(at) => {
             state
@@ -936,13 +946,16 @@ async fn end(
         };
         return Err(wrong_state(&c, action, &needs));
     }
-    if !state
-        .store
-        .move_change(id, c.state, to, &who.subject, comment.as_deref(), MoveSet::default())
-        .await?
-    {
-        return Err(moved_by_someone_else(id));
-    }
+    move_or_refuse(
+        state,
+        id,
+        c.state,
+        to,
+        &who.subject,
+        comment.as_deref(),
+        MoveSet::default(),
+    )
+    .await?;
     let c = load(state, id).await?;
     Ok(Json(view(state, c).await?))
 }
