@@ -126,20 +126,18 @@ impl Snapshot {
     ) -> Result<ManyDecisions<'_>, DecideError> {
         check_names(policies)?;
         let shaped = Shaped::check(input).map_err(bad_json)?;
-        if !input.trim_start().starts_with('{') {
-            let found = Value::from_json_str(input)
-                .map(|v| v.type_name())
-                .unwrap_or("not an object");
-            return Err(DecideError::BadInput(format!(
-                "the input must be a JSON object, got {found}"
-            )));
-        }
-        Ok(ManyDecisions {
+        object_only(input)?;
+        Ok(self.decide_many_shaped(policies, shaped, now))
+    }
+
+    /// Every policy over input text already checked (names and shape).
+    fn decide_many_shaped(&self, policies: &[&str], input: Shaped<'_>, now: &str) -> ManyDecisions<'_> {
+        ManyDecisions {
             results: policies
                 .iter()
-                .map(|p| (p.to_string(), self.decide_shaped(p, shaped, now)))
+                .map(|p| (p.to_string(), self.decide_shaped(p, input, now)))
                 .collect(),
-        })
+        }
     }
 
     /// A whole `POST /v1/decide` body, `{"policies": [...], "input": {...}}`
@@ -148,17 +146,17 @@ impl Snapshot {
     pub fn decide_request_json(&self, body: &str, now: &str) -> Result<ManyDecisions<'_>, DecideError> {
         let request = DecideRequest::parse(body)?;
         let names: Vec<&str> = request.policies.iter().map(String::as_str).collect();
-        self.decide_many_json(&names, request.input, now)
+        Ok(self.decide_many_shaped(&names, request.input, now))
     }
 }
 
 /// A `POST /v1/decide` body, read: the policies named (at least one, at
 /// most [`MAX_POLICIES`], none twice) and the input's JSON text, an object
-/// whose shape (depth, size, duplicate keys) has been checked.
+/// whose shape (depth, size, duplicate keys) was checked with the body's.
 #[derive(Debug)]
 pub struct DecideRequest<'a> {
     pub policies: Vec<String>,
-    pub input: &'a str,
+    pub input: Shaped<'a>,
 }
 
 impl<'a> DecideRequest<'a> {
@@ -172,7 +170,7 @@ impl<'a> DecideRequest<'a> {
             #[serde(borrow)]
             input: Option<&'a serde_json::value::RawValue>,
         }
-        Shaped::check(body).map_err(bad_json)?;
+        let checked = Shaped::check(body).map_err(bad_json)?;
         let bad = |m: String| DecideError::BadInput(m);
         if !body.trim_start().starts_with('{') {
             return Err(bad(
@@ -194,14 +192,26 @@ impl<'a> DecideRequest<'a> {
             .ok_or_else(|| bad("the request needs `input`, the facts to decide on".into()))?
             .get();
         check_names(&policies.iter().map(String::as_str).collect::<Vec<_>>())?;
-        if !input.trim_start().starts_with('{') {
-            let found = Value::from_json_str(input)
-                .map(|v| v.type_name())
-                .unwrap_or("not an object");
-            return Err(bad(format!("the input must be a JSON object, got {found}")));
-        }
+        object_only(input)?;
+        // `input` borrows from the body, so it always lies within it.
+        let input = checked
+            .part(input)
+            .ok_or_else(|| bad("the request's input could not be read".into()))?;
         Ok(DecideRequest { policies, input })
     }
+}
+
+/// An input must be a JSON object; anything else is named.
+fn object_only(input: &str) -> Result<(), DecideError> {
+    if input.trim_start().starts_with('{') {
+        return Ok(());
+    }
+    let found = Value::from_json_str(input)
+        .map(|v| v.type_name())
+        .unwrap_or("not an object");
+    Err(DecideError::BadInput(format!(
+        "the input must be a JSON object, got {found}"
+    )))
 }
 
 fn bad_json(e: dealrules_expr::json::JsonError) -> DecideError {

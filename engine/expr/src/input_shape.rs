@@ -91,6 +91,15 @@ impl<'a> Shaped<'a> {
     pub fn as_str(&self) -> &'a str {
         self.0
     }
+
+    /// A value inside the checked text (say, one member's raw JSON): its
+    /// shape passed with the whole, so it is not checked again. `None`
+    /// when `part` does not lie within the checked text.
+    pub fn part(&self, part: &'a str) -> Option<Shaped<'a>> {
+        let whole = self.0.as_bytes().as_ptr_range();
+        let inner = part.as_bytes().as_ptr_range();
+        (whole.start <= inner.start && inner.end <= whole.end).then_some(Shaped(part))
+    }
 }
 
 /// Checks the whole document; the first problem, with its line and column.
@@ -261,6 +270,17 @@ fn walk(text: &str, enclosing: usize) -> Result<(), (String, usize)> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_part_of_checked_text_needs_no_second_check() {
+        let body = r#"{"policies": ["a"], "input": {"deal": {"amount": 1}}}"#;
+        let checked = Shaped::check(body).unwrap();
+        let input = &body[body.find("{\"deal").unwrap()..body.len() - 1];
+        assert_eq!(checked.part(input).unwrap().as_str(), input);
+        let elsewhere = String::from(input);
+        assert!(checked.part(&elsewhere).is_none());
+    }
+
     use super::*;
 
     #[test]
