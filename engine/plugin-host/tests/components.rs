@@ -261,6 +261,9 @@ fn a_component_answering_too_much_is_refused() {
             memory: Some("64MiB".into()),
             output: Some("64KiB".into()),
             fuel: Some(1_000_000_000),
+            // The output limit is what is tested, not the clock: on a busy
+            // machine the default 50 ms ran out first.
+            timeout: Some(dealrules_model::DurationText("5s".into())),
             ..PluginLimits::default()
         },
         &[],
