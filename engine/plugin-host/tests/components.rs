@@ -264,7 +264,6 @@ fn a_component_answering_too_much_is_refused() {
             // The output limit is what is tested, not the clock: on a busy
             // machine the default 50 ms ran out first.
             timeout: Some(dealrules_model::DurationText("5s".into())),
-            ..PluginLimits::default()
         },
         &[],
     );
