@@ -599,8 +599,13 @@ pub fn people_xlsx(people: &[Person]) -> Result<Vec<u8>, String> {
             }
         }
         if p.valid_from != BEGINNING {
-            let d = ExcelDateTime::parse_from_str(&p.valid_from).map_err(x)?;
-            sheet.write_datetime_with_format(row, 6, &d, &date).map_err(x)?;
+            // Excel's calendar starts in 1900: an earlier date stays text
+            // (`yyyy-mm-dd`), which the import reads the same way.
+            match ExcelDateTime::parse_from_str(&p.valid_from) {
+                Ok(d) => sheet.write_datetime_with_format(row, 6, &d, &date),
+                Err(_) => sheet.write_string(row, 6, &p.valid_from),
+            }
+            .map_err(x)?;
         }
         for (k, v) in &p.attributes {
             let c = header.iter().position(|h| h == k).unwrap_or(0) as u16;
@@ -861,5 +866,16 @@ mod tests {
         let back = super::people(&workbook, ImportFormat::Xlsx).unwrap();
         assert_eq!(back, people);
         assert_eq!(back[0].attributes["exact"].to_string(), "12345678901234567.89");
+    }
+
+    #[test]
+    fn a_date_before_excels_calendar_exports_as_text_and_imports_back() {
+        let body = br#"{"id": "old", "name": "Old", "role": "ae", "effective_from": "0301-07-04"}
+"#;
+        let people = people(body, ImportFormat::Jsonl).unwrap();
+        let workbook = people_xlsx(&people).unwrap();
+        let back = super::people(&workbook, ImportFormat::Xlsx).unwrap();
+        assert_eq!(back, people);
+        assert_eq!(back[0].valid_from, "0301-07-04");
     }
 }
