@@ -32,10 +32,15 @@ pub enum Command {
         after_help = "Examples:\n  dealrules serve                                   # ./rules, sqlite://dealrules.db, 127.0.0.1:8080\n  dealrules serve --demo                            # a made-up company in a throwaway store\n  dealrules serve --rules examples/acme --listen 0.0.0.0:8080\n  DEALRULES_ADMIN_TOKEN=... dealrules serve --db postgres://user@db/dealrules --log-format json"
     )]
     Serve(ServeArgs),
-    /// Import people or deals (CSV, JSONL or XLSX) into a server or a store.
+    /// Import people or deals (CSV, JSONL or XLSX) into a server or a store, or targets into a policy.
     Import {
         #[command(subcommand)]
         command: crate::import_cli::ImportCommand,
+    },
+    /// Change requests on a server: propose a folder, see its diff and impact, submit, approve.
+    Change {
+        #[command(subcommand)]
+        command: crate::change_cli::ChangeCommand,
     },
     /// Run an IncentivePlan for a period on the deals and people a store holds.
     Run(crate::run_cli::RunArgs),

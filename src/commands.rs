@@ -16,7 +16,7 @@ use crate::cli::{
     TokenCommand,
 };
 use crate::error::{CliError, Result};
-use crate::out::{out, outln};
+use crate::out::outln;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
@@ -24,6 +24,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve(args) => serve(args),
         Command::Plugin { command } => crate::plugin_cli::run(command),
         Command::Import { command } => Ok(crate::import_cli::run(command)),
+        Command::Change { command } => crate::change_cli::run(command),
         Command::Run(args) => Ok(crate::run_cli::run(args)),
         Command::Report { command } => crate::report_cli::run(command),
         Command::Token { command } => token(command),
@@ -172,8 +173,8 @@ fn eval(args: EvalArgs) -> Result<ExitCode> {
         let decision = snapshot.decide(policy, &input, &now)?;
         if args.format != crate::render::Format::Json {
             let json = serde_json::to_value(&decision).unwrap_or_default();
-            let text = crate::render::statements(&json, args.format, args.locale).map_err(CliError::Render)?;
-            out!("{text}")?;
+            let bytes = crate::render::statements(&json, args.format, args.locale).map_err(CliError::Render)?;
+            crate::out::write_bytes_or_text(&bytes, args.format == crate::render::Format::Xlsx)?;
             return Ok(ExitCode::SUCCESS);
         }
         print_json(&decision, args.compact)?;

@@ -17,6 +17,32 @@ pub enum ImportCommand {
     People(ImportArgs),
     /// Deals: id,owner,stage,funnel,amount,closed_at,splits,...; idempotent by id.
     Deals(ImportArgs),
+    /// Per-rep targets (rep,region,Q1..Q4 or M01..M12, or amount) as a `kind: Targets` document.
+    #[command(
+        after_help = "Examples:\n  dealrules import targets fy2027.xlsx --name fy2027 --year 2027 --out rules/targets-fy2027.yaml\n  dealrules import targets targets.csv --name fy2027 --year 2027 --pace-alert 0.8 | less\n\nThe document's shares reproduce every cell of the sheet to the cent; rows that one phasing\nfor every rep cannot express are listed, and nothing is written. Review the document and\npropose it like any other change (dealrules change create, or a commit to the watched folder)."
+    )]
+    Targets(TargetsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TargetsArgs {
+    /// The CSV or XLSX sheet (the sheet named `Targets`, else the first).
+    pub file: PathBuf,
+    /// The policy's name, e.g. fy2027.
+    #[arg(long)]
+    pub name: String,
+    /// The targets' year; period columns such as 2027-Q1 must be in it.
+    #[arg(long)]
+    pub year: i32,
+    /// What the targets measure (the plan's credit measure).
+    #[arg(long, default_value = "bookings")]
+    pub measure: String,
+    /// Alert when pace (attainment over the elapsed share) falls under this, e.g. 0.8.
+    #[arg(long)]
+    pub pace_alert: Option<rust_decimal::Decimal>,
+    /// Write the document here instead of the standard output (an existing file is not overwritten).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -42,6 +68,7 @@ pub fn run(command: ImportCommand) -> ExitCode {
     let (what, args) = match command {
         ImportCommand::People(a) => ("people", a),
         ImportCommand::Deals(a) => ("deals", a),
+        ImportCommand::Targets(a) => return targets(a),
     };
     let body = match std::fs::read(&args.file) {
         Ok(b) => b,
@@ -199,4 +226,66 @@ async fn to_server(
         "{url} answered {status}: {}",
         problem.get("detail").and_then(|d| d.as_str()).unwrap_or(&text)
     )))
+}
+
+/// `dealrules import targets`: the sheet as a Targets document, on the
+/// standard output or in `--out`.
+fn targets(args: TargetsArgs) -> ExitCode {
+    use dealrules_workflow::target_import::{TargetsHeader, targets};
+    let body = match std::fs::read(&args.file) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("cannot read {}: {e}", args.file.display());
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(out) = &args.out
+        && out.exists()
+    {
+        eprintln!("{} exists: choose another --out, or remove it first", out.display());
+        return ExitCode::from(2);
+    }
+    let format = ImportFormat::from_path(&args.file.display().to_string(), &body);
+    if format == ImportFormat::Jsonl {
+        eprintln!("{}: targets are read from CSV or XLSX", args.file.display());
+        return ExitCode::from(2);
+    }
+    let header = TargetsHeader {
+        name: args.name,
+        year: args.year,
+        measure: args.measure,
+        pace_below: args.pace_alert,
+        source: args
+            .file
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
+    let document = match targets(&body, format, &header) {
+        Ok(d) => d,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{}{}: {}", args.file.display(), e.place(), e.message);
+            }
+            eprintln!("{} row(s) cannot be expressed; nothing was written", errors.len());
+            return ExitCode::from(1);
+        }
+    };
+    match &args.out {
+        None => print!("{}", document.yaml),
+        Some(out) => {
+            if let Err(e) = std::fs::write(out, &document.yaml) {
+                eprintln!("cannot write {}: {e}", out.display());
+                return ExitCode::from(1);
+            }
+            eprintln!(
+                "{}: targets `{}` for {} reps, {} in total",
+                out.display(),
+                header.name,
+                document.reps,
+                document.total
+            );
+        }
+    }
+    ExitCode::SUCCESS
 }

@@ -1,5 +1,6 @@
 //! `dealrules`: run a company's own sales policies. See `dealrules --help`.
 
+mod change_cli;
 mod cli;
 mod commands;
 mod error;

@@ -10,6 +10,8 @@ pub enum Format {
     Html,
     Md,
     Csv,
+    /// A workbook (redirect it to a file).
+    Xlsx,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -22,17 +24,18 @@ pub enum Locale {
 
 /// Renders an IncentivePlan decision (its JSON) as `format`, with the
 /// templates the server renders statements with.
-pub fn statements(decision: &serde_json::Value, format: Format, locale: Locale) -> Result<String, String> {
-    use dealrules_workflow::statement_docs::{DocFormat, DocLocale, render};
+pub fn statements(decision: &serde_json::Value, format: Format, locale: Locale) -> Result<Vec<u8>, String> {
+    use dealrules_workflow::statement_docs::{DocFormat, DocLocale, render_bytes};
     let format = match format {
         Format::Json => DocFormat::Json,
         Format::Html => DocFormat::Html,
         Format::Md => DocFormat::Md,
         Format::Csv => DocFormat::Csv,
+        Format::Xlsx => DocFormat::Xlsx,
     };
     let locale = match locale {
         Locale::En => DocLocale::En,
         Locale::ZhCn => DocLocale::ZhCn,
     };
-    render(decision, format, locale)
+    render_bytes(decision, format, locale)
 }

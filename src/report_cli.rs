@@ -1,7 +1,8 @@
 //! `dealrules report progress|funnel|forecast --db URL`: what
 //! `GET /v1/targets/{name}/progress`, `/v1/analytics/funnel` and
 //! `/v1/analytics/forecast` answer, read from a store with a pack, printed
-//! as a table (or `--format csv|json`).
+//! as a table (or `--format csv|json|xlsx`; a workbook has number cells
+//! with money, percentage and count formats).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,6 +13,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use dealrules_core::measure::funnel::StageRow;
 use dealrules_core::measure::progress::ProgressBy;
 use dealrules_workflow::measured::{FunnelBy, bound};
+use dealrules_workflow::spreadsheet::{Cell, Sheet};
 use dealrules_workflow::{Clock, LongWork, Workflow};
 
 use crate::error::{CliError, Result};
@@ -22,6 +24,8 @@ pub enum ReportFormat {
     Table,
     Csv,
     Json,
+    /// A workbook, to a file: `> report.xlsx`.
+    Xlsx,
 }
 
 #[derive(Debug, Args)]
@@ -164,29 +168,30 @@ async fn report(command: ReportCommand) -> Result<ExitCode> {
             if source.format == ReportFormat::Json {
                 return json(&p);
             }
-            let rows: Vec<Vec<String>> = p
+            let rows: Vec<Vec<Cell>> = p
                 .rows
                 .iter()
                 .map(|r| {
                     vec![
-                        r.key.clone(),
-                        r.target.to_string(),
-                        r.actual.to_string(),
-                        opt(r.attainment),
-                        opt(r.pace),
-                        if r.alert { "yes".into() } else { "no".into() },
+                        Cell::text(&r.key),
+                        Cell::Money(r.target),
+                        Cell::Money(r.actual),
+                        Cell::ratio(r.attainment),
+                        Cell::ratio(r.pace),
+                        Cell::text(if r.alert { "yes" } else { "no" }),
                     ]
                 })
                 .collect();
+            let title = format!(
+                "{} {} on {}: {} of the period elapsed",
+                p.targets,
+                p.period,
+                p.today.format("%Y-%m-%d"),
+                p.elapsed_share
+            );
             let header = [by.as_str(), "target", "actual", "attainment", "pace", "alert"];
             if source.format == ReportFormat::Table {
-                out!(
-                    "{} {} on {}: {} of the period elapsed\n",
-                    p.targets,
-                    p.period,
-                    p.today.format("%Y-%m-%d"),
-                    p.elapsed_share
-                )?;
+                out!("{title}\n")?;
                 for f in p.figures.iter().filter(|_| p.figures.len() > 1) {
                     out!(
                         "  {} to {}: total {}{}\n",
@@ -197,7 +202,7 @@ async fn report(command: ReportCommand) -> Result<ExitCode> {
                     )?;
                 }
             }
-            print_rows(source.format, &header, &rows)?;
+            print_rows(source.format, &title, &header, &rows)?;
             Ok(ExitCode::SUCCESS)
         }
         ReportCommand::Funnel {
@@ -237,11 +242,11 @@ async fn report(command: ReportCommand) -> Result<ExitCode> {
                 "weighted",
                 "stalled",
             ];
-            let mut rows: Vec<Vec<String>> = report.stages.iter().map(|s| stage_cells("(all)", s)).collect();
+            let mut rows: Vec<Vec<Cell>> = report.stages.iter().map(|s| stage_cells("(all)", s)).collect();
             for g in &report.groups {
                 rows.extend(g.stages.iter().map(|s| stage_cells(&g.key, s)));
             }
-            print_rows(source.format, &header, &rows)?;
+            print_rows(source.format, &format!("funnel {funnel}"), &header, &rows)?;
             Ok(ExitCode::SUCCESS)
         }
         ReportCommand::Forecast {
@@ -260,21 +265,22 @@ async fn report(command: ReportCommand) -> Result<ExitCode> {
             if source.format == ReportFormat::Json {
                 return json(&forecast);
             }
-            let rows: Vec<Vec<String>> = forecast
+            let rows: Vec<Vec<Cell>> = forecast
                 .periods
                 .iter()
                 .map(|p| {
                     vec![
-                        p.period.clone(),
-                        p.open.to_string(),
-                        p.amount.to_string(),
-                        p.weighted_configured.to_string(),
-                        p.weighted_measured.to_string(),
+                        Cell::text(&p.period),
+                        Cell::Count(p.open),
+                        Cell::Money(p.amount),
+                        Cell::Money(p.weighted_configured),
+                        Cell::Money(p.weighted_measured),
                     ]
                 })
                 .collect();
             print_rows(
                 source.format,
+                &format!("forecast {funnel}"),
                 &["period", "open", "amount", "weighted_configured", "weighted_measured"],
                 &rows,
             )?;
@@ -283,27 +289,32 @@ async fn report(command: ReportCommand) -> Result<ExitCode> {
     }
 }
 
-fn stage_cells(group: &str, s: &StageRow) -> Vec<String> {
+fn stage_cells(group: &str, s: &StageRow) -> Vec<Cell> {
     vec![
-        group.to_string(),
-        s.stage.clone(),
-        s.entered.to_string(),
-        s.advanced.to_string(),
-        s.lost.to_string(),
-        s.moved_back.to_string(),
-        opt(s.conversion_to_next),
-        opt(s.conversion_to_won),
-        opt(s.days_median),
-        opt(s.days_p90),
-        s.open.to_string(),
-        s.weighted.to_string(),
-        s.stalled.to_string(),
+        Cell::text(group),
+        Cell::text(&s.stage),
+        Cell::Count(s.entered),
+        Cell::Count(s.advanced),
+        Cell::Count(s.lost),
+        Cell::Count(s.moved_back),
+        Cell::ratio(s.conversion_to_next),
+        Cell::ratio(s.conversion_to_won),
+        Cell::number(s.days_median),
+        Cell::number(s.days_p90),
+        Cell::Count(s.open),
+        Cell::Money(s.weighted),
+        Cell::Count(s.stalled),
     ]
 }
 
-/// An optional figure as a cell: empty when there is none.
-fn opt<T: std::fmt::Display>(d: Option<T>) -> String {
-    d.map(|d| d.to_string()).unwrap_or_default()
+/// A cell as the table and CSV print it: the figure as computed.
+fn cell_text(c: &Cell) -> String {
+    match c {
+        Cell::Empty => String::new(),
+        Cell::Text(t) => t.clone(),
+        Cell::Money(d) | Cell::Ratio(d) | Cell::Number(d) => d.to_string(),
+        Cell::Count(n) => n.to_string(),
+    }
 }
 
 fn json<T: serde::Serialize>(value: &T) -> Result<ExitCode> {
@@ -321,7 +332,18 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-fn print_rows(format: ReportFormat, header: &[&str], rows: &[Vec<String>]) -> Result<()> {
+fn print_rows(format: ReportFormat, title: &str, header: &[&str], cells: &[Vec<Cell>]) -> Result<()> {
+    if format == ReportFormat::Xlsx {
+        let sheet = Sheet {
+            name: "Report".into(),
+            title: vec![title.to_string()],
+            header: header.iter().map(|h| h.to_string()).collect(),
+            rows: cells.to_vec(),
+        };
+        let bytes = dealrules_workflow::spreadsheet::workbook(&[sheet]).map_err(CliError::Render)?;
+        return crate::out::write_bytes(&bytes);
+    }
+    let rows: Vec<Vec<String>> = cells.iter().map(|r| r.iter().map(cell_text).collect()).collect();
     if format == ReportFormat::Csv {
         out!(
             "{}\n",
@@ -333,7 +355,7 @@ fn print_rows(format: ReportFormat, header: &[&str], rows: &[Vec<String>]) -> Re
         return Ok(());
     }
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for r in rows {
+    for r in &rows {
         for (w, c) in widths.iter_mut().zip(r) {
             *w = (*w).max(c.chars().count());
         }
@@ -351,7 +373,7 @@ fn print_rows(format: ReportFormat, header: &[&str], rows: &[Vec<String>]) -> Re
             .to_string()
     };
     out!("{}\n", line(header.to_vec()))?;
-    for r in rows {
+    for r in &rows {
         out!("{}\n", line(r.iter().map(String::as_str).collect()))?;
     }
     Ok(())

@@ -73,6 +73,44 @@ fn progress_as_csv_and_the_funnel_as_json() {
          cy,120000.00,0.00,0,0,yes\n"
     );
 
+    // The same progress as a workbook: money and shares as number cells.
+    let out = dealrules()
+        .args([
+            "report", "progress", "fy2026", "--period", "2026-Q1", "--rules", PACK, "--db", &db,
+        ])
+        .args(["--as-of", "2026-02-14", "--format", "xlsx"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    {
+        use calamine::{Data, Reader};
+        let mut book: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(out.stdout)).unwrap();
+        let range = book.worksheet_range("Report").unwrap();
+        let row = |r: u32| -> Vec<Data> {
+            (0..6)
+                .map(|c| range.get_value((r, c)).cloned().unwrap_or(Data::Empty))
+                .collect()
+        };
+        assert_eq!(
+            range.get_value((0, 0)),
+            Some(&Data::String(
+                "fy2026 2026-Q1 on 2026-02-14: 0.5 of the period elapsed".into()
+            ))
+        );
+        assert_eq!(row(2)[0], Data::String("rep".into()));
+        assert_eq!(
+            row(4),
+            [
+                Data::String("bo".into()),
+                Data::Float(60000.0),
+                Data::Float(15000.0),
+                Data::Float(0.25),
+                Data::Float(0.5),
+                Data::String("yes".into())
+            ]
+        );
+    }
+
     let out = dealrules()
         .args([
             "report", "funnel", "b2b", "--rules", PACK, "--db", &db, "--format", "json",

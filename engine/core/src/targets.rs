@@ -220,15 +220,19 @@ impl Targets {
         self.spec.year
     }
 
-    /// The share of the year a period carries: its quarter's phasing, a
-    /// month's own phasing or a third of its quarter's.
+    /// The share of the year a period carries: its quarter's phasing (when
+    /// the phasing is by month, the sum of the quarter's months; a quarter
+    /// without phasing is a fourth), a month's own phasing or a third of its
+    /// quarter's.
     pub fn phase(&self, period: &Period) -> Decimal {
-        let quarter = |q: u32| {
-            self.spec
-                .phasing
-                .get(&format!("Q{q}"))
-                .copied()
-                .unwrap_or(Decimal::new(25, 2))
+        let phasing = &self.spec.phasing;
+        let by_month = phasing.keys().any(|k| k.starts_with('M'));
+        let quarter = |q: u32| match phasing.get(&format!("Q{q}")) {
+            Some(share) => *share,
+            None if by_month => (3 * q - 2..=3 * q)
+                .filter_map(|m| phasing.get(&format!("M{m:02}")))
+                .fold(Decimal::ZERO, |a, s| a.saturating_add(*s)),
+            None => Decimal::new(25, 2),
         };
         match (period.kind, period.month) {
             (PeriodKind::Year, _) => Decimal::ONE,

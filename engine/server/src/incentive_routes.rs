@@ -294,7 +294,7 @@ pub(crate) async fn payroll_export(
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct StatementQuery {
-    /// json | html | md | csv; else from Accept
+    /// json | html | md | csv | xlsx; else from Accept
     format: Option<String>,
     /// en | zh-CN; else from Accept-Language
     locale: Option<String>,
@@ -314,7 +314,7 @@ pub struct RepStatements {
 fn doc_format(q: Option<&str>, headers: &HeaderMap) -> Result<DocFormat, ApiError> {
     if let Some(f) = q {
         return DocFormat::parse(f)
-            .ok_or_else(|| ApiError::BadRequest(format!("`{f}` is not a format: json, html, md or csv")));
+            .ok_or_else(|| ApiError::BadRequest(format!("`{f}` is not a format: json, html, md, csv or xlsx")));
     }
     let accept = headers
         .get(header::ACCEPT)
@@ -327,6 +327,8 @@ fn doc_format(q: Option<&str>, headers: &HeaderMap) -> Result<DocFormat, ApiErro
         DocFormat::Csv
     } else if accept.contains("text/markdown") {
         DocFormat::Md
+    } else if accept.contains(dealrules_workflow::imports::XLSX_CONTENT_TYPE) {
+        DocFormat::Xlsx
     } else {
         DocFormat::Json
     })
@@ -375,7 +377,13 @@ pub(crate) async fn rep_statements(
 /// HTML, CSV, Markdown (Accept or `?format=`), in English or Chinese
 /// (`?locale=zh-CN`). The rep, their managers and admins may read them.
 #[utoipa::path(get, path = "/v1/statements/{rep}/{period}", tag = "incentives", params(("rep" = String, Path), ("period" = String, Path), StatementQuery),
-    responses((status = 200, description = "The statements", body = RepStatements), (status = 400, description = "Not a period, format or locale"), (status = 403, description = "Neither the rep, nor above them, nor an admin"), (status = 404, description = "Nothing published for this rep and period")),
+    responses((status = 200, description = "The statements (JSON, or the document `format` or Accept names)", content(
+        (RepStatements = "application/json"),
+        (String = "text/html"),
+        (String = "text/csv"),
+        (String = "text/markdown"),
+        (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    )), (status = 400, description = "Not a period, format or locale"), (status = 403, description = "Neither the rep, nor above them, nor an admin"), (status = 404, description = "Nothing published for this rep and period")),
     extensions(("x-required-role" = json!("viewer"))))]
 async fn statement(
     State(state): State<Arc<AppState>>,
@@ -410,6 +418,19 @@ async fn statement(
         "period": period,
         "statements": statements.iter().map(|s| s.statement.clone()).collect::<Vec<Value>>(),
     });
-    let text = dealrules_workflow::statement_docs::render(&decision, format, locale).map_err(ApiError::Internal)?;
-    Ok(([(header::CONTENT_TYPE, format.content_type())], text).into_response())
+    let body =
+        dealrules_workflow::statement_docs::render_bytes(&decision, format, locale).map_err(ApiError::Internal)?;
+    if format == DocFormat::Xlsx {
+        let name = format!("statement-{rep}-{period}.xlsx")
+            .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '.', "_");
+        return Ok((
+            [
+                (header::CONTENT_TYPE, format.content_type().to_string()),
+                (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+            ],
+            body,
+        )
+            .into_response());
+    }
+    Ok(([(header::CONTENT_TYPE, format.content_type())], body).into_response())
 }

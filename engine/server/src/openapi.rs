@@ -174,7 +174,7 @@ fn exact(doc: &mut Value) {
             "/v1/statements/{rep}/{period}",
             "get",
             "format",
-            json!({ "type": "string", "enum": ["json", "html", "md", "csv"] }),
+            json!({ "type": "string", "enum": ["json", "html", "md", "csv", "xlsx"] }),
         ),
         (
             "/v1/statements/{rep}/{period}",

@@ -166,15 +166,15 @@ pub fn records(body: &[u8], format: ImportFormat) -> Result<Vec<NumberedRecord>,
 
 /// What a file holds: its records and, for a workbook, the sheet read and
 /// its header (to name the column an error is about).
-struct Table {
-    sheet: Option<String>,
+pub(crate) struct Table {
+    pub(crate) sheet: Option<String>,
     header: Vec<String>,
-    rows: Vec<NumberedRecord>,
+    pub(crate) rows: Vec<NumberedRecord>,
 }
 
 impl Table {
     /// Places `message` about the record on `line`.
-    fn error(&self, line: u64, message: String) -> LineError {
+    pub(crate) fn error(&self, line: u64, message: String) -> LineError {
         let column = self.sheet.as_ref().and_then(|_| blamed_column(&message, &self.header));
         LineError {
             line,
@@ -195,7 +195,7 @@ fn blamed_column(message: &str, header: &[String]) -> Option<String> {
         .map(str::to_string)
 }
 
-fn read(body: &[u8], format: ImportFormat, sheet: &str) -> Result<Table, Vec<LineError>> {
+pub(crate) fn read(body: &[u8], format: ImportFormat, sheet: &str) -> Result<Table, Vec<LineError>> {
     let mut out = Vec::new();
     let mut errors = Vec::new();
     match format {

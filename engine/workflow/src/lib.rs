@@ -35,7 +35,9 @@ mod pipeline;
 mod pool;
 pub mod run_progress;
 mod runtime;
+pub mod spreadsheet;
 pub mod statement_docs;
+pub mod target_import;
 pub mod timers;
 
 pub use timers::cancel_reason;

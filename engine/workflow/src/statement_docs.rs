@@ -16,16 +16,19 @@ pub enum DocFormat {
     Html,
     Md,
     Csv,
+    /// A workbook: one row per statement line, money as number cells.
+    Xlsx,
 }
 
 impl DocFormat {
-    /// `json`, `html`, `md` (or `markdown`), `csv`.
+    /// `json`, `html`, `md` (or `markdown`), `csv`, `xlsx`.
     pub fn parse(s: &str) -> Option<DocFormat> {
         match s {
             "json" => Some(DocFormat::Json),
             "html" => Some(DocFormat::Html),
             "md" | "markdown" => Some(DocFormat::Md),
             "csv" => Some(DocFormat::Csv),
+            "xlsx" => Some(DocFormat::Xlsx),
             _ => None,
         }
     }
@@ -37,6 +40,7 @@ impl DocFormat {
             DocFormat::Html => "text/html; charset=utf-8",
             DocFormat::Md => "text/markdown; charset=utf-8",
             DocFormat::Csv => "text/csv; charset=utf-8",
+            DocFormat::Xlsx => crate::imports::XLSX_CONTENT_TYPE,
         }
     }
 }
@@ -260,6 +264,7 @@ pub fn render(decision: &serde_json::Value, format: DocFormat, locale: DocLocale
         (DocFormat::Md, DocLocale::En) => "statement.md",
         (DocFormat::Md, DocLocale::ZhCn) => "statement.zh-CN.md",
         (DocFormat::Csv, _) => "statement.csv",
+        (DocFormat::Xlsx, _) => return Err("a workbook is not text: render it with `render_bytes`".into()),
     };
     let mut cx = Context::new();
     cx.insert("plan", &decision["policy"]);
@@ -276,6 +281,75 @@ pub fn render(decision: &serde_json::Value, format: DocFormat, locale: DocLocale
         }
         msg
     })
+}
+
+/// Renders the decision as `format`, workbooks included.
+pub fn render_bytes(decision: &serde_json::Value, format: DocFormat, locale: DocLocale) -> Result<Vec<u8>, String> {
+    if format != DocFormat::Xlsx {
+        return render(decision, format, locale).map(String::into_bytes);
+    }
+    if decision.get("kind").and_then(|k| k.as_str()) != Some("IncentivePlan") {
+        return Err("--format xlsx renders IncentivePlan statements; this decision is not one".into());
+    }
+    use crate::spreadsheet::{Cell, Sheet, workbook};
+    let zh = locale == DocLocale::ZhCn;
+    let header: Vec<String> = if zh {
+        ["代表", "期间", "币种", "项目", "交易", "金额", "说明"]
+    } else {
+        ["rep", "period", "currency", "component", "deals", "amount", "explain"]
+    }
+    .map(String::from)
+    .to_vec();
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let money = |v: &serde_json::Value| {
+        text(v)
+            .parse::<rust_decimal::Decimal>()
+            .map(Cell::Money)
+            .unwrap_or_else(|_| Cell::Text(text(v)))
+    };
+    let mut rows = Vec::new();
+    for s in decision["statements"].as_array().into_iter().flatten() {
+        let mut s = s.clone();
+        localize(&mut s, locale);
+        let (rep, period, currency) = (text(&s["rep"]), text(&s["period"]), text(&s["currency"]));
+        for l in s["lines"].as_array().into_iter().flatten() {
+            let deals: Vec<String> = l["deals"].as_array().into_iter().flatten().map(text).collect();
+            rows.push(vec![
+                Cell::text(&rep),
+                Cell::text(&period),
+                Cell::text(&currency),
+                Cell::text(text(&l["component"])),
+                Cell::text(deals.join(" ")),
+                money(&l["amount"]),
+                Cell::text(text(&l["explain"])),
+            ]);
+        }
+        rows.push(vec![
+            Cell::text(&rep),
+            Cell::text(&period),
+            Cell::text(&currency),
+            Cell::text(if zh { "合计" } else { "total" }),
+            Cell::Empty,
+            money(&s["total"]),
+            Cell::Empty,
+        ]);
+    }
+    let title = format!(
+        "{} {} ({})",
+        text(&decision["policy"]),
+        text(&decision["period"]),
+        text(&decision["version"])
+    );
+    workbook(&[Sheet {
+        name: if zh { "提成明细".into() } else { "Statements".into() },
+        title: vec![title],
+        header,
+        rows,
+    }])
 }
 
 #[cfg(test)]
