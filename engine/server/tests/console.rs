@@ -1026,3 +1026,22 @@ async fn a_chinese_statement_explains_its_lines_in_chinese() {
         assert!(words.is_empty(), "English left in `{line}`: {words:?}");
     }
 }
+
+/// The inbox reads every request's deal in one query: each item still
+/// shows its deal's stage, owner and fields.
+#[tokio::test]
+async fn the_inbox_shows_each_requests_deal() {
+    let (addr, approval) = world_server().await;
+    let manager = sign_in(addr, "t-u17").await;
+    let inbox = http(addr, "GET", "/admin/approvals", &[("Cookie", &manager)], "").await;
+    assert_eq!(inbox.status, 200);
+    assert!(inbox.body.contains(&approval));
+    for shown in [
+        "<dd>proposal</dd>",
+        "<dd>r1</dd>",
+        "<td><code>name</code></td><td>Acme renewal</td>",
+        "<td><code>amount</code></td><td>120000</td>",
+    ] {
+        assert!(inbox.body.contains(shown), "{shown}: {}", inbox.body);
+    }
+}
