@@ -105,7 +105,7 @@ struct ShownRow {
     pace: String,
     alert: bool,
     manager: Option<String>,
-    /// The bar: attainment's width, and whether it is behind.
+    /// The bar: attainment's width in pixels.
     bar: u32,
 }
 
