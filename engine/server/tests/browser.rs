@@ -203,6 +203,7 @@ async fn journeys(c: &Client, base: &str, approval: &str) -> Result<(), String> 
     try_it_shows_why_not(c, base).await;
     an_approver_approves_a_discount_from_the_inbox(c, base, approval).await;
     a_rep_reads_their_statement_but_not_a_peers(c, base).await;
+    an_admin_reads_targets_pace_and_the_funnel(c, base).await;
     the_chinese_console_shows_no_english_label(c, base).await;
     Ok(())
 }
@@ -422,6 +423,91 @@ async fn a_rep_reads_their_statement_but_not_a_peers(c: &Client, base: &str) {
     shot(c, "statement-refused").await;
 }
 
+/// Targets and pace, then the funnel and its forecast, reached from the
+/// navigation; the grouping switched with the form.
+async fn an_admin_reads_targets_pace_and_the_funnel(c: &Client, base: &str) {
+    sign_in(c, base, "t-admin").await;
+    c.find(Locator::LinkText("Targets and pace"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("table.progress-table"))
+        .await
+        .unwrap();
+    assert!(text_of(c, "h1").await.contains("Targets and pace"));
+    // ana's won deals of Q1 count in Q1: her row has an actual and a bar.
+    c.find(Locator::Id("tg-period")).await.unwrap().clear().await.unwrap();
+    c.find(Locator::Id("tg-period"))
+        .await
+        .unwrap()
+        .send_keys("2026-Q1\u{E007}")
+        .await
+        .unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath("//h2[@id='tg-h' and contains(., '2026-Q1')]"))
+        .await
+        .unwrap();
+    let table = text_of(c, "table.progress-table").await;
+    assert!(table.contains("ana") && table.contains("210000.00"), "{table}");
+    let bars = c
+        .find_all(Locator::Css("table.progress-table svg.bar[role=img]"))
+        .await
+        .unwrap();
+    assert!(!bars.is_empty());
+    assert!(
+        bars[0]
+            .attr("aria-label")
+            .await
+            .unwrap()
+            .unwrap_or_default()
+            .contains("Attainment"),
+        "the bar is named for assistive technology"
+    );
+    shot(c, "targets").await;
+    // By region, with the form's select.
+    c.find(Locator::Css("#tg-by option[value='region']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Css("form[action='/admin/targets'] button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath("//h2[@id='tg-h' and contains(., 'Region')]"))
+        .await
+        .unwrap();
+    let first = text_of(c, "table.progress-table tbody tr:first-child th").await;
+    assert_eq!(first, "NA");
+
+    c.find(Locator::LinkText("Funnel and forecast"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let forecast = c
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("fc-h"))
+        .await
+        .unwrap();
+    assert_eq!(forecast.text().await.unwrap(), "Forecast");
+    let stages = text_of(c, "main section.card table tbody").await;
+    assert!(stages.contains("lead") && stages.contains("proposal"), "{stages}");
+    shot(c, "funnel").await;
+}
+
 /// The English labels a Chinese page must not show: every label whose two
 /// languages differ.
 fn english_labels() -> Vec<&'static str> {
@@ -462,6 +548,8 @@ async fn the_chinese_console_shows_no_english_label(c: &Client, base: &str) {
         "/admin/runs".into(),
         "/admin/statements?rep=ana&period=2026-Q1".into(),
         "/admin/decisions".into(),
+        "/admin/targets?name=fy2026&period=2026-Q1&by=rep".into(),
+        "/admin/funnel?funnel=b2b&by=owner".into(),
     ];
     // The first run and the first logged decision, as linked.
     for (list, prefix) in [
@@ -534,4 +622,8 @@ async fn the_chinese_console_shows_no_english_label(c: &Client, base: &str) {
     shot(c, "run-zh-CN").await;
     c.goto(&format!("{base}/admin/decisions")).await.unwrap();
     shot(c, "decisions-zh-CN").await;
+    c.goto(&format!("{base}/admin/targets?name=fy2026&period=2026-Q1&by=rep"))
+        .await
+        .unwrap();
+    shot(c, "targets-zh-CN").await;
 }

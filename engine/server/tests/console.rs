@@ -656,3 +656,392 @@ async fn an_approver_decides_from_the_inbox_through_the_api_rules() {
     let deal = http(addr, "GET", "/admin/deals/d-1001", &[("Cookie", &manager)], "").await;
     assert!(deal.body.contains("fine by me"), "{}", deal.body);
 }
+
+// ---- targets and pace, the funnel and the forecast ----
+
+/// A small dated history on the measured tests' pack (Q1 target 240,000:
+/// NA's 120,000 split between ana and bo, EMEA's 120,000 for cy; funnel
+/// lead, qualified, proposal (SLA 10 days), won, lost):
+///
+/// | day           | event                                        |
+/// |---------------|----------------------------------------------|
+/// | Jan 5, 09:00  | d1 (ana, 30,000), d2 (bo, 20,000), d3 (cy, 40,000) created in lead |
+/// | Jan 6         | d3 to proposal (and there since)             |
+/// | Jan 8         | d2 to qualified                              |
+/// | Jan 10        | d1 to qualified                              |
+/// | Jan 12        | d1 won                                       |
+/// | Jan 13        | d2 lost                                      |
+///
+/// Seen on February 14 at noon: half of Q1 is gone.
+async fn measured_server() -> std::net::SocketAddr {
+    use dealrules_server::state::{AppState, Setup};
+    let pack = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/measured");
+    let dir = tempfile::tempdir().unwrap().keep();
+    let store = std::sync::Arc::new(
+        dealrules_store::Store::open(&format!("sqlite://{}", dir.join("measured.db").display()))
+            .await
+            .unwrap(),
+    );
+    for (t, role) in [("t-admin", "admin"), ("t-viewer", "viewer")] {
+        store
+            .add_token(
+                &hex::encode(dealrules_server::auth::hash_token(t)),
+                role,
+                t,
+                &[],
+                "test",
+            )
+            .await
+            .unwrap();
+    }
+    for (id, region) in [("ana", "NA"), ("bo", "NA"), ("cy", "EMEA")] {
+        let person = dealrules_store::Person {
+            id: id.into(),
+            name: id.into(),
+            role: "ae".into(),
+            manager: Some("mia".into()),
+            region: Some(region.into()),
+            team: None,
+            attributes: Default::default(),
+            valid_from: dealrules_store::people::BEGINNING.into(),
+            valid_to: None,
+        };
+        store.put_person(&person, "test").await.unwrap();
+    }
+    let (snapshot, activation, errors) = dealrules_server::reload::startup(&store, &pack).await.unwrap();
+    assert!(errors.is_none(), "{errors:?}");
+    let state = AppState::start(Setup {
+        snapshot,
+        activation,
+        rules_dir: pack,
+        store,
+        fixed_tokens: Default::default(),
+        decision_log: false,
+        clock: Default::default(),
+        four_eyes: true,
+    })
+    .await
+    .unwrap();
+    let set_clock = |at: &str| {
+        let want: chrono::DateTime<chrono::Utc> = at.parse().unwrap();
+        state.workflow.clock.advance(want - state.workflow.clock.now());
+    };
+    set_clock("2026-01-05T09:00:00Z");
+    for (id, owner, amount) in [("d1", "ana", 30000), ("d2", "bo", 20000), ("d3", "cy", 40000)] {
+        let body = format!(
+            r#"{{"id": "{id}", "funnel": "b2b", "owner": "{owner}", "fields": {{"amount": {amount}, "close_date": "2026-03-31"}}}}"#
+        );
+        let (code, _, text) = common::call(&state, "POST", "/v1/deals", Some("t-admin"), &body).await;
+        assert_eq!(code, 201, "{text}");
+    }
+    for (at, id, to) in [
+        ("2026-01-06T09:00:00Z", "d3", "proposal"),
+        ("2026-01-08T09:00:00Z", "d2", "qualified"),
+        ("2026-01-10T09:00:00Z", "d1", "qualified"),
+        ("2026-01-12T09:00:00Z", "d1", "won"),
+        ("2026-01-13T09:00:00Z", "d2", "lost"),
+    ] {
+        set_clock(at);
+        let body = format!(r#"{{"type": "move", "to": "{to}"}}"#);
+        let (code, text) =
+            common::call_with(&state, "POST", &format!("/v1/deals/{id}/events"), "t-admin", &[], &body).await;
+        assert_eq!(code, 200, "{text}");
+    }
+    set_clock("2026-02-14T12:00:00Z");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, dealrules_server::routes::app(state)).await });
+    addr
+}
+
+/// The cells of the table row whose heading cell is `key`, as text.
+fn table_row(html: &str, key: &str) -> Vec<String> {
+    let start = html
+        .find(&format!(r#"<th scope="row">{key}"#))
+        .unwrap_or_else(|| panic!("no row {key}: {html}"));
+    let row = &html[start..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    row.split("<td")
+        .skip(1)
+        .map(|cell| {
+            let cell = &cell[cell.find('>').unwrap() + 1..];
+            // The cell's text, tags dropped.
+            let mut text = String::new();
+            let mut in_tag = false;
+            for ch in cell.chars() {
+                match ch {
+                    '<' => in_tag = true,
+                    '>' => in_tag = false,
+                    c if !in_tag => text.push(c),
+                    _ => {}
+                }
+            }
+            text.trim().to_string()
+        })
+        .collect()
+}
+
+/// ana won 30,000 of 60,000 (50%, pace 1 at half the quarter: on pace);
+/// bo and cy nothing (pace 0: behind, their manager told).
+#[tokio::test]
+async fn the_targets_page_shows_progress_and_pace_by_hand() {
+    let addr = measured_server().await;
+    let viewer = sign_in(addr, "t-viewer").await;
+    let page = http(
+        addr,
+        "GET",
+        "/admin/targets?name=fy2026&period=2026-Q1&by=rep",
+        &[("Cookie", &viewer)],
+        "",
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let ana = table_row(&page.body, "ana");
+    // target, actual, attainment, pace, the bar (a picture), the alert
+    assert_eq!(ana[..5], ["60000.00", "30000.00", "50%", "1", ""], "{ana:?}");
+    assert_eq!(ana[5], "On pace");
+    let bo = table_row(&page.body, "bo");
+    assert_eq!(bo[..4], ["60000.00", "0.00", "0%", "0"], "{bo:?}");
+    assert_eq!(bo[5], "Behind pace (manager told: mia)");
+    assert_eq!(table_row(&page.body, "cy")[..2], ["120000.00", "0.00"]);
+    // Half the quarter gone: the elapsed line at half the full bar, ana's bar as long.
+    assert!(page.body.contains("<dd>50%</dd>"), "{}", page.body);
+    assert!(
+        page.body.contains(r#"<rect class="att" x="0" y="3" width="60""#),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(r#"x1="60""#));
+    assert!(
+        page.body.contains("<dt>Rows behind pace</dt><dd>2</dd>"),
+        "{}",
+        page.body
+    );
+    // By region: NA 120,000 against 30,000.
+    let page = http(
+        addr,
+        "GET",
+        "/admin/targets?name=fy2026&period=2026-Q1&by=region",
+        &[("Cookie", &viewer)],
+        "",
+    )
+    .await;
+    assert_eq!(
+        table_row(&page.body, "NA")[..4],
+        ["120000.00", "30000.00", "25%", "0.5"]
+    );
+    // Q3: the mid-year adjustment, with its reason.
+    let page = http(
+        addr,
+        "GET",
+        "/admin/targets?name=fy2026&period=2026-Q3&by=region",
+        &[("Cookie", &viewer), ("Accept-Language", "zh-CN")],
+        "",
+    )
+    .await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("本期间内目标已调整"), "{}", page.body);
+    assert!(page.body.contains("new region opened"));
+    assert_eq!(table_row(&page.body, "NA")[0], "168951.61");
+}
+
+#[tokio::test]
+async fn the_targets_page_says_what_is_wrong_with_a_period_next_to_the_field() {
+    let addr = measured_server().await;
+    let viewer = sign_in(addr, "t-viewer").await;
+    let bad = http(
+        addr,
+        "GET",
+        "/admin/targets?name=fy2026&period=soon&by=rep",
+        &[("Cookie", &viewer)],
+        "",
+    )
+    .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(bad.body.contains(r#"id="tg-error""#), "{}", bad.body);
+    assert!(bad.body.contains(r#"aria-invalid="true""#));
+    let other_year = http(
+        addr,
+        "GET",
+        "/admin/targets?name=fy2026&period=2025-Q1",
+        &[("Cookie", &viewer)],
+        "",
+    )
+    .await;
+    assert_eq!(other_year.status, 422);
+    assert!(
+        other_year.body.contains("are for 2026, not 2025"),
+        "{}",
+        other_year.body
+    );
+    let nobody = http(
+        addr,
+        "GET",
+        "/admin/targets?name=nope&period=2026-Q1",
+        &[("Cookie", &viewer)],
+        "",
+    )
+    .await;
+    assert_eq!(nobody.status, 404);
+    // Without a session: the sign-in page, for both pages.
+    for path in ["/admin/targets", "/admin/funnel"] {
+        let anon = http(addr, "GET", path, &[], "").await;
+        assert_eq!(anon.status, 303, "{path}");
+        assert_eq!(anon.header("location"), Some("/admin/signin"));
+    }
+}
+
+/// lead: 3 entered, 3 advanced, days 5, 3, 1 (median 3, p90 5), 1 of 3
+/// won. qualified: d1 and d2 entered, d1 advanced (won), d2 lost; days 2
+/// and 5 (median 3.5). proposal: d3 open since Jan 6, stalled past its
+/// 10-day limit, weighted 40,000 x 0.5 = 20,000, in 2026-Q1's forecast.
+#[tokio::test]
+async fn the_funnel_page_shows_conversion_days_and_the_forecast_by_hand() {
+    let addr = measured_server().await;
+    let viewer = sign_in(addr, "t-viewer").await;
+    let page = http(addr, "GET", "/admin/funnel?funnel=b2b", &[("Cookie", &viewer)], "").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    // entered, advanced, lost, back, to next, to won, median, p90, open, weighted, stalled
+    let lead = table_row(&page.body, "lead");
+    assert_eq!(lead[..8], ["3", "3", "0", "0", "100%", "33.3%", "3", "5"], "{lead:?}");
+    let qualified = table_row(&page.body, "qualified");
+    assert_eq!(
+        qualified[..8],
+        ["2", "1", "1", "0", "50%", "50%", "3.5", "5"],
+        "{qualified:?}"
+    );
+    let proposal = table_row(&page.body, "proposal");
+    assert_eq!(proposal[..3], ["1", "0", "0"], "{proposal:?}");
+    assert_eq!(proposal[8..10], ["1", "20000.00"], "{proposal:?}");
+    assert!(proposal[10].starts_with("1 (time limit 10 days)"), "{proposal:?}");
+    let q1 = table_row(&page.body, "2026-Q1");
+    assert_eq!(q1[..3], ["1", "40000.00", "20000.00"], "{q1:?}");
+    // By owner: a table for each, bo's with d2's loss.
+    let page = http(
+        addr,
+        "GET",
+        "/admin/funnel?funnel=b2b&by=owner",
+        &[("Cookie", &viewer)],
+        "",
+    )
+    .await;
+    assert_eq!(page.status, 200);
+    for owner in ["ana", "bo", "cy"] {
+        assert!(
+            page.body.contains(&format!("Owner: {owner}</h2>")),
+            "{owner}: {}",
+            page.body
+        );
+    }
+    // A window that is not a time: said next to the fields.
+    let bad = http(
+        addr,
+        "GET",
+        "/admin/funnel?funnel=b2b&since=yesterday",
+        &[("Cookie", &viewer)],
+        "",
+    )
+    .await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains(r#"id="fn-error""#), "{}", bad.body);
+    // The API gives the figures the page shows.
+    let api = http(
+        addr,
+        "GET",
+        "/v1/analytics/funnel?funnel=b2b",
+        &[("Authorization", "Bearer t-viewer")],
+        "",
+    )
+    .await;
+    let api = common::json(&api.body);
+    let lead = api["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == "lead")
+        .unwrap();
+    assert_eq!(
+        (&lead["entered"], &lead["days_median"]),
+        (&serde_json::json!(3), &serde_json::json!("3.00"))
+    );
+}
+
+/// A rep's statement in Chinese: the engine's explanations are in Chinese
+/// in the API's JSON and on the console's page.
+#[tokio::test]
+async fn a_chinese_statement_explains_its_lines_in_chinese() {
+    let (addr, _) = world_server().await;
+    let ana = sign_in(addr, "t-ana").await;
+    let en = http(
+        addr,
+        "GET",
+        "/admin/statements?rep=ana&period=2026-Q1",
+        &[("Cookie", &ana), ("Accept-Language", "en")],
+        "",
+    )
+    .await;
+    assert!(en.body.contains("1 deal x "), "{}", en.body);
+    let zh = http(
+        addr,
+        "GET",
+        "/admin/statements?rep=ana&period=2026-Q1",
+        &[("Cookie", &ana), ("Accept-Language", "zh-CN")],
+        "",
+    )
+    .await;
+    assert_eq!(zh.status, 200, "{}", zh.body);
+    assert!(zh.body.contains("1 笔交易 x "), "{}", zh.body);
+    for english in [" deal x ", " deals x ", "per deal", "capped at", "no credit"] {
+        assert!(
+            !zh.body.contains(english),
+            "`{english}` on the Chinese statement: {}",
+            zh.body
+        );
+    }
+    // The API's JSON in Chinese: every line's explanation from the engine.
+    let api = http(
+        addr,
+        "GET",
+        "/v1/statements/ana/2026-Q1?locale=zh-CN",
+        &[("Authorization", "Bearer t-ana")],
+        "",
+    )
+    .await;
+    assert_eq!(api.status, 200, "{}", api.body);
+    let api = common::json(&api.body);
+    let lines: Vec<&str> = api["statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["statement"]["lines"].as_array().unwrap())
+        .map(|l| l["explain"].as_str().unwrap())
+        .collect();
+    assert!(lines.iter().any(|l| l.contains("笔交易")), "{lines:?}");
+    // Deal ids (w-1) and the arithmetic's `x` are one letter; a word is English.
+    for line in &lines {
+        let words: Vec<&str> = line
+            .split(|c: char| !c.is_ascii_alphabetic())
+            .filter(|w| w.len() > 1)
+            .collect();
+        assert!(words.is_empty(), "English left in `{line}`: {words:?}");
+    }
+}
+
+/// The inbox reads every request's deal in one query: each item still
+/// shows its deal's stage, owner and fields.
+#[tokio::test]
+async fn the_inbox_shows_each_requests_deal() {
+    let (addr, approval) = world_server().await;
+    let manager = sign_in(addr, "t-u17").await;
+    let inbox = http(addr, "GET", "/admin/approvals", &[("Cookie", &manager)], "").await;
+    assert_eq!(inbox.status, 200);
+    assert!(inbox.body.contains(&approval));
+    for shown in [
+        "<dd>proposal</dd>",
+        "<dd>r1</dd>",
+        "<td><code>name</code></td><td>Acme renewal</td>",
+        "<td><code>amount</code></td><td>120000</td>",
+    ] {
+        assert!(inbox.body.contains(shown), "{shown}: {}", inbox.body);
+    }
+}

@@ -257,6 +257,27 @@ impl Store {
         row.as_ref().map(deal_row).transpose()
     }
 
+    /// The deals of `ids` that exist, by id, in one query per 500 ids
+    /// (the approvals inbox shows each request's deal).
+    pub async fn deals_with_ids(&self, ids: &[&str]) -> Result<std::collections::HashMap<String, Deal>> {
+        let mut found = std::collections::HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let mut sql = format!("SELECT {DEAL_COLUMNS} FROM deals WHERE id IN (");
+            crate::placeholders::push_list(&mut sql, self.backend, 1, chunk.len());
+            sql.push(')');
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            let rows = q.fetch_all(&self.pool).await.map_err(query_err("reading deals"))?;
+            for row in &rows {
+                let deal = deal_row(row)?;
+                found.insert(deal.id.clone(), deal);
+            }
+        }
+        Ok(found)
+    }
+
     /// Every deal (for the pipeline and for reconciling after a pack change).
     pub async fn deals(&self) -> Result<Vec<Deal>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(

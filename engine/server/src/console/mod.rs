@@ -10,6 +10,7 @@
 //! Templates, stylesheet and labels are embedded in the binary.
 
 pub mod i18n;
+mod measured;
 mod pages;
 mod session;
 mod work;
@@ -64,6 +65,8 @@ fn routes() -> Vec<(&'static str, MethodRouter<Arc<AppState>>)> {
         ("/admin/decisions", get(work::decisions)),
         ("/admin/decisions/{id}", get(work::decision)),
         ("/admin/decisions/{id}/replay", post(work::replay)),
+        ("/admin/targets", get(measured::targets)),
+        ("/admin/funnel", get(measured::funnel)),
         ("/admin/console.css", get(stylesheet)),
     ]
 }
@@ -101,6 +104,8 @@ const TEMPLATES: &[(&str, &str)] = &[
         "decision.html",
         include_str!("../../../../templates/admin/decision.html"),
     ),
+    ("targets.html", include_str!("../../../../templates/admin/targets.html")),
+    ("funnel.html", include_str!("../../../../templates/admin/funnel.html")),
 ];
 
 const STYLESHEET: &str = include_str!("../../../../templates/admin/console.css");

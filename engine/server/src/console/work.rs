@@ -187,18 +187,27 @@ async fn inbox_page(
         Ok(l) => l.approvals,
         Err(e) => return page(session, "approvals.html", "approvals", cx, Some(&e)),
     };
+    let approvals: Vec<Approval> = approvals.into_iter().take(PAGE as usize).collect();
+    // Every request's deal in one query (the list's role check covers them).
+    let ids: Vec<&str> = approvals.iter().map(|a| a.deal.as_str()).collect();
+    let deals = match state.store.deals_with_ids(&ids).await {
+        Ok(d) => d,
+        Err(e) => {
+            return page(session, "approvals.html", "approvals", cx, Some(&ApiError::from(e)));
+        }
+    };
     let mut items = Vec::new();
-    for a in approvals.into_iter().take(PAGE as usize) {
-        let deal = crate::workflow::deal_view(state, &session.who, &a.deal).await.ok();
+    for a in approvals {
+        let deal = deals.get(&a.deal);
         let step = a.steps.iter().find(|s| s.state == StepState::Pending);
         let rule = a.basis["rule"].as_str().unwrap_or_default().to_string();
         let (rule_when, rule_description) = rule_of(state, &a.policy, &rule);
         items.push(InboxItem {
             step_level: step.map(|s| s.level.clone()).unwrap_or_default(),
             step_approver: step.map(|s| s.approver.clone()).unwrap_or_default(),
-            deal_stage: deal.as_ref().map(|d| d.deal.stage.clone()).unwrap_or_default(),
-            deal_owner: deal.as_ref().map(|d| d.deal.owner.clone()).unwrap_or_default(),
-            deal_fields: deal.as_ref().map(|d| rows(&d.deal.fields)).unwrap_or_default(),
+            deal_stage: deal.map(|d| d.stage.clone()).unwrap_or_default(),
+            deal_owner: deal.map(|d| d.owner.clone()).unwrap_or_default(),
+            deal_fields: deal.map(|d| rows(&d.fields)).unwrap_or_default(),
             rule,
             rule_when,
             rule_description,
@@ -679,7 +688,16 @@ pub async fn statements(
             let shown: Vec<ShownStatement> = found
                 .iter()
                 .map(|s| {
-                    let (summary, lines) = statement_rows(session.lang, &s.statement);
+                    // The engine's explanations in the page's language, as
+                    // the API's `?locale=zh-CN` gives them.
+                    let mut statement = s.statement.clone();
+                    if session.lang == Lang::ZhCn {
+                        dealrules_workflow::statement_docs::localize(
+                            &mut statement,
+                            dealrules_workflow::statement_docs::DocLocale::ZhCn,
+                        );
+                    }
+                    let (summary, lines) = statement_rows(session.lang, &statement);
                     ShownStatement {
                         plan: s.plan.clone(),
                         run: s.run.clone(),
