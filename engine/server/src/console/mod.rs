@@ -9,6 +9,7 @@
 //! carries the session's CSRF token; a POST without it is refused with 403.
 //! Templates, stylesheet and labels are embedded in the binary.
 
+mod changes;
 pub mod i18n;
 mod pages;
 mod session;
@@ -64,6 +65,11 @@ fn routes() -> Vec<(&'static str, MethodRouter<Arc<AppState>>)> {
         ("/admin/decisions", get(work::decisions)),
         ("/admin/decisions/{id}", get(work::decision)),
         ("/admin/decisions/{id}/replay", post(work::replay)),
+        ("/admin/changes", get(changes::list).post(changes::create)),
+        ("/admin/changes/rollback", post(changes::rollback)),
+        ("/admin/changes/{id}", get(changes::show).post(changes::save)),
+        ("/admin/changes/{id}/impact", post(changes::impact)),
+        ("/admin/changes/{id}/{action}", post(changes::advance)),
         ("/admin/console.css", get(stylesheet)),
     ]
 }
@@ -101,6 +107,8 @@ const TEMPLATES: &[(&str, &str)] = &[
         "decision.html",
         include_str!("../../../../templates/admin/decision.html"),
     ),
+    ("changes.html", include_str!("../../../../templates/admin/changes.html")),
+    ("change.html", include_str!("../../../../templates/admin/change.html")),
 ];
 
 const STYLESHEET: &str = include_str!("../../../../templates/admin/console.css");
