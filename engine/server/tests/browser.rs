@@ -735,7 +735,7 @@ async fn a_broken_edit_shows_its_error_at_its_line_and_cannot_be_submitted(c: &C
     let note = text_of(c, ".notes span.bad").await;
     assert!(!note.is_empty(), "the error beside its line");
     let errors = text_of(c, "#errors-0").await;
-    assert!(errors.contains("Line 29"), "{errors}");
+    assert!(errors.contains("Line 34"), "{errors}");
     let editor = c.find(Locator::Id("text-0")).await.unwrap();
     assert_eq!(editor.attr("aria-invalid").await.unwrap().as_deref(), Some("true"));
     let submit = c.find(Locator::Id("act-submit")).await.unwrap();

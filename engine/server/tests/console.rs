@@ -695,7 +695,7 @@ fn plan_with_rate(rate: &str) -> String {
 async fn a_saved_change_shows_its_errors_at_their_lines_and_a_broken_one_cannot_be_submitted() {
     let addr = server().await;
     let admin = sign_in(addr, "t-admin").await;
-    let path = new_change(addr, &admin, "Break the AE rate").await;
+    let path = new_change(addr, &admin, "Break the SPIFF").await;
     // A file of the base, opened in an editor with its text.
     let opened = http(
         addr,
@@ -716,12 +716,15 @@ async fn a_saved_change_shows_its_errors_at_their_lines_and_a_broken_one_cannot_
         opened.body.contains(r#"<label for="text-0">"#),
         "the editor is labelled"
     );
-    // Saved with a rate that is no number: the error is at line 28, the rate's line.
+    // Saved with the new-logo SPIFF's condition cut short: the error is at line 34, the condition's.
+    let plan = std::fs::read_to_string(common::rules().join("incentives.yaml")).unwrap();
+    let broken = plan.replace("deal.amount >= 20000'", "deal.amount >='");
+    assert_ne!(plan, broken);
     let form = format!(
-        "csrf={}&title=Break%20the%20AE%20rate&{}={}",
+        "csrf={}&title=Break%20the%20SPIFF&{}={}",
         csrf(&opened.body),
         enc("file:incentives.yaml"),
-        enc(&plan_with_rate("lots"))
+        enc(&broken)
     );
     let saved = http(addr, "POST", &path, &[("Cookie", &admin)], &form).await;
     assert_eq!(saved.status, 303, "{}", saved.body);
@@ -733,16 +736,16 @@ async fn a_saved_change_shows_its_errors_at_their_lines_and_a_broken_one_cannot_
         page.body
     );
     assert!(
-        page.body.contains(r##"<a href="#f0-L28">Line 28</a>"##),
+        page.body.contains(r##"<a href="#f0-L34">Line 34</a>"##),
         "{}",
         page.body
     );
     assert!(page.body.contains(r#"aria-invalid="true""#));
     assert!(page.body.contains("Does not pass"));
     // The diff against the base, per file.
-    assert!(page.body.contains("--- a/incentives.yaml"), "{}", page.body);
+    assert!(page.body.contains(r#"<pre class="diff""#), "{}", page.body);
     assert!(
-        page.body.contains("+        - { upto: 1.0, rate: lots }"),
+        page.body.contains("-      when: ") && page.body.contains("+      when: "),
         "{}",
         page.body
     );
