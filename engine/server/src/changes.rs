@@ -40,7 +40,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::activation::Outcome;
-use crate::auth::Principal;
+use crate::auth::{Principal, Role, require};
 use crate::error::ApiError;
 use crate::extract::{Admin, Caller, Viewer};
 use crate::reload::{Validation, validate};
@@ -559,9 +559,15 @@ async fn create_change(
             "expected {{\"title\", \"files\": {{\"path\": \"text\" or null}}}}: {e}"
         ))
     })?;
+    Ok((StatusCode::CREATED, Json(open_change(&state, &who, req).await?)))
+}
+
+/// Opens a draft against the active version: `POST /v1/changes` and the console.
+pub(crate) async fn open_change(state: &AppState, who: &Principal, req: NewChange) -> Result<ChangeView, ApiError> {
+    require(who, Role::Admin)?;
     let title = title_of(&req.title)?;
     let base_version = state.snapshot.load().version.to_string();
-    let base = stored_pack(&state, &base_version).await?;
+    let base = stored_pack(state, &base_version).await?;
     let mut files = ChangeFiles::new();
     merge(&base, &mut files, req.files)?;
     let (_, validation) = gate(apply(&base, &files)).await?;
@@ -583,7 +589,7 @@ async fn create_change(
     };
     state.store.insert_change(&record, None).await?;
     tracing::info!(change = %record.id, author = %who.subject, "change request opened");
-    Ok((StatusCode::CREATED, Json(view(&state, record).await?)))
+    view(state, record).await
 }
 
 /// Change requests, newest first.
@@ -592,16 +598,25 @@ async fn create_change(
     extensions(("x-required-role" = json!("viewer"))))]
 async fn list_changes(
     State(state): State<Arc<AppState>>,
-    _: Caller<Viewer>,
+    Caller(who, _): Caller<Viewer>,
     Query(q): Query<ChangesQuery>,
 ) -> Result<Json<ChangeList>, ApiError> {
-    let wanted = q
-        .state
+    Ok(Json(change_list(&state, &who, q.state).await?))
+}
+
+/// Change requests, newest first, in one state or all: `GET /v1/changes` and the console.
+pub(crate) async fn change_list(
+    state: &AppState,
+    who: &Principal,
+    wanted: Option<String>,
+) -> Result<ChangeList, ApiError> {
+    require(who, Role::Viewer)?;
+    let wanted = wanted
         .map(|s| s.parse::<ChangeState>())
         .transpose()
         .map_err(ApiError::BadRequest)?;
     let changes = state.store.changes(wanted).await?.into_iter().map(summary).collect();
-    Ok(Json(ChangeList { changes }))
+    Ok(ChangeList { changes })
 }
 
 /// A change request with its diff, validation, conflicts and transitions.
@@ -610,11 +625,17 @@ async fn list_changes(
     extensions(("x-required-role" = json!("viewer"))))]
 async fn get_change(
     State(state): State<Arc<AppState>>,
-    _: Caller<Viewer>,
+    Caller(who, _): Caller<Viewer>,
     Path(id): Path<String>,
 ) -> Result<Json<ChangeView>, ApiError> {
-    let c = load(&state, &id).await?;
-    Ok(Json(view(&state, c).await?))
+    Ok(Json(change_view(&state, &who, &id).await?))
+}
+
+/// A change request: `GET /v1/changes/{id}` and the console.
+pub(crate) async fn change_view(state: &AppState, who: &Principal, id: &str) -> Result<ChangeView, ApiError> {
+    require(who, Role::Viewer)?;
+    let c = load(state, id).await?;
+    view(state, c).await
 }
 
 /// Saves a draft: files merge in, the candidate is validated and tested.
@@ -632,7 +653,18 @@ async fn edit_change(
     body: Bytes,
 ) -> Result<Json<ChangeView>, ApiError> {
     let req: EditChange = body_or_default(&body, "{\"title\", \"files\", \"rebase\"}")?;
-    let mut c = load(&state, &id).await?;
+    Ok(Json(save_change(&state, &who, &id, req).await?))
+}
+
+/// Saves a draft: `PUT /v1/changes/{id}` and the console.
+pub(crate) async fn save_change(
+    state: &AppState,
+    who: &Principal,
+    id: &str,
+    req: EditChange,
+) -> Result<ChangeView, ApiError> {
+    require(who, Role::Admin)?;
+    let mut c = load(state, id).await?;
     if c.author != who.subject {
         return Err(ApiError::Forbidden(format!(
             "only {} (its author) edits change {id}",
@@ -650,13 +682,13 @@ async fn edit_change(
         if active != c.base_version {
             // Whole files: what the change holds is what it wants; the
             // entries equal to the new base fall away.
-            let new_base = stored_pack(&state, &active).await?;
+            let new_base = stored_pack(state, &active).await?;
             c.files
                 .retain(|path, content| new_base.files.get(path) != content.as_ref());
             c.base_version = active;
         }
     }
-    let base = stored_pack(&state, &c.base_version).await?;
+    let base = stored_pack(state, &c.base_version).await?;
     merge(&base, &mut c.files, req.files)?;
     let (_, validation) = gate(apply(&base, &c.files)).await?;
     c.validation = json!(ChangeValidation::from(&validation));
@@ -665,10 +697,10 @@ async fn edit_change(
         .save_draft(&c.id, &c.title, &c.base_version, &c.files, &c.validation)
         .await?
     {
-        return Err(moved_by_someone_else(&id));
+        return Err(moved_by_someone_else(id));
     }
-    let c = load(&state, &id).await?;
-    Ok(Json(view(&state, c).await?))
+    let c = load(state, id).await?;
+    view(state, c).await
 }
 
 /// Submits a draft for approval: it must pass (carried forward first when
@@ -684,8 +716,19 @@ async fn submit(
     body: Bytes,
 ) -> Result<Json<ChangeView>, ApiError> {
     let req: MoveRequest = body_or_default(&body, "{\"comment\"}")?;
+    Ok(Json(submit_change(&state, &who, &id, req).await?))
+}
+
+/// Submits a draft for approval: `POST /v1/changes/{id}/submit` and the console.
+pub(crate) async fn submit_change(
+    state: &AppState,
+    who: &Principal,
+    id: &str,
+    req: MoveRequest,
+) -> Result<ChangeView, ApiError> {
+    require(who, Role::Admin)?;
     let comment = comment_of(req.comment)?;
-    let c = load(&state, &id).await?;
+    let c = load(state, id).await?;
     if c.state != ChangeState::Draft {
         return Err(wrong_state(&c, "submitted", "draft"));
     }
@@ -695,14 +738,14 @@ async fn submit(
             c.author
         )));
     }
-    let (_, base_version, _, validation) = candidate(&state, &c).await?;
+    let (_, base_version, _, validation) = candidate(state, &c).await?;
     if !validation.valid {
         return Err(invalid(&validation));
     }
     let v = json!(ChangeValidation::from(&validation));
     move_or_refuse(
-        &state,
-        &id,
+        state,
+        id,
         ChangeState::Draft,
         ChangeState::Submitted,
         &who.subject,
@@ -714,8 +757,8 @@ async fn submit(
         },
     )
     .await?;
-    let c = load(&state, &id).await?;
-    Ok(Json(view(&state, c).await?))
+    let c = load(state, id).await?;
+    view(state, c).await
 }
 
 /// Approves a submitted change: it activates at once, or at `activate_at`.
@@ -736,6 +779,17 @@ async fn approve(
     body: Bytes,
 ) -> Result<Json<ChangeView>, ApiError> {
     let req: ApproveRequest = body_or_default(&body, "{\"comment\", \"activate_at\"}")?;
+    Ok(Json(approve_change(&state, &who, &id, req).await?))
+}
+
+/// Approves a submitted change: `POST /v1/changes/{id}/approve` and the console.
+pub(crate) async fn approve_change(
+    state: &AppState,
+    who: &Principal,
+    id: &str,
+    req: ApproveRequest,
+) -> Result<ChangeView, ApiError> {
+    require(who, Role::Admin)?;
     let comment = comment_of(req.comment)?;
     let activate_at = req
         .activate_at
@@ -746,7 +800,7 @@ async fn approve(
                 .map_err(|e| ApiError::BadRequest(format!("`activate_at` must be an RFC 3339 time: {e}")))
         })
         .transpose()?;
-    let c = load(&state, &id).await?;
+    let c = load(state, id).await?;
     if c.state != ChangeState::Submitted {
         return Err(wrong_state(&c, "approved", "submitted"));
     }
@@ -756,15 +810,15 @@ async fn approve(
             c.author
         )));
     }
-    let (_, base_version, _, validation) = candidate(&state, &c).await?;
+    let (_, base_version, _, validation) = candidate(state, &c).await?;
     if !validation.valid {
         return Err(invalid(&validation));
     }
     let v = json!(ChangeValidation::from(&validation));
     let later = activate_at.filter(|at| *at > state.clock.text());
     move_or_refuse(
-        &state,
-        &id,
+        state,
+        id,
         ChangeState::Submitted,
         ChangeState::Approved,
         &who.subject,
@@ -781,7 +835,7 @@ async fn approve(
             state
                 .store
                 .move_change(
-                    &id,
+                    id,
                     ChangeState::Approved,
                     ChangeState::Scheduled,
                     &who.subject,
@@ -794,14 +848,14 @@ async fn approve(
                 .await?;
         }
         None => {
-            let c = load(&state, &id).await?;
-            if let Err(v) = activate(&state, &c, ChangeState::Approved, &who.subject, ChangeState::Submitted).await? {
+            let c = load(state, id).await?;
+            if let Err(v) = activate(state, &c, ChangeState::Approved, &who.subject, ChangeState::Submitted).await? {
                 return Err(invalid(&v));
             }
         }
     }
-    let c = load(&state, &id).await?;
-    Ok(Json(view(&state, c).await?))
+    let c = load(state, id).await?;
+    view(state, c).await
 }
 
 /// Activates a change through the activation owner and moves it from
@@ -908,7 +962,7 @@ async fn reject(
     body: Bytes,
 ) -> Result<Json<ChangeView>, ApiError> {
     let req: MoveRequest = body_or_default(&body, "{\"comment\"}")?;
-    end(&state, &who, &id, comment_of(req.comment)?, ChangeState::Rejected).await
+    Ok(Json(end_change(&state, &who, &id, req, ChangeState::Rejected).await?))
 }
 
 /// Cancels a draft, submitted or scheduled change.
@@ -922,16 +976,19 @@ async fn cancel(
     body: Bytes,
 ) -> Result<Json<ChangeView>, ApiError> {
     let req: MoveRequest = body_or_default(&body, "{\"comment\"}")?;
-    end(&state, &who, &id, comment_of(req.comment)?, ChangeState::Cancelled).await
+    Ok(Json(end_change(&state, &who, &id, req, ChangeState::Cancelled).await?))
 }
 
-async fn end(
+/// Rejects or cancels a change: `POST /v1/changes/{id}/reject|cancel` and the console.
+pub(crate) async fn end_change(
     state: &AppState,
     who: &Principal,
     id: &str,
-    comment: Option<String>,
+    req: MoveRequest,
     to: ChangeState,
-) -> Result<Json<ChangeView>, ApiError> {
+) -> Result<ChangeView, ApiError> {
+    require(who, Role::Admin)?;
+    let comment = comment_of(req.comment)?;
     let c = load(state, id).await?;
     let allowed: &[ChangeState] = match to {
         ChangeState::Rejected => &[ChangeState::Submitted, ChangeState::Scheduled],
@@ -957,7 +1014,7 @@ async fn end(
     )
     .await?;
     let c = load(state, id).await?;
-    Ok(Json(view(state, c).await?))
+    view(state, c).await
 }
 
 /// Opens a rollback to a stored version as a change request.
@@ -980,18 +1037,24 @@ async fn rollback_change(
             "expected {{\"version\", \"title\", \"comment\", \"emergency\"}}: {e}"
         ))
     })?;
+    Ok((StatusCode::CREATED, Json(roll_back(&state, &who, req).await?)))
+}
+
+/// Opens a rollback as a change: `POST /v1/changes/rollback` and the console.
+pub(crate) async fn roll_back(state: &AppState, who: &Principal, req: RollbackChange) -> Result<ChangeView, ApiError> {
+    require(who, Role::Admin)?;
     let comment = comment_of(req.comment)?;
     let version = state
         .store
         .resolve_version(&req.version)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no stored pack version `{}`", req.version)))?;
-    let target = stored_pack(&state, &version).await?;
+    let target = stored_pack(state, &version).await?;
     let active_version = state.snapshot.load().version.to_string();
     if version == active_version {
         return Err(ApiError::Conflict(format!("{version} is the active version")));
     }
-    let active = stored_pack(&state, &active_version).await?;
+    let active = stored_pack(state, &active_version).await?;
     let title = match &req.title {
         Some(t) => title_of(t)?,
         None => format!("Roll back to {}", &version[..version.len().min(19)]),
@@ -1050,13 +1113,13 @@ async fn rollback_change(
             )
             .await?;
         tracing::warn!(change = %id, by, version = %version, "emergency rollback");
-        let c = load(&state, &id).await?;
-        if let Err(v) = activate(&state, &c, ChangeState::Approved, by, ChangeState::Submitted).await? {
+        let c = load(state, &id).await?;
+        if let Err(v) = activate(state, &c, ChangeState::Approved, by, ChangeState::Submitted).await? {
             return Err(invalid(&v));
         }
     }
-    let c = load(&state, &id).await?;
-    Ok((StatusCode::CREATED, Json(view(&state, c).await?)))
+    let c = load(state, &id).await?;
+    view(state, c).await
 }
 
 // ---- impact ----
@@ -1080,6 +1143,17 @@ async fn start_impact(
         &body,
         "{\"decisions_since\", \"decisions_until\", \"incentive_periods\", \"examples\"}",
     )?;
+    Ok((StatusCode::ACCEPTED, Json(begin_impact(&state, &who, &id, req).await?)))
+}
+
+/// Starts an impact job: `POST /v1/changes/{id}/impact` and the console.
+pub(crate) async fn begin_impact(
+    state: &AppState,
+    who: &Principal,
+    id: &str,
+    req: ImpactRequest,
+) -> Result<ImpactJobView, ApiError> {
+    require(who, Role::Admin)?;
     for t in req.decisions_since.iter().chain(req.decisions_until.iter()) {
         dealrules_store::normalize_time(t)?;
     }
@@ -1098,14 +1172,14 @@ async fn start_impact(
     for p in &req.incentive_periods {
         dealrules_core::plan_input::period_of(p).map_err(ApiError::BadRequest)?;
     }
-    let c = load(&state, &id).await?;
-    let (_, _, snapshot, validation) = candidate(&state, &c).await?;
+    let c = load(state, id).await?;
+    let (_, _, snapshot, validation) = candidate(state, &c).await?;
     let Some(candidate) = snapshot else {
         return Err(invalid(&validation));
     };
     let job = ImpactJob {
         id: format!("imp_{}", state.store.new_id()),
-        change_id: id.clone(),
+        change_id: id.to_string(),
         state: ImpactState::Running,
         request: serde_json::to_value(&req).unwrap_or(Value::Null),
         progress: json!(ImpactProgress::default()),
@@ -1121,7 +1195,7 @@ async fn start_impact(
     tokio::spawn(async move {
         run_impact(store, job_id, active, Arc::new(candidate), req, now).await;
     });
-    Ok((StatusCode::ACCEPTED, Json(job_view(job))))
+    Ok(job_view(job))
 }
 
 /// Runs an impact job to its end, writing its progress every half second.
@@ -1186,16 +1260,27 @@ fn job_view(j: ImpactJob) -> ImpactJobView {
     extensions(("x-required-role" = json!("viewer"))))]
 async fn impact_job(
     State(state): State<Arc<AppState>>,
-    _: Caller<Viewer>,
+    Caller(who, _): Caller<Viewer>,
     Path((id, job)): Path<(String, String)>,
 ) -> Result<Json<ImpactJobView>, ApiError> {
+    Ok(Json(impact_view(&state, &who, &id, &job).await?))
+}
+
+/// An impact job: `GET /v1/changes/{id}/impact/{job}` and the console.
+pub(crate) async fn impact_view(
+    state: &AppState,
+    who: &Principal,
+    id: &str,
+    job: &str,
+) -> Result<ImpactJobView, ApiError> {
+    require(who, Role::Viewer)?;
     let j = state
         .store
-        .impact(&job)
+        .impact(job)
         .await?
         .filter(|j| j.change_id == id)
         .ok_or_else(|| ApiError::NotFound(format!("no impact job `{job}` of change `{id}`")))?;
-    Ok(Json(job_view(j)))
+    Ok(job_view(j))
 }
 
 // ---- the scheduler ----

@@ -205,6 +205,8 @@ async fn journeys(c: &Client, base: &str, approval: &str) -> Result<(), String> 
     a_rep_reads_their_statement_but_not_a_peers(c, base).await;
     an_admin_reads_targets_pace_and_the_funnel(c, base).await;
     the_chinese_console_shows_no_english_label(c, base).await;
+    an_admin_changes_a_commission_rate_and_a_second_admin_approves_it(c, base).await;
+    a_broken_edit_shows_its_error_at_its_line_and_cannot_be_submitted(c, base).await;
     Ok(())
 }
 
@@ -550,11 +552,13 @@ async fn the_chinese_console_shows_no_english_label(c: &Client, base: &str) {
         "/admin/decisions".into(),
         "/admin/targets?name=fy2026&period=2026-Q1&by=rep".into(),
         "/admin/funnel?funnel=b2b&by=owner".into(),
+        "/admin/changes".into(),
     ];
     // The first run and the first logged decision, as linked.
     for (list, prefix) in [
         ("/admin/runs", "/admin/runs/run_"),
         ("/admin/decisions", "/admin/decisions/"),
+        ("/admin/changes", "/admin/changes/chg_"),
     ] {
         c.goto(&format!("{base}{list}")).await.unwrap();
         let hrefs: Value = c
@@ -618,7 +622,7 @@ async fn the_chinese_console_shows_no_english_label(c: &Client, base: &str) {
         .await
         .unwrap();
     shot(c, "statement-zh-CN").await;
-    c.goto(&format!("{base}{}", pages[pages.len() - 2])).await.unwrap();
+    c.goto(&format!("{base}{}", pages[pages.len() - 3])).await.unwrap();
     shot(c, "run-zh-CN").await;
     c.goto(&format!("{base}/admin/decisions")).await.unwrap();
     shot(c, "decisions-zh-CN").await;
@@ -626,4 +630,214 @@ async fn the_chinese_console_shows_no_english_label(c: &Client, base: &str) {
         .await
         .unwrap();
     shot(c, "targets-zh-CN").await;
+}
+
+/// Waits for an element, then returns it.
+async fn wait_for(c: &Client, css: &str) -> fantoccini::elements::Element {
+    c.wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no `{css}`: {e}"))
+}
+
+/// Opens a new change titled `title` from the changes page, and a file of
+/// its base in an editor.
+async fn open_a_change(c: &Client, base: &str, title: &str, file: &str) -> String {
+    c.goto(&format!("{base}/admin")).await.unwrap();
+    c.find(Locator::LinkText("Changes"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(c, "#new-title").await.send_keys(title).await.unwrap();
+    c.find(Locator::Css("form[action='/admin/changes'] button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(c, "#open-file").await;
+    let path = path_of(c).await;
+    assert!(path.starts_with("/admin/changes/chg_"), "{path}");
+    c.find(Locator::Css(&format!("#open-file option[value='{file}']")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Css("form[method=get] button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(c, &format!("textarea[name='file:{file}']")).await;
+    path
+}
+
+/// Replaces `from` with `to` in a file's editor, typing the whole new text.
+async fn edit(c: &Client, file: &str, from: &str, to: &str) {
+    let editor = c
+        .find(Locator::Css(&format!("textarea[name='file:{file}']")))
+        .await
+        .unwrap();
+    let text = editor.prop("value").await.unwrap().unwrap_or_default();
+    assert!(text.contains(from), "{file} has `{from}`");
+    editor.clear().await.unwrap();
+    editor.send_keys(&text.replace(from, to)).await.unwrap();
+}
+
+/// Saves the editors; the page the save redirects to (no file opened).
+async fn save(c: &Client) {
+    c.find(Locator::Id("save")).await.unwrap().click().await.unwrap();
+    let started = Instant::now();
+    while path_of(c).await.contains("?open=") {
+        assert!(started.elapsed() < Duration::from_secs(20), "the save did not answer");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    wait_for(c, "#validation").await;
+}
+
+async fn an_admin_changes_a_commission_rate_and_a_second_admin_approves_it(c: &Client, base: &str) {
+    sign_in(c, base, "t-admin").await;
+    let path = open_a_change(c, base, "AE base rate to 10%", "incentives.yaml").await;
+    edit(
+        c,
+        "incentives.yaml",
+        "- { upto: 1.0, rate: 0.08 }",
+        "- { upto: 1.0, rate: 0.10 }",
+    )
+    .await;
+    save(c).await;
+    // The pack's own test of the plan now fails, at its line in the tests file.
+    assert_eq!(text_of(c, "#tests-failed").await, "1");
+    let elsewhere = text_of(c, "#errors-elsewhere").await;
+    assert!(elsewhere.contains("tests/incentives.yaml"), "{elsewhere}");
+    assert!(elsewhere.contains("policy test"), "{elsewhere}");
+    c.find(Locator::Css("#errors-elsewhere a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(c, "textarea[name='file:tests/incentives.yaml']").await;
+    assert!(
+        c.find(Locator::Css("pre.gutter span.bad")).await.is_ok(),
+        "the failing test's line is marked"
+    );
+    // 600,000 x 10% + 150,000 x 12% + the SPIFF.
+    edit(
+        c,
+        "tests/incentives.yaml",
+        r#"total: "67000.00""#,
+        r#"total: "79000.00""#,
+    )
+    .await;
+    save(c).await;
+    assert_eq!(text_of(c, "#tests-failed").await, "0");
+    assert!(text_of(c, "#validation").await.contains("Passes"));
+    assert!(
+        text_of(c, "#files")
+            .await
+            .contains("+        - { upto: 1.0, rate: 0.10 }")
+    );
+    shot(c, "change").await;
+
+    // The impact on the quarter's statements: each rep's delta, and a chart.
+    wait_for(c, "#imp-periods").await.send_keys("2026-Q1").await.unwrap();
+    c.find(Locator::Id("imp-since"))
+        .await
+        .unwrap()
+        .send_keys("2026-01-01")
+        .await
+        .unwrap();
+    c.find(Locator::Id("imp-start")).await.unwrap().click().await.unwrap();
+    let deltas = wait_for(c, "table.deltas").await.text().await.unwrap();
+    assert!(deltas.contains("ana") && deltas.contains("4200.00"), "{deltas}");
+    assert!(deltas.contains("ben") && deltas.contains("800.00"), "{deltas}");
+    assert!(deltas.contains("5000.00"), "the total: {deltas}");
+    let bars: Value = c
+        .execute("return document.querySelectorAll('svg.chart rect').length;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(bars, json!(2), "a bar per rep whose pay changes");
+    c.goto(&format!("{base}{}#impact", path_of(c).await.split('#').next().unwrap()))
+        .await
+        .unwrap();
+    shot(c, "change-impact").await;
+
+    // Submitted; its author may not approve it (four eyes), and the page says why.
+    c.goto(&format!("{base}{path}")).await.unwrap();
+    wait_for(c, "#comment-submit")
+        .await
+        .send_keys("ready for review")
+        .await
+        .unwrap();
+    c.find(Locator::Id("act-submit")).await.unwrap().click().await.unwrap();
+    wait_for(c, "#act-approve").await.click().await.unwrap();
+    let refused = wait_for(c, "#move-error").await.text().await.unwrap();
+    assert!(refused.contains("four eyes"), "{refused}");
+    shot(c, "change-four-eyes").await;
+
+    // A second admin approves: the change is live.
+    sign_in(c, base, "t-controller").await;
+    c.goto(&format!("{base}{path}")).await.unwrap();
+    let candidate = wait_for(c, "#candidate-version").await.text().await.unwrap();
+    c.find(Locator::Id("comment-approve"))
+        .await
+        .unwrap()
+        .send_keys("checked the deltas")
+        .await
+        .unwrap();
+    c.find(Locator::Id("act-approve")).await.unwrap().click().await.unwrap();
+    let history = wait_for(c, "#history").await.text().await.unwrap();
+    assert!(
+        history.contains("checked the deltas") && history.contains("controller"),
+        "{history}"
+    );
+    assert!(text_of(c, "#state-h").await.contains("active"));
+    c.goto(&format!("{base}/admin")).await.unwrap();
+    let overview = text_of(c, "main").await;
+    assert!(
+        overview.contains(&candidate),
+        "the active version is the change's: {overview}"
+    );
+    c.goto(&format!("{base}/admin/policies/IncentivePlan/ae-commission"))
+        .await
+        .unwrap();
+    assert!(text_of(c, "ol.source").await.contains("rate: 0.10"));
+}
+
+async fn a_broken_edit_shows_its_error_at_its_line_and_cannot_be_submitted(c: &Client, base: &str) {
+    sign_in(c, base, "t-admin").await;
+    open_a_change(c, base, "A typo in the AE rate", "incentives.yaml").await;
+    edit(
+        c,
+        "incentives.yaml",
+        "- { upto: 1.5, rate: 0.12 }",
+        "- { upto: 1.5, rate: lots }",
+    )
+    .await;
+    save(c).await;
+    // Line 29 (the second tier's) is marked, and its error is said beside it and below.
+    let marked = wait_for(c, "pre.gutter span.bad").await;
+    assert_eq!(marked.text().await.unwrap(), "29");
+    let note = text_of(c, ".notes span.bad").await;
+    assert!(!note.is_empty(), "the error beside its line");
+    let errors = text_of(c, "#errors-0").await;
+    assert!(errors.contains("Line 34"), "{errors}");
+    let editor = c.find(Locator::Id("text-0")).await.unwrap();
+    assert_eq!(editor.attr("aria-invalid").await.unwrap().as_deref(), Some("true"));
+    let submit = c.find(Locator::Id("act-submit")).await.unwrap();
+    assert_eq!(submit.attr("disabled").await.unwrap().as_deref(), Some("true"));
+    shot(c, "change-error").await;
+    // Forced anyway: the API refuses, and the page says why.
+    c.execute("document.getElementById('act-submit').disabled = false;", vec![])
+        .await
+        .unwrap();
+    c.find(Locator::Id("act-submit")).await.unwrap().click().await.unwrap();
+    let refused = wait_for(c, "#move-error").await.text().await.unwrap();
+    assert!(refused.contains("does not pass"), "{refused}");
 }

@@ -1044,4 +1044,309 @@ async fn the_inbox_shows_each_requests_deal() {
     ] {
         assert!(inbox.body.contains(shown), "{shown}: {}", inbox.body);
     }
+/// The `Location` of a redirect after a form, without its fragment.
+fn location(answer: &Answer) -> String {
+    answer
+        .header("location")
+        .unwrap_or_else(|| panic!("a redirect: {} {}", answer.status, answer.body))
+        .split('#')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// Opens a draft titled `title` as `session`; its page's path.
+async fn new_change(addr: std::net::SocketAddr, session: &str, title: &str) -> String {
+    let list = http(addr, "GET", "/admin/changes", &[("Cookie", session)], "").await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    let form = format!("csrf={}&title={}", csrf(&list.body), enc(title));
+    let made = http(addr, "POST", "/admin/changes", &[("Cookie", session)], &form).await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    let path = location(&made);
+    assert!(path.starts_with("/admin/changes/chg_"), "{path}");
+    path
+}
+
+/// The AE plan with its first tier's rate written `rate`.
+fn plan_with_rate(rate: &str) -> String {
+    let plan = std::fs::read_to_string(common::rules().join("incentives.yaml")).unwrap();
+    let changed = plan.replace(
+        "- { upto: 1.0, rate: 0.08 }",
+        &format!("- {{ upto: 1.0, rate: {rate} }}"),
+    );
+    assert_ne!(plan, changed);
+    changed
+}
+
+#[tokio::test]
+async fn a_saved_change_shows_its_errors_at_their_lines_and_a_broken_one_cannot_be_submitted() {
+    let addr = server().await;
+    let admin = sign_in(addr, "t-admin").await;
+    let path = new_change(addr, &admin, "Break the SPIFF").await;
+    // A file of the base, opened in an editor with its text.
+    let opened = http(
+        addr,
+        "GET",
+        &format!("{path}?open=incentives.yaml"),
+        &[("Cookie", &admin)],
+        "",
+    )
+    .await;
+    assert_eq!(opened.status, 200, "{}", opened.body);
+    assert!(
+        opened.body.contains(r#"name="file:incentives.yaml""#),
+        "{}",
+        opened.body
+    );
+    assert!(opened.body.contains("rate: 0.08"));
+    assert!(
+        opened.body.contains(r#"<label for="text-0">"#),
+        "the editor is labelled"
+    );
+    // Saved with the new-logo SPIFF's condition cut short: the error is at line 34, the condition's.
+    let plan = std::fs::read_to_string(common::rules().join("incentives.yaml")).unwrap();
+    let broken = plan.replace("deal.amount >= 20000'", "deal.amount >='");
+    assert_ne!(plan, broken);
+    let form = format!(
+        "csrf={}&title=Break%20the%20SPIFF&{}={}",
+        csrf(&opened.body),
+        enc("file:incentives.yaml"),
+        enc(&broken)
+    );
+    let saved = http(addr, "POST", &path, &[("Cookie", &admin)], &form).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let page = http(addr, "GET", &path, &[("Cookie", &admin)], "").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains(r#"class="bad" id="f0-L28""#),
+        "line 28 is marked: {}",
+        page.body
+    );
+    assert!(
+        page.body.contains(r##"<a href="#f0-L34">Line 34</a>"##),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(r#"aria-invalid="true""#));
+    assert!(page.body.contains("Does not pass"));
+    // The diff against the base, per file.
+    assert!(page.body.contains(r#"<pre class="diff""#), "{}", page.body);
+    assert!(
+        page.body.contains("-      when: ") && page.body.contains("+      when: "),
+        "{}",
+        page.body
+    );
+    // The submit button is disabled, and the API refuses anyway, in words.
+    assert!(page.body.contains(r#"id="act-submit" disabled"#), "{}", page.body);
+    let submit = http(
+        addr,
+        "POST",
+        &format!("{path}/submit"),
+        &[("Cookie", &admin)],
+        &format!("csrf={}&comment=", csrf(&page.body)),
+    )
+    .await;
+    assert_eq!(submit.status, 422, "{}", submit.body);
+    assert!(submit.body.contains(r#"id="move-error""#), "{}", submit.body);
+    assert!(submit.body.contains("the change does not pass"), "{}", submit.body);
+}
+
+#[tokio::test]
+async fn change_forms_without_the_csrf_token_are_refused_and_a_viewer_may_only_read() {
+    let (addr, _) = world_server().await;
+    let admin = sign_in(addr, "t-admin").await;
+    let list = http(addr, "GET", "/admin/changes", &[("Cookie", &admin)], "").await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert!(
+        list.body.contains("Reword the AE plan"),
+        "the world's draft: {}",
+        list.body
+    );
+    let draft = attrs(&list.body, "href")
+        .into_iter()
+        .find(|h| h.starts_with("/admin/changes/chg_"))
+        .expect("the draft is linked");
+    let page = http(addr, "GET", &draft, &[("Cookie", &admin)], "").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains(r#"name="file:incentives.yaml""#), "{}", page.body);
+    assert!(page.body.contains("Passes"), "{}", page.body);
+    for (action, body) in [
+        (draft.clone(), "title=x".to_string()),
+        (format!("{draft}/submit"), "comment=go".to_string()),
+        (format!("{draft}/cancel"), "csrf=0000".to_string()),
+        (format!("{draft}/impact"), "incentive_periods=2026-Q1".to_string()),
+        ("/admin/changes".to_string(), "title=x".to_string()),
+        ("/admin/changes/rollback".to_string(), "version=x".to_string()),
+    ] {
+        let answer = http(addr, "POST", &action, &[("Cookie", &admin)], &body).await;
+        assert_eq!(answer.status, 403, "{action}: {}", answer.body);
+    }
+    let still = http(addr, "GET", &draft, &[("Cookie", &admin)], "").await;
+    assert!(
+        still.body.contains(r#"aria-current="step">draft<"#),
+        "nothing moved: {}",
+        still.body
+    );
+
+    // A viewer reads the list and the change, and is refused every move by the API's role check.
+    let viewer = sign_in(addr, "t-ana").await;
+    let list = http(addr, "GET", "/admin/changes", &[("Cookie", &viewer)], "").await;
+    assert_eq!(list.status, 200);
+    assert!(!list.body.contains(r#"action="/admin/changes""#), "no form to open one");
+    let page = http(addr, "GET", &draft, &[("Cookie", &viewer)], "").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("readonly"), "{}", page.body);
+    let token = csrf(&page.body);
+    let made = http(
+        addr,
+        "POST",
+        "/admin/changes",
+        &[("Cookie", &viewer)],
+        &format!("csrf={token}&title=mine"),
+    )
+    .await;
+    assert_eq!(made.status, 403, "{}", made.body);
+    assert!(made.body.contains("admin role"), "{}", made.body);
+    let cancel = http(
+        addr,
+        "POST",
+        &format!("{draft}/cancel"),
+        &[("Cookie", &viewer)],
+        &format!("csrf={token}&comment=no"),
+    )
+    .await;
+    assert_eq!(cancel.status, 403, "{}", cancel.body);
+    assert!(cancel.body.contains("admin role"), "{}", cancel.body);
+}
+
+#[tokio::test]
+async fn four_eyes_refuses_the_author_and_a_second_admin_activates_with_the_history_shown() {
+    let (addr, _) = world_server().await;
+    let admin = sign_in(addr, "t-admin").await;
+    let path = new_change(addr, &admin, "Raise the AE top rate").await;
+    let page = http(addr, "GET", &path, &[("Cookie", &admin)], "").await;
+    let plan = std::fs::read_to_string(common::rules().join("incentives.yaml"))
+        .unwrap()
+        .replace("- { rate: 0.16 }", "- { rate: 0.18 }");
+    let form = format!(
+        "csrf={}&{}={}",
+        csrf(&page.body),
+        enc("file:incentives.yaml"),
+        enc(&plan)
+    );
+    assert_eq!(
+        http(addr, "POST", &path, &[("Cookie", &admin)], &form).await.status,
+        303
+    );
+    let page = http(addr, "GET", &path, &[("Cookie", &admin)], "").await;
+    assert!(page.body.contains("Passes"), "{}", page.body);
+    let token = csrf(&page.body);
+    let submitted = http(
+        addr,
+        "POST",
+        &format!("{path}/submit"),
+        &[("Cookie", &admin)],
+        &format!("csrf={token}&comment=for%20review"),
+    )
+    .await;
+    assert_eq!(submitted.status, 303, "{}", submitted.body);
+    let mine = http(
+        addr,
+        "POST",
+        &format!("{path}/approve"),
+        &[("Cookie", &admin)],
+        &format!("csrf={token}&comment=&activate_at="),
+    )
+    .await;
+    assert_eq!(mine.status, 403, "{}", mine.body);
+    assert!(mine.body.contains("four eyes"), "{}", mine.body);
+
+    let controller = sign_in(addr, "t-controller").await;
+    let page = http(addr, "GET", &path, &[("Cookie", &controller)], "").await;
+    let approved = http(
+        addr,
+        "POST",
+        &format!("{path}/approve"),
+        &[("Cookie", &controller)],
+        &format!("csrf={}&comment=looks%20right&activate_at=", csrf(&page.body)),
+    )
+    .await;
+    assert_eq!(approved.status, 303, "{}", approved.body);
+    let page = http(addr, "GET", &path, &[("Cookie", &controller)], "").await;
+    assert!(page.body.contains(r#"aria-current="step">active<"#), "{}", page.body);
+    for seen in ["for review", "looks right", "controller", "t-admin"] {
+        assert!(page.body.contains(seen), "the history shows {seen}: {}", page.body);
+    }
+    // Live: the policy page shows the new rate.
+    let policy = http(
+        addr,
+        "GET",
+        "/admin/policies/IncentivePlan/ae-commission",
+        &[("Cookie", &controller)],
+        "",
+    )
+    .await;
+    assert!(policy.body.contains("rate: 0.18"), "{}", policy.body);
+}
+
+#[tokio::test]
+async fn the_impact_of_a_rate_change_shows_each_reps_delta_and_a_chart() {
+    let (addr, _) = world_server().await;
+    let admin = sign_in(addr, "t-admin").await;
+    let path = new_change(addr, &admin, "AE base rate to 10%").await;
+    let page = http(addr, "GET", &path, &[("Cookie", &admin)], "").await;
+    let tests = std::fs::read_to_string(common::rules().join("tests/incentives.yaml"))
+        .unwrap()
+        .replace(r#"total: "67000.00""#, r#"total: "79000.00""#);
+    let form = format!(
+        "csrf={}&{}={}&{}={}",
+        csrf(&page.body),
+        enc("file:incentives.yaml"),
+        enc(&plan_with_rate("0.10")),
+        enc("file:tests/incentives.yaml"),
+        enc(&tests)
+    );
+    assert_eq!(
+        http(addr, "POST", &path, &[("Cookie", &admin)], &form).await.status,
+        303
+    );
+    let page = http(addr, "GET", &path, &[("Cookie", &admin)], "").await;
+    assert!(page.body.contains("Passes"), "{}", page.body);
+    let started = http(
+        addr,
+        "POST",
+        &format!("{path}/impact"),
+        &[("Cookie", &admin)],
+        &format!(
+            "csrf={}&decisions_since=2026-01-01&incentive_periods=2026-Q1",
+            csrf(&page.body)
+        ),
+    )
+    .await;
+    assert_eq!(started.status, 303, "{}", started.body);
+    let job = location(&started);
+    assert!(job.contains("?impact=imp_"), "{job}");
+    let mut shown = String::new();
+    for _ in 0..200 {
+        let page = http(addr, "GET", &job, &[("Cookie", &admin)], "").await;
+        assert_eq!(page.status, 200);
+        if page.body.contains(r#"http-equiv="refresh""#) {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            continue;
+        }
+        shown = page.body;
+        break;
+    }
+    assert!(shown.contains(r#"<table class="deltas">"#), "{shown}");
+    // Credit 210,000 for ana and 40,000 for ben, all below quota: 2 points more.
+    assert!(shown.contains(r#"<td>ana</td><td class="num">"#), "{shown}");
+    assert!(shown.contains(r#"<td class="num up">4200.00</td>"#), "{shown}");
+    assert!(shown.contains(r#"<td class="num up">800.00</td>"#), "{shown}");
+    assert!(
+        shown.contains(r#"<td class="num up">5000.00</td>"#),
+        "the total: {shown}"
+    );
+    assert!(shown.contains("<svg class=\"chart\""), "{shown}");
+    assert_eq!(shown.matches("<rect ").count(), 2, "a bar per rep whose pay changes");
+    assert!(shown.contains("Decisions replayed on both packs"));
 }

@@ -9,6 +9,7 @@
 //! carries the session's CSRF token; a POST without it is refused with 403.
 //! Templates, stylesheet and labels are embedded in the binary.
 
+mod changes;
 pub mod i18n;
 mod measured;
 mod pages;
@@ -67,6 +68,11 @@ fn routes() -> Vec<(&'static str, MethodRouter<Arc<AppState>>)> {
         ("/admin/decisions/{id}/replay", post(work::replay)),
         ("/admin/targets", get(measured::targets)),
         ("/admin/funnel", get(measured::funnel)),
+        ("/admin/changes", get(changes::list).post(changes::create)),
+        ("/admin/changes/rollback", post(changes::rollback)),
+        ("/admin/changes/{id}", get(changes::show).post(changes::save)),
+        ("/admin/changes/{id}/impact", post(changes::impact)),
+        ("/admin/changes/{id}/{action}", post(changes::advance)),
         ("/admin/console.css", get(stylesheet)),
     ]
 }
@@ -106,6 +112,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("targets.html", include_str!("../../../../templates/admin/targets.html")),
     ("funnel.html", include_str!("../../../../templates/admin/funnel.html")),
+    ("changes.html", include_str!("../../../../templates/admin/changes.html")),
+    ("change.html", include_str!("../../../../templates/admin/change.html")),
 ];
 
 const STYLESHEET: &str = include_str!("../../../../templates/admin/console.css");

@@ -27,8 +27,8 @@ const PAGE: u32 = 50;
 /// An API error as words: the refusal's kind (a label key) and its detail.
 #[derive(Serialize)]
 pub(super) struct Refusal {
-    key: &'static str,
-    detail: String,
+    pub(super) key: &'static str,
+    pub(super) detail: String,
 }
 
 pub(super) fn refusal(e: &ApiError) -> (StatusCode, Refusal) {

@@ -1,6 +1,7 @@
 //! A server with a day's work in it, for the console's tests: a deal in
 //! proposal waiting for its manager's approval, a published incentive run
-//! for two reps who are peers, and a few logged decisions.
+//! for two reps who are peers, a few logged decisions, and an admin's
+//! draft change to the rules.
 
 use std::sync::Arc;
 
@@ -47,7 +48,21 @@ pub async fn world() -> (Arc<AppState>, String) {
     let decide = r#"{"deal": {"amount": 120000, "discount_pct": 15, "region": "NA", "payment_terms_days": 30}}"#;
     let (code, _, text) = call(&s, "POST", "/v1/decide/discount-approvals", Some("t-service"), decide).await;
     assert_eq!(code, StatusCode::OK, "{text}");
+    draft_change(&s).await;
     (s, approval)
+}
+
+/// `t-admin`'s draft: the AE plan's description reworded.
+async fn draft_change(s: &Arc<AppState>) {
+    let plan = std::fs::read_to_string(super::rules().join("incentives.yaml")).unwrap();
+    let reworded = plan.replace(
+        "description: Account executive commission, FY2026",
+        "description: Account executive commission for FY2026",
+    );
+    assert_ne!(plan, reworded, "the plan's description is where the world expects it");
+    let body = serde_json::json!({"title": "Reword the AE plan", "files": {"incentives.yaml": reworded}});
+    let (code, _, text) = call(s, "POST", "/v1/changes", Some("t-admin"), &body.to_string()).await;
+    assert_eq!(code, StatusCode::CREATED, "{text}");
 }
 
 async fn deal_waiting_for_approval(s: &Arc<AppState>) -> String {
