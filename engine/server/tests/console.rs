@@ -1044,6 +1044,8 @@ async fn the_inbox_shows_each_requests_deal() {
     ] {
         assert!(inbox.body.contains(shown), "{shown}: {}", inbox.body);
     }
+}
+
 /// The `Location` of a redirect after a form, without its fragment.
 fn location(answer: &Answer) -> String {
     answer
