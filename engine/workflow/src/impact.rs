@@ -25,7 +25,7 @@ use tokio::sync::watch;
 
 use crate::error::{WorkflowError, internal};
 use crate::facts::facts;
-use crate::incentive_runs::read_input;
+use crate::period_parts::PeriodParts;
 use crate::timers::cancel_reason;
 
 /// Changed decisions, refused moves and cancelled timers listed, at most.
@@ -395,32 +395,63 @@ async fn recompute_plans(
     let overflow = |what: &str| WorkflowError::Unprocessable(format!("{what} overflows"));
     let mut out = Vec::new();
     for period in periods {
-        for plan in &plans {
-            let input = read_input(store, plan, period).await?;
-            let (a, c, name, at) = (active.clone(), candidate.clone(), plan.clone(), now.to_string());
-            // The two packs decide the same input side by side.
-            let (before, after) = tokio::task::spawn_blocking(move || {
-                let input = Value::from_json(&input);
-                std::thread::scope(|scope| {
-                    let before = scope.spawn(|| statements(&a, &name, &input, &at));
-                    let after = statements(&c, &name, &input, &at);
-                    let before = before
-                        .join()
-                        .map_err(|_| internal("recomputing the active pack's statements panicked"))?;
-                    Ok::<_, WorkflowError>((before?, after?))
-                })
+        // Each plan's totals by rep on either side, and its currency.
+        let mut sides: BTreeMap<String, (BTreeMap<String, Decimal>, BTreeMap<String, Decimal>, String)> =
+            BTreeMap::new();
+        // The period is read once, part by part, for every plan.
+        let mut parts = PeriodParts::open(store, &[&**active, &**candidate], &plans, period, None).await?;
+        while let Some(part) = parts.next(&[&**active, &**candidate], &plans, now).await? {
+            let mut inputs = Vec::with_capacity(plans.len());
+            for plan in &plans {
+                let history = store
+                    .earlier_statements_of(plan, period, Some(&part.reps))
+                    .await?
+                    .iter()
+                    .map(|s| serde_json::from_str(s).map_err(internal))
+                    .collect::<Result<Vec<Json>, _>>()?;
+                inputs.push((plan.clone(), parts.input(&part, history)));
+            }
+            let (a, c, at) = (active.clone(), candidate.clone(), now.to_string());
+            // The two packs decide the same inputs side by side.
+            let decided = tokio::task::spawn_blocking(move || {
+                let mut out = Vec::with_capacity(inputs.len());
+                for (plan, input) in inputs {
+                    let input = Value::from_json(&input);
+                    let (before, after) = std::thread::scope(|scope| {
+                        let before = scope.spawn(|| statements(&a, &plan, &input, &at));
+                        let after = statements(&c, &plan, &input, &at);
+                        let before = before
+                            .join()
+                            .map_err(|_| internal("recomputing the active pack's statements panicked"))?;
+                        Ok::<_, WorkflowError>((before?, after?))
+                    })?;
+                    out.push((plan, before, after));
+                }
+                Ok::<_, WorkflowError>(out)
             })
             .await
             .map_err(internal)??;
-            let currency = after
-                .as_ref()
-                .or(before.as_ref())
-                .map(|(_, c)| c.clone())
-                .unwrap_or_default();
-            let (before, after) = (
-                before.map(|(t, _)| t).unwrap_or_default(),
-                after.map(|(t, _)| t).unwrap_or_default(),
-            );
+            for (plan, before, after) in decided {
+                let side = sides.entry(plan).or_default();
+                // A rep decided again by a later part keeps the later total.
+                for r in &part.reps {
+                    side.0.remove(r);
+                    side.1.remove(r);
+                }
+                if let Some((totals, currency)) = before {
+                    side.0.extend(totals);
+                    if side.2.is_empty() {
+                        side.2 = currency;
+                    }
+                }
+                if let Some((totals, currency)) = after {
+                    side.1.extend(totals);
+                    side.2 = currency;
+                }
+            }
+        }
+        for plan in &plans {
+            let (before, after, currency) = sides.remove(plan).unwrap_or_default();
             let mut reps: Vec<&String> = before.keys().chain(after.keys()).collect();
             reps.sort();
             reps.dedup();
