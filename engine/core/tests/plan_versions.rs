@@ -160,10 +160,10 @@ fn a_second_plan_of_one_name_without_effective_is_refused() {
     );
 }
 
-/// A version of `ae` with two tiers (`upto 1000`, then above) and a cap.
+/// A version of `ae` with two tiers (`upto 1000`, then above) and a cap of 250.
 fn tiered_version(from: &str, to: &str, low: &str, high: &str) -> String {
     format!(
-        "apiVersion: dealrules/v1\nkind: IncentivePlan\nmetadata: {{ name: ae }}\nspec:\n  effective: {{ from: {from}, to: {to} }}\n  period: quarter\n  currency: USD\n  credit: {{ when: 'deal.stage == \"won\"', amount: deal.amount }}\n  components:\n    - {{ id: commission, type: tiered, basis: amount, mode: marginal, cap: 100, tiers: [ {{ upto: 1000, rate: {low} }}, {{ rate: {high} }} ] }}\n"
+        "apiVersion: dealrules/v1\nkind: IncentivePlan\nmetadata: {{ name: ae }}\nspec:\n  effective: {{ from: {from}, to: {to} }}\n  period: quarter\n  currency: USD\n  credit: {{ when: 'deal.stage == \"won\"', amount: deal.amount }}\n  components:\n    - {{ id: commission, type: tiered, basis: amount, mode: marginal, cap: 250, tiers: [ {{ upto: 1000, rate: {low} }}, {{ rate: {high} }} ] }}\n"
     )
 }
 
@@ -199,9 +199,9 @@ fn tiers_fill_with_the_periods_credit_across_versions() {
     );
     assert_eq!(ana["total"], "200.00");
     // ben: 900 x 10% = 90.00; then from 900: 100 x 12% + 800 x 24% =
-    // 204.00, and the cap of 100 for the period leaves 10.00.
+    // 204.00, and the cap of 250 for the period leaves 160.00.
     let ben = statement(&d, "ben");
     let amounts: Vec<&Json> = ben["lines"].as_array().unwrap().iter().map(|l| &l["amount"]).collect();
-    assert_eq!(amounts, [&json!("90.00"), &json!("10.00")], "{ben:#}");
-    assert_eq!(ben["total"], "100.00");
+    assert_eq!(amounts, [&json!("90.00"), &json!("160.00")], "{ben:#}");
+    assert_eq!(ben["total"], "250.00");
 }

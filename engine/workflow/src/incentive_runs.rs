@@ -955,33 +955,42 @@ impl Workflow {
         .map_err(internal)?
     }
 
-    /// A run with its per-rep totals.
+    /// A run with its per-rep totals. A running run shows its progress
+    /// (when this node computes it) and no statements: those it stored so
+    /// far are a part of the period.
     pub async fn run_view(&self, id: &str) -> Result<RunView, WorkflowError> {
-        let run = self.store.run(id).await?.ok_or_else(|| no_run(id))?;
-        let statements = self
-            .store
-            .run_statements(id)
-            .await?
-            .into_iter()
-            .map(|s| RepTotal {
-                rep: s.rep,
-                total: s.total,
-            })
-            .collect();
-        let progress = match run.state {
-            RunState::Running => self.progress_of(id).map(|p| {
-                let total = p.total.load(Ordering::Relaxed);
-                Progress {
-                    phase: if p.computing.load(Ordering::Relaxed) {
-                        "computing"
-                    } else {
-                        "reading"
-                    },
-                    processed: p.read.load(Ordering::Relaxed).min(total),
-                    total,
+        let mut run = self.store.run(id).await?.ok_or_else(|| no_run(id))?;
+        let mut progress = None;
+        if run.state == RunState::Running {
+            match self.progress_of(id) {
+                Some(p) => {
+                    let total = p.total.load(Ordering::Relaxed);
+                    progress = Some(Progress {
+                        phase: if p.computing.load(Ordering::Relaxed) {
+                            "computing"
+                        } else {
+                            "reading"
+                        },
+                        processed: p.read.load(Ordering::Relaxed).min(total),
+                        total,
+                    });
                 }
-            }),
-            _ => None,
+                // Finished between the two reads, or computed elsewhere.
+                None => run = self.store.run(id).await?.ok_or_else(|| no_run(id))?,
+            }
+        }
+        let statements = if run.state == RunState::Running {
+            Vec::new()
+        } else {
+            self.store
+                .run_statements(id)
+                .await?
+                .into_iter()
+                .map(|s| RepTotal {
+                    rep: s.rep,
+                    total: s.total,
+                })
+                .collect()
         };
         Ok(RunView {
             run,
