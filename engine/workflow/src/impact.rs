@@ -380,6 +380,34 @@ fn plans_of(s: &Snapshot) -> impl Iterator<Item = String> + '_ {
         .map(|d| d.metadata.name.to_string())
 }
 
+/// Each plan's statement totals on both packs for one part.
+type Decided = Vec<(String, Option<RepTotals>, Option<RepTotals>)>;
+
+/// Each plan's totals by rep on either side, and its currency.
+type Sides = BTreeMap<String, (BTreeMap<String, Decimal>, BTreeMap<String, Decimal>, String)>;
+
+/// Takes a part's totals in: a rep decided again by a later part keeps the
+/// later total.
+fn take_in(sides: &mut Sides, reps: &[String], decided: Decided) {
+    for (plan, before, after) in decided {
+        let side = sides.entry(plan).or_default();
+        for r in reps {
+            side.0.remove(r);
+            side.1.remove(r);
+        }
+        if let Some((totals, currency)) = before {
+            side.0.extend(totals);
+            if side.2.is_empty() {
+                side.2 = currency;
+            }
+        }
+        if let Some((totals, currency)) = after {
+            side.1.extend(totals);
+            side.2 = currency;
+        }
+    }
+}
+
 async fn recompute_plans(
     store: &Store,
     active: &Arc<Snapshot>,
@@ -395,12 +423,19 @@ async fn recompute_plans(
     let overflow = |what: &str| WorkflowError::Unprocessable(format!("{what} overflows"));
     let mut out = Vec::new();
     for period in periods {
-        // Each plan's totals by rep on either side, and its currency.
-        let mut sides: BTreeMap<String, (BTreeMap<String, Decimal>, BTreeMap<String, Decimal>, String)> =
-            BTreeMap::new();
+        let mut sides = Sides::new();
         // The period is read once, part by part, for every plan.
         let mut parts = PeriodParts::open(store, &[&**active, &**candidate], &plans, period, None).await?;
-        while let Some(part) = parts.next(&[&**active, &**candidate], &plans, now).await? {
+        // One part is decided (on both packs, side by side) while the next
+        // is read.
+        let mut deciding: Option<(Vec<String>, tokio::task::JoinHandle<Result<Decided, WorkflowError>>)> = None;
+        loop {
+            let next = parts.next(&[&**active, &**candidate], &plans, now).await?;
+            if let Some((reps, job)) = deciding.take() {
+                let decided = job.await.map_err(internal)??;
+                take_in(&mut sides, &reps, decided);
+            }
+            let Some(part) = next else { break };
             let mut inputs = Vec::with_capacity(plans.len());
             for plan in &plans {
                 let history = store
@@ -412,8 +447,7 @@ async fn recompute_plans(
                 inputs.push((plan.clone(), parts.input(&part, history)));
             }
             let (a, c, at) = (active.clone(), candidate.clone(), now.to_string());
-            // The two packs decide the same inputs side by side.
-            let decided = tokio::task::spawn_blocking(move || {
+            let job = tokio::task::spawn_blocking(move || {
                 let mut out = Vec::with_capacity(inputs.len());
                 for (plan, input) in inputs {
                     let input = Value::from_json(&input);
@@ -428,27 +462,8 @@ async fn recompute_plans(
                     out.push((plan, before, after));
                 }
                 Ok::<_, WorkflowError>(out)
-            })
-            .await
-            .map_err(internal)??;
-            for (plan, before, after) in decided {
-                let side = sides.entry(plan).or_default();
-                // A rep decided again by a later part keeps the later total.
-                for r in &part.reps {
-                    side.0.remove(r);
-                    side.1.remove(r);
-                }
-                if let Some((totals, currency)) = before {
-                    side.0.extend(totals);
-                    if side.2.is_empty() {
-                        side.2 = currency;
-                    }
-                }
-                if let Some((totals, currency)) = after {
-                    side.1.extend(totals);
-                    side.2 = currency;
-                }
-            }
+            });
+            deciding = Some((part.reps, job));
         }
         for plan in &plans {
             let (before, after, currency) = sides.remove(plan).unwrap_or_default();

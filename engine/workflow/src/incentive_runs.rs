@@ -20,6 +20,12 @@ use crate::error::{WorkflowError, internal};
 use crate::period_parts::{Part, PeriodParts};
 use crate::runtime::{Actor, Workflow};
 
+/// A part being decided off the runtime.
+struct PartJob {
+    reps: Vec<String>,
+    computing: tokio::task::JoinHandle<Result<Computed, WorkflowError>>,
+}
+
 /// What a run came to, part by part.
 #[derive(Default)]
 struct RunOutcome {
@@ -692,26 +698,26 @@ impl Workflow {
             PeriodParts::open(&self.store, &[&*snapshot], &plans, &run.period, Some(&progress.read)).await?;
         let mut outcome = RunOutcome::default();
         let mut paid: BTreeMap<String, Decimal> = BTreeMap::new();
+        // One part is decided while the next is read.
+        let mut deciding: Option<PartJob> = None;
         while let Some(part) = parts.next(&[&*snapshot], &plans, &now).await? {
             if progress.read.load(Ordering::Relaxed) >= deals {
                 progress.computing.store(true, Ordering::Relaxed);
             }
-            if !self
-                .decide_part(
-                    &snapshot,
-                    run,
-                    &plans,
-                    &parts,
-                    part,
-                    &locked,
-                    &now,
-                    &mut outcome,
-                    &mut paid,
-                )
-                .await?
+            if let Some(job) = deciding.take()
+                && !self.store_part(run, job, &mut outcome, &mut paid).await?
             {
                 return Ok(None);
             }
+            deciding = Some(
+                self.start_part(&snapshot, run, &plans, &parts, part, &locked, &now)
+                    .await?,
+            );
+        }
+        if let Some(job) = deciding.take()
+            && !self.store_part(run, job, &mut outcome, &mut paid).await?
+        {
+            return Ok(None);
         }
         // Reps the locked periods adjust who are on no part (off the
         // roster now): statements of adjustments only.
@@ -726,20 +732,10 @@ impl Workflow {
                 reps: left.into_iter().collect(),
                 deals: Vec::new(),
             };
-            if !self
-                .decide_part(
-                    &snapshot,
-                    run,
-                    &plans,
-                    &parts,
-                    part,
-                    &locked,
-                    &now,
-                    &mut outcome,
-                    &mut paid,
-                )
-                .await?
-            {
+            let job = self
+                .start_part(&snapshot, run, &plans, &parts, part, &locked, &now)
+                .await?;
+            if !self.store_part(run, job, &mut outcome, &mut paid).await? {
                 return Ok(None);
             }
         }
@@ -753,11 +749,11 @@ impl Workflow {
         Ok(Some(outcome))
     }
 
-    /// Decides one part of a run (every plan of it, with the adjustments
-    /// of its reps) and stores its statements and input; false when the
-    /// run is no longer running.
+    /// Starts deciding one part of a run (every plan of it, with the
+    /// adjustments of its reps) off the runtime; [`Workflow::store_part`]
+    /// stores what it decided. The next part is read meanwhile.
     #[allow(clippy::too_many_arguments)]
-    async fn decide_part(
+    async fn start_part(
         &self,
         snapshot: &Arc<Snapshot>,
         run: &Run,
@@ -766,9 +762,7 @@ impl Workflow {
         part: Part,
         locked: &Arc<Vec<LockedPeriod>>,
         now: &str,
-        outcome: &mut RunOutcome,
-        paid: &mut BTreeMap<String, Decimal>,
-    ) -> Result<bool, WorkflowError> {
+    ) -> Result<PartJob, WorkflowError> {
         let mut inputs = Vec::with_capacity(plans.len());
         for plan in plans {
             let history = parse_all(
@@ -794,7 +788,7 @@ impl Workflow {
         };
         let (snapshot, run_c, now, locked) = (snapshot.clone(), run.clone(), now.to_string(), locked.clone());
         let reps = part.reps.clone();
-        let computed = tokio::task::spawn_blocking(move || -> Result<Computed, WorkflowError> {
+        let computing = tokio::task::spawn_blocking(move || -> Result<Computed, WorkflowError> {
             let mut computed = match inputs.as_slice() {
                 [(_, input)] => compute(&snapshot, &run_c, input, &now)?,
                 _ => compute_plans(&snapshot, &run_c, &inputs, &now)?,
@@ -814,18 +808,27 @@ impl Workflow {
                 apply_adjustments(&run_c, &mut computed, lines)?;
             }
             Ok(computed)
+        });
+        Ok(PartJob {
+            reps: part.reps,
+            computing,
         })
-        .await
-        .map_err(internal)??;
+    }
+
+    /// Stores a part's statements and input once decided; false when the
+    /// run is no longer running.
+    async fn store_part(
+        &self,
+        run: &Run,
+        job: PartJob,
+        outcome: &mut RunOutcome,
+        paid: &mut BTreeMap<String, Decimal>,
+    ) -> Result<bool, WorkflowError> {
+        let PartJob { reps, computing } = job;
+        let computed = computing.await.map_err(internal)??;
         if !self
             .store
-            .add_run_part(
-                &run.id,
-                outcome.parts,
-                &part.reps,
-                &computed.input,
-                &computed.statements,
-            )
+            .add_run_part(&run.id, outcome.parts, &reps, &computed.input, &computed.statements)
             .await?
         {
             return Ok(false);
@@ -838,7 +841,7 @@ impl Workflow {
                 .map_err(|e| internal(format!("statement total {}: {e}", s.total)))?;
             paid.insert(s.rep.clone(), total);
         }
-        outcome.decided.extend(part.reps);
+        outcome.decided.extend(reps);
         if outcome.currency.is_empty() || !computed.statements.is_empty() {
             outcome.currency = computed.currency;
         }
