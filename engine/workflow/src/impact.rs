@@ -383,6 +383,9 @@ fn plans_of(s: &Snapshot) -> impl Iterator<Item = String> + '_ {
 /// Each plan's statement totals on both packs for one part.
 type Decided = Vec<(String, Option<RepTotals>, Option<RepTotals>)>;
 
+/// A part's reps and its decision, running.
+type Deciding = (Vec<String>, tokio::task::JoinHandle<Result<Decided, WorkflowError>>);
+
 /// Each plan's totals by rep on either side, and its currency.
 type Sides = BTreeMap<String, (BTreeMap<String, Decimal>, BTreeMap<String, Decimal>, String)>;
 
@@ -428,7 +431,7 @@ async fn recompute_plans(
         let mut parts = PeriodParts::open(store, &[&**active, &**candidate], &plans, period, None).await?;
         // One part is decided (on both packs, side by side) while the next
         // is read.
-        let mut deciding: Option<(Vec<String>, tokio::task::JoinHandle<Result<Decided, WorkflowError>>)> = None;
+        let mut deciding: Option<Deciding> = None;
         loop {
             let next = parts.next(&[&**active, &**candidate], &plans, now).await?;
             if let Some((reps, job)) = deciding.take() {

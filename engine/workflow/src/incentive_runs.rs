@@ -46,9 +46,13 @@ fn parse_all(texts: &[String]) -> Result<Vec<Json>, WorkflowError> {
         .collect()
 }
 
+/// What stored inputs pay, plan by plan: each with the reps its part
+/// decided (`None`: a whole input).
+type Pays = Vec<(Option<Vec<String>>, BTreeMap<String, PaidByDeal>)>;
+
 /// Takes in what stored inputs pay: a whole input's reps, or a part's reps
 /// (replacing what an earlier part paid them).
-fn merge_paid(into: &mut BTreeMap<String, PaidByDeal>, pays: Vec<(Option<Vec<String>>, BTreeMap<String, PaidByDeal>)>) {
+fn merge_paid(into: &mut BTreeMap<String, PaidByDeal>, pays: Pays) {
     for (reps, by_plan) in pays {
         for (plan, mut paid) in by_plan {
             let slot = into.entry(plan).or_default();
@@ -936,7 +940,7 @@ impl Workflow {
         plans: &[String],
         inputs: Vec<(Option<Vec<String>>, String)>,
         now: &str,
-    ) -> Result<Vec<(Option<Vec<String>>, BTreeMap<String, PaidByDeal>)>, WorkflowError> {
+    ) -> Result<Pays, WorkflowError> {
         let (snapshot, plans, now) = (snapshot.clone(), plans.to_vec(), now.to_string());
         tokio::task::spawn_blocking(move || {
             let mut out = Vec::with_capacity(inputs.len());

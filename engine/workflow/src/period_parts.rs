@@ -411,7 +411,7 @@ impl<'s> PeriodParts<'s> {
         }
         let mut out: Vec<Vec<String>> = Vec::new();
         let mut current: Vec<String> = Vec::new();
-        for (_, (mut reps, parts)) in groups {
+        for (mut reps, parts) in groups.into_values() {
             if parts.len() < 2 {
                 continue;
             }
