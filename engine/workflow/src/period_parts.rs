@@ -207,7 +207,7 @@ impl<'s> PeriodParts<'s> {
             let reps: Vec<String> = idle.drain(..n).collect();
             let part = Part {
                 reps,
-                deals: self.every_part.clone(),
+                deals: by_id(self.every_part.clone()),
             };
             self.note_shared(snapshots, plans, now, &part)?;
             return Ok(Some(part));
@@ -242,7 +242,10 @@ impl<'s> PeriodParts<'s> {
             );
         }
         deals.extend(self.every_part.iter().cloned());
-        Ok(Some(Part { reps, deals }))
+        Ok(Some(Part {
+            reps,
+            deals: by_id(deals),
+        }))
     }
 
     fn scan_over(&self) -> bool {
@@ -298,7 +301,10 @@ impl<'s> PeriodParts<'s> {
             return Ok(None);
         }
         deals.extend(self.every_part.iter().cloned());
-        Ok(Some(Part { reps, deals }))
+        Ok(Some(Part {
+            reps,
+            deals: by_id(deals),
+        }))
     }
 
     /// Notes the split deals of a part and which part decided its reps.
@@ -429,6 +435,14 @@ impl<'s> PeriodParts<'s> {
         }
         out
     }
+}
+
+/// A part's deals in id order, as one input of the whole period holds
+/// them (the store reads them by id): lines list their deals, and split
+/// payouts break ties, in that order.
+fn by_id(mut deals: Vec<Json>) -> Vec<Json> {
+    deals.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    deals
 }
 
 fn stored(d: &Deal) -> StoredDeal<'_> {
