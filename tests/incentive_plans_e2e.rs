@@ -4,7 +4,8 @@
 //! on its close date; a run of two plans gives one statement per rep with
 //! each plan's lines; a late close and a corrected split after the period
 //! is locked are paid in the next period as adjustment lines, once, with
-//! no cent lost or invented. Every amount is computed by hand below.
+//! no cent lost or invented, by a run of one plan and by a run of two.
+//! Every amount is computed by hand below.
 
 mod common;
 
@@ -242,7 +243,8 @@ fn plans_over_time(url: &str) {
     assert_eq!(rep_total(&both, "ben"), "550.00", "{both}");
     assert_eq!(both["total"], "4250.00");
     let both_id = both["id"].as_str().unwrap().to_string();
-    release(&server, &admin2, &both_id, false);
+    // Locked, so the changes below are paid as adjustments (part 4).
+    release(&server, &admin2, &both_id, true);
     let ana = statement_of(&server, "ana", "2026-Q1", "ae-plan+se-plan");
     let lines: Vec<(String, String, String, String)> = ana["lines"]
         .as_array()
@@ -372,6 +374,57 @@ fn plans_over_time(url: &str) {
     // Q3, nothing changed: what Q2 adjusted is not paid again.
     let se_q3 = run(&server, "/v1/incentives/se-plan/runs", r#"{"period": "2026-Q3"}"#);
     assert_eq!(dec(&se_q3["total"]), Decimal::ZERO, "{se_q3}");
+
+    // 4. The run of both plans adjusts its locked Q1 the same way, each
+    // line naming its plan: ae-plan pays ana d-4 (2026-03-30, the second
+    // version) 7000 x 12% = +840.00 (d-3's split does not move ae-plan,
+    // which credits owners); se-plan as in part 3. ana 935.00, ben -25.00.
+    let both_q2 = run(
+        &server,
+        "/v1/incentives/runs",
+        r#"{"period": "2026-Q2", "plans": ["ae-plan", "se-plan"]}"#,
+    );
+    assert_eq!(rep_total(&both_q2, "ana"), "935.00", "{both_q2}");
+    assert_eq!(rep_total(&both_q2, "ben"), "-25.00", "{both_q2}");
+    assert_eq!(dec(&both_q2["total"]), Decimal::new(91000, 2));
+    let both_q2_id = both_q2["id"].as_str().unwrap().to_string();
+    release(&server, &admin2, &both_q2_id, true);
+    let ana_q2 = statement_of(&server, "ana", "2026-Q2", "ae-plan+se-plan");
+    let adjustments: Vec<(String, String, String, String)> = ana_q2["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["component"] == "adjustment")
+        .map(|l| {
+            assert_eq!(l["locked_run"], both_id.as_str());
+            (
+                l["plan"].as_str().unwrap().to_string(),
+                l["deals"][0].as_str().unwrap().to_string(),
+                l["adjusts"].as_str().unwrap().to_string(),
+                l["amount"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let adj = |p: &str, d: &str, a: &str| (p.to_string(), d.to_string(), "2026-Q1".to_string(), a.to_string());
+    assert_eq!(
+        adjustments,
+        vec![
+            adj("ae-plan", "d-4", "840.00"),
+            adj("se-plan", "d-3", "25.00"),
+            adj("se-plan", "d-4", "70.00"),
+        ]
+    );
+    assert_eq!(
+        statement_of(&server, "ana", "2026-Q1", "ae-plan+se-plan")["total"],
+        "3700.00"
+    );
+    // Q3 of both, nothing changed: nothing is adjusted twice.
+    let both_q3 = run(
+        &server,
+        "/v1/incentives/runs",
+        r#"{"period": "2026-Q3", "plans": ["ae-plan", "se-plan"]}"#,
+    );
+    assert_eq!(dec(&both_q3["total"]), Decimal::ZERO, "{both_q3}");
     drop(server);
 }
 

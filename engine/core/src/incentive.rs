@@ -345,7 +345,37 @@ pub struct PlanVersions(Vec<IncentivePlan>);
 struct Part<'v> {
     versions: &'v [IncentivePlan],
     me: usize,
+    /// What earlier versions' tiered components counted and paid in the
+    /// period: tiers fill with the period's credit across versions.
+    earlier: &'v Earlier,
 }
+
+/// By rep and tiered component id: the credit earlier versions of a plan
+/// counted in the period, and what their lines paid.
+#[derive(Default)]
+struct Earlier(std::collections::HashMap<(String, String), (Decimal, Decimal)>);
+
+impl Earlier {
+    fn of(&self, rep: &str, component: &str) -> (Decimal, Decimal) {
+        self.0
+            .get(&(rep.to_string(), component.to_string()))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    fn add(&mut self, counted: Vec<(String, String, Decimal, Decimal)>) -> Result<(), Overflow> {
+        for (rep, component, credit, paid) in counted {
+            let slot = self.0.entry((rep, component)).or_default();
+            slot.0 = slot.0.checked_add(credit).ok_or(Overflow)?;
+            slot.1 = slot.1.checked_add(paid).ok_or(Overflow)?;
+        }
+        Ok(())
+    }
+}
+
+/// By rep and tiered component: the credit the component counted and what
+/// its line paid.
+type Counted = Vec<(String, String, Decimal, Decimal)>;
 
 impl Part<'_> {
     /// Whether this version takes back a deal cancelled on `cancelled`:
@@ -412,9 +442,18 @@ impl PlanVersions {
         }
         let history = list(input, "history")?;
         let mut parts = Vec::with_capacity(self.0.len());
+        let mut earlier = Earlier::default();
         for (me, v) in self.0.iter().enumerate() {
-            let part = Part { versions: &self.0, me };
-            parts.push(v.decide_part(version, snapshot, input, now, Some(part))?);
+            let part = Part {
+                versions: &self.0,
+                me,
+                earlier: &earlier,
+            };
+            let (decided, counted) = v.decide_part(version, snapshot, input, now, Some(part))?;
+            earlier
+                .add(counted)
+                .map_err(|_| v.overflow("tiers filled across versions"))?;
+            parts.push(decided);
         }
         let latest = &self.0[self.0.len() - 1];
         let mut order: Vec<String> = Vec::new();
@@ -520,6 +559,9 @@ struct Draft<'c> {
     /// One per component: the deals a component's `when` keeps and their
     /// credit (`None`: every deal of the rep).
     views: Vec<Option<View>>,
+    /// One per component: what earlier versions of the plan counted and
+    /// paid for it in the period (zero but for tiered components).
+    earlier: Vec<(Decimal, Decimal)>,
 }
 
 /// The credited deals one component counts for one rep.
@@ -605,6 +647,32 @@ fn list<'v>(input: &'v Value, key: &str) -> Result<&'v [Value], DecideError> {
     }
 }
 
+/// The reps whose statements an input asks for (`statements_for`, a list
+/// of rep ids), when it asks for some: the other `reps` still count where
+/// the plan reads the whole roster (targets split among reps) but get no
+/// statement. A server runs a period in batches of reps this way, each
+/// batch's input holding the whole roster and the deals that credit its
+/// reps; a split deal is paid as one only among the reps asked for, so a
+/// batch holds every rep its split deals credit.
+fn statements_for(input: &Value) -> Result<Option<std::collections::HashSet<String>>, DecideError> {
+    match input.get("statements_for") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::List(ids)) => ids
+            .iter()
+            .map(|v| {
+                v.as_str().map(str::to_string).ok_or_else(|| {
+                    DecideError::BadInput(format!("`statements_for` lists rep ids, not {}", v.type_name()))
+                })
+            })
+            .collect::<Result<_, _>>()
+            .map(Some),
+        Some(other) => Err(DecideError::BadInput(format!(
+            "`statements_for` must be a list of rep ids, got {}",
+            other.type_name()
+        ))),
+    }
+}
+
 impl IncentivePlan {
     /// The version a line names: `effective.from`.
     fn version_tag(&self) -> Option<String> {
@@ -662,7 +730,7 @@ impl IncentivePlan {
         input: &Value,
         now: &str,
     ) -> Result<PlanDecision<'a>, DecideError> {
-        self.decide_part(version, snapshot, input, now, None)
+        Ok(self.decide_part(version, snapshot, input, now, None)?.0)
     }
 
     /// Decides the plan; as one `part` of several versions, it credits
@@ -675,7 +743,7 @@ impl IncentivePlan {
         input: &Value,
         now: &str,
         part: Option<Part<'_>>,
-    ) -> Result<PlanDecision<'a>, DecideError> {
+    ) -> Result<(PlanDecision<'a>, Counted), DecideError> {
         let bad = |m: String| DecideError::BadInput(m);
         let period_label = input
             .get("period")
@@ -689,11 +757,15 @@ impl IncentivePlan {
         let reps = list(input, "reps")?;
         let deals = list(input, "deals")?;
         let history = list(input, "history")?;
+        let only = statements_for(input)?;
 
         // Who the plan applies to.
         let mut eligible: Vec<(String, &Value)> = Vec::new();
         for rep in reps {
             let id = text(rep.get("id")).ok_or_else(|| bad("every rep needs an `id`".into()))?;
+            if only.as_ref().is_some_and(|o| !o.contains(id.as_str())) {
+                continue;
+            }
             let applies = match &self.applies_to {
                 None => true,
                 Some(e) => {
@@ -811,9 +883,14 @@ impl IncentivePlan {
             let locals = self.locals(&now_value, Value::map(totals), quota, &period);
             let mut lines = Vec::with_capacity(self.components.len());
             let mut views = Vec::with_capacity(self.components.len());
+            let mut before = Vec::with_capacity(self.components.len());
             for c in &self.components {
                 let view = self.view(c, rep, rep_id, mine, &locals)?;
                 let (deals, counted) = view.as_ref().map_or((mine, credit), |v| (&v.deals, v.credit));
+                let earlier = match (c, &part) {
+                    (ComponentDef::Tiered(t), Some(p)) => p.earlier.of(rep_id, &t.id),
+                    _ => (Decimal::ZERO, Decimal::ZERO),
+                };
                 lines.push(self.component_line(
                     c,
                     snapshot,
@@ -824,8 +901,10 @@ impl IncentivePlan {
                     quota,
                     &locals,
                     &splits_by_index,
+                    earlier,
                 )?);
                 views.push(view);
+                before.push(earlier);
             }
             drafts.push(Draft {
                 rep_id: rep_id.clone(),
@@ -835,6 +914,7 @@ impl IncentivePlan {
                 attainment,
                 lines,
                 views,
+                earlier: before,
             });
         }
         if !split_deals.is_empty() {
@@ -845,6 +925,17 @@ impl IncentivePlan {
             }
         }
 
+        let mut counted: Counted = Vec::new();
+        if part.is_some() {
+            for d in &drafts {
+                for (k, c) in self.components.iter().enumerate() {
+                    if let ComponentDef::Tiered(t) = c {
+                        let paid = d.lines[k].as_ref().map_or(Decimal::ZERO, |l| l.amount);
+                        counted.push((d.rep_id.clone(), t.id.to_string(), d.view(k).1, paid));
+                    }
+                }
+            }
+        }
         let mut statements = Vec::with_capacity(drafts.len());
         for d in drafts {
             let Draft {
@@ -890,14 +981,17 @@ impl IncentivePlan {
                 pace,
             });
         }
-        Ok(PlanDecision {
-            policy: &self.name,
-            kind: "IncentivePlan",
-            version,
-            period: period.label,
-            currency: &self.currency,
-            statements,
-        })
+        Ok((
+            PlanDecision {
+                policy: &self.name,
+                kind: "IncentivePlan",
+                version,
+                period: period.label,
+                currency: &self.currency,
+                statements,
+            },
+            counted,
+        ))
     }
 
     /// What a deal closed on `closed` credits under this plan version, and
@@ -966,6 +1060,11 @@ impl IncentivePlan {
             }
         }
         Ok(out)
+    }
+
+    /// Whether a deal may credit reps other than its owner (`credit.splits`).
+    pub fn splits_credit(&self) -> bool {
+        self.splits.is_some()
     }
 
     /// Whether the plan's quota comes from the Targets document `name`
@@ -1073,12 +1172,16 @@ impl IncentivePlan {
         quota: Option<Decimal>,
         locals: &[Value],
         splits: &BTreeMap<usize, &SplitDeal>,
+        earlier: (Decimal, Decimal),
     ) -> Result<Option<Line>, DecideError> {
         let r = self.rounding;
         let money = |d: Decimal| r.round(d).to_string();
         let ids = |cs: &[&Credited]| cs.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
         Ok(Some(match c {
-            ComponentDef::Tiered(t) => self.tiered_line(t, rep_id, mine, credit, quota, &BTreeMap::new())?.0,
+            ComponentDef::Tiered(t) => {
+                self.tiered_line(t, rep_id, mine, credit, quota, &BTreeMap::new(), earlier)?
+                    .0
+            }
             ComponentDef::Rate(d) => self.rate_line(d, snapshot, rep, rep_id, mine, credit, locals, splits)?,
             ComponentDef::Spiff { id, when, amount } => {
                 let mut hits = Vec::new();
@@ -1469,11 +1572,16 @@ impl IncentivePlan {
 
     /// A tiered component's bounds in credit units for one rep: attainment
     /// bounds are multiplied by the rep's quota.
+    ///
+    /// `earlier` is the credit earlier versions of the plan counted in the
+    /// period: the bands start where it ends (a band it filled is gone, the
+    /// band it reached is what is left of it).
     fn tier_bounds(
         &self,
         t: &TieredDef,
         rep_id: &str,
         quota: Option<Decimal>,
+        earlier: Decimal,
     ) -> Result<(Decimal, Bands), DecideError> {
         let id = &t.id;
         let scale = match t.basis {
@@ -1490,13 +1598,38 @@ impl IncentivePlan {
             .map(|(u, rate)| Ok((u.map(|u| u.checked_mul(scale).ok_or(Overflow)).transpose()?, *rate)))
             .collect::<Result<Bands, Overflow>>()
             .map_err(|_| self.overflow(format!("component `{id}` tier bounds for rep `{rep_id}`")))?;
-        Ok((scale, bounds))
+        if earlier <= Decimal::ZERO {
+            return Ok((scale, bounds));
+        }
+        let last = bounds.last().map(|(_, rate)| *rate);
+        let mut left: Bands = bounds
+            .into_iter()
+            .filter_map(|(upto, rate)| match upto {
+                Some(u) if u <= earlier => None,
+                // `earlier < u`: the difference fits.
+                Some(u) => Some((Some(u - earlier), rate)),
+                None => Some((None, rate)),
+            })
+            .collect();
+        if left.is_empty()
+            && let Some(rate) = last
+        {
+            // Past every bound: marginal tiers pay nothing more,
+            // retroactive ones the last rate.
+            left.push((Some(Decimal::ZERO), rate));
+        }
+        Ok((scale, left))
     }
 
     /// One rep's tiered line, and whether its cap bound it. `as_one` holds,
     /// by deal index, the rep's parts of split deals paid as one deal (see
     /// `pay_split_deals_as_one`); the rest of the credit is tiered as usual
     /// and rounded once.
+    ///
+    /// `earlier` is what earlier versions of the plan counted and paid for
+    /// this component in the period: the tiers go on from that credit, and
+    /// the cap holds what is left of it.
+    #[allow(clippy::too_many_arguments)]
     fn tiered_line(
         &self,
         t: &TieredDef,
@@ -1505,6 +1638,7 @@ impl IncentivePlan {
         credit: Decimal,
         quota: Option<Decimal>,
         as_one: &BTreeMap<usize, PaidAsOne>,
+        earlier: (Decimal, Decimal),
     ) -> Result<(Line, bool), DecideError> {
         let r = self.rounding;
         let money = |d: Decimal| r.round(d).to_string();
@@ -1518,7 +1652,8 @@ impl IncentivePlan {
             ..
         } = t;
         let overflow = || self.overflow(format!("component `{id}` for rep `{rep_id}`"));
-        let (scale, bounds) = self.tier_bounds(t, rep_id, quota)?;
+        let (scale, bounds) = self.tier_bounds(t, rep_id, quota, earlier.0)?;
+        let cap = &cap.map(|c| c.checked_sub(earlier.1).unwrap_or(c).max(Decimal::ZERO));
         let as_one_text = |c: &Credited, p: &PaidAsOne| {
             format!(
                 "{}: split deal paid as one, {} x {} = {}, {} of it by largest remainder = {}",
@@ -1618,10 +1753,13 @@ impl IncentivePlan {
                 TierBasis::Attainment => credit.checked_div(scale).ok_or_else(overflow)?.round_dp(4).normalize(),
             }),
             rate: Some(rate),
-            explain: if explain.is_empty() {
-                "no credit".into()
-            } else {
-                explain
+            explain: match (explain.is_empty(), earlier.0 > Decimal::ZERO) {
+                (true, _) => "no credit".into(),
+                (false, false) => explain,
+                (false, true) => format!(
+                    "tiers from {} credited under earlier versions: {explain}",
+                    money(earlier.0)
+                ),
             },
             by_deal,
             plugin: None,
@@ -1664,7 +1802,7 @@ impl IncentivePlan {
         let by_rep: BTreeMap<&str, usize> = drafts.iter().enumerate().map(|(i, d)| (d.rep_id.as_str(), i)).collect();
         let bounds = drafts
             .iter()
-            .map(|d| self.tier_bounds(t, &d.rep_id, d.quota).map(|(_, b)| b))
+            .map(|d| self.tier_bounds(t, &d.rep_id, d.quota, d.earlier[k].0).map(|(_, b)| b))
             .collect::<Result<Vec<_>, _>>()?;
         // Each rep's credit from each split deal, by the deal's index.
         let parts: Vec<BTreeMap<usize, Decimal>> = drafts
@@ -1713,7 +1851,7 @@ impl IncentivePlan {
             for (i, paid) in as_one.iter().enumerate().filter(|(_, p)| !p.is_empty()) {
                 let d = &drafts[i];
                 let (mine, credit) = d.view(k);
-                let (line, capped) = self.tiered_line(t, &d.rep_id, mine, credit, d.quota, paid)?;
+                let (line, capped) = self.tiered_line(t, &d.rep_id, mine, credit, d.quota, paid, d.earlier[k])?;
                 if capped {
                     left_out[i] = true;
                 }
@@ -1962,6 +2100,14 @@ fn apply_cap(
 }
 
 impl crate::Snapshot {
+    /// Every version of the IncentivePlan `name`, oldest first.
+    pub fn plan_versions(&self, name: &str) -> Option<&[IncentivePlan]> {
+        match self.compiled(Kind::IncentivePlan, name)? {
+            crate::Compiled::Plan(versions) => Some(versions.versions()),
+            _ => None,
+        }
+    }
+
     /// The IncentivePlan documents (every version of every plan) whose
     /// quota comes from the Targets document `name`.
     pub fn plans_fed_by(&self, name: &str) -> Vec<&IncentivePlan> {

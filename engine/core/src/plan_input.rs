@@ -96,15 +96,15 @@ pub fn cancel_date(deal: &StoredDeal<'_>) -> Option<NaiveDate> {
 }
 
 /// A plan input being built for one period.
-pub struct PlanInput<'p> {
-    period: &'p Period,
+pub struct PlanInput {
+    period: Period,
     /// Every version of each person, by id, oldest first.
     roster: BTreeMap<String, Vec<RosterVersion>>,
     deals: Vec<Value>,
 }
 
-impl<'p> PlanInput<'p> {
-    pub fn new(period: &'p Period, versions: Vec<RosterVersion>) -> PlanInput<'p> {
+impl PlanInput {
+    pub fn new(period: &Period, versions: Vec<RosterVersion>) -> PlanInput {
         let mut roster: BTreeMap<String, Vec<RosterVersion>> = BTreeMap::new();
         for v in versions {
             roster.entry(v.id.clone()).or_default().push(v);
@@ -113,7 +113,7 @@ impl<'p> PlanInput<'p> {
             versions.sort_by(|a, b| a.from.cmp(&b.from));
         }
         PlanInput {
-            period,
+            period: period.clone(),
             roster,
             deals: Vec::new(),
         }
@@ -149,10 +149,32 @@ impl<'p> PlanInput<'p> {
             .collect()
     }
 
+    /// The period the input is for.
+    pub fn period(&self) -> &Period {
+        &self.period
+    }
+
     /// Adds a deal if the period reads it; whether it did.
     pub fn add_deal(&mut self, deal: &StoredDeal<'_>) -> bool {
-        if !Self::reads(self.period, deal) {
-            return false;
+        match self.deal(deal) {
+            Some(d) => {
+                self.deals.push(d);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The deals added so far, taken out (the roster stays): a period read
+    /// in batches builds each batch's deals with one `PlanInput`.
+    pub fn take_deals(&mut self) -> Vec<Value> {
+        std::mem::take(&mut self.deals)
+    }
+
+    /// A deal as the input holds it, if the period reads it.
+    pub fn deal(&self, deal: &StoredDeal<'_>) -> Option<Value> {
+        if !Self::reads(&self.period, deal) {
+            return None;
         }
         let closed = close_date(deal);
         let mut d = match deal.fields {
@@ -170,8 +192,7 @@ impl<'p> PlanInput<'p> {
                 d.insert("rep".into(), Value::Object(v.rep.clone()));
             }
         }
-        self.deals.push(Value::Object(d));
-        true
+        Some(Value::Object(d))
     }
 
     /// The input: `period`, `reps` (everyone on the roster during the

@@ -159,3 +159,49 @@ fn a_second_plan_of_one_name_without_effective_is_refused() {
         "{e}"
     );
 }
+
+/// A version of `ae` with two tiers (`upto 1000`, then above) and a cap of 250.
+fn tiered_version(from: &str, to: &str, low: &str, high: &str) -> String {
+    format!(
+        "apiVersion: dealrules/v1\nkind: IncentivePlan\nmetadata: {{ name: ae }}\nspec:\n  effective: {{ from: {from}, to: {to} }}\n  period: quarter\n  currency: USD\n  credit: {{ when: 'deal.stage == \"won\"', amount: deal.amount }}\n  components:\n    - {{ id: commission, type: tiered, basis: amount, mode: marginal, cap: 250, tiers: [ {{ upto: 1000, rate: {low} }}, {{ rate: {high} }} ] }}\n"
+    )
+}
+
+#[test]
+fn tiers_fill_with_the_periods_credit_across_versions() {
+    let s = load(&[
+        tiered_version("2026-01-01", "2026-02-14", "0.10", "0.20"),
+        tiered_version("2026-02-15", "2026-12-31", "0.12", "0.24"),
+    ])
+    .unwrap();
+    let input = json!({
+        "period": "2026-Q1",
+        "reps": [{"id": "ana"}, {"id": "ben"}],
+        "deals": [
+            {"id": "d1", "owner": "ana", "stage": "won", "amount": "800", "closed_at": "2026-01-20"},
+            {"id": "d2", "owner": "ana", "stage": "won", "amount": "600", "closed_at": "2026-03-02"},
+            {"id": "d3", "owner": "ben", "stage": "won", "amount": "900", "closed_at": "2026-02-01"},
+            {"id": "d4", "owner": "ben", "stage": "won", "amount": "900", "closed_at": "2026-03-01"},
+        ],
+    });
+    let d = decide(&s, &input);
+    // ana: 800 x 10% = 80.00 under the first version; the second goes on
+    // from 800: 200 x 12% + 400 x 24% = 24 + 96 = 120.00 (not 600 x 12%).
+    let ana = statement(&d, "ana");
+    let amounts: Vec<&Json> = ana["lines"].as_array().unwrap().iter().map(|l| &l["amount"]).collect();
+    assert_eq!(amounts, [&json!("80.00"), &json!("120.00")], "{ana:#}");
+    assert!(
+        ana["lines"][1]["explain"]
+            .as_str()
+            .unwrap()
+            .starts_with("tiers from 800.00 credited under earlier versions"),
+        "{ana:#}"
+    );
+    assert_eq!(ana["total"], "200.00");
+    // ben: 900 x 10% = 90.00; then from 900: 100 x 12% + 800 x 24% =
+    // 204.00, and the cap of 250 for the period leaves 160.00.
+    let ben = statement(&d, "ben");
+    let amounts: Vec<&Json> = ben["lines"].as_array().unwrap().iter().map(|l| &l["amount"]).collect();
+    assert_eq!(amounts, [&json!("90.00"), &json!("160.00")], "{ben:#}");
+    assert_eq!(ben["total"], "250.00");
+}

@@ -67,6 +67,23 @@ spec:
     director: "role:sales-director"
 "#;
 
+/// Starts the peak resident memory over from what is resident now (Linux:
+/// writing 5 to clear_refs resets VmHWM), so each measurement's own peak
+/// can be read.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?.to_string();
+            line.split_whitespace().nth(1)?.parse::<f64>().ok()
+        })
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
 fn size(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
@@ -168,6 +185,7 @@ fn impact(c: &mut Criterion) {
     let candidate = snapshot(&PLAN.replace("rate: 0.10", "rate: 0.12"));
     let run = |request: &ImpactRequest, what: &str| {
         let (progress, _) = tokio::sync::watch::channel(ImpactProgress::default());
+        reset_peak_rss();
         let started = Instant::now();
         let impact = runtime
             .block_on(measure(
@@ -179,7 +197,11 @@ fn impact(c: &mut Criterion) {
                 &progress,
             ))
             .unwrap();
-        eprintln!("impact over {what}: {:.2?}", started.elapsed());
+        eprintln!(
+            "impact over {what}: {:.2?}, peak RSS {:.0} MiB",
+            started.elapsed(),
+            peak_rss_mib()
+        );
         impact
     };
     let mut group = c.benchmark_group("impact");

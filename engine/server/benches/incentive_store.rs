@@ -34,6 +34,13 @@ impl Rng {
     }
 }
 
+/// Starts the peak resident memory over from what is resident now, so
+/// each phase's own peak can be read.
+fn reset_peak_rss() {
+    // Linux: writing 5 to clear_refs resets the peak (VmHWM).
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
 fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -75,6 +82,7 @@ fn measure(runtime: &tokio::runtime::Runtime, label: &str, url: &str, people: us
     );
     runtime.block_on(async {
         let store = Arc::new(Store::open(url).await.unwrap());
+        reset_peak_rss();
         let started = Instant::now();
         let roster = imports::people(people_csv(people).as_bytes(), ImportFormat::Csv).unwrap();
         store.import_people(&roster, "bench").await.unwrap();
@@ -97,6 +105,8 @@ fn measure(runtime: &tokio::runtime::Runtime, label: &str, url: &str, people: us
             from = to;
         }
         let import_s = started.elapsed().as_secs_f64();
+        let import_peak = peak_rss_mib().unwrap_or(f64::NAN);
+        reset_peak_rss();
 
         let workflow = Workflow::new(
             store.clone(),
@@ -118,8 +128,9 @@ fn measure(runtime: &tokio::runtime::Runtime, label: &str, url: &str, people: us
         let run_s = started.elapsed().as_secs_f64();
         assert_eq!(run.reps as usize, people, "{run:?}");
         println!(
-            "{label}: {people} people in {people_s:.2} s; {deals} deals imported in {import_s:.2} s ({:.0} deals/s); \
-             run of ae-2026 for 2026-Q1: {run_s:.2} s, {} statements, total {}; peak RSS {:.0} MiB",
+            "{label}: {people} people in {people_s:.2} s; {deals} deals imported in {import_s:.2} s ({:.0} deals/s, \
+             peak RSS {import_peak:.0} MiB); run of ae-2026 for 2026-Q1: {run_s:.2} s, {} statements, total {}, \
+             peak RSS {:.0} MiB",
             deals as f64 / import_s,
             run.reps,
             run.total,

@@ -240,6 +240,10 @@ pub struct ImpactJobView {
     pub requested_by: String,
     pub started_at: String,
     pub finished_at: Option<String>,
+    /// How often the job started again from the beginning because the
+    /// node running it stopped (it then runs on the pack active at the
+    /// restart).
+    pub restarts: i64,
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -1188,12 +1192,13 @@ pub(crate) async fn begin_impact(
         requested_by: who.subject.clone(),
         started_at: dealrules_store::timestamp_now(),
         finished_at: None,
+        restarts: 0,
     };
     state.store.insert_impact(&job).await?;
     let active = state.snapshot.load_full();
-    let (store, now, job_id) = (state.store.clone(), state.clock.text(), job.id.clone());
+    let (store, clock, job_id) = (state.store.clone(), state.clock.clone(), job.id.clone());
     tokio::spawn(async move {
-        run_impact(store, job_id, active, Arc::new(candidate), req, now).await;
+        run_impact(store, clock, job_id, active, Arc::new(candidate), req).await;
     });
     Ok(job_view(job))
 }
@@ -1201,22 +1206,37 @@ pub(crate) async fn begin_impact(
 /// Runs an impact job to its end, writing its progress every half second.
 pub async fn run_impact(
     store: Arc<dealrules_store::Store>,
+    clock: Arc<dealrules_workflow::Clock>,
     job: String,
     active: Arc<Snapshot>,
     candidate: Arc<Snapshot>,
     request: ImpactRequest,
-    now: String,
 ) {
+    let now = clock.text();
     let (progress, mut watching) = tokio::sync::watch::channel(ImpactProgress::default());
     let writer = {
         let (store, job) = (store.clone(), job.clone());
+        let clock = clock.clone();
         tokio::spawn(async move {
-            while watching.changed().await.is_ok() {
-                let p = json!(*watching.borrow_and_update());
-                if let Err(e) = store.impact_progress(&job, &p).await {
-                    tracing::warn!(job = %job, error = %e, "recording an impact job's progress failed");
+            let mut alive = tokio::time::interval(IMPACT_HEARTBEAT);
+            loop {
+                tokio::select! {
+                    changed = watching.changed() => {
+                        if changed.is_err() {
+                            break;
+                        }
+                        let p = json!(*watching.borrow_and_update());
+                        if let Err(e) = store.impact_progress(&job, &p, &clock.text()).await {
+                            tracing::warn!(job = %job, error = %e, "recording an impact job's progress failed");
+                        }
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                    _ = alive.tick() => {
+                        if let Err(e) = store.impact_heartbeat(&job, &clock.text()).await {
+                            tracing::warn!(job = %job, error = %e, "recording an impact job's heartbeat failed");
+                        }
+                    }
                 }
-                tokio::time::sleep(Duration::from_millis(500)).await;
             }
         })
     };
@@ -1251,7 +1271,60 @@ fn job_view(j: ImpactJob) -> ImpactJobView {
         requested_by: j.requested_by,
         started_at: j.started_at,
         finished_at: j.finished_at,
+        restarts: j.restarts,
     }
+}
+
+/// A running job says it is alive this often; one silent for
+/// [`IMPACT_STALE`] is taken to have lost its node.
+const IMPACT_HEARTBEAT: Duration = Duration::from_secs(5);
+/// See [`IMPACT_HEARTBEAT`].
+pub const IMPACT_STALE: Duration = Duration::from_secs(30);
+
+/// Starts again the impact jobs whose node stopped while they ran (no
+/// heartbeat for [`IMPACT_STALE`]): from the beginning, on the pack active
+/// now and the change as it is now; the job counts the restart. A change
+/// that no longer builds ends its job failed, saying why.
+pub async fn resume_impacts(state: &AppState) -> Result<usize, dealrules_store::StoreError> {
+    let stale = dealrules_store::timestamp(
+        state.clock.now() - chrono::Duration::from_std(IMPACT_STALE).unwrap_or(chrono::Duration::seconds(30)),
+    );
+    let jobs = state.store.claim_stale_impacts(&stale, &state.clock.text()).await?;
+    let mut resumed = 0;
+    for job in jobs {
+        tracing::warn!(job = %job.id, change = %job.change_id, restarts = job.restarts, "an impact job lost its node; starting it again");
+        let request: Result<ImpactRequest, String> =
+            serde_json::from_value(job.request.clone()).map_err(|e| e.to_string());
+        let candidate = match request {
+            Err(e) => Err(format!("its request no longer reads: {e}")),
+            Ok(req) => match load(state, &job.change_id).await {
+                Err(e) => Err(format!("its change: {e}")),
+                Ok(c) => match candidate(state, &c).await {
+                    Ok((_, _, Some(snapshot), _)) => Ok((req, snapshot)),
+                    Ok((_, _, None, _)) => Err("the change no longer passes its checks".to_string()),
+                    Err(e) => Err(format!("its change: {e}")),
+                },
+            },
+        };
+        match candidate {
+            Ok((req, snapshot)) => {
+                let active = state.snapshot.load_full();
+                let (store, clock, id) = (state.store.clone(), state.clock.clone(), job.id.clone());
+                tokio::spawn(async move {
+                    run_impact(store, clock, id, active, Arc::new(snapshot), req).await;
+                });
+                resumed += 1;
+            }
+            Err(why) => {
+                let why = format!("the node running the job stopped, and it cannot start again: {why}");
+                state
+                    .store
+                    .finish_impact(&job.id, &job.progress, Err(why.as_str()))
+                    .await?;
+            }
+        }
+    }
+    Ok(resumed)
 }
 
 /// An impact job: progress while `running`, the result when `done`.

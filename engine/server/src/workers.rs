@@ -60,6 +60,7 @@ async fn check_pace(state: Arc<AppState>, tick: Duration) -> WorkerResult {
 
 /// Fires scheduled change requests that are due, every `tick`: each node
 /// runs this, and a lease in the store gives each change to one of them.
+/// The same tick starts again the impact jobs whose node stopped.
 pub fn scheduled_changes(state: Arc<AppState>, tick: Duration) {
     let workers = state.workers.clone();
     workers.spawn("scheduled-changes", move || fire_changes(state.clone(), tick));
@@ -74,6 +75,9 @@ async fn fire_changes(state: Arc<AppState>, tick: Duration) -> WorkerResult {
         crate::changes::fire_due(&state, &node)
             .await
             .map_err(|e| format!("firing scheduled changes failed: {e}"))?;
+        crate::changes::resume_impacts(&state)
+            .await
+            .map_err(|e| format!("resuming impact jobs failed: {e}"))?;
     }
 }
 

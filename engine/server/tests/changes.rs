@@ -934,3 +934,66 @@ async fn impact_lists_exactly_the_decisions_that_flip_and_the_moves_and_timers_a
     assert_eq!(f["cancelled_timers"][0]["deal"], "o-1");
     assert_eq!(f["cancelled_timers"][0]["timer"], "nudge");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_impact_job_whose_node_stopped_starts_again_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write_pack(dir.path());
+    let n = node(&sqlite(dir.path()), &rules, true, true).await;
+    let (code, v) = http(n.addr, "t-ada", "POST", "/v1/people:import", "text/csv", PEOPLE_CSV).await;
+    assert_eq!(code, 200, "{v}");
+    let (code, v) = http(n.addr, "t-ada", "POST", "/v1/deals:import", "text/csv", DEALS_CSV).await;
+    assert_eq!(code, 200, "{v}");
+    let id = n
+        .change(
+            "Commission 12%",
+            json!({ "plans.yaml": PLAN.replace("rate: 0.10", "rate: 0.12") }),
+        )
+        .await;
+    // What a node stopping mid-job leaves behind: the job `running`, with
+    // no process computing it.
+    let job = dealrules_store::ImpactJob {
+        id: "imp_left_behind".into(),
+        change_id: id.clone(),
+        state: dealrules_store::ImpactState::Running,
+        request: json!({ "incentive_periods": ["2026-Q1"] }),
+        progress: json!({ "phase": "incentives", "decisions_replayed": 0, "decisions_total": 0,
+            "incentives_done": 0, "incentives_total": 1, "deals_checked": 0 }),
+        result: None,
+        error: None,
+        requested_by: "ada".into(),
+        started_at: dealrules_store::timestamp_now(),
+        finished_at: None,
+        restarts: 0,
+    };
+    n.state.store.insert_impact(&job).await.unwrap();
+    let path = format!("/v1/changes/{id}/impact/imp_left_behind");
+    // While its heartbeat is fresh, no node takes it (its own may be alive).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let j = n.ok("t-ada", "GET", &path, Value::Null).await;
+    assert_eq!(
+        (j["state"].as_str(), j["restarts"].as_i64()),
+        (Some("running"), Some(0)),
+        "{j}"
+    );
+    // Silent for longer than a heartbeat allows: the running node starts
+    // it again from the beginning and the job says so.
+    n.state.clock.advance(chrono::Duration::seconds(31));
+    let started = std::time::Instant::now();
+    let j = loop {
+        let j = n.ok("t-ada", "GET", &path, Value::Null).await;
+        if j["state"] != "running" {
+            break j;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "not resumed: {j}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(j["state"], "done", "{j}");
+    assert_eq!(j["restarts"], 1, "{j}");
+    assert_eq!(j["result"]["incentives"][0]["delta"], "3400.00", "{j}");
+    // Done jobs are never taken again.
+    n.state.clock.advance(chrono::Duration::seconds(60));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let again = n.ok("t-ada", "GET", &path, Value::Null).await;
+    assert_eq!(again["restarts"], 1, "{again}");
+}

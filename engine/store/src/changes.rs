@@ -66,6 +66,9 @@ pub struct ImpactJob {
     pub requested_by: String,
     pub started_at: String,
     pub finished_at: Option<String>,
+    /// How often the job was started again from the beginning because the
+    /// node running it stopped.
+    pub restarts: i64,
 }
 
 /// The files of `candidate` that differ from `base`: what a change from
@@ -407,7 +410,7 @@ impl Store {
     // ---- impact jobs ----
 
     pub async fn insert_impact(&self, job: &ImpactJob) -> Result<()> {
-        sqlx::query("INSERT INTO change_impacts (id, change_id, state, request, progress, requested_by, started_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        sqlx::query("INSERT INTO change_impacts (id, change_id, state, request, progress, requested_by, started_at, heartbeat_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(&job.id)
             .bind(&job.change_id)
             .bind(job.state.as_str())
@@ -415,20 +418,68 @@ impl Store {
             .bind(job.progress.to_string())
             .bind(&job.requested_by)
             .bind(&job.started_at)
+            .bind(&job.started_at)
             .execute(&self.pool)
             .await
             .map_err(query_err("storing an impact job"))?;
         Ok(())
     }
 
-    pub async fn impact_progress(&self, id: &str, progress: &Value) -> Result<()> {
-        sqlx::query("UPDATE change_impacts SET progress = $1 WHERE id = $2 AND state = 'running'")
+    /// A running job's progress, and that it is alive at `at`.
+    pub async fn impact_progress(&self, id: &str, progress: &Value, at: &str) -> Result<()> {
+        sqlx::query("UPDATE change_impacts SET progress = $1, heartbeat_at = $3 WHERE id = $2 AND state = 'running'")
             .bind(progress.to_string())
             .bind(id)
+            .bind(at)
             .execute(&self.pool)
             .await
             .map_err(query_err("recording an impact job's progress"))?;
         Ok(())
+    }
+
+    /// Says a running job is alive at `at`.
+    pub async fn impact_heartbeat(&self, id: &str, at: &str) -> Result<()> {
+        sqlx::query("UPDATE change_impacts SET heartbeat_at = $1 WHERE id = $2 AND state = 'running'")
+            .bind(at)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("recording an impact job's heartbeat"))?;
+        Ok(())
+    }
+
+    /// Takes the running jobs whose last heartbeat is before `stale` (their
+    /// node stopped): each counts one more restart, its progress starts
+    /// over, and it is the caller's to run again. Across nodes, each job
+    /// goes to one of them. `at` is now.
+    pub async fn claim_stale_impacts(&self, stale: &str, at: &str) -> Result<Vec<ImpactJob>> {
+        let rows = sqlx::query(
+            "SELECT id FROM change_impacts WHERE state = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < $1) ORDER BY id",
+        )
+        .bind(stale)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("reading impact jobs"))?;
+        let mut claimed = Vec::new();
+        for row in rows {
+            let id: String = row.try_get(0).map_err(query_err("reading impact jobs"))?;
+            let done = sqlx::query(
+                "UPDATE change_impacts SET heartbeat_at = $1, restarts = restarts + 1, progress = $2 WHERE id = $3 AND state = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < $4)",
+            )
+            .bind(at)
+            .bind("{}")
+            .bind(&id)
+            .bind(stale)
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("claiming an impact job"))?;
+            if done.rows_affected() == 1
+                && let Some(job) = self.impact(&id).await?
+            {
+                claimed.push(job);
+            }
+        }
+        Ok(claimed)
     }
 
     /// Ends a job: its result, or why it failed.
@@ -456,7 +507,7 @@ impl Store {
     }
 
     pub async fn impact(&self, id: &str) -> Result<Option<ImpactJob>> {
-        let row = sqlx::query("SELECT id, change_id, state, request, progress, result, error, requested_by, started_at, finished_at FROM change_impacts WHERE id = $1")
+        let row = sqlx::query("SELECT id, change_id, state, request, progress, result, error, requested_by, started_at, finished_at, restarts FROM change_impacts WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await
@@ -479,6 +530,7 @@ impl Store {
             requested_by: r.try_get(7).map_err(e())?,
             started_at: r.try_get(8).map_err(e())?,
             finished_at: r.try_get(9).map_err(e())?,
+            restarts: r.try_get(10).map_err(e())?,
         }))
     }
 }

@@ -92,6 +92,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "targets_measured",
         include_str!("../migrations/0007_targets_measured.sql"),
     ),
+    (11, "run_parts", include_str!("../migrations/0011_run_parts.sql")),
 ];
 
 /// Largest page `decisions` returns.

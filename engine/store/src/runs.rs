@@ -182,14 +182,19 @@ impl Store {
     /// replacing the period's other runs that are not locked; one
     /// transaction. False (nothing stored) when the period was locked
     /// meanwhile or the run is no longer running.
+    ///
+    /// A run that stored its statements and inputs part by part while it
+    /// ran ([`Store::add_run_part`]) passes no statements and no input;
+    /// `reps` is how many statements it has in all.
     #[allow(clippy::too_many_arguments)]
     pub async fn finish_run(
         &self,
         run_id: &str,
         statements: &[StatementRow],
+        reps: i64,
         currency: &str,
         total: &str,
-        input: &str,
+        input: Option<&str>,
         at: &str,
     ) -> Result<bool> {
         let mut tx = self.begin_write().await?;
@@ -208,6 +213,22 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(query_err("replacing a run"))?;
+        self.insert_statements(&mut tx, statements).await?;
+        sqlx::query("UPDATE incentive_runs SET state = 'draft', currency = $2, reps = $3, total = $4, input = $5, finished_at = $6 WHERE id = $1")
+            .bind(run_id)
+            .bind(currency)
+            .bind(reps)
+            .bind(total)
+            .bind(input)
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("finishing a run"))?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn insert_statements(&self, conn: &mut sqlx::AnyConnection, statements: &[StatementRow]) -> Result<()> {
         for chunk in statements.chunks(1000) {
             let mut sql = String::from("INSERT INTO statements (run_id, rep, plan, period, total, body) VALUES ");
             crate::placeholders::push_rows(&mut sql, self.backend, chunk.len(), 6);
@@ -222,31 +243,104 @@ impl Store {
                     .bind(&s.total)
                     .bind(&s.body);
             }
-            q.execute(&mut *tx).await.map_err(query_err("storing statements"))?;
+            q.execute(&mut *conn).await.map_err(query_err("storing statements"))?;
         }
-        sqlx::query("UPDATE incentive_runs SET state = 'draft', currency = $2, reps = $3, total = $4, input = $5, finished_at = $6 WHERE id = $1")
+        Ok(())
+    }
+
+    /// Stores one part of a running run: the statements it decided (a rep
+    /// an earlier part decided is decided again: its statement is
+    /// replaced) and the input it read; one transaction. False (nothing
+    /// stored) when the run is no longer running.
+    pub async fn add_run_part(
+        &self,
+        run_id: &str,
+        part: i64,
+        reps: &[String],
+        input: &str,
+        statements: &[StatementRow],
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        if self.run_in(&mut tx, run_id).await?.map(|r| r.state) != Some(RunState::Running) {
+            return Ok(false);
+        }
+        for chunk in statements.chunks(500) {
+            let mut sql = String::from("DELETE FROM statements WHERE run_id = ");
+            crate::placeholders::push_list(&mut sql, self.backend, 1, 1);
+            sql.push_str(" AND rep IN (");
+            crate::placeholders::push_list(&mut sql, self.backend, 2, chunk.len());
+            sql.push(')');
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(run_id);
+            for s in chunk {
+                q = q.bind(&s.rep);
+            }
+            q.execute(&mut *tx).await.map_err(query_err("replacing statements"))?;
+        }
+        self.insert_statements(&mut tx, statements).await?;
+        let reps = serde_json::to_string(reps).map_err(|e| StoreError::BadArgument(e.to_string()))?;
+        sqlx::query("INSERT INTO run_inputs (run_id, part, reps, input) VALUES ($1, $2, $3, $4)")
             .bind(run_id)
-            .bind(currency)
-            .bind(statements.len() as i64)
-            .bind(total)
+            .bind(part)
+            .bind(reps)
             .bind(input)
-            .bind(at)
             .execute(&mut *tx)
             .await
-            .map_err(query_err("finishing a run"))?;
+            .map_err(query_err("storing a run's input"))?;
         tx.commit().await?;
         Ok(true)
     }
 
-    /// Marks a running run failed, saying why.
+    /// How many statements a run has stored, and their sum is the caller's.
+    pub async fn count_statements(&self, run_id: &str) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) FROM statements WHERE run_id = $1")
+            .bind(run_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(query_err("counting statements"))?;
+        row.try_get(0).map_err(query_err("counting statements"))
+    }
+
+    /// Part `part` of a run's input: the reps it decided and the input
+    /// (JSON text); `None` past the last part.
+    pub async fn run_input_part(&self, run_id: &str, part: i64) -> Result<Option<(Vec<String>, String)>> {
+        let row = sqlx::query("SELECT reps, input FROM run_inputs WHERE run_id = $1 AND part = $2")
+            .bind(run_id)
+            .bind(part)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_err("reading a run's input"))?;
+        let Some(row) = row else { return Ok(None) };
+        let reps: String = row.try_get(0).map_err(query_err("reading a run's input"))?;
+        let input: String = row.try_get(1).map_err(query_err("reading a run's input"))?;
+        let reps = serde_json::from_str(&reps).map_err(|e| StoreError::Query {
+            what: "reading a run's input",
+            source: sqlx::Error::Decode(Box::new(e)),
+        })?;
+        Ok(Some((reps, input)))
+    }
+
+    /// Marks a running run failed, saying why; what it stored part by part
+    /// goes.
     pub async fn fail_run(&self, run_id: &str, error: &str, at: &str) -> Result<()> {
-        sqlx::query("UPDATE incentive_runs SET state = 'failed', error = $2, finished_at = $3 WHERE id = $1 AND state = 'running'")
+        let mut tx = self.begin_write().await?;
+        let failed = sqlx::query("UPDATE incentive_runs SET state = 'failed', error = $2, finished_at = $3 WHERE id = $1 AND state = 'running'")
             .bind(run_id)
             .bind(error)
             .bind(at)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
-            .map_err(query_err("recording a failed run"))?;
+            .map_err(query_err("recording a failed run"))?
+            .rows_affected();
+        if failed > 0 {
+            for table in ["statements", "run_inputs"] {
+                sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE run_id = $1")))
+                    .bind(run_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_err("recording a failed run"))?;
+            }
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -404,6 +498,16 @@ impl Store {
     /// as they read), those of its latest approved, published or locked
     /// run, oldest period first.
     pub async fn earlier_statements(&self, plan: &str, period: &str) -> Result<Vec<String>> {
+        self.earlier_statements_of(plan, period, None).await
+    }
+
+    /// As [`Store::earlier_statements`], only those of `reps` when given.
+    pub async fn earlier_statements_of(
+        &self,
+        plan: &str,
+        period: &str,
+        reps: Option<&[String]>,
+    ) -> Result<Vec<String>> {
         let rows = sqlx::query(
             "SELECT period, id FROM incentive_runs WHERE plan = $1 AND period < $2 AND LENGTH(period) = $3 AND state IN ('approved', 'published', 'locked') ORDER BY period, id DESC",
         )
@@ -422,7 +526,25 @@ impl Store {
                 continue;
             }
             seen = Some(p);
-            out.extend(self.run_statements(&id).await?.into_iter().map(|s| s.body));
+            match reps {
+                None => out.extend(self.run_statements(&id).await?.into_iter().map(|s| s.body)),
+                Some(reps) => {
+                    for chunk in reps.chunks(500) {
+                        let mut sql = String::from("SELECT body FROM statements WHERE run_id = ");
+                        crate::placeholders::push_list(&mut sql, self.backend, 1, 1);
+                        sql.push_str(" AND rep IN (");
+                        crate::placeholders::push_list(&mut sql, self.backend, 2, chunk.len());
+                        sql.push_str(") ORDER BY rep");
+                        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(&id);
+                        for r in chunk {
+                            q = q.bind(r);
+                        }
+                        for row in q.fetch_all(&self.pool).await.map_err(query_err("reading statements"))? {
+                            out.push(row.try_get(0).map_err(query_err("reading statements"))?);
+                        }
+                    }
+                }
+            }
         }
         Ok(out)
     }

@@ -25,7 +25,7 @@ use tokio::sync::watch;
 
 use crate::error::{WorkflowError, internal};
 use crate::facts::facts;
-use crate::incentive_runs::read_input;
+use crate::period_parts::PeriodParts;
 use crate::timers::cancel_reason;
 
 /// Changed decisions, refused moves and cancelled timers listed, at most.
@@ -380,6 +380,37 @@ fn plans_of(s: &Snapshot) -> impl Iterator<Item = String> + '_ {
         .map(|d| d.metadata.name.to_string())
 }
 
+/// Each plan's statement totals on both packs for one part.
+type Decided = Vec<(String, Option<RepTotals>, Option<RepTotals>)>;
+
+/// A part's reps and its decision, running.
+type Deciding = (Vec<String>, tokio::task::JoinHandle<Result<Decided, WorkflowError>>);
+
+/// Each plan's totals by rep on either side, and its currency.
+type Sides = BTreeMap<String, (BTreeMap<String, Decimal>, BTreeMap<String, Decimal>, String)>;
+
+/// Takes a part's totals in: a rep decided again by a later part keeps the
+/// later total.
+fn take_in(sides: &mut Sides, reps: &[String], decided: Decided) {
+    for (plan, before, after) in decided {
+        let side = sides.entry(plan).or_default();
+        for r in reps {
+            side.0.remove(r);
+            side.1.remove(r);
+        }
+        if let Some((totals, currency)) = before {
+            side.0.extend(totals);
+            if side.2.is_empty() {
+                side.2 = currency;
+            }
+        }
+        if let Some((totals, currency)) = after {
+            side.1.extend(totals);
+            side.2 = currency;
+        }
+    }
+}
+
 async fn recompute_plans(
     store: &Store,
     active: &Arc<Snapshot>,
@@ -395,32 +426,50 @@ async fn recompute_plans(
     let overflow = |what: &str| WorkflowError::Unprocessable(format!("{what} overflows"));
     let mut out = Vec::new();
     for period in periods {
+        let mut sides = Sides::new();
+        // The period is read once, part by part, for every plan.
+        let mut parts = PeriodParts::open(store, &[&**active, &**candidate], &plans, period, None).await?;
+        // One part is decided (on both packs, side by side) while the next
+        // is read.
+        let mut deciding: Option<Deciding> = None;
+        loop {
+            let next = parts.next(&[&**active, &**candidate], &plans, now).await?;
+            if let Some((reps, job)) = deciding.take() {
+                let decided = job.await.map_err(internal)??;
+                take_in(&mut sides, &reps, decided);
+            }
+            let Some(part) = next else { break };
+            let mut inputs = Vec::with_capacity(plans.len());
+            for plan in &plans {
+                let history = store
+                    .earlier_statements_of(plan, period, Some(&part.reps))
+                    .await?
+                    .iter()
+                    .map(|s| serde_json::from_str(s).map_err(internal))
+                    .collect::<Result<Vec<Json>, _>>()?;
+                inputs.push((plan.clone(), parts.input(&part, history)));
+            }
+            let (a, c, at) = (active.clone(), candidate.clone(), now.to_string());
+            let job = tokio::task::spawn_blocking(move || {
+                let mut out = Vec::with_capacity(inputs.len());
+                for (plan, input) in inputs {
+                    let input = Value::from_json(&input);
+                    let (before, after) = std::thread::scope(|scope| {
+                        let before = scope.spawn(|| statements(&a, &plan, &input, &at));
+                        let after = statements(&c, &plan, &input, &at);
+                        let before = before
+                            .join()
+                            .map_err(|_| internal("recomputing the active pack's statements panicked"))?;
+                        Ok::<_, WorkflowError>((before?, after?))
+                    })?;
+                    out.push((plan, before, after));
+                }
+                Ok::<_, WorkflowError>(out)
+            });
+            deciding = Some((part.reps, job));
+        }
         for plan in &plans {
-            let input = read_input(store, plan, period).await?;
-            let (a, c, name, at) = (active.clone(), candidate.clone(), plan.clone(), now.to_string());
-            // The two packs decide the same input side by side.
-            let (before, after) = tokio::task::spawn_blocking(move || {
-                let input = Value::from_json(&input);
-                std::thread::scope(|scope| {
-                    let before = scope.spawn(|| statements(&a, &name, &input, &at));
-                    let after = statements(&c, &name, &input, &at);
-                    let before = before
-                        .join()
-                        .map_err(|_| internal("recomputing the active pack's statements panicked"))?;
-                    Ok::<_, WorkflowError>((before?, after?))
-                })
-            })
-            .await
-            .map_err(internal)??;
-            let currency = after
-                .as_ref()
-                .or(before.as_ref())
-                .map(|(_, c)| c.clone())
-                .unwrap_or_default();
-            let (before, after) = (
-                before.map(|(t, _)| t).unwrap_or_default(),
-                after.map(|(t, _)| t).unwrap_or_default(),
-            );
+            let (before, after, currency) = sides.remove(plan).unwrap_or_default();
             let mut reps: Vec<&String> = before.keys().chain(after.keys()).collect();
             reps.sort();
             reps.dedup();

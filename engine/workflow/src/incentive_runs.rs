@@ -6,22 +6,67 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
-use dealrules_core::plan_input::{PlanInput, RosterVersion, StoredDeal, period_of};
+use dealrules_core::plan_input::period_of;
 use dealrules_core::{Decision, Snapshot};
 use dealrules_model::Kind;
-use dealrules_store::people::BEGINNING;
-use dealrules_store::{Run, RunState, StatementRow, Store, timestamp_now};
+use dealrules_store::{Run, RunState, StatementRow, timestamp_now};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::Value as Json;
 
 use crate::error::{WorkflowError, internal};
+use crate::period_parts::{Part, PeriodParts};
 use crate::runtime::{Actor, Workflow};
 
-/// Deals read from the store per page.
-const PAGE: i64 = 5000;
+/// A part being decided off the runtime.
+struct PartJob {
+    reps: Vec<String>,
+    computing: tokio::task::JoinHandle<Result<Computed, WorkflowError>>,
+}
+
+/// What a run came to, part by part.
+#[derive(Default)]
+struct RunOutcome {
+    currency: String,
+    total: Decimal,
+    /// Statements stored.
+    reps: i64,
+    /// Parts decided (and stored).
+    parts: i64,
+    /// Reps some part decided.
+    decided: HashSet<String>,
+}
+
+fn parse_all(texts: &[String]) -> Result<Vec<Json>, WorkflowError> {
+    texts
+        .iter()
+        .map(|s| serde_json::from_str(s).map_err(internal))
+        .collect()
+}
+
+/// What stored inputs pay, plan by plan: each with the reps its part
+/// decided (`None`: a whole input).
+type Pays = Vec<(Option<Vec<String>>, BTreeMap<String, PaidByDeal>)>;
+
+/// Takes in what stored inputs pay: a whole input's reps, or a part's reps
+/// (replacing what an earlier part paid them).
+fn merge_paid(into: &mut BTreeMap<String, PaidByDeal>, pays: Pays) {
+    for (reps, by_plan) in pays {
+        for (plan, mut paid) in by_plan {
+            let slot = into.entry(plan).or_default();
+            match &reps {
+                None => slot.extend(paid),
+                Some(reps) => {
+                    for rep in reps {
+                        slot.insert(rep.clone(), paid.remove(rep).unwrap_or_default());
+                    }
+                }
+            }
+        }
+    }
+}
 
 /// A run's statements as computed, ready to store.
 pub struct Computed {
@@ -34,66 +79,6 @@ pub struct Computed {
 }
 
 pub use crate::run_progress::{Progress, ProgressBoard, RunProgress};
-
-/// The plan input a run of `plan` for `period` reads from the store now.
-pub async fn read_input(store: &Store, plan: &str, period_label: &str) -> Result<Json, WorkflowError> {
-    read_input_counted(store, plan, period_label, None).await
-}
-
-/// As [`read_input`], adding each deal read to `seen`.
-pub async fn read_input_counted(
-    store: &Store,
-    plan: &str,
-    period_label: &str,
-    seen: Option<&AtomicU64>,
-) -> Result<Json, WorkflowError> {
-    let period = period_of(period_label).map_err(WorkflowError::Invalid)?;
-    let end = period.end.format("%Y-%m-%d").to_string();
-    let roster = store
-        .people_between(BEGINNING, &end)
-        .await?
-        .into_iter()
-        .map(|p| RosterVersion {
-            rep: p.as_rep(),
-            id: p.id,
-            from: p.valid_from,
-            to: p.valid_to,
-        })
-        .collect();
-    let deals = store
-        .scan_deals(PAGE, |d| {
-            if let Some(seen) = seen {
-                seen.fetch_add(1, Ordering::Relaxed);
-            }
-            let stored = StoredDeal {
-                id: &d.id,
-                owner: &d.owner,
-                stage: &d.stage,
-                fields: &d.fields,
-                stage_entered_at: &d.stage_entered_at,
-            };
-            PlanInput::reads(&period, &stored).then_some(d)
-        })
-        .await?;
-    let mut input = PlanInput::new(&period, roster);
-    for d in &deals {
-        input.add_deal(&StoredDeal {
-            id: &d.id,
-            owner: &d.owner,
-            stage: &d.stage,
-            fields: &d.fields,
-            stage_entered_at: &d.stage_entered_at,
-        });
-    }
-    drop(deals);
-    let history = store
-        .earlier_statements(plan, period_label)
-        .await?
-        .iter()
-        .map(|s| serde_json::from_str(s).map_err(internal))
-        .collect::<Result<Vec<Json>, _>>()?;
-    Ok(input.finish(history))
-}
 
 /// Decides `plan` on `input` with `snapshot`: the statements to store.
 pub fn compute(snapshot: &Snapshot, run: &Run, input: &Json, now: &str) -> Result<Computed, WorkflowError> {
@@ -235,15 +220,13 @@ pub fn compute_plans(
     })
 }
 
+/// What each rep is paid deal by deal: rep -> deal -> amount, with the
+/// deal `""` for what lines not tied to deals pay.
+pub type PaidByDeal = BTreeMap<String, BTreeMap<String, Decimal>>;
+
 /// What a plan's decision pays each rep, deal by deal, from the lines a
-/// plan earns (clawbacks and adjustments left out): `(rep, deal) ->
-/// amount`, with `(rep, "")` for what lines not tied to deals pay.
-fn paid_by_deal(
-    snapshot: &Snapshot,
-    plan: &str,
-    input: &Json,
-    now: &str,
-) -> Result<BTreeMap<(String, String), Decimal>, WorkflowError> {
+/// plan earns (clawbacks and adjustments left out).
+pub fn paid_by_deal(snapshot: &Snapshot, plan: &str, input: &Json, now: &str) -> Result<PaidByDeal, WorkflowError> {
     let value = dealrules_expr::Value::from_json(input);
     let Decision::Plan(decision) = snapshot.decide(plan, &value, now)? else {
         return Err(WorkflowError::Unprocessable(format!(
@@ -251,8 +234,9 @@ fn paid_by_deal(
         )));
     };
     let overflow = || WorkflowError::Unprocessable(format!("an adjustment of `{plan}` overflows"));
-    let mut out: BTreeMap<(String, String), Decimal> = BTreeMap::new();
+    let mut out: PaidByDeal = BTreeMap::new();
     for st in &decision.statements {
+        let mine = out.entry(st.rep.clone()).or_default();
         for line in st
             .lines
             .iter()
@@ -260,115 +244,131 @@ fn paid_by_deal(
         {
             let mut rest = line.amount;
             for (deal, amount) in &line.by_deal {
-                let slot = out.entry((st.rep.clone(), deal.clone())).or_default();
+                let slot = mine.entry(deal.clone()).or_default();
                 *slot = slot.checked_add(*amount).ok_or_else(overflow)?;
                 rest = rest.checked_sub(*amount).ok_or_else(overflow)?;
             }
-            let slot = out.entry((st.rep.clone(), String::new())).or_default();
+            let slot = mine.entry(String::new()).or_default();
             *slot = slot.checked_add(rest).ok_or_else(overflow)?;
         }
     }
     Ok(out)
 }
 
-/// A locked period to adjust: its run and the input that run read.
+/// A locked period to adjust: its run, what the locked run paid deal by
+/// deal (from the inputs it stored) and what the plans pay on the period
+/// as the store holds it now, plan by plan.
 pub struct LockedPeriod {
     pub run: Run,
-    pub input: Json,
-    /// The same period read from the store now.
-    pub now_input: Json,
+    pub before: BTreeMap<String, PaidByDeal>,
+    pub after: BTreeMap<String, PaidByDeal>,
+    /// The period's deals cancelled since (left to the clawback).
+    pub cancelled: HashSet<String>,
 }
 
-/// Adjustment lines, by rep: for each locked period, what the plan pays
-/// on the deals as they are now minus what it pays on the input the
-/// locked run read (both under `snapshot`, so only changed data moves
-/// money), minus the adjustments earlier statements (`history`) already
-/// paid for that period. One line per deal that moved, and one for lines
-/// not tied to deals; they add up to the difference exactly. Deals with a
-/// `cancelled_at` are left to the clawback.
+impl LockedPeriod {
+    /// The reps either side pays.
+    fn reps(&self) -> impl Iterator<Item = &String> {
+        self.before.values().chain(self.after.values()).flat_map(|m| m.keys())
+    }
+}
+
+/// Adjustment lines of `plan` for `reps`, by rep: for each locked period,
+/// what the plan pays on the deals as they are now minus what it paid on
+/// the input the locked run read (both under one snapshot, so only changed
+/// data moves money), minus the adjustments earlier statements (`history`)
+/// already paid for that period. One line per deal that moved, and one for
+/// lines not tied to deals; they add up to the difference exactly. Deals
+/// with a `cancelled_at` are left to the clawback. In a run of several
+/// plans (`tag`), each line names its plan and only the plan's earlier
+/// adjustments count.
 pub fn adjustment_lines(
-    snapshot: &Snapshot,
     plan: &str,
+    tag: bool,
     locked: &[LockedPeriod],
     history: &[Json],
-    now: &str,
+    reps: &[String],
 ) -> Result<BTreeMap<String, Vec<Json>>, WorkflowError> {
     let overflow = || WorkflowError::Unprocessable(format!("an adjustment of `{plan}` overflows"));
+    let empty = BTreeMap::new();
     let mut out: BTreeMap<String, Vec<Json>> = BTreeMap::new();
     for l in locked {
         let period = &l.run.period;
-        let cancelled: HashSet<&str> = l.now_input["deals"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|d| d.get("cancelled_at").is_some_and(|c| !c.is_null()))
-            .filter_map(|d| d["id"].as_str())
-            .collect();
-        let before = paid_by_deal(snapshot, plan, &l.input, now)?;
-        let after = paid_by_deal(snapshot, plan, &l.now_input, now)?;
-        let mut already: BTreeMap<(String, String), Decimal> = BTreeMap::new();
-        for st in history {
-            let rep = st["rep"].as_str().unwrap_or_default();
-            for line in st["lines"].as_array().into_iter().flatten() {
-                if line["component"] != "adjustment" || line["adjusts"].as_str() != Some(period) {
+        for rep in reps {
+            let before = l.before.get(plan).and_then(|m| m.get(rep)).unwrap_or(&empty);
+            let after = l.after.get(plan).and_then(|m| m.get(rep)).unwrap_or(&empty);
+            if before.is_empty() && after.is_empty() {
+                continue;
+            }
+            let mut already: BTreeMap<String, Decimal> = BTreeMap::new();
+            for st in history.iter().filter(|st| st["rep"].as_str() == Some(rep.as_str())) {
+                for line in st["lines"].as_array().into_iter().flatten() {
+                    if line["component"] != "adjustment" || line["adjusts"].as_str() != Some(period) {
+                        continue;
+                    }
+                    if tag && line["plan"].as_str() != Some(plan) {
+                        continue;
+                    }
+                    let deal = line["deals"][0].as_str().unwrap_or_default().to_string();
+                    let amount = decimal(&line["amount"], "an adjustment's amount")?;
+                    let slot = already.entry(deal).or_default();
+                    *slot = slot.checked_add(amount).ok_or_else(overflow)?;
+                }
+            }
+            let deals: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+            for deal in deals {
+                if l.cancelled.contains(deal.as_str()) {
                     continue;
                 }
-                let deal = line["deals"][0].as_str().unwrap_or_default().to_string();
-                let amount = decimal(&line["amount"], "an adjustment's amount")?;
-                let slot = already.entry((rep.to_string(), deal)).or_default();
-                *slot = slot.checked_add(amount).ok_or_else(overflow)?;
+                let was = before.get(deal).copied().unwrap_or_default();
+                let is = after.get(deal).copied().unwrap_or_default();
+                let paid = already.get(deal).copied().unwrap_or_default();
+                let delta = is
+                    .checked_sub(was)
+                    .and_then(|d| d.checked_sub(paid))
+                    .ok_or_else(overflow)?;
+                if delta.is_zero() {
+                    continue;
+                }
+                let sign = if delta > Decimal::ZERO { "+" } else { "" };
+                let earlier = if paid.is_zero() {
+                    String::new()
+                } else {
+                    format!(", {paid} adjusted already")
+                };
+                let (deals, by_deal, explain) = if deal.is_empty() {
+                    (
+                        serde_json::json!([]),
+                        serde_json::json!({}),
+                        format!(
+                            "{period} (locked, run {}): lines not tied to a deal paid {was}, pay {is} now{earlier}: {sign}{delta}",
+                            l.run.id
+                        ),
+                    )
+                } else {
+                    (
+                        serde_json::json!([deal]),
+                        serde_json::json!({ deal: delta.to_string() }),
+                        format!(
+                            "deal {deal} in {period} (locked, run {}): paid {was}, pays {is} now{earlier}: {sign}{delta}",
+                            l.run.id
+                        ),
+                    )
+                };
+                let mut line = serde_json::json!({
+                    "component": "adjustment",
+                    "amount": delta.to_string(),
+                    "deals": deals,
+                    "adjusts": period,
+                    "locked_run": l.run.id,
+                    "explain": explain,
+                    "by_deal": by_deal,
+                });
+                if tag {
+                    line["plan"] = Json::String(plan.to_string());
+                }
+                out.entry(rep.clone()).or_default().push(line);
             }
-        }
-        let keys: std::collections::BTreeSet<&(String, String)> = before.keys().chain(after.keys()).collect();
-        for key in keys {
-            let (rep, deal) = key;
-            if cancelled.contains(deal.as_str()) {
-                continue;
-            }
-            let was = before.get(key).copied().unwrap_or_default();
-            let is = after.get(key).copied().unwrap_or_default();
-            let paid = already.get(key).copied().unwrap_or_default();
-            let delta = is
-                .checked_sub(was)
-                .and_then(|d| d.checked_sub(paid))
-                .ok_or_else(overflow)?;
-            if delta.is_zero() {
-                continue;
-            }
-            let sign = if delta > Decimal::ZERO { "+" } else { "" };
-            let earlier = if paid.is_zero() {
-                String::new()
-            } else {
-                format!(", {paid} adjusted already")
-            };
-            let (deals, by_deal, explain) = if deal.is_empty() {
-                (
-                    serde_json::json!([]),
-                    serde_json::json!({}),
-                    format!(
-                        "{period} (locked, run {}): lines not tied to a deal paid {was}, pay {is} now{earlier}: {sign}{delta}",
-                        l.run.id
-                    ),
-                )
-            } else {
-                (
-                    serde_json::json!([deal]),
-                    serde_json::json!({ deal: delta.to_string() }),
-                    format!(
-                        "deal {deal} in {period} (locked, run {}): paid {was}, pays {is} now{earlier}: {sign}{delta}",
-                        l.run.id
-                    ),
-                )
-            };
-            out.entry(rep.clone()).or_default().push(serde_json::json!({
-                "component": "adjustment",
-                "amount": delta.to_string(),
-                "deals": deals,
-                "adjusts": period,
-                "locked_run": l.run.id,
-                "explain": explain,
-                "by_deal": by_deal,
-            }));
         }
     }
     Ok(out)
@@ -658,17 +658,23 @@ impl Workflow {
         let outcome = self.compute_run(snapshot, run, progress).await;
         let at = timestamp_now();
         match outcome {
-            Ok(c) => {
+            Ok(Some(o)) => {
                 let stored = self
                     .store
-                    .finish_run(&run.id, &c.statements, &c.currency, &c.total.to_string(), &c.input, &at)
+                    .finish_run(&run.id, &[], o.reps, &o.currency, &o.total.to_string(), None, &at)
                     .await?;
                 if !stored {
                     self.store
                         .fail_run(&run.id, "the period was locked while the run computed", &at)
                         .await?;
                 }
-                tracing::info!(run = %run.id, reps = c.statements.len(), total = %c.total, "incentive run computed");
+                tracing::info!(run = %run.id, reps = o.reps, total = %o.total, parts = o.parts, "incentive run computed");
+                Ok(())
+            }
+            Ok(None) => {
+                self.store
+                    .fail_run(&run.id, "the run stopped being the running one while it computed", &at)
+                    .await?;
                 Ok(())
             }
             Err(e) => {
@@ -678,55 +684,185 @@ impl Workflow {
         }
     }
 
+    /// Computes a run part by part (see `period_parts`), storing each
+    /// part's statements and input as it goes; `None` when the run stopped
+    /// running meanwhile.
     async fn compute_run(
         &self,
         snapshot: Arc<Snapshot>,
         run: &Run,
         progress: &RunProgress,
-    ) -> Result<Computed, WorkflowError> {
+    ) -> Result<Option<RunOutcome>, WorkflowError> {
         let now = self.clock.text();
-        let plans = plans_of(run);
+        let plans: Vec<String> = plans_of(run).into_iter().map(str::to_string).collect();
         let deals = u64::try_from(self.store.count_deals().await?).unwrap_or(0);
-        progress
-            .total
-            .store(deals.saturating_mul(plans.len() as u64), Ordering::Relaxed);
-        let seen = Some(&progress.read);
-        if plans.len() > 1 {
-            let mut inputs = Vec::with_capacity(plans.len());
-            for plan in plans {
-                inputs.push((
-                    plan.to_string(),
-                    read_input_counted(&self.store, plan, &run.period, seen).await?,
-                ));
+        progress.total.store(deals, Ordering::Relaxed);
+        let locked = Arc::new(self.locked_periods(&snapshot, run, &plans, &now).await?);
+        let mut parts =
+            PeriodParts::open(&self.store, &[&*snapshot], &plans, &run.period, Some(&progress.read)).await?;
+        let mut outcome = RunOutcome::default();
+        let mut paid: BTreeMap<String, Decimal> = BTreeMap::new();
+        // One part is decided while the next is read.
+        let mut deciding: Option<PartJob> = None;
+        while let Some(part) = parts.next(&[&*snapshot], &plans, &now).await? {
+            if progress.read.load(Ordering::Relaxed) >= deals {
+                progress.computing.store(true, Ordering::Relaxed);
             }
-            progress.computing.store(true, Ordering::Relaxed);
-            let run = run.clone();
-            return self
-                .long_work
-                .run(move || compute_plans(&snapshot, &run, &inputs, &now))
-                .await?;
+            if let Some(job) = deciding.take()
+                && !self.store_part(run, job, &mut outcome, &mut paid).await?
+            {
+                return Ok(None);
+            }
+            deciding = Some(
+                self.start_part(&snapshot, run, &plans, &parts, part, &locked, &now)
+                    .await?,
+            );
         }
-        let input = read_input_counted(&self.store, &run.plan, &run.period, seen).await?;
-        let locked = self.locked_periods(run).await?;
+        if let Some(job) = deciding.take()
+            && !self.store_part(run, job, &mut outcome, &mut paid).await?
+        {
+            return Ok(None);
+        }
+        // Reps the locked periods adjust who are on no part (off the
+        // roster now): statements of adjustments only.
+        let left: std::collections::BTreeSet<String> = locked
+            .iter()
+            .flat_map(LockedPeriod::reps)
+            .filter(|r| !outcome.decided.contains(*r))
+            .cloned()
+            .collect();
+        if !left.is_empty() {
+            let part = Part {
+                reps: left.into_iter().collect(),
+                deals: Vec::new(),
+            };
+            let job = self
+                .start_part(&snapshot, run, &plans, &parts, part, &locked, &now)
+                .await?;
+            if !self.store_part(run, job, &mut outcome, &mut paid).await? {
+                return Ok(None);
+            }
+        }
         progress.computing.store(true, Ordering::Relaxed);
-        let history: Vec<Json> = input["history"].as_array().cloned().unwrap_or_default();
-        let run = run.clone();
-        self.long_work
-            .run(move || {
-                let mut computed = compute(&snapshot, &run, &input, &now)?;
-                if !locked.is_empty() {
-                    let lines = adjustment_lines(&snapshot, &run.plan, &locked, &history, &now)?;
-                    apply_adjustments(&run, &mut computed, lines)?;
-                }
-                Ok(computed)
-            })
-            .await?
+        let overflow = || WorkflowError::Unprocessable(format!("the total of run {} overflows", run.id));
+        outcome.total = paid
+            .values()
+            .try_fold(Decimal::ZERO, |sum, v| sum.checked_add(*v))
+            .ok_or_else(overflow)?;
+        outcome.reps = self.store.count_statements(&run.id).await?;
+        Ok(Some(outcome))
     }
 
-    /// The locked periods of `run`'s plan before its period (periods of
-    /// one kind), each with the input its locked run read and the same
-    /// period as the store holds it now.
-    async fn locked_periods(&self, run: &Run) -> Result<Vec<LockedPeriod>, WorkflowError> {
+    /// Starts deciding one part of a run (every plan of it, with the
+    /// adjustments of its reps) off the runtime; [`Workflow::store_part`]
+    /// stores what it decided. The next part is read meanwhile.
+    #[allow(clippy::too_many_arguments)]
+    async fn start_part(
+        &self,
+        snapshot: &Arc<Snapshot>,
+        run: &Run,
+        plans: &[String],
+        parts: &PeriodParts<'_>,
+        part: Part,
+        locked: &Arc<Vec<LockedPeriod>>,
+        now: &str,
+    ) -> Result<PartJob, WorkflowError> {
+        let mut inputs = Vec::with_capacity(plans.len());
+        for plan in plans {
+            let history = parse_all(
+                &self
+                    .store
+                    .earlier_statements_of(plan, &run.period, Some(&part.reps))
+                    .await?,
+            )?;
+            inputs.push((plan.clone(), parts.input(&part, history)));
+        }
+        // What earlier runs adjusted: a run of one plan reads it in its
+        // input's history; a run of several, in its own earlier statements.
+        let several = plans.len() > 1;
+        let adjusted = if several && !locked.is_empty() {
+            parse_all(
+                &self
+                    .store
+                    .earlier_statements_of(&run.plan, &run.period, Some(&part.reps))
+                    .await?,
+            )?
+        } else {
+            Vec::new()
+        };
+        let (snapshot, run_c, now, locked) = (snapshot.clone(), run.clone(), now.to_string(), locked.clone());
+        let reps = part.reps.clone();
+        let computing = tokio::task::spawn_blocking(move || -> Result<Computed, WorkflowError> {
+            let mut computed = match inputs.as_slice() {
+                [(_, input)] => compute(&snapshot, &run_c, input, &now)?,
+                _ => compute_plans(&snapshot, &run_c, &inputs, &now)?,
+            };
+            if !locked.is_empty() {
+                let mut lines: BTreeMap<String, Vec<Json>> = BTreeMap::new();
+                for (plan, input) in &inputs {
+                    let history = if several {
+                        adjusted.as_slice()
+                    } else {
+                        input["history"].as_array().map(Vec::as_slice).unwrap_or_default()
+                    };
+                    for (rep, mut more) in adjustment_lines(plan, several, &locked, history, &reps)? {
+                        lines.entry(rep).or_default().append(&mut more);
+                    }
+                }
+                apply_adjustments(&run_c, &mut computed, lines)?;
+            }
+            Ok(computed)
+        });
+        Ok(PartJob {
+            reps: part.reps,
+            computing,
+        })
+    }
+
+    /// Stores a part's statements and input once decided; false when the
+    /// run is no longer running.
+    async fn store_part(
+        &self,
+        run: &Run,
+        job: PartJob,
+        outcome: &mut RunOutcome,
+        paid: &mut BTreeMap<String, Decimal>,
+    ) -> Result<bool, WorkflowError> {
+        let PartJob { reps, computing } = job;
+        let computed = computing.await.map_err(internal)??;
+        if !self
+            .store
+            .add_run_part(&run.id, outcome.parts, &reps, &computed.input, &computed.statements)
+            .await?
+        {
+            return Ok(false);
+        }
+        outcome.parts += 1;
+        for s in &computed.statements {
+            let total: Decimal = s
+                .total
+                .parse()
+                .map_err(|e| internal(format!("statement total {}: {e}", s.total)))?;
+            paid.insert(s.rep.clone(), total);
+        }
+        outcome.decided.extend(reps);
+        if outcome.currency.is_empty() || !computed.statements.is_empty() {
+            outcome.currency = computed.currency;
+        }
+        Ok(true)
+    }
+
+    /// The locked periods of `run`'s plans before its period (periods of
+    /// one kind): what each locked run paid deal by deal, from the inputs
+    /// it stored, and what the plans pay on the same period as the store
+    /// holds it now, read part by part as a run reads it.
+    async fn locked_periods(
+        &self,
+        snapshot: &Arc<Snapshot>,
+        run: &Run,
+        plans: &[String],
+        now: &str,
+    ) -> Result<Vec<LockedPeriod>, WorkflowError> {
         let runs = self
             .store
             .runs(&dealrules_store::RunQuery {
@@ -735,6 +871,7 @@ impl Workflow {
                 state: Some(RunState::Locked),
             })
             .await?;
+        let several = plans.len() > 1;
         let mut out: Vec<LockedPeriod> = Vec::new();
         for r in runs {
             if r.period.len() != run.period.len()
@@ -743,48 +880,124 @@ impl Workflow {
             {
                 continue;
             }
-            let Some(text) = self.store.run_input(&r.id).await? else {
-                continue;
-            };
-            let input: Json = serde_json::from_str(&text).map_err(internal)?;
-            let now_input = read_input(&self.store, &run.plan, &r.period).await?;
-            out.push(LockedPeriod {
+            let mut locked = LockedPeriod {
                 run: r,
-                input,
-                now_input,
-            });
+                before: BTreeMap::new(),
+                after: BTreeMap::new(),
+                cancelled: HashSet::new(),
+            };
+            // What the locked run paid: one input (runs stored whole), or
+            // its parts, a later part's reps replacing an earlier one's.
+            if let Some(text) = self.store.run_input(&locked.run.id).await? {
+                let pays = self.pays(snapshot, plans, vec![(None, text)], now).await?;
+                merge_paid(&mut locked.before, pays);
+            }
+            let mut k = 0;
+            while let Some((reps, text)) = self.store.run_input_part(&locked.run.id, k).await? {
+                let pays = self.pays(snapshot, plans, vec![(Some(reps), text)], now).await?;
+                merge_paid(&mut locked.before, pays);
+                k += 1;
+            }
+            let mut parts = PeriodParts::open(&self.store, &[&**snapshot], plans, &locked.run.period, None).await?;
+            while let Some(part) = parts.next(&[&**snapshot], plans, now).await? {
+                for d in &part.deals {
+                    if d.get("cancelled_at").is_some_and(|c| !c.is_null())
+                        && let Some(id) = d["id"].as_str()
+                    {
+                        locked.cancelled.insert(id.to_string());
+                    }
+                }
+                let mut inputs = serde_json::Map::new();
+                for plan in plans {
+                    let history = parse_all(
+                        &self
+                            .store
+                            .earlier_statements_of(plan, &locked.run.period, Some(&part.reps))
+                            .await?,
+                    )?;
+                    inputs.insert(plan.clone(), parts.input(&part, history));
+                }
+                let text = if several {
+                    serde_json::to_string(&serde_json::json!({ "plans": inputs }))
+                } else {
+                    serde_json::to_string(&inputs.into_iter().next().map(|(_, v)| v).unwrap_or_default())
+                }
+                .map_err(internal)?;
+                let pays = self.pays(snapshot, plans, vec![(Some(part.reps), text)], now).await?;
+                merge_paid(&mut locked.after, pays);
+            }
+            out.push(locked);
         }
         out.sort_by(|a, b| a.run.period.cmp(&b.run.period));
         Ok(out)
     }
 
-    /// A run with its per-rep totals.
-    pub async fn run_view(&self, id: &str) -> Result<RunView, WorkflowError> {
-        let run = self.store.run(id).await?.ok_or_else(|| no_run(id))?;
-        let statements = self
-            .store
-            .run_statements(id)
-            .await?
-            .into_iter()
-            .map(|s| RepTotal {
-                rep: s.rep,
-                total: s.total,
-            })
-            .collect();
-        let progress = match run.state {
-            RunState::Running => self.progress_of(id).map(|p| {
-                let total = p.total.load(Ordering::Relaxed);
-                Progress {
-                    phase: if p.computing.load(Ordering::Relaxed) {
-                        "computing"
-                    } else {
-                        "reading"
-                    },
-                    processed: p.read.load(Ordering::Relaxed).min(total),
-                    total,
+    /// What each plan pays deal by deal on stored inputs (a run's input
+    /// text, whole or a part with the reps it decided), off the runtime.
+    async fn pays(
+        &self,
+        snapshot: &Arc<Snapshot>,
+        plans: &[String],
+        inputs: Vec<(Option<Vec<String>>, String)>,
+        now: &str,
+    ) -> Result<Pays, WorkflowError> {
+        let (snapshot, plans, now) = (snapshot.clone(), plans.to_vec(), now.to_string());
+        tokio::task::spawn_blocking(move || {
+            let mut out = Vec::with_capacity(inputs.len());
+            for (reps, text) in inputs {
+                let input: Json = serde_json::from_str(&text).map_err(internal)?;
+                let mut by_plan = BTreeMap::new();
+                for plan in &plans {
+                    let one = match input.get("plans") {
+                        Some(all) if plans.len() > 1 => all.get(plan).cloned().unwrap_or(Json::Null),
+                        _ => input.clone(),
+                    };
+                    by_plan.insert(plan.clone(), paid_by_deal(&snapshot, plan, &one, &now)?);
                 }
-            }),
-            _ => None,
+                out.push((reps, by_plan));
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(internal)?
+    }
+
+    /// A run with its per-rep totals. A running run shows its progress
+    /// (when this node computes it) and no statements: those it stored so
+    /// far are a part of the period.
+    pub async fn run_view(&self, id: &str) -> Result<RunView, WorkflowError> {
+        let mut run = self.store.run(id).await?.ok_or_else(|| no_run(id))?;
+        let mut progress = None;
+        if run.state == RunState::Running {
+            match self.progress_of(id) {
+                Some(p) => {
+                    let total = p.total.load(Ordering::Relaxed);
+                    progress = Some(Progress {
+                        phase: if p.computing.load(Ordering::Relaxed) {
+                            "computing"
+                        } else {
+                            "reading"
+                        },
+                        processed: p.read.load(Ordering::Relaxed).min(total),
+                        total,
+                    });
+                }
+                // Finished between the two reads, or computed elsewhere.
+                None => run = self.store.run(id).await?.ok_or_else(|| no_run(id))?,
+            }
+        }
+        let statements = if run.state == RunState::Running {
+            Vec::new()
+        } else {
+            self.store
+                .run_statements(id)
+                .await?
+                .into_iter()
+                .map(|s| RepTotal {
+                    rep: s.rep,
+                    total: s.total,
+                })
+                .collect()
         };
         Ok(RunView {
             run,

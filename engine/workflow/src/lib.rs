@@ -31,6 +31,7 @@ pub mod imports;
 pub mod incentive_runs;
 pub mod measured;
 mod notify;
+pub mod period_parts;
 mod pipeline;
 mod pool;
 pub mod run_progress;
