@@ -306,7 +306,11 @@ impl Store {
             .execute(&mut *conn)
             .await
             .map_err(query_err("storing a deal"))?;
-        Ok(done.rows_affected() == 1)
+        let inserted = done.rows_affected() == 1;
+        if inserted {
+            self.upsert_deal_facts(conn, &[d]).await?;
+        }
+        Ok(inserted)
     }
 
     pub async fn update_deal(&self, conn: &mut AnyConnection, d: &Deal) -> Result<()> {
@@ -322,7 +326,7 @@ impl Store {
             .execute(&mut *conn)
             .await
             .map_err(query_err("storing a deal"))?;
-        Ok(())
+        self.upsert_deal_facts(conn, &[d]).await
     }
 
     /// A history entry with its time given (the runtime's clock).
@@ -338,6 +342,9 @@ impl Store {
             .execute(&mut *conn)
             .await
             .map_err(query_err("storing history"))?;
+        if matches!(e.kind.as_str(), "created" | "move") {
+            self.resummarize_visits(conn, deal_id).await?;
+        }
         Ok(())
     }
 
