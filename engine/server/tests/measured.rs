@@ -600,16 +600,20 @@ async fn summaries_agree_with_history(state: &AppState) {
     for (since, until) in windows {
         for by in [None, Some("owner"), Some("region")] {
             let by = by.map(|b| dealrules_workflow::measured::FunnelBy::parse(b).unwrap());
+            // The server's clock runs: both reports within milliseconds of
+            // the same noon, then compared at one `now`.
+            set_clock(state, "2026-02-14T12:00:00Z");
             let summed = state
                 .workflow
                 .funnel_analytics(&snapshot, "b2b", since, until, by)
                 .await
                 .unwrap();
-            let recomputed = state
+            let mut recomputed = state
                 .workflow
                 .funnel_analytics_from_history(&snapshot, "b2b", since, until, by)
                 .await
                 .unwrap();
+            recomputed.0.now = summed.0.now;
             assert_eq!(summed, recomputed, "since {since:?}, until {until:?}, by {by:?}");
         }
     }

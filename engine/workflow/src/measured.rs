@@ -144,6 +144,15 @@ impl FunnelBy {
     }
 }
 
+/// A bound for stored times (milliseconds) as stored text: a bound with a
+/// part of a millisecond is taken up to the next whole one, so `at >= t`
+/// and `at < t` select the same stored times as the text comparison.
+fn bound_text(t: DateTime<Utc>) -> String {
+    let past = i64::from(t.timestamp_subsec_nanos() % 1_000_000 != 0);
+    DateTime::<Utc>::from_timestamp_millis(t.timestamp_millis() + past)
+        .map_or_else(|| dealrules_store::timestamp(t), dealrules_store::timestamp)
+}
+
 /// A time given as a query bound: RFC 3339, or a date (its midnight UTC).
 pub fn bound(s: &str, what: &str) -> Result<DateTime<Utc>, WorkflowError> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
@@ -205,10 +214,7 @@ impl Workflow {
             orders: HashMap::from([(snapshot.version.to_string(), current)]),
         });
         let key = by.map(FunnelBy::facts_key);
-        let (since_text, until_text) = (
-            since.map(dealrules_store::timestamp),
-            until.map(dealrules_store::timestamp),
-        );
+        let (since_text, until_text) = (since.map(bound_text), until.map(bound_text));
         let (since_text, until_text) = (since_text.as_deref(), until_text.as_deref());
         let counted = self.store.visit_groups(name, since_text, until_text, key).await?;
         let mut missing: HashSet<String> = HashSet::new();
@@ -308,7 +314,8 @@ impl Workflow {
             let Some(before) = now.checked_sub_signed(sla) else {
                 continue;
             };
-            let before = dealrules_store::timestamp(before);
+            // Stalled: entered before `now - sla`.
+            let before = bound_text(before);
             for (key, n) in self
                 .store
                 .deals_in_stage_since_before(name, &stage, &before, key)
