@@ -234,7 +234,7 @@ impl Workflow {
                 .map(|(_, v)| v.as_str())
                 .chain(next.as_ref().map(|(_, v)| v.as_str()))
                 .chain(std::iter::once(c.last_version.as_str()));
-            for v in versions.collect::<Vec<_>>() {
+            for v in versions {
                 if !stats.knows(v) && !missing.contains(v) {
                     match order_in_version(&self.store, v, name).await? {
                         Some(order) => stats.add_order(v, Arc::new(order)),
