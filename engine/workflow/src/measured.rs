@@ -148,7 +148,7 @@ impl FunnelBy {
 /// part of a millisecond is taken up to the next whole one, so `at >= t`
 /// and `at < t` select the same stored times as the text comparison.
 fn bound_text(t: DateTime<Utc>) -> String {
-    let past = i64::from(t.timestamp_subsec_nanos() % 1_000_000 != 0);
+    let past = i64::from(!t.timestamp_subsec_nanos().is_multiple_of(1_000_000));
     DateTime::<Utc>::from_timestamp_millis(t.timestamp_millis() + past)
         .map_or_else(|| dealrules_store::timestamp(t), dealrules_store::timestamp)
 }
