@@ -470,8 +470,8 @@ impl Seeded {
         self.0 % n
     }
 
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len() as u64) as usize]
     }
 }
 
@@ -534,7 +534,7 @@ async fn random_history(store: &Store, rng: &mut Seeded, deals: usize, versions:
             "created",
             json!({"funnel": "b2b", "stage": stage}),
             &at,
-            *rng.pick(versions),
+            rng.pick(versions),
         );
         store.insert_history_at(&mut tx, &id, &created).await.unwrap();
         tx.commit().await.unwrap();
@@ -553,18 +553,18 @@ async fn random_history(store: &Store, rng: &mut Seeded, deals: usize, versions:
                         "update",
                         json!({"fields": {"next_step": "call"}}),
                         &at,
-                        *rng.pick(versions),
+                        rng.pick(versions),
                     );
                     store.insert_history_at(&mut tx, &id, &e).await.unwrap();
                 }
                 1 if rng.below(3) == 0 => {
                     // A move without a destination: no visit.
-                    let e = entry("move", json!({"from": stage}), &at, *rng.pick(versions));
+                    let e = entry("move", json!({"from": stage}), &at, rng.pick(versions));
                     store.insert_history_at(&mut tx, &id, &e).await.unwrap();
                 }
                 _ => {
                     let to = rng.pick(&stages).to_string();
-                    let e = entry("move", json!({"from": stage, "to": to}), &at, *rng.pick(versions));
+                    let e = entry("move", json!({"from": stage, "to": to}), &at, rng.pick(versions));
                     store.insert_history_at(&mut tx, &id, &e).await.unwrap();
                     stage = to;
                     deal.stage = stage.clone();
