@@ -270,10 +270,18 @@ impl Targets {
                 continue;
             }
             let annual = all[&id].clone().map_err(fail)?;
+            // The year's row is scaled like the quarters': an adjustment
+            // effective mid-year changes it from that day on.
+            let year = Period::parse(&self.spec.year.to_string(), PeriodKind::Year).map_err(fail)?;
+            let scale = self.period_scale(&year).map_err(fail)?;
+            let amount = annual.checked_mul(scale).ok_or_else(|| DecideError::Overflow {
+                policy: self.name.to_string(),
+                at: format!("target of rep `{id}` for {}", year.label),
+            })?;
             targets.push(TargetRow {
                 rep: id.clone(),
-                period: self.spec.year.to_string(),
-                amount: round2(annual),
+                period: year.label.clone(),
+                amount: round2(amount),
             });
             for q in 1..=4 {
                 let p = Period::parse(&format!("{}-Q{q}", self.spec.year), PeriodKind::Quarter).map_err(fail)?;
@@ -324,4 +332,43 @@ pub fn months_of(period: &Period) -> Vec<Period> {
 
 fn round2(d: Decimal) -> Decimal {
     crate::money::Rounding::for_currency("USD").round(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: the year row of a decision ignored a mid-year adjustment
+    /// that the quarter rows applied. One rep holds the whole target: 120,000
+    /// a year, 30,000 a quarter (even phasing); from July 1 the total is
+    /// 240,000, so Q3 and Q4 are 60,000 each and the year 30,000 x 2 +
+    /// 60,000 x 2 = 180,000.
+    #[test]
+    fn the_year_row_applies_a_mid_year_adjustment() {
+        let spec: dealrules_model::TargetsSpec = serde_json::from_value(serde_json::json!({
+            "measure": "bookings", "year": 2026, "total": 120000,
+            "split": [{"by": "rep", "shares": "even"}],
+            "adjustments": [{"effective": "2026-07-01", "total": 240000}]
+        }))
+        .unwrap();
+        let targets = Targets::new("fy2026", &spec);
+        let input = Value::from_json(&serde_json::json!({"reps": [{"id": "ana"}]}));
+        let decision = targets.decide("v1", &input).unwrap();
+        let rows: Vec<(String, String)> = decision
+            .targets
+            .iter()
+            .map(|r| (r.period.clone(), r.amount.to_string()))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("2026", "180000.00"),
+                ("2026-Q1", "30000.00"),
+                ("2026-Q2", "30000.00"),
+                ("2026-Q3", "60000.00"),
+                ("2026-Q4", "60000.00"),
+            ]
+            .map(|(p, a)| (p.to_string(), a.to_string()))
+        );
+    }
 }

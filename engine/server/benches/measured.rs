@@ -165,6 +165,14 @@ async fn state(url: &str) -> Arc<AppState> {
     .await
     .unwrap();
     fill(url, deals_wanted(), &version).await;
+    // Rows written outside the store: summarized as an older database's
+    // are when it first opens with the summaries.
+    let started = Instant::now();
+    let summarized = state.store.rebuild_measured_summaries().await.unwrap();
+    eprintln!(
+        "measured: summarized {summarized} deals in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     // Measured as of mid-February.
     let at: chrono::DateTime<chrono::Utc> = "2026-02-14T12:00:00Z".parse().unwrap();
     state.workflow.clock.advance(at - state.workflow.clock.now());

@@ -156,7 +156,7 @@ impl Store {
                 .bind(d.revision);
         }
         q.execute(&mut *conn).await.map_err(query_err("importing deals"))?;
-        Ok(())
+        self.upsert_deal_facts(conn, deals).await
     }
 
     async fn insert_timers(&self, conn: &mut AnyConnection, timers: &[TimerRow]) -> Result<()> {

@@ -36,6 +36,7 @@ mod runs;
 pub mod scratch;
 mod sessions;
 mod states;
+pub mod summaries;
 mod tokens;
 mod workflow;
 
@@ -91,6 +92,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "targets_measured",
         include_str!("../migrations/0007_targets_measured.sql"),
+    ),
+    (
+        10,
+        "measured_summaries",
+        include_str!("../migrations/0010_measured_summaries.sql"),
     ),
     (11, "run_parts", include_str!("../migrations/0011_run_parts.sql")),
 ];
@@ -256,6 +262,7 @@ impl Store {
             ids: Mutex::new(ulid::Generator::new()),
         };
         store.migrate().await?;
+        store.ensure_measured_summaries().await?;
         Ok(store)
     }
 

@@ -327,7 +327,11 @@ impl Store {
             .execute(&mut *conn)
             .await
             .map_err(query_err("storing a deal"))?;
-        Ok(done.rows_affected() == 1)
+        let inserted = done.rows_affected() == 1;
+        if inserted {
+            self.upsert_deal_facts(conn, &[d]).await?;
+        }
+        Ok(inserted)
     }
 
     pub async fn update_deal(&self, conn: &mut AnyConnection, d: &Deal) -> Result<()> {
@@ -343,7 +347,7 @@ impl Store {
             .execute(&mut *conn)
             .await
             .map_err(query_err("storing a deal"))?;
-        Ok(())
+        self.upsert_deal_facts(conn, &[d]).await
     }
 
     /// A history entry with its time given (the runtime's clock).
@@ -359,6 +363,9 @@ impl Store {
             .execute(&mut *conn)
             .await
             .map_err(query_err("storing history"))?;
+        if matches!(e.kind.as_str(), "created" | "move") {
+            self.resummarize_visits(conn, deal_id).await?;
+        }
         Ok(())
     }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use dealrules_core::measure::funnel::{
-    DealTrail, Forecast, FunnelReport, FunnelStats, FunnelWindow, StageInfo, StageOrder, Step,
+    DaysInStage, DealTrail, Forecast, FunnelReport, FunnelStats, FunnelWindow, StageInfo, StageOrder, Step, VisitGroup,
 };
 use dealrules_core::measure::progress::{Credited, Progress, ProgressBy, progress};
 use dealrules_core::plan_input::{PlanInput, RosterVersion, StoredDeal, period_of};
@@ -16,6 +16,7 @@ use dealrules_core::targets::Targets;
 use dealrules_core::{DecideError, Snapshot};
 use dealrules_model::{AlertSchedule, Kind, Spec};
 use dealrules_store::people::BEGINNING;
+use dealrules_store::summaries::FactsKey;
 use dealrules_store::{Deal, OutboxRow, OutboxState, Store};
 use rust_decimal::Decimal;
 use serde_json::Value as Json;
@@ -134,6 +135,22 @@ impl FunnelBy {
             FunnelBy::Region => "region",
         }
     }
+
+    fn facts_key(self) -> FactsKey {
+        match self {
+            FunnelBy::Owner => FactsKey::Owner,
+            FunnelBy::Region => FactsKey::Region,
+        }
+    }
+}
+
+/// A bound for stored times (milliseconds) as stored text: a bound with a
+/// part of a millisecond is taken up to the next whole one, so `at >= t`
+/// and `at < t` select the same stored times as the text comparison.
+fn bound_text(t: DateTime<Utc>) -> String {
+    let past = i64::from(!t.timestamp_subsec_nanos().is_multiple_of(1_000_000));
+    DateTime::<Utc>::from_timestamp_millis(t.timestamp_millis() + past)
+        .map_or_else(|| dealrules_store::timestamp(t), dealrules_store::timestamp)
 }
 
 /// A time given as a query bound: RFC 3339, or a date (its midnight UTC).
@@ -173,8 +190,156 @@ impl Workflow {
     }
 
     /// Funnel analytics and the forecast of funnel `name`, over the moves
-    /// made in `[since, until)`.
+    /// made in `[since, until)`: aggregated by the store from its summaries
+    /// (one row per stage visit, one per deal), and judged here by each
+    /// pack version's stage order. The same figures as
+    /// [`Workflow::funnel_analytics_from_history`].
     pub async fn funnel_analytics(
+        &self,
+        snapshot: &Snapshot,
+        name: &str,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        by: Option<FunnelBy>,
+    ) -> Result<(FunnelReport, Forecast), WorkflowError> {
+        let funnel = snapshot.funnel(name).ok_or_else(|| unknown("Funnel", name))?;
+        let current = Arc::new(current_order(funnel));
+        let now = self.clock.now();
+        let mut stats = FunnelStats::new(FunnelWindow {
+            funnel: name,
+            since,
+            until,
+            now,
+            current: current.clone(),
+            orders: HashMap::from([(snapshot.version.to_string(), current)]),
+        });
+        let key = by.map(FunnelBy::facts_key);
+        let (since_text, until_text) = (since.map(bound_text), until.map(bound_text));
+        let (since_text, until_text) = (since_text.as_deref(), until_text.as_deref());
+        let counted = self.store.visit_groups(name, since_text, until_text, key).await?;
+        let mut missing: HashSet<String> = HashSet::new();
+        let mut groups = Vec::with_capacity(counted.len());
+        // Visits that ended, by stage: the days in stage are their lengths.
+        let mut ended: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+        for c in counted {
+            let later: Vec<(String, String)> = c
+                .later
+                .lines()
+                .filter_map(|l| l.split_once('\t'))
+                .map(|(s, v)| (s.to_string(), v.to_string()))
+                .collect();
+            let next = c.next_stage.zip(c.next_version);
+            let versions = later
+                .iter()
+                .map(|(_, v)| v.as_str())
+                .chain(next.as_ref().map(|(_, v)| v.as_str()))
+                .chain(std::iter::once(c.last_version.as_str()));
+            for v in versions {
+                if !stats.knows(v) && !missing.contains(v) {
+                    match order_in_version(&self.store, v, name).await? {
+                        Some(order) => stats.add_order(v, Arc::new(order)),
+                        None => {
+                            missing.insert(v.to_string());
+                        }
+                    }
+                }
+            }
+            let count = u64::try_from(c.count).unwrap_or_default();
+            if next.is_some() {
+                *ended.entry(c.stage.clone()).or_default() += count;
+            }
+            groups.push(VisitGroup {
+                key: c.key,
+                stage: c.stage,
+                next,
+                later,
+                last: (c.last_stage, c.last_version),
+                count,
+            });
+        }
+        for g in &groups {
+            stats.add_visits(g);
+        }
+        for (stage, n) in &ended {
+            let n = usize::try_from(*n).unwrap_or(usize::MAX);
+            let mut found: HashMap<usize, i64> = HashMap::new();
+            for rank in DaysInStage::ranks(n) {
+                if found.contains_key(&rank) {
+                    continue;
+                }
+                let two = self
+                    .store
+                    .stage_days_at(name, stage, since_text, until_text, rank)
+                    .await?;
+                for (i, ms) in two.into_iter().enumerate() {
+                    found.insert(rank + i, ms);
+                }
+            }
+            let days = DaysInStage::from_ranked(n, |r| found.get(&r).copied().unwrap_or_default());
+            stats.set_days(None, stage, days);
+        }
+        if let Some(k) = key {
+            // Per group: every length, counted, in order.
+            let mut lengths: HashMap<(String, String), Vec<(i64, u64)>> = HashMap::new();
+            for (key, stage, ms, n) in self.store.stage_days_counted(name, since_text, until_text, k).await? {
+                lengths
+                    .entry((key, stage))
+                    .or_default()
+                    .push((ms, u64::try_from(n).unwrap_or_default()));
+            }
+            for ((key, stage), runs) in lengths {
+                let n: u64 = runs.iter().map(|r| r.1).sum();
+                let days = DaysInStage::from_ranked(usize::try_from(n).unwrap_or(usize::MAX), |rank| {
+                    let mut seen = 0u64;
+                    for (ms, c) in &runs {
+                        seen += c;
+                        if (rank as u64) < seen {
+                            return *ms;
+                        }
+                    }
+                    0
+                });
+                stats.set_days(Some(&key), &stage, days);
+            }
+        }
+        for (stage, sla) in stats.open_stages() {
+            for (key, quarter, amount, n) in self.store.open_deals_counted(name, &stage, key).await? {
+                let amount = decimal(&Json::String(amount));
+                let count = u64::try_from(n).unwrap_or_default();
+                stats.add_open(&key, &stage, quarter.as_deref(), amount, count);
+            }
+            let Some(sla) = sla.and_then(|d| chrono::Duration::from_std(d).ok()) else {
+                continue;
+            };
+            let Some(before) = now.checked_sub_signed(sla) else {
+                continue;
+            };
+            // Stalled: entered before `now - sla`.
+            let before = bound_text(before);
+            for (key, n) in self
+                .store
+                .deals_in_stage_since_before(name, &stage, &before, key)
+                .await?
+            {
+                stats.add_stalled(&key, &stage, u64::try_from(n).unwrap_or_default());
+            }
+        }
+        stats.add_deals(u64::try_from(self.store.funnel_deal_count(name).await?).unwrap_or_default());
+        if let Some(k) = key {
+            // Every group of the funnel's deals has rows, zero or not.
+            for g in self.store.funnel_keys(name, k).await? {
+                stats.add_group(&g);
+            }
+        }
+        stats
+            .finish(by.map(FunnelBy::as_str))
+            .map_err(WorkflowError::Unprocessable)
+    }
+
+    /// Funnel analytics recomputed from every deal of the funnel and its
+    /// whole history, a page at a time: what the summaries must agree with
+    /// (the tests compare both).
+    pub async fn funnel_analytics_from_history(
         &self,
         snapshot: &Snapshot,
         name: &str,
@@ -376,8 +541,14 @@ async fn read_credits(
             d.stage_entered_at.clone(),
         )
     };
-    let deals = store
-        .scan_deals(PAGE, |d| {
+    // The store's summary finds the deals closed or cancelled in the
+    // period by index; the period's own rule then reads each.
+    let start = period.start.format("%Y-%m-%d").to_string();
+    let deals: Vec<_> = store
+        .deals_closed_or_cancelled_between(&start, &end)
+        .await?
+        .into_iter()
+        .filter_map(|d| {
             let s = StoredDeal {
                 id: &d.id,
                 owner: &d.owner,
@@ -387,7 +558,7 @@ async fn read_credits(
             };
             PlanInput::reads(period, &s).then(|| (stored(&d), d.funnel.clone()))
         })
-        .await?;
+        .collect();
     let mut input = PlanInput::new(period, roster.clone());
     let mut funnels = Vec::with_capacity(deals.len());
     for ((id, owner, stage, fields, entered), funnel) in &deals {

@@ -102,6 +102,9 @@ struct StageSums {
     /// Of the entered visits, how many deals are now won or lost.
     resolved: u64,
     days_ms: Vec<i64>,
+    /// Days in stage found by the store ([`FunnelStats::set_days`]), in
+    /// place of `days_ms`.
+    days: Option<DaysInStage>,
     open: u64,
     open_amount: Decimal,
     weighted: Decimal,
@@ -164,39 +167,157 @@ impl<'a> FunnelStats<'a> {
         self.window.orders.get(version).map_or(&*self.window.current, |o| &**o)
     }
 
+    /// Whether entering `stage` under pack `version` is winning the deal.
+    fn won(&self, stage: &str, version: &str) -> bool {
+        self.order_of(version).get(stage).is_some_and(StageInfo::won)
+    }
+
+    /// Whether a trail ending in `stage` (under `version`) is won or lost.
+    fn resolved(&self, stage: &str, version: &str) -> bool {
+        self.order_of(version)
+            .get(stage)
+            .is_some_and(|st| st.won() || st.lost())
+    }
+
+    /// A move from `from` to `to` under pack `version`: lost, advanced or
+    /// moved back, by that version's order.
+    fn judge_move(&self, from: &str, to: &str, version: &str, v: &mut Visit) {
+        let order = self.order_of(version);
+        if order.get(to).is_some_and(StageInfo::lost) {
+            v.lost = true;
+        } else {
+            match (order.index(from), order.index(to)) {
+                (Some(a), Some(b)) if b > a => v.advanced = true,
+                _ => v.moved_back = true,
+            }
+        }
+    }
+
+    /// Adds `group.count` visits that share everything they are judged by
+    /// (a store's summary of the trails, [`VisitGroup`]); the same figures
+    /// as adding the deals they came from, but days in stage, open deals
+    /// and the deal count, which come separately.
+    pub fn add_visits(&mut self, group: &VisitGroup) {
+        let mut v = Visit {
+            won_after: group.later.iter().any(|(s, version)| self.won(s, version)),
+            resolved: self.resolved(&group.last.0, &group.last.1),
+            ..Visit::default()
+        };
+        if let Some((to, version)) = &group.next {
+            self.judge_move(&group.stage, to, version, &mut v);
+        }
+        let n = group.count;
+        for sums in [&mut self.total, self.groups.entry(group.key.clone()).or_default()] {
+            let s = sums.entry(group.stage.clone()).or_default();
+            s.entered += n;
+            s.advanced += n * u64::from(v.advanced);
+            s.lost += n * u64::from(v.lost);
+            s.moved_back += n * u64::from(v.moved_back);
+            s.won_after += n * u64::from(v.won_after);
+            s.resolved += n * u64::from(v.resolved);
+        }
+    }
+
+    /// Days in `stage` of the visits that ended, for the whole funnel
+    /// (`key` none) or one group.
+    pub fn set_days(&mut self, key: Option<&str>, stage: &str, days: DaysInStage) {
+        let sums = match key {
+            None => &mut self.total,
+            Some(k) => self.groups.entry(k.to_string()).or_default(),
+        };
+        sums.entry(stage.to_string()).or_default().days = Some(days);
+    }
+
+    /// `count` deals of group `key` now in `stage`, each of `amount`,
+    /// closing in `close_period`; nothing for a stage that is not open in
+    /// the active pack.
+    pub fn add_open(&mut self, key: &str, stage: &str, close_period: Option<&str>, amount: Decimal, count: u64) {
+        let Some(probability) = self
+            .window
+            .current
+            .get(stage)
+            .filter(|s| !s.terminal)
+            .map(|s| s.probability)
+        else {
+            return;
+        };
+        let Some(total) = amount.checked_mul(Decimal::from(count)) else {
+            self.overflow = true;
+            return;
+        };
+        for sums in [&mut self.total, self.groups.entry(key.to_string()).or_default()] {
+            let s = sums.entry(stage.to_string()).or_default();
+            s.open += count;
+            match (
+                s.open_amount.checked_add(total),
+                total.checked_mul(probability).and_then(|w| s.weighted.checked_add(w)),
+            ) {
+                (Some(a), Some(w)) => (s.open_amount, s.weighted) = (a, w),
+                _ => self.overflow = true,
+            }
+        }
+        let period = close_period.unwrap_or(NO_CLOSE_DATE).to_string();
+        let cell = self
+            .open_by_period
+            .entry(period)
+            .or_default()
+            .entry(stage.to_string())
+            .or_default();
+        cell.0 += count;
+        match cell.1.checked_add(total) {
+            Some(a) => cell.1 = a,
+            None => self.overflow = true,
+        }
+    }
+
+    /// `count` deals of group `key` in `stage` longer than its SLA.
+    pub fn add_stalled(&mut self, key: &str, stage: &str, count: u64) {
+        for sums in [&mut self.total, self.groups.entry(key.to_string()).or_default()] {
+            sums.entry(stage.to_string()).or_default().stalled += count;
+        }
+    }
+
+    /// A group whose deals may have no figures: it still has rows.
+    pub fn add_group(&mut self, key: &str) {
+        self.groups.entry(key.to_string()).or_default();
+    }
+
+    /// How many deals of the funnel the figures cover.
+    pub fn add_deals(&mut self, count: u64) {
+        self.deals += count;
+    }
+
+    /// The active order's stages that are open (not terminal), with their
+    /// SLA: the stages whose deals are counted open and stalled.
+    pub fn open_stages(&self) -> Vec<(String, Option<std::time::Duration>)> {
+        self.window
+            .current
+            .stages
+            .iter()
+            .filter(|s| !s.terminal)
+            .map(|s| (s.id.clone(), s.sla))
+            .collect()
+    }
+
     /// Adds one deal.
     pub fn add(&mut self, deal: &DealTrail) {
         self.deals += 1;
         let mut visits: Vec<(String, Visit)> = Vec::new();
         // Where the trail ends: a won or lost stage, judged by its version.
-        let outcome = deal.steps.last().and_then(|s| {
-            let st = self.order_of(&s.version).get(&s.to)?;
-            st.won().then_some(true).or(st.lost().then_some(false))
-        });
+        let resolved = deal.steps.last().is_some_and(|s| self.resolved(&s.to, &s.version));
         for (i, step) in deal.steps.iter().enumerate() {
             if !in_window(&self.window, step.at) {
                 continue;
             }
             let next = deal.steps.get(i + 1);
             let mut v = Visit {
-                won_after: deal.steps[i..]
-                    .iter()
-                    .any(|s| self.order_of(&s.version).get(&s.to).is_some_and(StageInfo::won)),
-                resolved: outcome.is_some(),
+                won_after: deal.steps[i..].iter().any(|s| self.won(&s.to, &s.version)),
+                resolved,
                 ..Visit::default()
             };
             if let Some(n) = next {
                 v.days_ms = Some((n.at - step.at).num_milliseconds().max(0));
-                let order = self.order_of(&n.version);
-                let to = order.get(&n.to);
-                if to.is_some_and(StageInfo::lost) {
-                    v.lost = true;
-                } else {
-                    match (order.index(&step.to), order.index(&n.to)) {
-                        (Some(a), Some(b)) if b > a => v.advanced = true,
-                        _ => v.moved_back = true,
-                    }
-                }
+                self.judge_move(&step.to, &n.to, &n.version, &mut v);
             }
             visits.push((step.to.clone(), v));
         }
@@ -380,16 +501,68 @@ fn share(part: u64, whole: u64) -> Option<Decimal> {
     (whole > 0).then(|| ratio(Decimal::from(part) / Decimal::from(whole)))
 }
 
+/// A group of visits a store counted together: the same stage, the same
+/// next move, the same stages entered from then on and the same end of
+/// the deal's trail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VisitGroup {
+    /// The group it counts in (`by`), or empty.
+    pub key: String,
+    pub stage: String,
+    /// Where the deal went next and under which pack version; none while it
+    /// is still there.
+    pub next: Option<(String, String)>,
+    /// Every (stage, version) the deal entered from this visit on, this one
+    /// included.
+    pub later: Vec<(String, String)>,
+    /// The deal's latest entry: (stage, version).
+    pub last: (String, String),
+    pub count: u64,
+}
+
+/// Median and p90 (nearest rank) of the days in a stage, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DaysInStage {
+    pub median_ms: Option<i64>,
+    pub p90_ms: Option<i64>,
+}
+
+impl DaysInStage {
+    /// The 0-based ranks among `n` sorted lengths that the figures read:
+    /// the median's one or two, then the p90's.
+    pub fn ranks(n: usize) -> Vec<usize> {
+        match n {
+            0 => Vec::new(),
+            _ if n % 2 == 1 => vec![n / 2, (9 * n).div_ceil(10) - 1],
+            _ => vec![n / 2 - 1, n / 2, (9 * n).div_ceil(10) - 1],
+        }
+    }
+
+    /// The figures of `n` lengths, `at(rank)` giving the rank-th smallest
+    /// (for each rank of [`DaysInStage::ranks`]).
+    pub fn from_ranked(n: usize, mut at: impl FnMut(usize) -> i64) -> DaysInStage {
+        if n == 0 {
+            return DaysInStage::default();
+        }
+        let median = if n % 2 == 1 {
+            at(n / 2)
+        } else {
+            (at(n / 2 - 1) + at(n / 2)) / 2
+        };
+        // Nearest rank: the ceil(0.9 n)-th smallest.
+        DaysInStage {
+            median_ms: Some(median),
+            p90_ms: Some(at((9 * n).div_ceil(10) - 1)),
+        }
+    }
+}
+
 fn stage_row(id: &str, mut s: StageSums, current: &StageOrder) -> StageRow {
-    s.days_ms.sort_unstable();
-    let n = s.days_ms.len();
-    let median = match n {
-        0 => None,
-        _ if n % 2 == 1 => Some(days(s.days_ms[n / 2])),
-        _ => Some(days((s.days_ms[n / 2 - 1] + s.days_ms[n / 2]) / 2)),
-    };
-    // Nearest rank: the ceil(0.9 n)-th smallest.
-    let p90 = (n > 0).then(|| days(s.days_ms[(9 * n).div_ceil(10) - 1]));
+    let found = s.days.unwrap_or_else(|| {
+        s.days_ms.sort_unstable();
+        DaysInStage::from_ranked(s.days_ms.len(), |i| s.days_ms[i])
+    });
+    let (median, p90) = (found.median_ms.map(days), found.p90_ms.map(days));
     let stage = current.get(id);
     StageRow {
         stage: id.to_string(),

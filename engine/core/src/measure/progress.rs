@@ -432,6 +432,26 @@ mod tests {
         );
     }
 
+    /// The year as one period takes each total for its part of the year:
+    /// Q1 240,000 + Q2 300,000 + Q3 337,903.2258 + Q4 450,000 =
+    /// 1,327,903.2258, half of it (663,951.6129) for each region.
+    #[test]
+    fn the_year_takes_a_mid_year_change_of_the_total() {
+        let t = targets(json!({"adjustments": [{"effective": "2026-08-16", "total": 1500000}]}));
+        let p = progress(
+            &t,
+            &period_of("2026").unwrap(),
+            ProgressBy::Region,
+            &roster(),
+            &[],
+            "2026-12-31".parse().unwrap(),
+        )
+        .unwrap();
+        let targets: Vec<String> = p.rows.iter().map(|r| r.target.to_string()).collect();
+        assert_eq!(targets, ["663951.61", "663951.61"]);
+        assert_eq!(p.figures.len(), 2);
+    }
+
     #[test]
     fn a_rep_who_moved_region_is_credited_where_each_deal_closed() {
         let roster = vec![
