@@ -1120,8 +1120,8 @@ async fn a_saved_change_shows_its_errors_at_their_lines_and_a_broken_one_cannot_
     let page = http(addr, "GET", &path, &[("Cookie", &admin)], "").await;
     assert_eq!(page.status, 200);
     assert!(
-        page.body.contains(r#"class="bad" id="f0-L28""#),
-        "line 28 is marked: {}",
+        page.body.contains(r#"class="bad" id="f0-L34""#),
+        "line 34 is marked: {}",
         page.body
     );
     assert!(
@@ -1194,7 +1194,10 @@ async fn change_forms_without_the_csrf_token_are_refused_and_a_viewer_may_only_r
     let viewer = sign_in(addr, "t-ana").await;
     let list = http(addr, "GET", "/admin/changes", &[("Cookie", &viewer)], "").await;
     assert_eq!(list.status, 200);
-    assert!(!list.body.contains(r#"action="/admin/changes""#), "no form to open one");
+    assert!(
+        !list.body.contains(r#"method="post" action="/admin/changes""#),
+        "no form to open one"
+    );
     let page = http(addr, "GET", &draft, &[("Cookie", &viewer)], "").await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains("readonly"), "{}", page.body);
