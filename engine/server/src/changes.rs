@@ -32,7 +32,7 @@ use dealrules_store::{
     ActivationSource, ChangeFiles, ChangeKind, ChangeRecord, ChangeState, ChangeTransition, ImpactJob, ImpactState,
     MoveSet, pack_changes,
 };
-use dealrules_workflow::impact::{Impact, ImpactProgress, ImpactRequest};
+use dealrules_workflow::impact::{ImpactProgress, ImpactRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -177,8 +177,10 @@ pub struct FileDiff {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ChangeView {
     pub id: String,
+    #[schema(value_type = crate::schemas::ChangeKind)]
     pub kind: ChangeKind,
     pub title: String,
+    #[schema(value_type = crate::schemas::ChangeState)]
     pub state: ChangeState,
     pub author: String,
     pub base_version: String,
@@ -197,6 +199,7 @@ pub struct ChangeView {
     pub activation_id: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    #[schema(value_type = Vec<crate::schemas::ChangeTransition>)]
     pub transitions: Vec<ChangeTransition>,
 }
 
@@ -204,8 +207,10 @@ pub struct ChangeView {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ChangeSummary {
     pub id: String,
+    #[schema(value_type = crate::schemas::ChangeKind)]
     pub kind: ChangeKind,
     pub title: String,
+    #[schema(value_type = crate::schemas::ChangeState)]
     pub state: ChangeState,
     pub author: String,
     pub base_version: String,
@@ -229,12 +234,13 @@ pub struct ChangeList {
 pub struct ImpactJobView {
     pub id: String,
     pub change_id: String,
+    #[schema(value_type = crate::schemas::ImpactState)]
     pub state: ImpactState,
     #[schema(value_type = Object)]
     pub request: Value,
-    #[schema(value_type = ImpactProgress)]
+    #[schema(value_type = crate::schemas::ImpactProgress)]
     pub progress: Value,
-    #[schema(value_type = Option<Impact>)]
+    #[schema(value_type = Option<crate::schemas::Impact>)]
     pub result: Option<Value>,
     pub error: Option<String>,
     pub requested_by: String,
@@ -1066,7 +1072,7 @@ async fn rollback_change(
 /// Answers 202 with the job; poll `GET /v1/changes/{id}/impact/{job}`
 /// for its progress and, when `done`, its result: decisions replayed on
 /// both packs, incentive statements recomputed, funnel moves and timers.
-#[utoipa::path(post, path = "/v1/changes/{id}/impact", tag = "changes", params(("id" = String, Path)), request_body = ImpactRequest,
+#[utoipa::path(post, path = "/v1/changes/{id}/impact", tag = "changes", params(("id" = String, Path)), request_body = crate::schemas::ImpactRequest,
     responses((status = 202, description = "The job, running", body = ImpactJobView), (status = 400, description = "Not an impact request"),
         (status = 404, description = "No such change"), (status = 409, description = "Files it changes changed since its base"), (status = 422, description = "The candidate does not pass")),
     extensions(("x-required-role" = json!("admin"))))]

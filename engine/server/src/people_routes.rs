@@ -68,7 +68,7 @@ pub struct Effective {
 /// Stores a version of a person from `effective.from`: the version in force
 /// that day ends, and this one lasts until the next later version.
 #[utoipa::path(put, path = "/v1/people/{id}", tag = "people", params(("id" = String, Path)), request_body = PersonRequest,
-    responses((status = 200, description = "The version as stored", body = Person), (status = 400, description = "Not a person")),
+    responses((status = 200, description = "The version as stored", body = crate::schemas::Person), (status = 400, description = "Not a person")),
     extensions(("x-required-role" = json!("admin"))))]
 async fn put_person(
     State(state): State<Arc<AppState>>,
@@ -119,6 +119,7 @@ pub struct PeopleQuery {
 #[derive(Serialize, ToSchema)]
 pub struct Roster {
     pub as_of: String,
+    #[schema(value_type = Vec<crate::schemas::Person>)]
     pub people: Vec<Person>,
 }
 
@@ -246,6 +247,7 @@ async fn import_people(
 #[derive(Serialize, ToSchema)]
 pub struct DealsImported {
     #[serde(flatten)]
+    #[schema(value_type = crate::schemas::ImportCounts)]
     pub counts: ImportCounts,
     /// Always empty here: a file with errors is refused (422) whole.
     #[schema(value_type = Vec<Object>)]

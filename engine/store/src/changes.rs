@@ -43,7 +43,7 @@ pub struct ChangeRecord {
 }
 
 /// One move of a change request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChangeTransition {
     /// `None` for its creation.
     pub from: Option<ChangeState>,

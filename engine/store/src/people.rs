@@ -17,7 +17,7 @@ pub const BEGINNING: &str = "1900-01-01";
 
 /// One version of a person, in force from `valid_from` (inclusive) to
 /// `valid_to` (exclusive; `None`: still in force).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Person {
     pub id: String,
     pub name: String,
@@ -30,7 +30,6 @@ pub struct Person {
     pub team: Option<String>,
     /// What plans read beside the fields above: `quota`, `csat`, ...
     #[serde(default)]
-    #[schema(value_type = Object)]
     pub attributes: Map<String, Value>,
     pub valid_from: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
