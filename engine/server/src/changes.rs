@@ -310,6 +310,7 @@ fn diff_of(base: &PackSource, files: &ChangeFiles) -> Vec<FileDiff> {
 async fn stored_pack(state: &AppState, version: &str) -> Result<PackSource, ApiError> {
     state
         .store
+        .packs()
         .pack(version)
         .await?
         .ok_or_else(|| ApiError::Internal(format!("pack {version} is not stored")))
@@ -407,7 +408,7 @@ async fn view(state: &AppState, c: ChangeRecord) -> Result<ChangeView, ApiError>
         },
         _ => vec![],
     };
-    let transitions = state.store.change_transitions(&c.id).await?;
+    let transitions = state.store.changes().change_transitions(&c.id).await?;
     let validation = serde_json::from_value(c.validation.clone()).unwrap_or(ChangeValidation {
         valid: false,
         version: String::new(),
@@ -455,6 +456,7 @@ fn summary(c: ChangeRecord) -> ChangeSummary {
 async fn load(state: &AppState, id: &str) -> Result<ChangeRecord, ApiError> {
     state
         .store
+        .changes()
         .change(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no change request `{id}`")))
@@ -526,7 +528,12 @@ async fn move_or_refuse(
     comment: Option<&str>,
     set: MoveSet<'_>,
 ) -> Result<(), ApiError> {
-    if state.store.move_change(id, from, to, by, comment, set).await? {
+    if state
+        .store
+        .changes()
+        .move_change(id, from, to, by, comment, set)
+        .await?
+    {
         Ok(())
     } else {
         Err(moved_by_someone_else(id))
@@ -587,7 +594,7 @@ async fn create_change(
         created_at: now.clone(),
         updated_at: now,
     };
-    state.store.insert_change(&record, None).await?;
+    state.store.changes().insert_change(&record, None).await?;
     tracing::info!(change = %record.id, author = %who.subject, "change request opened");
     Ok((StatusCode::CREATED, Json(view(&state, record).await?)))
 }
@@ -606,7 +613,14 @@ async fn list_changes(
         .map(|s| s.parse::<ChangeState>())
         .transpose()
         .map_err(ApiError::BadRequest)?;
-    let changes = state.store.changes(wanted).await?.into_iter().map(summary).collect();
+    let changes = state
+        .store
+        .changes()
+        .changes(wanted)
+        .await?
+        .into_iter()
+        .map(summary)
+        .collect();
     Ok(Json(ChangeList { changes }))
 }
 
@@ -668,6 +682,7 @@ async fn edit_change(
     c.validation = json!(ChangeValidation::from(&validation));
     if !state
         .store
+        .changes()
         .save_draft(&c.id, &c.title, &c.base_version, &c.files, &c.validation)
         .await?
     {
@@ -786,6 +801,7 @@ async fn approve(
         Some(at) => {
             state
                 .store
+                .changes()
                 .move_change(
                     &id,
                     ChangeState::Approved,
@@ -830,6 +846,7 @@ async fn activate(
             );
             state
                 .store
+                .changes()
                 .move_change(&c.id, from, fallback, by, Some(&why), MoveSet::default())
                 .await?;
             return Err(conflict(c, files));
@@ -847,6 +864,7 @@ async fn activate(
         Outcome::Activated(a) => {
             state
                 .store
+                .changes()
                 .move_change(
                     &c.id,
                     from,
@@ -866,6 +884,7 @@ async fn activate(
         Outcome::Unchanged(version) => {
             state
                 .store
+                .changes()
                 .move_change(
                     &c.id,
                     from,
@@ -885,6 +904,7 @@ async fn activate(
             let verdict = json!(ChangeValidation::from(&v));
             state
                 .store
+                .changes()
                 .move_change(
                     &c.id,
                     from,
@@ -989,6 +1009,7 @@ async fn rollback_change(
     let comment = comment_of(req.comment)?;
     let version = state
         .store
+        .packs()
         .resolve_version(&req.version)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no stored pack version `{}`", req.version)))?;
@@ -1025,11 +1046,13 @@ async fn rollback_change(
     let id = record.id.clone();
     state
         .store
+        .changes()
         .insert_change(&record, Some(&format!("rollback to {version}")))
         .await?;
     let by = who.subject.as_str();
     state
         .store
+        .changes()
         .move_change(
             &id,
             ChangeState::Draft,
@@ -1046,6 +1069,7 @@ async fn rollback_change(
         );
         state
             .store
+            .changes()
             .move_change(
                 &id,
                 ChangeState::Submitted,
@@ -1121,7 +1145,7 @@ async fn start_impact(
         started_at: dealrules_store::timestamp_now(),
         finished_at: None,
     };
-    state.store.insert_impact(&job).await?;
+    state.store.changes().insert_impact(&job).await?;
     let active = state.snapshot.load_full();
     let (store, now, job_id) = (state.store.clone(), state.clock.text(), job.id.clone());
     tokio::spawn(async move {
@@ -1145,7 +1169,7 @@ pub async fn run_impact(
         tokio::spawn(async move {
             while watching.changed().await.is_ok() {
                 let p = json!(*watching.borrow_and_update());
-                if let Err(e) = store.impact_progress(&job, &p).await {
+                if let Err(e) = store.changes().impact_progress(&job, &p).await {
                     tracing::warn!(job = %job, error = %e, "recording an impact job's progress failed");
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
@@ -1159,11 +1183,11 @@ pub async fn run_impact(
     let done = match outcome {
         Ok(impact) => {
             let result = serde_json::to_value(&impact).unwrap_or(Value::Null);
-            store.finish_impact(&job, &last, Ok(&result)).await
+            store.changes().finish_impact(&job, &last, Ok(&result)).await
         }
         Err(e) => {
             tracing::warn!(job = %job, error = %e, "impact job failed");
-            store.finish_impact(&job, &last, Err(&e.to_string())).await
+            store.changes().finish_impact(&job, &last, Err(&e.to_string())).await
         }
     };
     if let Err(e) = done {
@@ -1197,6 +1221,7 @@ async fn impact_job(
 ) -> Result<Json<ImpactJobView>, ApiError> {
     let j = state
         .store
+        .changes()
         .impact(&job)
         .await?
         .filter(|j| j.change_id == id)
@@ -1214,6 +1239,7 @@ pub async fn fire_due(state: &AppState, node: &str) -> Result<usize, dealrules_s
     let lease = dealrules_store::timestamp(now + chrono::Duration::seconds(60));
     let due = state
         .store
+        .changes()
         .claim_due_changes(&dealrules_store::timestamp(now), node, &lease)
         .await?;
     let mut fired = 0;
@@ -1221,6 +1247,7 @@ pub async fn fire_due(state: &AppState, node: &str) -> Result<usize, dealrules_s
         // The activation names who approved it.
         let approver = state
             .store
+            .changes()
             .change_transitions(&c.id)
             .await?
             .into_iter()

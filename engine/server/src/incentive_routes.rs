@@ -145,6 +145,7 @@ pub(crate) async fn run_list(state: &AppState, who: &Principal, q: RunsQuery) ->
         .map_err(ApiError::BadRequest)?;
     let runs = state
         .store
+        .runs()
         .runs(&RunQuery {
             plan: q.plan,
             period: q.period,

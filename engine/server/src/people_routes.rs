@@ -102,7 +102,7 @@ async fn put_person(
     );
     fields.insert("attributes".into(), Value::Object(req.attributes));
     let person = imports::person(fields).map_err(ApiError::BadRequest)?;
-    Ok(Json(state.store.put_person(&person, &who.subject).await?))
+    Ok(Json(state.store.people().put_person(&person, &who.subject).await?))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -146,7 +146,7 @@ async fn people(
         }
     };
     let as_of = q.as_of.unwrap_or_else(|| state.clock.text().chars().take(10).collect());
-    let people = state.store.people_as_of(&as_of, q.role.as_deref()).await?;
+    let people = state.store.people().people_as_of(&as_of, q.role.as_deref()).await?;
     if !xlsx {
         return Ok(Json(Roster { as_of, people }).into_response());
     }
@@ -239,7 +239,7 @@ async fn import_people(
 ) -> Result<Json<PeopleImported>, ApiError> {
     let who = who(&state, &headers, Role::Admin).await?;
     let people = imports::people(&body, format_of(&headers, &body)).map_err(|e| refused(e, "people"))?;
-    let imported = state.store.import_people(&people, &who.subject).await?;
+    let imported = state.store.people().import_people(&people, &who.subject).await?;
     tracing::info!(imported, by = %who.subject, "people imported");
     Ok(Json(PeopleImported { imported }))
 }
@@ -297,6 +297,7 @@ async fn import_deals(
         |d: &dealrules_store::Deal| dealrules_workflow::timers::stage_timers(&snapshot, d, now, &|| store.new_id());
     let counts = state
         .store
+        .deals()
         .import_deals(&deals, &snapshot.version, &who.subject, &state.clock.text(), &timers)
         .await?;
     tracing::info!(created = counts.created, updated = counts.updated, unchanged = counts.unchanged, by = %who.subject, "deals imported");

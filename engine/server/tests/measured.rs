@@ -70,9 +70,10 @@ fn set_clock(state: &AppState, at: &str) {
 
 async fn start(url: &str) -> Arc<AppState> {
     let store = Arc::new(Store::open(url).await.unwrap());
-    if store.tokens().await.unwrap().is_empty() {
+    if store.tokens().tokens().await.unwrap().is_empty() {
         for (t, role) in [("t-viewer", Role::Viewer), ("t-admin", Role::Admin)] {
             store
+                .tokens()
                 .add_token(&hex::encode(hash_token(t)), role.as_str(), t, &[], "test")
                 .await
                 .unwrap();
@@ -131,7 +132,7 @@ async fn scenario(url: &str) -> (Arc<AppState>, std::net::SocketAddr) {
             valid_from: BEGINNING.into(),
             valid_to: None,
         };
-        state.store.put_person(&person, "test").await.unwrap();
+        state.store.people().put_person(&person, "test").await.unwrap();
     }
     let addr = serve(state.clone()).await;
     let create = |id: &'static str, owner: &'static str, amount: i64| json!({"id": id, "funnel": "b2b", "owner": owner, "fields": {"amount": amount, "close_date": "2026-03-31"}});
@@ -377,6 +378,7 @@ async fn check_funnel(addr: std::net::SocketAddr) {
 async fn outbox(state: &AppState) -> Vec<(String, String)> {
     let mut rows: Vec<(String, String)> = state
         .store
+        .outbox()
         .outbox(None)
         .await
         .unwrap()
@@ -445,7 +447,7 @@ async fn alerts_are_sent_once_across_two_nodes_on_postgres() {
     assert_eq!(queued, 4);
     let to: Vec<String> = outbox(&a).await.into_iter().map(|(r, _)| r).collect();
     assert_eq!(to, ["bo", "cy", "max", "mia"]);
-    let alerts = a.store.pace_alerts("fy2026").await.unwrap();
+    let alerts = a.store.analytics().pace_alerts("fy2026").await.unwrap();
     assert_eq!(
         alerts
             .iter()

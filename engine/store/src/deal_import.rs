@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::json;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
-use crate::{Deal, Result, Store, StoreError, TimerRow, query_err};
+use crate::{Deal, Deals, Result, StoreError, TimerRow, query_err};
 
 /// What an import did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -23,7 +23,7 @@ pub struct ImportCounts {
 /// databases' parameter limits.
 const CHUNK: usize = 500;
 
-impl Store {
+impl Deals {
     /// Creates the deals that are new, updates those whose owner, stage or
     /// fields differ, leaves the rest; one transaction. `version` is the
     /// pack in force, `actor` who imported, `at` the time recorded.

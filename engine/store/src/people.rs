@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use crate::{Result, Store, StoreError, query_err, timestamp_now};
+use crate::{People, Result, StoreError, query_err, timestamp_now};
 
 /// The first day of a version given without `effective.from`: in force
 /// since before any deal.
@@ -90,7 +90,7 @@ fn person_row(r: &AnyRow) -> Result<Person> {
     })
 }
 
-impl Store {
+impl People {
     /// Stores a version of a person from `p.valid_from`: it replaces a
     /// version starting the same day, ends the version in force that day,
     /// and lasts until the next later version (if any). The stored version.
@@ -101,7 +101,7 @@ impl Store {
         Ok(stored)
     }
 
-    /// As [`Store::put_person`], inside a transaction.
+    /// As [`People::put_person`], inside a transaction.
     pub async fn put_person_in(&self, conn: &mut AnyConnection, p: &Person, by: &str) -> Result<Person> {
         check_date("effective.from", &p.valid_from)?;
         let versions = self.person_versions_in(conn, &p.id).await?;

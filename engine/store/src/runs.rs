@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
-use crate::{Result, Store, StoreError, query_err};
+use crate::{Result, Runs, StoreError, query_err};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -158,7 +158,7 @@ fn statement_row(r: &AnyRow) -> Result<StatementRow> {
     })
 }
 
-impl Store {
+impl Runs {
     /// Records a run that has started (state `running`).
     pub async fn insert_run(&self, run: &Run) -> Result<()> {
         sqlx::query("INSERT INTO incentive_runs (id, plan, period, state, pack_version, currency, reps, total, started_by, started_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")

@@ -285,11 +285,11 @@ async fn replay_decisions(
         after,
         limit: MAX_PAGE,
     };
-    let total = store.count_decisions_between(since, until).await?;
+    let total = store.decisions().count_decisions_between(since, until).await?;
     progress.send_modify(|p| p.decisions_total = total);
     let mut result = DecisionImpact::default();
     let mut counts: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    let mut page = store.decisions(&query(None)).await?;
+    let mut page = store.decisions().decisions(&query(None)).await?;
     while !page.is_empty() {
         let last = page.last().map(|r| r.id.clone());
         let n = page.len() as u64;
@@ -314,7 +314,8 @@ async fn replay_decisions(
             })
         });
         let next_query = query(last);
-        let (replayed, next) = tokio::join!(replay, store.decisions(&next_query));
+        let log = store.decisions().decisions();
+        let (replayed, next) = tokio::join!(replay, log.decisions(&next_query));
         let replayed = replayed.map_err(internal)?.map_err(internal)?;
         for (policy, (r, c)) in replayed.counts {
             let entry = counts.entry(policy).or_default();
@@ -493,13 +494,14 @@ async fn check_funnels(
     let mut out = FunnelImpact::default();
     // Only open deals are kept (closed ones have no next move).
     let open = store
+        .deals()
         .scan_deals(5000, |d| is_open(active, &d.funnel, &d.stage).then_some(d))
         .await?;
     out.open_deals = open.len() as u64;
     for chunk in open.chunks(500) {
         let mut batch = Vec::with_capacity(chunk.len());
         for deal in chunk {
-            let approvals = store.approvals(None, Some(&deal.id)).await?;
+            let approvals = store.deals().approvals(None, Some(&deal.id)).await?;
             batch.push((deal.clone(), facts(deal, &approvals)));
         }
         let (a, c, at) = (active.clone(), candidate.clone(), now.to_string());
@@ -533,12 +535,13 @@ async fn check_funnels(
         progress.send_modify(|p| p.deals_checked += chunk.len() as u64);
     }
     for t in store
+        .deals()
         .scheduled_timers()
         .await?
         .into_iter()
         .filter(|t| t.kind == TimerKind::Funnel)
     {
-        let Some(deal) = store.deal(&t.deal_id).await? else {
+        let Some(deal) = store.deals().deal(&t.deal_id).await? else {
             continue;
         };
         if cancel_reason(active, &deal.funnel, &t).is_some() {

@@ -50,6 +50,7 @@ pub async fn read_input_counted(
     let period = period_of(period_label).map_err(WorkflowError::Invalid)?;
     let end = period.end.format("%Y-%m-%d").to_string();
     let roster = store
+        .people()
         .people_between(BEGINNING, &end)
         .await?
         .into_iter()
@@ -61,6 +62,7 @@ pub async fn read_input_counted(
         })
         .collect();
     let deals = store
+        .deals()
         .scan_deals(PAGE, |d| {
             if let Some(seen) = seen {
                 seen.fetch_add(1, Ordering::Relaxed);
@@ -87,6 +89,7 @@ pub async fn read_input_counted(
     }
     drop(deals);
     let history = store
+        .runs()
         .earlier_statements(plan, period_label)
         .await?
         .iter()
@@ -563,6 +566,7 @@ impl Workflow {
         let run = self.record_run(&snapshot, actor, &[plan], period).await?;
         self.execute(snapshot, &run).await?;
         self.store
+            .runs()
             .run(&run.id)
             .await?
             .ok_or_else(|| internal(format!("run {} vanished", run.id)))
@@ -597,7 +601,7 @@ impl Workflow {
         let name = names.join("+");
         let name = name.as_str();
         period_of(period).map_err(WorkflowError::Invalid)?;
-        if let Some(locked) = self.store.locked_run(name, period).await? {
+        if let Some(locked) = self.store.runs().locked_run(name, period).await? {
             return Err(WorkflowError::Conflict(format!(
                 "{period} of `{name}` is locked (run {}); later changes are paid as adjustments in the next open period",
                 locked.id
@@ -627,7 +631,7 @@ impl Workflow {
         if let Ok(mut board) = self.run_progress.lock() {
             board.insert(run.id.clone(), Arc::default());
         }
-        if let Err(e) = self.store.insert_run(&run).await {
+        if let Err(e) = self.store.runs().insert_run(&run).await {
             if let Ok(mut board) = self.run_progress.lock() {
                 board.remove(&run.id);
             }
@@ -661,10 +665,12 @@ impl Workflow {
             Ok(c) => {
                 let stored = self
                     .store
+                    .runs()
                     .finish_run(&run.id, &c.statements, &c.currency, &c.total.to_string(), &c.input, &at)
                     .await?;
                 if !stored {
                     self.store
+                        .runs()
                         .fail_run(&run.id, "the period was locked while the run computed", &at)
                         .await?;
                 }
@@ -672,7 +678,7 @@ impl Workflow {
                 Ok(())
             }
             Err(e) => {
-                self.store.fail_run(&run.id, &e.to_string(), &at).await?;
+                self.store.runs().fail_run(&run.id, &e.to_string(), &at).await?;
                 Err(e)
             }
         }
@@ -686,7 +692,7 @@ impl Workflow {
     ) -> Result<Computed, WorkflowError> {
         let now = self.clock.text();
         let plans = plans_of(run);
-        let deals = u64::try_from(self.store.count_deals().await?).unwrap_or(0);
+        let deals = u64::try_from(self.store.deals().count_deals().await?).unwrap_or(0);
         progress
             .total
             .store(deals.saturating_mul(plans.len() as u64), Ordering::Relaxed);
@@ -729,6 +735,7 @@ impl Workflow {
     async fn locked_periods(&self, run: &Run) -> Result<Vec<LockedPeriod>, WorkflowError> {
         let runs = self
             .store
+            .runs()
             .runs(&dealrules_store::RunQuery {
                 plan: Some(run.plan.clone()),
                 period: None,
@@ -743,7 +750,7 @@ impl Workflow {
             {
                 continue;
             }
-            let Some(text) = self.store.run_input(&r.id).await? else {
+            let Some(text) = self.store.runs().run_input(&r.id).await? else {
                 continue;
             };
             let input: Json = serde_json::from_str(&text).map_err(internal)?;
@@ -760,9 +767,10 @@ impl Workflow {
 
     /// A run with its per-rep totals.
     pub async fn run_view(&self, id: &str) -> Result<RunView, WorkflowError> {
-        let run = self.store.run(id).await?.ok_or_else(|| no_run(id))?;
+        let run = self.store.runs().run(id).await?.ok_or_else(|| no_run(id))?;
         let statements = self
             .store
+            .runs()
             .run_statements(id)
             .await?
             .into_iter()
@@ -796,7 +804,7 @@ impl Workflow {
     /// Moves a run on: approve (draft, by an admin other than who started
     /// it), publish (approved), lock (published).
     pub async fn advance_run(&self, actor: &Actor, id: &str, to: RunState) -> Result<Run, WorkflowError> {
-        let run = self.store.run(id).await?.ok_or_else(|| no_run(id))?;
+        let run = self.store.runs().run(id).await?.ok_or_else(|| no_run(id))?;
         let from = match to {
             RunState::Approved => RunState::Draft,
             RunState::Published => RunState::Approved,
@@ -820,10 +828,11 @@ impl Workflow {
         if run.state != from
             || !self
                 .store
+                .runs()
                 .move_run(id, from, to, &actor.subject, &timestamp_now())
                 .await?
         {
-            let now = self.store.run(id).await?.map(|r| r.state).unwrap_or(run.state);
+            let now = self.store.runs().run(id).await?.map(|r| r.state).unwrap_or(run.state);
             return Err(WorkflowError::Conflict(format!(
                 "run {id} is {}; only a {} run can be {}",
                 now.as_str(),
@@ -832,7 +841,7 @@ impl Workflow {
             )));
         }
         tracing::info!(run = %id, state = to.as_str(), by = %actor.subject, "incentive run moved");
-        self.store.run(id).await?.ok_or_else(|| no_run(id))
+        self.store.runs().run(id).await?.ok_or_else(|| no_run(id))
     }
 
     /// Whether `actor` may read `rep`'s statements: an admin, the rep, or
@@ -843,6 +852,7 @@ impl Workflow {
         }
         let roster: BTreeMap<String, Option<String>> = self
             .store
+            .people()
             .people_as_of(date, None)
             .await?
             .into_iter()
@@ -882,6 +892,7 @@ impl Workflow {
         }
         let rows = self
             .store
+            .runs()
             .statements_of(rep, period, &[RunState::Published, RunState::Locked])
             .await?;
         let mut out: Vec<StoredStatement> = Vec::new();
@@ -902,9 +913,10 @@ impl Workflow {
 
     /// A run's payroll lines, by rep, and their sum.
     pub async fn payroll(&self, id: &str) -> Result<(Run, Vec<PayrollLine>), WorkflowError> {
-        let run = self.store.run(id).await?.ok_or_else(|| no_run(id))?;
+        let run = self.store.runs().run(id).await?.ok_or_else(|| no_run(id))?;
         let lines = self
             .store
+            .runs()
             .run_statements(id)
             .await?
             .iter()

@@ -76,7 +76,7 @@ pub fn current_order(f: &dealrules_core::Funnel) -> StageOrder {
 /// The stage order of funnel `name` in the stored pack `version`, if the
 /// store has that pack and it has that funnel.
 async fn order_in_version(store: &Store, version: &str, name: &str) -> Result<Option<StageOrder>, WorkflowError> {
-    let Some(source) = store.pack(version).await? else {
+    let Some(source) = store.packs().pack(version).await? else {
         return Ok(None);
     };
     let (pack, _) = dealrules_model::load_pack_partial(source);
@@ -195,11 +195,15 @@ impl Workflow {
         let mut missing: HashSet<String> = HashSet::new();
         let mut after = String::new();
         loop {
-            let deals = self.store.funnel_deals_page(Some(name), &after, PAGE).await?;
+            let deals = self
+                .store
+                .analytics()
+                .funnel_deals_page(Some(name), &after, PAGE)
+                .await?;
             let (Some(first), Some(last)) = (deals.first(), deals.last()) else {
                 break;
             };
-            let trail = self.store.trails_between(&first.id, &last.id).await?;
+            let trail = self.store.analytics().trails_between(&first.id, &last.id).await?;
             for entry in &trail {
                 if !stats.knows(&entry.version) && !missing.contains(&entry.version) {
                     match order_in_version(&self.store, &entry.version, name).await? {
@@ -272,7 +276,7 @@ impl Workflow {
                 dealrules_model::PeriodKind::Quarter => format!("{}-Q{}", today.year(), (today.month() - 1) / 3 + 1),
                 dealrules_model::PeriodKind::Year => today.year().to_string(),
             };
-            if self.store.pace_check_done(&name, &slot).await? {
+            if self.store.analytics().pace_check_done(&name, &slot).await? {
                 continue;
             }
             // Measured before the write transaction: SQLite writers take turns.
@@ -281,6 +285,7 @@ impl Workflow {
             let mut tx = self.store.begin_write().await?;
             if !self
                 .store
+                .analytics()
                 .claim_pace_check(&mut tx, &name, &slot, &self.node, &at)
                 .await?
             {
@@ -290,6 +295,7 @@ impl Workflow {
                 let pace = row.pace.map(|x| x.to_string()).unwrap_or_default();
                 if !self
                     .store
+                    .analytics()
                     .record_pace_alert(&mut tx, &name, &p.period, &row.key, &pace, &slot, &at)
                     .await?
                 {
@@ -322,7 +328,7 @@ impl Workflow {
                         created_at: at.clone(),
                         sent_at: None,
                     };
-                    self.store.insert_outbox(&mut tx, &outbox).await?;
+                    self.store.outbox().insert_outbox(&mut tx, &outbox).await?;
                     queued += 1;
                 }
                 tracing::info!(targets = %name, period = %p.period, rep = %row.key, pace = %pace, "pace alert queued");
@@ -357,6 +363,7 @@ async fn read_credits(
 ) -> Result<(Vec<RosterVersion>, Vec<Credited>), WorkflowError> {
     let end = period.end.format("%Y-%m-%d").to_string();
     let roster: Vec<RosterVersion> = store
+        .people()
         .people_between(BEGINNING, &end)
         .await?
         .into_iter()
@@ -377,6 +384,7 @@ async fn read_credits(
         )
     };
     let deals = store
+        .deals()
         .scan_deals(PAGE, |d| {
             let s = StoredDeal {
                 id: &d.id,

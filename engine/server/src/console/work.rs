@@ -752,7 +752,7 @@ pub async fn decisions(State(state): State<Arc<AppState>>, session: Session, Que
         enc(q.until.as_deref().unwrap_or(""))
     );
     cx.insert("query", &query);
-    match crate::decision_routes::decision_page(&state, &session.who, q).await {
+    match crate::decision_routes::decision_page(&state.store.decisions(), &session.who, q).await {
         Ok(p) => {
             let list: Vec<LogRow> = p
                 .decisions
@@ -794,7 +794,7 @@ async fn decision_page(
     let mut cx = session.context();
     cx.insert("back", &format!("/admin/decisions/{id}"));
     cx.insert("id", id);
-    let d = match crate::decision_routes::logged_decision(state, &session.who, id).await {
+    let d = match crate::decision_routes::logged_decision(&state.store.decisions(), &session.who, id).await {
         Ok(d) => d,
         Err(e) => return page(session, "decision.html", "decisions", cx, Some(&e)),
     };
