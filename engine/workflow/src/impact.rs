@@ -314,7 +314,7 @@ async fn replay_decisions(
             })
         });
         let next_query = query(last);
-        let log = store.decisions().decisions();
+        let log = store.decisions();
         let (replayed, next) = tokio::join!(replay, log.decisions(&next_query));
         let replayed = replayed.map_err(internal)?.map_err(internal)?;
         for (policy, (r, c)) in replayed.counts {
