@@ -174,9 +174,13 @@ async fn two_nodes_on_one_database_see_each_others_activations() {
     on_every_backend("two_nodes", |url| async move {
         let a = Store::open(&url).await.unwrap();
         let b = Store::open(&url).await.unwrap();
-        let act = a.activate(&pack("x: 1\n"), "u-1", "upload", None).await.unwrap();
-        assert_eq!(b.latest_activation(None).await.unwrap().unwrap(), act);
-        assert_eq!(b.pack(&act.version).await.unwrap().unwrap(), pack("x: 1\n"));
+        let act = a
+            .packs()
+            .activate(&pack("x: 1\n"), "u-1", "upload", None)
+            .await
+            .unwrap();
+        assert_eq!(b.packs().latest_activation(None).await.unwrap().unwrap(), act);
+        assert_eq!(b.packs().pack(&act.version).await.unwrap().unwrap(), pack("x: 1\n"));
     })
     .await;
 }
