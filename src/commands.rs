@@ -308,6 +308,7 @@ fn token(command: TokenCommand) -> Result<ExitCode> {
                 let token = dealrules_server::auth::generate_token().map_err(CliError::Token)?;
                 let hash = hex_hash(&token);
                 let record = store
+                    .tokens()
                     .add_token(&hash, &role, &subject, &groups, "cli")
                     .await
                     .map_err(store_error)?;
@@ -318,7 +319,7 @@ fn token(command: TokenCommand) -> Result<ExitCode> {
                 outln!("{token}")?;
             }
             TokenCommand::List { .. } => {
-                for t in store.tokens().await.map_err(store_error)? {
+                for t in store.tokens().tokens().await.map_err(store_error)? {
                     outln!(
                         "{}\t{}\t{}\t{}\tcreated {} by {}",
                         t.id,
@@ -331,7 +332,7 @@ fn token(command: TokenCommand) -> Result<ExitCode> {
                 }
             }
             TokenCommand::Revoke { id, .. } => {
-                if !store.revoke_token(&id).await.map_err(store_error)? {
+                if !store.tokens().revoke_token(&id).await.map_err(store_error)? {
                     return Err(CliError::NoSuchToken(id));
                 }
                 eprintln!("revoked {id}");

@@ -149,6 +149,7 @@ async fn to_store(
     let summary = if what == "people" {
         let people = imports::people(&body, format).map_err(Failure::Lines)?;
         let n = store
+            .people()
             .import_people(&people, &who)
             .await
             .map_err(|e| Failure::Other(e.to_string()))?;
@@ -165,6 +166,7 @@ async fn to_store(
         let timers =
             |d: &dealrules_store::Deal| dealrules_workflow::timers::stage_timers(&snapshot, d, now, &|| store.new_id());
         let counts = store
+            .deals()
             .import_deals(&deals, &snapshot.version, &who, &at, &timers)
             .await
             .map_err(|e| Failure::Other(e.to_string()))?;

@@ -70,7 +70,7 @@ async fn execute(args: &RunArgs) -> Result<String, String> {
             .map_err(|e| format!("cannot open the store: {e}"))?,
     );
     // The run names its pack version: keep the pack so it can be read back.
-    store.put_pack(&source).await.map_err(|e| e.to_string())?;
+    store.packs().put_pack(&source).await.map_err(|e| e.to_string())?;
     let workflow = Workflow::new(
         store.clone(),
         Arc::new(Clock::default()),

@@ -35,7 +35,7 @@ fn progress_as_csv_and_the_funnel_as_json() {
                 valid_from: BEGINNING.into(),
                 valid_to: None,
             };
-            store.put_person(&person, "test").await.unwrap();
+            store.people().put_person(&person, "test").await.unwrap();
         }
         let mut tx = store.begin_write().await.unwrap();
         for (id, owner, amount, closed) in [("d1", "ana", 30000, "2026-01-14"), ("d3", "bo", 15000, "2026-02-01")] {
@@ -52,7 +52,7 @@ fn progress_as_csv_and_the_funnel_as_json() {
                 updated_at: at,
                 revision: 1,
             };
-            assert!(store.insert_deal(&mut tx, &deal).await.unwrap());
+            assert!(store.deals().insert_deal(&mut tx, &deal).await.unwrap());
         }
         tx.commit().await.unwrap();
         store.close().await;

@@ -70,7 +70,7 @@ fn uploads_restarts_and_the_log(url: &str) {
     let rt = runtime();
     let store = rt.block_on(Store::open(url)).unwrap();
     let logged = rt
-        .block_on(store.decisions(&dealrules_store::DecisionQuery {
+        .block_on(store.decisions().decisions(&dealrules_store::DecisionQuery {
             limit: 1000,
             ..Default::default()
         }))

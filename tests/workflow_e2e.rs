@@ -399,7 +399,7 @@ fn three_nodes_share_one_postgres() {
     };
     let store = rt.block_on(Store::open(&url)).unwrap();
     let fired = |rt: &tokio::runtime::Runtime| {
-        rt.block_on(store.timer_counts())
+        rt.block_on(store.deals().timer_counts())
             .unwrap()
             .into_iter()
             .find(|(s, _)| s == "fired")
@@ -425,13 +425,13 @@ fn three_nodes_share_one_postgres() {
     std::thread::sleep(Duration::from_millis(500));
 
     // Each timer fired once: one `timer` entry per deal, 1,000 in all.
-    let deals = rt.block_on(store.deals()).unwrap();
+    let deals = rt.block_on(store.deals().deals()).unwrap();
     let mut by_node: HashMap<String, usize> = HashMap::new();
     for d in &deals {
-        let history = rt.block_on(store.history(&d.id)).unwrap();
+        let history = rt.block_on(store.deals().history(&d.id)).unwrap();
         assert_eq!(history.iter().filter(|h| h.kind == "timer").count(), 1, "deal {}", d.id);
         for t in rt
-            .block_on(store.timers_of(&d.id))
+            .block_on(store.deals().timers_of(&d.id))
             .unwrap()
             .iter()
             .filter(|t| t.state == "fired")
@@ -446,7 +446,7 @@ fn three_nodes_share_one_postgres() {
     let mut notes = std::collections::HashSet::new();
     for d in &deals {
         for h in rt
-            .block_on(store.history(&d.id))
+            .block_on(store.deals().history(&d.id))
             .unwrap()
             .iter()
             .filter(|h| h.kind == "update")

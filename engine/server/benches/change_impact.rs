@@ -117,11 +117,11 @@ async fn history(url: &str, decisions: usize, reps: usize, deals: usize) -> Stor
             "{}",
         ));
         if batch.len() == 10_000 {
-            store.log_decisions(&batch).await.unwrap();
+            store.decisions().log_decisions(&batch).await.unwrap();
             batch.clear();
         }
     }
-    store.log_decisions(&batch).await.unwrap();
+    store.decisions().log_decisions(&batch).await.unwrap();
     let people: Vec<dealrules_store::Person> = (0..reps)
         .map(|i| {
             serde_json::from_value(json!({
@@ -133,7 +133,7 @@ async fn history(url: &str, decisions: usize, reps: usize, deals: usize) -> Stor
         })
         .collect();
     for chunk in people.chunks(5000) {
-        store.import_people(chunk, "bench").await.unwrap();
+        store.people().import_people(chunk, "bench").await.unwrap();
     }
     let mut batch = Vec::with_capacity(10_000);
     for i in 0..deals {
@@ -147,6 +147,7 @@ async fn history(url: &str, decisions: usize, reps: usize, deals: usize) -> Stor
         batch.push(dealrules_workflow::imports::deal(m, "sales", at).unwrap());
         if batch.len() == 10_000 {
             store
+                .deals()
                 .import_deals(&batch, "sha256:bench", "bench", at, &|_: &dealrules_store::Deal| {
                     Vec::new()
                 })
@@ -156,6 +157,7 @@ async fn history(url: &str, decisions: usize, reps: usize, deals: usize) -> Stor
         }
     }
     store
+        .deals()
         .import_deals(&batch, "sha256:bench", "bench", at, &|_: &dealrules_store::Deal| {
             Vec::new()
         })

@@ -113,6 +113,7 @@ fn serve(
         let store = Arc::new(Store::open(&db).await.unwrap());
         let token_hash = hex::encode(hash_token(TOKEN));
         store
+            .tokens()
             .add_token(&token_hash, "admin", "bench", &[], "bench")
             .await
             .unwrap();
@@ -140,6 +141,7 @@ fn serve(
         state.tokens.refresh(&store).await.unwrap();
         let now = chrono::Utc::now();
         store
+            .sessions()
             .add_session(&SessionRecord {
                 id_hash: hex::encode(hash_token(SESSION)),
                 token_hash,

@@ -44,6 +44,7 @@ fn run(
         let store = Arc::new(Store::open(db).await.unwrap());
         // The same database may serve several runs: the token may be there.
         let _ = store
+            .tokens()
             .add_token(&hex::encode(hash_token("bench")), "service", "bench", &[], "bench")
             .await;
         let (snapshot, activation, _) = dealrules_server::reload::startup(&store, &rules).await.unwrap();
@@ -83,7 +84,7 @@ fn run(
     let flushed = log.then(|| {
         let t = Instant::now();
         runtime.block_on(state.log.flush());
-        let rows = runtime.block_on(state.store.count_decisions()).unwrap();
+        let rows = runtime.block_on(state.store.decisions().count_decisions()).unwrap();
         (rows, t.elapsed())
     });
     let (p50, p99) = load_client::percentiles(&mut all);

@@ -85,7 +85,7 @@ fn measure(runtime: &tokio::runtime::Runtime, label: &str, url: &str, people: us
         reset_peak_rss();
         let started = Instant::now();
         let roster = imports::people(people_csv(people).as_bytes(), ImportFormat::Csv).unwrap();
-        store.import_people(&roster, "bench").await.unwrap();
+        store.people().import_people(&roster, "bench").await.unwrap();
         let people_s = started.elapsed().as_secs_f64();
 
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
@@ -98,6 +98,7 @@ fn measure(runtime: &tokio::runtime::Runtime, label: &str, url: &str, people: us
             let at = dealrules_store::timestamp_now();
             let parsed = imports::deals(text.as_bytes(), ImportFormat::Csv, "imported", &at).unwrap();
             let counts = store
+                .deals()
                 .import_deals(&parsed, &snapshot.version, "bench", &at, &no_timers)
                 .await
                 .unwrap();

@@ -31,6 +31,7 @@ fn run(runtime: &tokio::runtime::Runtime, label: &str, db: &str, clients: usize,
     let (addr, state) = runtime.block_on(async {
         let store = Arc::new(Store::open(db).await.unwrap());
         store
+            .tokens()
             .add_token(&hex::encode(hash_token("bench")), "service", "bench", &[], "bench")
             .await
             .unwrap();

@@ -306,7 +306,12 @@ impl Owner {
         };
         // Stored before it answers anything, so every decision it makes can be
         // replayed on exactly these files.
-        let activation = match self.store.activate_from(&stored, by, from, comment, change).await {
+        let activation = match self
+            .store
+            .packs()
+            .activate_from(&stored, by, from, comment, change)
+            .await
+        {
             Ok(a) => a,
             Err(e) => {
                 validation.valid = false;
@@ -318,7 +323,7 @@ impl Owner {
         };
         self.swap(snapshot, &activation);
         // Other nodes follow.
-        if let Err(e) = self.store.notify_activation(&activation.version).await {
+        if let Err(e) = self.store.packs().notify_activation(&activation.version).await {
             tracing::warn!(error = %e, "telling other nodes of the activation failed");
         }
         Outcome::Activated(activation)
@@ -334,7 +339,7 @@ impl Owner {
     /// one's older self) made it: several nodes on one database agree on
     /// the pack.
     async fn follow(&self) -> Result<(), FollowError> {
-        let Some(latest) = self.store.latest_activation(None).await? else {
+        let Some(latest) = self.store.packs().latest_activation(None).await? else {
             return Ok(());
         };
         if *self.snapshot.load().version == *latest.version {

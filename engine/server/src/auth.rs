@@ -143,7 +143,7 @@ impl Tokens {
 
     /// Reloads the stored tokens.
     pub async fn refresh(&self, store: &dealrules_store::Store) -> Result<(), dealrules_store::StoreError> {
-        let stored = store.tokens().await?;
+        let stored = store.tokens().tokens().await?;
         let mut book = self.fixed.clone();
         for record in &stored {
             book.add_stored(record);

@@ -32,7 +32,7 @@ use dealrules_store::{
     ActivationSource, ChangeFiles, ChangeKind, ChangeRecord, ChangeState, ChangeTransition, ImpactJob, ImpactState,
     MoveSet, pack_changes,
 };
-use dealrules_workflow::impact::{Impact, ImpactProgress, ImpactRequest};
+use dealrules_workflow::impact::{ImpactProgress, ImpactRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -177,8 +177,10 @@ pub struct FileDiff {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ChangeView {
     pub id: String,
+    #[schema(value_type = crate::schemas::ChangeKind)]
     pub kind: ChangeKind,
     pub title: String,
+    #[schema(value_type = crate::schemas::ChangeState)]
     pub state: ChangeState,
     pub author: String,
     pub base_version: String,
@@ -197,6 +199,7 @@ pub struct ChangeView {
     pub activation_id: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    #[schema(value_type = Vec<crate::schemas::ChangeTransition>)]
     pub transitions: Vec<ChangeTransition>,
 }
 
@@ -204,8 +207,10 @@ pub struct ChangeView {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ChangeSummary {
     pub id: String,
+    #[schema(value_type = crate::schemas::ChangeKind)]
     pub kind: ChangeKind,
     pub title: String,
+    #[schema(value_type = crate::schemas::ChangeState)]
     pub state: ChangeState,
     pub author: String,
     pub base_version: String,
@@ -229,12 +234,13 @@ pub struct ChangeList {
 pub struct ImpactJobView {
     pub id: String,
     pub change_id: String,
+    #[schema(value_type = crate::schemas::ImpactState)]
     pub state: ImpactState,
     #[schema(value_type = Object)]
     pub request: Value,
-    #[schema(value_type = ImpactProgress)]
+    #[schema(value_type = crate::schemas::ImpactProgress)]
     pub progress: Value,
-    #[schema(value_type = Option<Impact>)]
+    #[schema(value_type = Option<crate::schemas::Impact>)]
     pub result: Option<Value>,
     pub error: Option<String>,
     pub requested_by: String,
@@ -308,6 +314,7 @@ fn diff_of(base: &PackSource, files: &ChangeFiles) -> Vec<FileDiff> {
 async fn stored_pack(state: &AppState, version: &str) -> Result<PackSource, ApiError> {
     state
         .store
+        .packs()
         .pack(version)
         .await?
         .ok_or_else(|| ApiError::Internal(format!("pack {version} is not stored")))
@@ -405,7 +412,7 @@ async fn view(state: &AppState, c: ChangeRecord) -> Result<ChangeView, ApiError>
         },
         _ => vec![],
     };
-    let transitions = state.store.change_transitions(&c.id).await?;
+    let transitions = state.store.changes().change_transitions(&c.id).await?;
     let validation = serde_json::from_value(c.validation.clone()).unwrap_or(ChangeValidation {
         valid: false,
         version: String::new(),
@@ -453,6 +460,7 @@ fn summary(c: ChangeRecord) -> ChangeSummary {
 async fn load(state: &AppState, id: &str) -> Result<ChangeRecord, ApiError> {
     state
         .store
+        .changes()
         .change(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no change request `{id}`")))
@@ -524,7 +532,12 @@ async fn move_or_refuse(
     comment: Option<&str>,
     set: MoveSet<'_>,
 ) -> Result<(), ApiError> {
-    if state.store.move_change(id, from, to, by, comment, set).await? {
+    if state
+        .store
+        .changes()
+        .move_change(id, from, to, by, comment, set)
+        .await?
+    {
         Ok(())
     } else {
         Err(moved_by_someone_else(id))
@@ -591,7 +604,7 @@ pub(crate) async fn open_change(state: &AppState, who: &Principal, req: NewChang
         created_at: now.clone(),
         updated_at: now,
     };
-    state.store.insert_change(&record, None).await?;
+    state.store.changes().insert_change(&record, None).await?;
     tracing::info!(change = %record.id, author = %who.subject, "change request opened");
     view(state, record).await
 }
@@ -619,7 +632,14 @@ pub(crate) async fn change_list(
         .map(|s| s.parse::<ChangeState>())
         .transpose()
         .map_err(ApiError::BadRequest)?;
-    let changes = state.store.changes(wanted).await?.into_iter().map(summary).collect();
+    let changes = state
+        .store
+        .changes()
+        .changes(wanted)
+        .await?
+        .into_iter()
+        .map(summary)
+        .collect();
     Ok(ChangeList { changes })
 }
 
@@ -698,6 +718,7 @@ pub(crate) async fn save_change(
     c.validation = json!(ChangeValidation::from(&validation));
     if !state
         .store
+        .changes()
         .save_draft(&c.id, &c.title, &c.base_version, &c.files, &c.validation)
         .await?
     {
@@ -838,6 +859,7 @@ pub(crate) async fn approve_change(
         Some(at) => {
             state
                 .store
+                .changes()
                 .move_change(
                     id,
                     ChangeState::Approved,
@@ -882,6 +904,7 @@ async fn activate(
             );
             state
                 .store
+                .changes()
                 .move_change(&c.id, from, fallback, by, Some(&why), MoveSet::default())
                 .await?;
             return Err(conflict(c, files));
@@ -899,6 +922,7 @@ async fn activate(
         Outcome::Activated(a) => {
             state
                 .store
+                .changes()
                 .move_change(
                     &c.id,
                     from,
@@ -918,6 +942,7 @@ async fn activate(
         Outcome::Unchanged(version) => {
             state
                 .store
+                .changes()
                 .move_change(
                     &c.id,
                     from,
@@ -937,6 +962,7 @@ async fn activate(
             let verdict = json!(ChangeValidation::from(&v));
             state
                 .store
+                .changes()
                 .move_change(
                     &c.id,
                     from,
@@ -1050,6 +1076,7 @@ pub(crate) async fn roll_back(state: &AppState, who: &Principal, req: RollbackCh
     let comment = comment_of(req.comment)?;
     let version = state
         .store
+        .packs()
         .resolve_version(&req.version)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no stored pack version `{}`", req.version)))?;
@@ -1086,11 +1113,13 @@ pub(crate) async fn roll_back(state: &AppState, who: &Principal, req: RollbackCh
     let id = record.id.clone();
     state
         .store
+        .changes()
         .insert_change(&record, Some(&format!("rollback to {version}")))
         .await?;
     let by = who.subject.as_str();
     state
         .store
+        .changes()
         .move_change(
             &id,
             ChangeState::Draft,
@@ -1107,6 +1136,7 @@ pub(crate) async fn roll_back(state: &AppState, who: &Principal, req: RollbackCh
         );
         state
             .store
+            .changes()
             .move_change(
                 &id,
                 ChangeState::Submitted,
@@ -1133,7 +1163,7 @@ pub(crate) async fn roll_back(state: &AppState, who: &Principal, req: RollbackCh
 /// Answers 202 with the job; poll `GET /v1/changes/{id}/impact/{job}`
 /// for its progress and, when `done`, its result: decisions replayed on
 /// both packs, incentive statements recomputed, funnel moves and timers.
-#[utoipa::path(post, path = "/v1/changes/{id}/impact", tag = "changes", params(("id" = String, Path)), request_body = ImpactRequest,
+#[utoipa::path(post, path = "/v1/changes/{id}/impact", tag = "changes", params(("id" = String, Path)), request_body = crate::schemas::ImpactRequest,
     responses((status = 202, description = "The job, running", body = ImpactJobView), (status = 400, description = "Not an impact request"),
         (status = 404, description = "No such change"), (status = 409, description = "Files it changes changed since its base"), (status = 422, description = "The candidate does not pass")),
     extensions(("x-required-role" = json!("admin"))))]
@@ -1194,7 +1224,7 @@ pub(crate) async fn begin_impact(
         finished_at: None,
         restarts: 0,
     };
-    state.store.insert_impact(&job).await?;
+    state.store.changes().insert_impact(&job).await?;
     let active = state.snapshot.load_full();
     let (store, clock, job_id) = (state.store.clone(), state.clock.clone(), job.id.clone());
     tokio::spawn(async move {
@@ -1226,13 +1256,13 @@ pub async fn run_impact(
                             break;
                         }
                         let p = json!(*watching.borrow_and_update());
-                        if let Err(e) = store.impact_progress(&job, &p, &clock.text()).await {
+                        if let Err(e) = store.changes().impact_progress(&job, &p, &clock.text()).await {
                             tracing::warn!(job = %job, error = %e, "recording an impact job's progress failed");
                         }
                         tokio::time::sleep(Duration::from_millis(500)).await;
                     }
                     _ = alive.tick() => {
-                        if let Err(e) = store.impact_heartbeat(&job, &clock.text()).await {
+                        if let Err(e) = store.changes().impact_heartbeat(&job, &clock.text()).await {
                             tracing::warn!(job = %job, error = %e, "recording an impact job's heartbeat failed");
                         }
                     }
@@ -1247,11 +1277,11 @@ pub async fn run_impact(
     let done = match outcome {
         Ok(impact) => {
             let result = serde_json::to_value(&impact).unwrap_or(Value::Null);
-            store.finish_impact(&job, &last, Ok(&result)).await
+            store.changes().finish_impact(&job, &last, Ok(&result)).await
         }
         Err(e) => {
             tracing::warn!(job = %job, error = %e, "impact job failed");
-            store.finish_impact(&job, &last, Err(&e.to_string())).await
+            store.changes().finish_impact(&job, &last, Err(&e.to_string())).await
         }
     };
     if let Err(e) = done {
@@ -1289,7 +1319,11 @@ pub async fn resume_impacts(state: &AppState) -> Result<usize, dealrules_store::
     let stale = dealrules_store::timestamp(
         state.clock.now() - chrono::Duration::from_std(IMPACT_STALE).unwrap_or(chrono::Duration::seconds(30)),
     );
-    let jobs = state.store.claim_stale_impacts(&stale, &state.clock.text()).await?;
+    let jobs = state
+        .store
+        .changes()
+        .claim_stale_impacts(&stale, &state.clock.text())
+        .await?;
     let mut resumed = 0;
     for job in jobs {
         tracing::warn!(job = %job.id, change = %job.change_id, restarts = job.restarts, "an impact job lost its node; starting it again");
@@ -1319,6 +1353,7 @@ pub async fn resume_impacts(state: &AppState) -> Result<usize, dealrules_store::
                 let why = format!("the node running the job stopped, and it cannot start again: {why}");
                 state
                     .store
+                    .changes()
                     .finish_impact(&job.id, &job.progress, Err(why.as_str()))
                     .await?;
             }
@@ -1349,6 +1384,7 @@ pub(crate) async fn impact_view(
     require(who, Role::Viewer)?;
     let j = state
         .store
+        .changes()
         .impact(job)
         .await?
         .filter(|j| j.change_id == id)
@@ -1366,6 +1402,7 @@ pub async fn fire_due(state: &AppState, node: &str) -> Result<usize, dealrules_s
     let lease = dealrules_store::timestamp(now + chrono::Duration::seconds(60));
     let due = state
         .store
+        .changes()
         .claim_due_changes(&dealrules_store::timestamp(now), node, &lease)
         .await?;
     let mut fired = 0;
@@ -1373,6 +1410,7 @@ pub async fn fire_due(state: &AppState, node: &str) -> Result<usize, dealrules_s
         // The activation names who approved it.
         let approver = state
             .store
+            .changes()
             .change_transitions(&c.id)
             .await?
             .into_iter()

@@ -113,7 +113,7 @@ async fn writer(
 async fn write(store: &Store, batch: &[DecisionRecord], counters: &LogCounters) {
     let mut delay = Duration::from_millis(50);
     for attempt in 1..=5 {
-        match store.log_decisions(batch).await {
+        match store.decisions().log_decisions(batch).await {
             Ok(()) => {
                 counters.written.inc_by(batch.len() as u64);
                 counters.batches.inc();
@@ -145,7 +145,11 @@ async fn prune(store: Arc<Store>, keep: Duration) -> WorkerResult {
         let Some(cut) = chrono::Utc::now().checked_sub_signed(keep) else {
             continue;
         };
-        match store.prune_decisions(&dealrules_store::timestamp(cut)).await {
+        match store
+            .decisions()
+            .prune_decisions(&dealrules_store::timestamp(cut))
+            .await
+        {
             Ok(0) => {}
             Ok(n) => {
                 tracing::info!(records = n, before = %dealrules_store::timestamp(cut), "decision log: old records removed")

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use dealrules_store::{DecisionQuery, DecisionRecord};
+use dealrules_store::{DecisionQuery, DecisionRecord, Decisions};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json_, json};
 use utoipa::ToSchema;
@@ -17,7 +17,7 @@ use crate::auth::{Principal, Role, require};
 use crate::error::ApiError;
 use crate::extract::{Caller, Viewer};
 use crate::reload;
-use crate::state::AppState;
+use crate::state::{AppState, DecisionStore};
 
 pub fn router() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new()
@@ -93,23 +93,22 @@ pub struct DecisionPage {
     responses((status = 200, description = "A page of the log", body = DecisionPage), (status = 400, description = "A time that is not a time")),
     extensions(("x-required-role" = json!("viewer"))))]
 async fn decisions(
-    State(state): State<Arc<AppState>>,
+    State(log): State<DecisionStore>,
     Query(q): Query<DecisionsQuery>,
     Caller(who, _): Caller<Viewer>,
 ) -> Result<Json<DecisionPage>, ApiError> {
-    Ok(Json(decision_page(&state, &who, q).await?))
+    Ok(Json(decision_page(&log, &who, q).await?))
 }
 
 /// A page of the decision log, for `GET /v1/decisions` and the console.
 pub(crate) async fn decision_page(
-    state: &AppState,
+    log: &Decisions,
     who: &Principal,
     q: DecisionsQuery,
 ) -> Result<DecisionPage, ApiError> {
     require(who, Role::Viewer)?;
     let limit = q.limit.unwrap_or(100).clamp(1, dealrules_store::MAX_PAGE);
-    let found = state
-        .store
+    let found = log
         .decisions(&DecisionQuery {
             policy: q.policy,
             since: q.since,
@@ -132,18 +131,17 @@ pub(crate) async fn decision_page(
     responses((status = 200, description = "The decision", body = LoggedDecision), (status = 404, description = "Not in the log")),
     extensions(("x-required-role" = json!("viewer"))))]
 async fn decision(
-    State(state): State<Arc<AppState>>,
+    State(log): State<DecisionStore>,
     Path(id): Path<String>,
     Caller(who, _): Caller<Viewer>,
 ) -> Result<Json<LoggedDecision>, ApiError> {
-    Ok(Json(logged_decision(&state, &who, &id).await?))
+    Ok(Json(logged_decision(&log, &who, &id).await?))
 }
 
 /// One logged decision, for `GET /v1/decisions/{id}` and the console.
-pub(crate) async fn logged_decision(state: &AppState, who: &Principal, id: &str) -> Result<LoggedDecision, ApiError> {
+pub(crate) async fn logged_decision(log: &Decisions, who: &Principal, id: &str) -> Result<LoggedDecision, ApiError> {
     require(who, Role::Viewer)?;
-    let r = state
-        .store
+    let r = log
         .decision(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no decision `{id}` in the log")))?;
@@ -170,6 +168,7 @@ pub(crate) async fn replay_decision(state: &AppState, who: &Principal, id: &str)
     require(who, Role::Viewer)?;
     let store = &state.store;
     let r = store
+        .decisions()
         .decision(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no decision `{id}` in the log")))?;
@@ -177,7 +176,7 @@ pub(crate) async fn replay_decision(state: &AppState, who: &Principal, id: &str)
     let snapshot = if *active.version == r.version {
         active
     } else {
-        let source = store.pack(&r.version).await?.ok_or_else(|| {
+        let source = store.packs().pack(&r.version).await?.ok_or_else(|| {
             ApiError::Unprocessable(format!("pack {} is not stored, so {id} cannot be replayed", r.version))
         })?;
         let built = tokio::task::spawn_blocking(move || reload::build_source(source))

@@ -46,7 +46,7 @@ pub struct RunRequest {
 /// run (`running`); it becomes `draft` (or `failed`, saying why) when its
 /// statements are computed. Replaces the period's runs that are not locked.
 #[utoipa::path(post, path = "/v1/incentives/{plan}/runs", tag = "incentives", params(("plan" = String, Path)), request_body = RunRequest,
-    responses((status = 202, description = "The run, computing", body = Run), (status = 400, description = "Not a period"), (status = 404, description = "No such plan"),
+    responses((status = 202, description = "The run, computing", body = crate::schemas::Run), (status = 400, description = "Not a period"), (status = 404, description = "No such plan"),
         (status = 409, description = "The period is locked"), (status = 422, description = "Not an IncentivePlan")),
     extensions(("x-required-role" = json!("admin"))))]
 async fn start_run(
@@ -85,7 +85,7 @@ pub struct PlansRunRequest {
 /// with the run (`running`, its `plan` the plans joined by `+`); each rep
 /// gets one statement with each plan's lines, each line naming its plan.
 #[utoipa::path(post, path = "/v1/incentives/runs", tag = "incentives", request_body = PlansRunRequest,
-    responses((status = 202, description = "The run, computing", body = Run), (status = 400, description = "Not a period, or no plans, or a plan named twice"),
+    responses((status = 202, description = "The run, computing", body = crate::schemas::Run), (status = 400, description = "Not a period, or no plans, or a plan named twice"),
         (status = 404, description = "No such plan"), (status = 409, description = "The period is locked"), (status = 422, description = "Not an IncentivePlan")),
     extensions(("x-required-role" = json!("admin"))))]
 async fn start_plans_run(
@@ -118,6 +118,7 @@ pub struct RunsQuery {
 
 #[derive(Serialize, ToSchema)]
 pub struct RunList {
+    #[schema(value_type = Vec<crate::schemas::Run>)]
     pub runs: Vec<Run>,
 }
 
@@ -144,6 +145,7 @@ pub(crate) async fn run_list(state: &AppState, who: &Principal, q: RunsQuery) ->
         .map_err(ApiError::BadRequest)?;
     let runs = state
         .store
+        .runs()
         .runs(&RunQuery {
             plan: q.plan,
             period: q.period,
@@ -185,7 +187,7 @@ pub(crate) async fn advance_run(state: &AppState, who: &Principal, id: &str, to:
 
 /// Approves a draft run: an admin other than who started it.
 #[utoipa::path(post, path = "/v1/incentives/runs/{id}/approve", tag = "incentives", params(("id" = String, Path)),
-    responses((status = 200, description = "The run, approved", body = Run), (status = 403, description = "The admin who started the run"), (status = 404, description = "No such run"), (status = 409, description = "Not a draft")),
+    responses((status = 200, description = "The run, approved", body = crate::schemas::Run), (status = 403, description = "The admin who started the run"), (status = 404, description = "No such run"), (status = 409, description = "Not a draft")),
     extensions(("x-required-role" = json!("admin"))))]
 async fn approve(
     State(state): State<Arc<AppState>>,
@@ -197,7 +199,7 @@ async fn approve(
 
 /// Publishes an approved run: its statements become readable.
 #[utoipa::path(post, path = "/v1/incentives/runs/{id}/publish", tag = "incentives", params(("id" = String, Path)),
-    responses((status = 200, description = "The run, published", body = Run), (status = 404, description = "No such run"), (status = 409, description = "Not approved")),
+    responses((status = 200, description = "The run, published", body = crate::schemas::Run), (status = 404, description = "No such run"), (status = 409, description = "Not approved")),
     extensions(("x-required-role" = json!("admin"))))]
 async fn publish(
     State(state): State<Arc<AppState>>,
@@ -210,7 +212,7 @@ async fn publish(
 /// Locks a published run: its statements never change; the period cannot
 /// be run again.
 #[utoipa::path(post, path = "/v1/incentives/runs/{id}/lock", tag = "incentives", params(("id" = String, Path)),
-    responses((status = 200, description = "The run, locked", body = Run), (status = 404, description = "No such run"), (status = 409, description = "Not published")),
+    responses((status = 200, description = "The run, locked", body = crate::schemas::Run), (status = 404, description = "No such run"), (status = 409, description = "Not published")),
     extensions(("x-required-role" = json!("admin"))))]
 async fn lock(
     State(state): State<Arc<AppState>>,

@@ -83,11 +83,12 @@ pub struct ServeConfig {
 /// Creates an admin token in the store when the store has none and no
 /// `DEALRULES_ADMIN_TOKEN` is set; the token, to be shown once.
 pub async fn first_admin_token(store: &Store) -> Result<Option<String>, ServeError> {
-    if !store.tokens().await?.is_empty() {
+    if !store.tokens().tokens().await?.is_empty() {
         return Ok(None);
     }
     let t = auth::generate_token().map_err(ServeError::Token)?;
     store
+        .tokens()
         .add_token(
             &hex::encode(auth::hash_token(&t)),
             Role::Admin.as_str(),

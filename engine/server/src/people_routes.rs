@@ -68,7 +68,7 @@ pub struct Effective {
 /// Stores a version of a person from `effective.from`: the version in force
 /// that day ends, and this one lasts until the next later version.
 #[utoipa::path(put, path = "/v1/people/{id}", tag = "people", params(("id" = String, Path)), request_body = PersonRequest,
-    responses((status = 200, description = "The version as stored", body = Person), (status = 400, description = "Not a person")),
+    responses((status = 200, description = "The version as stored", body = crate::schemas::Person), (status = 400, description = "Not a person")),
     extensions(("x-required-role" = json!("admin"))))]
 async fn put_person(
     State(state): State<Arc<AppState>>,
@@ -102,7 +102,7 @@ async fn put_person(
     );
     fields.insert("attributes".into(), Value::Object(req.attributes));
     let person = imports::person(fields).map_err(ApiError::BadRequest)?;
-    Ok(Json(state.store.put_person(&person, &who.subject).await?))
+    Ok(Json(state.store.people().put_person(&person, &who.subject).await?))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -119,6 +119,7 @@ pub struct PeopleQuery {
 #[derive(Serialize, ToSchema)]
 pub struct Roster {
     pub as_of: String,
+    #[schema(value_type = Vec<crate::schemas::Person>)]
     pub people: Vec<Person>,
 }
 
@@ -145,7 +146,7 @@ async fn people(
         }
     };
     let as_of = q.as_of.unwrap_or_else(|| state.clock.text().chars().take(10).collect());
-    let people = state.store.people_as_of(&as_of, q.role.as_deref()).await?;
+    let people = state.store.people().people_as_of(&as_of, q.role.as_deref()).await?;
     if !xlsx {
         return Ok(Json(Roster { as_of, people }).into_response());
     }
@@ -238,7 +239,7 @@ async fn import_people(
 ) -> Result<Json<PeopleImported>, ApiError> {
     let who = who(&state, &headers, Role::Admin).await?;
     let people = imports::people(&body, format_of(&headers, &body)).map_err(|e| refused(e, "people"))?;
-    let imported = state.store.import_people(&people, &who.subject).await?;
+    let imported = state.store.people().import_people(&people, &who.subject).await?;
     tracing::info!(imported, by = %who.subject, "people imported");
     Ok(Json(PeopleImported { imported }))
 }
@@ -246,6 +247,7 @@ async fn import_people(
 #[derive(Serialize, ToSchema)]
 pub struct DealsImported {
     #[serde(flatten)]
+    #[schema(value_type = crate::schemas::ImportCounts)]
     pub counts: ImportCounts,
     /// Always empty here: a file with errors is refused (422) whole.
     #[schema(value_type = Vec<Object>)]
@@ -295,6 +297,7 @@ async fn import_deals(
         |d: &dealrules_store::Deal| dealrules_workflow::timers::stage_timers(&snapshot, d, now, &|| store.new_id());
     let counts = state
         .store
+        .deals()
         .import_deals(&deals, &snapshot.version, &who.subject, &state.clock.text(), &timers)
         .await?;
     tracing::info!(created = counts.created, updated = counts.updated, unchanged = counts.unchanged, by = %who.subject, "deals imported");

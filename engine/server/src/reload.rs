@@ -95,8 +95,9 @@ pub async fn startup(
     dir: &Path,
 ) -> Result<(Snapshot, Option<Activation>, Option<Vec<String>>), ServeError> {
     let dir_source = read_dir(dir);
-    let latest = store.latest_activation(None).await?;
+    let latest = store.packs().latest_activation(None).await?;
     let last_from_dir = store
+        .packs()
         .latest_activation(Some(ActivationSource::Directory.as_str()))
         .await?;
     let dir_version = dir_source.as_ref().ok().map(PackSource::version);
@@ -124,6 +125,7 @@ pub async fn startup(
                 Some(a) if a.version == *snapshot.version => a.clone(),
                 _ => {
                     store
+                        .packs()
                         .activate(&source, "directory", ActivationSource::Directory, None)
                         .await?
                 }
@@ -150,7 +152,7 @@ pub async fn startup(
 }
 
 pub(crate) async fn stored_snapshot(store: &dealrules_store::Store, version: &str) -> Option<Snapshot> {
-    let source = store.pack(version).await.ok().flatten()?;
+    let source = store.packs().pack(version).await.ok().flatten()?;
     tokio::task::spawn_blocking(move || build_source(source).ok())
         .await
         .ok()

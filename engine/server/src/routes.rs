@@ -25,7 +25,7 @@ use crate::error::ApiError;
 use crate::extract::{Admin, Caller, Expected, JsonBody, Service, Viewer};
 use crate::openapi;
 use crate::reload;
-use crate::state::{Active, AppState, StoreHandle};
+use crate::state::{Active, AppState, PackStore, StoreHandle, TokenStore};
 use crate::upload;
 
 /// Largest request body accepted (pack uploads: [`upload::MAX_UPLOAD_BYTES`]).
@@ -332,15 +332,15 @@ pub struct RollbackRequest {
     extensions(("x-required-role" = json!("admin"))))]
 async fn rollback(
     State(activations): State<Activations>,
-    State(store): State<StoreHandle>,
+    State(packs): State<PackStore>,
     Caller(who, _): Caller<Admin>,
     JsonBody { value: req, .. }: JsonBody<RollbackRequest>,
 ) -> Result<Json<ActivationAnswer>, ApiError> {
-    let version = store
+    let version = packs
         .resolve_version(&req.version)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no stored pack version `{}`", req.version)))?;
-    let source = store
+    let source = packs
         .pack(&version)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no stored pack version `{version}`")))?;
@@ -392,8 +392,8 @@ fn activation_answer(outcome: Outcome) -> Result<Json<ActivationAnswer>, ApiErro
 /// The active pack, every activation (who, when, from where) and every stored version.
 #[utoipa::path(get, path = "/v1/packs", tag = "packs", responses((status = 200, description = "Versions and activations, newest first", body = PackList)), extensions(("x-required-role" = json!("viewer"))))]
 async fn packs(State(state): State<Arc<AppState>>, _: Caller<Viewer>) -> Result<Json<PackList>, ApiError> {
-    let activations = state.store.activations(200).await?;
-    let versions = state.store.packs().await?;
+    let activations = state.store.packs().activations(200).await?;
+    let versions = state.store.packs().packs().await?;
     let s = state.status.read().unwrap_or_else(|p| p.into_inner()).clone();
     let active = ActivePack {
         version: s.version,
@@ -432,15 +432,15 @@ pub struct PackList {
     responses((status = 200, description = "The files", body = PackFiles), (status = 400, description = "Not a version"), (status = 404, description = "No such stored version")),
     extensions(("x-required-role" = json!("viewer"))))]
 async fn pack_files(
-    State(store): State<StoreHandle>,
+    State(packs): State<PackStore>,
     Path(version): Path<String>,
     _: Caller<Viewer>,
 ) -> Result<Json<PackFiles>, ApiError> {
-    let version = store
+    let version = packs
         .resolve_version(&version)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no stored pack version `{version}`")))?;
-    let source = store
+    let source = packs
         .pack(&version)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no stored pack version `{version}`")))?;
@@ -477,9 +477,9 @@ pub struct NewToken {
 
 /// Live tokens (never the tokens nor their hashes).
 #[utoipa::path(get, path = "/v1/tokens", tag = "tokens", responses((status = 200, description = "The tokens", body = TokenList)), extensions(("x-required-role" = json!("admin"))))]
-async fn tokens(State(store): State<StoreHandle>, _: Caller<Admin>) -> Result<Json<TokenList>, ApiError> {
+async fn tokens(State(tokens): State<TokenStore>, _: Caller<Admin>) -> Result<Json<TokenList>, ApiError> {
     Ok(Json(TokenList {
-        tokens: store.tokens().await?,
+        tokens: tokens.tokens().await?,
     }))
 }
 
@@ -517,6 +517,7 @@ async fn create_token(
     let token = generate_token().map_err(ApiError::Internal)?;
     let record = state
         .store
+        .tokens()
         .add_token(
             &hex::encode(hash_token(&token)),
             role.as_str(),
@@ -538,7 +539,7 @@ async fn revoke_token(
     Path(id): Path<String>,
     _: Caller<Admin>,
 ) -> Result<StatusCode, ApiError> {
-    if !state.store.revoke_token(&id).await? {
+    if !state.store.tokens().revoke_token(&id).await? {
         return Err(ApiError::NotFound(format!("no live token `{id}`")));
     }
     state.tokens.refresh(&state.store).await?;

@@ -9,12 +9,12 @@ use serde_json::Value as Json;
 use utoipa::ToSchema;
 
 macro_rules! text_enum {
-    ($(#[$doc:meta])* $name:ident { $($variant:ident),+ $(,)? }) => {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident),+ $(,)? }) => {
         $(#[$doc])*
         #[derive(Serialize, ToSchema)]
         #[serde(rename_all = "lowercase")]
         pub enum $name {
-            $($variant),+
+            $($(#[$vdoc])* $variant),+
         }
     };
 }
@@ -36,6 +36,37 @@ text_enum! {
 }
 text_enum! {
     TimerState { Scheduled, Fired, Cancelled }
+}
+
+text_enum! {
+    /// Where a change request stands: `draft` (its author edits it),
+    /// `submitted` (waiting for an approver), `approved` (on its way to
+    /// active), `scheduled` (approved, activating at `activate_at`),
+    /// `active` (its pack was activated), `rejected`, `cancelled`.
+    ChangeState { Draft, Submitted, Approved, Scheduled, Active, Rejected, Cancelled }
+}
+text_enum! {
+    /// What a change request is: an edit of files, or a rollback to a
+    /// stored version.
+    ChangeKind { Change, Rollback }
+}
+text_enum! {
+    /// Where an impact job stands.
+    ImpactState { Running, Done, Failed }
+}
+text_enum! {
+    RunState {
+        /// Computing, off the request path.
+        Running,
+        Draft,
+        Approved,
+        Published,
+        /// Final: its statements never change; later changes are adjustments.
+        Locked,
+        Failed,
+        /// A later run of the same plan and period took its place.
+        Replaced,
+    }
 }
 
 /// A token as stored: never the token nor its hash.
@@ -226,4 +257,212 @@ pub struct DecideSeveral {
     /// The facts, as `POST /v1/decide/{policy}` takes them.
     #[schema(value_type = Object)]
     pub input: Json,
+}
+
+/// A run as stored (without its input, which can be large).
+#[derive(Serialize, ToSchema)]
+pub struct Run {
+    pub id: String,
+    pub plan: String,
+    pub period: String,
+    pub state: RunState,
+    pub pack_version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    /// Statements computed.
+    pub reps: i64,
+    /// What the statements pay, added up (a decimal string).
+    pub total: String,
+    pub started_by: String,
+    pub started_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approved_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub published_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub published_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locked_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locked_at: Option<String>,
+    /// Why a failed run failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One version of a person, in force from `valid_from` (inclusive) to
+/// `valid_to` (exclusive; `None`: still in force).
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct Person {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manager: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    /// What plans read beside the fields above: `quota`, `csat`, ...
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub attributes: Json,
+    pub valid_from: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_to: Option<String>,
+}
+
+/// What an import did.
+#[derive(Serialize, ToSchema)]
+pub struct ImportCounts {
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+}
+
+/// One move of a change request.
+#[derive(Serialize, ToSchema)]
+pub struct ChangeTransition {
+    /// `None` for its creation.
+    pub from: Option<ChangeState>,
+    pub to: ChangeState,
+    pub by: String,
+    pub at: String,
+    pub comment: Option<String>,
+}
+
+/// What to measure.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImpactRequest {
+    /// Replay the decisions logged on or after this time (RFC 3339 or
+    /// YYYY-MM-DD); left out, no decisions are replayed.
+    #[serde(default)]
+    pub decisions_since: Option<String>,
+    /// ... and before this one.
+    #[serde(default)]
+    pub decisions_until: Option<String>,
+    /// Recompute every incentive plan's statements for these periods
+    /// (`2026-Q4`, `2026-11`, `2026`).
+    #[serde(default)]
+    pub incentive_periods: Vec<String>,
+    /// List at most this many changed decisions, refused moves and
+    /// cancelled timers each (default 100); all are counted.
+    #[serde(default)]
+    pub examples: Option<usize>,
+}
+
+/// How far a job has come.
+#[derive(Serialize, ToSchema)]
+pub struct ImpactProgress {
+    /// `decisions`, `incentives`, `funnels` or `done`.
+    pub phase: String,
+    pub decisions_replayed: u64,
+    /// Decisions in the range, counted when the job started.
+    pub decisions_total: u64,
+    /// Plan and period pairs recomputed, of `incentives_total`.
+    pub incentives_done: u64,
+    pub incentives_total: u64,
+    pub deals_checked: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Impact {
+    pub active_version: String,
+    pub candidate_version: String,
+    pub decisions: DecisionImpact,
+    pub incentives: Vec<PlanImpact>,
+    pub funnels: FunnelImpact,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DecisionImpact {
+    pub replayed: u64,
+    pub changed: u64,
+    pub by_policy: Vec<PolicyCount>,
+    /// The first changed decisions (oldest first), up to `examples`.
+    pub examples: Vec<ChangedDecision>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PolicyCount {
+    pub policy: String,
+    pub replayed: u64,
+    pub changed: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ChangedDecision {
+    /// The decision log id.
+    pub id: String,
+    pub policy: String,
+    pub decided_at: String,
+    #[schema(value_type = Object)]
+    pub input: Json,
+    /// The active pack's answer (without version and trace).
+    #[schema(value_type = Object)]
+    pub before: Json,
+    /// The candidate's answer.
+    #[schema(value_type = Object)]
+    pub after: Json,
+    /// Top-level fields that differ.
+    pub fields: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PlanImpact {
+    pub plan: String,
+    pub period: String,
+    pub currency: String,
+    pub reps: u64,
+    pub reps_changed: u64,
+    pub total_before: String,
+    pub total_after: String,
+    pub delta: String,
+    /// Every rep with a statement on either side, by rep id.
+    pub by_rep: Vec<RepDelta>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RepDelta {
+    pub rep: String,
+    pub before: String,
+    pub after: String,
+    pub delta: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FunnelImpact {
+    /// Open deals (not in a terminal stage) checked.
+    pub open_deals: u64,
+    /// Moves the active pack allows and the candidate refuses, counted.
+    pub refused: u64,
+    pub refused_moves: Vec<RefusedMove>,
+    /// Scheduled timers the candidate would cancel, counted.
+    pub cancelled: u64,
+    pub cancelled_timers: Vec<CancelledTimer>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RefusedMove {
+    pub deal: String,
+    pub funnel: String,
+    pub stage: String,
+    pub to: String,
+    /// Why the candidate refuses it.
+    #[schema(value_type = Vec<Object>)]
+    pub reasons: Vec<Json>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CancelledTimer {
+    pub deal: String,
+    pub timer: String,
+    pub stage: Option<String>,
+    pub due_at: String,
+    pub reason: String,
 }

@@ -170,6 +170,42 @@ impl FromRef<Arc<AppState>> for StoreHandle {
     }
 }
 
+/// Declares a handler's view of one aggregate of the store: a sub-state
+/// holding only that handle (`State(packs): State<PackStore>`).
+macro_rules! store_part {
+    ($(#[$doc:meta])* $name:ident($handle:ty) = $accessor:ident) => {
+        $(#[$doc])*
+        #[derive(Clone)]
+        pub struct $name(pub $handle);
+
+        impl std::ops::Deref for $name {
+            type Target = $handle;
+            fn deref(&self) -> &$handle {
+                &self.0
+            }
+        }
+
+        impl FromRef<Arc<AppState>> for $name {
+            fn from_ref(s: &Arc<AppState>) -> $name {
+                $name(s.store.$accessor())
+            }
+        }
+    };
+}
+
+store_part! {
+    /// Pack versions and their activations.
+    PackStore(dealrules_store::Packs) = packs
+}
+store_part! {
+    /// API tokens.
+    TokenStore(dealrules_store::Tokens) = tokens
+}
+store_part! {
+    /// The decision log.
+    DecisionStore(dealrules_store::Decisions) = decisions
+}
+
 /// The workflow runtime, as a handler that needs only it takes it.
 #[derive(Clone)]
 pub struct WorkflowHandle(pub Arc<Workflow>);

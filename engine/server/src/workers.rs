@@ -191,7 +191,7 @@ pub fn follow_activations(state: Arc<AppState>) {
 }
 
 async fn follow(state: Arc<AppState>) -> WorkerResult {
-    let mut listener = state.store.listen_activations().await.ok().flatten();
+    let mut listener = state.store.packs().listen_activations().await.ok().flatten();
     let mut every = tokio::time::interval(Duration::from_millis(500));
     loop {
         match &mut listener {

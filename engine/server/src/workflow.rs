@@ -180,6 +180,7 @@ pub(crate) async fn deal_page(state: &AppState, who: &Principal, q: DealsQuery) 
     let limit = q.limit.unwrap_or(50).clamp(1, dealrules_store::MAX_PAGE);
     let deals = state
         .store
+        .deals()
         .deals_page(q.after.as_deref().unwrap_or(""), i64::from(limit))
         .await?;
     let next_after = (deals.len() == limit as usize)
@@ -412,6 +413,6 @@ async fn outbox(
 pub(crate) async fn outbox_list(state: &AppState, who: &Principal, deal: Option<&str>) -> Result<OutboxList, ApiError> {
     require(who, Role::Viewer)?;
     Ok(OutboxList {
-        notifications: state.store.outbox(deal).await?,
+        notifications: state.store.outbox().outbox(deal).await?,
     })
 }

@@ -804,6 +804,7 @@ async fn a_token_made_by_the_cli_on_the_same_store_is_accepted() {
     let s = state().await;
     // What `dealrules token create` does, straight on the store.
     s.store
+        .tokens()
         .add_token(&hex::encode(hash_token("drt_from_cli")), "viewer", "u-5", &[], "cli")
         .await
         .unwrap();

@@ -120,6 +120,7 @@ async fn node(url: &str, rules: &Path, four_eyes: bool, tokens: bool) -> Node {
             ("t-crm", Role::Service, "crm"),
         ] {
             store
+                .tokens()
                 .add_token(&hex::encode(hash_token(t)), role.as_str(), subject, &[], "test")
                 .await
                 .unwrap();
@@ -360,7 +361,7 @@ async fn a_change_goes_from_draft_to_active_with_a_second_admin() {
     assert_eq!(v["transitions"][1]["comment"], "as discussed");
     assert_eq!(v["transitions"][2]["comment"], "looks right");
     // The activation names the change.
-    let a = n.state.store.latest_activation(None).await.unwrap().unwrap();
+    let a = n.state.store.packs().latest_activation(None).await.unwrap().unwrap();
     assert_eq!(a.change_id.as_deref(), Some(id.as_str()));
     assert_eq!(a.source, "change");
     assert_eq!(a.activated_by, "bo");
@@ -515,9 +516,18 @@ async fn a_stale_change_is_refused_naming_the_files_and_a_clean_one_is_carried_f
     assert_eq!(v["state"], "active", "{v}");
     assert_eq!(v["base_version"], after_first.as_str());
     let active = n.state.snapshot.load_full();
-    let approvals =
-        String::from_utf8(n.state.store.pack(&active.version).await.unwrap().unwrap().files["approvals.yaml"].clone())
-            .unwrap();
+    let approvals = String::from_utf8(
+        n.state
+            .store
+            .packs()
+            .pack(&active.version)
+            .await
+            .unwrap()
+            .unwrap()
+            .files["approvals.yaml"]
+            .clone(),
+    )
+    .unwrap();
     assert!(approvals.contains("<= 15"), "the first change is kept");
 
     // The author resolves the conflict by rebasing with the whole file.
@@ -655,7 +665,7 @@ async fn a_rollback_is_a_change_and_an_emergency_one_is_recorded_as_such() {
             .starts_with("emergency rollback by ada"),
         "{v}"
     );
-    let a = n.state.store.latest_activation(None).await.unwrap().unwrap();
+    let a = n.state.store.packs().latest_activation(None).await.unwrap().unwrap();
     assert_eq!(a.source, "rollback");
     assert_eq!(a.change_id.as_deref(), v["id"].as_str());
     // Rolling back to the active version is a conflict.
@@ -706,7 +716,7 @@ async fn scheduled_fires_once(nodes: &[Node]) {
     let store = &nodes[0].state.store;
     let started = std::time::Instant::now();
     loop {
-        let c = store.change(&id).await.unwrap().unwrap();
+        let c = store.changes().change(&id).await.unwrap().unwrap();
         if c.state == dealrules_store::ChangeState::Active {
             break;
         }
@@ -715,6 +725,7 @@ async fn scheduled_fires_once(nodes: &[Node]) {
     }
     // Once: one activation from the change, made on time.
     let from_change: Vec<_> = store
+        .packs()
         .activations(100)
         .await
         .unwrap()
@@ -856,7 +867,7 @@ async fn impact_shows_the_exact_per_rep_delta_of_a_rate_change() {
     assert_eq!(plan["currency"], "USD");
     // Nothing was activated or stored as a run.
     assert_ne!(n.active(), r["candidate_version"].as_str().unwrap());
-    assert!(n.state.store.runs(&Default::default()).await.unwrap().is_empty());
+    assert!(n.state.store.runs().runs(&Default::default()).await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -966,7 +977,7 @@ async fn an_impact_job_whose_node_stopped_starts_again_and_says_so() {
         finished_at: None,
         restarts: 0,
     };
-    n.state.store.insert_impact(&job).await.unwrap();
+    n.state.store.changes().insert_impact(&job).await.unwrap();
     let path = format!("/v1/changes/{id}/impact/imp_left_behind");
     // While its heartbeat is fresh, no node takes it (its own may be alive).
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -684,6 +684,7 @@ async fn measured_server() -> std::net::SocketAddr {
     );
     for (t, role) in [("t-admin", "admin"), ("t-viewer", "viewer")] {
         store
+            .tokens()
             .add_token(
                 &hex::encode(dealrules_server::auth::hash_token(t)),
                 role,
@@ -706,7 +707,7 @@ async fn measured_server() -> std::net::SocketAddr {
             valid_from: dealrules_store::people::BEGINNING.into(),
             valid_to: None,
         };
-        store.put_person(&person, "test").await.unwrap();
+        store.people().put_person(&person, "test").await.unwrap();
     }
     let (snapshot, activation, errors) = dealrules_server::reload::startup(&store, &pack).await.unwrap();
     assert!(errors.is_none(), "{errors:?}");

@@ -335,6 +335,7 @@ async fn nobody_approves_their_own_deal_or_their_own_request() {
     // The submitter of the move: a service token whose subject is u-18,
     // then u-18 in the directors' group tries the director step.
     s.store
+        .tokens()
         .add_token(
             &hex::encode(hash_token("t-u18-service")),
             "admin",

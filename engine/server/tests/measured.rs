@@ -70,9 +70,10 @@ fn set_clock(state: &AppState, at: &str) {
 
 async fn start(url: &str) -> Arc<AppState> {
     let store = Arc::new(Store::open(url).await.unwrap());
-    if store.tokens().await.unwrap().is_empty() {
+    if store.tokens().tokens().await.unwrap().is_empty() {
         for (t, role) in [("t-viewer", Role::Viewer), ("t-admin", Role::Admin)] {
             store
+                .tokens()
                 .add_token(&hex::encode(hash_token(t)), role.as_str(), t, &[], "test")
                 .await
                 .unwrap();
@@ -131,7 +132,7 @@ async fn scenario(url: &str) -> (Arc<AppState>, std::net::SocketAddr) {
             valid_from: BEGINNING.into(),
             valid_to: None,
         };
-        state.store.put_person(&person, "test").await.unwrap();
+        state.store.people().put_person(&person, "test").await.unwrap();
     }
     let addr = serve(state.clone()).await;
     let create = |id: &'static str, owner: &'static str, amount: i64| json!({"id": id, "funnel": "b2b", "owner": owner, "fields": {"amount": amount, "close_date": "2026-03-31"}});
@@ -377,6 +378,7 @@ async fn check_funnel(addr: std::net::SocketAddr) {
 async fn outbox(state: &AppState) -> Vec<(String, String)> {
     let mut rows: Vec<(String, String)> = state
         .store
+        .outbox()
         .outbox(None)
         .await
         .unwrap()
@@ -445,7 +447,7 @@ async fn alerts_are_sent_once_across_two_nodes_on_postgres() {
     assert_eq!(queued, 4);
     let to: Vec<String> = outbox(&a).await.into_iter().map(|(r, _)| r).collect();
     assert_eq!(to, ["bo", "cy", "max", "mia"]);
-    let alerts = a.store.pace_alerts("fy2026").await.unwrap();
+    let alerts = a.store.analytics().pace_alerts("fy2026").await.unwrap();
     assert_eq!(
         alerts
             .iter()
@@ -529,14 +531,14 @@ async fn random_history(store: &Store, rng: &mut Seeded, deals: usize, versions:
             actor: "test".into(),
         };
         let mut tx = store.begin_write().await.unwrap();
-        store.insert_deal(&mut tx, &deal).await.unwrap();
+        store.deals().insert_deal(&mut tx, &deal).await.unwrap();
         let created = entry(
             "created",
             json!({"funnel": "b2b", "stage": stage}),
             &at,
             rng.pick(versions),
         );
-        store.insert_history_at(&mut tx, &id, &created).await.unwrap();
+        store.deals().insert_history_at(&mut tx, &id, &created).await.unwrap();
         tx.commit().await.unwrap();
         for _ in 0..rng.below(7) {
             // Mostly later, sometimes earlier than the entry before.
@@ -555,17 +557,17 @@ async fn random_history(store: &Store, rng: &mut Seeded, deals: usize, versions:
                         &at,
                         rng.pick(versions),
                     );
-                    store.insert_history_at(&mut tx, &id, &e).await.unwrap();
+                    store.deals().insert_history_at(&mut tx, &id, &e).await.unwrap();
                 }
                 1 if rng.below(3) == 0 => {
                     // A move without a destination: no visit.
                     let e = entry("move", json!({"from": stage}), &at, rng.pick(versions));
-                    store.insert_history_at(&mut tx, &id, &e).await.unwrap();
+                    store.deals().insert_history_at(&mut tx, &id, &e).await.unwrap();
                 }
                 _ => {
                     let to = rng.pick(&stages).to_string();
                     let e = entry("move", json!({"from": stage, "to": to}), &at, rng.pick(versions));
-                    store.insert_history_at(&mut tx, &id, &e).await.unwrap();
+                    store.deals().insert_history_at(&mut tx, &id, &e).await.unwrap();
                     stage = to;
                     deal.stage = stage.clone();
                     deal.stage_entered_at = at.clone();
@@ -576,7 +578,7 @@ async fn random_history(store: &Store, rng: &mut Seeded, deals: usize, versions:
                         deal.owner = rng.pick(&owners).to_string();
                     }
                     deal.revision += 1;
-                    store.update_deal(&mut tx, &deal).await.unwrap();
+                    store.deals().update_deal(&mut tx, &deal).await.unwrap();
                 }
             }
             tx.commit().await.unwrap();
@@ -622,6 +624,7 @@ async fn summaries_agree_with_history(state: &AppState) {
         let (first, last) = (period.start.to_string(), period.end.to_string());
         let by_summary: Vec<String> = state
             .store
+            .analytics()
             .deals_closed_or_cancelled_between(&first, &last)
             .await
             .unwrap()
@@ -630,6 +633,7 @@ async fn summaries_agree_with_history(state: &AppState) {
             .collect();
         let scanned: Vec<String> = state
             .store
+            .deals()
             .scan_deals(100, |d| {
                 let s = dealrules_core::plan_input::StoredDeal {
                     id: &d.id,
@@ -655,7 +659,7 @@ async fn summaries_equal_a_recomputation_from_history() {
     // The scenario's two pack versions: v1 ordered qualified before
     // proposal, v2 (active) the other way round.
     let v2 = state.snapshot.load_full().version.to_string();
-    let v1 = state.store.history("d1").await.unwrap()[0].version.clone();
+    let v1 = state.store.deals().history("d1").await.unwrap()[0].version.clone();
     assert_ne!(v1, v2);
     let mut rng = Seeded(0x5eed_2026_1130);
     random_history(&state.store, &mut rng, 150, &[&v1, &v2, "v-not-stored"], 0).await;

@@ -465,10 +465,11 @@ async fn every_documented_operation_answers_as_documented_for_every_role() {
 
     // Change requests: one per sample that moves one, so each sample sees
     // the state it needs; an impact job to read back.
-    let edit = serde_json::json!({ "approvals.yaml": format!("{}\n# reviewed\n", String::from_utf8(s.store.pack(&version).await.unwrap().unwrap().files["approvals.yaml"].clone()).unwrap()) });
+    let edit = serde_json::json!({ "approvals.yaml": format!("{}\n# reviewed\n", String::from_utf8(s.store.packs().pack(&version).await.unwrap().unwrap().files["approvals.yaml"].clone()).unwrap()) });
     let new_change = serde_json::json!({ "title": "Note the review", "files": edit }).to_string();
-    let other = serde_json::json!({ "title": "Note the funnel's review", "files": { "funnel.yaml": format!("{}\n# reviewed\n", String::from_utf8(s.store.pack(&version).await.unwrap().unwrap().files["funnel.yaml"].clone()).unwrap()) } }).to_string();
+    let other = serde_json::json!({ "title": "Note the funnel's review", "files": { "funnel.yaml": format!("{}\n# reviewed\n", String::from_utf8(s.store.packs().pack(&version).await.unwrap().unwrap().files["funnel.yaml"].clone()).unwrap()) } }).to_string();
     s.store
+        .tokens()
         .add_token(
             &hex::encode(dealrules_server::auth::hash_token("t-admin2")),
             "admin",

@@ -36,7 +36,7 @@ async fn history(store: &Store) {
     }
     let roster =
         dealrules_workflow::imports::people(people.as_bytes(), dealrules_workflow::imports::ImportFormat::Csv).unwrap();
-    store.import_people(&roster, "test").await.unwrap();
+    store.people().import_people(&roster, "test").await.unwrap();
     let at = "2026-04-01T10:00:00.000Z";
     let mut deals = Vec::new();
     for i in 0..400u32 {
@@ -67,6 +67,7 @@ async fn history(store: &Store) {
         deals.push(dealrules_workflow::imports::deal(m, "sales", at).unwrap());
     }
     store
+        .deals()
         .import_deals(&deals, "sha256:test", "test", at, &|_: &dealrules_store::Deal| {
             Vec::new()
         })
@@ -90,6 +91,7 @@ fn statements(snapshot: &Snapshot, input: &Value) -> BTreeMap<String, Value> {
 async fn whole(store: &Store) -> Value {
     let period = period_of("2026-Q1").unwrap();
     let roster = store
+        .people()
         .people_between(BEGINNING, "2026-03-31")
         .await
         .unwrap()
@@ -102,7 +104,7 @@ async fn whole(store: &Store) -> Value {
         })
         .collect();
     let mut input = PlanInput::new(&period, roster);
-    let deals = store.scan_deals(1000, Some).await.unwrap();
+    let deals = store.deals().scan_deals(1000, Some).await.unwrap();
     for d in &deals {
         input.add_deal(&StoredDeal {
             id: &d.id,

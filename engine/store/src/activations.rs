@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 
 use crate::states::ActivationSource;
 use crate::{Backend, MAX_PAGE, pack_from_json, pack_to_json};
-use crate::{Result, Store, StoreError, query_err, timestamp_now};
+use crate::{Packs, Result, StoreError, query_err, timestamp_now};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Activation {
@@ -29,7 +29,7 @@ pub struct PackInfo {
     pub stored_at: String,
 }
 
-impl Store {
+impl Packs {
     /// Stores a pack's files under its version (once; storing it again is a
     /// no-op).
     pub async fn put_pack(&self, source: &dealrules_model::PackSource) -> Result<String> {
@@ -107,7 +107,7 @@ impl Store {
         self.activate_from(source, by, from, comment, None).await
     }
 
-    /// As [`Store::activate`], naming the change request it came from.
+    /// As [`Packs::activate`], naming the change request it came from.
     pub async fn activate_from(
         &self,
         source: &dealrules_model::PackSource,

@@ -6,7 +6,7 @@
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use crate::deal_import::{DEAL_COLUMNS, deal_row};
-use crate::{Deal, Result, Store, query_err};
+use crate::{Analytics, Deal, Result, query_err};
 
 /// A stage entry of a deal's history: `created` or `move`.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,7 +19,7 @@ pub struct TrailEntry {
     pub version: String,
 }
 
-impl Store {
+impl Analytics {
     /// Up to `limit` deals of `funnel` (every funnel: `None`) after the id
     /// `after`, in id order.
     pub async fn funnel_deals_page(&self, funnel: Option<&str>, after: &str, limit: i64) -> Result<Vec<Deal>> {

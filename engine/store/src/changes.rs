@@ -16,7 +16,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::states::{ChangeKind, ChangeState, ImpactState};
-use crate::{MAX_PAGE, Result, Store, StoreError, query_err, timestamp_now};
+use crate::{Changes, MAX_PAGE, Result, StoreError, query_err, timestamp_now};
 
 /// A change's files: path -> the whole new content, or `None` for a
 /// deleted file.
@@ -43,7 +43,7 @@ pub struct ChangeRecord {
 }
 
 /// One move of a change request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChangeTransition {
     /// `None` for its creation.
     pub from: Option<ChangeState>,
@@ -170,7 +170,7 @@ pub struct MoveSet<'a> {
     pub validation: Option<&'a Value>,
 }
 
-impl Store {
+impl Changes {
     /// Stores a new change request with its first transition.
     pub async fn insert_change(&self, c: &ChangeRecord, comment: Option<&str>) -> Result<()> {
         let mut tx = self.begin_write().await?;

@@ -9,10 +9,10 @@ use serde::Serialize;
 use serde_json::json;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
-use crate::{Deal, Result, Store, StoreError, TimerRow, query_err};
+use crate::{Deal, Deals, Result, StoreError, TimerRow, query_err};
 
 /// What an import did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct ImportCounts {
     pub created: u64,
     pub updated: u64,
@@ -26,7 +26,7 @@ const CHUNK: usize = 500;
 /// Deals from which an import into SQLite counts as bulk.
 const BULK: usize = 5_000;
 
-impl Store {
+impl Deals {
     /// Creates the deals that are new, updates those whose owner, stage or
     /// fields differ, leaves the rest; one transaction. `version` is the
     /// pack in force, `actor` who imported, `at` the time recorded.
@@ -254,7 +254,7 @@ impl Store {
     }
 }
 
-impl Store {
+impl Deals {
     /// One page of deals in owner and id order (the `deals (owner, id)`
     /// index), after `after` (an owner and an id) when given: a period is
     /// read this way, each owner's deals one after the other, in the

@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
-use crate::{MAX_PAGE, Result, Store, normalize_time, query_err};
+use crate::{Db, Decisions, MAX_PAGE, Result, normalize_time, query_err};
 
 /// One line of the decision log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -26,7 +26,7 @@ pub struct DecisionRecord {
 impl DecisionRecord {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        store: &Store,
+        store: &Db,
         decided_at: &str,
         policy: &str,
         version: &str,
@@ -63,7 +63,7 @@ pub struct DecisionQuery {
     pub limit: u32,
 }
 
-impl Store {
+impl Decisions {
     /// Writes a batch in one transaction.
     pub async fn log_decisions(&self, batch: &[DecisionRecord]) -> Result<()> {
         if batch.is_empty() {

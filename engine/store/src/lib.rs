@@ -16,8 +16,8 @@
 //! use dealrules_store::{Store, DecisionRecord, DecisionQuery};
 //! let store = Store::open("sqlite::memory:").await.unwrap();
 //! let at = dealrules_store::timestamp_now();
-//! store.log_decisions(&[DecisionRecord::new(&store, &at, "discount-approvals", "sha256:0123456789ab", "ok", "crm", "{}", "{}")]).await.unwrap();
-//! let found = store.decisions(&DecisionQuery { policy: Some("discount-approvals".into()), ..Default::default() }).await.unwrap();
+//! store.decisions().log_decisions(&[DecisionRecord::new(&store, &at, "discount-approvals", "sha256:0123456789ab", "ok", "crm", "{}", "{}")]).await.unwrap();
+//! let found = store.decisions().decisions(&DecisionQuery { policy: Some("discount-approvals".into()), ..Default::default() }).await.unwrap();
 //! assert_eq!(found.len(), 1);
 //! # });
 //! ```
@@ -60,7 +60,7 @@ pub use workflow::{Approval, ApprovalStep, Deal, Delegation, HistoryEntry, Timer
 pub type Conn = sqlx::AnyConnection;
 
 use std::borrow::Cow;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use sqlx::AnyPool;
@@ -156,7 +156,21 @@ pub(crate) fn query_err(what: &'static str) -> impl FnOnce(sqlx::Error) -> Store
     move |source| StoreError::Query { what, source }
 }
 
+/// The open database: the pool, the schema applied, and the handles, one
+/// per aggregate. Cloning it is cheap (one shared [`Db`]).
+///
+/// Callers take the handle of what they touch (`store.deals()`,
+/// `store.decisions()`, ...) rather than the whole store; each handle is a
+/// cheap `Clone` holding the same pool. What every handle shares (the
+/// pool, ids, write transactions) is on [`Db`], which each dereferences to.
+#[derive(Clone)]
 pub struct Store {
+    db: Arc<Db>,
+}
+
+/// What every handle shares: the pool, the backend, the id generator and
+/// the write turn.
+pub struct Db {
     pub(crate) pool: AnyPool,
     pub(crate) backend: Backend,
     url: String,
@@ -165,6 +179,85 @@ pub struct Store {
     /// SQLite: this process's writers take turns (see `begin_write`).
     pub(crate) write_lock: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
     ids: Mutex<ulid::Generator>,
+}
+
+impl std::ops::Deref for Store {
+    type Target = Db;
+    fn deref(&self) -> &Db {
+        &self.db
+    }
+}
+
+/// Declares the handle of one aggregate: a cheap `Clone` of the shared
+/// [`Db`], with the aggregate's methods (in its module) on it.
+macro_rules! handle {
+    ($(#[$doc:meta])* $name:ident, $accessor:ident) => {
+        $(#[$doc])*
+        #[derive(Clone)]
+        pub struct $name {
+            db: Arc<Db>,
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = Db;
+            fn deref(&self) -> &Db {
+                &self.db
+            }
+        }
+
+        impl Store {
+            $(#[$doc])*
+            pub fn $accessor(&self) -> $name {
+                $name { db: self.db.clone() }
+            }
+        }
+    };
+}
+
+handle! {
+    /// API tokens, stored hashed ([`TokenRecord`]).
+    Tokens, tokens
+}
+handle! {
+    /// The admin console's sign-in sessions ([`SessionRecord`]).
+    Sessions, sessions
+}
+handle! {
+    /// Pack versions (whole, for rollback and replay) and their
+    /// activations ([`Activation`], [`PackInfo`]).
+    Packs, packs
+}
+handle! {
+    /// The decision log ([`DecisionRecord`]): written, read, counted, pruned.
+    Decisions, decisions
+}
+handle! {
+    /// Deals with their history, approvals, delegations and timers
+    /// ([`Deal`], [`Approval`], [`TimerRow`]), changed together in one
+    /// [`WriteTx`]; bulk imports of deals.
+    Deals, deals
+}
+handle! {
+    /// The notification outbox ([`OutboxRow`]) and its delivery attempts.
+    Outbox, outbox
+}
+handle! {
+    /// The roster: effective-dated people ([`Person`]).
+    People, people
+}
+handle! {
+    /// Incentive runs and their statements ([`Run`], [`StatementRow`]).
+    Runs, runs
+}
+handle! {
+    /// Change requests, their transitions, the lease on scheduled ones,
+    /// impact jobs ([`ChangeRecord`], [`ImpactJob`]).
+    Changes, changes
+}
+handle! {
+    /// Reads for funnel analytics (deals' stage trails) and the pace
+    /// checks of targets with their alerts ([`TrailEntry`]).
+    Analytics, analytics
 }
 
 /// Now, as the store writes times.
@@ -253,7 +346,7 @@ impl Store {
             url: shown.clone(),
             message: e.to_string(),
         })?;
-        let store = Store {
+        let db = Db {
             pool,
             backend,
             url: shown,
@@ -261,11 +354,14 @@ impl Store {
             write_lock: (backend == Backend::Sqlite).then(Default::default),
             ids: Mutex::new(ulid::Generator::new()),
         };
-        store.migrate().await?;
+        db.migrate().await?;
+        let store = Store { db: Arc::new(db) };
         store.ensure_measured_summaries().await?;
         Ok(store)
     }
+}
 
+impl Db {
     async fn migrate(&self) -> Result<()> {
         let migrations: Vec<Migration> = MIGRATIONS
             .iter()

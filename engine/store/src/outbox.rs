@@ -6,7 +6,7 @@ use sqlx::{AnyConnection, Row};
 
 use crate::states::OutboxState;
 use crate::workflow::parse_text;
-use crate::{Result, Store, query_err, timestamp_now};
+use crate::{Outbox, Result, query_err, timestamp_now};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OutboxRow {
@@ -23,7 +23,7 @@ pub struct OutboxRow {
     pub sent_at: Option<String>,
 }
 
-impl Store {
+impl Outbox {
     pub async fn insert_outbox(&self, conn: &mut AnyConnection, o: &OutboxRow) -> Result<()> {
         sqlx::query("INSERT INTO outbox (id, deal_id, template, recipient, body, state, attempts, next_attempt_at, last_error, created_at, sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
             .bind(&o.id)

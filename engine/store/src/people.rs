@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use crate::{Result, Store, StoreError, query_err, timestamp_now};
+use crate::{People, Result, StoreError, query_err, timestamp_now};
 
 /// The first day of a version given without `effective.from`: in force
 /// since before any deal.
@@ -17,7 +17,7 @@ pub const BEGINNING: &str = "1900-01-01";
 
 /// One version of a person, in force from `valid_from` (inclusive) to
 /// `valid_to` (exclusive; `None`: still in force).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Person {
     pub id: String,
     pub name: String,
@@ -30,7 +30,6 @@ pub struct Person {
     pub team: Option<String>,
     /// What plans read beside the fields above: `quota`, `csat`, ...
     #[serde(default)]
-    #[schema(value_type = Object)]
     pub attributes: Map<String, Value>,
     pub valid_from: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -91,7 +90,7 @@ fn person_row(r: &AnyRow) -> Result<Person> {
     })
 }
 
-impl Store {
+impl People {
     /// Stores a version of a person from `p.valid_from`: it replaces a
     /// version starting the same day, ends the version in force that day,
     /// and lasts until the next later version (if any). The stored version.
@@ -102,7 +101,7 @@ impl Store {
         Ok(stored)
     }
 
-    /// As [`Store::put_person`], inside a transaction.
+    /// As [`People::put_person`], inside a transaction.
     pub async fn put_person_in(&self, conn: &mut AnyConnection, p: &Person, by: &str) -> Result<Person> {
         check_date("effective.from", &p.valid_from)?;
         let versions = self.person_versions_in(conn, &p.id).await?;

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
-use crate::{Result, Store, StoreError, query_err};
+use crate::{Result, Runs, StoreError, query_err};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RunState {
     /// Computing, off the request path.
@@ -61,7 +61,7 @@ impl std::str::FromStr for RunState {
 }
 
 /// A run as stored (without its input, which can be large).
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Run {
     pub id: String,
     pub plan: String,
@@ -158,7 +158,7 @@ fn statement_row(r: &AnyRow) -> Result<StatementRow> {
     })
 }
 
-impl Store {
+impl Runs {
     /// Records a run that has started (state `running`).
     pub async fn insert_run(&self, run: &Run) -> Result<()> {
         sqlx::query("INSERT INTO incentive_runs (id, plan, period, state, pack_version, currency, reps, total, started_by, started_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")

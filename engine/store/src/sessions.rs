@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 
-use crate::{Result, Store, query_err, timestamp_now};
+use crate::{Result, Sessions, query_err, timestamp_now};
 
 /// A live session as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,7 +17,7 @@ pub struct SessionRecord {
     pub expires_at: String,
 }
 
-impl Store {
+impl Sessions {
     /// Stores a new session.
     pub async fn add_session(&self, session: &SessionRecord) -> Result<()> {
         sqlx::query("INSERT INTO console_sessions (id_hash, token_hash, subject, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")

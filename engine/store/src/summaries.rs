@@ -18,7 +18,7 @@ use serde_json::Value;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use crate::deal_import::{DEAL_COLUMNS, deal_row};
-use crate::{Deal, Result, Store, query_err, timestamp};
+use crate::{Analytics, Deal, Deals, Result, Store, query_err, timestamp};
 
 /// The name of the rebuild in `summary_builds`.
 const BUILD: &str = "measured";
@@ -200,7 +200,7 @@ pub fn visits_of(deal_id: &str, funnel: &str, history: &[TrailRow<'_>]) -> Vec<S
     visits
 }
 
-impl Store {
+impl Deals {
     /// Writes the facts of `deals` (new or changed), inside a transaction.
     pub(crate) async fn upsert_deal_facts(&self, conn: &mut AnyConnection, deals: &[&Deal]) -> Result<()> {
         for chunk in deals.chunks(CHUNK) {
@@ -340,7 +340,9 @@ impl Store {
         }
         Ok(())
     }
+}
 
+impl Store {
     /// Whether the summaries were built for this database.
     pub async fn measured_summaries_built(&self) -> Result<bool> {
         let row = sqlx::query("SELECT built_at FROM summary_builds WHERE name = $1")
@@ -378,11 +380,11 @@ impl Store {
         let mut after = String::new();
         let mut deals_done = 0u64;
         loop {
-            let deals = self.funnel_deals_page(None, &after, 5000).await?;
+            let deals = self.analytics().funnel_deals_page(None, &after, 5000).await?;
             let (Some(first), Some(last)) = (deals.first(), deals.last()) else {
                 break;
             };
-            let trail = self.trails_between(&first.id, &last.id).await?;
+            let trail = self.analytics().trails_between(&first.id, &last.id).await?;
             let details: Vec<Value> = trail
                 .iter()
                 .map(|e| serde_json::from_str(&e.detail).unwrap_or(Value::Null))
@@ -405,8 +407,8 @@ impl Store {
             }
             let mut tx = self.begin_write().await?;
             let refs: Vec<&Deal> = deals.iter().collect();
-            self.upsert_deal_facts(&mut tx, &refs).await?;
-            self.insert_visits(&mut tx, &visits).await?;
+            self.deals().upsert_deal_facts(&mut tx, &refs).await?;
+            self.deals().insert_visits(&mut tx, &visits).await?;
             tx.commit().await?;
             deals_done += deals.len() as u64;
             after.clone_from(&last.id);
@@ -492,7 +494,7 @@ fn window<'a>(sql: &mut String, since: Option<&'a str>, until: Option<&'a str>, 
     binds
 }
 
-impl Store {
+impl Analytics {
     /// The visits of `funnel` that began in `[since, until)` (store-form
     /// times), counted by everything a report judges them by, and by the
     /// deal's owner or region when `key` says.

@@ -4,7 +4,7 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{Result, Store, StoreError, query_err, timestamp_now};
+use crate::{Result, StoreError, Tokens, query_err, timestamp_now};
 
 /// A token as stored: its hash, never the token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -20,7 +20,7 @@ pub struct TokenRecord {
     pub revoked_at: Option<String>,
 }
 
-impl Store {
+impl Tokens {
     /// Stores a token by its hash (hex of SHA-256).
     pub async fn add_token(
         &self,

@@ -2,7 +2,7 @@
 //! delegations, timers, the outbox and idempotency keys.
 //!
 //! Everything that changes a deal happens in one write transaction
-//! ([`Store::begin_write`]): the functions here that take a connection are
+//! ([`Db::begin_write`]): the functions here that take a connection are
 //! meant to run inside it, so an event, a timer firing or an approval
 //! decision is stored whole or not at all.
 
@@ -12,7 +12,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Row, Transaction};
 
 use crate::states::{ApprovalState, StepState, TimerKind, TimerState};
-use crate::{Backend, Result, Store, StoreError, query_err, timestamp_now};
+use crate::{Backend, Db, Deals, Result, StoreError, query_err, timestamp_now};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Deal {
@@ -207,7 +207,7 @@ impl std::ops::DerefMut for WriteTx {
     }
 }
 
-impl Store {
+impl Db {
     /// A transaction for changes. On SQLite the process's writers queue on
     /// an in-process lock first (SQLite allows one writer; its own busy
     /// handler would make them sleep and retry) and then take the write lock
@@ -225,7 +225,9 @@ impl Store {
         .map_err(query_err("starting a transaction"))?;
         Ok(WriteTx { tx, _guard: guard })
     }
+}
 
+impl Deals {
     // ---- deals ----
 
     /// Reads a deal for change: locked until the transaction ends.

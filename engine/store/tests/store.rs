@@ -30,13 +30,14 @@ async fn the_sqlite_file_is_created_and_reopening_keeps_everything() {
     on_every_backend("reopen", |url| async move {
         let store = Store::open(&url).await.unwrap();
         store
+            .tokens()
             .add_token("ab".repeat(32).as_str(), "admin", "admin", &[], "test")
             .await
             .unwrap();
         store.close().await;
         // Opening again applies no migration twice and loses nothing.
         let store = Store::open(&url).await.unwrap();
-        assert_eq!(store.tokens().await.unwrap().len(), 1);
+        assert_eq!(store.tokens().tokens().await.unwrap().len(), 1);
         store.ping().await.unwrap();
     })
     .await;
@@ -64,26 +65,29 @@ async fn tokens_are_listed_until_revoked() {
         let store = Store::open(&url).await.unwrap();
         let groups = vec!["role:sales-director".to_string()];
         let a = store
+            .tokens()
             .add_token(&"11".repeat(32), "approver", "u-42", &groups, "admin")
             .await
             .unwrap();
         let b = store
+            .tokens()
             .add_token(&"22".repeat(32), "viewer", "u-7", &[], "admin")
             .await
             .unwrap();
-        let live = store.tokens().await.unwrap();
+        let live = store.tokens().tokens().await.unwrap();
         assert_eq!(
             live.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
             [a.id.as_str(), b.id.as_str()]
         );
         assert_eq!(live[0].groups, groups);
         assert_eq!(live[0].token_hash, "11".repeat(32));
-        assert!(store.revoke_token(&a.id).await.unwrap());
-        assert!(!store.revoke_token(&a.id).await.unwrap(), "revoking twice");
-        assert_eq!(store.tokens().await.unwrap(), vec![b]);
+        assert!(store.tokens().revoke_token(&a.id).await.unwrap());
+        assert!(!store.tokens().revoke_token(&a.id).await.unwrap(), "revoking twice");
+        assert_eq!(store.tokens().tokens().await.unwrap(), vec![b]);
         // The same hash cannot be stored twice.
         assert!(
             store
+                .tokens()
                 .add_token(&"22".repeat(32), "admin", "x", &[], "admin")
                 .await
                 .is_err()
@@ -105,42 +109,56 @@ async fn packs_are_stored_whole_and_activations_remember_who_and_when() {
         let store = Store::open(&url).await.unwrap();
         let v1 = pack("one: 1\n");
         let v2 = pack("two: 2\n");
-        let a1 = store.activate(&v1, "directory", "directory", None).await.unwrap();
+        let a1 = store
+            .packs()
+            .activate(&v1, "directory", "directory", None)
+            .await
+            .unwrap();
         let a2 = store
+            .packs()
             .activate(&v2, "u-1", "upload", Some("raise the floor"))
             .await
             .unwrap();
-        let a3 = store.activate(&v1, "u-1", "rollback", None).await.unwrap();
+        let a3 = store.packs().activate(&v1, "u-1", "rollback", None).await.unwrap();
         assert_eq!(a1.version, v1.version());
         assert_eq!(
-            store.pack(&v1.version()).await.unwrap().unwrap(),
+            store.packs().pack(&v1.version()).await.unwrap().unwrap(),
             v1,
             "binary files survive"
         );
-        assert_eq!(store.pack(&v2.version()).await.unwrap().unwrap(), v2);
-        assert!(store.pack("sha256:000000000000").await.unwrap().is_none());
+        assert_eq!(store.packs().pack(&v2.version()).await.unwrap().unwrap(), v2);
+        assert!(store.packs().pack("sha256:000000000000").await.unwrap().is_none());
         // Two versions stored, three activations, newest first.
-        assert_eq!(store.packs().await.unwrap().len(), 2);
-        let acts = store.activations(10).await.unwrap();
+        assert_eq!(store.packs().packs().await.unwrap().len(), 2);
+        let acts = store.packs().activations(10).await.unwrap();
         assert_eq!(
             acts.iter().map(|a| a.id.clone()).collect::<Vec<_>>(),
             [a3.id.clone(), a2.id.clone(), a1.id.clone()]
         );
         assert_eq!(acts[1].comment.as_deref(), Some("raise the floor"));
         assert_eq!(acts[1].activated_by, "u-1");
-        assert_eq!(store.latest_activation(None).await.unwrap().unwrap(), a3);
-        assert_eq!(store.latest_activation(Some("directory")).await.unwrap().unwrap(), a1);
-        // Versions by prefix.
-        let v = v2.version();
-        assert_eq!(store.resolve_version(&v).await.unwrap(), Some(v.clone()));
-        assert_eq!(
-            store.resolve_version(&v["sha256:".len()..14]).await.unwrap(),
-            Some(v.clone())
-        );
-        assert!(store.resolve_version("abc").await.is_err(), "too short");
-        assert!(store.resolve_version("sha256:zzzzzz").await.is_err(), "not hex");
+        assert_eq!(store.packs().latest_activation(None).await.unwrap().unwrap(), a3);
         assert_eq!(
             store
+                .packs()
+                .latest_activation(Some("directory"))
+                .await
+                .unwrap()
+                .unwrap(),
+            a1
+        );
+        // Versions by prefix.
+        let v = v2.version();
+        assert_eq!(store.packs().resolve_version(&v).await.unwrap(), Some(v.clone()));
+        assert_eq!(
+            store.packs().resolve_version(&v["sha256:".len()..14]).await.unwrap(),
+            Some(v.clone())
+        );
+        assert!(store.packs().resolve_version("abc").await.is_err(), "too short");
+        assert!(store.packs().resolve_version("sha256:zzzzzz").await.is_err(), "not hex");
+        assert_eq!(
+            store
+                .packs()
                 .resolve_version("ffffff")
                 .await
                 .unwrap()
@@ -156,9 +174,13 @@ async fn two_nodes_on_one_database_see_each_others_activations() {
     on_every_backend("two_nodes", |url| async move {
         let a = Store::open(&url).await.unwrap();
         let b = Store::open(&url).await.unwrap();
-        let act = a.activate(&pack("x: 1\n"), "u-1", "upload", None).await.unwrap();
-        assert_eq!(b.latest_activation(None).await.unwrap().unwrap(), act);
-        assert_eq!(b.pack(&act.version).await.unwrap().unwrap(), pack("x: 1\n"));
+        let act = a
+            .packs()
+            .activate(&pack("x: 1\n"), "u-1", "upload", None)
+            .await
+            .unwrap();
+        assert_eq!(b.packs().latest_activation(None).await.unwrap().unwrap(), act);
+        assert_eq!(b.packs().pack(&act.version).await.unwrap().unwrap(), pack("x: 1\n"));
     })
     .await;
 }
@@ -195,8 +217,8 @@ async fn the_decision_log_is_written_in_batches_and_read_by_policy_and_time() {
                 n,
             ));
         }
-        store.log_decisions(&batch).await.unwrap();
-        assert_eq!(store.count_decisions().await.unwrap(), 1_000);
+        store.decisions().log_decisions(&batch).await.unwrap();
+        assert_eq!(store.decisions().count_decisions().await.unwrap(), 1_000);
 
         // By policy and a time window.
         let q = DecisionQuery {
@@ -206,7 +228,7 @@ async fn the_decision_log_is_written_in_batches_and_read_by_policy_and_time() {
             limit: 1000,
             ..Default::default()
         };
-        let found = store.decisions(&q).await.unwrap();
+        let found = store.decisions().decisions(&q).await.unwrap();
         let expected = batch
             .iter()
             .filter(|r| {
@@ -223,6 +245,7 @@ async fn the_decision_log_is_written_in_batches_and_read_by_policy_and_time() {
         let mut after = None;
         loop {
             let page = store
+                .decisions()
                 .decisions(&DecisionQuery {
                     after: after.clone(),
                     limit: 300,
@@ -237,17 +260,24 @@ async fn the_decision_log_is_written_in_batches_and_read_by_policy_and_time() {
             seen.extend(page);
         }
         assert_eq!(seen, batch, "every record, in the order written, byte for byte");
-        assert_eq!(store.decision(&batch[7].id).await.unwrap().unwrap(), batch[7]);
+        assert_eq!(
+            store.decisions().decision(&batch[7].id).await.unwrap().unwrap(),
+            batch[7]
+        );
 
         // Retention.
-        let pruned = store.prune_decisions("2026-11-16T00:00:00Z").await.unwrap();
+        let pruned = store.decisions().prune_decisions("2026-11-16T00:00:00Z").await.unwrap();
         assert_eq!(
             pruned as usize,
             batch.iter().filter(|r| r.decided_at.as_str() < "2026-11-16").count()
         );
-        assert_eq!(store.count_decisions().await.unwrap() as u64, 1_000 - pruned);
+        assert_eq!(
+            store.decisions().count_decisions().await.unwrap() as u64,
+            1_000 - pruned
+        );
         assert!(
             store
+                .decisions()
                 .decisions(&DecisionQuery {
                     since: Some("last week".into()),
                     ..Default::default()

@@ -48,7 +48,7 @@ pub(crate) async fn open_approval(
     decision: &PlannedApproval,
 ) -> Result<(), WorkflowError> {
     let policy = policy.to_string();
-    let previous = cx.wf.store.deal_approvals(conn, &deal.id).await?;
+    let previous = cx.wf.store.deals().deal_approvals(conn, &deal.id).await?;
     let tested = tested_values(cx.snapshot, &policy, &facts(deal, &previous));
     let basis = json!({ "level": decision.level, "chain": decision.chain, "rule": decision.rule, "tested": tested });
     // Still pending for the same policy: it stays the open request.
@@ -86,7 +86,7 @@ pub(crate) async fn open_approval(
     if decision.auto_approved {
         a.state = ApprovalState::Approved;
         a.decided_at = Some(cx.now.clone());
-        cx.wf.store.insert_approval(conn, &a).await?;
+        cx.wf.store.deals().insert_approval(conn, &a).await?;
         return cx
             .history(
                 conn,
@@ -124,10 +124,10 @@ pub(crate) async fn open_approval(
     if let Some(prior) = reused {
         a.state = ApprovalState::Approved;
         a.decided_at = Some(cx.now.clone());
-        cx.wf.store.insert_approval(conn, &a).await?;
+        cx.wf.store.deals().insert_approval(conn, &a).await?;
         return cx.history(conn, &deal.id, "approval", json!({ "approval": a.id, "policy": policy, "event": "re-approval skipped", "reason": format!("the values the rules tested are those approved in {}", prior.id) })).await;
     }
-    cx.wf.store.insert_approval(conn, &a).await?;
+    cx.wf.store.deals().insert_approval(conn, &a).await?;
     cx.history(
         conn,
         &deal.id,
@@ -178,16 +178,17 @@ async fn step_opened(
             cx.wf.clock.now() + chrono::Duration::from_std(wait).map_err(internal)?,
         );
         row.approval_id = Some(a.id.clone());
-        cx.wf.store.insert_timer(conn, &row).await?;
+        cx.wf.store.deals().insert_timer(conn, &row).await?;
     }
     Ok(())
 }
 
 async fn cancel_sla_timers(cx: &Cx<'_>, conn: &mut Conn, deal: &str, approval: &str) -> Result<(), WorkflowError> {
-    for t in cx.wf.store.deal_timers(conn, deal).await? {
+    for t in cx.wf.store.deals().deal_timers(conn, deal).await? {
         if t.approval_id.as_deref() == Some(approval) {
             cx.wf
                 .store
+                .deals()
                 .set_timer_state(conn, &t.id, TimerState::Cancelled, &cx.now, None)
                 .await?;
         }
@@ -247,17 +248,20 @@ impl Workflow {
         let mut tx = self.store.begin_write().await?;
         let found = self
             .store
+            .deals()
             .approval(&mut tx, id)
             .await?
             .ok_or_else(|| WorkflowError::NoApproval(id.into()))?;
         // Lock the deal: every change to a deal and its approvals queues on it.
         let deal = self
             .store
+            .deals()
             .lock_deal(&mut tx, &found.deal)
             .await?
             .ok_or_else(|| internal("approval without deal"))?;
         let mut a = self
             .store
+            .deals()
             .approval(&mut tx, id)
             .await?
             .ok_or_else(|| WorkflowError::NoApproval(id.into()))?;
@@ -273,7 +277,7 @@ impl Workflow {
             .position(|s| s.state == StepState::Pending)
             .ok_or_else(|| WorkflowError::Conflict(format!("approval `{id}` has no pending step")))?;
         let day = &cx.now[..10];
-        let delegations = self.store.delegations_on(&mut tx, day).await?;
+        let delegations = self.store.deals().delegations_on(&mut tx, day).await?;
         let (overridden, delegate_of) = may_decide(who, &a.steps[step], &delegations).ok_or_else(|| {
             WorkflowError::Forbidden(format!(
                 "step `{}` of approval `{id}` is for {}, not {}",
@@ -317,7 +321,7 @@ impl Workflow {
                 }
             }
         }
-        self.store.update_approval(&mut tx, &a).await?;
+        self.store.deals().update_approval(&mut tx, &a).await?;
         cx.history(
             &mut tx,
             &deal.id,
@@ -344,12 +348,14 @@ impl Workflow {
         let mut tx = self.store.begin_write().await?;
         let found = self
             .store
+            .deals()
             .approval(&mut tx, id)
             .await?
             .ok_or_else(|| WorkflowError::NoApproval(id.into()))?;
-        self.store.lock_deal(&mut tx, &found.deal).await?;
+        self.store.deals().lock_deal(&mut tx, &found.deal).await?;
         let mut a = self
             .store
+            .deals()
             .approval(&mut tx, id)
             .await?
             .ok_or_else(|| WorkflowError::NoApproval(id.into()))?;
@@ -374,7 +380,7 @@ impl Workflow {
         {
             s.state = StepState::Skipped;
         }
-        self.store.update_approval(&mut tx, &a).await?;
+        self.store.deals().update_approval(&mut tx, &a).await?;
         cancel_sla_timers(&cx, &mut tx, &a.deal, &a.id).await?;
         cx.history(
             &mut tx,
@@ -396,7 +402,7 @@ impl Workflow {
                 })
             })
             .transpose()?;
-        Ok(self.store.approvals(state, deal).await?)
+        Ok(self.store.deals().approvals(state, deal).await?)
     }
 
     /// The pending requests whose pending step `who` may decide today (as
@@ -405,8 +411,8 @@ impl Workflow {
     /// applies.
     pub async fn inbox(&self, who: &Actor) -> Result<Vec<Approval>, WorkflowError> {
         let now = self.clock.text();
-        let delegations = self.store.delegations_in_force(&now[..10]).await?;
-        let pending = self.store.approvals(Some(ApprovalState::Pending), None).await?;
+        let delegations = self.store.deals().delegations_in_force(&now[..10]).await?;
+        let pending = self.store.deals().approvals(Some(ApprovalState::Pending), None).await?;
         Ok(pending
             .into_iter()
             .filter(|a| {
@@ -447,6 +453,7 @@ impl Workflow {
         }
         Ok(self
             .store
+            .deals()
             .add_delegation(&from, to, &starts.to_string(), &ends.to_string(), &who.subject)
             .await?)
     }
@@ -462,7 +469,7 @@ pub(crate) async fn sla_timer_fired(
     let Some(approval_id) = &t.approval_id else {
         return Ok(());
     };
-    let Some(a) = cx.wf.store.approval(conn, approval_id).await? else {
+    let Some(a) = cx.wf.store.deals().approval(conn, approval_id).await? else {
         return Ok(());
     };
     let Some(step) = a.steps.iter().find(|s| s.state == StepState::Pending) else {

@@ -41,7 +41,7 @@ impl<'a> Cx<'a> {
             version: self.version().into(),
             actor: self.actor.clone(),
         };
-        self.wf.store.insert_history_at(conn, deal, &e).await?;
+        self.wf.store.deals().insert_history_at(conn, deal, &e).await?;
         Ok(())
     }
 }

@@ -90,12 +90,19 @@ impl From<&TimerRow> for TimerView {
 /// changes, before its commit).
 async fn view_in(store: &Store, conn: &mut Conn, id: &str) -> Result<DealView, WorkflowError> {
     let deal = store
+        .deals()
         .lock_deal(conn, id)
         .await?
         .ok_or_else(|| WorkflowError::NoDeal(id.into()))?;
-    let approvals = store.deal_approvals(conn, id).await?;
-    let history = store.history_in(conn, id).await?;
-    let timers = store.deal_timers(conn, id).await?.iter().map(TimerView::from).collect();
+    let approvals = store.deals().deal_approvals(conn, id).await?;
+    let history = store.deals().history_in(conn, id).await?;
+    let timers = store
+        .deals()
+        .deal_timers(conn, id)
+        .await?
+        .iter()
+        .map(TimerView::from)
+        .collect();
     Ok(DealView {
         deal,
         approvals,
@@ -108,10 +115,15 @@ impl Workflow {
     /// A deal with its approvals, scheduled timers and whole history.
     pub async fn view(&self, id: &str) -> Result<DealView, WorkflowError> {
         let store = &self.store;
-        let deal = store.deal(id).await?.ok_or_else(|| WorkflowError::NoDeal(id.into()))?;
-        let approvals = store.approvals(None, Some(id)).await?;
-        let history = store.history(id).await?;
+        let deal = store
+            .deals()
+            .deal(id)
+            .await?
+            .ok_or_else(|| WorkflowError::NoDeal(id.into()))?;
+        let approvals = store.deals().approvals(None, Some(id)).await?;
+        let history = store.deals().history(id).await?;
         let timers = store
+            .deals()
             .timers_of(id)
             .await?
             .iter()
@@ -158,7 +170,7 @@ impl Workflow {
             revision: 1,
         };
         let mut tx = self.store.begin_write().await?;
-        if !self.store.insert_deal(&mut tx, &deal).await? {
+        if !self.store.deals().insert_deal(&mut tx, &deal).await? {
             return Err(WorkflowError::DealExists(deal.id));
         }
         cx.history(
@@ -189,11 +201,12 @@ impl Workflow {
         let mut tx = self.store.begin_write().await?;
         let mut deal = self
             .store
+            .deals()
             .lock_deal(&mut tx, deal_id)
             .await?
             .ok_or_else(|| WorkflowError::NoDeal(deal_id.into()))?;
         if let Some(k) = key
-            && let Some((hash, code, answer)) = self.store.idempotent(&mut tx, deal_id, &k.key).await?
+            && let Some((hash, code, answer)) = self.store.deals().idempotent(&mut tx, deal_id, &k.key).await?
         {
             if hash != k.request_hash {
                 return Err(WorkflowError::Unprocessable(format!(
@@ -225,7 +238,7 @@ impl Workflow {
                 }
                 deal.updated_at = cx.now.clone();
                 deal.revision += 1;
-                self.store.update_deal(&mut tx, &deal).await?;
+                self.store.deals().update_deal(&mut tx, &deal).await?;
                 cx.history(&mut tx, deal_id, "update", json!({ "fields": changed }))
                     .await?;
                 None
@@ -243,6 +256,7 @@ impl Workflow {
         };
         if let Some(k) = key {
             self.store
+                .deals()
                 .remember(&mut tx, deal_id, &k.key, &k.request_hash, code, &answer)
                 .await?;
         }
@@ -287,7 +301,7 @@ async fn move_deal(
     deal: &mut Deal,
     to: &str,
 ) -> Result<Option<Vec<Json>>, WorkflowError> {
-    let approvals = cx.wf.store.deal_approvals(conn, &deal.id).await?;
+    let approvals = cx.wf.store.deals().deal_approvals(conn, &deal.id).await?;
     let mut input = facts(deal, &approvals);
     input["move"] = json!(to);
     let decided = cx
@@ -318,7 +332,7 @@ async fn move_deal(
     deal.stage_entered_at = cx.now.clone();
     deal.updated_at = cx.now.clone();
     deal.revision += 1;
-    cx.wf.store.update_deal(conn, deal).await?;
+    cx.wf.store.deals().update_deal(conn, deal).await?;
     cx.history(
         conn,
         &deal.id,
@@ -327,12 +341,13 @@ async fn move_deal(
     )
     .await?;
     // Timers of the stage left no longer apply.
-    for t in cx.wf.store.deal_timers(conn, &deal.id).await? {
+    for t in cx.wf.store.deals().deal_timers(conn, &deal.id).await? {
         if t.kind == TimerKind::Funnel
             && t.stage.as_deref() == Some(from.as_str())
             && cx
                 .wf
                 .store
+                .deals()
                 .set_timer_state(conn, &t.id, TimerState::Cancelled, &cx.now, None)
                 .await?
         {
@@ -386,7 +401,7 @@ async fn enter_stage(
         let mut row = cx.scheduled(&deal.id, TimerKind::Funnel, &timer.id, due);
         row.stage = Some(deal.stage.clone());
         row.every_ms = timer.every.map(|e| e.as_millis() as i64);
-        cx.wf.store.insert_timer(conn, &row).await?;
+        cx.wf.store.deals().insert_timer(conn, &row).await?;
     }
     Ok(())
 }

@@ -30,16 +30,25 @@ impl Workflow {
     /// records each attempt. Returns how many were delivered.
     pub async fn deliver_due(&self, to: &impl Deliver, limit: i64) -> Result<usize, WorkflowError> {
         let now = self.clock.now();
-        let due = self.store.due_outbox(&dealrules_store::timestamp(now), limit).await?;
+        let due = self
+            .store
+            .outbox()
+            .due_outbox(&dealrules_store::timestamp(now), limit)
+            .await?;
         let mut delivered = 0;
         for n in due {
             let lease = dealrules_store::timestamp(now + chrono::Duration::seconds(60));
-            if !self.store.claim_outbox(&n.id, &n.next_attempt_at, &lease).await? {
+            if !self
+                .store
+                .outbox()
+                .claim_outbox(&n.id, &n.next_attempt_at, &lease)
+                .await?
+            {
                 continue;
             }
             match to.deliver(&n.id, payload(&n)).await {
                 Ok(()) => {
-                    self.store.outbox_attempt(&n.id, true, None, None).await?;
+                    self.store.outbox().outbox_attempt(&n.id, true, None, None).await?;
                     delivered += 1;
                 }
                 Err(e) => {
@@ -50,6 +59,7 @@ impl Workflow {
                         )
                     });
                     self.store
+                        .outbox()
                         .outbox_attempt(&n.id, false, Some(&e), next.as_deref())
                         .await?;
                 }

@@ -219,7 +219,7 @@ pub async fn seed(
         "demo".into(),
     )?;
     let people = roster();
-    store.import_people(&people, "demo").await?;
+    store.people().import_people(&people, "demo").await?;
 
     let plan = snapshot.pack.documents.iter().find_map(|d| match &d.spec {
         Spec::IncentivePlan(p) => Some((d.metadata.name.to_string(), p.period)),

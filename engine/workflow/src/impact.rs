@@ -34,7 +34,7 @@ pub const DEFAULT_EXAMPLES: usize = 100;
 pub const MAX_EXAMPLES: usize = 10_000;
 
 /// What to measure.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImpactRequest {
     /// Replay the decisions logged on or after this time (RFC 3339 or
@@ -78,7 +78,7 @@ impl ImpactRequest {
 }
 
 /// How far a job has come.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ImpactProgress {
     /// `decisions`, `incentives`, `funnels` or `done`.
     pub phase: String,
@@ -91,7 +91,7 @@ pub struct ImpactProgress {
     pub deals_checked: u64,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Impact {
     pub active_version: String,
     pub candidate_version: String,
@@ -100,7 +100,7 @@ pub struct Impact {
     pub funnels: FunnelImpact,
 }
 
-#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct DecisionImpact {
     pub replayed: u64,
     pub changed: u64,
@@ -109,60 +109,51 @@ pub struct DecisionImpact {
     pub examples: Vec<ChangedDecision>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct PolicyCount {
     pub policy: String,
     pub replayed: u64,
     pub changed: u64,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ChangedDecision {
     /// The decision log id.
     pub id: String,
     pub policy: String,
     pub decided_at: String,
-    #[schema(value_type = Object)]
     pub input: Json,
     /// The active pack's answer (without version and trace).
-    #[schema(value_type = Object)]
     pub before: Json,
     /// The candidate's answer.
-    #[schema(value_type = Object)]
     pub after: Json,
     /// Top-level fields that differ.
     pub fields: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct PlanImpact {
     pub plan: String,
     pub period: String,
     pub currency: String,
     pub reps: u64,
     pub reps_changed: u64,
-    #[schema(value_type = String)]
     pub total_before: Decimal,
-    #[schema(value_type = String)]
     pub total_after: Decimal,
-    #[schema(value_type = String)]
     pub delta: Decimal,
     /// Every rep with a statement on either side, by rep id.
     pub by_rep: Vec<RepDelta>,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct RepDelta {
     pub rep: String,
-    #[schema(value_type = String)]
     pub before: Decimal,
-    #[schema(value_type = String)]
     pub after: Decimal,
-    #[schema(value_type = String)]
     pub delta: Decimal,
 }
 
-#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct FunnelImpact {
     /// Open deals (not in a terminal stage) checked.
     pub open_deals: u64,
@@ -174,18 +165,17 @@ pub struct FunnelImpact {
     pub cancelled_timers: Vec<CancelledTimer>,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct RefusedMove {
     pub deal: String,
     pub funnel: String,
     pub stage: String,
     pub to: String,
     /// Why the candidate refuses it.
-    #[schema(value_type = Vec<Object>)]
     pub reasons: Vec<Json>,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct CancelledTimer {
     pub deal: String,
     pub timer: String,
@@ -295,11 +285,11 @@ async fn replay_decisions(
         after,
         limit: MAX_PAGE,
     };
-    let total = store.count_decisions_between(since, until).await?;
+    let total = store.decisions().count_decisions_between(since, until).await?;
     progress.send_modify(|p| p.decisions_total = total);
     let mut result = DecisionImpact::default();
     let mut counts: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    let mut page = store.decisions(&query(None)).await?;
+    let mut page = store.decisions().decisions(&query(None)).await?;
     while !page.is_empty() {
         let last = page.last().map(|r| r.id.clone());
         let n = page.len() as u64;
@@ -324,7 +314,8 @@ async fn replay_decisions(
             })
         });
         let next_query = query(last);
-        let (replayed, next) = tokio::join!(replay, store.decisions(&next_query));
+        let log = store.decisions();
+        let (replayed, next) = tokio::join!(replay, log.decisions(&next_query));
         let replayed = replayed.map_err(internal)?.map_err(internal)?;
         for (policy, (r, c)) in replayed.counts {
             let entry = counts.entry(policy).or_default();
@@ -442,6 +433,7 @@ async fn recompute_plans(
             let mut inputs = Vec::with_capacity(plans.len());
             for plan in &plans {
                 let history = store
+                    .runs()
                     .earlier_statements_of(plan, period, Some(&part.reps))
                     .await?
                     .iter()
@@ -552,13 +544,14 @@ async fn check_funnels(
     let mut out = FunnelImpact::default();
     // Only open deals are kept (closed ones have no next move).
     let open = store
+        .deals()
         .scan_deals(5000, |d| is_open(active, &d.funnel, &d.stage).then_some(d))
         .await?;
     out.open_deals = open.len() as u64;
     for chunk in open.chunks(500) {
         let mut batch = Vec::with_capacity(chunk.len());
         for deal in chunk {
-            let approvals = store.approvals(None, Some(&deal.id)).await?;
+            let approvals = store.deals().approvals(None, Some(&deal.id)).await?;
             batch.push((deal.clone(), facts(deal, &approvals)));
         }
         let (a, c, at) = (active.clone(), candidate.clone(), now.to_string());
@@ -592,12 +585,13 @@ async fn check_funnels(
         progress.send_modify(|p| p.deals_checked += chunk.len() as u64);
     }
     for t in store
+        .deals()
         .scheduled_timers()
         .await?
         .into_iter()
         .filter(|t| t.kind == TimerKind::Funnel)
     {
-        let Some(deal) = store.deal(&t.deal_id).await? else {
+        let Some(deal) = store.deals().deal(&t.deal_id).await? else {
             continue;
         };
         if cancel_reason(active, &deal.funnel, &t).is_some() {

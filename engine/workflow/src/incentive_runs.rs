@@ -563,6 +563,7 @@ impl Workflow {
         let run = self.record_run(&snapshot, actor, &[plan], period).await?;
         self.execute(snapshot, &run).await?;
         self.store
+            .runs()
             .run(&run.id)
             .await?
             .ok_or_else(|| internal(format!("run {} vanished", run.id)))
@@ -597,7 +598,7 @@ impl Workflow {
         let name = names.join("+");
         let name = name.as_str();
         period_of(period).map_err(WorkflowError::Invalid)?;
-        if let Some(locked) = self.store.locked_run(name, period).await? {
+        if let Some(locked) = self.store.runs().locked_run(name, period).await? {
             return Err(WorkflowError::Conflict(format!(
                 "{period} of `{name}` is locked (run {}); later changes are paid as adjustments in the next open period",
                 locked.id
@@ -627,7 +628,7 @@ impl Workflow {
         if let Ok(mut board) = self.run_progress.lock() {
             board.insert(run.id.clone(), Arc::default());
         }
-        if let Err(e) = self.store.insert_run(&run).await {
+        if let Err(e) = self.store.runs().insert_run(&run).await {
             if let Ok(mut board) = self.run_progress.lock() {
                 board.remove(&run.id);
             }
@@ -661,10 +662,12 @@ impl Workflow {
             Ok(Some(o)) => {
                 let stored = self
                     .store
+                    .runs()
                     .finish_run(&run.id, &[], o.reps, &o.currency, &o.total.to_string(), None, &at)
                     .await?;
                 if !stored {
                     self.store
+                        .runs()
                         .fail_run(&run.id, "the period was locked while the run computed", &at)
                         .await?;
                 }
@@ -673,12 +676,13 @@ impl Workflow {
             }
             Ok(None) => {
                 self.store
+                    .runs()
                     .fail_run(&run.id, "the run stopped being the running one while it computed", &at)
                     .await?;
                 Ok(())
             }
             Err(e) => {
-                self.store.fail_run(&run.id, &e.to_string(), &at).await?;
+                self.store.runs().fail_run(&run.id, &e.to_string(), &at).await?;
                 Err(e)
             }
         }
@@ -695,7 +699,7 @@ impl Workflow {
     ) -> Result<Option<RunOutcome>, WorkflowError> {
         let now = self.clock.text();
         let plans: Vec<String> = plans_of(run).into_iter().map(str::to_string).collect();
-        let deals = u64::try_from(self.store.count_deals().await?).unwrap_or(0);
+        let deals = u64::try_from(self.store.deals().count_deals().await?).unwrap_or(0);
         progress.total.store(deals, Ordering::Relaxed);
         let locked = Arc::new(self.locked_periods(&snapshot, run, &plans, &now).await?);
         let mut parts =
@@ -749,7 +753,7 @@ impl Workflow {
             .values()
             .try_fold(Decimal::ZERO, |sum, v| sum.checked_add(*v))
             .ok_or_else(overflow)?;
-        outcome.reps = self.store.count_statements(&run.id).await?;
+        outcome.reps = self.store.runs().count_statements(&run.id).await?;
         Ok(Some(outcome))
     }
 
@@ -772,6 +776,7 @@ impl Workflow {
             let history = parse_all(
                 &self
                     .store
+                    .runs()
                     .earlier_statements_of(plan, &run.period, Some(&part.reps))
                     .await?,
             )?;
@@ -784,6 +789,7 @@ impl Workflow {
             parse_all(
                 &self
                     .store
+                    .runs()
                     .earlier_statements_of(&run.plan, &run.period, Some(&part.reps))
                     .await?,
             )?
@@ -832,6 +838,7 @@ impl Workflow {
         let computed = computing.await.map_err(internal)??;
         if !self
             .store
+            .runs()
             .add_run_part(&run.id, outcome.parts, &reps, &computed.input, &computed.statements)
             .await?
         {
@@ -865,6 +872,7 @@ impl Workflow {
     ) -> Result<Vec<LockedPeriod>, WorkflowError> {
         let runs = self
             .store
+            .runs()
             .runs(&dealrules_store::RunQuery {
                 plan: Some(run.plan.clone()),
                 period: None,
@@ -888,12 +896,12 @@ impl Workflow {
             };
             // What the locked run paid: one input (runs stored whole), or
             // its parts, a later part's reps replacing an earlier one's.
-            if let Some(text) = self.store.run_input(&locked.run.id).await? {
+            if let Some(text) = self.store.runs().run_input(&locked.run.id).await? {
                 let pays = self.pays(snapshot, plans, vec![(None, text)], now).await?;
                 merge_paid(&mut locked.before, pays);
             }
             let mut k = 0;
-            while let Some((reps, text)) = self.store.run_input_part(&locked.run.id, k).await? {
+            while let Some((reps, text)) = self.store.runs().run_input_part(&locked.run.id, k).await? {
                 let pays = self.pays(snapshot, plans, vec![(Some(reps), text)], now).await?;
                 merge_paid(&mut locked.before, pays);
                 k += 1;
@@ -912,6 +920,7 @@ impl Workflow {
                     let history = parse_all(
                         &self
                             .store
+                            .runs()
                             .earlier_statements_of(plan, &locked.run.period, Some(&part.reps))
                             .await?,
                     )?;
@@ -966,7 +975,7 @@ impl Workflow {
     /// (when this node computes it) and no statements: those it stored so
     /// far are a part of the period.
     pub async fn run_view(&self, id: &str) -> Result<RunView, WorkflowError> {
-        let mut run = self.store.run(id).await?.ok_or_else(|| no_run(id))?;
+        let mut run = self.store.runs().run(id).await?.ok_or_else(|| no_run(id))?;
         let mut progress = None;
         if run.state == RunState::Running {
             match self.progress_of(id) {
@@ -983,13 +992,14 @@ impl Workflow {
                     });
                 }
                 // Finished between the two reads, or computed elsewhere.
-                None => run = self.store.run(id).await?.ok_or_else(|| no_run(id))?,
+                None => run = self.store.runs().run(id).await?.ok_or_else(|| no_run(id))?,
             }
         }
         let statements = if run.state == RunState::Running {
             Vec::new()
         } else {
             self.store
+                .runs()
                 .run_statements(id)
                 .await?
                 .into_iter()
@@ -1009,7 +1019,7 @@ impl Workflow {
     /// Moves a run on: approve (draft, by an admin other than who started
     /// it), publish (approved), lock (published).
     pub async fn advance_run(&self, actor: &Actor, id: &str, to: RunState) -> Result<Run, WorkflowError> {
-        let run = self.store.run(id).await?.ok_or_else(|| no_run(id))?;
+        let run = self.store.runs().run(id).await?.ok_or_else(|| no_run(id))?;
         let from = match to {
             RunState::Approved => RunState::Draft,
             RunState::Published => RunState::Approved,
@@ -1033,10 +1043,11 @@ impl Workflow {
         if run.state != from
             || !self
                 .store
+                .runs()
                 .move_run(id, from, to, &actor.subject, &timestamp_now())
                 .await?
         {
-            let now = self.store.run(id).await?.map(|r| r.state).unwrap_or(run.state);
+            let now = self.store.runs().run(id).await?.map(|r| r.state).unwrap_or(run.state);
             return Err(WorkflowError::Conflict(format!(
                 "run {id} is {}; only a {} run can be {}",
                 now.as_str(),
@@ -1045,7 +1056,7 @@ impl Workflow {
             )));
         }
         tracing::info!(run = %id, state = to.as_str(), by = %actor.subject, "incentive run moved");
-        self.store.run(id).await?.ok_or_else(|| no_run(id))
+        self.store.runs().run(id).await?.ok_or_else(|| no_run(id))
     }
 
     /// Whether `actor` may read `rep`'s statements: an admin, the rep, or
@@ -1056,6 +1067,7 @@ impl Workflow {
         }
         let roster: BTreeMap<String, Option<String>> = self
             .store
+            .people()
             .people_as_of(date, None)
             .await?
             .into_iter()
@@ -1095,6 +1107,7 @@ impl Workflow {
         }
         let rows = self
             .store
+            .runs()
             .statements_of(rep, period, &[RunState::Published, RunState::Locked])
             .await?;
         let mut out: Vec<StoredStatement> = Vec::new();
@@ -1115,9 +1128,10 @@ impl Workflow {
 
     /// A run's payroll lines, by rep, and their sum.
     pub async fn payroll(&self, id: &str) -> Result<(Run, Vec<PayrollLine>), WorkflowError> {
-        let run = self.store.run(id).await?.ok_or_else(|| no_run(id))?;
+        let run = self.store.runs().run(id).await?.ok_or_else(|| no_run(id))?;
         let lines = self
             .store
+            .runs()
             .run_statements(id)
             .await?
             .iter()

@@ -77,7 +77,7 @@ pub fn current_order(f: &dealrules_core::Funnel) -> StageOrder {
 /// The stage order of funnel `name` in the stored pack `version`, if the
 /// store has that pack and it has that funnel.
 async fn order_in_version(store: &Store, version: &str, name: &str) -> Result<Option<StageOrder>, WorkflowError> {
-    let Some(source) = store.pack(version).await? else {
+    let Some(source) = store.packs().pack(version).await? else {
         return Ok(None);
     };
     let (pack, _) = dealrules_model::load_pack_partial(source);
@@ -216,7 +216,11 @@ impl Workflow {
         let key = by.map(FunnelBy::facts_key);
         let (since_text, until_text) = (since.map(bound_text), until.map(bound_text));
         let (since_text, until_text) = (since_text.as_deref(), until_text.as_deref());
-        let counted = self.store.visit_groups(name, since_text, until_text, key).await?;
+        let counted = self
+            .store
+            .analytics()
+            .visit_groups(name, since_text, until_text, key)
+            .await?;
         let mut missing: HashSet<String> = HashSet::new();
         let mut groups = Vec::with_capacity(counted.len());
         // Visits that ended, by stage: the days in stage are their lengths.
@@ -269,6 +273,7 @@ impl Workflow {
                 }
                 let two = self
                     .store
+                    .analytics()
                     .stage_days_at(name, stage, since_text, until_text, rank)
                     .await?;
                 for (i, ms) in two.into_iter().enumerate() {
@@ -281,7 +286,12 @@ impl Workflow {
         if let Some(k) = key {
             // Per group: every length, counted, in order.
             let mut lengths: HashMap<(String, String), Vec<(i64, u64)>> = HashMap::new();
-            for (key, stage, ms, n) in self.store.stage_days_counted(name, since_text, until_text, k).await? {
+            for (key, stage, ms, n) in self
+                .store
+                .analytics()
+                .stage_days_counted(name, since_text, until_text, k)
+                .await?
+            {
                 lengths
                     .entry((key, stage))
                     .or_default()
@@ -303,7 +313,7 @@ impl Workflow {
             }
         }
         for (stage, sla) in stats.open_stages() {
-            for (key, quarter, amount, n) in self.store.open_deals_counted(name, &stage, key).await? {
+            for (key, quarter, amount, n) in self.store.analytics().open_deals_counted(name, &stage, key).await? {
                 let amount = decimal(&Json::String(amount));
                 let count = u64::try_from(n).unwrap_or_default();
                 stats.add_open(&key, &stage, quarter.as_deref(), amount, count);
@@ -318,16 +328,17 @@ impl Workflow {
             let before = bound_text(before);
             for (key, n) in self
                 .store
+                .analytics()
                 .deals_in_stage_since_before(name, &stage, &before, key)
                 .await?
             {
                 stats.add_stalled(&key, &stage, u64::try_from(n).unwrap_or_default());
             }
         }
-        stats.add_deals(u64::try_from(self.store.funnel_deal_count(name).await?).unwrap_or_default());
+        stats.add_deals(u64::try_from(self.store.analytics().funnel_deal_count(name).await?).unwrap_or_default());
         if let Some(k) = key {
             // Every group of the funnel's deals has rows, zero or not.
-            for g in self.store.funnel_keys(name, k).await? {
+            for g in self.store.analytics().funnel_keys(name, k).await? {
                 stats.add_group(&g);
             }
         }
@@ -360,11 +371,15 @@ impl Workflow {
         let mut missing: HashSet<String> = HashSet::new();
         let mut after = String::new();
         loop {
-            let deals = self.store.funnel_deals_page(Some(name), &after, PAGE).await?;
+            let deals = self
+                .store
+                .analytics()
+                .funnel_deals_page(Some(name), &after, PAGE)
+                .await?;
             let (Some(first), Some(last)) = (deals.first(), deals.last()) else {
                 break;
             };
-            let trail = self.store.trails_between(&first.id, &last.id).await?;
+            let trail = self.store.analytics().trails_between(&first.id, &last.id).await?;
             for entry in &trail {
                 if !stats.knows(&entry.version) && !missing.contains(&entry.version) {
                     match order_in_version(&self.store, &entry.version, name).await? {
@@ -437,7 +452,7 @@ impl Workflow {
                 dealrules_model::PeriodKind::Quarter => format!("{}-Q{}", today.year(), (today.month() - 1) / 3 + 1),
                 dealrules_model::PeriodKind::Year => today.year().to_string(),
             };
-            if self.store.pace_check_done(&name, &slot).await? {
+            if self.store.analytics().pace_check_done(&name, &slot).await? {
                 continue;
             }
             // Measured before the write transaction: SQLite writers take turns.
@@ -446,6 +461,7 @@ impl Workflow {
             let mut tx = self.store.begin_write().await?;
             if !self
                 .store
+                .analytics()
                 .claim_pace_check(&mut tx, &name, &slot, &self.node, &at)
                 .await?
             {
@@ -455,6 +471,7 @@ impl Workflow {
                 let pace = row.pace.map(|x| x.to_string()).unwrap_or_default();
                 if !self
                     .store
+                    .analytics()
                     .record_pace_alert(&mut tx, &name, &p.period, &row.key, &pace, &slot, &at)
                     .await?
                 {
@@ -487,7 +504,7 @@ impl Workflow {
                         created_at: at.clone(),
                         sent_at: None,
                     };
-                    self.store.insert_outbox(&mut tx, &outbox).await?;
+                    self.store.outbox().insert_outbox(&mut tx, &outbox).await?;
                     queued += 1;
                 }
                 tracing::info!(targets = %name, period = %p.period, rep = %row.key, pace = %pace, "pace alert queued");
@@ -522,6 +539,7 @@ async fn read_credits(
 ) -> Result<(Vec<RosterVersion>, Vec<Credited>), WorkflowError> {
     let end = period.end.format("%Y-%m-%d").to_string();
     let roster: Vec<RosterVersion> = store
+        .people()
         .people_between(BEGINNING, &end)
         .await?
         .into_iter()
@@ -545,6 +563,7 @@ async fn read_credits(
     // period by index; the period's own rule then reads each.
     let start = period.start.format("%Y-%m-%d").to_string();
     let deals: Vec<_> = store
+        .analytics()
         .deals_closed_or_cancelled_between(&start, &end)
         .await?
         .into_iter()

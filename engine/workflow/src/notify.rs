@@ -26,6 +26,7 @@ pub(crate) async fn localized(
     let today = now.get(..10).unwrap_or(now);
     let locale = wf
         .store
+        .people()
         .person_on_in(conn, to, today)
         .await?
         .and_then(|p| p.attributes.get("locale").and_then(|l| l.as_str()).map(str::to_string));
@@ -78,7 +79,7 @@ pub(crate) async fn notify(
                 created_at: cx.now.clone(),
                 sent_at: None,
             };
-            cx.wf.store.insert_outbox(conn, &row).await?;
+            cx.wf.store.outbox().insert_outbox(conn, &row).await?;
             cx.history(
                 conn,
                 &deal.id,

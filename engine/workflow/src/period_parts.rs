@@ -97,6 +97,7 @@ impl<'s> PeriodParts<'s> {
         let period = period_of(label).map_err(WorkflowError::Invalid)?;
         let end = period.end.format("%Y-%m-%d").to_string();
         let roster: Vec<RosterVersion> = store
+            .people()
             .people_between(BEGINNING, &end)
             .await?
             .into_iter()
@@ -113,6 +114,7 @@ impl<'s> PeriodParts<'s> {
         let on_roster: HashSet<String> = in_period.iter().map(|v| v.id.clone()).collect();
         // Clawbacks: the cheap text test first, then the real one.
         let clawbacks = store
+            .deals()
             .scan_deals_mentioning("cancelled_at", |d| {
                 let s = stored(&d);
                 let closed_in = close_date(&s).is_some_and(|c| period.contains(c));
@@ -224,6 +226,7 @@ impl<'s> PeriodParts<'s> {
         let input = &self.input;
         let mut deals = self
             .store
+            .deals()
             .scan_deals_of_owners(&reps, |d| {
                 let s = stored(&d);
                 if is_shared(&d.id) || !close_date(&s).is_some_and(|c| period.contains(c)) {
@@ -265,7 +268,7 @@ impl<'s> PeriodParts<'s> {
                     break;
                 }
                 let after = self.after.as_ref().map(|(o, i)| (o.as_str(), i.as_str()));
-                let page = self.store.deals_by_owner(after, PAGE).await?;
+                let page = self.store.deals().deals_by_owner(after, PAGE).await?;
                 if (page.len() as i64) < PAGE {
                     self.scanned = true;
                 }

@@ -35,7 +35,7 @@ impl Workflow {
         }
         let mut groups: Vec<(String, usize, Decimal, Decimal)> = Vec::new();
         let (mut total, mut weighted) = (Decimal::ZERO, Decimal::ZERO);
-        for deal in self.store.deals().await? {
+        for deal in self.store.deals().deals().await? {
             let Some(f) = snapshot.funnel(&deal.funnel) else {
                 continue;
             };

@@ -8,10 +8,19 @@
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
-use crate::statement_docs::no_formula;
-
 /// The content type of the workbooks written here.
 pub const XLSX_CONTENT_TYPE: &str = crate::imports::XLSX_CONTENT_TYPE;
+
+/// Never a spreadsheet formula: text starting `=`, `+`, `-`, `@` gets a
+/// leading `'`; numbers stay as they are.
+pub fn no_formula(text: &str) -> String {
+    let is_number = text.parse::<f64>().is_ok();
+    if !is_number && text.starts_with(['=', '+', '-', '@']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    }
+}
 
 /// One cell of a report.
 #[derive(Debug, Clone, PartialEq)]

@@ -85,16 +85,7 @@ const TEMPLATES: [(&str, &str); 5] = [
     ),
 ];
 
-/// Never a spreadsheet formula: text starting `=`, `+`, `-`, `@` gets a
-/// leading `'`; numbers stay as they are.
-pub fn no_formula(text: &str) -> String {
-    let is_number = text.parse::<f64>().is_ok();
-    if !is_number && text.starts_with(['=', '+', '-', '@']) {
-        format!("'{text}")
-    } else {
-        text.to_string()
-    }
-}
+pub use crate::spreadsheet::no_formula;
 
 /// A CSV field: quoted when it must be, and never a spreadsheet formula.
 pub fn csv_field(text: &str) -> String {

@@ -62,17 +62,19 @@ impl Workflow {
     pub async fn fire_due_timers(&self, snapshot: &Arc<Snapshot>, limit: i64) -> Result<usize, WorkflowError> {
         let cx = Cx::new(self, snapshot, "timer");
         let mut tx = self.store.begin_write().await?;
-        let due = self.store.claim_due_timers(&mut tx, &cx.now, limit).await?;
+        let due = self.store.deals().claim_due_timers(&mut tx, &cx.now, limit).await?;
         let mut fired = 0;
         for t in &due {
-            let Some(mut deal) = self.store.lock_deal(&mut tx, &t.deal_id).await? else {
+            let Some(mut deal) = self.store.deals().lock_deal(&mut tx, &t.deal_id).await? else {
                 self.store
+                    .deals()
                     .set_timer_state(&mut tx, &t.id, TimerState::Cancelled, &cx.now, Some(&self.node))
                     .await?;
                 continue;
             };
             if !self
                 .store
+                .deals()
                 .set_timer_state(&mut tx, &t.id, TimerState::Fired, &cx.now, Some(&self.node))
                 .await?
             {
@@ -95,12 +97,13 @@ impl Workflow {
         let mut cancelled = 0;
         for t in self
             .store
+            .deals()
             .scheduled_timers()
             .await?
             .into_iter()
             .filter(|t| t.kind == TimerKind::Funnel)
         {
-            let Some(deal) = self.store.deal(&t.deal_id).await? else {
+            let Some(deal) = self.store.deals().deal(&t.deal_id).await? else {
                 continue;
             };
             let reason = cancel_reason(snapshot, &deal.funnel, &t);
@@ -108,6 +111,7 @@ impl Workflow {
                 let mut tx = self.store.begin_write().await?;
                 if self
                     .store
+                    .deals()
                     .set_timer_state(&mut tx, &t.id, TimerState::Cancelled, &cx.now, Some(&self.node))
                     .await?
                 {
@@ -150,7 +154,7 @@ async fn fire_funnel_timer(cx: &Cx<'_>, conn: &mut Conn, deal: &mut Deal, t: &Ti
     )
     .await?;
     // The core plans the actions with the deal's facts, as for a move.
-    let approvals = cx.wf.store.deal_approvals(conn, &deal.id).await?;
+    let approvals = cx.wf.store.deals().deal_approvals(conn, &deal.id).await?;
     let input = Value::from_json(&facts(deal, &approvals));
     match cx.snapshot.plan_timer(&deal.funnel, &t.name, &input, &cx.now) {
         Ok(actions) => {
@@ -189,7 +193,7 @@ async fn fire_funnel_timer(cx: &Cx<'_>, conn: &mut Conn, deal: &mut Deal, t: &Ti
             version: cx.version().into(),
             ..t.clone()
         };
-        cx.wf.store.insert_timer(conn, &next).await?;
+        cx.wf.store.deals().insert_timer(conn, &next).await?;
     }
     Ok(())
 }

@@ -374,7 +374,7 @@ async fn change_page(state: &AppState, session: &Session, id: &str, q: ChangeQue
         snapshot.pack.source.files.keys().cloned().collect()
     } else {
         // The base is an older version: its files are the stored pack's.
-        match state.store.pack(&c.base_version).await {
+        match state.store.packs().pack(&c.base_version).await {
             Ok(Some(p)) => p.files.keys().cloned().collect(),
             _ => Vec::new(),
         }
@@ -387,6 +387,7 @@ async fn change_page(state: &AppState, session: &Session, id: &str, q: ChangeQue
         } else {
             state
                 .store
+                .packs()
                 .pack(&c.base_version)
                 .await
                 .ok()

@@ -45,7 +45,7 @@ pub async fn overview(State(state): State<Arc<AppState>>, session: Session) -> R
             limit: dealrules_store::MAX_PAGE,
             ..Default::default()
         };
-        match state.store.decisions(&query).await {
+        match state.store.decisions().decisions(&query).await {
             Ok(found) if found.len() as u32 >= dealrules_store::MAX_PAGE => Some(format!("{}+", found.len())),
             Ok(found) => Some(found.len().to_string()),
             Err(e) => return failed(&session, ApiError::Internal(e.to_string())),

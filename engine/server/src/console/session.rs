@@ -134,7 +134,7 @@ impl FromRequestParts<Arc<AppState>> for Session {
             return Err(to_signin());
         };
         let id_hash = hex::encode(hash_token(id));
-        let record = match state.store.session(&id_hash).await {
+        let record = match state.store.sessions().session(&id_hash).await {
             Ok(Some(r)) => r,
             Ok(None) => return Err(to_signin()),
             Err(e) => {
@@ -221,7 +221,7 @@ pub async fn signin(State(state): State<Arc<AppState>>, headers: HeaderMap, Form
         created_at: dealrules_store::timestamp(now),
         expires_at: dealrules_store::timestamp(now + chrono::Duration::hours(SESSION_HOURS)),
     };
-    if let Err(e) = state.store.add_session(&record).await {
+    if let Err(e) = state.store.sessions().add_session(&record).await {
         tracing::error!(error = %e, "storing a console session");
         return error_page(StatusCode::SERVICE_UNAVAILABLE, lang, "error", &e.to_string());
     }
@@ -254,7 +254,7 @@ pub async fn signout(State(state): State<Arc<AppState>>, session: Session, Form(
     if !session.csrf_ok(&form.csrf) {
         return session.csrf_refused();
     }
-    if let Err(e) = state.store.revoke_session(&session.id_hash).await {
+    if let Err(e) = state.store.sessions().revoke_session(&session.id_hash).await {
         return error_page(StatusCode::SERVICE_UNAVAILABLE, session.lang, "error", &e.to_string());
     }
     let mut res = Redirect::to("/admin/signin").into_response();

@@ -190,7 +190,7 @@ async fn inbox_page(
     let approvals: Vec<Approval> = approvals.into_iter().take(PAGE as usize).collect();
     // Every request's deal in one query (the list's role check covers them).
     let ids: Vec<&str> = approvals.iter().map(|a| a.deal.as_str()).collect();
-    let deals = match state.store.deals_with_ids(&ids).await {
+    let deals = match state.store.deals().deals_with_ids(&ids).await {
         Ok(d) => d,
         Err(e) => {
             return page(session, "approvals.html", "approvals", cx, Some(&ApiError::from(e)));
@@ -770,7 +770,7 @@ pub async fn decisions(State(state): State<Arc<AppState>>, session: Session, Que
         enc(q.until.as_deref().unwrap_or(""))
     );
     cx.insert("query", &query);
-    match crate::decision_routes::decision_page(&state, &session.who, q).await {
+    match crate::decision_routes::decision_page(&state.store.decisions(), &session.who, q).await {
         Ok(p) => {
             let list: Vec<LogRow> = p
                 .decisions
@@ -812,7 +812,7 @@ async fn decision_page(
     let mut cx = session.context();
     cx.insert("back", &format!("/admin/decisions/{id}"));
     cx.insert("id", id);
-    let d = match crate::decision_routes::logged_decision(state, &session.who, id).await {
+    let d = match crate::decision_routes::logged_decision(&state.store.decisions(), &session.who, id).await {
         Ok(d) => d,
         Err(e) => return page(session, "decision.html", "decisions", cx, Some(&e)),
     };

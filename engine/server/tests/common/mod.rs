@@ -34,6 +34,7 @@ pub async fn state() -> Arc<AppState> {
         ("t-admin", Role::Admin),
     ] {
         store
+            .tokens()
             .add_token(&hex::encode(hash_token(t)), role.as_str(), t, &[], "test")
             .await
             .unwrap();
@@ -133,6 +134,7 @@ pub async fn add_people(s: &Arc<AppState>) {
         ("t-u18", "u-18", vec![]),
     ] {
         s.store
+            .tokens()
             .add_token(&hex::encode(hash_token(t)), "approver", subject, &groups, "test")
             .await
             .unwrap();

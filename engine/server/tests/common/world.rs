@@ -38,6 +38,7 @@ pub async fn world() -> (Arc<AppState>, String) {
         ("t-controller", "admin", "controller"),
     ] {
         s.store
+            .tokens()
             .add_token(&hex::encode(hash_token(t)), role, subject, &[], "test")
             .await
             .unwrap();
