@@ -33,18 +33,30 @@ pub enum Command {
     )]
     Serve(ServeArgs),
     /// Import people or deals (CSV, JSONL or XLSX) into a server or a store, or targets into a policy.
+    #[command(
+        after_help = "Examples:\n  dealrules import people team.xlsx --server http://127.0.0.1:8080 --token $TOKEN\n  dealrules import deals crm-export.csv --db sqlite://dealrules.db\n  dealrules import targets fy2027.xlsx --name fy2027 --year 2027 --out rules/targets-fy2027.yaml"
+    )]
     Import {
         #[command(subcommand)]
         command: crate::import_cli::ImportCommand,
     },
     /// Change requests on a server: propose a folder, see its diff and impact, submit, approve.
+    #[command(
+        after_help = "Examples:\n  dealrules change create rules --title \"EMEA accelerator to 14%\" --server http://rules:8080\n  dealrules change impact chg_01J... --periods 2026-Q4\n  dealrules change approve chg_01J... --activate-at 2027-01-01T00:00:00Z"
+    )]
     Change {
         #[command(subcommand)]
         command: crate::change_cli::ChangeCommand,
     },
     /// Run an IncentivePlan for a period on the deals and people a store holds.
+    #[command(
+        after_help = "Examples:\n  dealrules run ae-2026 --period 2026-Q1 --db sqlite://dealrules.db\n  dealrules run ae-2026 --period 2026-03 --db postgres://user@db/dealrules --rules rules"
+    )]
     Run(crate::run_cli::RunArgs),
     /// Progress against targets, funnel analytics and the forecast, from a store.
+    #[command(
+        after_help = "Examples:\n  dealrules report progress fy2026 --period 2026-Q1 --by region\n  dealrules report funnel b2b --since 2026-01-01 --format csv"
+    )]
     Report {
         #[command(subcommand)]
         command: crate::report_cli::ReportCommand,

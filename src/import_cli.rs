@@ -14,8 +14,14 @@ use dealrules_workflow::imports::{self, ImportFormat, LineError};
 #[derive(Debug, Subcommand)]
 pub enum ImportCommand {
     /// The roster: id,name,role,manager,region,team,effective_from,... (other columns are attributes).
+    #[command(
+        after_help = "Examples:\n  dealrules import people team.xlsx --server http://127.0.0.1:8080 --token $TOKEN\n  dealrules import people people.csv --db sqlite://dealrules.db"
+    )]
     People(ImportArgs),
     /// Deals: id,owner,stage,funnel,amount,closed_at,splits,...; idempotent by id.
+    #[command(
+        after_help = "Examples:\n  dealrules import deals crm-export.csv --db sqlite://dealrules.db --rules rules\n  dealrules import deals history.jsonl --server http://127.0.0.1:8080 --token $SERVICE_TOKEN"
+    )]
     Deals(ImportArgs),
     /// Per-rep targets (rep,region,Q1..Q4 or M01..M12, or amount) as a `kind: Targets` document.
     #[command(

@@ -81,6 +81,9 @@ pub enum ReportCommand {
         source: Source,
     },
     /// The weighted pipeline by period, configured and measured.
+    #[command(
+        after_help = "Example:\n  dealrules report forecast b2b --since 2026-01-01 --db sqlite://dealrules.db --format xlsx > forecast.xlsx"
+    )]
     Forecast {
         funnel: String,
         #[arg(long)]

@@ -103,8 +103,12 @@ fn the_man_page_describes_the_commands() {
 
 #[test]
 fn every_command_shows_examples_in_its_help() {
-    for command in COMMANDS {
-        let mut args = command.to_vec();
+    // Every command and subcommand the CLI defines, found from the help's
+    // own `Commands:` lists, so a new command cannot be left out.
+    let mut todo: Vec<Vec<String>> = vec![vec![]];
+    let mut seen = 0;
+    while let Some(command) = todo.pop() {
+        let mut args: Vec<&str> = command.iter().map(String::as_str).collect();
         args.push("--help");
         let out = dealrules(&args);
         let help = text(&out.stdout);
@@ -114,7 +118,19 @@ fn every_command_shows_examples_in_its_help() {
             .unwrap_or_else(|| panic!("{command:?} --help has no examples:\n{help}"))
             .1;
         assert!(examples.contains("dealrules"), "{command:?}:\n{help}");
+        seen += 1;
+        if let Some((_, list)) = help.split_once("Commands:\n") {
+            for line in list.lines().take_while(|l| l.starts_with("  ")) {
+                let name = line.split_whitespace().next().unwrap_or_default();
+                if !name.is_empty() && name != "help" {
+                    let mut sub = command.clone();
+                    sub.push(name.to_string());
+                    todo.push(sub);
+                }
+            }
+        }
     }
+    assert!(seen > COMMANDS.len(), "only {seen} commands found");
 }
 
 #[test]
