@@ -138,7 +138,7 @@ fn serve(
             "console_pages: the demo company, {} people, {} deals, {} approvals pending",
             company.people, company.deals, company.pending_approvals
         );
-        state.tokens.refresh(&store).await.unwrap();
+        state.tokens.refresh(&store.tokens()).await.unwrap();
         let now = chrono::Utc::now();
         store
             .sessions()

@@ -11,7 +11,7 @@ use std::sync::{Arc, RwLock};
 use arc_swap::ArcSwap;
 use dealrules_core::Snapshot;
 use dealrules_model::PackSource;
-use dealrules_store::{Activation, ActivationSource, Store};
+use dealrules_store::{Activation, ActivationSource, Packs};
 use dealrules_workflow::Workflow;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
@@ -192,7 +192,9 @@ pub(crate) struct Owner {
     pub snapshot: Arc<ArcSwap<Snapshot>>,
     pub status: Arc<RwLock<ReloadStatus>>,
     pub metrics: Arc<Metrics>,
-    pub store: Arc<Store>,
+    /// Pack versions and activations: the only aggregate the owner writes.
+    pub packs: Packs,
+    /// Reconciles timers with a new pack.
     pub workflow: Arc<Workflow>,
     pub rules_dir: PathBuf,
 }
@@ -306,12 +308,7 @@ impl Owner {
         };
         // Stored before it answers anything, so every decision it makes can be
         // replayed on exactly these files.
-        let activation = match self
-            .store
-            .packs()
-            .activate_from(&stored, by, from, comment, change)
-            .await
-        {
+        let activation = match self.packs.activate_from(&stored, by, from, comment, change).await {
             Ok(a) => a,
             Err(e) => {
                 validation.valid = false;
@@ -323,7 +320,7 @@ impl Owner {
         };
         self.swap(snapshot, &activation);
         // Other nodes follow.
-        if let Err(e) = self.store.packs().notify_activation(&activation.version).await {
+        if let Err(e) = self.packs.notify_activation(&activation.version).await {
             tracing::warn!(error = %e, "telling other nodes of the activation failed");
         }
         Outcome::Activated(activation)
@@ -339,13 +336,13 @@ impl Owner {
     /// one's older self) made it: several nodes on one database agree on
     /// the pack.
     async fn follow(&self) -> Result<(), FollowError> {
-        let Some(latest) = self.store.packs().latest_activation(None).await? else {
+        let Some(latest) = self.packs.latest_activation(None).await? else {
             return Ok(());
         };
         if *self.snapshot.load().version == *latest.version {
             return Ok(());
         }
-        let Some(snapshot) = stored_snapshot(&self.store, &latest.version).await else {
+        let Some(snapshot) = stored_snapshot(&self.packs, &latest.version).await else {
             return Err(FollowError::DoesNotBuild {
                 activation: latest.id,
                 version: latest.version,

@@ -142,8 +142,8 @@ impl Tokens {
     }
 
     /// Reloads the stored tokens.
-    pub async fn refresh(&self, store: &dealrules_store::Store) -> Result<(), dealrules_store::StoreError> {
-        let stored = store.tokens().tokens().await?;
+    pub async fn refresh(&self, stored: &dealrules_store::Tokens) -> Result<(), dealrules_store::StoreError> {
+        let stored = stored.tokens().await?;
         let mut book = self.fixed.clone();
         for record in &stored {
             book.add_stored(record);
@@ -170,7 +170,7 @@ impl Tokens {
 
     pub async fn authenticate(
         &self,
-        store: &dealrules_store::Store,
+        stored: &dealrules_store::Tokens,
         authorization: Option<&str>,
     ) -> Result<Principal, ApiError> {
         match self.book.load().authenticate(authorization) {
@@ -178,7 +178,7 @@ impl Tokens {
             Err(e) => {
                 let stale = self.last_refresh.lock().unwrap_or_else(|p| p.into_inner()).elapsed()
                     > std::time::Duration::from_secs(1);
-                if stale && authorization.is_some() && self.refresh(store).await.is_ok() {
+                if stale && authorization.is_some() && self.refresh(stored).await.is_ok() {
                     self.book.load().authenticate(authorization)
                 } else {
                     Err(e)

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use dealrules_store::{DecisionRecord, Store};
+use dealrules_store::{DecisionRecord, Decisions};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::supervisor::{Supervisor, WorkerResult};
@@ -46,12 +46,12 @@ impl DecisionLog {
     }
 
     /// Starts the writer, as the supervisor's worker `decision-log`.
-    pub fn start(store: Arc<Store>, counters: LogCounters, workers: &Supervisor) -> DecisionLog {
+    pub fn start(log: Decisions, counters: LogCounters, workers: &Supervisor) -> DecisionLog {
         let (tx, rx) = mpsc::channel(QUEUE);
         // A restarted writer goes on with the same queue.
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
         workers.spawn("decision-log", move || {
-            writer(store.clone(), rx.clone(), counters.clone())
+            writer(log.clone(), rx.clone(), counters.clone())
         });
         DecisionLog { tx: Some(tx) }
     }
@@ -78,7 +78,7 @@ impl DecisionLog {
 }
 
 async fn writer(
-    store: Arc<Store>,
+    log: Decisions,
     rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Msg>>>,
     counters: LogCounters,
 ) -> WorkerResult {
@@ -97,7 +97,7 @@ async fn writer(
             }
         }
         if !batch.is_empty() {
-            write(&store, &batch, &counters).await;
+            write(&log, &batch, &counters).await;
             batch.clear();
         }
         for done in flushes.drain(..) {
@@ -110,10 +110,10 @@ async fn writer(
 /// Writes a batch, trying again with backoff when the database is busy or
 /// away; a batch that still fails is counted and reported, not retried
 /// forever (the requests it logs were answered long ago).
-async fn write(store: &Store, batch: &[DecisionRecord], counters: &LogCounters) {
+async fn write(log: &Decisions, batch: &[DecisionRecord], counters: &LogCounters) {
     let mut delay = Duration::from_millis(50);
     for attempt in 1..=5 {
-        match store.decisions().log_decisions(batch).await {
+        match log.log_decisions(batch).await {
             Ok(()) => {
                 counters.written.inc_by(batch.len() as u64);
                 counters.batches.inc();
@@ -133,11 +133,11 @@ async fn write(store: &Store, batch: &[DecisionRecord], counters: &LogCounters) 
 
 /// Deletes what is older than `keep`, now and every hour (the
 /// supervisor's worker `decision-log-pruning`).
-pub fn prune_every_hour(store: Arc<Store>, keep: Duration, workers: &Supervisor) {
-    workers.spawn("decision-log-pruning", move || prune(store.clone(), keep));
+pub fn prune_every_hour(log: Decisions, keep: Duration, workers: &Supervisor) {
+    workers.spawn("decision-log-pruning", move || prune(log.clone(), keep));
 }
 
-async fn prune(store: Arc<Store>, keep: Duration) -> WorkerResult {
+async fn prune(log: Decisions, keep: Duration) -> WorkerResult {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tick.tick().await;
@@ -145,11 +145,7 @@ async fn prune(store: Arc<Store>, keep: Duration) -> WorkerResult {
         let Some(cut) = chrono::Utc::now().checked_sub_signed(keep) else {
             continue;
         };
-        match store
-            .decisions()
-            .prune_decisions(&dealrules_store::timestamp(cut))
-            .await
-        {
+        match log.prune_decisions(&dealrules_store::timestamp(cut)).await {
             Ok(0) => {}
             Ok(n) => {
                 tracing::info!(records = n, before = %dealrules_store::timestamp(cut), "decision log: old records removed")

@@ -4,9 +4,11 @@
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use dealrules_store::{DecisionQuery, DecisionRecord, Decisions};
+use dealrules_core::Snapshot;
+use dealrules_store::{DecisionQuery, DecisionRecord, Decisions, Packs};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json_, json};
 use utoipa::ToSchema;
@@ -17,7 +19,7 @@ use crate::auth::{Principal, Role, require};
 use crate::error::ApiError;
 use crate::extract::{Caller, Viewer};
 use crate::reload;
-use crate::state::{AppState, DecisionStore};
+use crate::state::{Active, AppState, DecisionStore, PackStore};
 
 pub fn router() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new()
@@ -156,27 +158,33 @@ pub(crate) async fn logged_decision(log: &Decisions, who: &Principal, id: &str) 
     responses((status = 200, description = "The original and the replayed answer", body = Replay), (status = 404, description = "Not in the log"), (status = 422, description = "Its pack version is not stored or no longer builds")),
     extensions(("x-required-role" = json!("viewer"))))]
 async fn replay(
-    State(state): State<Arc<AppState>>,
+    State(log): State<DecisionStore>,
+    State(packs): State<PackStore>,
+    State(active): State<Active>,
     Path(id): Path<String>,
     Caller(who, _): Caller<Viewer>,
 ) -> Result<Json<Replay>, ApiError> {
-    Ok(Json(replay_decision(&state, &who, &id).await?))
+    Ok(Json(replay_decision(&log, &packs, &active, &who, &id).await?))
 }
 
 /// Replays a logged decision, for `POST /v1/decisions/{id}/replay` and the console.
-pub(crate) async fn replay_decision(state: &AppState, who: &Principal, id: &str) -> Result<Replay, ApiError> {
+pub(crate) async fn replay_decision(
+    log: &Decisions,
+    packs: &Packs,
+    active: &ArcSwap<Snapshot>,
+    who: &Principal,
+    id: &str,
+) -> Result<Replay, ApiError> {
     require(who, Role::Viewer)?;
-    let store = &state.store;
-    let r = store
-        .decisions()
+    let r = log
         .decision(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no decision `{id}` in the log")))?;
-    let active = state.snapshot.load_full();
+    let active = active.load_full();
     let snapshot = if *active.version == r.version {
         active
     } else {
-        let source = store.packs().pack(&r.version).await?.ok_or_else(|| {
+        let source = packs.pack(&r.version).await?.ok_or_else(|| {
             ApiError::Unprocessable(format!("pack {} is not stored, so {id} cannot be replayed", r.version))
         })?;
         let built = tokio::task::spawn_blocking(move || reload::build_source(source))

@@ -20,7 +20,7 @@ use crate::state::AppState;
 /// subject is recorded on the request's span.
 pub(crate) async fn who(state: &AppState, headers: &HeaderMap, needed: Role) -> Result<Principal, ApiError> {
     let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let p = state.tokens.authenticate(&state.store, auth).await?;
+    let p = state.tokens.authenticate(&state.store.tokens(), auth).await?;
     tracing::Span::current().record("subject", p.subject.as_str());
     require(&p, needed)?;
     Ok(p)

@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use dealrules_store::{Run, RunQuery, RunState};
+use dealrules_store::{Run, RunQuery, RunState, Runs};
 use dealrules_workflow::incentive_runs::{self, StoredStatement};
 use dealrules_workflow::statement_docs::{DocFormat, DocLocale};
 use serde::{Deserialize, Serialize};
@@ -132,20 +132,18 @@ async fn runs(
     Query(q): Query<RunsQuery>,
 ) -> Result<Json<RunList>, ApiError> {
     let who = who(&state, &headers, Role::Admin).await?;
-    Ok(Json(run_list(&state, &who, q).await?))
+    Ok(Json(run_list(&state.store.runs(), &who, q).await?))
 }
 
 /// Runs, for `GET /v1/incentives/runs` and the console.
-pub(crate) async fn run_list(state: &AppState, who: &Principal, q: RunsQuery) -> Result<RunList, ApiError> {
+pub(crate) async fn run_list(runs: &Runs, who: &Principal, q: RunsQuery) -> Result<RunList, ApiError> {
     require(who, Role::Admin)?;
     let run_state = q
         .state
         .map(|s| s.parse::<RunState>())
         .transpose()
         .map_err(ApiError::BadRequest)?;
-    let runs = state
-        .store
-        .runs()
+    let runs = runs
         .runs(&RunQuery {
             plan: q.plan,
             period: q.period,

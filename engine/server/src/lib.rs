@@ -156,7 +156,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         );
     }
     if let (true, Some(keep)) = (config.decision_log, config.retention) {
-        decision_log::prune_every_hour(store.clone(), keep, &state.workers);
+        decision_log::prune_every_hour(store.decisions(), keep, &state.workers);
     }
     workers::tokens_refresh(state.clone(), Duration::from_secs(10));
     workers::timers(state.clone(), config.timer_tick);
@@ -164,7 +164,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     workers::scheduled_changes(state.clone(), config.timer_tick);
     workers::follow_activations(state.clone());
     if let Some(url) = &config.webhook_url {
-        workers::webhook(state.clone(), url.clone());
+        workers::webhook(&state.workers, store.outbox(), state.clock.clone(), url.clone());
     }
     let _watcher = workers::watch(state.clone(), Duration::from_millis(150)).map_err(|source| ServeError::Watch {
         dir: config.rules.display().to_string(),

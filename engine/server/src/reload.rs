@@ -105,7 +105,7 @@ pub async fn startup(
         let dir_unchanged = dir_version.is_some() && last_from_dir.as_ref().map(|a| &a.version) == dir_version.as_ref();
         if latest.source != ActivationSource::Directory
             && dir_unchanged
-            && let Some(snapshot) = stored_snapshot(store, &latest.version).await
+            && let Some(snapshot) = stored_snapshot(&store.packs(), &latest.version).await
         {
             return Ok((snapshot, Some(latest.clone()), None));
         }
@@ -134,7 +134,9 @@ pub async fn startup(
         }
         Err(errors) => {
             let fallback = match &latest {
-                Some(a) => stored_snapshot(store, &a.version).await.map(|s| (s, a.clone())),
+                Some(a) => stored_snapshot(&store.packs(), &a.version)
+                    .await
+                    .map(|s| (s, a.clone())),
                 None => None,
             };
             match fallback {
@@ -151,8 +153,8 @@ pub async fn startup(
     }
 }
 
-pub(crate) async fn stored_snapshot(store: &dealrules_store::Store, version: &str) -> Option<Snapshot> {
-    let source = store.packs().pack(version).await.ok().flatten()?;
+pub(crate) async fn stored_snapshot(packs: &dealrules_store::Packs, version: &str) -> Option<Snapshot> {
+    let source = packs.pack(version).await.ok().flatten()?;
     tokio::task::spawn_blocking(move || build_source(source).ok())
         .await
         .ok()

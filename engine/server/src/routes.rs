@@ -526,7 +526,7 @@ async fn create_token(
             &who.subject,
         )
         .await?;
-    state.tokens.refresh(&state.store).await?;
+    state.tokens.refresh(&state.store.tokens()).await?;
     Ok((StatusCode::CREATED, Json(CreatedToken { record, token })))
 }
 
@@ -542,6 +542,6 @@ async fn revoke_token(
     if !state.store.tokens().revoke_token(&id).await? {
         return Err(ApiError::NotFound(format!("no live token `{id}`")));
     }
-    state.tokens.refresh(&state.store).await?;
+    state.tokens.refresh(&state.store.tokens()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -63,12 +63,12 @@ impl AppState {
         let metrics = Arc::new(Metrics::default());
         let workers = Supervisor::default();
         let log = if setup.decision_log {
-            DecisionLog::start(setup.store.clone(), metrics.log.clone(), &workers)
+            DecisionLog::start(setup.store.decisions(), metrics.log.clone(), &workers)
         } else {
             DecisionLog::off()
         };
         let tokens = Tokens::new(setup.fixed_tokens);
-        tokens.refresh(&setup.store).await?;
+        tokens.refresh(&setup.store.tokens()).await?;
         let (activated_at, activated_by, source) = match &setup.activation {
             Some(a) => (a.activated_at.clone(), a.activated_by.clone(), a.source),
             None => (
@@ -102,7 +102,7 @@ impl AppState {
             snapshot: snapshot.clone(),
             status: status.clone(),
             metrics: metrics.clone(),
-            store: setup.store.clone(),
+            packs: setup.store.packs(),
             workflow: workflow.clone(),
             rules_dir: setup.rules_dir.clone(),
         }
@@ -204,6 +204,35 @@ store_part! {
 store_part! {
     /// The decision log.
     DecisionStore(dealrules_store::Decisions) = decisions
+}
+store_part! {
+    /// Deals with their approvals, delegations, history and timers.
+    DealStore(dealrules_store::Deals) = deals
+}
+store_part! {
+    /// The notification outbox.
+    OutboxStore(dealrules_store::Outbox) = outbox
+}
+store_part! {
+    /// The roster.
+    PeopleStore(dealrules_store::People) = people
+}
+
+/// The server's one clock, as a handler that reads the time takes it.
+#[derive(Clone)]
+pub struct ClockHandle(pub Arc<Clock>);
+
+impl std::ops::Deref for ClockHandle {
+    type Target = Clock;
+    fn deref(&self) -> &Clock {
+        &self.0
+    }
+}
+
+impl FromRef<Arc<AppState>> for ClockHandle {
+    fn from_ref(s: &Arc<AppState>) -> ClockHandle {
+        ClockHandle(s.clock.clone())
+    }
 }
 
 /// The workflow runtime, as a handler that needs only it takes it.

@@ -11,23 +11,31 @@ use std::time::Duration;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 
+use arc_swap::ArcSwap;
+use dealrules_core::Snapshot;
+use dealrules_store::{Outbox, Packs};
+use dealrules_workflow::{Clock, Workflow};
+
+use crate::activation::Activations;
 use crate::state::AppState;
-use crate::supervisor::WorkerResult;
+use crate::supervisor::{Supervisor, WorkerResult};
 
 /// Fires due timers every `tick`, in batches, until none is due.
 pub fn timers(state: Arc<AppState>, tick: Duration) {
-    let workers = state.workers.clone();
-    workers.spawn("timers", move || fire_timers(state.clone(), tick));
+    let (active, workflow) = (state.snapshot.clone(), state.workflow.clone());
+    state
+        .workers
+        .spawn("timers", move || fire_timers(active.clone(), workflow.clone(), tick));
 }
 
-async fn fire_timers(state: Arc<AppState>, tick: Duration) -> WorkerResult {
+async fn fire_timers(active: Arc<ArcSwap<Snapshot>>, workflow: Arc<Workflow>, tick: Duration) -> WorkerResult {
     let mut every = tokio::time::interval(tick);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
         loop {
-            let snapshot = state.snapshot.load_full();
-            match state.workflow.fire_due_timers(&snapshot, 100).await {
+            let snapshot = active.load_full();
+            match workflow.fire_due_timers(&snapshot, 100).await {
                 Ok(100) => continue,
                 Ok(_) => break,
                 Err(e) => return Err(format!("firing due timers failed: {e}")),
@@ -40,18 +48,19 @@ async fn fire_timers(state: Arc<AppState>, tick: Duration) -> WorkerResult {
 /// `pace_alert`, looked at every `tick`: the check itself runs once per due
 /// time of its schedule across the nodes sharing the database.
 pub fn pace_checks(state: Arc<AppState>, tick: Duration) {
-    let workers = state.workers.clone();
-    workers.spawn("pace-checks", move || check_pace(state.clone(), tick));
+    let (active, workflow) = (state.snapshot.clone(), state.workflow.clone());
+    state.workers.spawn("pace-checks", move || {
+        check_pace(active.clone(), workflow.clone(), tick)
+    });
 }
 
-async fn check_pace(state: Arc<AppState>, tick: Duration) -> WorkerResult {
+async fn check_pace(active: Arc<ArcSwap<Snapshot>>, workflow: Arc<Workflow>, tick: Duration) -> WorkerResult {
     let mut every = tokio::time::interval(tick);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        let snapshot = state.snapshot.load_full();
-        state
-            .workflow
+        let snapshot = active.load_full();
+        workflow
             .check_pace(&snapshot)
             .await
             .map_err(|e| format!("the pace check failed: {e}"))?;
@@ -118,19 +127,16 @@ impl dealrules_workflow::delivery::Deliver for Webhook {
 
 /// Delivery: every 500 ms, the due notifications go to `url` (see
 /// [`dealrules_workflow::delivery`]).
-pub fn webhook(state: Arc<AppState>, url: String) {
+pub fn webhook(workers: &Supervisor, outbox: Outbox, clock: Arc<Clock>, url: String) {
     let hook = Arc::new(Webhook::new(url));
-    let workers = state.workers.clone();
-    workers.spawn("webhook", move || deliver(state.clone(), hook.clone()));
+    workers.spawn("webhook", move || deliver(outbox.clone(), clock.clone(), hook.clone()));
 }
 
-async fn deliver(state: Arc<AppState>, hook: Arc<Webhook>) -> WorkerResult {
+async fn deliver(outbox: Outbox, clock: Arc<Clock>, hook: Arc<Webhook>) -> WorkerResult {
     let mut every = tokio::time::interval(Duration::from_millis(500));
     loop {
         every.tick().await;
-        state
-            .workflow
-            .deliver_due(&*hook, 50)
+        dealrules_workflow::delivery::deliver_due(&outbox, &clock, &*hook, 50)
             .await
             .map_err(|e| format!("delivering the outbox failed: {e}"))?;
     }
@@ -148,7 +154,7 @@ async fn refresh_tokens(state: Arc<AppState>, every: Duration) -> WorkerResult {
         tick.tick().await;
         state
             .tokens
-            .refresh(&state.store)
+            .refresh(&state.store.tokens())
             .await
             .map_err(|e| format!("refreshing tokens failed: {e}"))?;
     }
@@ -186,12 +192,14 @@ pub fn watch(state: Arc<AppState>, debounce: Duration) -> notify::Result<notify:
 /// Follows activations made elsewhere (another node, the CLI): polls every
 /// 500 ms and, on PostgreSQL, wakes at once on a NOTIFY.
 pub fn follow_activations(state: Arc<AppState>) {
-    let workers = state.workers.clone();
-    workers.spawn("follower", move || follow(state.clone()));
+    let (packs, activations) = (state.store.packs(), state.activations.clone());
+    state
+        .workers
+        .spawn("follower", move || follow(packs.clone(), activations.clone()));
 }
 
-async fn follow(state: Arc<AppState>) -> WorkerResult {
-    let mut listener = state.store.packs().listen_activations().await.ok().flatten();
+async fn follow(packs: Packs, activations: Activations) -> WorkerResult {
+    let mut listener = packs.listen_activations().await.ok().flatten();
     let mut every = tokio::time::interval(Duration::from_millis(500));
     loop {
         match &mut listener {
@@ -208,8 +216,7 @@ async fn follow(state: Arc<AppState>) -> WorkerResult {
                 every.tick().await;
             }
         }
-        state
-            .activations
+        activations
             .follow()
             .await
             .map_err(|e| format!("following another node's activation failed: {e}"))?;

@@ -9,7 +9,8 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use dealrules_workflow::{Actor, DealView, Event, Idempotency, NewDeal, Pipeline, Verdict};
+use dealrules_store::{Deals, Outbox};
+use dealrules_workflow::{Actor, Clock, DealView, Event, Idempotency, NewDeal, Pipeline, Verdict};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -18,7 +19,7 @@ use utoipa_axum::routes;
 use crate::auth::{Principal, Role, require};
 use crate::error::ApiError;
 use crate::extract::{Approver, Caller, Expected, JsonBody, Service, Viewer};
-use crate::state::{Active, AppState, WorkflowHandle};
+use crate::state::{Active, AppState, ClockHandle, DealStore, OutboxStore, WorkflowHandle};
 
 /// The workflow's routes and their OpenAPI document.
 pub fn router() -> OpenApiRouter<Arc<AppState>> {
@@ -131,17 +132,17 @@ async fn create_deal_route(
     responses((status = 200, description = "The deal", body = crate::schemas::DealView), (status = 404, description = "No such deal")),
     extensions(("x-required-role" = json!("viewer"))))]
 async fn deal(
-    State(state): State<Arc<AppState>>,
+    State(deals): State<DealStore>,
     Path(id): Path<String>,
     Caller(who, _): Caller<Viewer>,
 ) -> Result<Json<DealView>, ApiError> {
-    Ok(Json(deal_view(&state, &who, &id).await?))
+    Ok(Json(deal_view(&deals, &who, &id).await?))
 }
 
 /// A deal, for `GET /v1/deals/{id}` and the console.
-pub(crate) async fn deal_view(state: &AppState, who: &Principal, id: &str) -> Result<DealView, ApiError> {
+pub(crate) async fn deal_view(deals: &Deals, who: &Principal, id: &str) -> Result<DealView, ApiError> {
     require(who, Role::Viewer)?;
-    Ok(state.workflow.view(id).await?)
+    Ok(dealrules_workflow::deal_view(deals, id).await?)
 }
 
 #[derive(Default, Deserialize, utoipa::IntoParams)]
@@ -167,20 +168,18 @@ pub struct DealPage {
     responses((status = 200, description = "A page of deals", body = DealPage)),
     extensions(("x-required-role" = json!("viewer"))))]
 async fn deals(
-    State(state): State<Arc<AppState>>,
+    State(deals): State<DealStore>,
     Query(q): Query<DealsQuery>,
     Caller(who, _): Caller<Viewer>,
 ) -> Result<Json<DealPage>, ApiError> {
-    Ok(Json(deal_page(&state, &who, q).await?))
+    Ok(Json(deal_page(&deals, &who, q).await?))
 }
 
 /// A page of deals, for `GET /v1/deals` and the console.
-pub(crate) async fn deal_page(state: &AppState, who: &Principal, q: DealsQuery) -> Result<DealPage, ApiError> {
+pub(crate) async fn deal_page(deals: &Deals, who: &Principal, q: DealsQuery) -> Result<DealPage, ApiError> {
     require(who, Role::Viewer)?;
     let limit = q.limit.unwrap_or(50).clamp(1, dealrules_store::MAX_PAGE);
-    let deals = state
-        .store
-        .deals()
+    let deals = deals
         .deals_page(q.after.as_deref().unwrap_or(""), i64::from(limit))
         .await?;
     let next_after = (deals.len() == limit as usize)
@@ -237,16 +236,19 @@ pub struct ApprovalList {
     responses((status = 200, description = "The requests, oldest first", body = ApprovalList), (status = 400, description = "Not a state")),
     extensions(("x-required-role" = json!("viewer"))))]
 async fn approvals(
-    State(state): State<Arc<AppState>>,
+    State(deals): State<DealStore>,
+    State(clock): State<ClockHandle>,
     Query(q): Query<ApprovalsQuery>,
     Caller(who, _): Caller<Viewer>,
 ) -> Result<Json<ApprovalList>, ApiError> {
-    Ok(Json(approval_list(&state, &who, q).await?))
+    Ok(Json(approval_list(&deals, &clock, &who, q).await?))
 }
 
-/// Approval requests, or the caller's inbox, for `GET /v1/approvals` and the console.
+/// Approval requests, or the caller's inbox (as of `clock`'s today), for
+/// `GET /v1/approvals` and the console.
 pub(crate) async fn approval_list(
-    state: &AppState,
+    deals: &Deals,
+    clock: &Clock,
     who: &Principal,
     q: ApprovalsQuery,
 ) -> Result<ApprovalList, ApiError> {
@@ -259,9 +261,9 @@ pub(crate) async fn approval_list(
         )));
     }
     let approvals = if q.mine == Some(true) {
-        state.workflow.inbox(&who.into()).await?
+        dealrules_workflow::inbox(deals, clock, &who.into()).await?
     } else {
-        state.workflow.approvals(q.state.as_deref(), q.deal.as_deref()).await?
+        dealrules_workflow::approval_requests(deals, q.state.as_deref(), q.deal.as_deref()).await?
     };
     Ok(ApprovalList { approvals })
 }
@@ -347,7 +349,7 @@ pub struct NewDelegation {
     responses((status = 201, description = "The delegation", body = crate::schemas::Delegation), (status = 400, description = "Not a date"), (status = 422, description = "Ends before it starts, or delegates to oneself")),
     extensions(("x-required-role" = json!("approver"))))]
 async fn delegate(
-    State(workflow): State<WorkflowHandle>,
+    State(deals): State<DealStore>,
     Caller(who, _): Caller<Approver>,
     JsonBody { value: req, .. }: JsonBody<NewDelegation>,
 ) -> Result<(StatusCode, Json<dealrules_store::Delegation>), ApiError> {
@@ -356,9 +358,15 @@ async fn delegate(
             crate::error::user_id(field, v)?;
         }
     }
-    let d = workflow
-        .delegate(&(&who).into(), req.from.as_deref(), &req.to, &req.starts, &req.ends)
-        .await?;
+    let d = dealrules_workflow::delegate(
+        &deals,
+        &(&who).into(),
+        req.from.as_deref(),
+        &req.to,
+        &req.starts,
+        &req.ends,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(d)))
 }
 
@@ -375,13 +383,13 @@ pub struct PipelineQuery {
     extensions(("x-required-role" = json!("viewer"))))]
 async fn pipeline(
     State(active): State<Active>,
-    State(workflow): State<WorkflowHandle>,
+    State(deals): State<DealStore>,
     Query(q): Query<PipelineQuery>,
     _: Caller<Viewer>,
 ) -> Result<Json<Pipeline>, ApiError> {
     let snapshot = active.load_full();
     Ok(Json(
-        workflow.pipeline(&snapshot, q.by.as_deref().unwrap_or("stage")).await?,
+        dealrules_workflow::pipeline(&deals, &snapshot, q.by.as_deref().unwrap_or("stage")).await?,
     ))
 }
 
@@ -402,17 +410,17 @@ pub struct OutboxList {
     responses((status = 200, description = "Notifications, oldest first", body = OutboxList)),
     extensions(("x-required-role" = json!("viewer"))))]
 async fn outbox(
-    State(state): State<Arc<AppState>>,
+    State(outbox): State<OutboxStore>,
     Query(q): Query<OutboxQuery>,
     Caller(who, _): Caller<Viewer>,
 ) -> Result<Json<OutboxList>, ApiError> {
-    Ok(Json(outbox_list(&state, &who, q.deal.as_deref()).await?))
+    Ok(Json(outbox_list(&outbox, &who, q.deal.as_deref()).await?))
 }
 
 /// Notifications, for `GET /v1/outbox` and the console.
-pub(crate) async fn outbox_list(state: &AppState, who: &Principal, deal: Option<&str>) -> Result<OutboxList, ApiError> {
+pub(crate) async fn outbox_list(outbox: &Outbox, who: &Principal, deal: Option<&str>) -> Result<OutboxList, ApiError> {
     require(who, Role::Viewer)?;
     Ok(OutboxList {
-        notifications: state.store.outbox().outbox(deal).await?,
+        notifications: outbox.outbox(deal).await?,
     })
 }

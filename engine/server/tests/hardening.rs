@@ -345,7 +345,7 @@ async fn nobody_approves_their_own_deal_or_their_own_request() {
         )
         .await
         .unwrap();
-    s.tokens.refresh(&s.store).await.unwrap();
+    s.tokens.refresh(&s.store.tokens()).await.unwrap();
     let submitted = deal_at_proposal(&s, "d-submitted", "r1", "t-u18-service").await;
     assert_eq!(
         decide(&s, "t-u17", &submitted).await.0,

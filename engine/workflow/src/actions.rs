@@ -49,13 +49,13 @@ pub(crate) async fn run_action(
             for (k, v) in set {
                 fields.insert(k.clone(), v.clone());
             }
-            cx.wf.store.deals().update_deal(conn, deal).await?;
+            cx.deals.update_deal(conn, deal).await?;
             cx.history(conn, &deal.id, "action", json!({ "action": "set", "fields": set }))
                 .await
         }
         PlannedAction::Script { script: path } => {
             let path: &str = path;
-            let approvals = cx.wf.store.deals().deal_approvals(conn, &deal.id).await?;
+            let approvals = cx.deals.deal_approvals(conn, &deal.id).await?;
             let mut input = facts(deal, &approvals);
             input["now"] = json!(cx.now);
             match cx.snapshot.run_script(path, &Value::from_json(&input)) {
@@ -82,13 +82,12 @@ pub(crate) async fn run_action(
         PlannedAction::Plugin { plugin: name, function } => {
             let name: &str = name;
             let function = function.as_deref().unwrap_or("run");
-            let approvals = cx.wf.store.deals().deal_approvals(conn, &deal.id).await?;
+            let approvals = cx.deals.deal_approvals(conn, &deal.id).await?;
             let facts = facts(deal, &approvals);
             // Bounded by the plugin's deadline, and run on the long-work
             // pool so a spinning plugin never holds an async worker.
             let (snapshot, plugin, f) = (cx.snapshot.clone(), name.to_string(), function.to_string());
             let called = cx
-                .wf
                 .long_work
                 .run(move || snapshot.call_plugin(&plugin, &f, &facts))
                 .await?;

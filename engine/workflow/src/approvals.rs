@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use dealrules_core::{PlannedApproval, Snapshot};
 use dealrules_store::{
-    Approval, ApprovalState, ApprovalStep, Conn, Deal, Delegation, StepState, TimerKind, TimerState,
+    Approval, ApprovalState, ApprovalStep, Conn, Deal, Deals, Delegation, StepState, TimerKind, TimerState,
 };
 use serde_json::json;
 
+use crate::clock::Clock;
 use crate::cx::Cx;
 use crate::error::{WorkflowError, internal};
 use crate::facts::{facts, tested_values};
@@ -48,7 +49,7 @@ pub(crate) async fn open_approval(
     decision: &PlannedApproval,
 ) -> Result<(), WorkflowError> {
     let policy = policy.to_string();
-    let previous = cx.wf.store.deals().deal_approvals(conn, &deal.id).await?;
+    let previous = cx.deals.deal_approvals(conn, &deal.id).await?;
     let tested = tested_values(cx.snapshot, &policy, &facts(deal, &previous));
     let basis = json!({ "level": decision.level, "chain": decision.chain, "rule": decision.rule, "tested": tested });
     // Still pending for the same policy: it stays the open request.
@@ -67,7 +68,7 @@ pub(crate) async fn open_approval(
             .await;
     }
     let mut a = Approval {
-        id: format!("apr_{}", cx.wf.store.new_id().to_lowercase()),
+        id: format!("apr_{}", cx.deals.new_id().to_lowercase()),
         deal: deal.id.clone(),
         policy: policy.clone(),
         level: decision.level.clone(),
@@ -86,7 +87,7 @@ pub(crate) async fn open_approval(
     if decision.auto_approved {
         a.state = ApprovalState::Approved;
         a.decided_at = Some(cx.now.clone());
-        cx.wf.store.deals().insert_approval(conn, &a).await?;
+        cx.deals.insert_approval(conn, &a).await?;
         return cx
             .history(
                 conn,
@@ -124,10 +125,10 @@ pub(crate) async fn open_approval(
     if let Some(prior) = reused {
         a.state = ApprovalState::Approved;
         a.decided_at = Some(cx.now.clone());
-        cx.wf.store.deals().insert_approval(conn, &a).await?;
+        cx.deals.insert_approval(conn, &a).await?;
         return cx.history(conn, &deal.id, "approval", json!({ "approval": a.id, "policy": policy, "event": "re-approval skipped", "reason": format!("the values the rules tested are those approved in {}", prior.id) })).await;
     }
-    cx.wf.store.deals().insert_approval(conn, &a).await?;
+    cx.deals.insert_approval(conn, &a).await?;
     cx.history(
         conn,
         &deal.id,
@@ -175,20 +176,18 @@ async fn step_opened(
             &deal.id,
             kind,
             &a.policy,
-            cx.wf.clock.now() + chrono::Duration::from_std(wait).map_err(internal)?,
+            cx.clock.now() + chrono::Duration::from_std(wait).map_err(internal)?,
         );
         row.approval_id = Some(a.id.clone());
-        cx.wf.store.deals().insert_timer(conn, &row).await?;
+        cx.deals.insert_timer(conn, &row).await?;
     }
     Ok(())
 }
 
 async fn cancel_sla_timers(cx: &Cx<'_>, conn: &mut Conn, deal: &str, approval: &str) -> Result<(), WorkflowError> {
-    for t in cx.wf.store.deals().deal_timers(conn, deal).await? {
+    for t in cx.deals.deal_timers(conn, deal).await? {
         if t.approval_id.as_deref() == Some(approval) {
-            cx.wf
-                .store
-                .deals()
+            cx.deals
                 .set_timer_state(conn, &t.id, TimerState::Cancelled, &cx.now, None)
                 .await?;
         }
@@ -245,23 +244,20 @@ impl Workflow {
     ) -> Result<Approval, WorkflowError> {
         let approve = verdict == Verdict::Approve;
         let cx = Cx::new(self, snapshot, who.subject.clone());
-        let mut tx = self.store.begin_write().await?;
-        let found = self
-            .store
-            .deals()
+        let mut tx = cx.deals.begin_write().await?;
+        let found = cx
+            .deals
             .approval(&mut tx, id)
             .await?
             .ok_or_else(|| WorkflowError::NoApproval(id.into()))?;
         // Lock the deal: every change to a deal and its approvals queues on it.
-        let deal = self
-            .store
-            .deals()
+        let deal = cx
+            .deals
             .lock_deal(&mut tx, &found.deal)
             .await?
             .ok_or_else(|| internal("approval without deal"))?;
-        let mut a = self
-            .store
-            .deals()
+        let mut a = cx
+            .deals
             .approval(&mut tx, id)
             .await?
             .ok_or_else(|| WorkflowError::NoApproval(id.into()))?;
@@ -277,7 +273,7 @@ impl Workflow {
             .position(|s| s.state == StepState::Pending)
             .ok_or_else(|| WorkflowError::Conflict(format!("approval `{id}` has no pending step")))?;
         let day = &cx.now[..10];
-        let delegations = self.store.deals().delegations_on(&mut tx, day).await?;
+        let delegations = cx.deals.delegations_on(&mut tx, day).await?;
         let (overridden, delegate_of) = may_decide(who, &a.steps[step], &delegations).ok_or_else(|| {
             WorkflowError::Forbidden(format!(
                 "step `{}` of approval `{id}` is for {}, not {}",
@@ -321,7 +317,7 @@ impl Workflow {
                 }
             }
         }
-        self.store.deals().update_approval(&mut tx, &a).await?;
+        cx.deals.update_approval(&mut tx, &a).await?;
         cx.history(
             &mut tx,
             &deal.id,
@@ -345,17 +341,15 @@ impl Workflow {
         id: &str,
     ) -> Result<Approval, WorkflowError> {
         let cx = Cx::new(self, snapshot, who.subject.clone());
-        let mut tx = self.store.begin_write().await?;
-        let found = self
-            .store
-            .deals()
+        let mut tx = cx.deals.begin_write().await?;
+        let found = cx
+            .deals
             .approval(&mut tx, id)
             .await?
             .ok_or_else(|| WorkflowError::NoApproval(id.into()))?;
-        self.store.deals().lock_deal(&mut tx, &found.deal).await?;
-        let mut a = self
-            .store
-            .deals()
+        cx.deals.lock_deal(&mut tx, &found.deal).await?;
+        let mut a = cx
+            .deals
             .approval(&mut tx, id)
             .await?
             .ok_or_else(|| WorkflowError::NoApproval(id.into()))?;
@@ -380,7 +374,7 @@ impl Workflow {
         {
             s.state = StepState::Skipped;
         }
-        self.store.deals().update_approval(&mut tx, &a).await?;
+        cx.deals.update_approval(&mut tx, &a).await?;
         cancel_sla_timers(&cx, &mut tx, &a.deal, &a.id).await?;
         cx.history(
             &mut tx,
@@ -392,71 +386,73 @@ impl Workflow {
         tx.commit().await?;
         Ok(a)
     }
+}
 
-    /// Approval requests by state and deal, oldest first.
-    pub async fn approvals(&self, state: Option<&str>, deal: Option<&str>) -> Result<Vec<Approval>, WorkflowError> {
-        let state = state
-            .map(|s| {
-                s.parse::<ApprovalState>().map_err(|_| {
-                    WorkflowError::Invalid(format!("`{s}` is not a state: pending, approved, rejected or recalled"))
-                })
+/// Approval requests by state and deal, oldest first.
+pub async fn approval_requests(
+    deals: &Deals,
+    state: Option<&str>,
+    deal: Option<&str>,
+) -> Result<Vec<Approval>, WorkflowError> {
+    let state = state
+        .map(|s| {
+            s.parse::<ApprovalState>().map_err(|_| {
+                WorkflowError::Invalid(format!("`{s}` is not a state: pending, approved, rejected or recalled"))
             })
-            .transpose()?;
-        Ok(self.store.deals().approvals(state, deal).await?)
-    }
+        })
+        .transpose()?;
+    Ok(deals.approvals(state, deal).await?)
+}
 
-    /// The pending requests whose pending step `who` may decide today (as
-    /// its approver, a member of its role, a delegate, or an admin), oldest
-    /// first: an approver's inbox. The same rule [`Workflow::decide_approval`]
-    /// applies.
-    pub async fn inbox(&self, who: &Actor) -> Result<Vec<Approval>, WorkflowError> {
-        let now = self.clock.text();
-        let delegations = self.store.deals().delegations_in_force(&now[..10]).await?;
-        let pending = self.store.deals().approvals(Some(ApprovalState::Pending), None).await?;
-        Ok(pending
-            .into_iter()
-            .filter(|a| {
-                a.steps
-                    .iter()
-                    .find(|s| s.state == StepState::Pending)
-                    .is_some_and(|s| may_decide(who, s, &delegations).is_some())
-            })
-            .collect())
-    }
+/// The pending requests whose pending step `who` may decide today (as
+/// its approver, a member of its role, a delegate, or an admin), oldest
+/// first: an approver's inbox, as of `clock`'s today. The same rule
+/// [`Workflow::decide_approval`] applies.
+pub async fn inbox(deals: &Deals, clock: &Clock, who: &Actor) -> Result<Vec<Approval>, WorkflowError> {
+    let now = clock.text();
+    let delegations = deals.delegations_in_force(&now[..10]).await?;
+    let pending = deals.approvals(Some(ApprovalState::Pending), None).await?;
+    Ok(pending
+        .into_iter()
+        .filter(|a| {
+            a.steps
+                .iter()
+                .find(|s| s.state == StepState::Pending)
+                .is_some_and(|s| may_decide(who, s, &delegations).is_some())
+        })
+        .collect())
+}
 
-    /// Delegates `from`'s approvals to `to` for the days `starts` to `ends`
-    /// (YYYY-MM-DD); `from` is the actor unless an admin names another.
-    pub async fn delegate(
-        &self,
-        who: &Actor,
-        from: Option<&str>,
-        to: &str,
-        starts: &str,
-        ends: &str,
-    ) -> Result<Delegation, WorkflowError> {
-        let from = from.unwrap_or(&who.subject).to_string();
-        if from != who.subject && !who.admin {
-            return Err(WorkflowError::Forbidden(format!(
-                "only {from} or an admin may delegate {from}'s approvals"
-            )));
-        }
-        let day = |s: &str| {
-            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .map_err(|_| WorkflowError::Invalid(format!("`{s}` is not a date (YYYY-MM-DD)")))
-        };
-        let (starts, ends) = (day(starts)?, day(ends)?);
-        if ends < starts || to.trim().is_empty() || to == from {
-            // Well-formed but contradictory.
-            return Err(WorkflowError::Unprocessable(
-                "a delegation needs another user and a range that ends on or after it starts".into(),
-            ));
-        }
-        Ok(self
-            .store
-            .deals()
-            .add_delegation(&from, to, &starts.to_string(), &ends.to_string(), &who.subject)
-            .await?)
+/// Delegates `from`'s approvals to `to` for the days `starts` to `ends`
+/// (YYYY-MM-DD); `from` is the actor unless an admin names another.
+pub async fn delegate(
+    deals: &Deals,
+    who: &Actor,
+    from: Option<&str>,
+    to: &str,
+    starts: &str,
+    ends: &str,
+) -> Result<Delegation, WorkflowError> {
+    let from = from.unwrap_or(&who.subject).to_string();
+    if from != who.subject && !who.admin {
+        return Err(WorkflowError::Forbidden(format!(
+            "only {from} or an admin may delegate {from}'s approvals"
+        )));
     }
+    let day = |s: &str| {
+        chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map_err(|_| WorkflowError::Invalid(format!("`{s}` is not a date (YYYY-MM-DD)")))
+    };
+    let (starts, ends) = (day(starts)?, day(ends)?);
+    if ends < starts || to.trim().is_empty() || to == from {
+        // Well-formed but contradictory.
+        return Err(WorkflowError::Unprocessable(
+            "a delegation needs another user and a range that ends on or after it starts".into(),
+        ));
+    }
+    Ok(deals
+        .add_delegation(&from, to, &starts.to_string(), &ends.to_string(), &who.subject)
+        .await?)
 }
 
 /// Used by timers: the SLA timer of a pending step fired.
@@ -469,7 +465,7 @@ pub(crate) async fn sla_timer_fired(
     let Some(approval_id) = &t.approval_id else {
         return Ok(());
     };
-    let Some(a) = cx.wf.store.deals().approval(conn, approval_id).await? else {
+    let Some(a) = cx.deals.approval(conn, approval_id).await? else {
         return Ok(());
     };
     let Some(step) = a.steps.iter().find(|s| s.state == StepState::Pending) else {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use dealrules_core::{Decision, PlannedAction, Snapshot};
 use dealrules_expr::Value;
-use dealrules_store::{Approval, Conn, Deal, HistoryEntry, Store, TimerKind, TimerRow, TimerState};
+use dealrules_store::{Approval, Conn, Deal, Deals, HistoryEntry, TimerKind, TimerRow, TimerState};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json, json};
 
@@ -88,19 +88,32 @@ impl From<&TimerRow> for TimerView {
 
 /// The deal as the API shows it, read inside a transaction (after its
 /// changes, before its commit).
-async fn view_in(store: &Store, conn: &mut Conn, id: &str) -> Result<DealView, WorkflowError> {
-    let deal = store
-        .deals()
+async fn view_in(deals: &Deals, conn: &mut Conn, id: &str) -> Result<DealView, WorkflowError> {
+    let deal = deals
         .lock_deal(conn, id)
         .await?
         .ok_or_else(|| WorkflowError::NoDeal(id.into()))?;
-    let approvals = store.deals().deal_approvals(conn, id).await?;
-    let history = store.deals().history_in(conn, id).await?;
-    let timers = store
-        .deals()
-        .deal_timers(conn, id)
+    let approvals = deals.deal_approvals(conn, id).await?;
+    let history = deals.history_in(conn, id).await?;
+    let timers = deals.deal_timers(conn, id).await?.iter().map(TimerView::from).collect();
+    Ok(DealView {
+        deal,
+        approvals,
+        history,
+        timers,
+    })
+}
+
+/// A deal with its approvals, scheduled timers and whole history.
+pub async fn deal_view(deals: &Deals, id: &str) -> Result<DealView, WorkflowError> {
+    let deal = deals.deal(id).await?.ok_or_else(|| WorkflowError::NoDeal(id.into()))?;
+    let approvals = deals.approvals(None, Some(id)).await?;
+    let history = deals.history(id).await?;
+    let timers = deals
+        .timers_of(id)
         .await?
         .iter()
+        .filter(|t| t.state == TimerState::Scheduled)
         .map(TimerView::from)
         .collect();
     Ok(DealView {
@@ -112,32 +125,6 @@ async fn view_in(store: &Store, conn: &mut Conn, id: &str) -> Result<DealView, W
 }
 
 impl Workflow {
-    /// A deal with its approvals, scheduled timers and whole history.
-    pub async fn view(&self, id: &str) -> Result<DealView, WorkflowError> {
-        let store = &self.store;
-        let deal = store
-            .deals()
-            .deal(id)
-            .await?
-            .ok_or_else(|| WorkflowError::NoDeal(id.into()))?;
-        let approvals = store.deals().approvals(None, Some(id)).await?;
-        let history = store.deals().history(id).await?;
-        let timers = store
-            .deals()
-            .timers_of(id)
-            .await?
-            .iter()
-            .filter(|t| t.state == TimerState::Scheduled)
-            .map(TimerView::from)
-            .collect();
-        Ok(DealView {
-            deal,
-            approvals,
-            history,
-            timers,
-        })
-    }
-
     /// Creates a deal in its funnel's initial stage.
     pub async fn create_deal(
         &self,
@@ -169,8 +156,8 @@ impl Workflow {
             updated_at: cx.now.clone(),
             revision: 1,
         };
-        let mut tx = self.store.begin_write().await?;
-        if !self.store.deals().insert_deal(&mut tx, &deal).await? {
+        let mut tx = cx.deals.begin_write().await?;
+        if !cx.deals.insert_deal(&mut tx, &deal).await? {
             return Err(WorkflowError::DealExists(deal.id));
         }
         cx.history(
@@ -183,7 +170,7 @@ impl Workflow {
         let mut deal = deal;
         enter_stage(&cx, &mut tx, &mut deal, None).await?;
         tx.commit().await?;
-        self.view(&req.id).await
+        deal_view(&cx.deals, &req.id).await
     }
 
     /// Applies an event to a deal: the deal after it, as JSON text (what a
@@ -198,15 +185,14 @@ impl Workflow {
         key: Option<&Idempotency>,
     ) -> Result<String, WorkflowError> {
         let cx = Cx::new(self, snapshot, who.subject.clone());
-        let mut tx = self.store.begin_write().await?;
-        let mut deal = self
-            .store
-            .deals()
+        let mut tx = cx.deals.begin_write().await?;
+        let mut deal = cx
+            .deals
             .lock_deal(&mut tx, deal_id)
             .await?
             .ok_or_else(|| WorkflowError::NoDeal(deal_id.into()))?;
         if let Some(k) = key
-            && let Some((hash, code, answer)) = self.store.deals().idempotent(&mut tx, deal_id, &k.key).await?
+            && let Some((hash, code, answer)) = cx.deals.idempotent(&mut tx, deal_id, &k.key).await?
         {
             if hash != k.request_hash {
                 return Err(WorkflowError::Unprocessable(format!(
@@ -238,7 +224,7 @@ impl Workflow {
                 }
                 deal.updated_at = cx.now.clone();
                 deal.revision += 1;
-                self.store.deals().update_deal(&mut tx, &deal).await?;
+                cx.deals.update_deal(&mut tx, &deal).await?;
                 cx.history(&mut tx, deal_id, "update", json!({ "fields": changed }))
                     .await?;
                 None
@@ -251,12 +237,11 @@ impl Workflow {
             Some(reasons) => (REFUSED, json!({ "reasons": reasons }).to_string()),
             None => (
                 APPLIED,
-                serde_json::to_string(&view_in(&self.store, &mut tx, deal_id).await?).map_err(internal)?,
+                serde_json::to_string(&view_in(&cx.deals, &mut tx, deal_id).await?).map_err(internal)?,
             ),
         };
         if let Some(k) = key {
-            self.store
-                .deals()
+            cx.deals
                 .remember(&mut tx, deal_id, &k.key, &k.request_hash, code, &answer)
                 .await?;
         }
@@ -301,7 +286,7 @@ async fn move_deal(
     deal: &mut Deal,
     to: &str,
 ) -> Result<Option<Vec<Json>>, WorkflowError> {
-    let approvals = cx.wf.store.deals().deal_approvals(conn, &deal.id).await?;
+    let approvals = cx.deals.deal_approvals(conn, &deal.id).await?;
     let mut input = facts(deal, &approvals);
     input["move"] = json!(to);
     let decided = cx
@@ -332,7 +317,7 @@ async fn move_deal(
     deal.stage_entered_at = cx.now.clone();
     deal.updated_at = cx.now.clone();
     deal.revision += 1;
-    cx.wf.store.deals().update_deal(conn, deal).await?;
+    cx.deals.update_deal(conn, deal).await?;
     cx.history(
         conn,
         &deal.id,
@@ -341,13 +326,11 @@ async fn move_deal(
     )
     .await?;
     // Timers of the stage left no longer apply.
-    for t in cx.wf.store.deals().deal_timers(conn, &deal.id).await? {
+    for t in cx.deals.deal_timers(conn, &deal.id).await? {
         if t.kind == TimerKind::Funnel
             && t.stage.as_deref() == Some(from.as_str())
             && cx
-                .wf
-                .store
-                .deals()
+                .deals
                 .set_timer_state(conn, &t.id, TimerState::Cancelled, &cx.now, None)
                 .await?
         {
@@ -397,11 +380,11 @@ async fn enter_stage(
         let Some(wait) = timer.after.or(timer.every) else {
             continue;
         };
-        let due = cx.wf.clock.now() + chrono::Duration::from_std(wait).map_err(internal)?;
+        let due = cx.clock.now() + chrono::Duration::from_std(wait).map_err(internal)?;
         let mut row = cx.scheduled(&deal.id, TimerKind::Funnel, &timer.id, due);
         row.stage = Some(deal.stage.clone());
         row.every_ms = timer.every.map(|e| e.as_millis() as i64);
-        cx.wf.store.deals().insert_timer(conn, &row).await?;
+        cx.deals.insert_timer(conn, &row).await?;
     }
     Ok(())
 }

@@ -465,7 +465,7 @@ impl Seeder<'_> {
     /// some hours apart (the clock stays before the deal's next step).
     async fn approve_all(&self, deal: &str, from: DateTime<Utc>, rng: &mut Seeded) -> Result<(), WorkflowError> {
         let mut at = from;
-        for approval in self.workflow.approvals(Some("pending"), Some(deal)).await? {
+        for approval in crate::approval_requests(&self.workflow.store.deals(), Some("pending"), Some(deal)).await? {
             let mut current = approval;
             while current.state == ApprovalState::Pending {
                 let step = current

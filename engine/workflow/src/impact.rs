@@ -17,7 +17,7 @@ use dealrules_core::backtest::{Case, compare};
 use dealrules_core::{Decision, Snapshot};
 use dealrules_expr::Value;
 use dealrules_model::Kind;
-use dealrules_store::{DecisionQuery, DecisionRecord, MAX_PAGE, Store, TimerKind};
+use dealrules_store::{Deals, DecisionQuery, DecisionRecord, Decisions, MAX_PAGE, Store, TimerKind};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
@@ -185,7 +185,8 @@ pub struct CancelledTimer {
 }
 
 /// Measures `candidate` against `active` on what `store` holds; `now` is
-/// when plans and moves are decided.
+/// when plans and moves are decided. It reads across aggregates (the
+/// decision log, deals, the roster and earlier runs), so it takes the store.
 pub async fn measure(
     store: &Store,
     active: Arc<Snapshot>,
@@ -199,7 +200,7 @@ pub async fn measure(
         Some(since) => {
             progress.send_modify(|p| p.phase = "decisions".into());
             replay_decisions(
-                store,
+                &store.decisions(),
                 &active,
                 &candidate,
                 since,
@@ -214,7 +215,7 @@ pub async fn measure(
     progress.send_modify(|p| p.phase = "incentives".into());
     let incentives = recompute_plans(store, &active, &candidate, &request.incentive_periods, now, progress).await?;
     progress.send_modify(|p| p.phase = "funnels".into());
-    let funnels = check_funnels(store, &active, &candidate, now, examples, progress).await?;
+    let funnels = check_funnels(&store.deals(), &active, &candidate, now, examples, progress).await?;
     progress.send_modify(|p| p.phase = "done".into());
     Ok(Impact {
         active_version: active.version.to_string(),
@@ -270,7 +271,7 @@ fn replay_page(active: &Snapshot, candidate: &Snapshot, page: &[DecisionRecord],
 }
 
 async fn replay_decisions(
-    store: &Store,
+    log: &Decisions,
     active: &Arc<Snapshot>,
     candidate: &Arc<Snapshot>,
     since: &str,
@@ -285,11 +286,11 @@ async fn replay_decisions(
         after,
         limit: MAX_PAGE,
     };
-    let total = store.decisions().count_decisions_between(since, until).await?;
+    let total = log.count_decisions_between(since, until).await?;
     progress.send_modify(|p| p.decisions_total = total);
     let mut result = DecisionImpact::default();
     let mut counts: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    let mut page = store.decisions().decisions(&query(None)).await?;
+    let mut page = log.decisions(&query(None)).await?;
     while !page.is_empty() {
         let last = page.last().map(|r| r.id.clone());
         let n = page.len() as u64;
@@ -314,7 +315,6 @@ async fn replay_decisions(
             })
         });
         let next_query = query(last);
-        let log = store.decisions();
         let (replayed, next) = tokio::join!(replay, log.decisions(&next_query));
         let replayed = replayed.map_err(internal)?.map_err(internal)?;
         for (policy, (r, c)) in replayed.counts {
@@ -534,7 +534,7 @@ fn is_open(snapshot: &Snapshot, funnel: &str, stage: &str) -> bool {
 }
 
 async fn check_funnels(
-    store: &Store,
+    deals: &Deals,
     active: &Arc<Snapshot>,
     candidate: &Arc<Snapshot>,
     now: &str,
@@ -543,15 +543,14 @@ async fn check_funnels(
 ) -> Result<FunnelImpact, WorkflowError> {
     let mut out = FunnelImpact::default();
     // Only open deals are kept (closed ones have no next move).
-    let open = store
-        .deals()
+    let open = deals
         .scan_deals(5000, |d| is_open(active, &d.funnel, &d.stage).then_some(d))
         .await?;
     out.open_deals = open.len() as u64;
     for chunk in open.chunks(500) {
         let mut batch = Vec::with_capacity(chunk.len());
         for deal in chunk {
-            let approvals = store.deals().approvals(None, Some(&deal.id)).await?;
+            let approvals = deals.approvals(None, Some(&deal.id)).await?;
             batch.push((deal.clone(), facts(deal, &approvals)));
         }
         let (a, c, at) = (active.clone(), candidate.clone(), now.to_string());
@@ -584,14 +583,13 @@ async fn check_funnels(
         out.refused_moves.extend(refused.into_iter().take(room));
         progress.send_modify(|p| p.deals_checked += chunk.len() as u64);
     }
-    for t in store
-        .deals()
+    for t in deals
         .scheduled_timers()
         .await?
         .into_iter()
         .filter(|t| t.kind == TimerKind::Funnel)
     {
-        let Some(deal) = store.deals().deal(&t.deal_id).await? else {
+        let Some(deal) = deals.deal(&t.deal_id).await? else {
             continue;
         };
         if cancel_reason(active, &deal.funnel, &t).is_some() {

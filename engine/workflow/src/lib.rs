@@ -43,11 +43,11 @@ pub mod timers;
 
 pub use timers::cancel_reason;
 
-pub use approvals::Verdict;
+pub use approvals::{Verdict, approval_requests, delegate, inbox};
 pub use clock::Clock;
-pub use deals::{DealView, Event, Idempotency, NewDeal, TimerView};
+pub use deals::{DealView, Event, Idempotency, NewDeal, TimerView, deal_view};
 pub use error::WorkflowError;
-pub use pipeline::{Pipeline, PipelineGroup};
+pub use pipeline::{Pipeline, PipelineGroup, pipeline};
 pub use pool::{LongWork, QUEUED, RUNNING};
 pub use runtime::{Actor, Workflow, notification_templates};
 

@@ -486,7 +486,15 @@ impl Workflow {
                 context.insert("below", &p.below);
                 for to in std::iter::once(&row.key).chain(row.manager.as_ref()) {
                     context.insert("recipient", to);
-                    let chosen = crate::notify::localized(self, &mut tx, PACE_TEMPLATE, to, &at).await?;
+                    let chosen = crate::notify::localized(
+                        &self.store.people(),
+                        &self.templates,
+                        &mut tx,
+                        PACE_TEMPLATE,
+                        to,
+                        &at,
+                    )
+                    .await?;
                     let body = self
                         .templates
                         .render(&chosen, &context)

@@ -1,6 +1,6 @@
 //! Notifications: rendered into the outbox inside the deal's transaction.
 
-use dealrules_store::{Conn, Deal, OutboxRow, OutboxState};
+use dealrules_store::{Conn, Deal, OutboxRow, OutboxState, People};
 use serde_json::{Value as Json, json};
 
 use crate::cx::Cx;
@@ -14,7 +14,8 @@ const LOCALES: &[&str] = &["zh-CN"];
 /// with such a variant (`zh-CN`, or `zh` and `zh-Hans` for it), else
 /// `NAME`. Group recipients (`role:...`) read English.
 pub(crate) async fn localized(
-    wf: &crate::runtime::Workflow,
+    people: &People,
+    templates: &tera::Tera,
     conn: &mut Conn,
     template: &str,
     to: &str,
@@ -24,9 +25,7 @@ pub(crate) async fn localized(
         return Ok(template.to_string());
     }
     let today = now.get(..10).unwrap_or(now);
-    let locale = wf
-        .store
-        .people()
+    let locale = people
         .person_on_in(conn, to, today)
         .await?
         .and_then(|p| p.attributes.get("locale").and_then(|l| l.as_str()).map(str::to_string));
@@ -38,7 +37,7 @@ pub(crate) async fn localized(
         other => other,
     };
     let variant = format!("{template}.{wanted}");
-    if LOCALES.contains(&wanted) && wf.templates.get_template_names().any(|n| n == variant) {
+    if LOCALES.contains(&wanted) && templates.get_template_names().any(|n| n == variant) {
         Ok(variant)
     } else {
         Ok(template.to_string())
@@ -63,11 +62,11 @@ pub(crate) async fn notify(
             context.insert(k, v);
         }
     }
-    let chosen = localized(cx.wf, conn, template, to, &cx.now).await?;
-    match cx.wf.templates.render(&chosen, &context) {
+    let chosen = localized(&cx.people, cx.templates, conn, template, to, &cx.now).await?;
+    match cx.templates.render(&chosen, &context) {
         Ok(body) => {
             let row = OutboxRow {
-                id: cx.wf.store.new_id(),
+                id: cx.deals.new_id(),
                 deal_id: Some(deal.id.clone()),
                 template: template.into(),
                 recipient: to.into(),
@@ -79,7 +78,7 @@ pub(crate) async fn notify(
                 created_at: cx.now.clone(),
                 sent_at: None,
             };
-            cx.wf.store.outbox().insert_outbox(conn, &row).await?;
+            cx.outbox.insert_outbox(conn, &row).await?;
             cx.history(
                 conn,
                 &deal.id,

@@ -19,7 +19,16 @@ pub struct Actor {
 
 /// The workflow runtime's parts. Every operation takes the snapshot it
 /// runs on: a request finishes on the pack it started with.
+///
+/// Its methods are the operations that span aggregates: a change to a deal
+/// (its rows, history, approvals and timers, the notifications it renders
+/// into the outbox, the roster it reads for their locale, in one
+/// transaction), firing timers, incentive runs, reports and pace checks.
+/// What touches one aggregate is a function over that handle instead
+/// ([`crate::deal_view`], [`crate::approval_requests`], [`crate::inbox`],
+/// [`crate::delegate`], [`crate::pipeline`], [`crate::delivery::deliver_due`]).
 pub struct Workflow {
+    /// The whole store, for the operations above.
     pub store: Arc<Store>,
     /// The server's one clock.
     pub clock: Arc<Clock>,

@@ -61,20 +61,18 @@ impl Workflow {
     /// rows go to another node. Returns how many fired.
     pub async fn fire_due_timers(&self, snapshot: &Arc<Snapshot>, limit: i64) -> Result<usize, WorkflowError> {
         let cx = Cx::new(self, snapshot, "timer");
-        let mut tx = self.store.begin_write().await?;
-        let due = self.store.deals().claim_due_timers(&mut tx, &cx.now, limit).await?;
+        let mut tx = cx.deals.begin_write().await?;
+        let due = cx.deals.claim_due_timers(&mut tx, &cx.now, limit).await?;
         let mut fired = 0;
         for t in &due {
-            let Some(mut deal) = self.store.deals().lock_deal(&mut tx, &t.deal_id).await? else {
-                self.store
-                    .deals()
+            let Some(mut deal) = cx.deals.lock_deal(&mut tx, &t.deal_id).await? else {
+                cx.deals
                     .set_timer_state(&mut tx, &t.id, TimerState::Cancelled, &cx.now, Some(&self.node))
                     .await?;
                 continue;
             };
-            if !self
-                .store
-                .deals()
+            if !cx
+                .deals
                 .set_timer_state(&mut tx, &t.id, TimerState::Fired, &cx.now, Some(&self.node))
                 .await?
             {
@@ -95,23 +93,21 @@ impl Workflow {
     pub async fn reconcile_timers(&self, snapshot: &Arc<Snapshot>) -> Result<usize, WorkflowError> {
         let cx = Cx::new(self, snapshot, "pack change");
         let mut cancelled = 0;
-        for t in self
-            .store
-            .deals()
+        for t in cx
+            .deals
             .scheduled_timers()
             .await?
             .into_iter()
             .filter(|t| t.kind == TimerKind::Funnel)
         {
-            let Some(deal) = self.store.deals().deal(&t.deal_id).await? else {
+            let Some(deal) = cx.deals.deal(&t.deal_id).await? else {
                 continue;
             };
             let reason = cancel_reason(snapshot, &deal.funnel, &t);
             if let Some(reason) = reason {
-                let mut tx = self.store.begin_write().await?;
-                if self
-                    .store
-                    .deals()
+                let mut tx = cx.deals.begin_write().await?;
+                if cx
+                    .deals
                     .set_timer_state(&mut tx, &t.id, TimerState::Cancelled, &cx.now, Some(&self.node))
                     .await?
                 {
@@ -154,7 +150,7 @@ async fn fire_funnel_timer(cx: &Cx<'_>, conn: &mut Conn, deal: &mut Deal, t: &Ti
     )
     .await?;
     // The core plans the actions with the deal's facts, as for a move.
-    let approvals = cx.wf.store.deals().deal_approvals(conn, &deal.id).await?;
+    let approvals = cx.deals.deal_approvals(conn, &deal.id).await?;
     let input = Value::from_json(&facts(deal, &approvals));
     match cx.snapshot.plan_timer(&deal.funnel, &t.name, &input, &cx.now) {
         Ok(actions) => {
@@ -180,12 +176,12 @@ async fn fire_funnel_timer(cx: &Cx<'_>, conn: &mut Conn, deal: &mut Deal, t: &Ti
             .map_err(internal)?
             .with_timezone(&chrono::Utc)
             + step;
-        let now = cx.wf.clock.now();
+        let now = cx.clock.now();
         while due <= now {
             due += step;
         }
         let next = TimerRow {
-            id: cx.wf.store.new_id(),
+            id: cx.deals.new_id(),
             due_at: dealrules_store::timestamp(due),
             state: TimerState::Scheduled,
             fired_at: None,
@@ -193,7 +189,7 @@ async fn fire_funnel_timer(cx: &Cx<'_>, conn: &mut Conn, deal: &mut Deal, t: &Ti
             version: cx.version().into(),
             ..t.clone()
         };
-        cx.wf.store.deals().insert_timer(conn, &next).await?;
+        cx.deals.insert_timer(conn, &next).await?;
     }
     Ok(())
 }

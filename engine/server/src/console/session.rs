@@ -205,7 +205,7 @@ pub async fn signin(State(state): State<Arc<AppState>>, headers: HeaderMap, Form
     }
     let token = form.token.trim();
     let bearer = format!("Bearer {token}");
-    let who = match state.tokens.authenticate(&state.store, Some(&bearer)).await {
+    let who = match state.tokens.authenticate(&state.store.tokens(), Some(&bearer)).await {
         Ok(who) if !token.is_empty() => who,
         _ => return signin_form(&headers, StatusCode::UNAUTHORIZED, Some("bad_token")),
     };

@@ -19,7 +19,7 @@ use super::i18n::Lang;
 use super::render;
 use super::session::Session;
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::state::{AppState, DealStore, OutboxStore};
 
 /// How many rows a list page shows.
 const PAGE: u32 = 50;
@@ -174,8 +174,10 @@ async fn inbox_page(
 ) -> Response {
     let mut cx = session.context();
     cx.insert("back", "/admin/approvals");
+    let deals = state.store.deals();
     let list = crate::workflow::approval_list(
-        state,
+        &deals,
+        &state.clock,
         &session.who,
         crate::workflow::ApprovalsQuery {
             mine: Some(true),
@@ -190,7 +192,7 @@ async fn inbox_page(
     let approvals: Vec<Approval> = approvals.into_iter().take(PAGE as usize).collect();
     // Every request's deal in one query (the list's role check covers them).
     let ids: Vec<&str> = approvals.iter().map(|a| a.deal.as_str()).collect();
-    let deals = match state.store.deals().deals_with_ids(&ids).await {
+    let deals = match deals.deals_with_ids(&ids).await {
         Ok(d) => d,
         Err(e) => {
             return page(session, "approvals.html", "approvals", cx, Some(&ApiError::from(e)));
@@ -293,7 +295,7 @@ struct DealRow {
 
 /// Deals by id, a page at a time: `GET /v1/deals`.
 pub async fn deals(
-    State(state): State<Arc<AppState>>,
+    State(deals): State<DealStore>,
     session: Session,
     Query(q): Query<crate::workflow::DealsQuery>,
 ) -> Response {
@@ -304,7 +306,7 @@ pub async fn deals(
         limit: Some(q.limit.unwrap_or(PAGE).min(PAGE)),
     };
     cx.insert("after", &q.after);
-    match crate::workflow::deal_page(&state, &session.who, q).await {
+    match crate::workflow::deal_page(&deals, &session.who, q).await {
         Ok(p) => {
             let list: Vec<DealRow> = p
                 .deals
@@ -335,15 +337,20 @@ pub async fn deals(
 
 /// One deal: fields, approvals, history, timers and notifications
 /// (`GET /v1/deals/{id}`, `GET /v1/outbox?deal=`).
-pub async fn deal(State(state): State<Arc<AppState>>, Path(id): Path<String>, session: Session) -> Response {
+pub async fn deal(
+    State(deals): State<DealStore>,
+    State(outbox): State<OutboxStore>,
+    Path(id): Path<String>,
+    session: Session,
+) -> Response {
     let mut cx = session.context();
     cx.insert("back", &format!("/admin/deals/{id}"));
     cx.insert("id", &id);
-    let view = match crate::workflow::deal_view(&state, &session.who, &id).await {
+    let view = match crate::workflow::deal_view(&deals, &session.who, &id).await {
         Ok(v) => v,
         Err(e) => return page(&session, "deal.html", "deals", cx, Some(&e)),
     };
-    let outbox = match crate::workflow::outbox_list(&state, &session.who, Some(&id)).await {
+    let outbox = match crate::workflow::outbox_list(&outbox, &session.who, Some(&id)).await {
         Ok(o) => o.notifications,
         Err(e) => return page(&session, "deal.html", "deals", cx, Some(&e)),
     };
@@ -436,7 +443,7 @@ async fn runs_page(
         cx.insert("start_period", period);
         cx.insert("start_error", error);
     }
-    match crate::incentive_routes::run_list(state, &session.who, filter).await {
+    match crate::incentive_routes::run_list(&state.store.runs(), &session.who, filter).await {
         Ok(l) => {
             let list: Vec<_> = l.runs.into_iter().take(PAGE as usize).collect();
             cx.insert("runs", &list);
@@ -850,6 +857,13 @@ pub async fn replay(
     if !session.csrf_ok(&form.csrf) {
         return session.csrf_refused();
     }
-    let answer = crate::decision_routes::replay_decision(&state, &session.who, &id).await;
+    let answer = crate::decision_routes::replay_decision(
+        &state.store.decisions(),
+        &state.store.packs(),
+        &state.snapshot,
+        &session.who,
+        &id,
+    )
+    .await;
     decision_page(&state, &session, &id, Some(answer)).await
 }

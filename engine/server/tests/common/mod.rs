@@ -139,7 +139,7 @@ pub async fn add_people(s: &Arc<AppState>) {
             .await
             .unwrap();
     }
-    s.tokens.refresh(&s.store).await.unwrap();
+    s.tokens.refresh(&s.store.tokens()).await.unwrap();
 }
 
 /// Waits (up to 5 s) for an async condition.

@@ -43,7 +43,7 @@ pub async fn world() -> (Arc<AppState>, String) {
             .await
             .unwrap();
     }
-    s.tokens.refresh(&s.store).await.unwrap();
+    s.tokens.refresh(&s.store.tokens()).await.unwrap();
     let approval = deal_waiting_for_approval(&s).await;
     published_run(&s).await;
     let decide = r#"{"deal": {"amount": 120000, "discount_pct": 15, "region": "NA", "payment_terms_days": 30}}"#;
