@@ -6,8 +6,9 @@
 -- A fill is the credits of the deals one period reads, as the plans of one
 -- pack version fed by one Targets document credit them. It is filled on the
 -- first report that asks, then kept exact by marks: a write of a deal marks
--- it in every fill, a change of a person marks the deals they own that the
--- fill's period reads, and the next report credits the marked deals again.
+-- it in the fills whose period reads it before or after the write, a
+-- change of a person marks the deals they own that the fill's period
+-- reads, and the next report credits the marked deals again.
 
 CREATE TABLE credit_fills (
     id            TEXT PRIMARY KEY,       -- ULID

@@ -6,12 +6,12 @@
 //! exact by marks rather than by time:
 //!
 //! - every write of a deal (the transaction that writes its facts, see
-//!   [`crate::summaries`]) marks the deal in every fill: it may have moved
-//!   into, out of or within any period;
+//!   [`crate::summaries`]) marks the deal in the fills whose period read it
+//!   before the write or reads it after;
 //! - every change of a person marks, in every fill, the deals they own that
 //!   the fill's period reads (a deal carries its owner as of its close date);
-//! - a new pack version is a new fill (the fills of the same Targets and
-//!   period under other versions are dropped when it is made).
+//! - a new pack version is a new fill (the fills of other versions are
+//!   dropped when it is made).
 //!
 //! The next report credits the marked deals again and clears the marks it
 //! saw; a mark written meanwhile has a new value and stays for the report
@@ -105,8 +105,11 @@ impl Db {
         Ok(())
     }
 
-    /// Marks the deals `ids` (just written, their facts stored) in every
-    /// fill, inside the writing transaction.
+    /// Marks the deals `ids` in the fills whose period reads them by their
+    /// stored facts, inside the transaction that writes them: called with
+    /// the facts before the write and again after, so a deal is marked
+    /// where it was read and where it will be (a fill holds credits only of
+    /// deals its period read when they were last credited).
     pub(crate) async fn mark_deals(&self, conn: &mut AnyConnection, ids: &[&str]) -> Result<()> {
         if ids.is_empty() {
             return Ok(());
@@ -118,7 +121,11 @@ impl Db {
             crate::placeholders::push_list(&mut sql, self.backend, 1, 1);
             sql.push_str(" FROM credit_fills f, deal_facts d WHERE d.deal_id IN (");
             crate::placeholders::push_list(&mut sql, self.backend, 2, chunk.len());
-            sql.push_str(") ON CONFLICT (fill_id, deal_id) DO UPDATE SET mark = excluded.mark");
+            sql.push_str(
+                ") AND ((d.closed_on >= f.first_day AND d.closed_on <= f.last_day) \
+                 OR (d.cancelled_on >= f.first_day AND d.cancelled_on <= f.last_day)) \
+                 ON CONFLICT (fill_id, deal_id) DO UPDATE SET mark = excluded.mark",
+            );
             let mut q = sqlx::query(AssertSqlSafe(sql)).bind(&mark);
             for id in chunk {
                 q = q.bind(*id);
@@ -152,8 +159,8 @@ impl Db {
 impl Analytics {
     /// The fill of `targets` over `period` (its days `first_day` to
     /// `last_day`) under pack `version`: the one stored, or a new one,
-    /// empty and `Filling`, made now (and the fills of the same targets and
-    /// period under other versions dropped).
+    /// empty and `Filling`, made now (and the fills of other pack versions
+    /// dropped).
     pub async fn credit_fill(
         &self,
         version: &str,
@@ -177,18 +184,16 @@ impl Analytics {
             tx.commit().await?;
             return Ok(fill);
         }
-        let old: Vec<String> =
-            sqlx::query("SELECT id FROM credit_fills WHERE targets = $1 AND period = $2 AND pack_version <> $3")
-                .bind(targets)
-                .bind(period)
-                .bind(version)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(query_err("reading credit fills"))?
-                .iter()
-                .map(|r| r.try_get::<String, _>(0))
-                .collect::<std::result::Result<_, _>>()
-                .map_err(query_err("reading credit fills"))?;
+        // The fills of other pack versions: reports read the active one.
+        let old: Vec<String> = sqlx::query("SELECT id FROM credit_fills WHERE pack_version <> $1")
+            .bind(version)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(query_err("reading credit fills"))?
+            .iter()
+            .map(|r| r.try_get::<String, _>(0))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(query_err("reading credit fills"))?;
         for id in &old {
             for table in ["credits", "credit_marks"] {
                 sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE fill_id = $1")))

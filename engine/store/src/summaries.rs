@@ -207,6 +207,10 @@ impl Deals {
     /// Writes the facts of `deals` (new or changed), inside a transaction.
     pub(crate) async fn upsert_deal_facts(&self, conn: &mut AnyConnection, deals: &[&Deal]) -> Result<()> {
         for chunk in deals.chunks(CHUNK) {
+            let ids: Vec<&str> = chunk.iter().map(|d| d.id.as_str()).collect();
+            // Kept credits: marked where the deal was read before the write
+            // and, below, where it is read after.
+            self.mark_deals(conn, &ids).await?;
             let mut sql = String::from(
                 "INSERT INTO deal_facts (deal_id, funnel, owner, region, stage, stage_entered_at, amount, close_quarter, closed_on, cancelled_on) VALUES ",
             );
@@ -233,7 +237,6 @@ impl Deals {
                     .bind(f.cancelled_on);
             }
             q.execute(&mut *conn).await.map_err(query_err("summarizing deals"))?;
-            let ids: Vec<&str> = chunk.iter().map(|d| d.id.as_str()).collect();
             self.mark_deals(conn, &ids).await?;
         }
         Ok(())
