@@ -1062,6 +1062,17 @@ impl IncentivePlan {
         Ok(out)
     }
 
+    /// Whether what a deal credits under this plan depends only on the
+    /// deal (as a plan input carries it), the pack and the period: no
+    /// credit rule reads `now` or runs as a script (which may read it).
+    /// Such credits can be kept and reused until the deal, its owner's
+    /// roster or the pack changes.
+    pub fn credit_is_of_the_deal_alone(&self) -> bool {
+        let mut exprs = vec![&self.credit_when, &self.credit_amount];
+        exprs.extend(self.splits.as_ref());
+        dealrules_expr::SlotPlan::build(&exprs, &[]).is_some_and(|p| !p.reads_now())
+    }
+
     /// Whether a deal may credit reps other than its owner (`credit.splits`).
     pub fn splits_credit(&self) -> bool {
         self.splits.is_some()

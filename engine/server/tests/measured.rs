@@ -669,3 +669,181 @@ async fn summaries_equal_a_recomputation_from_history() {
     state.store.rebuild_measured_summaries().await.unwrap();
     summaries_agree_with_history(&state).await;
 }
+
+/// A pack whose plan credits by the rep a deal carries (its owner on the
+/// close date): only NA reps' won deals, at twice their amount.
+fn rep_reading_pack() -> Value {
+    let mut files = reordered_pack();
+    let plan = files["incentives.yaml"].as_str().unwrap().replace(
+        "    when: \"deal.stage == \\\"won\\\"\"\n    amount: \"deal.amount\"",
+        "    when: \"deal.stage == \\\"won\\\" && deal.rep.region == \\\"NA\\\"\"\n    amount: \"deal.amount * 2\"",
+    );
+    assert!(plan.contains("deal.amount * 2"), "{plan}");
+    files["incentives.yaml"] = Value::String(plan);
+    files
+}
+
+/// Progress from the credits the store keeps equals progress from every
+/// deal of the period credited again, for every grouping and a quarter, a
+/// month and the year; both the first report (which fills) and the next
+/// (which reads the sums).
+async fn kept_progress_agrees(state: &AppState, when: &str) {
+    use dealrules_core::measure::progress::ProgressBy;
+    let snapshot = state.snapshot.load_full();
+    for period in ["2026-Q1", "2026-02", "2026"] {
+        for by in ["rep", "region", "team", "product", "channel", "month"] {
+            let by: ProgressBy = by.parse().unwrap();
+            for _ in 0..2 {
+                let kept = state
+                    .workflow
+                    .target_progress(&snapshot, "fy2026", period, by)
+                    .await
+                    .unwrap();
+                let recomputed = state
+                    .workflow
+                    .target_progress_from_deals(&snapshot, "fy2026", period, by)
+                    .await
+                    .unwrap();
+                assert_eq!(kept, recomputed, "{when}: {period} by {by:?}");
+            }
+        }
+    }
+    // The reports read kept credits: every fill made is ready, unmarked.
+    for period in ["2026-Q1", "2026-02", "2026"] {
+        let p = dealrules_core::plan_input::period_of(period).unwrap();
+        let fill = state
+            .store
+            .analytics()
+            .credit_fill(
+                &snapshot.version,
+                "fy2026",
+                period,
+                &p.start.to_string(),
+                &p.end.to_string(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            fill.state,
+            dealrules_store::credits::FillState::Ready,
+            "{when}: {period}"
+        );
+        assert!(!state.store.analytics().has_credit_marks(&fill.id).await.unwrap());
+    }
+}
+
+/// The plans credit numbers: an amount written as text becomes its number.
+async fn numeric_amounts(store: &Store) {
+    for deal in store.deals().deals().await.unwrap() {
+        if let Some(text) = deal.fields["amount"].as_str() {
+            let number: f64 = text.trim().parse().unwrap();
+            edit_deal(store, &deal.id, |d| d.fields["amount"] = json!(number)).await;
+        }
+    }
+}
+
+/// Rewrites deal `id` through the store's write path: `change` edits it.
+async fn edit_deal(store: &Store, id: &str, change: impl FnOnce(&mut dealrules_store::Deal)) {
+    let mut tx = store.begin_write().await.unwrap();
+    let mut deal = store.deals().lock_deal(&mut tx, id).await.unwrap().unwrap();
+    change(&mut deal);
+    deal.revision += 1;
+    store.deals().update_deal(&mut tx, &deal).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// The kept credits follow deal edits, cancellations, a rep moving
+/// region and a pack change with other credit rules.
+async fn kept_credits_follow_every_change(url: &str) {
+    let (state, addr) = scenario(url).await;
+    let v2 = state.snapshot.load_full().version.to_string();
+    let v1 = state.store.deals().history("d1").await.unwrap()[0].version.clone();
+    let mut rng = Seeded(0x00c0_ffee_2026);
+    random_history(&state.store, &mut rng, 120, &[&v1, &v2], 0).await;
+    numeric_amounts(&state.store).await;
+    // Products and channels of their own on some deals.
+    for (n, product, channel) in [
+        (3, "cloud", "partner"),
+        (7, "onprem", "direct"),
+        (11, "cloud", "direct"),
+    ] {
+        edit_deal(&state.store, &format!("r{n:04}"), |d| {
+            d.fields["product"] = json!(product);
+            d.fields["channel"] = json!(channel);
+            d.stage = "won".into();
+            d.fields["closed_at"] = json!("2026-02-03");
+        })
+        .await;
+    }
+    set_clock(&state, "2026-02-14T12:00:00Z");
+    kept_progress_agrees(&state, "filled").await;
+
+    // Deal edits: an amount, a deal won, one reopened, one won in March.
+    edit_deal(&state.store, "d1", |d| d.fields["amount"] = json!("31000.50")).await;
+    edit_deal(&state.store, "d4", |d| {
+        d.stage = "won".into();
+        d.fields["closed_at"] = json!("2026-02-10");
+    })
+    .await;
+    edit_deal(&state.store, "r0003", |d| d.stage = "proposal".into()).await;
+    edit_deal(&state.store, "r0007", |d| d.fields["closed_at"] = json!("2026-03-02")).await;
+    kept_progress_agrees(&state, "after deal edits").await;
+
+    // A cancellation: d3 (won February 1) cancelled on February 12.
+    edit_deal(&state.store, "d3", |d| {
+        d.stage = "lost".into();
+        d.fields["cancelled_at"] = json!("2026-02-12");
+    })
+    .await;
+    kept_progress_agrees(&state, "after a cancellation").await;
+
+    // A pack change: credit only NA reps' deals, at twice the amount.
+    ok(addr, "PUT", "/v1/packs/active", rep_reading_pack()).await;
+    set_clock(&state, "2026-02-14T12:00:00Z");
+    assert_ne!(state.snapshot.load_full().version.to_string(), v2);
+    kept_progress_agrees(&state, "after a pack change").await;
+
+    // A person change: ana moves to EMEA from February 1, bo to a team.
+    for (id, region, team) in [("ana", "EMEA", None), ("bo", "NA", Some("hunters"))] {
+        let person = Person {
+            id: id.into(),
+            name: id.into(),
+            role: "ae".into(),
+            manager: Some("mia".into()),
+            region: Some(region.into()),
+            team: team.map(str::to_string),
+            attributes: Default::default(),
+            valid_from: "2026-02-01".into(),
+            valid_to: None,
+        };
+        state.store.people().put_person(&person, "test").await.unwrap();
+    }
+    kept_progress_agrees(&state, "after a rep moved region").await;
+
+    // And more writes on top: new deals, moves, owners changed.
+    random_history(&state.store, &mut rng, 40, &[&v1, &v2], 500).await;
+    numeric_amounts(&state.store).await;
+    set_clock(&state, "2026-02-14T12:00:00Z");
+    kept_progress_agrees(&state, "after more deals").await;
+    state.store.close().await;
+}
+
+#[tokio::test]
+async fn kept_credits_equal_a_recomputation_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("dealrules.db").display());
+    kept_credits_follow_every_change(&url).await;
+}
+
+#[tokio::test]
+async fn kept_credits_equal_a_recomputation_on_postgres() {
+    let Some(server) = dealrules_store::scratch::postgres_server() else {
+        eprintln!("skipped: {} is not set", dealrules_store::scratch::POSTGRES_ENV);
+        return;
+    };
+    let url = dealrules_store::scratch::create_postgres_database(&server, "kept_credits")
+        .await
+        .unwrap();
+    kept_credits_follow_every_change(&url).await;
+    dealrules_store::scratch::drop_postgres_database(&url).await.unwrap();
+}

@@ -26,6 +26,7 @@
 mod activations;
 mod analytics;
 mod changes;
+pub mod credits;
 mod deal_import;
 mod decisions;
 mod outbox;
@@ -99,6 +100,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0010_measured_summaries.sql"),
     ),
     (11, "run_parts", include_str!("../migrations/0011_run_parts.sql")),
+    (
+        12,
+        "credit_summaries",
+        include_str!("../migrations/0012_credit_summaries.sql"),
+    ),
 ];
 
 /// Largest page `decisions` returns.

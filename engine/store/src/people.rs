@@ -145,6 +145,9 @@ impl People {
             .execute(&mut *conn)
             .await
             .map_err(query_err("storing a person"))?;
+        // The deals they own are credited with who they were on each
+        // deal's close date: their kept credits are marked.
+        self.mark_deals_of_owner(conn, &p.id).await?;
         Ok(stored)
     }
 
@@ -200,12 +203,25 @@ impl People {
     /// Every version of every person whose versions overlap `[from, to]`
     /// (dates, inclusive), by id and start.
     pub async fn people_between(&self, from: &str, to: &str) -> Result<Vec<Person>> {
+        self.people_between_with(&self.pool, from, to).await
+    }
+
+    /// As [`People::people_between`], read in `conn` (a write transaction's
+    /// own connection).
+    pub async fn people_between_in(&self, conn: &mut AnyConnection, from: &str, to: &str) -> Result<Vec<Person>> {
+        self.people_between_with(&mut *conn, from, to).await
+    }
+
+    async fn people_between_with<'e, E>(&self, conn: E, from: &str, to: &str) -> Result<Vec<Person>>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::Any>,
+    {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {PERSON_COLUMNS} FROM people WHERE valid_from <= $2 AND (valid_to IS NULL OR valid_to > $1) ORDER BY id, valid_from"
         )))
         .bind(from.to_string())
         .bind(to.to_string())
-        .fetch_all(&self.pool)
+        .fetch_all(conn)
         .await
         .map_err(query_err("reading the roster"))?;
         rows.iter().map(person_row).collect()

@@ -23,6 +23,9 @@ use crate::{Analytics, Deal, Deals, Result, Store, query_err, timestamp};
 /// The name of the rebuild in `summary_builds`.
 const BUILD: &str = "measured";
 
+/// The advisory lock key of the build (PostgreSQL).
+const BUILD_LOCK: i64 = 0x7375_6d6d_6172; // "summar"
+
 /// Rows per multi-row insert: 12 columns x 400 stays under both databases'
 /// parameter limits.
 const CHUNK: usize = 400;
@@ -204,6 +207,10 @@ impl Deals {
     /// Writes the facts of `deals` (new or changed), inside a transaction.
     pub(crate) async fn upsert_deal_facts(&self, conn: &mut AnyConnection, deals: &[&Deal]) -> Result<()> {
         for chunk in deals.chunks(CHUNK) {
+            let ids: Vec<&str> = chunk.iter().map(|d| d.id.as_str()).collect();
+            // Kept credits: marked where the deal was read before the write
+            // and, below, where it is read after.
+            self.mark_deals(conn, &ids).await?;
             let mut sql = String::from(
                 "INSERT INTO deal_facts (deal_id, funnel, owner, region, stage, stage_entered_at, amount, close_quarter, closed_on, cancelled_on) VALUES ",
             );
@@ -230,6 +237,7 @@ impl Deals {
                     .bind(f.cancelled_on);
             }
             q.execute(&mut *conn).await.map_err(query_err("summarizing deals"))?;
+            self.mark_deals(conn, &ids).await?;
         }
         Ok(())
     }
@@ -355,11 +363,38 @@ impl Store {
 
     /// Builds the summaries once, for a database whose deals were stored
     /// before them (called when the store opens).
+    ///
+    /// On PostgreSQL, nodes opening the database at once take turns on an
+    /// advisory lock (held by one connection for the build): the first
+    /// builds, the others find it built. A node that dies while building
+    /// lets go of the lock with its connection, and the next one builds.
     pub(crate) async fn ensure_measured_summaries(&self) -> Result<()> {
         if self.measured_summaries_built().await? {
             return Ok(());
         }
-        self.rebuild_measured_summaries().await.map(drop)
+        if self.backend != crate::Backend::Postgres {
+            return self.rebuild_measured_summaries().await.map(drop);
+        }
+        let mut conn = self.pool.acquire().await.map_err(query_err("summarizing deals"))?;
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(BUILD_LOCK)
+            .execute(&mut *conn)
+            .await
+            .map_err(query_err("waiting for another node's summary build"))?;
+        let built = match self.measured_summaries_built().await {
+            Ok(true) => Ok(()),
+            Ok(false) => self.rebuild_measured_summaries().await.map(drop),
+            Err(e) => Err(e),
+        };
+        let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(BUILD_LOCK)
+            .execute(&mut *conn)
+            .await;
+        if unlocked.is_err() {
+            // Never back in the pool holding the lock.
+            let _ = sqlx::Connection::close(conn.detach()).await;
+        }
+        built
     }
 
     /// Rebuilds both summaries from the deals and their history, a page of
@@ -369,7 +404,17 @@ impl Store {
     pub async fn rebuild_measured_summaries(&self) -> Result<u64> {
         {
             let mut tx = self.begin_write().await?;
-            for table in ["stage_visits", "visit_counts", "deal_facts", "summary_builds"] {
+            // The kept credits go too: deals written outside the store may
+            // have changed under them.
+            for table in [
+                "stage_visits",
+                "visit_counts",
+                "deal_facts",
+                "summary_builds",
+                "credit_marks",
+                "credits",
+                "credit_fills",
+            ] {
                 sqlx::query(AssertSqlSafe(format!("DELETE FROM {table}")))
                     .execute(&mut *tx)
                     .await

@@ -310,3 +310,72 @@ async fn sqlite_runs_in_wal_mode_with_full_sync() {
         .unwrap();
     assert_eq!((mode.as_str(), sync), ("wal", 2), "WAL and FULL (2)");
 }
+
+/// Regression: two PostgreSQL nodes opening an unsummarized database at
+/// once both rebuilt the funnel summaries, deleting each other's rows and
+/// inserting the same visits twice. Now one builds while the others wait
+/// on its advisory lock, then find the build done.
+#[tokio::test]
+async fn nodes_opening_an_unsummarized_database_at_once_build_its_summaries_once() {
+    let Some(server) = scratch::postgres_server() else {
+        eprintln!("skipped: {} is not set", scratch::POSTGRES_ENV);
+        return;
+    };
+    let url = scratch::create_postgres_database(&server, "summary_once")
+        .await
+        .unwrap();
+    let deals = 3000;
+    {
+        // Deals and their history written outside the store, and the
+        // database marked as never summarized (as before migration 0010).
+        let store = Store::open(&url).await.unwrap();
+        let pool = store.pool();
+        for start in (0..deals).step_by(500) {
+            let mut d = String::from(
+                "INSERT INTO deals (id, funnel, owner, stage, fields, context, stage_entered_at, created_at, updated_at, revision) VALUES ",
+            );
+            let mut h =
+                String::from("INSERT INTO deal_history (id, deal_id, at, type, detail, version, actor) VALUES ");
+            for i in start..start + 500 {
+                let sep = if i == start { "" } else { "," };
+                d.push_str(&format!(
+                    "{sep}('d{i:05}', 'b2b', 'ana', 'qualified', '{{\"amount\": 10}}', '{{}}', '2026-01-02T00:00:00.000Z', '2026-01-01T00:00:00.000Z', '2026-01-02T00:00:00.000Z', 2)"
+                ));
+                h.push_str(&format!(
+                    "{sep}('h{i:05}a', 'd{i:05}', '2026-01-01T00:00:00.000Z', 'created', '{{\"stage\": \"lead\"}}', 'v1', 't'), \
+                     ('h{i:05}b', 'd{i:05}', '2026-01-02T00:00:00.000Z', 'move', '{{\"from\": \"lead\", \"to\": \"qualified\"}}', 'v1', 't')"
+                ));
+            }
+            sqlx::query(sqlx::AssertSqlSafe(d)).execute(pool).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(h)).execute(pool).await.unwrap();
+        }
+        sqlx::query("DELETE FROM summary_builds").execute(pool).await.unwrap();
+        store.close().await;
+    }
+    let (a, b, c) = tokio::join!(Store::open(&url), Store::open(&url), Store::open(&url));
+    let (a, b, c) = (a.unwrap(), b.unwrap(), c.unwrap());
+    let count = |sql: &'static str| {
+        let pool = a.pool().clone();
+        async move {
+            use sqlx::Row;
+            sqlx::query(sql)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+                .try_get::<i64, _>(0)
+                .unwrap()
+        }
+    };
+    assert_eq!(count("SELECT COUNT(*) FROM deal_facts").await, deals as i64);
+    assert_eq!(count("SELECT COUNT(*) FROM stage_visits").await, 2 * deals as i64);
+    assert_eq!(
+        count("SELECT CAST(SUM(n) AS BIGINT) FROM visit_counts").await,
+        2 * deals as i64,
+        "each visit counted once"
+    );
+    assert_eq!(count("SELECT COUNT(*) FROM summary_builds").await, 1);
+    for s in [a, b, c] {
+        s.close().await;
+    }
+    scratch::drop_postgres_database(&url).await.unwrap();
+}

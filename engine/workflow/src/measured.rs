@@ -15,6 +15,7 @@ use dealrules_core::plan_input::{PlanInput, RosterVersion, StoredDeal, period_of
 use dealrules_core::targets::Targets;
 use dealrules_core::{DecideError, Snapshot};
 use dealrules_model::{AlertSchedule, Kind, Spec};
+use dealrules_store::credits::{CreditRow, FillState};
 use dealrules_store::people::BEGINNING;
 use dealrules_store::summaries::FactsKey;
 use dealrules_store::{Deal, OutboxRow, OutboxState, Store};
@@ -184,6 +185,28 @@ impl Workflow {
                 period.label
             )));
         }
+        let now = self.clock.now();
+        let (roster, credits) = if credits_keepable(snapshot, targets) {
+            kept_credits(&self.store, snapshot, targets, &period, &now).await?
+        } else {
+            read_credits(&self.store, snapshot, targets, &period, &now).await?
+        };
+        progress(targets, &period, by, &roster, &credits, now.date_naive()).map_err(WorkflowError::Unprocessable)
+    }
+
+    /// Progress as [`Workflow::target_progress`] measures it, with every
+    /// deal of the period read and credited again rather than the credits
+    /// the store keeps: what those must agree with (the tests compare
+    /// both).
+    pub async fn target_progress_from_deals(
+        &self,
+        snapshot: &Snapshot,
+        name: &str,
+        period: &str,
+        by: ProgressBy,
+    ) -> Result<Progress, WorkflowError> {
+        let targets = snapshot.targets(Some(name)).ok_or_else(|| unknown("Targets", name))?;
+        let period = period_of(period).map_err(WorkflowError::Invalid)?;
         let now = self.clock.now();
         let (roster, credits) = read_credits(&self.store, snapshot, targets, &period, &now).await?;
         progress(targets, &period, by, &roster, &credits, now.date_naive()).map_err(WorkflowError::Unprocessable)
@@ -535,21 +558,10 @@ pub fn last_due(schedule: AlertSchedule, now: DateTime<Utc>) -> DateTime<Utc> {
     day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
 }
 
-/// The roster and the credits of deals closed in `period`: by the plans
-/// whose quota comes from `targets` (their `credit` rules, splits and
-/// versions), or, when none does, each won deal's amount to its owner.
-async fn read_credits(
-    store: &Store,
-    snapshot: &Snapshot,
-    targets: &Targets,
-    period: &dealrules_core::period::Period,
-    now: &DateTime<Utc>,
-) -> Result<(Vec<RosterVersion>, Vec<Credited>), WorkflowError> {
-    let end = period.end.format("%Y-%m-%d").to_string();
-    let roster: Vec<RosterVersion> = store
-        .people()
-        .people_between(BEGINNING, &end)
-        .await?
+/// The roster as a plan input reads it: every version of every person in
+/// force at some time up to the end of the period.
+fn roster_of(people: Vec<dealrules_store::Person>) -> Vec<RosterVersion> {
+    people
         .into_iter()
         .map(|p| RosterVersion {
             rep: p.as_rep(),
@@ -557,49 +569,59 @@ async fn read_credits(
             from: p.valid_from,
             to: p.valid_to,
         })
-        .collect();
-    let stored = |d: &Deal| -> (String, String, String, Json, String) {
-        (
-            d.id.clone(),
-            d.owner.clone(),
-            d.stage.clone(),
-            d.fields.clone(),
-            d.stage_entered_at.clone(),
-        )
-    };
+        .collect()
+}
+
+fn day_text(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+/// The roster and the credits of deals closed in `period`, each deal read
+/// and credited now: by the plans whose quota comes from `targets` (their
+/// `credit` rules, splits and versions), or, when none does, each won
+/// deal's amount to its owner. What the kept credits must agree with.
+async fn read_credits(
+    store: &Store,
+    snapshot: &Snapshot,
+    targets: &Targets,
+    period: &dealrules_core::period::Period,
+    now: &DateTime<Utc>,
+) -> Result<(Vec<RosterVersion>, Vec<Credited>), WorkflowError> {
+    let end = day_text(period.end);
+    let roster = roster_of(store.people().people_between(BEGINNING, &end).await?);
     // The store's summary finds the deals closed or cancelled in the
     // period by index; the period's own rule then reads each.
-    let start = period.start.format("%Y-%m-%d").to_string();
-    let deals: Vec<_> = store
+    let deals = store
         .analytics()
-        .deals_closed_or_cancelled_between(&start, &end)
-        .await?
-        .into_iter()
-        .filter_map(|d| {
-            let s = StoredDeal {
-                id: &d.id,
-                owner: &d.owner,
-                stage: &d.stage,
-                fields: &d.fields,
-                stage_entered_at: &d.stage_entered_at,
-            };
-            PlanInput::reads(period, &s).then(|| (stored(&d), d.funnel.clone()))
-        })
-        .collect();
-    let mut input = PlanInput::new(period, roster.clone());
+        .deals_closed_or_cancelled_between(&day_text(period.start), &end)
+        .await?;
+    let credits = credit_deals(snapshot, targets, period, &roster, &deals, now)?;
+    Ok((roster, credits))
+}
+
+/// What `deals` credit in `period` (those the period reads; the rest
+/// credit nothing), by the rules of [`read_credits`].
+fn credit_deals(
+    snapshot: &Snapshot,
+    targets: &Targets,
+    period: &dealrules_core::period::Period,
+    roster: &[RosterVersion],
+    deals: &[Deal],
+    now: &DateTime<Utc>,
+) -> Result<Vec<Credited>, WorkflowError> {
+    let mut input = PlanInput::new(period, roster.to_vec());
     let mut funnels = Vec::with_capacity(deals.len());
-    for ((id, owner, stage, fields, entered), funnel) in &deals {
+    for d in deals {
         if input.add_deal(&StoredDeal {
-            id,
-            owner,
-            stage,
-            fields,
-            stage_entered_at: entered,
+            id: &d.id,
+            owner: &d.owner,
+            stage: &d.stage,
+            fields: &d.fields,
+            stage_entered_at: &d.stage_entered_at,
         }) {
-            funnels.push(funnel.clone());
+            funnels.push(d.funnel.as_str());
         }
     }
-    drop(deals);
     let json = input.finish(vec![]);
     let deal_json: &[Json] = json["deals"].as_array().map(Vec::as_slice).unwrap_or(&[]);
     let text = |d: &Json, k: &str| d[k].as_str().map(str::to_string);
@@ -652,5 +674,99 @@ async fn read_credits(
             }
         }
     }
+    Ok(credits)
+}
+
+/// Whether the credits of `targets`' period can be kept between reports:
+/// what each deal credits depends only on the deal, its owner on the
+/// roster, the pack and the period (no plan fed by the targets reads `now`
+/// or credits by script).
+fn credits_keepable(snapshot: &Snapshot, targets: &Targets) -> bool {
+    snapshot
+        .plans_fed_by(&targets.name)
+        .iter()
+        .all(|p| p.credit_is_of_the_deal_alone())
+}
+
+fn credit_rows(credits: &[Credited]) -> Vec<CreditRow> {
+    credits
+        .iter()
+        .map(|c| CreditRow {
+            deal_id: c.deal.clone(),
+            rep: c.rep.clone(),
+            credit: c.credit,
+            closed_on: day_text(c.closed),
+            product: c.product.clone(),
+            channel: c.channel.clone(),
+        })
+        .collect()
+}
+
+/// The roster and the credits of `period`, from the credits the store
+/// keeps for this pack version, Targets document and period (see
+/// [`dealrules_store::credits`]): made by the first report that asks (by
+/// [`read_credits`]), then brought up to date by crediting again the deals
+/// marked since (written, or their owner changed on the roster), and read
+/// added up by rep, day, product and channel.
+async fn kept_credits(
+    store: &Store,
+    snapshot: &Snapshot,
+    targets: &Targets,
+    period: &dealrules_core::period::Period,
+    now: &DateTime<Utc>,
+) -> Result<(Vec<RosterVersion>, Vec<Credited>), WorkflowError> {
+    let (first, last) = (day_text(period.start), day_text(period.end));
+    let analytics = store.analytics();
+    let fill = analytics
+        .credit_fill(&snapshot.version, &targets.name, &period.label, &first, &last)
+        .await?;
+    if fill.state == FillState::Filling {
+        // Read after the fill was made: a deal written from then on is
+        // marked in it.
+        let (roster, credits) = read_credits(store, snapshot, targets, period, now).await?;
+        let mut tx = store.begin_write().await?;
+        if analytics.lock_credit_fill(&mut tx, &fill.id).await? == Some(FillState::Filling) {
+            analytics
+                .fill_credits(&mut tx, &fill.id, &credit_rows(&credits))
+                .await?;
+            tx.commit().await?;
+        }
+        return Ok((roster, credits));
+    }
+    if analytics.has_credit_marks(&fill.id).await? {
+        let mut tx = store.begin_write().await?;
+        if analytics.lock_credit_fill(&mut tx, &fill.id).await? == Some(FillState::Ready) {
+            // Marks, then the roster and the deals: a write after the marks
+            // were read leaves a new mark for the next report.
+            let marks = analytics.credit_marks(&mut tx, &fill.id).await?;
+            let roster = roster_of(store.people().people_between_in(&mut tx, BEGINNING, &last).await?);
+            let ids: Vec<&str> = marks.iter().map(|(d, _)| d.as_str()).collect();
+            let deals = analytics.deals_in(&mut tx, &ids).await?;
+            let credits = credit_deals(snapshot, targets, period, &roster, &deals, now)?;
+            analytics
+                .recredit(&mut tx, &fill.id, &marks, &credit_rows(&credits))
+                .await?;
+            tx.commit().await?;
+            tracing::debug!(targets = %targets.name, period = %period.label, deals = marks.len(), "kept credits brought up to date");
+        }
+    }
+    let roster = roster_of(store.people().people_between(BEGINNING, &last).await?);
+    let credits = analytics
+        .summed_credits(&fill.id)
+        .await?
+        .into_iter()
+        .map(|s| {
+            let closed = NaiveDate::parse_from_str(&s.closed_on, "%Y-%m-%d")
+                .map_err(|e| internal(format!("a kept credit's day `{}`: {e}", s.closed_on)))?;
+            Ok(Credited {
+                deal: String::new(),
+                rep: s.rep,
+                credit: s.credit,
+                closed,
+                product: s.product,
+                channel: s.channel,
+            })
+        })
+        .collect::<Result<Vec<_>, WorkflowError>>()?;
     Ok((roster, credits))
 }

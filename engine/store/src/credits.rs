@@ -1,0 +1,506 @@
+//! The credits a targets progress report adds up (migration 0012), kept
+//! per *fill*: the credits of the deals one period reads, as the plans of
+//! one pack version fed by one Targets document credit them.
+//!
+//! A fill is made by the first report that asks for it and is then kept
+//! exact by marks rather than by time:
+//!
+//! - every write of a deal (the transaction that writes its facts, see
+//!   [`crate::summaries`]) marks the deal in the fills whose period read it
+//!   before the write or reads it after;
+//! - every change of a person marks, in every fill, the deals they own that
+//!   the fill's period reads (a deal carries its owner as of its close date);
+//! - a new pack version is a new fill (the fills of other versions are
+//!   dropped when it is made).
+//!
+//! The next report credits the marked deals again and clears the marks it
+//! saw; a mark written meanwhile has a new value and stays for the report
+//! after. Which rules credit a deal is the workflow's business: the store
+//! keeps rows and marks.
+//!
+//! On PostgreSQL, the writers' marks and the making of a fill take an
+//! advisory lock (shared by the writers, exclusive for the fill's row), so
+//! a deal written while a fill is being made is either seen by the fill's
+//! reading or marked in it.
+
+use std::collections::HashMap;
+
+use rust_decimal::Decimal;
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
+
+use crate::deal_import::{DEAL_COLUMNS, deal_row};
+use crate::{Analytics, Backend, Db, Deal, Result, StoreError, query_err};
+
+/// The advisory lock key of fills and marks (PostgreSQL).
+const FILL_LOCK: i64 = 0x6372_6564_6974; // "credit"
+
+/// Rows per multi-row insert: 9 columns x 400 stays under both databases'
+/// parameter limits.
+const CHUNK: usize = 400;
+
+/// A fill's state: being made by a report, or ready to be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FillState {
+    Filling,
+    Ready,
+}
+
+/// A fill: the credits of one period's deals under one pack version and
+/// Targets document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreditFill {
+    pub id: String,
+    pub state: FillState,
+}
+
+/// A rep's credit from one deal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreditRow {
+    pub deal_id: String,
+    pub rep: String,
+    pub credit: Decimal,
+    /// YYYY-MM-DD.
+    pub closed_on: String,
+    pub product: Option<String>,
+    pub channel: Option<String>,
+}
+
+/// Credits added up by rep, close day, product and channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SummedCredit {
+    pub rep: String,
+    pub closed_on: String,
+    pub product: Option<String>,
+    pub channel: Option<String>,
+    pub credit: Decimal,
+}
+
+/// A credit as an integer of its own scale, when it fits a BIGINT.
+fn units(d: Decimal) -> (Option<i64>, i64) {
+    let scale = i64::from(d.scale());
+    (i64::try_from(d.mantissa()).ok(), scale)
+}
+
+type SumKey = (String, String, Option<String>, Option<String>);
+
+fn add(sums: &mut HashMap<SumKey, Decimal>, key: SumKey, credit: Decimal) -> Result<()> {
+    let sum = sums.entry(key).or_default();
+    *sum = sum
+        .checked_add(credit)
+        .ok_or_else(|| StoreError::BadArgument("credits add up past the largest decimal".into()))?;
+    Ok(())
+}
+
+impl Db {
+    /// PostgreSQL: the marks a transaction writes wait for a fill being
+    /// made, and a fill being made waits for the transactions marking.
+    pub(crate) async fn lock_for_marks(&self, conn: &mut AnyConnection) -> Result<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
+                .bind(FILL_LOCK)
+                .execute(&mut *conn)
+                .await
+                .map_err(query_err("marking credits"))?;
+        }
+        Ok(())
+    }
+
+    /// Marks the deals `ids` in the fills whose period reads them by their
+    /// stored facts, inside the transaction that writes them: called with
+    /// the facts before the write and again after, so a deal is marked
+    /// where it was read and where it will be (a fill holds credits only of
+    /// deals its period read when they were last credited).
+    pub(crate) async fn mark_deals(&self, conn: &mut AnyConnection, ids: &[&str]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.lock_for_marks(conn).await?;
+        let mark = self.new_id();
+        for chunk in ids.chunks(CHUNK) {
+            let mut sql = String::from("INSERT INTO credit_marks (fill_id, deal_id, mark) SELECT f.id, d.deal_id, ");
+            crate::placeholders::push_list(&mut sql, self.backend, 1, 1);
+            sql.push_str(" FROM credit_fills f, deal_facts d WHERE d.deal_id IN (");
+            crate::placeholders::push_list(&mut sql, self.backend, 2, chunk.len());
+            sql.push_str(
+                ") AND ((d.closed_on >= f.first_day AND d.closed_on <= f.last_day) \
+                 OR (d.cancelled_on >= f.first_day AND d.cancelled_on <= f.last_day)) \
+                 ON CONFLICT (fill_id, deal_id) DO UPDATE SET mark = excluded.mark",
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(&mark);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            q.execute(&mut *conn).await.map_err(query_err("marking credits"))?;
+        }
+        Ok(())
+    }
+
+    /// Marks, in every fill, the deals `owner` owns that the fill's period
+    /// reads (closed or cancelled in it), inside the transaction that
+    /// changes the person.
+    pub(crate) async fn mark_deals_of_owner(&self, conn: &mut AnyConnection, owner: &str) -> Result<()> {
+        self.lock_for_marks(conn).await?;
+        sqlx::query(
+            "INSERT INTO credit_marks (fill_id, deal_id, mark) SELECT f.id, d.deal_id, $1 \
+             FROM credit_fills f, deal_facts d WHERE d.owner = $2 \
+             AND ((d.closed_on >= f.first_day AND d.closed_on <= f.last_day) \
+             OR (d.cancelled_on >= f.first_day AND d.cancelled_on <= f.last_day)) \
+             ON CONFLICT (fill_id, deal_id) DO UPDATE SET mark = excluded.mark",
+        )
+        .bind(self.new_id())
+        .bind(owner)
+        .execute(&mut *conn)
+        .await
+        .map_err(query_err("marking credits"))?;
+        Ok(())
+    }
+}
+
+impl Analytics {
+    /// The fill of `targets` over `period` (its days `first_day` to
+    /// `last_day`) under pack `version`: the one stored, or a new one,
+    /// empty and `Filling`, made now (and the fills of other pack versions
+    /// dropped).
+    pub async fn credit_fill(
+        &self,
+        version: &str,
+        targets: &str,
+        period: &str,
+        first_day: &str,
+        last_day: &str,
+    ) -> Result<CreditFill> {
+        if let Some(fill) = self.find_fill(&self.pool, version, targets, period).await? {
+            return Ok(fill);
+        }
+        let mut tx = self.begin_write().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(FILL_LOCK)
+                .execute(&mut *tx)
+                .await
+                .map_err(query_err("making a credit fill"))?;
+        }
+        if let Some(fill) = self.find_fill(&mut *tx, version, targets, period).await? {
+            tx.commit().await?;
+            return Ok(fill);
+        }
+        // The fills of other pack versions: reports read the active one.
+        let old: Vec<String> = sqlx::query("SELECT id FROM credit_fills WHERE pack_version <> $1")
+            .bind(version)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(query_err("reading credit fills"))?
+            .iter()
+            .map(|r| r.try_get::<String, _>(0))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(query_err("reading credit fills"))?;
+        for id in &old {
+            for table in ["credits", "credit_marks"] {
+                sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE fill_id = $1")))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_err("dropping a credit fill"))?;
+            }
+            sqlx::query("DELETE FROM credit_fills WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(query_err("dropping a credit fill"))?;
+        }
+        let id = self.new_id();
+        sqlx::query(
+            "INSERT INTO credit_fills (id, pack_version, targets, period, first_day, last_day, state, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'filling', $7)",
+        )
+        .bind(&id)
+        .bind(version)
+        .bind(targets)
+        .bind(period)
+        .bind(first_day)
+        .bind(last_day)
+        .bind(crate::timestamp_now())
+        .execute(&mut *tx)
+        .await
+        .map_err(query_err("making a credit fill"))?;
+        tx.commit().await?;
+        tracing::info!(%targets, %period, %version, fill = %id, "credit fill made");
+        Ok(CreditFill {
+            id,
+            state: FillState::Filling,
+        })
+    }
+
+    async fn find_fill<'e, E>(&self, conn: E, version: &str, targets: &str, period: &str) -> Result<Option<CreditFill>>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::Any>,
+    {
+        let row =
+            sqlx::query("SELECT id, state FROM credit_fills WHERE pack_version = $1 AND targets = $2 AND period = $3")
+                .bind(version)
+                .bind(targets)
+                .bind(period)
+                .fetch_optional(conn)
+                .await
+                .map_err(query_err("reading credit fills"))?;
+        row.map(|r| {
+            let id: String = r.try_get(0).map_err(query_err("reading credit fills"))?;
+            let state: String = r.try_get(1).map_err(query_err("reading credit fills"))?;
+            Ok(CreditFill {
+                id,
+                state: if state == "ready" {
+                    FillState::Ready
+                } else {
+                    FillState::Filling
+                },
+            })
+        })
+        .transpose()
+    }
+
+    /// Locks the fill `id` for the rest of the transaction (PostgreSQL; on
+    /// SQLite the write transaction is alone): its state, or `None` when a
+    /// newer pack version's fill has replaced it.
+    pub async fn lock_credit_fill(&self, conn: &mut AnyConnection, id: &str) -> Result<Option<FillState>> {
+        let sql = match self.backend {
+            Backend::Sqlite => "SELECT state FROM credit_fills WHERE id = $1",
+            Backend::Postgres => "SELECT state FROM credit_fills WHERE id = $1 FOR UPDATE",
+        };
+        let row = sqlx::query(sql)
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(query_err("reading credit fills"))?;
+        row.map(|r| {
+            r.try_get::<String, _>(0)
+                .map(|s| {
+                    if s == "ready" {
+                        FillState::Ready
+                    } else {
+                        FillState::Filling
+                    }
+                })
+                .map_err(query_err("reading credit fills"))
+        })
+        .transpose()
+    }
+
+    /// Stores the credits of the fill `id` and makes it ready, in `conn`
+    /// (a write transaction holding [`Analytics::lock_credit_fill`]).
+    pub async fn fill_credits(&self, conn: &mut AnyConnection, id: &str, rows: &[CreditRow]) -> Result<()> {
+        self.insert_credits(conn, id, rows).await?;
+        sqlx::query("UPDATE credit_fills SET state = 'ready' WHERE id = $1")
+            .bind(id)
+            .execute(&mut *conn)
+            .await
+            .map_err(query_err("storing credits"))?;
+        Ok(())
+    }
+
+    async fn insert_credits(&self, conn: &mut AnyConnection, id: &str, rows: &[CreditRow]) -> Result<()> {
+        for chunk in rows.chunks(CHUNK) {
+            let mut sql = String::from(
+                "INSERT INTO credits (fill_id, deal_id, rep, credit, units, scale, closed_on, product, channel) VALUES ",
+            );
+            crate::placeholders::push_rows(&mut sql, self.backend, chunk.len(), 9);
+            // Two plans crediting one rep from one deal: the first plan's
+            // credit counts (as the report's own reading takes it).
+            sql.push_str(" ON CONFLICT (fill_id, deal_id, rep) DO NOTHING");
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for c in chunk {
+                let (units, scale) = units(c.credit);
+                q = q
+                    .bind(id)
+                    .bind(&c.deal_id)
+                    .bind(&c.rep)
+                    .bind(c.credit.to_string())
+                    .bind(units)
+                    .bind(scale)
+                    .bind(&c.closed_on)
+                    .bind(c.product.clone())
+                    .bind(c.channel.clone());
+            }
+            q.execute(&mut *conn).await.map_err(query_err("storing credits"))?;
+        }
+        Ok(())
+    }
+
+    /// The marks of the fill `id`: (deal, mark).
+    pub async fn credit_marks(&self, conn: &mut AnyConnection, id: &str) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query("SELECT deal_id, mark FROM credit_marks WHERE fill_id = $1 ORDER BY deal_id")
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(query_err("reading credit marks"))?;
+        rows.iter()
+            .map(|r| {
+                let e = query_err("reading credit marks");
+                Ok((
+                    r.try_get(0).map_err(e)?,
+                    r.try_get(1).map_err(query_err("reading credit marks"))?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Whether the fill `id` has marks.
+    pub async fn has_credit_marks(&self, id: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT deal_id FROM credit_marks WHERE fill_id = $1 LIMIT 1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_err("reading credit marks"))?;
+        Ok(row.is_some())
+    }
+
+    /// The deals of `ids` that exist, read in `conn`.
+    pub async fn deals_in(&self, conn: &mut AnyConnection, ids: &[&str]) -> Result<Vec<Deal>> {
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let mut sql = format!("SELECT {DEAL_COLUMNS} FROM deals WHERE id IN (");
+            crate::placeholders::push_list(&mut sql, self.backend, 1, chunk.len());
+            sql.push_str(") ORDER BY id");
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            let rows = q.fetch_all(&mut *conn).await.map_err(query_err("reading deals"))?;
+            for r in &rows {
+                found.push(deal_row(r)?);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Replaces the credits of the marked deals of fill `id` with `rows`
+    /// (their credits now) and clears the marks seen, unless a write has
+    /// marked the deal again since; in `conn`, holding the fill's lock.
+    pub async fn recredit(
+        &self,
+        conn: &mut AnyConnection,
+        id: &str,
+        marks: &[(String, String)],
+        rows: &[CreditRow],
+    ) -> Result<()> {
+        for chunk in marks.chunks(CHUNK) {
+            let mut sql = String::from("DELETE FROM credits WHERE fill_id = ");
+            crate::placeholders::push_list(&mut sql, self.backend, 1, 1);
+            sql.push_str(" AND deal_id IN (");
+            crate::placeholders::push_list(&mut sql, self.backend, 2, chunk.len());
+            sql.push(')');
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(id);
+            for (deal, _) in chunk {
+                q = q.bind(deal);
+            }
+            q.execute(&mut *conn).await.map_err(query_err("storing credits"))?;
+        }
+        self.insert_credits(conn, id, rows).await?;
+        for (deal, mark) in marks {
+            sqlx::query("DELETE FROM credit_marks WHERE fill_id = $1 AND deal_id = $2 AND mark = $3")
+                .bind(id)
+                .bind(deal)
+                .bind(mark)
+                .execute(&mut *conn)
+                .await
+                .map_err(query_err("clearing credit marks"))?;
+        }
+        Ok(())
+    }
+
+    /// The credits of the fill `id`, added up by rep, close day, product
+    /// and channel: by the database for those stored as integers, here
+    /// (exactly) for the rest and for any sum a BIGINT cannot hold.
+    pub async fn summed_credits(&self, id: &str) -> Result<Vec<SummedCredit>> {
+        let mut sums: HashMap<SumKey, Decimal> = HashMap::new();
+        let summed = sqlx::query(
+            "SELECT rep, closed_on, product, channel, scale, CAST(SUM(units) AS TEXT) FROM credits \
+             WHERE fill_id = $1 AND units IS NOT NULL GROUP BY rep, closed_on, product, channel, scale",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await;
+        let exact_only = match summed {
+            Ok(rows) => {
+                for r in &rows {
+                    let e = || query_err("reading credits");
+                    let scale: i64 = r.try_get(4).map_err(e())?;
+                    let total: String = r.try_get(5).map_err(e())?;
+                    let mut credit: Decimal = total
+                        .parse()
+                        .map_err(|_| StoreError::BadArgument(format!("a sum of credits `{total}` is not a number")))?;
+                    credit
+                        .set_scale(u32::try_from(scale).unwrap_or_default())
+                        .map_err(|_| StoreError::BadArgument(format!("a credit's scale {scale}")))?;
+                    add(
+                        &mut sums,
+                        (
+                            r.try_get(0).map_err(e())?,
+                            r.try_get(1).map_err(e())?,
+                            r.try_get(2).map_err(e())?,
+                            r.try_get(3).map_err(e())?,
+                        ),
+                        credit,
+                    )?;
+                }
+                "AND units IS NULL"
+            }
+            // SQLite's SUM stops at an integer overflow: add them all here.
+            Err(e) => {
+                tracing::debug!(error = %e, "credits summed one by one");
+                sums.clear();
+                ""
+            }
+        };
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT rep, closed_on, product, channel, credit FROM credits WHERE fill_id = $1 {exact_only}"
+        )))
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("reading credits"))?;
+        for r in &rows {
+            let e = || query_err("reading credits");
+            let text: String = r.try_get(4).map_err(e())?;
+            let credit: Decimal = text
+                .parse()
+                .map_err(|_| StoreError::BadArgument(format!("a stored credit `{text}` is not a number")))?;
+            add(
+                &mut sums,
+                (
+                    r.try_get(0).map_err(e())?,
+                    r.try_get(1).map_err(e())?,
+                    r.try_get(2).map_err(e())?,
+                    r.try_get(3).map_err(e())?,
+                ),
+                credit,
+            )?;
+        }
+        let mut out: Vec<SummedCredit> = sums
+            .into_iter()
+            .map(|((rep, closed_on, product, channel), credit)| SummedCredit {
+                rep,
+                closed_on,
+                product,
+                channel,
+                credit,
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            (&a.rep, &a.closed_on, &a.product, &a.channel).cmp(&(&b.rep, &b.closed_on, &b.product, &b.channel))
+        });
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credits_are_integers_of_their_own_scale() {
+        assert_eq!(units("1234.50".parse().unwrap()), (Some(123450), 2));
+        assert_eq!(units("-7".parse().unwrap()), (Some(-7), 0));
+        // 28 digits do not fit a BIGINT: kept as text only.
+        assert_eq!(units("1234567890123456789012345678".parse().unwrap()).0, None);
+    }
+}
