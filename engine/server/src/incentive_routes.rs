@@ -20,7 +20,7 @@ use utoipa_axum::routes;
 
 use crate::auth::{Principal, Role, require};
 use crate::error::ApiError;
-use crate::extract::who;
+use crate::extract::{Admin, Caller, Viewer};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<Arc<AppState>> {
@@ -51,11 +51,10 @@ pub struct RunRequest {
     extensions(("x-required-role" = json!("admin"))))]
 async fn start_run(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    Caller(who, _): Caller<Admin>,
     Path(plan): Path<String>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Run>), ApiError> {
-    let who = who(&state, &headers, Role::Admin).await?;
     let req: RunRequest = crate::error::read_json(&body)
         .map_err(|e| ApiError::BadRequest(format!("expected {{\"period\": \"2026-Q1\"}}: {e}")))?;
     Ok((
@@ -90,10 +89,9 @@ pub struct PlansRunRequest {
     extensions(("x-required-role" = json!("admin"))))]
 async fn start_plans_run(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    Caller(who, _): Caller<Admin>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Run>), ApiError> {
-    let who = who(&state, &headers, Role::Admin).await?;
     let req: PlansRunRequest = crate::error::read_json(&body).map_err(|e| {
         ApiError::BadRequest(format!(
             "expected {{\"period\": \"2026-Q1\", \"plans\": [\"ae-2026\", ...]}}: {e}"
@@ -128,10 +126,9 @@ pub struct RunList {
     extensions(("x-required-role" = json!("admin"))))]
 async fn runs(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    Caller(who, _): Caller<Admin>,
     Query(q): Query<RunsQuery>,
 ) -> Result<Json<RunList>, ApiError> {
-    let who = who(&state, &headers, Role::Admin).await?;
     Ok(Json(run_list(&state.store.runs(), &who, q).await?))
 }
 
@@ -159,10 +156,9 @@ pub(crate) async fn run_list(runs: &Runs, who: &Principal, q: RunsQuery) -> Resu
     extensions(("x-required-role" = json!("admin"))))]
 async fn run(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    Caller(who, _): Caller<Admin>,
     Path(id): Path<String>,
 ) -> Result<Json<incentive_runs::RunView>, ApiError> {
-    let who = who(&state, &headers, Role::Admin).await?;
     Ok(Json(run_view(&state, &who, &id).await?))
 }
 
@@ -170,11 +166,6 @@ async fn run(
 pub(crate) async fn run_view(state: &AppState, who: &Principal, id: &str) -> Result<incentive_runs::RunView, ApiError> {
     require(who, Role::Admin)?;
     Ok(state.workflow.run_view(id).await?)
-}
-
-async fn advance(state: &Arc<AppState>, headers: &HeaderMap, id: &str, to: RunState) -> Result<Json<Run>, ApiError> {
-    let who = who(state, headers, Role::Admin).await?;
-    Ok(Json(advance_run(state, &who, id, to).await?))
 }
 
 /// Approves, publishes or locks a run, for the API's three routes and the console.
@@ -189,10 +180,10 @@ pub(crate) async fn advance_run(state: &AppState, who: &Principal, id: &str, to:
     extensions(("x-required-role" = json!("admin"))))]
 async fn approve(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    Caller(who, _): Caller<Admin>,
     Path(id): Path<String>,
 ) -> Result<Json<Run>, ApiError> {
-    advance(&state, &headers, &id, RunState::Approved).await
+    Ok(Json(advance_run(&state, &who, &id, RunState::Approved).await?))
 }
 
 /// Publishes an approved run: its statements become readable.
@@ -201,10 +192,10 @@ async fn approve(
     extensions(("x-required-role" = json!("admin"))))]
 async fn publish(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    Caller(who, _): Caller<Admin>,
     Path(id): Path<String>,
 ) -> Result<Json<Run>, ApiError> {
-    advance(&state, &headers, &id, RunState::Published).await
+    Ok(Json(advance_run(&state, &who, &id, RunState::Published).await?))
 }
 
 /// Locks a published run: its statements never change; the period cannot
@@ -214,10 +205,10 @@ async fn publish(
     extensions(("x-required-role" = json!("admin"))))]
 async fn lock(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    Caller(who, _): Caller<Admin>,
     Path(id): Path<String>,
 ) -> Result<Json<Run>, ApiError> {
-    advance(&state, &headers, &id, RunState::Locked).await
+    Ok(Json(advance_run(&state, &who, &id, RunState::Locked).await?))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -234,11 +225,10 @@ pub struct ExportQuery {
     extensions(("x-required-role" = json!("admin"))))]
 async fn export(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    Caller(who, _): Caller<Admin>,
     Path(id): Path<String>,
     Query(q): Query<ExportQuery>,
 ) -> Result<Response, ApiError> {
-    let who = who(&state, &headers, Role::Admin).await?;
     payroll_export(&state, &who, &id, q.format.as_deref()).await
 }
 
@@ -387,11 +377,11 @@ pub(crate) async fn rep_statements(
     extensions(("x-required-role" = json!("viewer"))))]
 async fn statement(
     State(state): State<Arc<AppState>>,
+    Caller(who, _): Caller<Viewer>,
     headers: HeaderMap,
     Path((rep, period)): Path<(String, String)>,
     Query(q): Query<StatementQuery>,
 ) -> Result<Response, ApiError> {
-    let who = who(&state, &headers, Role::Viewer).await?;
     let format = doc_format(q.format.as_deref(), &headers)?;
     let locale = doc_locale(q.locale.as_deref(), &headers)?;
     let mut statements = rep_statements(&state, &who, &rep, &period, q.plan.as_deref()).await?;

@@ -21,9 +21,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::Role;
 use crate::error::ApiError;
-use crate::extract::who;
+use crate::extract::{Admin, Approver, Caller, Service};
 use crate::state::AppState;
 
 /// Largest import file: a million deals of CSV fit.
@@ -72,11 +71,10 @@ pub struct Effective {
     extensions(("x-required-role" = json!("admin"))))]
 async fn put_person(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    Caller(who, _): Caller<Admin>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Person>, ApiError> {
-    let who = who(&state, &headers, Role::Admin).await?;
     crate::error::user_id("id", &id)?;
     let req: PersonRequest = crate::error::read_json(&body).map_err(|e| {
         ApiError::BadRequest(format!(
@@ -132,10 +130,9 @@ pub struct Roster {
     extensions(("x-required-role" = json!("approver"))))]
 async fn people(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    _caller: Caller<Approver>,
     Query(q): Query<PeopleQuery>,
 ) -> Result<Response, ApiError> {
-    who(&state, &headers, Role::Approver).await?;
     let xlsx = match q.format.as_deref() {
         None | Some("json") => false,
         Some("xlsx") => true,
@@ -234,10 +231,10 @@ fn format_of(headers: &HeaderMap, body: &[u8]) -> ImportFormat {
     extensions(("x-required-role" = json!("admin"))))]
 async fn import_people(
     State(state): State<Arc<AppState>>,
+    Caller(who, _): Caller<Admin>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<PeopleImported>, ApiError> {
-    let who = who(&state, &headers, Role::Admin).await?;
     let people = imports::people(&body, format_of(&headers, &body)).map_err(|e| refused(e, "people"))?;
     let imported = state.store.people().import_people(&people, &who.subject).await?;
     tracing::info!(imported, by = %who.subject, "people imported");
@@ -278,10 +275,10 @@ pub fn default_funnel(snapshot: &dealrules_core::Snapshot) -> String {
     extensions(("x-required-role" = json!("service"))))]
 async fn import_deals(
     State(state): State<Arc<AppState>>,
+    Caller(who, _): Caller<Service>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<DealsImported>, ApiError> {
-    let who = who(&state, &headers, Role::Service).await?;
     let snapshot = state.snapshot.load_full();
     let at = state.clock.text();
     let funnel = default_funnel(&snapshot);
