@@ -1078,6 +1078,56 @@ impl IncentivePlan {
         self.splits.is_some()
     }
 
+    /// The deal fields `credit.splits` can read (`None` without splits;
+    /// `Interest::All`: the whole deal), so a caller asking whom a deal's
+    /// splits name converts no more of the deal than that.
+    pub fn splits_interest(&self) -> Option<dealrules_expr::Interest> {
+        let splits = self.splits.as_ref()?;
+        let mut reads = dealrules_expr::Interest::default();
+        splits.collect_interest(&mut reads);
+        Some(match reads {
+            dealrules_expr::Interest::All => dealrules_expr::Interest::All,
+            fields => fields.field("deal").map(|(_, i)| i.clone()).unwrap_or_default(),
+        })
+    }
+
+    /// The reps `credit.splits` names for a deal closed in `period` (a
+    /// deal as a plan input carries it, or its `id`, `closed_at` and the
+    /// fields [`IncentivePlan::splits_interest`] names), in the order
+    /// named; `None` when the deal closed outside the period or its splits
+    /// give no list (it credits its owner at most). `credit.when`,
+    /// `credit.amount` and the effective range are not evaluated, so a
+    /// deal named here may credit no one: a superset of the deals
+    /// [`IncentivePlan::credits`] finds split. An error when the splits
+    /// fail or name a rep badly; [`IncentivePlan::credits`] on the whole
+    /// deal then says whether the plan's credit fails too.
+    pub fn split_reps(&self, period: &Period, deal: &Value, now: &Value) -> Result<Option<Vec<String>>, DecideError> {
+        let Some(splits) = &self.splits else { return Ok(None) };
+        let id = text(deal.get("id")).ok_or_else(|| DecideError::BadInput("every deal needs an `id`".into()))?;
+        let closed = deal
+            .get("closed_at")
+            .and_then(Value::as_str)
+            .and_then(|s| parse_date(s).ok());
+        if !closed.is_some_and(|c| period.contains(c)) {
+            return Ok(None);
+        }
+        let facts: Map = [("deal".into(), deal.clone())].into_iter().collect();
+        let locals = self.locals(now, Value::Null, None, period);
+        let value = match splits.eval(&Env::new(&facts, &locals)) {
+            Ok(v) => v,
+            Err(dealrules_expr::EvalError::Missing { .. }) => return Ok(None),
+            Err(err) => return Err(self.fail(format!("credit.splits for deal `{id}`"), err)),
+        };
+        let Value::List(parts) = value else { return Ok(None) };
+        parts
+            .iter()
+            .map(|p| {
+                text(p.get("rep")).ok_or_else(|| self.policy_error(format!("a split of deal `{id}` has no `rep`")))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+
     /// Whether the plan's quota comes from the Targets document `name`
     /// (`{from: targets}` names the pack's only one).
     pub fn quota_from_targets(&self, name: &str, only_one: bool) -> bool {

@@ -168,3 +168,95 @@ async fn a_period_read_in_parts_pays_what_the_whole_period_pays() {
         assert_eq!(got.get(rep), Some(s), "{rep}");
     }
 }
+
+/// Split deals are found from what their splits name, without crediting
+/// them: a won deal split between reps decided in different parts is paid
+/// once to each rep, at their share, from one input that holds it whole;
+/// a lost deal whose splits name a rep of another part, and a deal split
+/// only to its owner, change nothing.
+#[tokio::test]
+async fn a_split_deal_across_parts_pays_each_rep_their_share_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&format!("sqlite://{}", dir.path().join("split.db").display()))
+        .await
+        .unwrap();
+    let people =
+        "id,name,role,manager,region,team\nra,A,ae,,NA,t1\nrb,B,ae,,NA,t1\nrc,C,ae,,EMEA,t2\nrd,D,ae,,APAC,t3\n";
+    let roster =
+        dealrules_workflow::imports::people(people.as_bytes(), dealrules_workflow::imports::ImportFormat::Csv).unwrap();
+    store.people().import_people(&roster, "test").await.unwrap();
+    let at = "2026-04-01T10:00:00.000Z";
+    let raw = [
+        json!({"id": "d1", "owner": "ra", "stage": "won", "amount": 10000, "discount_pct": 0, "new_logo": false,
+               "closed_at": "2026-02-10",
+               "ae_splits": [{"rep": "ra", "share": 0.6}, {"rep": "rc", "share": 0.4}]}),
+        json!({"id": "d2", "owner": "rb", "stage": "lost", "amount": 7000, "discount_pct": 0, "new_logo": false,
+               "closed_at": "2026-02-11",
+               "ae_splits": [{"rep": "rb", "share": 0.5}, {"rep": "rd", "share": 0.5}]}),
+        json!({"id": "d3", "owner": "rc", "stage": "won", "amount": 3000, "discount_pct": 0, "new_logo": false,
+               "closed_at": "2026-03-01", "ae_splits": [{"rep": "rc", "share": 1}]}),
+        json!({"id": "d4", "owner": "rb", "stage": "won", "amount": 2000, "discount_pct": 0, "new_logo": false,
+               "closed_at": "2026-01-05"}),
+        json!({"id": "d5", "owner": "rd", "stage": "won", "amount": 1000, "discount_pct": 0, "new_logo": false,
+               "closed_at": "2026-03-20"}),
+    ];
+    let deals: Vec<_> = raw
+        .into_iter()
+        .map(|d| {
+            let Value::Object(m) = d else { unreachable!() };
+            dealrules_workflow::imports::deal(m, "sales", at).unwrap()
+        })
+        .collect();
+    store
+        .deals()
+        .import_deals(&deals, "sha256:test", "test", at, &|_: &dealrules_store::Deal| {
+            Vec::new()
+        })
+        .await
+        .unwrap();
+    let snapshot = acme();
+    let expected = statements(&snapshot, &whole(&store).await);
+
+    let plans = vec!["ae-2026".to_string()];
+    // One rep a part: ra and rc (d1), rb and rd (d2) fall apart.
+    let mut parts = PeriodParts::open(&store, &[&snapshot], &plans, "2026-Q1", None)
+        .await
+        .unwrap()
+        .sized(1, 1);
+    let mut got: BTreeMap<String, Value> = BTreeMap::new();
+    let mut holding_d1: Vec<Vec<String>> = Vec::new();
+    while let Some(part) = parts.next(&[&snapshot], &plans, NOW).await.unwrap() {
+        if part.deals.iter().any(|d| d["id"] == "d1") {
+            holding_d1.push(part.reps.clone());
+        }
+        for (rep, s) in statements(&snapshot, &parts.input(&part, vec![])) {
+            got.insert(rep, s);
+        }
+    }
+    // The last part holding d1 decides both its reps together.
+    let last = holding_d1.last().unwrap();
+    assert!(
+        last.contains(&"ra".to_string()) && last.contains(&"rc".to_string()),
+        "{holding_d1:?}"
+    );
+    assert_eq!(got, expected);
+    let credit = |rep: &str| -> String {
+        let c = &got[rep]["credit"];
+        c.as_str().map(str::to_string).unwrap_or_else(|| c.to_string())
+    };
+    let d1_lines = |rep: &str| {
+        got[rep]["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["deals"].as_array().is_some_and(|ds| ds.iter().any(|d| d == "d1")))
+            .count()
+    };
+    // ra: 60% of d1; rc: 40% of d1 and all of d3; rb: d4 only (d2 lost); rd: d5.
+    assert_eq!(credit("ra").parse::<f64>().unwrap(), 6000.0);
+    assert_eq!(credit("rc").parse::<f64>().unwrap(), 7000.0);
+    assert_eq!(credit("rb").parse::<f64>().unwrap(), 2000.0);
+    assert_eq!(credit("rd").parse::<f64>().unwrap(), 1000.0);
+    assert_eq!(d1_lines("ra"), 1, "{:#}", got["ra"]);
+    assert_eq!(d1_lines("rc"), 1, "{:#}", got["rc"]);
+}

@@ -771,16 +771,23 @@ impl Workflow {
         locked: &Arc<Vec<LockedPeriod>>,
         now: &str,
     ) -> Result<PartJob, WorkflowError> {
+        let Part { reps, mut deals } = part;
         let mut inputs = Vec::with_capacity(plans.len());
-        for plan in plans {
+        for (k, plan) in plans.iter().enumerate() {
             let history = parse_all(
                 &self
                     .store
                     .runs()
-                    .earlier_statements_of(plan, &run.period, Some(&part.reps))
+                    .earlier_statements_of(plan, &run.period, Some(&reps))
                     .await?,
             )?;
-            inputs.push((plan.clone(), parts.input(&part, history)));
+            // The last plan takes the part's deals; the others copy them.
+            let deals = if k + 1 < plans.len() {
+                deals.clone()
+            } else {
+                std::mem::take(&mut deals)
+            };
+            inputs.push((plan.clone(), parts.input_of(&reps, deals, history)));
         }
         // What earlier runs adjusted: a run of one plan reads it in its
         // input's history; a run of several, in its own earlier statements.
@@ -790,14 +797,14 @@ impl Workflow {
                 &self
                     .store
                     .runs()
-                    .earlier_statements_of(&run.plan, &run.period, Some(&part.reps))
+                    .earlier_statements_of(&run.plan, &run.period, Some(&reps))
                     .await?,
             )?
         } else {
             Vec::new()
         };
         let (snapshot, run_c, now, locked) = (snapshot.clone(), run.clone(), now.to_string(), locked.clone());
-        let reps = part.reps.clone();
+        let part_reps = reps.clone();
         let computing = tokio::task::spawn_blocking(move || -> Result<Computed, WorkflowError> {
             let mut computed = match inputs.as_slice() {
                 [(_, input)] => compute(&snapshot, &run_c, input, &now)?,
@@ -820,7 +827,7 @@ impl Workflow {
             Ok(computed)
         });
         Ok(PartJob {
-            reps: part.reps,
+            reps: part_reps,
             computing,
         })
     }

@@ -23,8 +23,10 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use dealrules_core::Snapshot;
+use dealrules_core::incentive::IncentivePlan;
 use dealrules_core::period::Period;
 use dealrules_core::plan_input::{PlanInput, RosterVersion, StoredDeal, cancel_date, close_date, period_of};
+use dealrules_expr::Interest;
 use dealrules_store::people::BEGINNING;
 use dealrules_store::{Deal, Store};
 use serde_json::Value as Json;
@@ -170,13 +172,22 @@ impl<'s> PeriodParts<'s> {
     /// deals, `history` (the earlier statements of the part's reps) and
     /// `statements_for` (the part's reps).
     pub fn input(&self, part: &Part, history: Vec<Json>) -> Json {
-        serde_json::json!({
-            "period": self.period().label,
-            "reps": self.reps_json,
-            "deals": part.deals,
-            "history": history,
-            "statements_for": part.reps,
-        })
+        self.input_of(&part.reps, part.deals.clone(), history)
+    }
+
+    /// As [`PeriodParts::input`], taking a part's deals rather than
+    /// copying them.
+    pub fn input_of(&self, reps: &[String], deals: Vec<Json>, history: Vec<Json>) -> Json {
+        let mut input = serde_json::Map::with_capacity(5);
+        input.insert("period".into(), Json::String(self.period().label.clone()));
+        input.insert("reps".into(), Json::Array(self.reps_json.clone()));
+        input.insert("deals".into(), Json::Array(deals));
+        input.insert("history".into(), Json::Array(history));
+        input.insert(
+            "statements_for".into(),
+            Json::Array(reps.iter().cloned().map(Json::String).collect()),
+        );
+        Json::Object(input)
     }
 
     /// The next part, or `None` after the last. `snapshots`, `plans` and
@@ -311,6 +322,11 @@ impl<'s> PeriodParts<'s> {
     }
 
     /// Notes the split deals of a part and which part decided its reps.
+    /// A deal is split when its `credit.splits` names a rep other than its
+    /// owner: only the splits are evaluated, on the fields they read (not
+    /// the deal's credit), so a deal whose splits name others but that
+    /// credits no one is kept as split too, which decides its reps again
+    /// together and changes no statement.
     fn note_shared(
         &mut self,
         snapshots: &[&Snapshot],
@@ -326,44 +342,51 @@ impl<'s> PeriodParts<'s> {
         let Some(shared) = self.shared.as_mut() else {
             return Ok(());
         };
-        let values: Vec<dealrules_expr::Value> = part.deals.iter().map(dealrules_expr::Value::from_json).collect();
-        let owners: HashMap<&str, &str> = part
-            .deals
-            .iter()
-            .filter_map(|d| Some((d["id"].as_str()?, d["owner"].as_str()?)))
-            .collect();
-        let by_id: HashMap<&str, &Json> = part.deals.iter().filter_map(|d| Some((d["id"].as_str()?, d))).collect();
         let period = self.input.period().clone();
-        let versions = snapshots
+        let now_value = dealrules_expr::Value::str(now);
+        let versions: Vec<(&IncentivePlan, Interest)> = snapshots
             .iter()
             .flat_map(|s| plans.iter().filter_map(|p| s.plan_versions(p)))
-            .flatten();
-        for v in versions.filter(|v| v.splits_credit()) {
-            for c in v.credits(&period, &values, now)? {
-                let owner = owners.get(c.deal.as_str()).copied().unwrap_or_default();
-                if !shared.contains_key(&c.deal) {
-                    if c.rep == owner {
-                        continue;
+            .flatten()
+            .filter_map(|v| Some((v, v.splits_interest()?)))
+            .collect();
+        for deal in &part.deals {
+            let Some(id) = deal["id"].as_str() else { continue };
+            let owner = deal["owner"].as_str().unwrap_or_default();
+            for (v, reads) in &versions {
+                let reps = match v.split_reps(&period, &splits_view(deal, reads), &now_value) {
+                    Ok(Some(reps)) => reps,
+                    Ok(None) => continue,
+                    // Splits that fail: the plan's own credit says whether
+                    // the deal fails the run or credits no one.
+                    Err(_) => v
+                        .credits(&period, &[dealrules_expr::Value::from_json(deal)], now)?
+                        .into_iter()
+                        .map(|c| c.rep)
+                        .collect(),
+                };
+                for rep in reps {
+                    if !shared.contains_key(id) {
+                        if rep == owner {
+                            continue;
+                        }
+                        let mut reps = Vec::new();
+                        if self.on_roster.contains(owner) {
+                            reps.push(owner.to_string());
+                        }
+                        shared.insert(
+                            id.to_string(),
+                            SharedDeal {
+                                deal: deal.clone(),
+                                seen_in: batch,
+                                reps,
+                            },
+                        );
                     }
-                    let Some(deal) = by_id.get(c.deal.as_str()) else {
-                        continue;
-                    };
-                    let mut reps = Vec::new();
-                    if self.on_roster.contains(owner) {
-                        reps.push(owner.to_string());
+                    let Some(entry) = shared.get_mut(id) else { continue };
+                    if self.on_roster.contains(&rep) && !entry.reps.contains(&rep) {
+                        entry.reps.push(rep);
                     }
-                    shared.insert(
-                        c.deal.clone(),
-                        SharedDeal {
-                            deal: (*deal).clone(),
-                            seen_in: batch,
-                            reps,
-                        },
-                    );
-                }
-                let Some(entry) = shared.get_mut(&c.deal) else { continue };
-                if self.on_roster.contains(&c.rep) && !entry.reps.contains(&c.rep) {
-                    entry.reps.push(c.rep.clone());
                 }
             }
         }
@@ -442,10 +465,28 @@ impl<'s> PeriodParts<'s> {
 
 /// A part's deals in id order, as one input of the whole period holds
 /// them (the store reads them by id): lines list their deals, and split
-/// payouts break ties, in that order.
+/// payouts break ties, in that order. Each id is looked up once, not at
+/// every comparison.
 fn by_id(mut deals: Vec<Json>) -> Vec<Json> {
-    deals.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    deals.sort_by_cached_key(|d| d["id"].as_str().map(str::to_owned));
     deals
+}
+
+/// What `credit.splits` sees of a deal: its `id`, `owner` and
+/// `closed_at`, and the fields the splits read (`reads`), converted; the
+/// rest of the deal is left out, so finding split deals costs little more
+/// than a lookup for deals that name no splits.
+fn splits_view(deal: &Json, reads: &Interest) -> dealrules_expr::Value {
+    let (Json::Object(fields), Interest::Fields(wanted)) = (deal, reads) else {
+        return dealrules_expr::Value::from_json(deal);
+    };
+    let keep = |k: &str| matches!(k, "id" | "owner" | "closed_at") || wanted.iter().any(|(w, _)| w == k);
+    let view: dealrules_expr::Map = fields
+        .iter()
+        .filter(|(k, _)| keep(k))
+        .map(|(k, v)| (k.as_str().into(), dealrules_expr::Value::from_json(v)))
+        .collect();
+    dealrules_expr::Value::map(view)
 }
 
 fn stored(d: &Deal) -> StoredDeal<'_> {
