@@ -316,8 +316,9 @@ impl Node {
             Node::Slot(i, path) => match &env.slots[*i] {
                 crate::slot::Slot::Present(v) => Ok(Cow::Borrowed(v)),
                 crate::slot::Slot::Missing => Err(EvalError::Missing { path: path.to_string() }),
-                crate::slot::Slot::Blocked { key, parent, found } => Err(type_err(format!(
-                    "cannot read `{key}` of {parent}: it is {found}, not a mapping"
+                crate::slot::Slot::Blocked(b) => Err(type_err(format!(
+                    "cannot read `{}` of {}: it is {}, not a mapping",
+                    b.key, b.parent, b.found
                 ))),
             },
             Node::Get(base, key, path) => match base.eval_ref(env)? {
@@ -395,12 +396,19 @@ impl Node {
     pub fn eval_bool(&self, env: &Env<'_>) -> Result<bool, EvalError> {
         match self {
             Node::Cmp(op, a, b) => {
-                // The common case, a field against a number, without the
+                // The common cases, a field against a number or a text, without the
                 // general machinery; anything else takes the general path.
-                if let (Node::Slot(i, _), Node::Const(Value::Num(c))) = (&**a, &**b)
-                    && let Some(crate::slot::Slot::Present(Value::Num(x))) = env.slots.get(*i)
+                if let (Node::Slot(i, _), Node::Const(c)) = (&**a, &**b)
+                    && let Some(crate::slot::Slot::Present(x)) = env.slots.get(*i)
                 {
-                    return Ok(op.holds(x.cmp(c)));
+                    match (x, c) {
+                        (Value::Num(x), Value::Num(c)) => return Ok(op.holds(x.cmp(c))),
+                        // Text against text is equal or not; no ordering needed.
+                        (Value::Str(x), Value::Str(c)) if matches!(op, CmpOp::Eq | CmpOp::Ne) => {
+                            return Ok((x == c) == (*op == CmpOp::Eq));
+                        }
+                        _ => {}
+                    }
                 }
                 compare(*op, &*a.eval_ref(env)?, &*b.eval_ref(env)?)
             }

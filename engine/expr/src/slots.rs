@@ -18,7 +18,7 @@ use crate::Expr;
 use crate::input_shape::{self, MAX_ITEMS, MAX_KEYS};
 use crate::ir::Node;
 use crate::json::{self, JsonError};
-use crate::value::Value;
+use crate::value::{Map, Value};
 
 pub use crate::slot::{Slot, Slots};
 
@@ -176,29 +176,7 @@ impl SlotPlan {
             .as_map()
             .ok_or_else(|| format!("the input must be a JSON object, got {}", input.type_name()))?;
         self.empty_slots(slots);
-        'paths: for (i, p) in self.paths.iter().enumerate() {
-            let mut cur = match root.get(&p[0]) {
-                Some(v) => v,
-                None => continue,
-            };
-            for (d, key) in p.iter().enumerate().skip(1) {
-                match cur {
-                    Value::Map(m) => match m.get(key) {
-                        Some(v) => cur = v,
-                        None => continue 'paths,
-                    },
-                    other => {
-                        slots[i] = Slot::Blocked {
-                            key: key.clone(),
-                            parent: p[..d].join(".").into(),
-                            found: other.type_name(),
-                        };
-                        continue 'paths;
-                    }
-                }
-            }
-            slots[i] = Slot::Present(cur.clone());
-        }
+        fill_from_map(&self.trie, &self.paths, 0, root, slots);
         Ok(())
     }
 
@@ -514,17 +492,27 @@ fn raw_value(raw: &str) -> Result<Value, String> {
     }
 }
 
+/// Fills the slots below `trie` from `map`, the object at depth `depth`: one
+/// look-up per trie key, each object on the way searched once for all the
+/// paths through it.
+fn fill_from_map(trie: &Trie, paths: &[Vec<SmolStr>], depth: usize, map: &Map, slots: &mut [Slot]) {
+    for (key, node) in &trie.children {
+        let Some(v) = map.get(key) else { continue };
+        match (node, v) {
+            (TrieNode::Leaf(i), v) => slots[*i] = Slot::Present(v.clone()),
+            (TrieNode::Inner(inner), Value::Map(m)) => fill_from_map(inner, paths, depth + 1, m, slots),
+            (TrieNode::Inner(inner), other) => block(inner, paths, depth + 1, other.type_name(), slots),
+        }
+    }
+}
+
 /// Marks every slot below a non-mapping value as blocked by it.
 fn block(trie: &Trie, paths: &[Vec<SmolStr>], depth: usize, found: &'static str, slots: &mut [Slot]) {
     for (_, node) in &trie.children {
         match node {
             TrieNode::Leaf(i) => {
                 let p = &paths[*i];
-                slots[*i] = Slot::Blocked {
-                    key: p[depth].clone(),
-                    parent: p[..depth].join(".").into(),
-                    found,
-                };
+                slots[*i] = Slot::blocked(p[depth].clone(), p[..depth].join(".").into(), found);
             }
             TrieNode::Inner(inner) => block(inner, paths, depth, found, slots),
         }
