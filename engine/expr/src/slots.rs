@@ -175,8 +175,10 @@ impl SlotPlan {
         let root = input
             .as_map()
             .ok_or_else(|| format!("the input must be a JSON object, got {}", input.type_name()))?;
-        self.empty_slots(slots);
+        slots.clear();
+        slots.reserve(self.paths.len());
         fill_from_map(&self.trie, &self.paths, 0, root, slots);
+        debug_assert_eq!(slots.len(), self.paths.len());
         Ok(())
     }
 
@@ -492,16 +494,39 @@ fn raw_value(raw: &str) -> Result<Value, String> {
     }
 }
 
-/// Fills the slots below `trie` from `map`, the object at depth `depth`: one
-/// look-up per trie key, each object on the way searched once for all the
-/// paths through it.
-fn fill_from_map(trie: &Trie, paths: &[Vec<SmolStr>], depth: usize, map: &Map, slots: &mut [Slot]) {
+/// Pushes the slots below `trie`, read from `map` (the object at `depth`):
+/// one look-up per trie key, each object on the way searched once for all
+/// the paths through it. The trie was built from the sorted paths, so a
+/// walk in order meets its leaves in slot order and each slot is pushed
+/// once, never filled twice.
+fn fill_from_map(trie: &Trie, paths: &[Vec<SmolStr>], depth: usize, map: &Map, slots: &mut Slots) {
     for (key, node) in &trie.children {
-        let Some(v) = map.get(key) else { continue };
-        match (node, v) {
-            (TrieNode::Leaf(i), v) => slots[*i] = Slot::Present(v.clone()),
-            (TrieNode::Inner(inner), Value::Map(m)) => fill_from_map(inner, paths, depth + 1, m, slots),
-            (TrieNode::Inner(inner), other) => block(inner, paths, depth + 1, other.type_name(), slots),
+        match (node, map.get(key)) {
+            (TrieNode::Leaf(i), found) => {
+                debug_assert_eq!(slots.len(), *i);
+                slots.push(found.map_or(Slot::Missing, |v| Slot::Present(v.clone())));
+            }
+            (TrieNode::Inner(inner), Some(Value::Map(m))) => fill_from_map(inner, paths, depth + 1, m, slots),
+            (TrieNode::Inner(inner), Some(other)) => {
+                let found = other.type_name();
+                inner.each_leaf(&mut |i| {
+                    let p = &paths[i];
+                    slots.push(Slot::blocked(p[depth + 1].clone(), p[..=depth].join(".").into(), found));
+                });
+            }
+            (TrieNode::Inner(inner), None) => inner.each_leaf(&mut |_| slots.push(Slot::Missing)),
+        }
+    }
+}
+
+impl Trie {
+    /// Every slot below this node, in slot order.
+    fn each_leaf(&self, f: &mut impl FnMut(usize)) {
+        for (_, node) in &self.children {
+            match node {
+                TrieNode::Leaf(i) => f(*i),
+                TrieNode::Inner(inner) => inner.each_leaf(f),
+            }
         }
     }
 }
