@@ -432,7 +432,8 @@ impl ApprovalPolicy {
         now: &str,
     ) -> Result<ApprovalDecision<'a>, DecideError> {
         let mut locals = [self.vars.clone(), Value::Null];
-        let facts = Facts::load(self.plan.as_ref(), &self.interest, input)?;
+        let mut facts = Facts::default();
+        facts.load(self.plan.as_ref(), &self.interest, input)?;
         facts.set_now(self.plan.as_ref(), now, &mut locals)?;
         let env = facts.env(&locals);
         let mut trace: SmallVec<[TraceStep<'a>; 8]> = SmallVec::new();

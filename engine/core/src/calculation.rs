@@ -8,6 +8,7 @@ use std::sync::Arc;
 use dealrules_expr::{Expr, Interest, SlotPlan, Value};
 use dealrules_model::{CalculationSpec, Document, suggest};
 use serde::ser::{Serialize, SerializeMap, Serializer};
+use smallvec::SmallVec;
 
 use crate::context::{BASE_LOCALS, DocCompiler, Facts, Input, base_locals, bind_all};
 use crate::error::DecideError;
@@ -189,10 +190,12 @@ impl Calculation {
         input: Input,
         now: &str,
     ) -> Result<CalculationDecision<'a>, DecideError> {
-        let mut locals = Vec::with_capacity(BASE_LOCALS.len() + self.steps.len());
+        // On the stack for calculations of up to eight steps.
+        let mut locals: SmallVec<[Value; 10]> = SmallVec::with_capacity(BASE_LOCALS.len() + self.steps.len());
         locals.push(self.vars.clone());
         locals.push(Value::Null);
-        let facts = Facts::load(self.plan.as_ref(), &self.interest, input)?;
+        let mut facts = Facts::default();
+        facts.load(self.plan.as_ref(), &self.interest, input)?;
         facts.set_now(self.plan.as_ref(), now, &mut locals)?;
         for (name, e) in &self.steps {
             let v = e.eval(&facts.env(&locals)).map_err(|error| DecideError::Eval {

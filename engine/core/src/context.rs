@@ -97,36 +97,51 @@ pub enum Facts {
     Slots(Slots),
 }
 
+impl Default for Facts {
+    /// No facts yet: empty slots, ready for [`Facts::load`].
+    fn default() -> Self {
+        Facts::Slots(Slots::new())
+    }
+}
+
 impl Facts {
-    /// Reads the input the way the policy wants it.
-    pub fn load(plan: Option<&SlotPlan>, interest: &Interest, input: Input) -> Result<Facts, DecideError> {
+    /// Reads the input the way the policy wants it, in place: a decision
+    /// makes its facts once on its stack and they never move (the slots
+    /// are a few hundred bytes, moved twice per decision when returned).
+    pub fn load(&mut self, plan: Option<&SlotPlan>, interest: &Interest, input: Input) -> Result<(), DecideError> {
         let bad_json =
             |e: dealrules_expr::json::JsonError| DecideError::BadInput(format!("input is not valid JSON: {e}"));
         match (plan, input) {
-            (Some(plan), Input::Parsed(v)) => {
-                let mut slots = Slots::new();
-                plan.fill_from_value(v, &mut slots).map_err(DecideError::BadInput)?;
-                Ok(Facts::Slots(slots))
-            }
+            (Some(plan), Input::Parsed(v)) => plan.fill_from_value(v, self.slots_mut()).map_err(DecideError::BadInput),
             (Some(plan), Input::Json(text)) => {
                 // The slot walk checks the shape of the whole text as it
                 // reads it (`SlotPlan::fill_from_json`).
-                let mut slots = Slots::new();
-                plan.fill_from_json(text, &mut slots).map_err(|e| match e {
+                plan.fill_from_json(text, self.slots_mut()).map_err(|e| match e {
                     Ok(msg) => DecideError::BadInput(msg),
                     Err(e) => bad_json(e),
-                })?;
-                Ok(Facts::Slots(slots))
+                })
             }
-            (None, Input::Parsed(v)) => Ok(Facts::Map(v.clone())),
+            (None, Input::Parsed(v)) => {
+                *self = Facts::Map(v.clone());
+                Ok(())
+            }
             (None, Input::Json(text)) => {
                 // This path skips what no policy reads without looking
                 // inside, so the whole text's shape is checked first.
                 dealrules_expr::input_shape::check(text).map_err(bad_json)?;
-                dealrules_expr::json::parse_projected(text, interest)
-                    .map(Facts::Map)
-                    .map_err(bad_json)
+                *self = Facts::Map(dealrules_expr::json::parse_projected(text, interest).map_err(bad_json)?);
+                Ok(())
             }
+        }
+    }
+
+    fn slots_mut(&mut self) -> &mut Slots {
+        if let Facts::Map(_) = self {
+            *self = Facts::default();
+        }
+        match self {
+            Facts::Slots(slots) => slots,
+            Facts::Map(_) => unreachable!("made slots just above"),
         }
     }
 
@@ -187,7 +202,7 @@ impl Facts {
                     let base = match slot {
                         Slot::Present(v) => v.clone(),
                         Slot::Missing => Value::Null,
-                        Slot::Blocked { .. } => return None,
+                        Slot::Blocked(_) => return None,
                     };
                     *slot = Slot::Present(with_path(&base, &keys[cut..], v.clone())?);
                 }

@@ -327,6 +327,11 @@ impl Snapshot {
     }
 
     fn entry<'a>(&self, policy: &'a str) -> Result<(&Entry, &'a str), DecideError> {
+        // Most calls name one policy by its name alone: one hash look-up.
+        // (Names never hold `/`, so `Kind/name` never matches here.)
+        if let Some(&[i]) = self.by_name.get(policy).map(|ids| ids.as_slice()) {
+            return Ok((&self.entries[i], policy));
+        }
         let (kind, name) = match policy.split_once('/') {
             Some((kind, name)) => {
                 let k = Kind::parse(kind).ok_or_else(|| DecideError::UnknownPolicy {

@@ -323,7 +323,8 @@ impl DecisionTable {
         let mut locals = Vec::with_capacity(BASE_LOCALS.len() + self.inputs.len());
         locals.push(self.vars.clone());
         locals.push(Value::Null);
-        let facts = Facts::load(self.plan.as_ref(), &self.interest, input)?;
+        let mut facts = Facts::default();
+        facts.load(self.plan.as_ref(), &self.interest, input)?;
         facts.set_now(self.plan.as_ref(), now, &mut locals)?;
         for (name, e) in &self.inputs {
             let v = e.eval(&facts.env(&locals)).map_err(|error| DecideError::Eval {

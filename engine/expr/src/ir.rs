@@ -16,7 +16,7 @@ use smol_str::SmolStr;
 use crate::error::EvalError;
 use crate::funcs::{self, RoundMode};
 use crate::interest::Interest;
-pub use crate::ops::{ArithOp, CmpOp, absolute, arith, compare, extreme, negate, rounded};
+pub use crate::ops::{ArithOp, CmpOp, absolute, arith, arith_num, compare, extreme, extreme_num, negate, rounded};
 use crate::ops::{num, text, type_err};
 use crate::rhai_env::from_dynamic;
 use crate::value::Value;
@@ -316,8 +316,9 @@ impl Node {
             Node::Slot(i, path) => match &env.slots[*i] {
                 crate::slot::Slot::Present(v) => Ok(Cow::Borrowed(v)),
                 crate::slot::Slot::Missing => Err(EvalError::Missing { path: path.to_string() }),
-                crate::slot::Slot::Blocked { key, parent, found } => Err(type_err(format!(
-                    "cannot read `{key}` of {parent}: it is {found}, not a mapping"
+                crate::slot::Slot::Blocked(b) => Err(type_err(format!(
+                    "cannot read `{}` of {}: it is {}, not a mapping",
+                    b.key, b.parent, b.found
                 ))),
             },
             Node::Get(base, key, path) => match base.eval_ref(env)? {
@@ -374,12 +375,72 @@ impl Node {
                 Ok(Value::Null)
             }
             Node::Cmp(op, a, b) => compare(*op, &*a.eval_ref(env)?, &*b.eval_ref(env)?).map(Value::Bool),
-            Node::Arith(op, a, b) => arith(*op, &*a.eval_ref(env)?, &*b.eval_ref(env)?),
+            Node::Arith(op, a, b) => match self.number(env) {
+                Some(n) => Ok(Value::Num(n)),
+                None => arith(*op, &*a.eval_ref(env)?, &*b.eval_ref(env)?),
+            },
             Node::In(item, container) => contains(&*container.eval_ref(env)?, &*item.eval_ref(env)?).map(Value::Bool),
             Node::Array(items) => Ok(Value::list(
                 items.iter().map(|i| i.eval(env)).collect::<Result<_, _>>()?,
             )),
+            Node::Call(Builtin::Round(_) | Builtin::Min | Builtin::Max, _) if let Some(n) = self.number(env) => {
+                Ok(Value::Num(n))
+            }
             Node::Call(f, args) => call(*f, args, env),
+        }
+    }
+
+    /// The value of a constant, a local or a filled slot, borrowed; `None`
+    /// for anything to compute (or a slot that is missing or blocked).
+    #[inline]
+    fn peek<'e>(&'e self, env: &Env<'e>) -> Option<&'e Value> {
+        match self {
+            Node::Const(v) => Some(v),
+            Node::Local(i, _) => env.locals.get(*i),
+            Node::Slot(i, _) => match env.slots.get(*i) {
+                Some(crate::slot::Slot::Present(v)) => Some(v),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Money arithmetic without the general machinery: the number this
+    /// node gives when it and everything it reads are plain numbers
+    /// (arithmetic, `round` and its kin with constant places, `min`,
+    /// `max`). `None` means "take the general path", which then gives the
+    /// same number or says what is wrong (text, a missing field, division
+    /// by zero, overflow): nothing here reports an error of its own.
+    fn number(&self, env: &Env<'_>) -> Option<rust_decimal::Decimal> {
+        match self {
+            Node::Const(Value::Num(d)) => Some(*d),
+            Node::Local(i, _) => match env.locals.get(*i) {
+                Some(Value::Num(d)) => Some(*d),
+                _ => None,
+            },
+            Node::Slot(i, _) => match env.slots.get(*i) {
+                Some(crate::slot::Slot::Present(Value::Num(d))) => Some(*d),
+                _ => None,
+            },
+            Node::Arith(op, a, b) => arith_num(*op, a.number(env)?, b.number(env)?).ok(),
+            Node::Call(Builtin::Round(mode), args) => {
+                let x = args[0].number(env)?;
+                let places = match args.get(1) {
+                    Some(p) => p.number(env)?,
+                    None => rust_decimal::Decimal::ZERO,
+                };
+                funcs::round(x, places, *mode).ok()
+            }
+            Node::If(c, a, b) => match c.if_condition(env).ok()? {
+                true => a.number(env),
+                false => b.number(env),
+            },
+            Node::Call(f @ (Builtin::Min | Builtin::Max), args) => Some(extreme_num(
+                *f == Builtin::Max,
+                args[0].number(env)?,
+                args[1].number(env)?,
+            )),
+            _ => None,
         }
     }
 
@@ -395,12 +456,17 @@ impl Node {
     pub fn eval_bool(&self, env: &Env<'_>) -> Result<bool, EvalError> {
         match self {
             Node::Cmp(op, a, b) => {
-                // The common case, a field against a number, without the
-                // general machinery; anything else takes the general path.
-                if let (Node::Slot(i, _), Node::Const(Value::Num(c))) = (&**a, &**b)
-                    && let Some(crate::slot::Slot::Present(Value::Num(x))) = env.slots.get(*i)
-                {
-                    return Ok(op.holds(x.cmp(c)));
+                // The common cases, fields, locals and constants compared, without
+                // the general machinery; anything else takes the general path.
+                if let (Some(x), Some(y)) = (a.peek(env), b.peek(env)) {
+                    return match (x, y) {
+                        (Value::Num(x), Value::Num(y)) => Ok(op.holds(x.cmp(y))),
+                        // Text against text is equal or not; no ordering needed.
+                        (Value::Str(x), Value::Str(y)) if matches!(op, CmpOp::Eq | CmpOp::Ne) => {
+                            Ok((x == y) == (*op == CmpOp::Eq))
+                        }
+                        _ => compare(*op, x, y),
+                    };
                 }
                 compare(*op, &*a.eval_ref(env)?, &*b.eval_ref(env)?)
             }

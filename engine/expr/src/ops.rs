@@ -146,21 +146,7 @@ pub fn arith(op: ArithOp, a: &Value, b: &Value) -> Result<Value, EvalError> {
         _ => None,
     };
     if let Some((x, y)) = operands {
-        let r = match op {
-            ArithOp::Add => x.checked_add(y),
-            ArithOp::Sub => x.checked_sub(y),
-            ArithOp::Mul => x.checked_mul(y),
-            ArithOp::Div => return funcs::div(x, y).map(Value::Num),
-            ArithOp::Rem => {
-                if y.is_zero() {
-                    return Err(EvalError::Arithmetic("division by zero".into()));
-                }
-                x.checked_rem(y)
-            }
-        };
-        return r
-            .map(Value::Num)
-            .ok_or_else(|| EvalError::Arithmetic(format!("{x} {op:?} {y} overflows")));
+        return arith_num(op, x, y).map(Value::Num);
     }
     match (op, a, b) {
         (ArithOp::Add, Value::Str(x), Value::Str(y)) => Ok(Value::Str(SmolStr::new(format!("{x}{y}")))),
@@ -171,6 +157,25 @@ pub fn arith(op: ArithOp, a: &Value, b: &Value) -> Result<Value, EvalError> {
             b.type_name()
         ))),
     }
+}
+
+/// Arithmetic on two numbers, checked: division by zero and overflow are
+/// errors.
+#[inline]
+pub fn arith_num(op: ArithOp, x: Decimal, y: Decimal) -> Result<Decimal, EvalError> {
+    let r = match op {
+        ArithOp::Add => x.checked_add(y),
+        ArithOp::Sub => x.checked_sub(y),
+        ArithOp::Mul => x.checked_mul(y),
+        ArithOp::Div => return funcs::div(x, y),
+        ArithOp::Rem => {
+            if y.is_zero() {
+                return Err(EvalError::Arithmetic("division by zero".into()));
+            }
+            x.checked_rem(y)
+        }
+    };
+    r.ok_or_else(|| EvalError::Arithmetic(format!("{x} {op:?} {y} overflows")))
 }
 
 pub(crate) fn not_a_number(v: &Value) -> EvalError {
@@ -197,9 +202,14 @@ pub fn rounded(mode: RoundMode, x: &Value, places: Option<&Value>) -> Result<Val
 /// `min(a, b)` or `max(a, b)` of two numbers; on a tie, the first.
 pub fn extreme(max: bool, a: &Value, b: &Value) -> Result<Value, EvalError> {
     let what = if max { "max()" } else { "min()" };
-    let (x, y) = (num(a, what)?, num(b, what)?);
+    Ok(Value::Num(extreme_num(max, num(a, what)?, num(b, what)?)))
+}
+
+/// `min` or `max` of two numbers; on a tie, the first.
+#[inline]
+pub fn extreme_num(max: bool, x: Decimal, y: Decimal) -> Decimal {
     let first = if max { x >= y } else { x <= y };
-    Ok(Value::Num(if first { x } else { y }))
+    if first { x } else { y }
 }
 
 /// `abs(x)`.

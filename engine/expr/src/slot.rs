@@ -16,10 +16,26 @@ pub enum Slot {
     #[default]
     Missing,
     Present(Value),
-    /// A value on the way was not a mapping (`deal` is text, `deal.amount` read).
-    Blocked {
-        key: SmolStr,
-        parent: Arc<str>,
-        found: &'static str,
-    },
+    /// A value on the way was not a mapping (`deal` is text, `deal.amount`
+    /// read). Boxed: it is rare, and keeping a slot as small as a value
+    /// keeps every decision's slots small to fill, move and drop.
+    Blocked(Box<Blocked>),
+}
+
+/// Where a slot's path ran into something that is not a mapping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Blocked {
+    /// The key that could not be read.
+    pub key: SmolStr,
+    /// The path up to it (`deal`).
+    pub parent: Arc<str>,
+    /// What was there instead (`text`).
+    pub found: &'static str,
+}
+
+impl Slot {
+    /// A slot whose path runs through `found` at `parent`.
+    pub fn blocked(key: SmolStr, parent: Arc<str>, found: &'static str) -> Slot {
+        Slot::Blocked(Box::new(Blocked { key, parent, found }))
+    }
 }

@@ -18,7 +18,7 @@ use crate::Expr;
 use crate::input_shape::{self, MAX_ITEMS, MAX_KEYS};
 use crate::ir::Node;
 use crate::json::{self, JsonError};
-use crate::value::Value;
+use crate::value::{Map, Value};
 
 pub use crate::slot::{Slot, Slots};
 
@@ -175,30 +175,10 @@ impl SlotPlan {
         let root = input
             .as_map()
             .ok_or_else(|| format!("the input must be a JSON object, got {}", input.type_name()))?;
-        self.empty_slots(slots);
-        'paths: for (i, p) in self.paths.iter().enumerate() {
-            let mut cur = match root.get(&p[0]) {
-                Some(v) => v,
-                None => continue,
-            };
-            for (d, key) in p.iter().enumerate().skip(1) {
-                match cur {
-                    Value::Map(m) => match m.get(key) {
-                        Some(v) => cur = v,
-                        None => continue 'paths,
-                    },
-                    other => {
-                        slots[i] = Slot::Blocked {
-                            key: key.clone(),
-                            parent: p[..d].join(".").into(),
-                            found: other.type_name(),
-                        };
-                        continue 'paths;
-                    }
-                }
-            }
-            slots[i] = Slot::Present(cur.clone());
-        }
+        slots.clear();
+        slots.reserve(self.paths.len());
+        fill_from_map(&self.trie, &self.paths, 0, root, slots);
+        debug_assert_eq!(slots.len(), self.paths.len());
         Ok(())
     }
 
@@ -514,17 +494,50 @@ fn raw_value(raw: &str) -> Result<Value, String> {
     }
 }
 
+/// Pushes the slots below `trie`, read from `map` (the object at `depth`):
+/// one look-up per trie key, each object on the way searched once for all
+/// the paths through it. The trie was built from the sorted paths, so a
+/// walk in order meets its leaves in slot order and each slot is pushed
+/// once, never filled twice.
+fn fill_from_map(trie: &Trie, paths: &[Vec<SmolStr>], depth: usize, map: &Map, slots: &mut Slots) {
+    for (key, node) in &trie.children {
+        match (node, map.get(key)) {
+            (TrieNode::Leaf(i), found) => {
+                debug_assert_eq!(slots.len(), *i);
+                slots.push(found.map_or(Slot::Missing, |v| Slot::Present(v.clone())));
+            }
+            (TrieNode::Inner(inner), Some(Value::Map(m))) => fill_from_map(inner, paths, depth + 1, m, slots),
+            (TrieNode::Inner(inner), Some(other)) => {
+                let found = other.type_name();
+                inner.each_leaf(&mut |i| {
+                    let p = &paths[i];
+                    slots.push(Slot::blocked(p[depth + 1].clone(), p[..=depth].join(".").into(), found));
+                });
+            }
+            (TrieNode::Inner(inner), None) => inner.each_leaf(&mut |_| slots.push(Slot::Missing)),
+        }
+    }
+}
+
+impl Trie {
+    /// Every slot below this node, in slot order.
+    fn each_leaf(&self, f: &mut impl FnMut(usize)) {
+        for (_, node) in &self.children {
+            match node {
+                TrieNode::Leaf(i) => f(*i),
+                TrieNode::Inner(inner) => inner.each_leaf(f),
+            }
+        }
+    }
+}
+
 /// Marks every slot below a non-mapping value as blocked by it.
 fn block(trie: &Trie, paths: &[Vec<SmolStr>], depth: usize, found: &'static str, slots: &mut [Slot]) {
     for (_, node) in &trie.children {
         match node {
             TrieNode::Leaf(i) => {
                 let p = &paths[*i];
-                slots[*i] = Slot::Blocked {
-                    key: p[depth].clone(),
-                    parent: p[..depth].join(".").into(),
-                    found,
-                };
+                slots[*i] = Slot::blocked(p[depth].clone(), p[..depth].join(".").into(), found);
             }
             TrieNode::Inner(inner) => block(inner, paths, depth, found, slots),
         }
