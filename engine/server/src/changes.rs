@@ -42,7 +42,7 @@ use utoipa_axum::routes;
 use crate::activation::Outcome;
 use crate::auth::{Principal, Role, require};
 use crate::error::ApiError;
-use crate::extract::{Admin, Caller, Viewer};
+use crate::extract::{Admin, Caller, Expected, JsonBody, Viewer};
 use crate::reload::{Validation, validate};
 use crate::state::AppState;
 
@@ -73,6 +73,10 @@ pub struct NewChange {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub files: BTreeMap<String, Option<String>>,
+}
+
+impl Expected for NewChange {
+    const EXPECTED: &'static str = r#"expected {"title", "files": {"path": "text" or null}}"#;
 }
 
 /// An edit of a draft: files merge into what it holds (a text equal to
@@ -121,6 +125,10 @@ pub struct RollbackChange {
     pub comment: Option<String>,
     #[serde(default)]
     pub emergency: bool,
+}
+
+impl Expected for RollbackChange {
+    const EXPECTED: &'static str = r#"expected {"version", "title", "comment", "emergency"}"#;
 }
 
 /// What the gate found in the candidate (base plus the change).
@@ -569,13 +577,8 @@ fn wrong_state(c: &ChangeRecord, action: &str, needs: &str) -> ApiError {
 async fn create_change(
     State(state): State<Arc<AppState>>,
     Caller(who, _): Caller<Admin>,
-    body: Bytes,
+    JsonBody { value: req, .. }: JsonBody<NewChange>,
 ) -> Result<(StatusCode, Json<ChangeView>), ApiError> {
-    let req: NewChange = crate::error::read_json(&body).map_err(|e| {
-        ApiError::BadRequest(format!(
-            "expected {{\"title\", \"files\": {{\"path\": \"text\" or null}}}}: {e}"
-        ))
-    })?;
     Ok((StatusCode::CREATED, Json(open_change(&state, &who, req).await?)))
 }
 
@@ -1060,13 +1063,8 @@ pub(crate) async fn end_change(
 async fn rollback_change(
     State(state): State<Arc<AppState>>,
     Caller(who, _): Caller<Admin>,
-    body: Bytes,
+    JsonBody { value: req, .. }: JsonBody<RollbackChange>,
 ) -> Result<(StatusCode, Json<ChangeView>), ApiError> {
-    let req: RollbackChange = crate::error::read_json(&body).map_err(|e| {
-        ApiError::BadRequest(format!(
-            "expected {{\"version\", \"title\", \"comment\", \"emergency\"}}: {e}"
-        ))
-    })?;
     Ok((StatusCode::CREATED, Json(roll_back(&state, &who, req).await?)))
 }
 

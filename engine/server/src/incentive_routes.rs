@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -20,7 +19,7 @@ use utoipa_axum::routes;
 
 use crate::auth::{Principal, Role, require};
 use crate::error::ApiError;
-use crate::extract::{Admin, Caller, Viewer};
+use crate::extract::{Admin, Caller, Expected, JsonBody, Viewer};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<Arc<AppState>> {
@@ -42,6 +41,10 @@ pub struct RunRequest {
     pub period: String,
 }
 
+impl Expected for RunRequest {
+    const EXPECTED: &'static str = r#"expected {"period": "2026-Q1"}"#;
+}
+
 /// Starts a run of the plan for a period on the active pack: 202 with the
 /// run (`running`); it becomes `draft` (or `failed`, saying why) when its
 /// statements are computed. Replaces the period's runs that are not locked.
@@ -53,10 +56,8 @@ async fn start_run(
     State(state): State<Arc<AppState>>,
     Caller(who, _): Caller<Admin>,
     Path(plan): Path<String>,
-    body: Bytes,
+    JsonBody { value: req, .. }: JsonBody<RunRequest>,
 ) -> Result<(StatusCode, Json<Run>), ApiError> {
-    let req: RunRequest = crate::error::read_json(&body)
-        .map_err(|e| ApiError::BadRequest(format!("expected {{\"period\": \"2026-Q1\"}}: {e}")))?;
     Ok((
         StatusCode::ACCEPTED,
         Json(begin_run(&state, &who, &plan, &req.period).await?),
@@ -80,6 +81,10 @@ pub struct PlansRunRequest {
     pub plans: Vec<String>,
 }
 
+impl Expected for PlansRunRequest {
+    const EXPECTED: &'static str = r#"expected {"period": "2026-Q1", "plans": ["ae-2026", ...]}"#;
+}
+
 /// Starts a run of several plans for one period on the active pack: 202
 /// with the run (`running`, its `plan` the plans joined by `+`); each rep
 /// gets one statement with each plan's lines, each line naming its plan.
@@ -90,13 +95,8 @@ pub struct PlansRunRequest {
 async fn start_plans_run(
     State(state): State<Arc<AppState>>,
     Caller(who, _): Caller<Admin>,
-    body: Bytes,
+    JsonBody { value: req, .. }: JsonBody<PlansRunRequest>,
 ) -> Result<(StatusCode, Json<Run>), ApiError> {
-    let req: PlansRunRequest = crate::error::read_json(&body).map_err(|e| {
-        ApiError::BadRequest(format!(
-            "expected {{\"period\": \"2026-Q1\", \"plans\": [\"ae-2026\", ...]}}: {e}"
-        ))
-    })?;
     let snapshot = state.snapshot.load_full();
     let run = state
         .workflow

@@ -22,7 +22,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ApiError;
-use crate::extract::{Admin, Approver, Caller, Service};
+use crate::extract::{Admin, Approver, Caller, Expected, JsonBody, Service};
 use crate::state::AppState;
 
 /// Largest import file: a million deals of CSV fit.
@@ -58,6 +58,11 @@ pub struct PersonRequest {
     pub effective: Option<Effective>,
 }
 
+impl Expected for PersonRequest {
+    const EXPECTED: &'static str =
+        r#"expected {"name", "role", "manager", "region", "team", "attributes", "effective": {"from"}}"#;
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Effective {
@@ -73,14 +78,9 @@ async fn put_person(
     State(state): State<Arc<AppState>>,
     Caller(who, _): Caller<Admin>,
     Path(id): Path<String>,
-    body: Bytes,
+    JsonBody { value: req, .. }: JsonBody<PersonRequest>,
 ) -> Result<Json<Person>, ApiError> {
     crate::error::user_id("id", &id)?;
-    let req: PersonRequest = crate::error::read_json(&body).map_err(|e| {
-        ApiError::BadRequest(format!(
-            "expected {{\"name\", \"role\", \"manager\", \"region\", \"team\", \"attributes\", \"effective\": {{\"from\"}}}}: {e}"
-        ))
-    })?;
     let mut fields = Map::new();
     fields.insert("id".into(), Value::String(id));
     fields.insert("role".into(), Value::String(req.role));
