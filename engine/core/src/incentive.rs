@@ -1102,7 +1102,9 @@ impl IncentivePlan {
     /// fail or name a rep badly; [`IncentivePlan::credits`] on the whole
     /// deal then says whether the plan's credit fails too.
     pub fn split_reps(&self, period: &Period, deal: &Value, now: &Value) -> Result<Option<Vec<String>>, DecideError> {
-        let Some(splits) = &self.splits else { return Ok(None) };
+        if self.splits.is_none() {
+            return Ok(None);
+        }
         let id = text(deal.get("id")).ok_or_else(|| DecideError::BadInput("every deal needs an `id`".into()))?;
         let closed = deal
             .get("closed_at")
@@ -1113,12 +1115,9 @@ impl IncentivePlan {
         }
         let facts: Map = [("deal".into(), deal.clone())].into_iter().collect();
         let locals = self.locals(now, Value::Null, None, period);
-        let value = match splits.eval(&Env::new(&facts, &locals)) {
-            Ok(v) => v,
-            Err(dealrules_expr::EvalError::Missing { .. }) => return Ok(None),
-            Err(err) => return Err(self.fail(format!("credit.splits for deal `{id}`"), err)),
+        let Value::List(parts) = self.splits_of(&id, &Env::new(&facts, &locals))? else {
+            return Ok(None);
         };
-        let Value::List(parts) = value else { return Ok(None) };
         parts
             .iter()
             .map(|p| {
@@ -1138,6 +1137,20 @@ impl IncentivePlan {
         }
     }
 
+    /// What `credit.splits` gives for a deal: a list of splits, or
+    /// anything else (null without splits or when they read a missing
+    /// field) for a deal that credits its owner.
+    fn splits_of(&self, id: &str, env: &Env<'_>) -> Result<Value, DecideError> {
+        let Some(splits) = &self.splits else {
+            return Ok(Value::Null);
+        };
+        match splits.eval(env) {
+            Ok(v) => Ok(v),
+            Err(dealrules_expr::EvalError::Missing { .. }) => Ok(Value::Null),
+            Err(err) => Err(self.fail(format!("credit.splits for deal `{id}`"), err)),
+        }
+    }
+
     /// Who a deal credits: its `splits` (shares summing to 1), or its owner.
     /// Gives each rep's credit and each rep's share; a rep named in two
     /// splits of one deal gets one credit with the shares added up.
@@ -1148,15 +1161,7 @@ impl IncentivePlan {
         amount: Decimal,
         env: &Env<'_>,
     ) -> Result<(ByRep, ByRep), DecideError> {
-        let splits = match &self.splits {
-            None => Value::Null,
-            Some(e) => match e.eval(env) {
-                Ok(v) => v,
-                Err(dealrules_expr::EvalError::Missing { .. }) => Value::Null,
-                Err(err) => return Err(self.fail(format!("credit.splits for deal `{id}`"), err)),
-            },
-        };
-        let Value::List(parts) = splits else {
+        let Value::List(parts) = self.splits_of(id, env)? else {
             let owner = text(deal.get("owner"))
                 .ok_or_else(|| DecideError::BadInput(format!("deal `{id}` has no `owner` and no splits")))?;
             return Ok((vec![(owner.clone(), amount)], vec![(owner, Decimal::ONE)]));
