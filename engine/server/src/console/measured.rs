@@ -7,7 +7,6 @@
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Datelike;
 use dealrules_core::measure::funnel::StageRow;
@@ -18,9 +17,8 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::percent_encode as enc;
-use super::render;
 use super::session::Session;
-use super::work::refusal;
+use super::work::page;
 use crate::auth::{Role, require};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -28,20 +26,6 @@ use crate::state::AppState;
 /// The bar's width for 100% of the period's target; a bar stops at 150%.
 const BAR_FULL: u32 = 120;
 const BAR_MAX: u32 = BAR_FULL * 3 / 2;
-
-/// Renders `name`; with a refusal, its words and status next to the form.
-fn page(session: &Session, name: &str, nav: &str, mut cx: tera::Context, refused: Option<&ApiError>) -> Response {
-    cx.insert("page", nav);
-    let status = match refused {
-        Some(e) => {
-            let (status, r) = refusal(e);
-            cx.insert("refusal", &r);
-            status
-        }
-        None => StatusCode::OK,
-    };
-    render(status, name, session.lang, cx)
-}
 
 /// `d` to `places` decimals, half away from zero (the project's one rule).
 fn round(d: Decimal, places: u32) -> Decimal {

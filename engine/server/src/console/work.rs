@@ -54,8 +54,15 @@ pub(super) fn refusal(e: &ApiError) -> (StatusCode, Refusal) {
     (status, Refusal { key, detail })
 }
 
-/// Renders `name` with `cx`; with a refusal, its words and status.
-fn page(session: &Session, name: &str, nav: &str, mut cx: tera::Context, refused: Option<&ApiError>) -> Response {
+/// Renders `name` with `cx`; with a refusal, its words and status next
+/// to the form.
+pub(super) fn page(
+    session: &Session,
+    name: &str,
+    nav: &str,
+    mut cx: tera::Context,
+    refused: Option<&ApiError>,
+) -> Response {
     cx.insert("page", nav);
     let status = match refused {
         Some(e) => {
