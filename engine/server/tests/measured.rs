@@ -825,6 +825,35 @@ async fn kept_credits_follow_every_change(url: &str) {
     numeric_amounts(&state.store).await;
     set_clock(&state, "2026-02-14T12:00:00Z");
     kept_progress_agrees(&state, "after more deals").await;
+
+    // A bulk import on top, one transaction as `POST /v1/deals:import`
+    // writes it: new deals won and cancelled in the filled periods, and
+    // stored deals it changes (d1 closed in March now, d2 won).
+    let at = dealrules_store::timestamp_now();
+    let csv = "id,funnel,owner,stage,amount,closed_at,cancelled_at\n\
+               i1,b2b,ana,won,12000,2026-02-05,\n\
+               i2,b2b,cy,won,7000.5,2026-01-20,\n\
+               i3,b2b,bo,lost,3000,2026-02-07,2026-02-09\n\
+               i4,b2b,bo,won,4500,2026-04-02,\n\
+               d1,b2b,ana,won,33000,2026-03-03,\n\
+               d2,b2b,bo,won,8000,2026-02-11,\n";
+    let deals = dealrules_workflow::imports::deals(
+        csv.as_bytes(),
+        dealrules_workflow::imports::ImportFormat::Csv,
+        "b2b",
+        &at,
+    )
+    .unwrap();
+    let version = state.snapshot.load_full().version.to_string();
+    let counts = state
+        .store
+        .deals()
+        .import_deals(&deals, &version, "test", &at, &|_| Vec::new())
+        .await
+        .unwrap();
+    assert_eq!((counts.created, counts.updated), (4, 2));
+    set_clock(&state, "2026-02-14T12:00:00Z");
+    kept_progress_agrees(&state, "after a bulk import").await;
     state.store.close().await;
 }
 

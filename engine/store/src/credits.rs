@@ -105,6 +105,17 @@ impl Db {
         Ok(())
     }
 
+    /// Whether any period is filled, under the lock a fill's maker waits
+    /// for (PostgreSQL), so none is made before this transaction ends.
+    pub(crate) async fn any_credit_fill(&self, conn: &mut AnyConnection) -> Result<bool> {
+        self.lock_for_marks(conn).await?;
+        let row = sqlx::query("SELECT id FROM credit_fills LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(query_err("marking credits"))?;
+        Ok(row.is_some())
+    }
+
     /// Marks the deals `ids` in the fills whose period reads them by their
     /// stored facts, inside the transaction that writes them: called with
     /// the facts before the write and again after, so a deal is marked
@@ -142,7 +153,7 @@ impl Db {
         self.lock_for_marks(conn).await?;
         sqlx::query(
             "INSERT INTO credit_marks (fill_id, deal_id, mark) SELECT f.id, d.deal_id, $1 \
-             FROM credit_fills f, deal_facts d WHERE d.owner = $2 \
+             FROM credit_fills f, deals o JOIN deal_facts d ON d.deal_id = o.id WHERE o.owner = $2 \
              AND ((d.closed_on >= f.first_day AND d.closed_on <= f.last_day) \
              OR (d.cancelled_on >= f.first_day AND d.cancelled_on <= f.last_day)) \
              ON CONFLICT (fill_id, deal_id) DO UPDATE SET mark = excluded.mark",

@@ -46,13 +46,18 @@ impl Deals {
         let mut tx = self.begin_write().await?;
         // A bulk import into SQLite touches index pages all over (deals by
         // owner, by funnel): a page cache of 64 MiB instead of the default
-        // 2 MiB for this connection while it imports, then back.
+        // 2 MiB for this connection while it imports, then back. Each
+        // multi-row insert inside the transaction keeps a statement journal
+        // (the pages it changed, to undo that statement alone): in memory
+        // while it imports rather than in a temporary file.
         let bulk = self.backend == crate::Backend::Sqlite && deals.len() >= BULK;
         if bulk {
-            sqlx::query("PRAGMA cache_size = -65536")
-                .execute(&mut *tx)
-                .await
-                .map_err(query_err("importing deals"))?;
+            for pragma in ["PRAGMA cache_size = -65536", "PRAGMA temp_store = MEMORY"] {
+                sqlx::query(pragma)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_err("importing deals"))?;
+            }
         }
         let mut counts = ImportCounts::default();
         for chunk in deals.chunks(CHUNK) {
@@ -109,10 +114,12 @@ impl Deals {
                 .await?;
         }
         if bulk {
-            sqlx::query("PRAGMA cache_size = -2000")
-                .execute(&mut *tx)
-                .await
-                .map_err(query_err("importing deals"))?;
+            for pragma in ["PRAGMA cache_size = -2000", "PRAGMA temp_store = DEFAULT"] {
+                sqlx::query(pragma)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_err("importing deals"))?;
+            }
         }
         tx.commit().await?;
         Ok(counts)
@@ -156,7 +163,7 @@ impl Deals {
                 .bind(d.revision);
         }
         q.execute(&mut *conn).await.map_err(query_err("importing deals"))?;
-        self.upsert_deal_facts(conn, deals).await
+        self.insert_new_deal_facts(conn, deals).await
     }
 
     async fn insert_timers(&self, conn: &mut AnyConnection, timers: &[TimerRow]) -> Result<()> {

@@ -105,6 +105,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "credit_summaries",
         include_str!("../migrations/0012_credit_summaries.sql"),
     ),
+    (
+        14,
+        "import_indexes",
+        include_str!("../migrations/0014_import_indexes.sql"),
+    ),
 ];
 
 /// Largest page `decisions` returns.

@@ -52,12 +52,32 @@ fn date_of(v: Option<&Value>) -> Option<NaiveDate> {
 }
 
 fn day(d: NaiveDate) -> String {
-    d.format("%Y-%m-%d").to_string()
+    // The years a `%Y-%m-%d` text parses to have four digits.
+    format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day())
+}
+
+/// Whether `s` has the store's time form, `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+fn in_store_form(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 24
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b'T',
+            13 | 16 => *c == b':',
+            19 => *c == b'.',
+            23 => *c == b'Z',
+            _ => c.is_ascii_digit(),
+        })
 }
 
 /// A stored time in the store's form (milliseconds, UTC), so text order is
-/// time order; a text that is not a time is kept as it is.
+/// time order; a text that is not a time is kept as it is. A text already
+/// in that form is kept without parsing (a valid one would be written
+/// back the same, an invalid one kept as it is).
 fn normal_time(s: &str) -> String {
+    if in_store_form(s) {
+        return s.to_string();
+    }
     DateTime::parse_from_rfc3339(s).map_or_else(|_| s.to_string(), |t| timestamp(t.with_timezone(&Utc)))
 }
 
@@ -211,34 +231,54 @@ impl Deals {
             // Kept credits: marked where the deal was read before the write
             // and, below, where it is read after.
             self.mark_deals(conn, &ids).await?;
-            let mut sql = String::from(
-                "INSERT INTO deal_facts (deal_id, funnel, owner, region, stage, stage_entered_at, amount, close_quarter, closed_on, cancelled_on) VALUES ",
-            );
-            crate::placeholders::push_rows(&mut sql, self.backend, chunk.len(), 10);
-            sql.push_str(
-                " ON CONFLICT (deal_id) DO UPDATE SET funnel = excluded.funnel, owner = excluded.owner, \
-                 region = excluded.region, stage = excluded.stage, stage_entered_at = excluded.stage_entered_at, \
-                 amount = excluded.amount, close_quarter = excluded.close_quarter, closed_on = excluded.closed_on, \
-                 cancelled_on = excluded.cancelled_on",
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for d in chunk {
-                let f = DealFacts::of(d);
-                q = q
-                    .bind(f.deal_id)
-                    .bind(f.funnel)
-                    .bind(f.owner)
-                    .bind(f.region)
-                    .bind(f.stage)
-                    .bind(f.stage_entered_at)
-                    .bind(f.amount)
-                    .bind(f.close_quarter)
-                    .bind(f.closed_on)
-                    .bind(f.cancelled_on);
-            }
-            q.execute(&mut *conn).await.map_err(query_err("summarizing deals"))?;
+            self.write_deal_facts(conn, chunk).await?;
             self.mark_deals(conn, &ids).await?;
         }
+        Ok(())
+    }
+
+    /// Writes the facts of `deals` that were not stored before this
+    /// transaction (so no fill read them yet), inside it: marked only where
+    /// they are read after, and not at all when no period is filled.
+    pub(crate) async fn insert_new_deal_facts(&self, conn: &mut AnyConnection, deals: &[&Deal]) -> Result<()> {
+        let marking = self.any_credit_fill(conn).await?;
+        for chunk in deals.chunks(CHUNK) {
+            self.write_deal_facts(conn, chunk).await?;
+            if marking {
+                let ids: Vec<&str> = chunk.iter().map(|d| d.id.as_str()).collect();
+                self.mark_deals(conn, &ids).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn write_deal_facts(&self, conn: &mut AnyConnection, chunk: &[&Deal]) -> Result<()> {
+        let mut sql = String::from(
+            "INSERT INTO deal_facts (deal_id, funnel, owner, region, stage, stage_entered_at, amount, close_quarter, closed_on, cancelled_on) VALUES ",
+        );
+        crate::placeholders::push_rows(&mut sql, self.backend, chunk.len(), 10);
+        sql.push_str(
+            " ON CONFLICT (deal_id) DO UPDATE SET funnel = excluded.funnel, owner = excluded.owner, \
+             region = excluded.region, stage = excluded.stage, stage_entered_at = excluded.stage_entered_at, \
+             amount = excluded.amount, close_quarter = excluded.close_quarter, closed_on = excluded.closed_on, \
+             cancelled_on = excluded.cancelled_on",
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for d in chunk {
+            let f = DealFacts::of(d);
+            q = q
+                .bind(f.deal_id)
+                .bind(f.funnel)
+                .bind(f.owner)
+                .bind(f.region)
+                .bind(f.stage)
+                .bind(f.stage_entered_at)
+                .bind(f.amount)
+                .bind(f.close_quarter)
+                .bind(f.closed_on)
+                .bind(f.cancelled_on);
+        }
+        q.execute(&mut *conn).await.map_err(query_err("summarizing deals"))?;
         Ok(())
     }
 
@@ -862,5 +902,49 @@ impl Analytics {
             .await
             .map_err(query_err("reading deals"))?;
         rows.iter().map(deal_row).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(s: &str) -> String {
+        DateTime::parse_from_rfc3339(s).map_or_else(|_| s.to_string(), |t| timestamp(t.with_timezone(&Utc)))
+    }
+
+    #[test]
+    fn a_time_already_in_store_form_is_kept_as_parsing_would_write_it() {
+        for s in [
+            "2026-03-31T09:15:00.000Z",
+            "2026-12-31T23:59:59.999Z",
+            "2024-02-29T00:00:00.000Z",
+            // Store-shaped but no time: parsing fails, the text is kept.
+            "2026-02-30T00:00:00.000Z",
+            "2026-13-01T00:00:00.000Z",
+            "2026-01-01T24:00:00.000Z",
+        ] {
+            assert!(in_store_form(s), "{s}");
+            assert_eq!(normal_time(s), parsed(s), "{s}");
+        }
+        for (s, want) in [
+            ("2026-03-31T09:15:00Z", "2026-03-31T09:15:00.000Z"),
+            ("2026-03-31T17:15:00+08:00", "2026-03-31T09:15:00.000Z"),
+            ("2026-03-31t09:15:00.000z", "2026-03-31T09:15:00.000Z"),
+            ("2026-03-31T09:15:00.123456Z", "2026-03-31T09:15:00.123Z"),
+            ("yesterday", "yesterday"),
+        ] {
+            assert!(!in_store_form(s), "{s}");
+            assert_eq!(normal_time(s), want, "{s}");
+            assert_eq!(normal_time(s), parsed(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn a_day_is_written_as_chrono_writes_it() {
+        for (y, m, d) in [(2026, 1, 5), (999, 12, 31), (1, 1, 1), (9999, 2, 28)] {
+            let date = NaiveDate::from_ymd_opt(y, m, d).unwrap();
+            assert_eq!(day(date), date.format("%Y-%m-%d").to_string());
+        }
     }
 }
