@@ -10,8 +10,11 @@
 //!   before the write or reads it after;
 //! - every change of a person marks, in every fill, the deals they own that
 //!   the fill's period reads (a deal carries its owner as of its close date);
-//! - a new pack version is a new fill (the fills of other versions are
-//!   dropped when it is made).
+//! - a fill belongs to a *basis*, a fingerprint of the credit rules that
+//!   made it (migration 0013), not to a pack version: a new pack version
+//!   whose rules have the same basis reads the fills already made, one
+//!   with other rules makes new ones (and the fills no active Targets
+//!   document reads are dropped when one is made).
 //!
 //! The next report credits the marked deals again and clears the marks it
 //! saw; a mark written meanwhile has a new value and stays for the report
@@ -51,6 +54,19 @@ pub enum FillState {
 pub struct CreditFill {
     pub id: String,
     pub state: FillState,
+}
+
+/// Which fill: a Targets document's period, under credit rules of one
+/// basis (a fingerprint of what decides the credits, made by the workflow).
+#[derive(Debug, Clone, Copy)]
+pub struct FillKey<'a> {
+    pub basis: &'a str,
+    pub targets: &'a str,
+    /// Its label: 2026-Q1, 2026-03, 2026.
+    pub period: &'a str,
+    /// YYYY-MM-DD.
+    pub first_day: &'a str,
+    pub last_day: &'a str,
 }
 
 /// A rep's credit from one deal.
@@ -157,19 +173,13 @@ impl Db {
 }
 
 impl Analytics {
-    /// The fill of `targets` over `period` (its days `first_day` to
-    /// `last_day`) under pack `version`: the one stored, or a new one,
-    /// empty and `Filling`, made now (and the fills of other pack versions
-    /// dropped).
-    pub async fn credit_fill(
-        &self,
-        version: &str,
-        targets: &str,
-        period: &str,
-        first_day: &str,
-        last_day: &str,
-    ) -> Result<CreditFill> {
-        if let Some(fill) = self.find_fill(&self.pool, version, targets, period).await? {
+    /// The fill `key`: the one stored (made by this pack version or by any
+    /// other whose credit rules have the same basis), or a new one, empty
+    /// and `Filling`, made now under pack `version`. Making one drops the
+    /// fills no longer read: those whose targets and basis are not among
+    /// `live` (the active version's Targets documents and their bases).
+    pub async fn credit_fill(&self, key: &FillKey<'_>, version: &str, live: &[(String, String)]) -> Result<CreditFill> {
+        if let Some(fill) = self.find_fill(&self.pool, key).await? {
             return Ok(fill);
         }
         let mut tx = self.begin_write().await?;
@@ -180,20 +190,26 @@ impl Analytics {
                 .await
                 .map_err(query_err("making a credit fill"))?;
         }
-        if let Some(fill) = self.find_fill(&mut *tx, version, targets, period).await? {
+        if let Some(fill) = self.find_fill(&mut *tx, key).await? {
             tx.commit().await?;
             return Ok(fill);
         }
-        // The fills of other pack versions: reports read the active one.
-        let old: Vec<String> = sqlx::query("SELECT id FROM credit_fills WHERE pack_version <> $1")
-            .bind(version)
+        let stored = sqlx::query("SELECT id, targets, basis FROM credit_fills")
             .fetch_all(&mut *tx)
             .await
-            .map_err(query_err("reading credit fills"))?
-            .iter()
-            .map(|r| r.try_get::<String, _>(0))
-            .collect::<std::result::Result<_, _>>()
             .map_err(query_err("reading credit fills"))?;
+        let mut old = Vec::new();
+        for r in &stored {
+            let e = || query_err("reading credit fills");
+            let (id, targets, basis): (String, String, String) = (
+                r.try_get(0).map_err(e())?,
+                r.try_get(1).map_err(e())?,
+                r.try_get(2).map_err(e())?,
+            );
+            if !live.iter().any(|(t, b)| *t == targets && *b == basis) {
+                old.push(id);
+            }
+        }
         for id in &old {
             for table in ["credits", "credit_marks"] {
                 sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE fill_id = $1")))
@@ -210,39 +226,44 @@ impl Analytics {
         }
         let id = self.new_id();
         sqlx::query(
-            "INSERT INTO credit_fills (id, pack_version, targets, period, first_day, last_day, state, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'filling', $7)",
+            "INSERT INTO credit_fills (id, basis, pack_version, targets, period, first_day, last_day, state, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'filling', $8)",
         )
         .bind(&id)
+        .bind(key.basis)
         .bind(version)
-        .bind(targets)
-        .bind(period)
-        .bind(first_day)
-        .bind(last_day)
+        .bind(key.targets)
+        .bind(key.period)
+        .bind(key.first_day)
+        .bind(key.last_day)
         .bind(crate::timestamp_now())
         .execute(&mut *tx)
         .await
         .map_err(query_err("making a credit fill"))?;
         tx.commit().await?;
-        tracing::info!(%targets, %period, %version, fill = %id, "credit fill made");
+        tracing::info!(targets = %key.targets, period = %key.period, %version, basis = %key.basis, fill = %id, dropped = old.len(), "credit fill made");
         Ok(CreditFill {
             id,
             state: FillState::Filling,
         })
     }
 
-    async fn find_fill<'e, E>(&self, conn: E, version: &str, targets: &str, period: &str) -> Result<Option<CreditFill>>
+    /// The fill `key`, if one is stored.
+    pub async fn find_credit_fill(&self, key: &FillKey<'_>) -> Result<Option<CreditFill>> {
+        self.find_fill(&self.pool, key).await
+    }
+
+    async fn find_fill<'e, E>(&self, conn: E, key: &FillKey<'_>) -> Result<Option<CreditFill>>
     where
         E: sqlx::Executor<'e, Database = sqlx::Any>,
     {
-        let row =
-            sqlx::query("SELECT id, state FROM credit_fills WHERE pack_version = $1 AND targets = $2 AND period = $3")
-                .bind(version)
-                .bind(targets)
-                .bind(period)
-                .fetch_optional(conn)
-                .await
-                .map_err(query_err("reading credit fills"))?;
+        let row = sqlx::query("SELECT id, state FROM credit_fills WHERE targets = $1 AND period = $2 AND basis = $3")
+            .bind(key.targets)
+            .bind(key.period)
+            .bind(key.basis)
+            .fetch_optional(conn)
+            .await
+            .map_err(query_err("reading credit fills"))?;
         row.map(|r| {
             let id: String = r.try_get(0).map_err(query_err("reading credit fills"))?;
             let state: String = r.try_get(1).map_err(query_err("reading credit fills"))?;
@@ -256,6 +277,35 @@ impl Analytics {
             })
         })
         .transpose()
+    }
+
+    /// The state of the fill `id`, or `None` once it has been dropped.
+    pub async fn credit_fill_state(&self, id: &str) -> Result<Option<FillState>> {
+        let row = sqlx::query("SELECT state FROM credit_fills WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_err("reading credit fills"))?;
+        row.map(|r| {
+            r.try_get::<String, _>(0)
+                .map(|s| {
+                    if s == "ready" {
+                        FillState::Ready
+                    } else {
+                        FillState::Filling
+                    }
+                })
+                .map_err(query_err("reading credit fills"))
+        })
+        .transpose()
+    }
+
+    /// Whether a fill's maker holds its row lock while it reads and
+    /// credits (PostgreSQL, where nodes share the database and a report
+    /// on another node should wait for the fill rather than make it
+    /// again); on SQLite the write lock is held only to store.
+    pub fn fills_held_across_nodes(&self) -> bool {
+        self.backend == Backend::Postgres
     }
 
     /// Locks the fill `id` for the rest of the transaction (PostgreSQL; on

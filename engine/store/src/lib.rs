@@ -105,6 +105,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "credit_summaries",
         include_str!("../migrations/0012_credit_summaries.sql"),
     ),
+    (
+        13,
+        "credit_fill_basis",
+        include_str!("../migrations/0013_credit_fill_basis.sql"),
+    ),
 ];
 
 /// Largest page `decisions` returns.
