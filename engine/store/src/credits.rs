@@ -37,9 +37,12 @@ use crate::{Analytics, Backend, Db, Deal, Result, StoreError, query_err};
 /// The advisory lock key of fills and marks (PostgreSQL).
 const FILL_LOCK: i64 = 0x6372_6564_6974; // "credit"
 
-/// Rows per multi-row insert: 9 columns x 400 stays under both databases'
+/// Deals per statement when marking and clearing: under both databases'
 /// parameter limits.
 const CHUNK: usize = 400;
+
+/// Credits stored per statement (one JSON parameter).
+const JSON_CHUNK: usize = 5000;
 
 /// A fill's state: being made by a report, or ready to be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -347,30 +350,52 @@ impl Analytics {
         Ok(())
     }
 
+    /// Stores `rows` in the fill `id`, a few thousand to a statement: each
+    /// statement's rows go as one JSON array (one parameter) that the
+    /// database takes apart, rather than nine parameters a row, which both
+    /// databases bind and plan row by row.
     async fn insert_credits(&self, conn: &mut AnyConnection, id: &str, rows: &[CreditRow]) -> Result<()> {
-        for chunk in rows.chunks(CHUNK) {
-            let mut sql = String::from(
-                "INSERT INTO credits (fill_id, deal_id, rep, credit, units, scale, closed_on, product, channel) VALUES ",
-            );
-            crate::placeholders::push_rows(&mut sql, self.backend, chunk.len(), 9);
-            // Two plans crediting one rep from one deal: the first plan's
-            // credit counts (as the report's own reading takes it).
-            sql.push_str(" ON CONFLICT (fill_id, deal_id, rep) DO NOTHING");
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for c in chunk {
-                let (units, scale) = units(c.credit);
-                q = q
-                    .bind(id)
-                    .bind(&c.deal_id)
-                    .bind(&c.rep)
-                    .bind(c.credit.to_string())
-                    .bind(units)
-                    .bind(scale)
-                    .bind(&c.closed_on)
-                    .bind(c.product.clone())
-                    .bind(c.channel.clone());
+        // Two plans crediting one rep from one deal: the first plan's
+        // credit counts (as the report's own reading takes it).
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "INSERT INTO credits (fill_id, deal_id, rep, credit, units, scale, closed_on, product, channel) \
+                 SELECT $1, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), \
+                 json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]'), \
+                 json_extract(value, '$[6]'), json_extract(value, '$[7]') FROM json_each($2) WHERE true \
+                 ON CONFLICT (fill_id, deal_id, rep) DO NOTHING"
             }
-            q.execute(&mut *conn).await.map_err(query_err("storing credits"))?;
+            Backend::Postgres => {
+                "INSERT INTO credits (fill_id, deal_id, rep, credit, units, scale, closed_on, product, channel) \
+                 SELECT $1, r->>0, r->>1, r->>2, (r->>3)::BIGINT, (r->>4)::BIGINT, r->>5, r->>6, r->>7 \
+                 FROM json_array_elements($2::json) AS r \
+                 ON CONFLICT (fill_id, deal_id, rep) DO NOTHING"
+            }
+        };
+        for chunk in rows.chunks(JSON_CHUNK) {
+            let json: Vec<serde_json::Value> = chunk
+                .iter()
+                .map(|c| {
+                    let (units, scale) = units(c.credit);
+                    serde_json::json!([
+                        c.deal_id,
+                        c.rep,
+                        c.credit.to_string(),
+                        units,
+                        scale,
+                        c.closed_on,
+                        c.product,
+                        c.channel
+                    ])
+                })
+                .collect();
+            let text = serde_json::Value::Array(json).to_string();
+            sqlx::query(sql)
+                .bind(id)
+                .bind(text)
+                .execute(&mut *conn)
+                .await
+                .map_err(query_err("storing credits"))?;
         }
         Ok(())
     }

@@ -655,12 +655,22 @@ async fn read_credits(
     let end = day_text(period.end);
     let roster = roster_of(store.people().people_between(BEGINNING, &end).await?);
     // The store's summary finds the deals closed or cancelled in the
-    // period by index; the period's own rule then reads each.
-    let deals = store
-        .analytics()
-        .deals_closed_or_cancelled_between(&day_text(period.start), &end)
-        .await?;
-    let credits = credit_deals(snapshot, targets, period, &roster, &deals, now)?;
+    // period by index; the period's own rule then reads each. Read by one
+    // task and credited here a page at a time, so the two overlap.
+    let (to, mut pages) = tokio::sync::mpsc::channel(4);
+    let (analytics, start) = (store.analytics(), day_text(period.start));
+    let reader = tokio::spawn(async move {
+        analytics
+            .send_deals_closed_or_cancelled_between(&start, &end, PAGE as usize, to)
+            .await
+    });
+    let mut credits = Vec::new();
+    while let Some(deals) = pages.recv().await {
+        credits.extend(credit_deals(snapshot, targets, period, &roster, &deals, now)?);
+    }
+    reader
+        .await
+        .map_err(|e| internal(format!("reading the period's deals: {e}")))??;
     Ok((roster, credits))
 }
 
