@@ -938,10 +938,12 @@ async fn kept_credits_carry_over_and_fill_on_activation(url: &str) {
         .unwrap();
     assert_eq!(a.unwrap(), recomputed);
     assert_eq!(b.unwrap(), recomputed);
-    // The background fill is done by now (a report waited for it, or it
-    // waited for a report and read what that kept).
+    // The fill is stored after the report that made it answered.
     for _ in 0..600 {
-        if state.workflow.credit_fills.made() > made {
+        if fill_of(&state, "2026-Q1")
+            .await
+            .is_some_and(|f| f.state == dealrules_store::credits::FillState::Ready)
+        {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;

@@ -251,7 +251,7 @@ impl Workflow {
                 .await?;
                 tracing::info!(
                     targets = %targets.name, period = %label, version = %snapshot.version,
-                    ms = started.elapsed().as_millis() as u64, "kept credits ready"
+                    ms = started.elapsed().as_millis() as u64, "kept credits made for the new pack version"
                 );
                 done += 1;
             }
@@ -823,7 +823,7 @@ fn live_fills(snapshot: &Snapshot) -> Vec<(String, String)> {
 /// marked since (written, or their owner changed on the roster), and read
 /// added up by rep, day, product and channel.
 async fn kept_credits(
-    store: &Store,
+    store: &Arc<Store>,
     gate: &FillGate,
     snapshot: &Snapshot,
     targets: &Targets,
@@ -846,8 +846,10 @@ async fn kept_credits(
     if fill.state == FillState::Filling {
         // One maker per fill in this process: the others wait for it and
         // then read what it kept.
-        let lock = gate.lock_of(&format!("{basis}/{}/{}", targets.name, period.label));
-        let _making = lock.lock().await;
+        let making = gate
+            .lock_of(&format!("{basis}/{}/{}", targets.name, period.label))
+            .lock_owned()
+            .await;
         if let Some(now_stored) = analytics.find_credit_fill(&key).await? {
             fill = now_stored;
         }
@@ -879,21 +881,41 @@ async fn kept_credits(
                 let (roster, credits) = read_credits(store, snapshot, targets, period, now).await?;
                 let read = started.elapsed();
                 gate.made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                // This report answers from what it credited; the credits are
+                // stored meanwhile, and a report asking before they are
+                // waits for them (it may have to credit writes made since).
                 let rows = credit_rows(&credits);
-                let mut tx = match held {
-                    Some(tx) => tx,
-                    None => store.begin_write().await?,
-                };
-                if analytics.lock_credit_fill(&mut tx, &fill.id).await? == Some(FillState::Filling) {
-                    analytics.fill_credits(&mut tx, &fill.id, &rows).await?;
-                    tx.commit().await?;
-                }
-                tracing::info!(
-                    targets = %targets.name, period = %period.label, credits = credits.len(),
-                    read_and_credited_ms = read.as_millis() as u64,
-                    stored_ms = (started.elapsed() - read).as_millis() as u64,
-                    "kept credits filled"
-                );
+                let (store, id) = (store.clone(), fill.id.clone());
+                let (name, label) = (targets.name.to_string(), period.label.clone());
+                tokio::spawn(async move {
+                    let _making = making;
+                    let stored = std::time::Instant::now();
+                    let analytics = store.analytics();
+                    let done = async {
+                        let mut tx = match held {
+                            Some(tx) => tx,
+                            None => store.begin_write().await?,
+                        };
+                        if analytics.lock_credit_fill(&mut tx, &id).await? == Some(FillState::Filling) {
+                            analytics.fill_credits(&mut tx, &id, &rows).await?;
+                            tx.commit().await?;
+                        }
+                        Ok::<(), dealrules_store::StoreError>(())
+                    }
+                    .await;
+                    match done {
+                        Ok(()) => tracing::info!(
+                            targets = %name, period = %label, credits = rows.len(),
+                            read_and_credited_ms = read.as_millis() as u64,
+                            stored_ms = stored.elapsed().as_millis() as u64,
+                            "kept credits filled"
+                        ),
+                        // Left `filling`: the next report fills it again.
+                        Err(e) => {
+                            tracing::warn!(targets = %name, period = %label, error = %e, "storing kept credits failed")
+                        }
+                    }
+                });
                 return Ok((roster, credits));
             }
         }
