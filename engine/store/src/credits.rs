@@ -1,9 +1,10 @@
 //! The credits a targets progress report adds up (migration 0012), kept
-//! per *fill*: the credits of the deals one period reads, as the plans of
-//! one pack version fed by one Targets document credit them.
+//! per *fill*: the credits of the deals one period reads, as the plans fed
+//! by one Targets document credit them under one set of credit rules (the
+//! fill's *basis*).
 //!
-//! A fill is made by the first report that asks for it and is then kept
-//! exact by marks rather than by time:
+//! A fill is made when a pack version goes live or by the first report
+//! that asks for it, and is then kept exact by marks rather than by time:
 //!
 //! - every write of a deal (the transaction that writes its facts, see
 //!   [`crate::summaries`]) marks the deal in the fills whose period read it
