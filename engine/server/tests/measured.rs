@@ -976,3 +976,86 @@ async fn kept_credits_carry_over_and_fill_on_activation_on_postgres() {
     kept_credits_carry_over_and_fill_on_activation(&url).await;
     dealrules_store::scratch::drop_postgres_database(&url).await.unwrap();
 }
+
+/// While the credits of a fill are being stored, a report adds up what the
+/// fill's maker credited with the deals written since credited again: the
+/// store is held up here by a lock on `credits` (PostgreSQL), so the
+/// report cannot be reading stored credits.
+#[tokio::test]
+async fn a_report_while_credits_are_stored_counts_writes_made_since_on_postgres() {
+    use dealrules_core::measure::progress::ProgressBy;
+    let Some(server) = dealrules_store::scratch::postgres_server() else {
+        eprintln!("skipped: {} is not set", dealrules_store::scratch::POSTGRES_ENV);
+        return;
+    };
+    let url = dealrules_store::scratch::create_postgres_database(&server, "kept_storing")
+        .await
+        .unwrap();
+    let (state, _addr) = scenario(&url).await;
+    let v2 = state.snapshot.load_full().version.to_string();
+    let v1 = state.store.deals().history("d1").await.unwrap()[0].version.clone();
+    let mut rng = Seeded(0x5707_2026_1130);
+    random_history(&state.store, &mut rng, 80, &[&v1, &v2], 0).await;
+    numeric_amounts(&state.store).await;
+    set_clock(&state, "2026-02-14T12:00:00Z");
+    let snapshot = state.snapshot.load_full();
+    let month = "2026-03";
+    assert!(fill_of(&state, month).await.is_none());
+    // Inserts into `credits` wait while this transaction lives.
+    sqlx::any::install_default_drivers();
+    let mut blocker = <sqlx::AnyConnection as sqlx::Connection>::connect(&url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut blocker).await.unwrap();
+    sqlx::query("LOCK TABLE credits IN EXCLUSIVE MODE")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    let report = || async {
+        let kept = state
+            .workflow
+            .target_progress(&snapshot, "fy2026", month, ProgressBy::Rep)
+            .await
+            .unwrap();
+        let recomputed = state
+            .workflow
+            .target_progress_from_deals(&snapshot, "fy2026", month, ProgressBy::Rep)
+            .await
+            .unwrap();
+        assert_eq!(kept, recomputed);
+        kept
+    };
+    let first = report().await;
+    // Writes after the fill was read: one deal won in March, one moved out.
+    edit_deal(&state.store, "d4", |d| {
+        d.stage = "won".into();
+        d.fields["closed_at"] = json!("2026-03-05");
+    })
+    .await;
+    edit_deal(&state.store, "r0009", |d| {
+        d.stage = "won".into();
+        d.fields["closed_at"] = json!("2026-03-20");
+        d.fields["amount"] = json!(4321);
+    })
+    .await;
+    let meanwhile = report().await;
+    assert_ne!(first, meanwhile, "the writes count");
+    assert_eq!(
+        fill_of(&state, month).await.unwrap().state,
+        dealrules_store::credits::FillState::Filling,
+        "still being stored"
+    );
+    sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
+    for _ in 0..600 {
+        if fill_of(&state, month)
+            .await
+            .is_some_and(|f| f.state == dealrules_store::credits::FillState::Ready)
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Stored, then brought up to date by the marks: the same answer.
+    assert_eq!(report().await, meanwhile);
+    state.store.close().await;
+    drop(blocker);
+    dealrules_store::scratch::drop_postgres_database(&url).await.unwrap();
+}

@@ -401,6 +401,12 @@ impl Analytics {
         Ok(())
     }
 
+    /// A connection for reads outside a write transaction: the marks and
+    /// deals a report credits while a fill's credits are being stored.
+    pub async fn read_connection(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>> {
+        self.pool.acquire().await.map_err(query_err("reading credit marks"))
+    }
+
     /// The marks of the fill `id`: (deal, mark).
     pub async fn credit_marks(&self, conn: &mut AnyConnection, id: &str) -> Result<Vec<(String, String)>> {
         let rows = sqlx::query("SELECT deal_id, mark FROM credit_marks WHERE fill_id = $1 ORDER BY deal_id")

@@ -782,6 +782,9 @@ fn credit_rows(credits: &[Credited]) -> Vec<CreditRow> {
 #[derive(Default)]
 pub struct FillGate {
     making: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Fills whose credits are being stored, by key: the fill's id and the
+    /// credits its maker read, for the reports that ask meanwhile.
+    storing: std::sync::Mutex<HashMap<String, (String, Arc<Vec<Credited>>)>>,
     made: std::sync::atomic::AtomicU64,
 }
 
@@ -789,6 +792,19 @@ impl FillGate {
     /// How many fills this process has made (read and credited whole).
     pub fn made(&self) -> u64 {
         self.made.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn storing_of(&self, key: &str) -> Option<(String, Arc<Vec<Credited>>)> {
+        let storing = self.storing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        storing.get(key).cloned()
+    }
+
+    fn set_storing(&self, key: &str, kept: Option<(String, Arc<Vec<Credited>>)>) {
+        let mut storing = self.storing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match kept {
+            Some(k) => storing.insert(key.to_string(), k),
+            None => storing.remove(key),
+        };
     }
 
     fn lock_of(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -815,6 +831,43 @@ fn live_fills(snapshot: &Snapshot) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The roster and the credits of `period` while the fill `id` is being
+/// stored: `kept`, what its maker read and credited, with the deals marked
+/// in the fill since (written, or their owner changed) credited again now,
+/// as the report after the store will.
+async fn credits_while_stored(
+    store: &Store,
+    snapshot: &Snapshot,
+    targets: &Targets,
+    period: &dealrules_core::period::Period,
+    now: &DateTime<Utc>,
+    id: &str,
+    kept: &[Credited],
+) -> Result<(Vec<RosterVersion>, Vec<Credited>), WorkflowError> {
+    let analytics = store.analytics();
+    let mut conn = analytics.read_connection().await?;
+    // Marks, then the roster and the deals: a write after the marks were
+    // read is a write after this report began reading.
+    let marks = analytics.credit_marks(&mut conn, id).await?;
+    let roster = roster_of(
+        store
+            .people()
+            .people_between_in(&mut conn, BEGINNING, &day_text(period.end))
+            .await?,
+    );
+    let ids: Vec<&str> = marks.iter().map(|(d, _)| d.as_str()).collect();
+    let deals = analytics.deals_in(&mut conn, &ids).await?;
+    drop(conn);
+    let marked: HashSet<&str> = ids.iter().copied().collect();
+    let mut credits: Vec<Credited> = kept
+        .iter()
+        .filter(|c| !marked.contains(c.deal.as_str()))
+        .cloned()
+        .collect();
+    credits.extend(credit_deals(snapshot, targets, period, &roster, &deals, now)?);
+    Ok((roster, credits))
+}
+
 /// The roster and the credits of `period`, from the credits the store
 /// keeps for this credit basis, Targets document and period (see
 /// [`dealrules_store::credits`]): made by the first report that asks (by
@@ -824,7 +877,7 @@ fn live_fills(snapshot: &Snapshot) -> Vec<(String, String)> {
 /// added up by rep, day, product and channel.
 async fn kept_credits(
     store: &Arc<Store>,
-    gate: &FillGate,
+    gate: &Arc<FillGate>,
     snapshot: &Snapshot,
     targets: &Targets,
     basis: &str,
@@ -844,19 +897,27 @@ async fn kept_credits(
         .credit_fill(&key, &snapshot.version, &live_fills(snapshot))
         .await?;
     if fill.state == FillState::Filling {
-        // One maker per fill in this process: the others wait for it and
-        // then read what it kept.
-        let making = gate
-            .lock_of(&format!("{basis}/{}/{}", targets.name, period.label))
-            .lock_owned()
-            .await;
+        // One maker per fill in this process: the others wait for it to
+        // have read and credited, then add up what it read (and what was
+        // written since) while its credits are stored, or read them kept.
+        let gate_key = format!("{basis}/{}/{}", targets.name, period.label);
+        let making = gate.lock_of(&gate_key).lock_owned().await;
+        // Published before the gate opens, withdrawn once stored: absent
+        // here, the fill is stored (or was never made, or failed).
+        if let Some((id, credits)) = gate.storing_of(&gate_key)
+            && id == fill.id
+        {
+            drop(making);
+            return credits_while_stored(store, snapshot, targets, period, now, &id, &credits).await;
+        }
         if let Some(now_stored) = analytics.find_credit_fill(&key).await? {
             fill = now_stored;
         }
         if fill.state == FillState::Filling {
-            // PostgreSQL: the fill's row is held for the whole making, so a
-            // report on another node waits for it too (SQLite has one
-            // writer process, and holds its write lock only to store).
+            // PostgreSQL: the fill's row is held until its credits are
+            // stored, so a report on another node waits for them (SQLite
+            // has one writer process, and holds its write lock only to
+            // store).
             let mut held = None;
             if analytics.fills_held_across_nodes() {
                 let mut tx = store.begin_write().await?;
@@ -881,14 +942,17 @@ async fn kept_credits(
                 let (roster, credits) = read_credits(store, snapshot, targets, period, now).await?;
                 let read = started.elapsed();
                 gate.made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                // This report answers from what it credited; the credits are
-                // stored meanwhile, and a report asking before they are
-                // waits for them (it may have to credit writes made since).
+                // This report answers from what it credited, and so do the
+                // reports asking while the credits are stored (with the
+                // deals marked since credited again).
                 let rows = credit_rows(&credits);
+                let credits = Arc::new(credits);
+                gate.set_storing(&gate_key, Some((fill.id.clone(), credits.clone())));
+                drop(making);
                 let (store, id) = (store.clone(), fill.id.clone());
                 let (name, label) = (targets.name.to_string(), period.label.clone());
+                let gate = gate.clone();
                 tokio::spawn(async move {
-                    let _making = making;
                     let stored = std::time::Instant::now();
                     let analytics = store.analytics();
                     let done = async {
@@ -903,6 +967,9 @@ async fn kept_credits(
                         Ok::<(), dealrules_store::StoreError>(())
                     }
                     .await;
+                    // Stored (or not: left `filling`, the next report makes
+                    // it again); either way no longer read from memory.
+                    gate.set_storing(&gate_key, None);
                     match done {
                         Ok(()) => tracing::info!(
                             targets = %name, period = %label, credits = rows.len(),
@@ -910,13 +977,12 @@ async fn kept_credits(
                             stored_ms = stored.elapsed().as_millis() as u64,
                             "kept credits filled"
                         ),
-                        // Left `filling`: the next report fills it again.
                         Err(e) => {
                             tracing::warn!(targets = %name, period = %label, error = %e, "storing kept credits failed")
                         }
                     }
                 });
-                return Ok((roster, credits));
+                return Ok((roster, Arc::unwrap_or_clone(credits)));
             }
         }
     }
