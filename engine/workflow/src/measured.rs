@@ -774,6 +774,9 @@ fn credit_rows(credits: &[Credited]) -> Vec<CreditRow> {
         .collect()
 }
 
+/// A fill being stored: its id and what its maker credited.
+type BeingStored = (String, Arc<Vec<Credited>>);
+
 /// The fills of kept credits being made by this process, so that a report
 /// (or the fill started when a pack version goes live) arriving while one
 /// is made waits for it rather than making it again. Across nodes sharing
@@ -784,7 +787,7 @@ pub struct FillGate {
     making: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Fills whose credits are being stored, by key: the fill's id and the
     /// credits its maker read, for the reports that ask meanwhile.
-    storing: std::sync::Mutex<HashMap<String, (String, Arc<Vec<Credited>>)>>,
+    storing: std::sync::Mutex<HashMap<String, BeingStored>>,
     made: std::sync::atomic::AtomicU64,
 }
 
@@ -794,12 +797,12 @@ impl FillGate {
         self.made.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    fn storing_of(&self, key: &str) -> Option<(String, Arc<Vec<Credited>>)> {
+    fn storing_of(&self, key: &str) -> Option<BeingStored> {
         let storing = self.storing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         storing.get(key).cloned()
     }
 
-    fn set_storing(&self, key: &str, kept: Option<(String, Arc<Vec<Credited>>)>) {
+    fn set_storing(&self, key: &str, kept: Option<BeingStored>) {
         let mut storing = self.storing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         match kept {
             Some(k) => storing.insert(key.to_string(), k),
