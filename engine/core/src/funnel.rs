@@ -457,6 +457,14 @@ impl Funnel {
         self.stages.iter().position(|s| &*s.id == id)
     }
 
+    /// Whether stage `i` is a won end: terminal, and named `won` or sure
+    /// (probability 1). What progress credits without a plan.
+    pub fn is_won(&self, i: usize) -> bool {
+        self.stages
+            .get(i)
+            .is_some_and(|s| s.terminal && (&*s.id == "won" || s.probability == Decimal::ONE))
+    }
+
     /// What an admin sees of the compiled funnel.
     pub fn summary(&self) -> serde_json::Value {
         serde_json::json!({

@@ -1073,6 +1073,24 @@ impl IncentivePlan {
         dealrules_expr::SlotPlan::build(&exprs, &[]).is_some_and(|p| !p.reads_now())
     }
 
+    /// What decides this version's credits, as canonical text: its name,
+    /// effective range, rounding, `credit.when`, `credit.amount`,
+    /// `credit.splits` and `vars` (all that [`IncentivePlan::credits`]
+    /// evaluates), and nothing else (components, quota, draw...). Two
+    /// versions with equal text credit every deal alike.
+    pub fn credit_basis(&self) -> String {
+        serde_json::json!({
+            "plan": &*self.name,
+            "effective": self.effective.map(|(from, to)| [from.to_string(), to.to_string()]),
+            "rounding": [self.rounding.places.to_string(), format!("{:?}", self.rounding.mode)],
+            "when": self.credit_when.source(),
+            "amount": self.credit_amount.source(),
+            "splits": self.splits.as_ref().map(Expr::source),
+            "vars": self.vars.to_json(),
+        })
+        .to_string()
+    }
+
     /// Whether a deal may credit reps other than its owner (`credit.splits`).
     pub fn splits_credit(&self) -> bool {
         self.splits.is_some()
@@ -2188,6 +2206,46 @@ impl crate::Snapshot {
             })
             .filter(|p| p.quota_from_targets(name, first))
             .collect()
+    }
+
+    /// A fingerprint of everything that decides what the deals credit
+    /// toward the Targets document `name` (see the workflow's kept
+    /// credits): the credit rules of each plan version fed by it, in the
+    /// order they credit, or, when none is, which stage of each funnel is
+    /// won; and the engine's own version. Two pack versions with equal
+    /// fingerprints credit every deal alike, so credits kept under one
+    /// hold under the other. The Targets document's own figures are not
+    /// part of it: they weigh the credits, not make them.
+    pub fn credit_basis(&self, name: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let plans = self.plans_fed_by(name);
+        let rules: Vec<String> = if plans.is_empty() {
+            let mut funnels: Vec<String> = self
+                .entries_of(Kind::Funnel)
+                .filter_map(|(n, c)| match c {
+                    crate::Compiled::Funnel(f) => Some(
+                        serde_json::json!({
+                            "funnel": n,
+                            "won": (0..f.stages.len()).filter(|&i| f.is_won(i)).map(|i| &*f.stages[i].id).collect::<Vec<_>>(),
+                        })
+                        .to_string(),
+                    ),
+                    _ => None,
+                })
+                .collect();
+            funnels.sort();
+            funnels
+        } else {
+            plans.iter().map(|p| p.credit_basis()).collect()
+        };
+        let text = serde_json::json!({
+            "engine": env!("CARGO_PKG_VERSION"),
+            "targets": name,
+            "plans": !plans.is_empty(),
+            "rules": rules,
+        })
+        .to_string();
+        hex::encode(Sha256::digest(text.as_bytes()))
     }
 
     /// Every Targets document of the pack.

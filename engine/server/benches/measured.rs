@@ -11,6 +11,13 @@
 //! created in lead, to qualified, to proposal, then won, lost or an update,
 //! and one action — spread over Q1 2026.
 //!
+//! Then, once each (printed, not criterion samples): the first progress
+//! report after a pack change that leaves crediting as it was (the kept
+//! credits carried over), and after one that changes a credit rule, whose
+//! credits the activation owner fills in the background (the time from
+//! the activation to the first report answered, and that report's own
+//! latency), beside the first report that fills them itself.
+//!
 //! `MEASURED_DEALS=1000000 cargo bench -p dealrules-server --bench measured`
 //! is the size (1,000,000 deals, 5,000,000 history entries).
 
@@ -196,6 +203,19 @@ fn reports(c: &mut Criterion, runtime: &tokio::runtime::Runtime, backend: &str, 
         "measured: first progress report ({backend}, credits kept) in {:.2} s",
         started.elapsed().as_secs_f64()
     );
+    // It answered from what it credited; the next report waits for the
+    // credits to be stored, then reads them added up.
+    runtime
+        .block_on(
+            state
+                .workflow
+                .target_progress(&snapshot, "fy2026", "2026-Q1", ProgressBy::Region),
+        )
+        .unwrap();
+    eprintln!(
+        "measured: its credits stored and read back ({backend}) {:.2} s after it began",
+        started.elapsed().as_secs_f64()
+    );
     let started = Instant::now();
     let recomputed = runtime
         .block_on(
@@ -216,6 +236,22 @@ fn reports(c: &mut Criterion, runtime: &tokio::runtime::Runtime, backend: &str, 
         )
         .unwrap();
     assert_eq!(kept, recomputed, "the kept credits add up to the same progress");
+    // What the fill reads, alone: every deal closed or cancelled in Q1.
+    let started = Instant::now();
+    let read = runtime
+        .block_on(
+            state
+                .store
+                .analytics()
+                .deals_closed_or_cancelled_between("2026-01-01", "2026-03-31"),
+        )
+        .unwrap();
+    eprintln!(
+        "measured: reading the {} deals Q1 reads ({backend}) in {:.2} s",
+        read.len(),
+        started.elapsed().as_secs_f64()
+    );
+    drop(read);
     let mut group = c.benchmark_group("measured");
     group.sample_size(10);
     group.bench_function(format!("funnel/{backend}"), |b| {
@@ -237,9 +273,97 @@ fn reports(c: &mut Criterion, runtime: &tokio::runtime::Runtime, backend: &str, 
         })
     });
     group.finish();
+    pack_changes(runtime, backend, state);
+}
+
+/// The bench's pack with `edit` applied to one file.
+fn edited_pack(file: &str, edit: impl Fn(&str) -> String) -> dealrules_model::PackSource {
+    let mut texts = Vec::new();
+    for entry in std::fs::read_dir(pack_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let text = std::fs::read_to_string(&path).unwrap();
+        texts.push((name.clone(), if name == file { edit(&text) } else { text }));
+    }
+    dealrules_model::PackSource::from_texts(texts.iter().map(|(p, t)| (p.as_str(), t.as_str())))
+}
+
+fn activate(runtime: &tokio::runtime::Runtime, state: &Arc<AppState>, source: dealrules_model::PackSource) {
+    let outcome = runtime.block_on(state.activations.activate(
+        source,
+        "bench",
+        dealrules_store::ActivationSource::Upload,
+        None,
+    ));
+    assert!(
+        matches!(outcome, dealrules_server::activation::Outcome::Activated(_)),
+        "{outcome:?}"
+    );
+}
+
+/// The first report after a pack change, once each: one that leaves
+/// crediting alone, then one that changes a credit rule.
+fn pack_changes(runtime: &tokio::runtime::Runtime, backend: &str, state: &Arc<AppState>) {
+    let report = |snapshot: &dealrules_core::Snapshot| {
+        runtime
+            .block_on(
+                state
+                    .workflow
+                    .target_progress(snapshot, "fy2026", "2026-Q1", ProgressBy::Region),
+            )
+            .unwrap()
+    };
+    // Another commission rate: the credits kept carry over.
+    let made = state.workflow.credit_fills.made();
+    activate(
+        runtime,
+        state,
+        edited_pack("incentives.yaml", |t| t.replace("rate: 0.15", "rate: 0.16")),
+    );
+    let snapshot = state.snapshot.load_full();
+    let started = Instant::now();
+    report(&snapshot);
+    eprintln!(
+        "measured: first progress report after a pack change that leaves crediting alone ({backend}, carried over) in {:.3} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(state.workflow.credit_fills.made(), made, "carried over, not filled");
+    // Another credit rule: the activation fills Q1 (the clock's quarter)
+    // in the background; the report asked right away waits for it.
+    let started = Instant::now();
+    activate(
+        runtime,
+        state,
+        edited_pack("incentives.yaml", |t| {
+            t.replace("amount: \"deal.amount\"", "amount: \"deal.amount * 2\"")
+        }),
+    );
+    let snapshot = state.snapshot.load_full();
+    let asked = Instant::now();
+    let first = report(&snapshot);
+    eprintln!(
+        "measured: first progress report after a credit rule change ({backend}, filled in the background from the activation): answered {:.2} s after the activation began, the report itself {:.2} s",
+        started.elapsed().as_secs_f64(),
+        asked.elapsed().as_secs_f64()
+    );
+    assert_eq!(state.workflow.credit_fills.made(), made + 1, "one fill");
+    let started = Instant::now();
+    let next = report(&snapshot);
+    eprintln!(
+        "measured: the report after it ({backend}) in {:.3} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(first, next);
 }
 
 fn measured(c: &mut Criterion) {
+    // The fills' own phases (read and credited, stored), as they log them.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            std::env::var("MEASURED_LOG").unwrap_or_else(|_| "dealrules_workflow::measured=info".into()),
+        ))
+        .with_writer(std::io::stderr)
+        .try_init();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let sqlite = format!("sqlite://{}", dir.path().join("measured.db").display());

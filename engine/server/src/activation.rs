@@ -353,8 +353,9 @@ impl Owner {
     }
 
     /// The one place the active snapshot changes: swapped whole (requests
-    /// finish on the one they started with), recorded, and the timers the
-    /// new pack no longer has cancelled.
+    /// finish on the one they started with), recorded, the timers the new
+    /// pack no longer has cancelled, and the kept credits of the current
+    /// periods made (see `Workflow::fill_current_credits`).
     fn swap(&self, snapshot: Snapshot, activation: &Activation) {
         let snapshot = Arc::new(snapshot);
         self.snapshot.store(snapshot.clone());
@@ -363,6 +364,11 @@ impl Owner {
         tokio::spawn(async move {
             if let Err(e) = workflow.reconcile_timers(&snapshot).await {
                 tracing::error!(error = %e, "reconciling timers with the new pack failed");
+            }
+            // The kept credits of the current periods, made now rather than
+            // by the first report that asks (which waits for this one).
+            if let Err(e) = workflow.fill_current_credits(&snapshot).await {
+                tracing::warn!(error = %e, "filling kept credits for the new pack failed; reports will fill them");
             }
         });
     }

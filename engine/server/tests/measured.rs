@@ -711,18 +711,22 @@ async fn kept_progress_agrees(state: &AppState, when: &str) {
     // The reports read kept credits: every fill made is ready, unmarked.
     for period in ["2026-Q1", "2026-02", "2026"] {
         let p = dealrules_core::plan_input::period_of(period).unwrap();
+        let (first, last) = (p.start.to_string(), p.end.to_string());
+        let basis = snapshot.credit_basis("fy2026");
+        let key = dealrules_store::credits::FillKey {
+            basis: &basis,
+            targets: "fy2026",
+            period,
+            first_day: &first,
+            last_day: &last,
+        };
         let fill = state
             .store
             .analytics()
-            .credit_fill(
-                &snapshot.version,
-                "fy2026",
-                period,
-                &p.start.to_string(),
-                &p.end.to_string(),
-            )
+            .find_credit_fill(&key)
             .await
-            .unwrap();
+            .unwrap()
+            .unwrap_or_else(|| panic!("{when}: {period} has no fill"));
         assert_eq!(
             fill.state,
             dealrules_store::credits::FillState::Ready,
@@ -874,5 +878,213 @@ async fn kept_credits_equal_a_recomputation_on_postgres() {
         .await
         .unwrap();
     kept_credits_follow_every_change(&url).await;
+    dealrules_store::scratch::drop_postgres_database(&url).await.unwrap();
+}
+
+/// The pack with another commission rate: nothing a deal credits changes.
+fn rate_changed_pack() -> Value {
+    let mut files = reordered_pack();
+    let plan = files["incentives.yaml"]
+        .as_str()
+        .unwrap()
+        .replace("{ upto: 1.0, rate: 0.1 }", "{ upto: 1.0, rate: 0.11 }");
+    assert!(plan.contains("rate: 0.11"), "{plan}");
+    files["incentives.yaml"] = Value::String(plan);
+    files
+}
+
+/// The fill of `fy2026` over `period` under the active pack's credit
+/// rules, if one is stored.
+async fn fill_of(state: &AppState, period: &str) -> Option<dealrules_store::credits::CreditFill> {
+    let snapshot = state.snapshot.load_full();
+    let basis = snapshot.credit_basis("fy2026");
+    let p = dealrules_core::plan_input::period_of(period).unwrap();
+    let (first, last) = (p.start.to_string(), p.end.to_string());
+    let key = dealrules_store::credits::FillKey {
+        basis: &basis,
+        targets: "fy2026",
+        period,
+        first_day: &first,
+        last_day: &last,
+    };
+    state.store.analytics().find_credit_fill(&key).await.unwrap()
+}
+
+/// A pack change that leaves every credit rule as it was reads the fills
+/// already made (no deal is credited again, and writes after it are);
+/// one that changes them has the current quarter filled when it goes
+/// live, once, however many reports arrive meanwhile.
+async fn kept_credits_carry_over_and_fill_on_activation(url: &str) {
+    use dealrules_core::measure::progress::ProgressBy;
+    let (state, addr) = scenario(url).await;
+    let v2 = state.snapshot.load_full().version.to_string();
+    let v1 = state.store.deals().history("d1").await.unwrap()[0].version.clone();
+    let mut rng = Seeded(0x0ca7_2026_1130);
+    random_history(&state.store, &mut rng, 80, &[&v1, &v2], 0).await;
+    numeric_amounts(&state.store).await;
+    set_clock(&state, "2026-02-14T12:00:00Z");
+    kept_progress_agrees(&state, "filled").await;
+    let quarter = fill_of(&state, "2026-Q1").await.unwrap();
+    let (made, basis) = (
+        state.workflow.credit_fills.made(),
+        state.snapshot.load_full().credit_basis("fy2026"),
+    );
+
+    // Another commission rate: a new pack version, the same credit basis.
+    ok(addr, "PUT", "/v1/packs/active", rate_changed_pack()).await;
+    assert_ne!(state.snapshot.load_full().version.to_string(), v2);
+    assert_eq!(state.snapshot.load_full().credit_basis("fy2026"), basis);
+    kept_progress_agrees(&state, "after a commission rate change").await;
+    assert_eq!(fill_of(&state, "2026-Q1").await.unwrap().id, quarter.id, "carried over");
+    assert_eq!(state.workflow.credit_fills.made(), made, "no fill made again");
+    // Writes under the new version are credited again in the carried fills.
+    edit_deal(&state.store, "d1", |d| d.fields["amount"] = json!(33333)).await;
+    edit_deal(&state.store, "r0005", |d| {
+        d.stage = "won".into();
+        d.fields["closed_at"] = json!("2026-01-30");
+    })
+    .await;
+    kept_progress_agrees(&state, "after edits under the new version").await;
+    assert_eq!(state.workflow.credit_fills.made(), made, "no fill made again");
+
+    // Other credit rules: the activation fills the current quarter (Q1 on
+    // February 14) in the background; two reports arriving meanwhile wait
+    // for that fill or read it, and the three make one fill.
+    let made = state.workflow.credit_fills.made();
+    ok(addr, "PUT", "/v1/packs/active", rep_reading_pack()).await;
+    let snapshot = state.snapshot.load_full();
+    assert_ne!(snapshot.credit_basis("fy2026"), basis);
+    let report = || {
+        state
+            .workflow
+            .target_progress(&snapshot, "fy2026", "2026-Q1", ProgressBy::Rep)
+    };
+    let (a, b) = tokio::join!(report(), report());
+    let recomputed = state
+        .workflow
+        .target_progress_from_deals(&snapshot, "fy2026", "2026-Q1", ProgressBy::Rep)
+        .await
+        .unwrap();
+    assert_eq!(a.unwrap(), recomputed);
+    assert_eq!(b.unwrap(), recomputed);
+    // The fill is stored after the report that made it answered.
+    for _ in 0..600 {
+        if fill_of(&state, "2026-Q1")
+            .await
+            .is_some_and(|f| f.state == dealrules_store::credits::FillState::Ready)
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        fill_of(&state, "2026-Q1").await.unwrap().state,
+        dealrules_store::credits::FillState::Ready
+    );
+    assert_eq!(state.workflow.credit_fills.made(), made + 1, "one fill for Q1");
+    kept_progress_agrees(&state, "after a credit rule change").await;
+    state.store.close().await;
+}
+
+#[tokio::test]
+async fn kept_credits_carry_over_and_fill_on_activation_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("dealrules.db").display());
+    kept_credits_carry_over_and_fill_on_activation(&url).await;
+}
+
+#[tokio::test]
+async fn kept_credits_carry_over_and_fill_on_activation_on_postgres() {
+    let Some(server) = dealrules_store::scratch::postgres_server() else {
+        eprintln!("skipped: {} is not set", dealrules_store::scratch::POSTGRES_ENV);
+        return;
+    };
+    let url = dealrules_store::scratch::create_postgres_database(&server, "kept_carry")
+        .await
+        .unwrap();
+    kept_credits_carry_over_and_fill_on_activation(&url).await;
+    dealrules_store::scratch::drop_postgres_database(&url).await.unwrap();
+}
+
+/// While the credits of a fill are being stored, a report adds up what the
+/// fill's maker credited with the deals written since credited again: the
+/// store is held up here by a lock on `credits` (PostgreSQL), so the
+/// report cannot be reading stored credits.
+#[tokio::test]
+async fn a_report_while_credits_are_stored_counts_writes_made_since_on_postgres() {
+    use dealrules_core::measure::progress::ProgressBy;
+    let Some(server) = dealrules_store::scratch::postgres_server() else {
+        eprintln!("skipped: {} is not set", dealrules_store::scratch::POSTGRES_ENV);
+        return;
+    };
+    let url = dealrules_store::scratch::create_postgres_database(&server, "kept_storing")
+        .await
+        .unwrap();
+    let (state, _addr) = scenario(&url).await;
+    let v2 = state.snapshot.load_full().version.to_string();
+    let v1 = state.store.deals().history("d1").await.unwrap()[0].version.clone();
+    let mut rng = Seeded(0x5707_2026_1130);
+    random_history(&state.store, &mut rng, 80, &[&v1, &v2], 0).await;
+    numeric_amounts(&state.store).await;
+    set_clock(&state, "2026-02-14T12:00:00Z");
+    let snapshot = state.snapshot.load_full();
+    let month = "2026-03";
+    assert!(fill_of(&state, month).await.is_none());
+    // Inserts into `credits` wait while this transaction lives.
+    sqlx::any::install_default_drivers();
+    let mut blocker = <sqlx::AnyConnection as sqlx::Connection>::connect(&url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut blocker).await.unwrap();
+    sqlx::query("LOCK TABLE credits IN EXCLUSIVE MODE")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    let report = || async {
+        let kept = state
+            .workflow
+            .target_progress(&snapshot, "fy2026", month, ProgressBy::Rep)
+            .await
+            .unwrap();
+        let recomputed = state
+            .workflow
+            .target_progress_from_deals(&snapshot, "fy2026", month, ProgressBy::Rep)
+            .await
+            .unwrap();
+        assert_eq!(kept, recomputed);
+        kept
+    };
+    let first = report().await;
+    // Writes after the fill was read: one deal won in March, one moved out.
+    edit_deal(&state.store, "d4", |d| {
+        d.stage = "won".into();
+        d.fields["closed_at"] = json!("2026-03-05");
+    })
+    .await;
+    edit_deal(&state.store, "r0009", |d| {
+        d.stage = "won".into();
+        d.fields["closed_at"] = json!("2026-03-20");
+        d.fields["amount"] = json!(4321);
+    })
+    .await;
+    let meanwhile = report().await;
+    assert_ne!(first, meanwhile, "the writes count");
+    assert_eq!(
+        fill_of(&state, month).await.unwrap().state,
+        dealrules_store::credits::FillState::Filling,
+        "still being stored"
+    );
+    sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
+    for _ in 0..600 {
+        if fill_of(&state, month)
+            .await
+            .is_some_and(|f| f.state == dealrules_store::credits::FillState::Ready)
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Stored, then brought up to date by the marks: the same answer.
+    assert_eq!(report().await, meanwhile);
+    state.store.close().await;
+    drop(blocker);
     dealrules_store::scratch::drop_postgres_database(&url).await.unwrap();
 }

@@ -1,17 +1,21 @@
 //! The credits a targets progress report adds up (migration 0012), kept
-//! per *fill*: the credits of the deals one period reads, as the plans of
-//! one pack version fed by one Targets document credit them.
+//! per *fill*: the credits of the deals one period reads, as the plans fed
+//! by one Targets document credit them under one set of credit rules (the
+//! fill's *basis*).
 //!
-//! A fill is made by the first report that asks for it and is then kept
-//! exact by marks rather than by time:
+//! A fill is made when a pack version goes live or by the first report
+//! that asks for it, and is then kept exact by marks rather than by time:
 //!
 //! - every write of a deal (the transaction that writes its facts, see
 //!   [`crate::summaries`]) marks the deal in the fills whose period read it
 //!   before the write or reads it after;
 //! - every change of a person marks, in every fill, the deals they own that
 //!   the fill's period reads (a deal carries its owner as of its close date);
-//! - a new pack version is a new fill (the fills of other versions are
-//!   dropped when it is made).
+//! - a fill belongs to a *basis*, a fingerprint of the credit rules that
+//!   made it (migration 0013), not to a pack version: a new pack version
+//!   whose rules have the same basis reads the fills already made, one
+//!   with other rules makes new ones (and the fills no active Targets
+//!   document reads are dropped when one is made).
 //!
 //! The next report credits the marked deals again and clears the marks it
 //! saw; a mark written meanwhile has a new value and stays for the report
@@ -34,9 +38,12 @@ use crate::{Analytics, Backend, Db, Deal, Result, StoreError, query_err};
 /// The advisory lock key of fills and marks (PostgreSQL).
 const FILL_LOCK: i64 = 0x6372_6564_6974; // "credit"
 
-/// Rows per multi-row insert: 9 columns x 400 stays under both databases'
+/// Deals per statement when marking and clearing: under both databases'
 /// parameter limits.
 const CHUNK: usize = 400;
+
+/// Credits stored per statement (one JSON parameter).
+const JSON_CHUNK: usize = 5000;
 
 /// A fill's state: being made by a report, or ready to be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +58,19 @@ pub enum FillState {
 pub struct CreditFill {
     pub id: String,
     pub state: FillState,
+}
+
+/// Which fill: a Targets document's period, under credit rules of one
+/// basis (a fingerprint of what decides the credits, made by the workflow).
+#[derive(Debug, Clone, Copy)]
+pub struct FillKey<'a> {
+    pub basis: &'a str,
+    pub targets: &'a str,
+    /// Its label: 2026-Q1, 2026-03, 2026.
+    pub period: &'a str,
+    /// YYYY-MM-DD.
+    pub first_day: &'a str,
+    pub last_day: &'a str,
 }
 
 /// A rep's credit from one deal.
@@ -168,19 +188,13 @@ impl Db {
 }
 
 impl Analytics {
-    /// The fill of `targets` over `period` (its days `first_day` to
-    /// `last_day`) under pack `version`: the one stored, or a new one,
-    /// empty and `Filling`, made now (and the fills of other pack versions
-    /// dropped).
-    pub async fn credit_fill(
-        &self,
-        version: &str,
-        targets: &str,
-        period: &str,
-        first_day: &str,
-        last_day: &str,
-    ) -> Result<CreditFill> {
-        if let Some(fill) = self.find_fill(&self.pool, version, targets, period).await? {
+    /// The fill `key`: the one stored (made by this pack version or by any
+    /// other whose credit rules have the same basis), or a new one, empty
+    /// and `Filling`, made now under pack `version`. Making one drops the
+    /// fills no longer read: those whose targets and basis are not among
+    /// `live` (the active version's Targets documents and their bases).
+    pub async fn credit_fill(&self, key: &FillKey<'_>, version: &str, live: &[(String, String)]) -> Result<CreditFill> {
+        if let Some(fill) = self.find_fill(&self.pool, key).await? {
             return Ok(fill);
         }
         let mut tx = self.begin_write().await?;
@@ -191,20 +205,26 @@ impl Analytics {
                 .await
                 .map_err(query_err("making a credit fill"))?;
         }
-        if let Some(fill) = self.find_fill(&mut *tx, version, targets, period).await? {
+        if let Some(fill) = self.find_fill(&mut *tx, key).await? {
             tx.commit().await?;
             return Ok(fill);
         }
-        // The fills of other pack versions: reports read the active one.
-        let old: Vec<String> = sqlx::query("SELECT id FROM credit_fills WHERE pack_version <> $1")
-            .bind(version)
+        let stored = sqlx::query("SELECT id, targets, basis FROM credit_fills")
             .fetch_all(&mut *tx)
             .await
-            .map_err(query_err("reading credit fills"))?
-            .iter()
-            .map(|r| r.try_get::<String, _>(0))
-            .collect::<std::result::Result<_, _>>()
             .map_err(query_err("reading credit fills"))?;
+        let mut old = Vec::new();
+        for r in &stored {
+            let e = || query_err("reading credit fills");
+            let (id, targets, basis): (String, String, String) = (
+                r.try_get(0).map_err(e())?,
+                r.try_get(1).map_err(e())?,
+                r.try_get(2).map_err(e())?,
+            );
+            if !live.iter().any(|(t, b)| *t == targets && *b == basis) {
+                old.push(id);
+            }
+        }
         for id in &old {
             for table in ["credits", "credit_marks"] {
                 sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE fill_id = $1")))
@@ -221,39 +241,44 @@ impl Analytics {
         }
         let id = self.new_id();
         sqlx::query(
-            "INSERT INTO credit_fills (id, pack_version, targets, period, first_day, last_day, state, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'filling', $7)",
+            "INSERT INTO credit_fills (id, basis, pack_version, targets, period, first_day, last_day, state, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'filling', $8)",
         )
         .bind(&id)
+        .bind(key.basis)
         .bind(version)
-        .bind(targets)
-        .bind(period)
-        .bind(first_day)
-        .bind(last_day)
+        .bind(key.targets)
+        .bind(key.period)
+        .bind(key.first_day)
+        .bind(key.last_day)
         .bind(crate::timestamp_now())
         .execute(&mut *tx)
         .await
         .map_err(query_err("making a credit fill"))?;
         tx.commit().await?;
-        tracing::info!(%targets, %period, %version, fill = %id, "credit fill made");
+        tracing::info!(targets = %key.targets, period = %key.period, %version, basis = %key.basis, fill = %id, dropped = old.len(), "credit fill made");
         Ok(CreditFill {
             id,
             state: FillState::Filling,
         })
     }
 
-    async fn find_fill<'e, E>(&self, conn: E, version: &str, targets: &str, period: &str) -> Result<Option<CreditFill>>
+    /// The fill `key`, if one is stored.
+    pub async fn find_credit_fill(&self, key: &FillKey<'_>) -> Result<Option<CreditFill>> {
+        self.find_fill(&self.pool, key).await
+    }
+
+    async fn find_fill<'e, E>(&self, conn: E, key: &FillKey<'_>) -> Result<Option<CreditFill>>
     where
         E: sqlx::Executor<'e, Database = sqlx::Any>,
     {
-        let row =
-            sqlx::query("SELECT id, state FROM credit_fills WHERE pack_version = $1 AND targets = $2 AND period = $3")
-                .bind(version)
-                .bind(targets)
-                .bind(period)
-                .fetch_optional(conn)
-                .await
-                .map_err(query_err("reading credit fills"))?;
+        let row = sqlx::query("SELECT id, state FROM credit_fills WHERE targets = $1 AND period = $2 AND basis = $3")
+            .bind(key.targets)
+            .bind(key.period)
+            .bind(key.basis)
+            .fetch_optional(conn)
+            .await
+            .map_err(query_err("reading credit fills"))?;
         row.map(|r| {
             let id: String = r.try_get(0).map_err(query_err("reading credit fills"))?;
             let state: String = r.try_get(1).map_err(query_err("reading credit fills"))?;
@@ -267,6 +292,35 @@ impl Analytics {
             })
         })
         .transpose()
+    }
+
+    /// The state of the fill `id`, or `None` once it has been dropped.
+    pub async fn credit_fill_state(&self, id: &str) -> Result<Option<FillState>> {
+        let row = sqlx::query("SELECT state FROM credit_fills WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_err("reading credit fills"))?;
+        row.map(|r| {
+            r.try_get::<String, _>(0)
+                .map(|s| {
+                    if s == "ready" {
+                        FillState::Ready
+                    } else {
+                        FillState::Filling
+                    }
+                })
+                .map_err(query_err("reading credit fills"))
+        })
+        .transpose()
+    }
+
+    /// Whether a fill's maker holds its row lock while it reads and
+    /// credits (PostgreSQL, where nodes share the database and a report
+    /// on another node should wait for the fill rather than make it
+    /// again); on SQLite the write lock is held only to store.
+    pub fn fills_held_across_nodes(&self) -> bool {
+        self.backend == Backend::Postgres
     }
 
     /// Locks the fill `id` for the rest of the transaction (PostgreSQL; on
@@ -308,32 +362,60 @@ impl Analytics {
         Ok(())
     }
 
+    /// Stores `rows` in the fill `id`, a few thousand to a statement: each
+    /// statement's rows go as one JSON array (one parameter) that the
+    /// database takes apart, rather than nine parameters a row, which both
+    /// databases bind and plan row by row.
     async fn insert_credits(&self, conn: &mut AnyConnection, id: &str, rows: &[CreditRow]) -> Result<()> {
-        for chunk in rows.chunks(CHUNK) {
-            let mut sql = String::from(
-                "INSERT INTO credits (fill_id, deal_id, rep, credit, units, scale, closed_on, product, channel) VALUES ",
-            );
-            crate::placeholders::push_rows(&mut sql, self.backend, chunk.len(), 9);
-            // Two plans crediting one rep from one deal: the first plan's
-            // credit counts (as the report's own reading takes it).
-            sql.push_str(" ON CONFLICT (fill_id, deal_id, rep) DO NOTHING");
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for c in chunk {
-                let (units, scale) = units(c.credit);
-                q = q
-                    .bind(id)
-                    .bind(&c.deal_id)
-                    .bind(&c.rep)
-                    .bind(c.credit.to_string())
-                    .bind(units)
-                    .bind(scale)
-                    .bind(&c.closed_on)
-                    .bind(c.product.clone())
-                    .bind(c.channel.clone());
+        // Two plans crediting one rep from one deal: the first plan's
+        // credit counts (as the report's own reading takes it).
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "INSERT INTO credits (fill_id, deal_id, rep, credit, units, scale, closed_on, product, channel) \
+                 SELECT $1, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), \
+                 json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]'), \
+                 json_extract(value, '$[6]'), json_extract(value, '$[7]') FROM json_each($2) WHERE true \
+                 ON CONFLICT (fill_id, deal_id, rep) DO NOTHING"
             }
-            q.execute(&mut *conn).await.map_err(query_err("storing credits"))?;
+            Backend::Postgres => {
+                "INSERT INTO credits (fill_id, deal_id, rep, credit, units, scale, closed_on, product, channel) \
+                 SELECT $1, r->>0, r->>1, r->>2, (r->>3)::BIGINT, (r->>4)::BIGINT, r->>5, r->>6, r->>7 \
+                 FROM json_array_elements($2::json) AS r \
+                 ON CONFLICT (fill_id, deal_id, rep) DO NOTHING"
+            }
+        };
+        for chunk in rows.chunks(JSON_CHUNK) {
+            let json: Vec<serde_json::Value> = chunk
+                .iter()
+                .map(|c| {
+                    let (units, scale) = units(c.credit);
+                    serde_json::json!([
+                        c.deal_id,
+                        c.rep,
+                        c.credit.to_string(),
+                        units,
+                        scale,
+                        c.closed_on,
+                        c.product,
+                        c.channel
+                    ])
+                })
+                .collect();
+            let text = serde_json::Value::Array(json).to_string();
+            sqlx::query(sql)
+                .bind(id)
+                .bind(text)
+                .execute(&mut *conn)
+                .await
+                .map_err(query_err("storing credits"))?;
         }
         Ok(())
+    }
+
+    /// A connection for reads outside a write transaction: the marks and
+    /// deals a report credits while a fill's credits are being stored.
+    pub async fn read_connection(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>> {
+        self.pool.acquire().await.map_err(query_err("reading credit marks"))
     }
 
     /// The marks of the fill `id`: (deal, mark).

@@ -106,6 +106,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0012_credit_summaries.sql"),
     ),
     (
+        13,
+        "credit_fill_basis",
+        include_str!("../migrations/0013_credit_fill_basis.sql"),
+    ),
+    (
         14,
         "import_indexes",
         include_str!("../migrations/0014_import_indexes.sql"),

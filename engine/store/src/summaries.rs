@@ -888,21 +888,60 @@ impl Analytics {
     /// The deals closed or cancelled from day `first` to day `last`
     /// (`YYYY-MM-DD`, both included), in id order.
     pub async fn deals_closed_or_cancelled_between(&self, first: &str, last: &str) -> Result<Vec<Deal>> {
-        let sql = format!(
-            "SELECT {DEAL_COLUMNS} FROM deals WHERE id IN (\
-             SELECT deal_id FROM deal_facts WHERE closed_on >= $1 AND closed_on <= $2 \
-             UNION SELECT deal_id FROM deal_facts WHERE cancelled_on >= $3 AND cancelled_on <= $4) ORDER BY id"
-        );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(first)
-            .bind(last)
-            .bind(first)
-            .bind(last)
+        let rows = closed_or_cancelled_between(first, last)
             .fetch_all(&self.pool)
             .await
             .map_err(query_err("reading deals"))?;
         rows.iter().map(deal_row).collect()
     }
+
+    /// The deals of [`Analytics::deals_closed_or_cancelled_between`],
+    /// handed to `to` `batch` at a time as they are read, so the receiver
+    /// works on one batch while the next is read. Stops early, without
+    /// error, when the receiver is gone.
+    pub async fn send_deals_closed_or_cancelled_between(
+        &self,
+        first: &str,
+        last: &str,
+        batch: usize,
+        to: tokio::sync::mpsc::Sender<Vec<Deal>>,
+    ) -> Result<()> {
+        use futures_util::TryStreamExt;
+        let batch = batch.max(1);
+        let mut rows = closed_or_cancelled_between(first, last).fetch(&self.pool);
+        let mut deals = Vec::with_capacity(batch);
+        while let Some(r) = rows.try_next().await.map_err(query_err("reading deals"))? {
+            deals.push(deal_row(&r)?);
+            if deals.len() == batch
+                && to
+                    .send(std::mem::replace(&mut deals, Vec::with_capacity(batch)))
+                    .await
+                    .is_err()
+            {
+                return Ok(());
+            }
+        }
+        if !deals.is_empty() {
+            let _ = to.send(deals).await;
+        }
+        Ok(())
+    }
+}
+
+/// The query of the deals closed or cancelled from `first` to `last`.
+fn closed_or_cancelled_between<'q>(
+    first: &'q str,
+    last: &'q str,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    sqlx::query(AssertSqlSafe(format!(
+        "SELECT {DEAL_COLUMNS} FROM deals WHERE id IN (\
+         SELECT deal_id FROM deal_facts WHERE closed_on >= $1 AND closed_on <= $2 \
+         UNION SELECT deal_id FROM deal_facts WHERE cancelled_on >= $3 AND cancelled_on <= $4) ORDER BY id"
+    )))
+    .bind(first)
+    .bind(last)
+    .bind(first)
+    .bind(last)
 }
 
 #[cfg(test)]

@@ -379,3 +379,84 @@ async fn nodes_opening_an_unsummarized_database_at_once_build_its_summaries_once
     }
     scratch::drop_postgres_database(&url).await.unwrap();
 }
+
+/// Kept credits: a fill is found by its targets, period and credit basis
+/// whichever pack version asks; its credits go in as JSON batches and come
+/// back added up exactly (integers summed by the database, a credit too
+/// large for a BIGINT added up here); making a fill drops those no active
+/// Targets document reads.
+#[tokio::test]
+async fn kept_credits_are_stored_summed_and_found_by_basis() {
+    use dealrules_store::credits::{CreditRow, FillKey, FillState};
+    use rust_decimal::Decimal;
+    on_every_backend("kept_credits_store", |url| async move {
+        let store = Store::open(&url).await.unwrap();
+        let analytics = store.analytics();
+        let key = |basis| FillKey {
+            basis,
+            targets: "fy2026",
+            period: "2026-Q1",
+            first_day: "2026-01-01",
+            last_day: "2026-03-31",
+        };
+        let live = |basis: &str| vec![("fy2026".to_string(), basis.to_string())];
+        let fill = analytics.credit_fill(&key("b1"), "v1", &live("b1")).await.unwrap();
+        assert_eq!(fill.state, FillState::Filling);
+        let row = |deal: &str, rep: &str, credit: &str, day: &str, product: Option<&str>| CreditRow {
+            deal_id: deal.into(),
+            rep: rep.into(),
+            credit: credit.parse().unwrap(),
+            closed_on: day.into(),
+            product: product.map(str::to_string),
+            channel: None,
+        };
+        // More rows than one statement takes, so the batches are exercised.
+        let mut rows: Vec<CreditRow> = (0..12_000)
+            .map(|i| row(&format!("d{i:05}"), "ana", "0.01", "2026-02-01", None))
+            .collect();
+        rows.push(row(
+            "big",
+            "bo",
+            "1234567890123456789012345.5",
+            "2026-02-01",
+            Some("cloud"),
+        ));
+        rows.push(row("big2", "bo", "0.5", "2026-02-01", Some("cloud")));
+        rows.push(row("neg", "bo", "-7", "2026-03-02", None));
+        let mut tx = store.begin_write().await.unwrap();
+        assert_eq!(
+            analytics.lock_credit_fill(&mut tx, &fill.id).await.unwrap(),
+            Some(FillState::Filling)
+        );
+        analytics.fill_credits(&mut tx, &fill.id, &rows).await.unwrap();
+        tx.commit().await.unwrap();
+        let summed = analytics.summed_credits(&fill.id).await.unwrap();
+        let sum = |rep: &str, day: &str| {
+            summed
+                .iter()
+                .find(|s| s.rep == rep && s.closed_on == day)
+                .map(|s| s.credit)
+                .unwrap()
+        };
+        assert_eq!(sum("ana", "2026-02-01"), Decimal::new(12_000, 2));
+        assert_eq!(
+            sum("bo", "2026-02-01"),
+            "1234567890123456789012346".parse::<Decimal>().unwrap()
+        );
+        assert_eq!(sum("bo", "2026-03-02"), Decimal::from(-7));
+        assert_eq!(summed.len(), 3);
+        assert_eq!(summed[1].product.as_deref(), Some("cloud"));
+        // Another pack version with the same basis finds it, ready.
+        let again = analytics.credit_fill(&key("b1"), "v2", &live("b1")).await.unwrap();
+        assert_eq!((again.id.as_str(), again.state), (fill.id.as_str(), FillState::Ready));
+        // One with another basis makes its own and drops the first.
+        let other = analytics.credit_fill(&key("b2"), "v3", &live("b2")).await.unwrap();
+        assert_ne!(other.id, fill.id);
+        assert_eq!(other.state, FillState::Filling);
+        assert!(analytics.find_credit_fill(&key("b1")).await.unwrap().is_none());
+        assert_eq!(analytics.credit_fill_state(&fill.id).await.unwrap(), None);
+        assert!(analytics.summed_credits(&fill.id).await.unwrap().is_empty());
+        store.close().await;
+    })
+    .await;
+}

@@ -15,7 +15,7 @@ use dealrules_core::plan_input::{PlanInput, RosterVersion, StoredDeal, period_of
 use dealrules_core::targets::Targets;
 use dealrules_core::{DecideError, Snapshot};
 use dealrules_model::{AlertSchedule, Kind, Spec};
-use dealrules_store::credits::{CreditRow, FillState};
+use dealrules_store::credits::{CreditRow, FillKey, FillState};
 use dealrules_store::people::BEGINNING;
 use dealrules_store::summaries::FactsKey;
 use dealrules_store::{Deal, OutboxRow, OutboxState, Store};
@@ -186,12 +186,77 @@ impl Workflow {
             )));
         }
         let now = self.clock.now();
-        let (roster, credits) = if credits_keepable(snapshot, targets) {
-            kept_credits(&self.store, snapshot, targets, &period, &now).await?
-        } else {
-            read_credits(&self.store, snapshot, targets, &period, &now).await?
+        let (roster, credits) = match basis_of(snapshot, targets) {
+            Some(basis) => {
+                kept_credits(
+                    &self.store,
+                    &self.credit_fills,
+                    snapshot,
+                    targets,
+                    &basis,
+                    &period,
+                    &now,
+                )
+                .await?
+            }
+            None => read_credits(&self.store, snapshot, targets, &period, &now).await?,
         };
         progress(targets, &period, by, &roster, &credits, now.date_naive()).map_err(WorkflowError::Unprocessable)
+    }
+
+    /// Makes the kept credits of the periods reports are likeliest to ask
+    /// for next under `snapshot`, so the first of them finds them ready:
+    /// for each Targets document whose credits are kept, the quarter of the
+    /// server's today (what the console opens on; the year's first or last
+    /// quarter outside it) and, when its `pace_alert` checks a month or the
+    /// year, that period too. Run by the activation owner right after a
+    /// pack version goes live; a fill a pack version with the same credit
+    /// rules made is read, not made again, and a report arriving meanwhile
+    /// waits for the fill under way rather than making its own. How many
+    /// fills it went through.
+    pub async fn fill_current_credits(&self, snapshot: &Snapshot) -> Result<usize, WorkflowError> {
+        let today = self.clock.now().date_naive();
+        let mut done = 0;
+        for targets in snapshot.all_targets() {
+            let Some(basis) = basis_of(snapshot, targets) else {
+                continue;
+            };
+            let year = targets.year();
+            let quarter = match today.year().cmp(&year) {
+                std::cmp::Ordering::Equal => (today.month() - 1) / 3 + 1,
+                std::cmp::Ordering::Less => 1,
+                std::cmp::Ordering::Greater => 4,
+            };
+            let mut labels = vec![format!("{year}-Q{quarter}")];
+            if today.year() == year {
+                match targets.pace_settings().map(|a| a.period) {
+                    Some(dealrules_model::PeriodKind::Month) => labels.push(format!("{year}-{:02}", today.month())),
+                    Some(dealrules_model::PeriodKind::Year) => labels.push(year.to_string()),
+                    _ => {}
+                }
+            }
+            for label in labels {
+                let period = period_of(&label).map_err(WorkflowError::Invalid)?;
+                let now = self.clock.now();
+                let started = std::time::Instant::now();
+                kept_credits(
+                    &self.store,
+                    &self.credit_fills,
+                    snapshot,
+                    targets,
+                    &basis,
+                    &period,
+                    &now,
+                )
+                .await?;
+                tracing::info!(
+                    targets = %targets.name, period = %label, version = %snapshot.version,
+                    ms = started.elapsed().as_millis() as u64, "kept credits made for the new pack version"
+                );
+                done += 1;
+            }
+        }
+        Ok(done)
     }
 
     /// Progress as [`Workflow::target_progress`] measures it, with every
@@ -590,12 +655,22 @@ async fn read_credits(
     let end = day_text(period.end);
     let roster = roster_of(store.people().people_between(BEGINNING, &end).await?);
     // The store's summary finds the deals closed or cancelled in the
-    // period by index; the period's own rule then reads each.
-    let deals = store
-        .analytics()
-        .deals_closed_or_cancelled_between(&day_text(period.start), &end)
-        .await?;
-    let credits = credit_deals(snapshot, targets, period, &roster, &deals, now)?;
+    // period by index; the period's own rule then reads each. Read by one
+    // task and credited here a page at a time, so the two overlap.
+    let (to, mut pages) = tokio::sync::mpsc::channel(4);
+    let (analytics, start) = (store.analytics(), day_text(period.start));
+    let reader = tokio::spawn(async move {
+        analytics
+            .send_deals_closed_or_cancelled_between(&start, &end, PAGE as usize, to)
+            .await
+    });
+    let mut credits = Vec::new();
+    while let Some(deals) = pages.recv().await {
+        credits.extend(credit_deals(snapshot, targets, period, &roster, &deals, now)?);
+    }
+    reader
+        .await
+        .map_err(|e| internal(format!("reading the period's deals: {e}")))??;
     Ok((roster, credits))
 }
 
@@ -636,10 +711,7 @@ fn credit_deals(
         for (d, funnel) in deal_json.iter().zip(&funnels) {
             let stage = d["stage"].as_str().unwrap_or_default();
             let won = match snapshot.funnel(funnel) {
-                Some(f) => f.stage(stage).is_some_and(|i| {
-                    let s = &f.stages[i];
-                    s.terminal && (&*s.id == "won" || s.probability == Decimal::ONE)
-                }),
+                Some(f) => f.stage(stage).is_some_and(|i| f.is_won(i)),
                 None => stage == "won",
             };
             let (Some(c), true) = (closed(d), won) else { continue };
@@ -702,36 +774,220 @@ fn credit_rows(credits: &[Credited]) -> Vec<CreditRow> {
         .collect()
 }
 
-/// The roster and the credits of `period`, from the credits the store
-/// keeps for this pack version, Targets document and period (see
-/// [`dealrules_store::credits`]): made by the first report that asks (by
-/// [`read_credits`]), then brought up to date by crediting again the deals
-/// marked since (written, or their owner changed on the roster), and read
-/// added up by rep, day, product and channel.
-async fn kept_credits(
+/// A fill being stored: its id and what its maker credited.
+type BeingStored = (String, Arc<Vec<Credited>>);
+
+/// The fills of kept credits being made by this process, so that a report
+/// (or the fill started when a pack version goes live) arriving while one
+/// is made waits for it rather than making it again. Across nodes sharing
+/// a PostgreSQL database the fill's row lock does the same (see
+/// [`kept_credits`]).
+#[derive(Default)]
+pub struct FillGate {
+    making: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Fills whose credits are being stored, by key: the fill's id and the
+    /// credits its maker read, for the reports that ask meanwhile.
+    storing: std::sync::Mutex<HashMap<String, BeingStored>>,
+    made: std::sync::atomic::AtomicU64,
+}
+
+impl FillGate {
+    /// How many fills this process has made (read and credited whole).
+    pub fn made(&self) -> u64 {
+        self.made.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn storing_of(&self, key: &str) -> Option<BeingStored> {
+        let storing = self.storing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        storing.get(key).cloned()
+    }
+
+    fn set_storing(&self, key: &str, kept: Option<BeingStored>) {
+        let mut storing = self.storing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match kept {
+            Some(k) => storing.insert(key.to_string(), k),
+            None => storing.remove(key),
+        };
+    }
+
+    fn lock_of(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut making = self.making.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Locks no one holds or waits for are let go.
+        making.retain(|_, l| Arc::strong_count(l) > 1);
+        making.entry(key.to_string()).or_default().clone()
+    }
+}
+
+/// The credit basis of `targets` in `snapshot`, when its credits can be
+/// kept (see [`dealrules_core::Snapshot::credit_basis`]).
+fn basis_of(snapshot: &Snapshot, targets: &Targets) -> Option<String> {
+    credits_keepable(snapshot, targets).then(|| snapshot.credit_basis(&targets.name))
+}
+
+/// The Targets documents of `snapshot` whose credits are kept, with their
+/// bases: the fills the active version reads.
+fn live_fills(snapshot: &Snapshot) -> Vec<(String, String)> {
+    snapshot
+        .all_targets()
+        .into_iter()
+        .filter_map(|t| Some((t.name.to_string(), basis_of(snapshot, t)?)))
+        .collect()
+}
+
+/// The roster and the credits of `period` while the fill `id` is being
+/// stored: `kept`, what its maker read and credited, with the deals marked
+/// in the fill since (written, or their owner changed) credited again now,
+/// as the report after the store will.
+async fn credits_while_stored(
     store: &Store,
     snapshot: &Snapshot,
     targets: &Targets,
     period: &dealrules_core::period::Period,
     now: &DateTime<Utc>,
+    id: &str,
+    kept: &[Credited],
+) -> Result<(Vec<RosterVersion>, Vec<Credited>), WorkflowError> {
+    let analytics = store.analytics();
+    let mut conn = analytics.read_connection().await?;
+    // Marks, then the roster and the deals: a write after the marks were
+    // read is a write after this report began reading.
+    let marks = analytics.credit_marks(&mut conn, id).await?;
+    let roster = roster_of(
+        store
+            .people()
+            .people_between_in(&mut conn, BEGINNING, &day_text(period.end))
+            .await?,
+    );
+    let ids: Vec<&str> = marks.iter().map(|(d, _)| d.as_str()).collect();
+    let deals = analytics.deals_in(&mut conn, &ids).await?;
+    drop(conn);
+    let marked: HashSet<&str> = ids.iter().copied().collect();
+    let mut credits: Vec<Credited> = kept
+        .iter()
+        .filter(|c| !marked.contains(c.deal.as_str()))
+        .cloned()
+        .collect();
+    credits.extend(credit_deals(snapshot, targets, period, &roster, &deals, now)?);
+    Ok((roster, credits))
+}
+
+/// The roster and the credits of `period`, from the credits the store
+/// keeps for this credit basis, Targets document and period (see
+/// [`dealrules_store::credits`]): made by the first report that asks (by
+/// [`read_credits`]) unless a pack version with the same credit rules made
+/// them already, then brought up to date by crediting again the deals
+/// marked since (written, or their owner changed on the roster), and read
+/// added up by rep, day, product and channel.
+async fn kept_credits(
+    store: &Arc<Store>,
+    gate: &Arc<FillGate>,
+    snapshot: &Snapshot,
+    targets: &Targets,
+    basis: &str,
+    period: &dealrules_core::period::Period,
+    now: &DateTime<Utc>,
 ) -> Result<(Vec<RosterVersion>, Vec<Credited>), WorkflowError> {
     let (first, last) = (day_text(period.start), day_text(period.end));
     let analytics = store.analytics();
-    let fill = analytics
-        .credit_fill(&snapshot.version, &targets.name, &period.label, &first, &last)
+    let key = FillKey {
+        basis,
+        targets: &targets.name,
+        period: &period.label,
+        first_day: &first,
+        last_day: &last,
+    };
+    let mut fill = analytics
+        .credit_fill(&key, &snapshot.version, &live_fills(snapshot))
         .await?;
     if fill.state == FillState::Filling {
-        // Read after the fill was made: a deal written from then on is
-        // marked in it.
-        let (roster, credits) = read_credits(store, snapshot, targets, period, now).await?;
-        let mut tx = store.begin_write().await?;
-        if analytics.lock_credit_fill(&mut tx, &fill.id).await? == Some(FillState::Filling) {
-            analytics
-                .fill_credits(&mut tx, &fill.id, &credit_rows(&credits))
-                .await?;
-            tx.commit().await?;
+        // One maker per fill in this process: the others wait for it to
+        // have read and credited, then add up what it read (and what was
+        // written since) while its credits are stored, or read them kept.
+        let gate_key = format!("{basis}/{}/{}", targets.name, period.label);
+        let making = gate.lock_of(&gate_key).lock_owned().await;
+        // Published before the gate opens, withdrawn once stored: absent
+        // here, the fill is stored (or was never made, or failed).
+        if let Some((id, credits)) = gate.storing_of(&gate_key)
+            && id == fill.id
+        {
+            drop(making);
+            return credits_while_stored(store, snapshot, targets, period, now, &id, &credits).await;
         }
-        return Ok((roster, credits));
+        if let Some(now_stored) = analytics.find_credit_fill(&key).await? {
+            fill = now_stored;
+        }
+        if fill.state == FillState::Filling {
+            // PostgreSQL: the fill's row is held until its credits are
+            // stored, so a report on another node waits for them (SQLite
+            // has one writer process, and holds its write lock only to
+            // store).
+            let mut held = None;
+            if analytics.fills_held_across_nodes() {
+                let mut tx = store.begin_write().await?;
+                match analytics.lock_credit_fill(&mut tx, &fill.id).await? {
+                    Some(FillState::Filling) => held = Some(tx),
+                    Some(FillState::Ready) => {
+                        tx.commit().await?;
+                        fill.state = FillState::Ready;
+                    }
+                    // Dropped for a newer pack version's meanwhile: this
+                    // report reads its period whole.
+                    None => {
+                        tx.commit().await?;
+                        return read_credits(store, snapshot, targets, period, now).await;
+                    }
+                }
+            }
+            if fill.state == FillState::Filling {
+                // Read after the fill was made: a deal written from then on
+                // is marked in it.
+                let started = std::time::Instant::now();
+                let (roster, credits) = read_credits(store, snapshot, targets, period, now).await?;
+                let read = started.elapsed();
+                gate.made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                // This report answers from what it credited, and so do the
+                // reports asking while the credits are stored (with the
+                // deals marked since credited again).
+                let rows = credit_rows(&credits);
+                let credits = Arc::new(credits);
+                gate.set_storing(&gate_key, Some((fill.id.clone(), credits.clone())));
+                drop(making);
+                let (store, id) = (store.clone(), fill.id.clone());
+                let (name, label) = (targets.name.to_string(), period.label.clone());
+                let gate = gate.clone();
+                tokio::spawn(async move {
+                    let stored = std::time::Instant::now();
+                    let analytics = store.analytics();
+                    let done = async {
+                        let mut tx = match held {
+                            Some(tx) => tx,
+                            None => store.begin_write().await?,
+                        };
+                        if analytics.lock_credit_fill(&mut tx, &id).await? == Some(FillState::Filling) {
+                            analytics.fill_credits(&mut tx, &id, &rows).await?;
+                            tx.commit().await?;
+                        }
+                        Ok::<(), dealrules_store::StoreError>(())
+                    }
+                    .await;
+                    // Stored (or not: left `filling`, the next report makes
+                    // it again); either way no longer read from memory.
+                    gate.set_storing(&gate_key, None);
+                    match done {
+                        Ok(()) => tracing::info!(
+                            targets = %name, period = %label, credits = rows.len(),
+                            read_and_credited_ms = read.as_millis() as u64,
+                            stored_ms = stored.elapsed().as_millis() as u64,
+                            "kept credits filled"
+                        ),
+                        Err(e) => {
+                            tracing::warn!(targets = %name, period = %label, error = %e, "storing kept credits failed")
+                        }
+                    }
+                });
+                return Ok((roster, Arc::unwrap_or_clone(credits)));
+            }
+        }
     }
     if analytics.has_credit_marks(&fill.id).await? {
         let mut tx = store.begin_write().await?;
@@ -751,9 +1007,14 @@ async fn kept_credits(
         }
     }
     let roster = roster_of(store.people().people_between(BEGINNING, &last).await?);
-    let credits = analytics
-        .summed_credits(&fill.id)
-        .await?
+    let summed = analytics.summed_credits(&fill.id).await?;
+    // A fill is dropped (its credits and its row in one transaction) when
+    // another pack version makes its own: still there after the sums were
+    // read, the sums are all of it.
+    if analytics.credit_fill_state(&fill.id).await?.is_none() {
+        return read_credits(store, snapshot, targets, period, now).await;
+    }
+    let credits = summed
         .into_iter()
         .map(|s| {
             let closed = NaiveDate::parse_from_str(&s.closed_on, "%Y-%m-%d")

@@ -40,6 +40,8 @@ pub struct Workflow {
     pub long_work: Arc<LongWork>,
     /// How far the incentive runs computing on this node have got.
     pub run_progress: crate::run_progress::ProgressBoard,
+    /// The fills of kept credits this process is making.
+    pub credit_fills: Arc<crate::measured::FillGate>,
 }
 
 impl Workflow {
@@ -56,6 +58,7 @@ impl Workflow {
             node,
             long_work,
             run_progress: Default::default(),
+            credit_fills: Default::default(),
         })
     }
 }
