@@ -26,6 +26,7 @@ pub mod delivery;
 pub mod demo;
 mod error;
 mod facts;
+mod fill_gate;
 pub mod impact;
 pub mod imports;
 pub mod incentive_runs;

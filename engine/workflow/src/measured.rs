@@ -23,6 +23,7 @@ use rust_decimal::Decimal;
 use serde_json::Value as Json;
 
 use crate::error::{WorkflowError, internal};
+use crate::fill_gate::FillGate;
 use crate::runtime::Workflow;
 
 /// Deals read per page.
@@ -774,50 +775,6 @@ fn credit_rows(credits: &[Credited]) -> Vec<CreditRow> {
         .collect()
 }
 
-/// A fill being stored: its id and what its maker credited.
-type BeingStored = (String, Arc<Vec<Credited>>);
-
-/// The fills of kept credits being made by this process, so that a report
-/// (or the fill started when a pack version goes live) arriving while one
-/// is made waits for it rather than making it again. Across nodes sharing
-/// a PostgreSQL database the fill's row lock does the same (see
-/// [`kept_credits`]).
-#[derive(Default)]
-pub struct FillGate {
-    making: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// Fills whose credits are being stored, by key: the fill's id and the
-    /// credits its maker read, for the reports that ask meanwhile.
-    storing: std::sync::Mutex<HashMap<String, BeingStored>>,
-    made: std::sync::atomic::AtomicU64,
-}
-
-impl FillGate {
-    /// How many fills this process has made (read and credited whole).
-    pub fn made(&self) -> u64 {
-        self.made.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    fn storing_of(&self, key: &str) -> Option<BeingStored> {
-        let storing = self.storing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        storing.get(key).cloned()
-    }
-
-    fn set_storing(&self, key: &str, kept: Option<BeingStored>) {
-        let mut storing = self.storing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        match kept {
-            Some(k) => storing.insert(key.to_string(), k),
-            None => storing.remove(key),
-        };
-    }
-
-    fn lock_of(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut making = self.making.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        // Locks no one holds or waits for are let go.
-        making.retain(|_, l| Arc::strong_count(l) > 1);
-        making.entry(key.to_string()).or_default().clone()
-    }
-}
-
 /// The credit basis of `targets` in `snapshot`, when its credits can be
 /// kept (see [`dealrules_core::Snapshot::credit_basis`]).
 fn basis_of(snapshot: &Snapshot, targets: &Targets) -> Option<String> {
@@ -944,7 +901,7 @@ async fn kept_credits(
                 let started = std::time::Instant::now();
                 let (roster, credits) = read_credits(store, snapshot, targets, period, now).await?;
                 let read = started.elapsed();
-                gate.made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                gate.count_made();
                 // This report answers from what it credited, and so do the
                 // reports asking while the credits are stored (with the
                 // deals marked since credited again).

@@ -41,7 +41,7 @@ pub struct Workflow {
     /// How far the incentive runs computing on this node have got.
     pub run_progress: crate::run_progress::ProgressBoard,
     /// The fills of kept credits this process is making.
-    pub credit_fills: Arc<crate::measured::FillGate>,
+    pub credit_fills: Arc<crate::fill_gate::FillGate>,
 }
 
 impl Workflow {
