@@ -52,6 +52,17 @@ pub enum FillState {
     Ready,
 }
 
+impl FillState {
+    /// The state as `credit_fills.state` stores it.
+    fn stored(state: &str) -> FillState {
+        if state == "ready" {
+            FillState::Ready
+        } else {
+            FillState::Filling
+        }
+    }
+}
+
 /// A fill: the credits of one period's deals under one pack version and
 /// Targets document.
 #[derive(Debug, Clone, PartialEq)]
@@ -284,11 +295,7 @@ impl Analytics {
             let state: String = r.try_get(1).map_err(query_err("reading credit fills"))?;
             Ok(CreditFill {
                 id,
-                state: if state == "ready" {
-                    FillState::Ready
-                } else {
-                    FillState::Filling
-                },
+                state: FillState::stored(&state),
             })
         })
         .transpose()
@@ -296,23 +303,8 @@ impl Analytics {
 
     /// The state of the fill `id`, or `None` once it has been dropped.
     pub async fn credit_fill_state(&self, id: &str) -> Result<Option<FillState>> {
-        let row = sqlx::query("SELECT state FROM credit_fills WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
+        self.fill_state(&self.pool, "SELECT state FROM credit_fills WHERE id = $1", id)
             .await
-            .map_err(query_err("reading credit fills"))?;
-        row.map(|r| {
-            r.try_get::<String, _>(0)
-                .map(|s| {
-                    if s == "ready" {
-                        FillState::Ready
-                    } else {
-                        FillState::Filling
-                    }
-                })
-                .map_err(query_err("reading credit fills"))
-        })
-        .transpose()
     }
 
     /// Whether a fill's maker holds its row lock while it reads and
@@ -331,20 +323,21 @@ impl Analytics {
             Backend::Sqlite => "SELECT state FROM credit_fills WHERE id = $1",
             Backend::Postgres => "SELECT state FROM credit_fills WHERE id = $1 FOR UPDATE",
         };
+        self.fill_state(conn, sql, id).await
+    }
+
+    async fn fill_state<'e, E>(&self, conn: E, sql: &'static str, id: &str) -> Result<Option<FillState>>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::Any>,
+    {
         let row = sqlx::query(sql)
             .bind(id)
-            .fetch_optional(&mut *conn)
+            .fetch_optional(conn)
             .await
             .map_err(query_err("reading credit fills"))?;
         row.map(|r| {
             r.try_get::<String, _>(0)
-                .map(|s| {
-                    if s == "ready" {
-                        FillState::Ready
-                    } else {
-                        FillState::Filling
-                    }
-                })
+                .map(|s| FillState::stored(&s))
                 .map_err(query_err("reading credit fills"))
         })
         .transpose()
