@@ -15,7 +15,9 @@
 //!   made it (migration 0013), not to a pack version: a new pack version
 //!   whose rules have the same basis reads the fills already made, one
 //!   with other rules makes new ones (and the fills no active Targets
-//!   document reads are dropped when one is made).
+//!   document reads are dropped when one is made: their rows at once,
+//!   their credits and marks in short transactions once the new fill is
+//!   stored, migration 0015).
 //!
 //! The next report credits the marked deals again and clears the marks it
 //! saw; a mark written meanwhile has a new value and stays for the report
@@ -32,8 +34,7 @@ use std::collections::HashMap;
 use rust_decimal::Decimal;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
-use crate::deal_import::{DEAL_COLUMNS, deal_row};
-use crate::{Analytics, Backend, Db, Deal, Result, StoreError, query_err};
+use crate::{Analytics, Backend, Db, Result, StoreError, query_err};
 
 /// The advisory lock key of fills and marks (PostgreSQL).
 const FILL_LOCK: i64 = 0x6372_6564_6974; // "credit"
@@ -44,6 +45,11 @@ const CHUNK: usize = 400;
 
 /// Credits stored per statement (one JSON parameter).
 const JSON_CHUNK: usize = 5000;
+
+/// Deals whose credits (or marks) of a dropped fill one transaction
+/// deletes: short enough for a deal write to get the SQLite write lock
+/// in between.
+const DROP_CHUNK: usize = 5000;
 
 /// A fill's state: being made by a report, or ready to be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +110,37 @@ pub struct SummedCredit {
     pub product: Option<String>,
     pub channel: Option<String>,
     pub credit: Decimal,
+}
+
+/// What crediting reads of a deal: no context, times or revision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DealToCredit {
+    pub id: String,
+    pub funnel: String,
+    pub owner: String,
+    pub stage: String,
+    /// The deal's fields (a JSON object).
+    pub fields: serde_json::Value,
+    /// RFC 3339.
+    pub stage_entered_at: String,
+}
+
+/// The columns [`deal_to_credit`] reads, in its order.
+pub(crate) const CREDIT_COLUMNS: &str = "id, funnel, owner, stage, fields, stage_entered_at";
+
+pub(crate) fn deal_to_credit(r: &sqlx::any::AnyRow) -> Result<DealToCredit> {
+    let s = |i: usize| r.try_get::<String, _>(i).map_err(query_err("reading a deal"));
+    Ok(DealToCredit {
+        id: s(0)?,
+        funnel: s(1)?,
+        owner: s(2)?,
+        stage: s(3)?,
+        fields: serde_json::from_str(&s(4)?).map_err(|e| StoreError::Query {
+            what: "reading a deal",
+            source: sqlx::Error::Decode(Box::new(e)),
+        })?,
+        stage_entered_at: s(5)?,
+    })
 }
 
 /// A credit as an integer of its own scale, when it fits a BIGINT.
@@ -204,6 +241,8 @@ impl Analytics {
     /// and `Filling`, made now under pack `version`. Making one drops the
     /// fills no longer read: those whose targets and basis are not among
     /// `live` (the active version's Targets documents and their bases).
+    /// Their rows go now, so no report reads them; their credits and marks
+    /// stay until [`Analytics::clear_dropped_fills`].
     pub async fn credit_fill(&self, key: &FillKey<'_>, version: &str, live: &[(String, String)]) -> Result<CreditFill> {
         if let Some(fill) = self.find_fill(&self.pool, key).await? {
             return Ok(fill);
@@ -236,14 +275,18 @@ impl Analytics {
                 old.push(id);
             }
         }
+        // The dropped fills' rows go here; their credits and marks later,
+        // a few thousand at a time ([`Analytics::clear_dropped_fills`]).
+        let now = crate::timestamp_now();
         for id in &old {
-            for table in ["credits", "credit_marks"] {
-                sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE fill_id = $1")))
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(query_err("dropping a credit fill"))?;
-            }
+            sqlx::query(
+                "INSERT INTO credit_fills_dropped (id, dropped_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("dropping a credit fill"))?;
             sqlx::query("DELETE FROM credit_fills WHERE id = $1")
                 .bind(id)
                 .execute(&mut *tx)
@@ -262,7 +305,7 @@ impl Analytics {
         .bind(key.period)
         .bind(key.first_day)
         .bind(key.last_day)
-        .bind(crate::timestamp_now())
+        .bind(&now)
         .execute(&mut *tx)
         .await
         .map_err(query_err("making a credit fill"))?;
@@ -272,6 +315,51 @@ impl Analytics {
             id,
             state: FillState::Filling,
         })
+    }
+
+    /// Deletes the credits and marks of the fills dropped by
+    /// [`Analytics::credit_fill`], [`DROP_CHUNK`] rows to a transaction so
+    /// that deal writes go on meanwhile: run after a new fill is stored,
+    /// and it finishes what a run stopped half way (a restart) left. How
+    /// many rows it deleted.
+    pub async fn clear_dropped_fills(&self) -> Result<u64> {
+        let dropped = sqlx::query("SELECT id FROM credit_fills_dropped ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_err("reading dropped credit fills"))?;
+        let mut deleted = 0;
+        for r in &dropped {
+            let id: String = r.try_get(0).map_err(query_err("reading dropped credit fills"))?;
+            for table in ["credits", "credit_marks"] {
+                let sql = format!(
+                    "DELETE FROM {table} WHERE fill_id = $1 AND deal_id IN \
+                     (SELECT deal_id FROM {table} WHERE fill_id = $2 ORDER BY deal_id LIMIT {DROP_CHUNK})"
+                );
+                loop {
+                    let mut tx = self.begin_write().await?;
+                    let done = sqlx::query(AssertSqlSafe(sql.clone()))
+                        .bind(&id)
+                        .bind(&id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(query_err("clearing a dropped credit fill"))?
+                        .rows_affected();
+                    tx.commit().await?;
+                    deleted += done;
+                    if done == 0 {
+                        break;
+                    }
+                }
+            }
+            let mut tx = self.begin_write().await?;
+            sqlx::query("DELETE FROM credit_fills_dropped WHERE id = $1")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await
+                .map_err(query_err("clearing a dropped credit fill"))?;
+            tx.commit().await?;
+        }
+        Ok(deleted)
     }
 
     /// The fill `key`, if one is stored.
@@ -440,10 +528,10 @@ impl Analytics {
     }
 
     /// The deals of `ids` that exist, read in `conn`.
-    pub async fn deals_in(&self, conn: &mut AnyConnection, ids: &[&str]) -> Result<Vec<Deal>> {
+    pub async fn deals_in(&self, conn: &mut AnyConnection, ids: &[&str]) -> Result<Vec<DealToCredit>> {
         let mut found = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
-            let mut sql = format!("SELECT {DEAL_COLUMNS} FROM deals WHERE id IN (");
+            let mut sql = format!("SELECT {CREDIT_COLUMNS} FROM deals WHERE id IN (");
             crate::placeholders::push_list(&mut sql, self.backend, 1, chunk.len());
             sql.push_str(") ORDER BY id");
             let mut q = sqlx::query(AssertSqlSafe(sql));
@@ -452,7 +540,7 @@ impl Analytics {
             }
             let rows = q.fetch_all(&mut *conn).await.map_err(query_err("reading deals"))?;
             for r in &rows {
-                found.push(deal_row(r)?);
+                found.push(deal_to_credit(r)?);
             }
         }
         Ok(found)

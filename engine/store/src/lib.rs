@@ -115,6 +115,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "import_indexes",
         include_str!("../migrations/0014_import_indexes.sql"),
     ),
+    (15, "credit_reads", include_str!("../migrations/0015_credit_reads.sql")),
 ];
 
 /// Largest page `decisions` returns.

@@ -17,7 +17,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde_json::Value;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
-use crate::deal_import::{DEAL_COLUMNS, deal_row};
+use crate::credits::{CREDIT_COLUMNS, DealToCredit, deal_to_credit};
 use crate::{Analytics, Deal, Deals, Result, Store, query_err, timestamp};
 
 /// The name of the rebuild in `summary_builds`.
@@ -454,6 +454,7 @@ impl Store {
                 "credit_marks",
                 "credits",
                 "credit_fills",
+                "credit_fills_dropped",
             ] {
                 sqlx::query(AssertSqlSafe(format!("DELETE FROM {table}")))
                     .execute(&mut *tx)
@@ -887,12 +888,12 @@ impl Analytics {
 
     /// The deals closed or cancelled from day `first` to day `last`
     /// (`YYYY-MM-DD`, both included), in id order.
-    pub async fn deals_closed_or_cancelled_between(&self, first: &str, last: &str) -> Result<Vec<Deal>> {
+    pub async fn deals_closed_or_cancelled_between(&self, first: &str, last: &str) -> Result<Vec<DealToCredit>> {
         let rows = closed_or_cancelled_between(first, last)
             .fetch_all(&self.pool)
             .await
             .map_err(query_err("reading deals"))?;
-        rows.iter().map(deal_row).collect()
+        rows.iter().map(deal_to_credit).collect()
     }
 
     /// The deals of [`Analytics::deals_closed_or_cancelled_between`],
@@ -904,14 +905,14 @@ impl Analytics {
         first: &str,
         last: &str,
         batch: usize,
-        to: tokio::sync::mpsc::Sender<Vec<Deal>>,
+        to: tokio::sync::mpsc::Sender<Vec<DealToCredit>>,
     ) -> Result<()> {
         use futures_util::TryStreamExt;
         let batch = batch.max(1);
         let mut rows = closed_or_cancelled_between(first, last).fetch(&self.pool);
         let mut deals = Vec::with_capacity(batch);
         while let Some(r) = rows.try_next().await.map_err(query_err("reading deals"))? {
-            deals.push(deal_row(&r)?);
+            deals.push(deal_to_credit(&r)?);
             if deals.len() == batch
                 && to
                     .send(std::mem::replace(&mut deals, Vec::with_capacity(batch)))
@@ -928,13 +929,15 @@ impl Analytics {
     }
 }
 
-/// The query of the deals closed or cancelled from `first` to `last`.
+/// The query of the deals closed or cancelled from `first` to `last`: the
+/// ids from the indexes of close and cancel days, which carry them
+/// (migration 0015), then each deal by id, in id order.
 fn closed_or_cancelled_between<'q>(
     first: &'q str,
     last: &'q str,
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
     sqlx::query(AssertSqlSafe(format!(
-        "SELECT {DEAL_COLUMNS} FROM deals WHERE id IN (\
+        "SELECT {CREDIT_COLUMNS} FROM deals WHERE id IN (\
          SELECT deal_id FROM deal_facts WHERE closed_on >= $1 AND closed_on <= $2 \
          UNION SELECT deal_id FROM deal_facts WHERE cancelled_on >= $3 AND cancelled_on <= $4) ORDER BY id"
     )))

@@ -455,7 +455,17 @@ async fn kept_credits_are_stored_summed_and_found_by_basis() {
         assert_eq!(other.state, FillState::Filling);
         assert!(analytics.find_credit_fill(&key("b1")).await.unwrap().is_none());
         assert_eq!(analytics.credit_fill_state(&fill.id).await.unwrap(), None);
+        // Its credits go after, a few thousand to a transaction (more
+        // rows here than one takes), and only the dropped fill's.
+        let mut tx = store.begin_write().await.unwrap();
+        analytics.lock_credit_fill(&mut tx, &other.id).await.unwrap();
+        analytics.fill_credits(&mut tx, &other.id, &rows[..2]).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(analytics.summed_credits(&fill.id).await.unwrap().len(), 3);
+        assert_eq!(analytics.clear_dropped_fills().await.unwrap(), 12_003);
         assert!(analytics.summed_credits(&fill.id).await.unwrap().is_empty());
+        assert_eq!(analytics.summed_credits(&other.id).await.unwrap().len(), 1);
+        assert_eq!(analytics.clear_dropped_fills().await.unwrap(), 0);
         store.close().await;
     })
     .await;

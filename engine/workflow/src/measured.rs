@@ -15,7 +15,7 @@ use dealrules_core::plan_input::{PlanInput, RosterVersion, StoredDeal, period_of
 use dealrules_core::targets::Targets;
 use dealrules_core::{DecideError, Snapshot};
 use dealrules_model::{AlertSchedule, Kind, Spec};
-use dealrules_store::credits::{CreditRow, FillKey, FillState};
+use dealrules_store::credits::{CreditRow, DealToCredit, FillKey, FillState};
 use dealrules_store::people::BEGINNING;
 use dealrules_store::summaries::FactsKey;
 use dealrules_store::{Deal, OutboxRow, OutboxState, Store};
@@ -682,7 +682,7 @@ fn credit_deals(
     targets: &Targets,
     period: &dealrules_core::period::Period,
     roster: &[RosterVersion],
-    deals: &[Deal],
+    deals: &[DealToCredit],
     now: &DateTime<Utc>,
 ) -> Result<Vec<Credited>, WorkflowError> {
     let mut input = PlanInput::new(period, roster.to_vec());
@@ -940,6 +940,19 @@ async fn kept_credits(
                         Err(e) => {
                             tracing::warn!(targets = %name, period = %label, error = %e, "storing kept credits failed")
                         }
+                    }
+                    // Then the credits of the fills this one replaced (their
+                    // rows went when it was made), after the reports that
+                    // waited for it.
+                    let cleared = std::time::Instant::now();
+                    match analytics.clear_dropped_fills().await {
+                        Ok(0) => {}
+                        Ok(rows) => tracing::info!(
+                            rows,
+                            ms = cleared.elapsed().as_millis() as u64,
+                            "credits of dropped fills deleted"
+                        ),
+                        Err(e) => tracing::warn!(error = %e, "deleting the credits of dropped fills failed"),
                     }
                 });
                 return Ok((roster, Arc::unwrap_or_clone(credits)));
