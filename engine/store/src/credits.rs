@@ -113,7 +113,7 @@ pub struct SummedCredit {
 }
 
 /// What crediting reads of a deal: no context, times or revision.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 pub struct DealToCredit {
     pub id: String,
     pub funnel: String,
@@ -125,21 +125,18 @@ pub struct DealToCredit {
     pub stage_entered_at: String,
 }
 
-/// The columns [`deal_to_credit`] reads, in its order.
-pub(crate) const CREDIT_COLUMNS: &str = "id, funnel, owner, stage, fields, stage_entered_at";
+/// Deals read per statement for crediting: each statement answers one
+/// JSON array of them (one row), which the database builds and this side
+/// parses at once, rather than a row and six values a deal through the
+/// driver (three quarters of the read's time at 333,334 deals on SQLite).
+pub(crate) const READ_CHUNK: usize = 5000;
 
-pub(crate) fn deal_to_credit(r: &sqlx::any::AnyRow) -> Result<DealToCredit> {
-    let s = |i: usize| r.try_get::<String, _>(i).map_err(query_err("reading a deal"));
-    Ok(DealToCredit {
-        id: s(0)?,
-        funnel: s(1)?,
-        owner: s(2)?,
-        stage: s(3)?,
-        fields: serde_json::from_str(&s(4)?).map_err(|e| StoreError::Query {
-            what: "reading a deal",
-            source: sqlx::Error::Decode(Box::new(e)),
-        })?,
-        stage_entered_at: s(5)?,
+/// A JSON array the database built, parsed.
+fn parsed<T: serde::de::DeserializeOwned>(r: &sqlx::any::AnyRow, what: &'static str) -> Result<T> {
+    let text: Option<String> = r.try_get(0).map_err(query_err(what))?;
+    serde_json::from_str(text.as_deref().unwrap_or("[]")).map_err(|e| StoreError::Query {
+        what,
+        source: sqlx::Error::Decode(Box::new(e)),
     })
 }
 
@@ -527,23 +524,61 @@ impl Analytics {
         Ok(row.is_some())
     }
 
-    /// The deals of `ids` that exist, read in `conn`.
+    /// The deals of `ids` that exist, read in `conn`, in id order.
     pub async fn deals_in(&self, conn: &mut AnyConnection, ids: &[&str]) -> Result<Vec<DealToCredit>> {
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "SELECT json_group_array(json_array(id, funnel, owner, stage, json(fields), stage_entered_at)) \
+                 FROM deals WHERE id IN (SELECT value FROM json_each($1))"
+            }
+            Backend::Postgres => {
+                "SELECT json_agg(json_build_array(id, funnel, owner, stage, fields::json, stage_entered_at))::text \
+                 FROM deals WHERE id IN (SELECT json_array_elements_text($1::json))"
+            }
+        };
         let mut found = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(500) {
-            let mut sql = format!("SELECT {CREDIT_COLUMNS} FROM deals WHERE id IN (");
-            crate::placeholders::push_list(&mut sql, self.backend, 1, chunk.len());
-            sql.push_str(") ORDER BY id");
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            let rows = q.fetch_all(&mut *conn).await.map_err(query_err("reading deals"))?;
-            for r in &rows {
-                found.push(deal_to_credit(r)?);
-            }
+        for chunk in ids.chunks(READ_CHUNK) {
+            let list = serde_json::to_string(chunk).map_err(|e| StoreError::BadArgument(e.to_string()))?;
+            let row = sqlx::query(sql)
+                .bind(list)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(query_err("reading deals"))?;
+            let mut deals: Vec<DealToCredit> = parsed(&row, "reading deals")?;
+            deals.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+            found.append(&mut deals);
         }
         Ok(found)
+    }
+
+    /// The ids of the deals closed or cancelled from day `first` to day
+    /// `last` (both included), in order: from the indexes of close and
+    /// cancel days, which carry them (migration 0015).
+    pub(crate) async fn ids_closed_or_cancelled_between(
+        &self,
+        conn: &mut AnyConnection,
+        first: &str,
+        last: &str,
+    ) -> Result<Vec<String>> {
+        let agg = match self.backend {
+            Backend::Sqlite => "json_group_array(deal_id)",
+            Backend::Postgres => "json_agg(deal_id)::text",
+        };
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {agg} FROM (SELECT deal_id FROM deal_facts WHERE closed_on >= $1 AND closed_on <= $2 \
+             UNION ALL SELECT deal_id FROM deal_facts WHERE cancelled_on >= $3 AND cancelled_on <= $4) AS ids"
+        )))
+        .bind(first)
+        .bind(last)
+        .bind(first)
+        .bind(last)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(query_err("reading deals"))?;
+        let mut ids: Vec<String> = parsed(&row, "reading deals")?;
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
     }
 
     /// Replaces the credits of the marked deals of fill `id` with `rows`

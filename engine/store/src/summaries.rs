@@ -17,7 +17,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde_json::Value;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
-use crate::credits::{CREDIT_COLUMNS, DealToCredit, deal_to_credit};
+use crate::credits::DealToCredit;
 use crate::{Analytics, Deal, Deals, Result, Store, query_err, timestamp};
 
 /// The name of the rebuild in `summary_builds`.
@@ -889,62 +889,48 @@ impl Analytics {
     /// The deals closed or cancelled from day `first` to day `last`
     /// (`YYYY-MM-DD`, both included), in id order.
     pub async fn deals_closed_or_cancelled_between(&self, first: &str, last: &str) -> Result<Vec<DealToCredit>> {
-        let rows = closed_or_cancelled_between(first, last)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(query_err("reading deals"))?;
-        rows.iter().map(deal_to_credit).collect()
+        let (to, mut pages) = tokio::sync::mpsc::channel(4);
+        let (reading, mut deals) = tokio::join!(self.send_deals_closed_or_cancelled_between(first, last, to), async {
+            let mut deals = Vec::new();
+            while let Some(mut page) = pages.recv().await {
+                deals.append(&mut page);
+            }
+            deals
+        });
+        reading?;
+        deals.shrink_to_fit();
+        Ok(deals)
     }
 
     /// The deals of [`Analytics::deals_closed_or_cancelled_between`],
-    /// handed to `to` `batch` at a time as they are read, so the receiver
-    /// works on one batch while the next is read. Stops early, without
-    /// error, when the receiver is gone.
+    /// handed to `to` a few thousand at a time as they are read, so the
+    /// receiver works on one page while the next is read; all of them as
+    /// of one moment (one read transaction, repeatable read on
+    /// PostgreSQL). Stops early, without error, when the receiver is gone.
     pub async fn send_deals_closed_or_cancelled_between(
         &self,
         first: &str,
         last: &str,
-        batch: usize,
         to: tokio::sync::mpsc::Sender<Vec<DealToCredit>>,
     ) -> Result<()> {
-        use futures_util::TryStreamExt;
-        let batch = batch.max(1);
-        let mut rows = closed_or_cancelled_between(first, last).fetch(&self.pool);
-        let mut deals = Vec::with_capacity(batch);
-        while let Some(r) = rows.try_next().await.map_err(query_err("reading deals"))? {
-            deals.push(deal_to_credit(&r)?);
-            if deals.len() == batch
-                && to
-                    .send(std::mem::replace(&mut deals, Vec::with_capacity(batch)))
-                    .await
-                    .is_err()
-            {
-                return Ok(());
+        let mut tx = self.pool.begin().await.map_err(query_err("reading deals"))?;
+        if self.backend == crate::Backend::Postgres {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *tx)
+                .await
+                .map_err(query_err("reading deals"))?;
+        }
+        let ids = self.ids_closed_or_cancelled_between(&mut tx, first, last).await?;
+        for chunk in ids.chunks(crate::credits::READ_CHUNK) {
+            let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            let deals = self.deals_in(&mut tx, &refs).await?;
+            if to.send(deals).await.is_err() {
+                break;
             }
         }
-        if !deals.is_empty() {
-            let _ = to.send(deals).await;
-        }
+        tx.rollback().await.map_err(query_err("reading deals"))?;
         Ok(())
     }
-}
-
-/// The query of the deals closed or cancelled from `first` to `last`: the
-/// ids from the indexes of close and cancel days, which carry them
-/// (migration 0015), then each deal by id, in id order.
-fn closed_or_cancelled_between<'q>(
-    first: &'q str,
-    last: &'q str,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
-    sqlx::query(AssertSqlSafe(format!(
-        "SELECT {CREDIT_COLUMNS} FROM deals WHERE id IN (\
-         SELECT deal_id FROM deal_facts WHERE closed_on >= $1 AND closed_on <= $2 \
-         UNION SELECT deal_id FROM deal_facts WHERE cancelled_on >= $3 AND cancelled_on <= $4) ORDER BY id"
-    )))
-    .bind(first)
-    .bind(last)
-    .bind(first)
-    .bind(last)
 }
 
 #[cfg(test)]

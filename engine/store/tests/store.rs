@@ -470,3 +470,96 @@ async fn kept_credits_are_stored_summed_and_found_by_basis() {
     })
     .await;
 }
+
+/// What crediting reads of a period's deals, a few thousand to a
+/// statement as one JSON array the database builds: every deal closed or
+/// cancelled in the period, once, in id order, across the statements'
+/// boundary, with its fields exactly as stored (a decimal's trailing zero,
+/// a number past 64 bits, Chinese text, escapes, nesting).
+#[tokio::test]
+async fn a_periods_deals_are_read_whole_and_exact_for_crediting() {
+    use dealrules_store::Deal;
+    use serde_json::json;
+    on_every_backend("deals_to_credit", |url| async move {
+        let store = Store::open(&url).await.unwrap();
+        let deal = |i: usize, stage: &str, fields: serde_json::Value| Deal {
+            id: format!("d{i:05}"),
+            funnel: "b2b".into(),
+            owner: format!("rep{}", i % 7),
+            stage: stage.into(),
+            fields,
+            context: json!({"rep": {"region": "华东"}}),
+            stage_entered_at: "2026-02-03T04:05:06.789Z".into(),
+            created_at: "2026-01-02T00:00:00.000Z".into(),
+            updated_at: "2026-02-03T04:05:06.789Z".into(),
+            revision: 1,
+        };
+        // 5,003 won in February (more than one statement reads), one lost
+        // in March, one won in April (outside Q1), one open.
+        let mut deals: Vec<Deal> = (0..5003)
+            .map(|i| deal(i, "won", json!({"amount": 1000 + i, "closed_at": "2026-02-10"})))
+            .collect();
+        let exact: serde_json::Value = serde_json::from_str(
+            r#"{"amount": 1234.50, "big": 123456789012345678901234567890, "customer": "上海某某科技有限公司",
+                "note": "a \"quoted\" line\nand a tab\t\\ \u00e9", "lines": [{"sku": "A-1", "qty": 2}],
+                "closed_at": "2026-03-31"}"#,
+        )
+        .unwrap();
+        deals.push(deal(7001, "won", exact));
+        // Won in December, cancelled in March: Q1 reads it (a clawback).
+        deals.push(deal(
+            7002,
+            "won",
+            json!({"amount": 5, "closed_at": "2025-12-20", "cancelled_at": "2026-03-01"}),
+        ));
+        deals.push(deal(7003, "won", json!({"amount": 5, "closed_at": "2026-04-01"})));
+        deals.push(deal(7004, "proposal", json!({"amount": 5})));
+        store
+            .deals()
+            .import_deals(&deals, "sha256:test", "test", "2026-03-31T00:00:00.000Z", &|_| {
+                Vec::new()
+            })
+            .await
+            .unwrap();
+        let read = store
+            .analytics()
+            .deals_closed_or_cancelled_between("2026-01-01", "2026-03-31")
+            .await
+            .unwrap();
+        let want: Vec<&Deal> = deals[..5005].iter().collect();
+        assert_eq!(read.len(), want.len());
+        for (got, want) in read.iter().zip(&want) {
+            assert_eq!(
+                (
+                    &got.id,
+                    &got.funnel,
+                    &got.owner,
+                    &got.stage,
+                    &got.fields,
+                    &got.stage_entered_at
+                ),
+                (
+                    &want.id,
+                    &want.funnel,
+                    &want.owner,
+                    &want.stage,
+                    &want.fields,
+                    &want.stage_entered_at
+                )
+            );
+        }
+        let exact = read.iter().find(|d| d.id == "d07001").unwrap();
+        assert_eq!(exact.fields["amount"].to_string(), "1234.50");
+        assert_eq!(exact.fields["big"].to_string(), "123456789012345678901234567890");
+        // The same read by id, as the marked deals are credited again.
+        let mut conn = store.analytics().read_connection().await.unwrap();
+        let ids = ["d07001", "d00000", "nope", "d07004"];
+        let by_id = store.analytics().deals_in(&mut conn, &ids).await.unwrap();
+        let got: Vec<&str> = by_id.iter().map(|d| d.id.as_str()).collect();
+        assert_eq!(got, ["d00000", "d07001", "d07004"]);
+        assert_eq!(by_id[1].fields, deals[5003].fields);
+        drop(conn);
+        store.close().await;
+    })
+    .await;
+}

@@ -660,11 +660,7 @@ async fn read_credits(
     // task and credited here a page at a time, so the two overlap.
     let (to, mut pages) = tokio::sync::mpsc::channel(4);
     let (analytics, start) = (store.analytics(), day_text(period.start));
-    let reader = tokio::spawn(async move {
-        analytics
-            .send_deals_closed_or_cancelled_between(&start, &end, PAGE as usize, to)
-            .await
-    });
+    let reader = tokio::spawn(async move { analytics.send_deals_closed_or_cancelled_between(&start, &end, to).await });
     let mut credits = Vec::new();
     while let Some(deals) = pages.recv().await {
         credits.extend(credit_deals(snapshot, targets, period, &roster, &deals, now)?);
