@@ -34,6 +34,7 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
+use dealrules_expr::funcs::{day_text, parse_date};
 use dealrules_model::PeriodKind;
 use serde_json::{Map, Value};
 
@@ -74,20 +75,20 @@ pub fn period_of(label: &str) -> Result<Period, String> {
     Period::parse(label, kind)
 }
 
+/// The day a text starts with: its first ten characters as `YYYY-MM-DD`.
+fn day_of(s: &str) -> Option<NaiveDate> {
+    parse_date(s.get(..10)?).ok()
+}
+
 fn date_of(v: Option<&Value>) -> Option<NaiveDate> {
-    let s = v?.as_str()?;
-    NaiveDate::parse_from_str(s.get(..10)?, "%Y-%m-%d").ok()
+    day_of(v?.as_str()?)
 }
 
 /// When a deal closed, if it did (see the module's rules).
 pub fn close_date(deal: &StoredDeal<'_>) -> Option<NaiveDate> {
     date_of(deal.fields.get("closed_at"))
         .or_else(|| date_of(deal.fields.get("booked_on")))
-        .or_else(|| {
-            (deal.stage == "won")
-                .then(|| NaiveDate::parse_from_str(deal.stage_entered_at.get(..10)?, "%Y-%m-%d").ok())
-                .flatten()
-        })
+        .or_else(|| (deal.stage == "won").then(|| day_of(deal.stage_entered_at)).flatten())
 }
 
 /// When a deal was cancelled, if it was.
@@ -126,7 +127,7 @@ impl PlanInput {
 
     /// The person `id` as of `date`.
     pub fn person_on(&self, id: &str, date: NaiveDate) -> Option<&RosterVersion> {
-        let day = date.format("%Y-%m-%d").to_string();
+        let day = day_text(date);
         self.roster
             .get(id)?
             .iter()
@@ -136,8 +137,7 @@ impl PlanInput {
     /// Everyone on the roster during the period, each as of their last
     /// version in force in it, by id.
     pub fn reps_in_period(&self) -> Vec<&RosterVersion> {
-        let start = self.period.start.format("%Y-%m-%d").to_string();
-        let end = self.period.end.format("%Y-%m-%d").to_string();
+        let (start, end) = (day_text(self.period.start), day_text(self.period.end));
         self.roster
             .values()
             .filter_map(|versions| {
@@ -173,10 +173,12 @@ impl PlanInput {
 
     /// A deal as the input holds it, if the period reads it.
     pub fn deal(&self, deal: &StoredDeal<'_>) -> Option<Value> {
-        if !Self::reads(&self.period, deal) {
+        let closed = close_date(deal);
+        let reads = closed.is_some_and(|d| self.period.contains(d))
+            || cancel_date(deal).is_some_and(|d| self.period.contains(d));
+        if !reads {
             return None;
         }
-        let closed = close_date(deal);
         let mut d = match deal.fields {
             Value::Object(m) => m.clone(),
             _ => Map::new(),
@@ -185,7 +187,7 @@ impl PlanInput {
         d.insert("owner".into(), Value::String(deal.owner.to_string()));
         d.insert("stage".into(), Value::String(deal.stage.to_string()));
         if let Some(c) = closed {
-            d.insert("closed_at".into(), Value::String(c.format("%Y-%m-%d").to_string()));
+            d.insert("closed_at".into(), Value::String(day_text(c)));
             if !d.contains_key("rep")
                 && let Some(v) = self.person_on(deal.owner, c)
             {

@@ -200,7 +200,10 @@ impl Workflow {
                 )
                 .await?
             }
-            None => read_credits(&self.store, snapshot, targets, &period, &now).await?,
+            None => {
+                let (roster, credits) = read_credits(&self.store, snapshot, targets, &period, &now).await?;
+                (roster, Arc::new(credits))
+            }
         };
         progress(targets, &period, by, &roster, &credits, now.date_naive()).map_err(WorkflowError::Unprocessable)
     }
@@ -639,7 +642,7 @@ fn roster_of(people: Vec<dealrules_store::Person>) -> Vec<RosterVersion> {
 }
 
 fn day_text(d: NaiveDate) -> String {
-    d.format("%Y-%m-%d").to_string()
+    dealrules_expr::funcs::day_text(d)
 }
 
 /// The roster and the credits of deals closed in `period`, each deal read
@@ -839,7 +842,7 @@ async fn kept_credits(
     basis: &str,
     period: &dealrules_core::period::Period,
     now: &DateTime<Utc>,
-) -> Result<(Vec<RosterVersion>, Vec<Credited>), WorkflowError> {
+) -> Result<(Vec<RosterVersion>, Arc<Vec<Credited>>), WorkflowError> {
     let (first, last) = (day_text(period.start), day_text(period.end));
     let analytics = store.analytics();
     let key = FillKey {
@@ -864,7 +867,9 @@ async fn kept_credits(
             && id == fill.id
         {
             drop(making);
-            return credits_while_stored(store, snapshot, targets, period, now, &id, &credits).await;
+            return credits_while_stored(store, snapshot, targets, period, now, &id, &credits)
+                .await
+                .map(|(roster, credits)| (roster, Arc::new(credits)));
         }
         if let Some(now_stored) = analytics.find_credit_fill(&key).await? {
             fill = now_stored;
@@ -887,7 +892,9 @@ async fn kept_credits(
                     // report reads its period whole.
                     None => {
                         tx.commit().await?;
-                        return read_credits(store, snapshot, targets, period, now).await;
+                        return read_credits(store, snapshot, targets, period, now)
+                            .await
+                            .map(|(roster, credits)| (roster, Arc::new(credits)));
                     }
                 }
             }
@@ -901,15 +908,17 @@ async fn kept_credits(
                 // This report answers from what it credited, and so do the
                 // reports asking while the credits are stored (with the
                 // deals marked since credited again).
-                let rows = credit_rows(&credits);
                 let credits = Arc::new(credits);
                 gate.set_storing(&gate_key, Some((fill.id.clone(), credits.clone())));
+                let kept = credits.clone();
                 drop(making);
                 let (store, id) = (store.clone(), fill.id.clone());
                 let (name, label) = (targets.name.to_string(), period.label.clone());
                 let gate = gate.clone();
                 tokio::spawn(async move {
                     let stored = std::time::Instant::now();
+                    let rows = credit_rows(&kept);
+                    drop(kept);
                     let analytics = store.analytics();
                     let done = async {
                         let mut tx = match held {
@@ -951,7 +960,7 @@ async fn kept_credits(
                         Err(e) => tracing::warn!(error = %e, "deleting the credits of dropped fills failed"),
                     }
                 });
-                return Ok((roster, Arc::unwrap_or_clone(credits)));
+                return Ok((roster, credits));
             }
         }
     }
@@ -978,7 +987,9 @@ async fn kept_credits(
     // another pack version makes its own: still there after the sums were
     // read, the sums are all of it.
     if analytics.credit_fill_state(&fill.id).await?.is_none() {
-        return read_credits(store, snapshot, targets, period, now).await;
+        return read_credits(store, snapshot, targets, period, now)
+            .await
+            .map(|(roster, credits)| (roster, Arc::new(credits)));
     }
     let credits = summed
         .into_iter()
@@ -995,5 +1006,5 @@ async fn kept_credits(
             })
         })
         .collect::<Result<Vec<_>, WorkflowError>>()?;
-    Ok((roster, credits))
+    Ok((roster, Arc::new(credits)))
 }
