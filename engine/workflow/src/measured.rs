@@ -192,6 +192,7 @@ impl Workflow {
                 kept_credits(
                     &self.store,
                     &self.credit_fills,
+                    Asker::Report,
                     snapshot,
                     targets,
                     &basis,
@@ -246,6 +247,7 @@ impl Workflow {
                 kept_credits(
                     &self.store,
                     &self.credit_fills,
+                    Asker::Activation,
                     snapshot,
                     targets,
                     &basis,
@@ -827,6 +829,16 @@ async fn credits_while_stored(
     Ok((roster, credits))
 }
 
+/// Who asks for kept credits: a report, for its credits; the activation
+/// owner, only for the fill to be made (a fill already made, or one a
+/// newer pack version has dropped meanwhile, is left as it is, and the
+/// answer is empty).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Asker {
+    Report,
+    Activation,
+}
+
 /// The roster and the credits of `period`, from the credits the store
 /// keeps for this credit basis, Targets document and period (see
 /// [`dealrules_store::credits`]): made by the first report that asks (by
@@ -834,15 +846,18 @@ async fn credits_while_stored(
 /// them already, then brought up to date by crediting again the deals
 /// marked since (written, or their owner changed on the roster), and read
 /// added up by rep, day, product and channel.
+#[allow(clippy::too_many_arguments)]
 async fn kept_credits(
     store: &Arc<Store>,
     gate: &Arc<FillGate>,
+    asker: Asker,
     snapshot: &Snapshot,
     targets: &Targets,
     basis: &str,
     period: &dealrules_core::period::Period,
     now: &DateTime<Utc>,
 ) -> Result<(Vec<RosterVersion>, Arc<Vec<Credited>>), WorkflowError> {
+    let nothing = (Vec::new(), Arc::new(Vec::new()));
     let (first, last) = (day_text(period.start), day_text(period.end));
     let analytics = store.analytics();
     let key = FillKey {
@@ -867,6 +882,9 @@ async fn kept_credits(
             && id == fill.id
         {
             drop(making);
+            if asker == Asker::Activation {
+                return Ok(nothing);
+            }
             return credits_while_stored(store, snapshot, targets, period, now, &id, &credits)
                 .await
                 .map(|(roster, credits)| (roster, Arc::new(credits)));
@@ -892,6 +910,9 @@ async fn kept_credits(
                     // report reads its period whole.
                     None => {
                         tx.commit().await?;
+                        if asker == Asker::Activation {
+                            return Ok(nothing);
+                        }
                         return read_credits(store, snapshot, targets, period, now)
                             .await
                             .map(|(roster, credits)| (roster, Arc::new(credits)));
@@ -963,6 +984,9 @@ async fn kept_credits(
                 return Ok((roster, credits));
             }
         }
+    }
+    if asker == Asker::Activation {
+        return Ok(nothing);
     }
     if analytics.has_credit_marks(&fill.id).await? {
         let mut tx = store.begin_write().await?;
