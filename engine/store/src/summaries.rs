@@ -17,7 +17,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde_json::Value;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
-use crate::credits::DealToCredit;
+use crate::credits::{CREDIT_COLUMNS, DealToCredit, READ_CHUNK, deal_to_credit};
 use crate::{Analytics, Deal, Deals, Result, Store, query_err, timestamp};
 
 /// The name of the rebuild in `summary_builds`.
@@ -905,30 +905,63 @@ impl Analytics {
     /// The deals of [`Analytics::deals_closed_or_cancelled_between`],
     /// handed to `to` a few thousand at a time as they are read, so the
     /// receiver works on one page while the next is read; all of them as
-    /// of one moment (one read transaction, repeatable read on
-    /// PostgreSQL). Stops early, without error, when the receiver is gone.
+    /// of one moment. Stops early, without error, when the receiver is
+    /// gone.
+    ///
+    /// How they are read depends on the database, each the faster of the
+    /// two ways measured at 333,334 deals: SQLite reads the ids, then the
+    /// deals as one JSON array per page, in one read transaction (a row at
+    /// a time, its driver hands each row between threads); PostgreSQL
+    /// streams the rows of one statement (building JSON there costs more
+    /// than sending rows).
     pub async fn send_deals_closed_or_cancelled_between(
         &self,
         first: &str,
         last: &str,
         to: tokio::sync::mpsc::Sender<Vec<DealToCredit>>,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(query_err("reading deals"))?;
-        if self.backend == crate::Backend::Postgres {
-            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                .execute(&mut *tx)
-                .await
-                .map_err(query_err("reading deals"))?;
-        }
-        let ids = self.ids_closed_or_cancelled_between(&mut tx, first, last).await?;
-        for chunk in ids.chunks(crate::credits::READ_CHUNK) {
-            let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-            let deals = self.deals_in(&mut tx, &refs).await?;
-            if to.send(deals).await.is_err() {
-                break;
+        match self.backend {
+            crate::Backend::Sqlite => {
+                let mut tx = self.pool.begin().await.map_err(query_err("reading deals"))?;
+                let ids = self.ids_closed_or_cancelled_between(&mut tx, first, last).await?;
+                for chunk in ids.chunks(READ_CHUNK) {
+                    let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+                    let deals = self.deals_in(&mut tx, &refs).await?;
+                    if to.send(deals).await.is_err() {
+                        break;
+                    }
+                }
+                tx.rollback().await.map_err(query_err("reading deals"))?;
+            }
+            crate::Backend::Postgres => {
+                use futures_util::TryStreamExt;
+                let mut rows = sqlx::query(AssertSqlSafe(format!(
+                    "SELECT {CREDIT_COLUMNS} FROM deals WHERE id IN (\
+                     SELECT deal_id FROM deal_facts WHERE closed_on >= $1 AND closed_on <= $2 \
+                     UNION SELECT deal_id FROM deal_facts WHERE cancelled_on >= $3 AND cancelled_on <= $4) ORDER BY id"
+                )))
+                .bind(first)
+                .bind(last)
+                .bind(first)
+                .bind(last)
+                .fetch(&self.pool);
+                let mut deals = Vec::with_capacity(READ_CHUNK);
+                while let Some(r) = rows.try_next().await.map_err(query_err("reading deals"))? {
+                    deals.push(deal_to_credit(&r)?);
+                    if deals.len() == READ_CHUNK
+                        && to
+                            .send(std::mem::replace(&mut deals, Vec::with_capacity(READ_CHUNK)))
+                            .await
+                            .is_err()
+                    {
+                        return Ok(());
+                    }
+                }
+                if !deals.is_empty() {
+                    let _ = to.send(deals).await;
+                }
             }
         }
-        tx.rollback().await.map_err(query_err("reading deals"))?;
         Ok(())
     }
 }
