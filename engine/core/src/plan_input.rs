@@ -35,6 +35,7 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use dealrules_expr::funcs::{day_text, parse_date};
+use dealrules_expr::{Map as FactMap, Value as Facts};
 use dealrules_model::PeriodKind;
 use serde_json::{Map, Value};
 
@@ -101,6 +102,10 @@ pub struct PlanInput {
     period: Period,
     /// Every version of each person, by id, oldest first.
     roster: BTreeMap<String, Vec<RosterVersion>>,
+    /// Each version's `rep` as facts, in the order of `roster`'s versions
+    /// (made once, shared by every deal of the person:
+    /// [`PlanInput::deal_facts`]).
+    rep_facts: BTreeMap<String, Vec<Facts>>,
     deals: Vec<Value>,
 }
 
@@ -113,9 +118,20 @@ impl PlanInput {
         for versions in roster.values_mut() {
             versions.sort_by(|a, b| a.from.cmp(&b.from));
         }
+        let rep_facts = roster
+            .iter()
+            .map(|(id, versions)| {
+                let facts = versions
+                    .iter()
+                    .map(|v| Facts::from_json(&Value::Object(v.rep.clone())))
+                    .collect();
+                (id.clone(), facts)
+            })
+            .collect();
         PlanInput {
             period: period.clone(),
             roster,
+            rep_facts,
             deals: Vec::new(),
         }
     }
@@ -127,11 +143,16 @@ impl PlanInput {
 
     /// The person `id` as of `date`.
     pub fn person_on(&self, id: &str, date: NaiveDate) -> Option<&RosterVersion> {
+        let versions = self.roster.get(id)?;
+        versions.get(Self::version_on(versions, date)?)
+    }
+
+    /// Which of a person's `versions` is in force on `date`.
+    fn version_on(versions: &[RosterVersion], date: NaiveDate) -> Option<usize> {
         let day = day_text(date);
-        self.roster
-            .get(id)?
+        versions
             .iter()
-            .find(|v| v.from <= day && v.to.as_deref().is_none_or(|to| day.as_str() < to))
+            .position(|v| v.from <= day && v.to.as_deref().is_none_or(|to| day.as_str() < to))
     }
 
     /// Everyone on the roster during the period, each as of their last
@@ -197,6 +218,41 @@ impl PlanInput {
         Some(Value::Object(d))
     }
 
+    /// A deal as facts, as [`PlanInput::deal`] makes it (the same keys and
+    /// values), if the period reads it: built as facts directly, with the
+    /// owner's `rep` shared rather than copied, for a period's deals
+    /// credited by the thousand.
+    pub fn deal_facts(&self, deal: &StoredDeal<'_>) -> Option<Facts> {
+        let closed = close_date(deal);
+        let reads = closed.is_some_and(|d| self.period.contains(d))
+            || cancel_date(deal).is_some_and(|d| self.period.contains(d));
+        if !reads {
+            return None;
+        }
+        let mut facts = match deal.fields {
+            Value::Object(_) => Facts::from_json(deal.fields),
+            _ => Facts::map(FactMap::new()),
+        };
+        let Facts::Map(shared) = &mut facts else {
+            return None;
+        };
+        let map = std::sync::Arc::make_mut(shared);
+        map.insert("id", Facts::str(deal.id));
+        map.insert("owner", Facts::str(deal.owner));
+        map.insert("stage", Facts::str(deal.stage));
+        if let Some(c) = closed {
+            map.insert("closed_at", Facts::str(&day_text(c)));
+            if !map.contains_key("rep")
+                && let Some(versions) = self.roster.get(deal.owner)
+                && let Some(i) = Self::version_on(versions, c)
+                && let Some(rep) = self.rep_facts.get(deal.owner).and_then(|f| f.get(i))
+            {
+                map.insert("rep", rep.clone());
+            }
+        }
+        Some(facts)
+    }
+
     /// The input: `period`, `reps` (everyone on the roster during the
     /// period, as of their last version in it), `deals` and `history` (the
     /// statements of earlier periods, oldest first).
@@ -257,6 +313,60 @@ mod tests {
         assert_eq!(v["deals"][0]["rep"]["region"], "NA");
         assert_eq!(v["deals"][1]["rep"]["region"], "EMEA");
         assert_eq!(v["reps"], json!([{"id": "ana", "role": "ae", "region": "EMEA"}]));
+    }
+
+    /// A deal as facts is the deal as JSON made facts: the same keys in the
+    /// same order, the rep as of the close day, fields that name `id`,
+    /// `stage` or `rep` overridden or kept as the JSON does.
+    #[test]
+    fn a_deals_facts_are_its_json_as_facts() {
+        let period = period_of("2026-Q1").unwrap();
+        let input = PlanInput::new(
+            &period,
+            vec![
+                version("ana", "1900-01-01", Some("2026-02-15"), "NA"),
+                version("ana", "2026-02-15", None, "EMEA"),
+            ],
+        );
+        for (owner, stage, fields) in [
+            (
+                "ana",
+                "won",
+                json!({"amount": 10.50, "closed_at": "2026-02-14T09:00:00Z", "product": "云"}),
+            ),
+            (
+                "ana",
+                "won",
+                json!({"amount": "1e3", "closed_at": "2026-02-15", "id": "other", "stage": "x"}),
+            ),
+            (
+                "ana",
+                "won",
+                json!({"amount": 1, "closed_at": "2026-03-01", "rep": {"region": "APAC"}}),
+            ),
+            (
+                "bo",
+                "won",
+                json!({"amount": 1, "closed_at": "2026-03-01", "lines": [1, {"a": null}]}),
+            ),
+            (
+                "ana",
+                "won",
+                json!({"amount": 1, "closed_at": "2025-12-01", "cancelled_at": "2026-01-05"}),
+            ),
+            ("ana", "proposal", json!({"amount": 1})),
+            ("ana", "won", json!({"amount": 1, "closed_at": "2026-04-01"})),
+        ] {
+            let deal = StoredDeal {
+                id: "d1",
+                owner,
+                stage,
+                fields: &fields,
+                stage_entered_at: "2026-01-01T00:00:00.000Z",
+            };
+            let as_json = input.deal(&deal).map(|d| Facts::from_json(&d));
+            assert!(as_json == input.deal_facts(&deal), "{fields}");
+        }
     }
 
     #[test]

@@ -660,6 +660,7 @@ async fn read_credits(
 ) -> Result<(Vec<RosterVersion>, Vec<Credited>), WorkflowError> {
     let end = day_text(period.end);
     let roster = roster_of(store.people().people_between(BEGINNING, &end).await?);
+    let input = PlanInput::new(period, roster.clone());
     // The store's summary finds the deals closed or cancelled in the
     // period by index; the period's own rule then reads each. Read by one
     // task and credited here a page at a time, so the two overlap.
@@ -668,7 +669,7 @@ async fn read_credits(
     let reader = tokio::spawn(async move { analytics.send_deals_closed_or_cancelled_between(&start, &end, to).await });
     let mut credits = Vec::new();
     while let Some(deals) = pages.recv().await {
-        credits.extend(credit_deals(snapshot, targets, period, &roster, &deals, now)?);
+        credits.extend(credit_deals(snapshot, targets, &input, &deals, now)?);
     }
     reader
         .await
@@ -677,58 +678,61 @@ async fn read_credits(
 }
 
 /// What `deals` credit in `period` (those the period reads; the rest
-/// credit nothing), by the rules of [`read_credits`].
+/// credit nothing), by the rules of [`read_credits`]; `input` holds the
+/// period and the roster.
 fn credit_deals(
     snapshot: &Snapshot,
     targets: &Targets,
-    period: &dealrules_core::period::Period,
-    roster: &[RosterVersion],
+    input: &PlanInput,
     deals: &[DealToCredit],
     now: &DateTime<Utc>,
 ) -> Result<Vec<Credited>, WorkflowError> {
-    let mut input = PlanInput::new(period, roster.to_vec());
-    let mut funnels = Vec::with_capacity(deals.len());
-    for d in deals {
-        if input.add_deal(&StoredDeal {
+    fn stored(d: &DealToCredit) -> StoredDeal<'_> {
+        StoredDeal {
             id: &d.id,
             owner: &d.owner,
             stage: &d.stage,
             fields: &d.fields,
             stage_entered_at: &d.stage_entered_at,
-        }) {
-            funnels.push(d.funnel.as_str());
         }
     }
-    let json = input.finish(vec![]);
-    let deal_json: &[Json] = json["deals"].as_array().map(Vec::as_slice).unwrap_or(&[]);
-    let text = |d: &Json, k: &str| d[k].as_str().map(str::to_string);
-    let closed = |d: &Json| {
-        d["closed_at"]
-            .as_str()
-            .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
-    };
+    let text = |d: &DealToCredit, k: &str| d.fields.get(k).and_then(Json::as_str).map(str::to_string);
+    let period = input.period();
     let plans = snapshot.plans_fed_by(&targets.name);
     let mut credits = Vec::new();
     if plans.is_empty() {
-        for (d, funnel) in deal_json.iter().zip(&funnels) {
-            let stage = d["stage"].as_str().unwrap_or_default();
-            let won = match snapshot.funnel(funnel) {
-                Some(f) => f.stage(stage).is_some_and(|i| f.is_won(i)),
-                None => stage == "won",
+        for d in deals {
+            let deal = stored(d);
+            if !PlanInput::reads(period, &deal) {
+                continue;
+            }
+            let won = match snapshot.funnel(&d.funnel) {
+                Some(f) => f.stage(&d.stage).is_some_and(|i| f.is_won(i)),
+                None => d.stage == "won",
             };
-            let (Some(c), true) = (closed(d), won) else { continue };
+            let (Some(closed), true) = (dealrules_core::plan_input::close_date(&deal), won) else {
+                continue;
+            };
             credits.push(Credited {
-                deal: text(d, "id").unwrap_or_default(),
-                rep: text(d, "owner").unwrap_or_default(),
-                credit: decimal(&d["amount"]),
-                closed: c,
+                deal: d.id.clone(),
+                rep: d.owner.clone(),
+                credit: decimal(d.fields.get("amount").unwrap_or(&Json::Null)),
+                closed,
                 product: text(d, "product"),
                 channel: text(d, "channel"),
             });
         }
     } else {
-        let values: Vec<dealrules_expr::Value> = deal_json.iter().map(dealrules_expr::Value::from_json).collect();
-        let by_id: HashMap<&str, &Json> = deal_json.iter().filter_map(|d| Some((d["id"].as_str()?, d))).collect();
+        let mut read = Vec::with_capacity(deals.len());
+        let values: Vec<dealrules_expr::Value> = deals
+            .iter()
+            .filter_map(|d| {
+                let facts = input.deal_facts(&stored(d))?;
+                read.push(d);
+                Some(facts)
+            })
+            .collect();
+        let by_id: HashMap<&str, &DealToCredit> = read.iter().map(|d| (d.id.as_str(), *d)).collect();
         let mut seen = HashSet::new();
         let now = dealrules_store::timestamp(*now);
         for plan in plans {
@@ -825,7 +829,8 @@ async fn credits_while_stored(
         .filter(|c| !marked.contains(c.deal.as_str()))
         .cloned()
         .collect();
-    credits.extend(credit_deals(snapshot, targets, period, &roster, &deals, now)?);
+    let input = PlanInput::new(period, roster.clone());
+    credits.extend(credit_deals(snapshot, targets, &input, &deals, now)?);
     Ok((roster, credits))
 }
 
@@ -997,7 +1002,8 @@ async fn kept_credits(
             let roster = roster_of(store.people().people_between_in(&mut tx, BEGINNING, &last).await?);
             let ids: Vec<&str> = marks.iter().map(|(d, _)| d.as_str()).collect();
             let deals = analytics.deals_in(&mut tx, &ids).await?;
-            let credits = credit_deals(snapshot, targets, period, &roster, &deals, now)?;
+            let input = PlanInput::new(period, roster);
+            let credits = credit_deals(snapshot, targets, &input, &deals, now)?;
             analytics
                 .recredit(&mut tx, &fill.id, &marks, &credit_rows(&credits))
                 .await?;
