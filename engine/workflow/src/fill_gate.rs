@@ -22,12 +22,37 @@ pub struct FillGate {
     /// credits its maker read, for the reports that ask meanwhile.
     storing: std::sync::Mutex<HashMap<String, BeingStored>>,
     made: std::sync::atomic::AtomicU64,
+    /// Fills whose credits are being stored, or whose dropped fills'
+    /// credits are being deleted after (the task a maker leaves behind).
+    behind: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// One task a fill's maker left running, counted while it runs.
+pub(crate) struct Behind(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Behind {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl FillGate {
     /// How many fills this process has made (read and credited whole).
     pub fn made(&self) -> u64 {
         self.made.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How many tasks fills left running (storing credits, then deleting
+    /// those of the fills they replaced): none once everything made is
+    /// stored. What a benchmark waits for to measure one thing at a time.
+    pub fn working_behind(&self) -> usize {
+        self.behind.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Counts a task left running until the guard is dropped.
+    pub(crate) fn leave_behind(&self) -> Behind {
+        self.behind.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Behind(self.behind.clone())
     }
 
     pub(crate) fn count_made(&self) {

@@ -941,7 +941,9 @@ async fn kept_credits(
                 let (store, id) = (store.clone(), fill.id.clone());
                 let (name, label) = (targets.name.to_string(), period.label.clone());
                 let gate = gate.clone();
+                let behind = gate.leave_behind();
                 tokio::spawn(async move {
+                    let _behind = behind;
                     let stored = std::time::Instant::now();
                     let rows = credit_rows(&kept);
                     drop(kept);
