@@ -314,7 +314,7 @@ fn activate(runtime: &tokio::runtime::Runtime, state: &Arc<AppState>, source: de
 /// fills they replaced deleted, so each figure is of one thing at a time.
 fn settle(runtime: &tokio::runtime::Runtime, state: &Arc<AppState>) {
     while state.workflow.credit_fills.working_behind() > 0 {
-        runtime.block_on(tokio::time::sleep(std::time::Duration::from_millis(20)));
+        runtime.block_on(async { tokio::time::sleep(std::time::Duration::from_millis(20)).await });
     }
 }
 
