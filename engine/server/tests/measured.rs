@@ -910,6 +910,18 @@ async fn fill_of(state: &AppState, period: &str) -> Option<dealrules_store::cred
     state.store.analytics().find_credit_fill(&key).await.unwrap()
 }
 
+/// Waits (30 s at most) until the fills made are stored and the credits
+/// of those they replaced deleted.
+async fn settled(state: &AppState) {
+    for _ in 0..600 {
+        if state.workflow.credit_fills.working_behind() == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("fills still being stored after 30 s");
+}
+
 /// A pack change that leaves every credit rule as it was reads the fills
 /// already made (no deal is credited again, and writes after it are);
 /// one that changes them has the current quarter filled when it goes
@@ -951,6 +963,16 @@ async fn kept_credits_carry_over_and_fill_on_activation(url: &str) {
     // February 14) in the background; two reports arriving meanwhile wait
     // for that fill or read it, and the three make one fill.
     let made = state.workflow.credit_fills.made();
+    settled(&state).await;
+    assert!(
+        !state
+            .store
+            .analytics()
+            .summed_credits(&quarter.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     ok(addr, "PUT", "/v1/packs/active", rep_reading_pack()).await;
     let snapshot = state.snapshot.load_full();
     assert_ne!(snapshot.credit_basis("fy2026"), basis);
@@ -982,6 +1004,17 @@ async fn kept_credits_carry_over_and_fill_on_activation(url: &str) {
         dealrules_store::credits::FillState::Ready
     );
     assert_eq!(state.workflow.credit_fills.made(), made + 1, "one fill for Q1");
+    // The fill the old rules made was dropped when the new one was made;
+    // its credits are deleted once the new one is stored.
+    let analytics = state.store.analytics();
+    assert_eq!(analytics.credit_fill_state(&quarter.id).await.unwrap(), None);
+    settled(&state).await;
+    assert!(analytics.summed_credits(&quarter.id).await.unwrap().is_empty());
+    assert_eq!(
+        analytics.clear_dropped_fills().await.unwrap(),
+        0,
+        "nothing left to delete"
+    );
     kept_progress_agrees(&state, "after a credit rule change").await;
     state.store.close().await;
 }
