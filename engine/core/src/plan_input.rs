@@ -192,14 +192,18 @@ impl PlanInput {
         std::mem::take(&mut self.deals)
     }
 
-    /// A deal as the input holds it, if the period reads it.
-    pub fn deal(&self, deal: &StoredDeal<'_>) -> Option<Value> {
+    /// When the deal closed, if the period reads it (`Some(None)`: read
+    /// for its cancel day alone).
+    fn read_close(&self, deal: &StoredDeal<'_>) -> Option<Option<NaiveDate>> {
         let closed = close_date(deal);
         let reads = closed.is_some_and(|d| self.period.contains(d))
             || cancel_date(deal).is_some_and(|d| self.period.contains(d));
-        if !reads {
-            return None;
-        }
+        reads.then_some(closed)
+    }
+
+    /// A deal as the input holds it, if the period reads it.
+    pub fn deal(&self, deal: &StoredDeal<'_>) -> Option<Value> {
+        let closed = self.read_close(deal)?;
         let mut d = match deal.fields {
             Value::Object(m) => m.clone(),
             _ => Map::new(),
@@ -223,12 +227,7 @@ impl PlanInput {
     /// owner's `rep` shared rather than copied, for a period's deals
     /// credited by the thousand.
     pub fn deal_facts(&self, deal: &StoredDeal<'_>) -> Option<Facts> {
-        let closed = close_date(deal);
-        let reads = closed.is_some_and(|d| self.period.contains(d))
-            || cancel_date(deal).is_some_and(|d| self.period.contains(d));
-        if !reads {
-            return None;
-        }
+        let closed = self.read_close(deal)?;
         let mut facts = match deal.fields {
             Value::Object(_) => Facts::from_json(deal.fields),
             _ => Facts::map(FactMap::new()),
