@@ -335,10 +335,10 @@ impl Analytics {
     }
 
     /// Deletes the credits and marks of the fills dropped by
-    /// [`Analytics::credit_fill`], [`DROP_CHUNK`] rows to a transaction so
-    /// that deal writes go on meanwhile: run after a new fill is stored,
-    /// and it finishes what a run stopped half way (a restart) left. How
-    /// many rows it deleted.
+    /// [`Analytics::credit_fill`], those of [`DROP_CHUNK`] deals to a
+    /// transaction so that deal writes go on meanwhile: run after a new
+    /// fill is stored, and it finishes what a run stopped half way (a
+    /// restart) left. How many rows it deleted.
     pub async fn clear_dropped_fills(&self) -> Result<u64> {
         let dropped = sqlx::query("SELECT id FROM credit_fills_dropped ORDER BY id")
             .fetch_all(&self.pool)
