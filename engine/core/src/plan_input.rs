@@ -138,7 +138,15 @@ impl PlanInput {
 
     /// Whether the period reads this deal (closed or cancelled in it).
     pub fn reads(period: &Period, deal: &StoredDeal<'_>) -> bool {
-        close_date(deal).is_some_and(|d| period.contains(d)) || cancel_date(deal).is_some_and(|d| period.contains(d))
+        Self::read_close(period, deal).is_some()
+    }
+
+    /// When the deal closed, if the period reads it (`Some(None)`: read
+    /// for its cancel day alone).
+    pub fn read_close(period: &Period, deal: &StoredDeal<'_>) -> Option<Option<NaiveDate>> {
+        let closed = close_date(deal);
+        let reads = closed.is_some_and(|d| period.contains(d)) || cancel_date(deal).is_some_and(|d| period.contains(d));
+        reads.then_some(closed)
     }
 
     /// The person `id` as of `date`.
@@ -192,18 +200,9 @@ impl PlanInput {
         std::mem::take(&mut self.deals)
     }
 
-    /// When the deal closed, if the period reads it (`Some(None)`: read
-    /// for its cancel day alone).
-    fn read_close(&self, deal: &StoredDeal<'_>) -> Option<Option<NaiveDate>> {
-        let closed = close_date(deal);
-        let reads = closed.is_some_and(|d| self.period.contains(d))
-            || cancel_date(deal).is_some_and(|d| self.period.contains(d));
-        reads.then_some(closed)
-    }
-
     /// A deal as the input holds it, if the period reads it.
     pub fn deal(&self, deal: &StoredDeal<'_>) -> Option<Value> {
-        let closed = self.read_close(deal)?;
+        let closed = Self::read_close(&self.period, deal)?;
         let mut d = match deal.fields {
             Value::Object(m) => m.clone(),
             _ => Map::new(),
@@ -227,7 +226,7 @@ impl PlanInput {
     /// owner's `rep` shared rather than copied, for a period's deals
     /// credited by the thousand.
     pub fn deal_facts(&self, deal: &StoredDeal<'_>) -> Option<Facts> {
-        let closed = self.read_close(deal)?;
+        let closed = Self::read_close(&self.period, deal)?;
         let mut facts = match deal.fields {
             Value::Object(_) => Facts::from_json(deal.fields),
             _ => Facts::map(FactMap::new()),

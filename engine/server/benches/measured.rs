@@ -195,31 +195,35 @@ async fn state(url: &str, written: bool) -> Arc<AppState> {
     state
 }
 
+/// Progress against `fy2026` for 2026-Q1 by region, as the server
+/// answers it under `snapshot`.
+fn q1_by_region(
+    runtime: &tokio::runtime::Runtime,
+    state: &Arc<AppState>,
+    snapshot: &dealrules_core::Snapshot,
+) -> dealrules_core::measure::progress::Progress {
+    runtime
+        .block_on(
+            state
+                .workflow
+                .target_progress(snapshot, "fy2026", "2026-Q1", ProgressBy::Region),
+        )
+        .unwrap()
+}
+
 fn reports(c: &mut Criterion, runtime: &tokio::runtime::Runtime, backend: &str, state: &Arc<AppState>) {
     let snapshot = state.snapshot.load_full();
     // The first progress report credits the quarter's deals and keeps the
     // credits; the timed ones read them added up.
     let started = Instant::now();
-    runtime
-        .block_on(
-            state
-                .workflow
-                .target_progress(&snapshot, "fy2026", "2026-Q1", ProgressBy::Region),
-        )
-        .unwrap();
+    q1_by_region(runtime, state, &snapshot);
     eprintln!(
         "measured: first progress report ({backend}, credits kept) in {:.2} s",
         started.elapsed().as_secs_f64()
     );
     // It answered from what it credited; the next report waits for the
     // credits to be stored, then reads them added up.
-    runtime
-        .block_on(
-            state
-                .workflow
-                .target_progress(&snapshot, "fy2026", "2026-Q1", ProgressBy::Region),
-        )
-        .unwrap();
+    q1_by_region(runtime, state, &snapshot);
     eprintln!(
         "measured: its credits stored and read back ({backend}) {:.2} s after it began",
         started.elapsed().as_secs_f64()
@@ -236,13 +240,7 @@ fn reports(c: &mut Criterion, runtime: &tokio::runtime::Runtime, backend: &str, 
         "measured: progress report from every deal ({backend}) in {:.2} s",
         started.elapsed().as_secs_f64()
     );
-    let kept = runtime
-        .block_on(
-            state
-                .workflow
-                .target_progress(&snapshot, "fy2026", "2026-Q1", ProgressBy::Region),
-        )
-        .unwrap();
+    let kept = q1_by_region(runtime, state, &snapshot);
     assert_eq!(kept, recomputed, "the kept credits add up to the same progress");
     // What the fill reads, alone: every deal closed or cancelled in Q1.
     let started = Instant::now();
@@ -271,15 +269,7 @@ fn reports(c: &mut Criterion, runtime: &tokio::runtime::Runtime, backend: &str, 
         })
     });
     group.bench_function(format!("progress/{backend}"), |b| {
-        b.iter(|| {
-            runtime
-                .block_on(
-                    state
-                        .workflow
-                        .target_progress(&snapshot, "fy2026", "2026-Q1", ProgressBy::Region),
-                )
-                .unwrap()
-        })
+        b.iter(|| q1_by_region(runtime, state, &snapshot))
     });
     group.finish();
     pack_changes(runtime, backend, state);
@@ -323,15 +313,6 @@ fn settle(runtime: &tokio::runtime::Runtime, state: &Arc<AppState>) {
 /// fills before it stored).
 fn pack_changes(runtime: &tokio::runtime::Runtime, backend: &str, state: &Arc<AppState>) {
     settle(runtime, state);
-    let report = |snapshot: &dealrules_core::Snapshot| {
-        runtime
-            .block_on(
-                state
-                    .workflow
-                    .target_progress(snapshot, "fy2026", "2026-Q1", ProgressBy::Region),
-            )
-            .unwrap()
-    };
     // Another commission rate: the credits kept carry over.
     let made = state.workflow.credit_fills.made();
     activate(
@@ -341,7 +322,7 @@ fn pack_changes(runtime: &tokio::runtime::Runtime, backend: &str, state: &Arc<Ap
     );
     let snapshot = state.snapshot.load_full();
     let started = Instant::now();
-    report(&snapshot);
+    q1_by_region(runtime, state, &snapshot);
     eprintln!(
         "measured: first progress report after a pack change that leaves crediting alone ({backend}, carried over) in {:.3} s",
         started.elapsed().as_secs_f64()
@@ -360,7 +341,7 @@ fn pack_changes(runtime: &tokio::runtime::Runtime, backend: &str, state: &Arc<Ap
     );
     let snapshot = state.snapshot.load_full();
     let asked = Instant::now();
-    let first = report(&snapshot);
+    let first = q1_by_region(runtime, state, &snapshot);
     eprintln!(
         "measured: first progress report after a credit rule change ({backend}, filled in the background from the activation): answered {:.2} s after the activation began, the report itself {:.2} s",
         started.elapsed().as_secs_f64(),
@@ -368,7 +349,7 @@ fn pack_changes(runtime: &tokio::runtime::Runtime, backend: &str, state: &Arc<Ap
     );
     assert_eq!(state.workflow.credit_fills.made(), made + 1, "one fill");
     let started = Instant::now();
-    let next = report(&snapshot);
+    let next = q1_by_region(runtime, state, &snapshot);
     eprintln!(
         "measured: the report after it ({backend}) in {:.3} s",
         started.elapsed().as_secs_f64()

@@ -34,6 +34,7 @@ use std::collections::HashMap;
 use rust_decimal::Decimal;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
+use crate::workflow::parse_json;
 use crate::{Analytics, Backend, Db, Result, StoreError, query_err};
 
 /// The advisory lock key of fills and marks (PostgreSQL).
@@ -143,10 +144,7 @@ pub(crate) fn deal_to_credit(r: &sqlx::any::AnyRow) -> Result<DealToCredit> {
         funnel: s(1)?,
         owner: s(2)?,
         stage: s(3)?,
-        fields: serde_json::from_str(&s(4)?).map_err(|e| StoreError::Query {
-            what: "reading a deal",
-            source: sqlx::Error::Decode(Box::new(e)),
-        })?,
+        fields: parse_json(&s(4)?, "reading a deal")?,
         stage_entered_at: s(5)?,
     })
 }
@@ -154,10 +152,7 @@ pub(crate) fn deal_to_credit(r: &sqlx::any::AnyRow) -> Result<DealToCredit> {
 /// A JSON array the database built, parsed.
 fn parsed<T: serde::de::DeserializeOwned>(r: &sqlx::any::AnyRow, what: &'static str) -> Result<T> {
     let text: Option<String> = r.try_get(0).map_err(query_err(what))?;
-    serde_json::from_str(text.as_deref().unwrap_or("[]")).map_err(|e| StoreError::Query {
-        what,
-        source: sqlx::Error::Decode(Box::new(e)),
-    })
+    parse_json(text.as_deref().unwrap_or("[]"), what)
 }
 
 /// A credit as an integer of its own scale, when it fits a BIGINT.

@@ -115,7 +115,7 @@ pub(crate) fn parse_text<T: std::str::FromStr<Err = String>>(text: &str, what: &
     })
 }
 
-fn parse_json<T: for<'de> Deserialize<'de>>(text: &str, what: &'static str) -> Result<T> {
+pub(crate) fn parse_json<T: for<'de> Deserialize<'de>>(text: &str, what: &'static str) -> Result<T> {
     serde_json::from_str(text).map_err(|e| StoreError::Query {
         what,
         source: sqlx::Error::Decode(Box::new(e)),

@@ -702,17 +702,16 @@ fn credit_deals(
     let mut credits = Vec::new();
     if plans.is_empty() {
         for d in deals {
-            let deal = stored(d);
-            if !PlanInput::reads(period, &deal) {
+            let Some(Some(closed)) = PlanInput::read_close(period, &stored(d)) else {
                 continue;
-            }
+            };
             let won = match snapshot.funnel(&d.funnel) {
                 Some(f) => f.stage(&d.stage).is_some_and(|i| f.is_won(i)),
                 None => d.stage == "won",
             };
-            let (Some(closed), true) = (dealrules_core::plan_input::close_date(&deal), won) else {
+            if !won {
                 continue;
-            };
+            }
             credits.push(Credited {
                 deal: d.id.clone(),
                 rep: d.owner.clone(),
